@@ -1,0 +1,38 @@
+"""devskyy: a declarative, GitOps-driven runtime for multi-agent systems.
+
+The stable public names are re-exported here and imported lazily, so that
+``import devskyy`` (and ``devskyy --help``) stays cheap. ``tests/test_exports.py``
+guards ``__all__``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "DevskyyError": "devskyy.errors",
+    "ManifestError": "devskyy.errors",
+    "Agent": "devskyy.model.manifests",
+    "Workflow": "devskyy.model.manifests",
+    "Role": "devskyy.model.manifests",
+    "RoleBinding": "devskyy.model.manifests",
+    "Priority": "devskyy.model.manifests",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'devskyy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,69 @@
+"""The SQL store's engine and shared table metadata (SQLAlchemy).
+
+Each area (declarative state, runs, security, commerce) declares its tables on the
+one ``metadata`` below, in its own module; ``open_engine`` creates them. The default
+store is SQLite at ``.devskyy/state.db`` under the current directory; ``--state`` or
+``DEVSKYY_STATE_URL`` give any SQLAlchemy URL (PostgreSQL for shared servers).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+
+metadata = MetaData()
+
+STATE_ENV = "DEVSKYY_STATE_URL"
+DEFAULT_DIR = ".devskyy"
+
+
+def default_state_url(cwd: Path | None = None) -> str:
+    """``sqlite:///<cwd>/.devskyy/state.db``."""
+    base = (cwd or Path.cwd()) / DEFAULT_DIR / "state.db"
+    return f"sqlite:///{base}"
+
+
+def resolve_state_url(option: str | None, cwd: Path | None = None) -> str:
+    """The state URL in force: the option, else ``DEVSKYY_STATE_URL``, else the default."""
+    return option or os.environ.get(STATE_ENV) or default_state_url(cwd)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url`` with every registered table created.
+
+    For SQLite files the parent folder is created, and WAL mode with a busy timeout
+    lets a daemon and CLI commands share one file.
+    """
+    _register_all_tables()
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if create:
+        metadata.create_all(engine)
+    return engine
+
+
+def _register_all_tables() -> None:
+    """Import every adapters module that declares tables, so ``create_all`` sees them."""
+    import importlib
+
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+
+
+# Modules that declare tables on ``metadata``; add yours here.
+TABLE_MODULES: list[str] = []

@@ -1,0 +1,1 @@
+"""api: the HTTP entry point (FastAPI). It only translates HTTP to runtime calls."""

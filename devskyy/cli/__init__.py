@@ -1,0 +1,91 @@
+"""The ``devskyy`` command line: a thin translation layer over library calls.
+
+Subcommands are imported lazily (only the one you run is loaded), which keeps
+``devskyy --help`` fast. Each command module exposes one click command or group;
+``COMMANDS`` maps the command name to ``module:attribute``. Errors are mapped to exit
+codes in one place, ``devskyy.cli._common.error_boundary``: 0 ok, 1 error, 2 changes
+pending (``plan --detailed-exitcode``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module:attribute, one-line help shown by --help without importing it)
+    "validate": ("devskyy.cli.declarative:validate", "Check manifests; print every problem."),
+    "plan": ("devskyy.cli.declarative:plan", "Show what apply would change."),
+    "apply": ("devskyy.cli.declarative:apply", "Make live state match the manifests."),
+    "history": ("devskyy.cli.declarative:history", "List applied revisions."),
+    "rollback": ("devskyy.cli.declarative:rollback", "Re-apply a stored revision."),
+    "get": ("devskyy.cli.inspect:get", "List applied resources of a kind."),
+    "describe": ("devskyy.cli.inspect:describe", "Show one applied resource."),
+    "graph": ("devskyy.cli.inspect:graph", "Agent dependencies and workflow DAGs."),
+    "schema": ("devskyy.cli.inspect:schema", "Print the JSON Schema of a kind."),
+    "run": ("devskyy.cli.runs:run", "Run a workflow."),
+    "runs": ("devskyy.cli.runs:runs", "List, show and resume workflow runs."),
+    "discover": ("devskyy.cli.runs:discover", "Write Agent manifests for agent classes."),
+    "keys": ("devskyy.cli.security:keys", "Create, list, rotate and revoke API keys."),
+    "can-i": ("devskyy.cli.security:can_i", "Ask whether a principal may do something."),
+    "audit": ("devskyy.cli.security:audit", "Read or verify the audit log."),
+    "unblock": ("devskyy.cli.security:unblock", "Lift a threat-detection block."),
+    "serve": ("devskyy.cli.serve:serve", "Serve the HTTP API."),
+    "watch": ("devskyy.cli.watch:watch", "Apply manifests continuously (GitOps daemon)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when run (click's lazy-loading recipe)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        if ctx.resilient_parsing or _only_listing(ctx):
+            return click.Command(cmd_name, help=entry[1], short_help=entry[1])
+        module_name, attr = entry[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+def _only_listing(ctx: click.Context) -> bool:
+    """True while click formats the top-level help (no subcommand is being run)."""
+    return bool(ctx.meta.get("devskyy.listing"))
+
+
+class _Main(LazyGroup):
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx.meta["devskyy.listing"] = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            ctx.meta["devskyy.listing"] = False
+
+
+@click.group(cls=_Main)
+@click.option(
+    "--state",
+    "state_url",
+    envvar="DEVSKYY_STATE_URL",
+    default=None,
+    metavar="URL",
+    help="SQLAlchemy URL of the state store [default: sqlite in ./.devskyy/state.db].",
+)
+@click.version_option(package_name="devskyy")
+@click.pass_context
+def main(ctx: click.Context, state_url: str | None) -> None:
+    """devskyy: a declarative, GitOps-driven runtime for multi-agent systems."""
+    from devskyy.cli._common import CliContext
+
+    ctx.obj = CliContext(state_url=state_url)
+
+
+def run(*args: Any) -> None:  # pragma: no cover - console entry convenience
+    main(*args)

@@ -1,0 +1,110 @@
+"""What every command shares: the context object, output formats, the error boundary.
+
+``error_boundary`` is the one place where exceptions become exit codes and messages:
+a ``DevskyyError`` prints its message to stderr and exits 1; anything else is a bug and
+still never shows a traceback unless ``DEVSKYY_DEBUG`` is set.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from devskyy.errors import DevskyyError, ManifestError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+
+@dataclass
+class CliContext:
+    """Global options, resolved lazily so that ``--help`` touches nothing."""
+
+    state_url: str | None = None
+    _resolved: str | None = field(default=None, repr=False)
+
+    def url(self) -> str:
+        """The state URL in force (option, env, or ``./.devskyy/state.db``)."""
+        if self._resolved is None:
+            from devskyy.adapters.db import resolve_state_url
+
+            self._resolved = resolve_state_url(self.state_url, Path.cwd())
+        return self._resolved
+
+
+def error_boundary(fn: Callable[P, R]) -> Callable[P, R]:
+    """Map errors to exit codes and one-line messages on stderr."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except ManifestError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise SystemExit(1) from None
+        except DevskyyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise SystemExit(130) from None
+        except Exception as exc:
+            if os.environ.get("DEVSKYY_DEBUG"):
+                raise
+            click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+            click.echo("(set DEVSKYY_DEBUG=1 for a traceback)", err=True)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+def output_option(*choices: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """``-o/--output`` with the given formats (first is the default)."""
+    formats = choices or OUTPUT_FORMATS
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(formats),
+        default=formats[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def emit(data: Any, fmt: str) -> None:
+    """Print data as JSON or YAML (tables are each command's own)."""
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    elif fmt == "yaml":
+        import yaml
+
+        click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), nl=False)
+    else:
+        raise click.UsageError(f"unsupported output format {fmt!r}")
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain, aligned text table (kubectl style: upper-case headers, two spaces)."""
+    cells = [[h.upper() for h in headers], *[[str(c) for c in r] for r in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells
+    )
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never with ``NO_COLOR`` set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ

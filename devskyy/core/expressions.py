@@ -1,0 +1,159 @@
+"""Workflow data expressions: ``${{ params.x }}`` and ``${{ steps.scan.output.files }}``.
+
+Expressions are JMESPath, never ``eval``. A string that is exactly one ``${{ … }}``
+evaluates to the raw value (a list stays a list); text around expressions makes the
+result a string. ``references`` tells the validator which params and steps an
+expression reads, so a reference to an undeclared param or to a step outside the
+step's ``needs`` is caught before anything runs.
+
+A reference that evaluates to ``null`` is an error (``MissingInput``): a step never
+silently receives nothing. Use JMESPath's ``||`` to give a default
+(``${{ params.limit || `10` }}``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+
+from devskyy.errors import MissingInput
+
+_TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
+ROOTS = ("params", "steps")
+
+
+class ExpressionError(ValueError):
+    """An expression does not parse or refers to an unknown root."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What an expression reads: ``("params", "x")`` or ``("steps", "scan")``."""
+
+    root: str
+    name: str | None
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed expression: its source and what it refers to."""
+
+    source: str
+    references: frozenset[Reference]
+
+
+def _root_chain(node: dict[str, Any]) -> list[str]:
+    """The leading field names of a ``a.b.c`` chain evaluated against the root."""
+    if node["type"] == "field":
+        return [node["value"]]
+    if node["type"] == "subexpression":
+        left = _root_chain(node["children"][0])
+        right = node["children"][1]
+        if right["type"] == "field" and len(left) < 2:
+            return [*left, right["value"]]
+        return left
+    if node["type"] in ("index_expression", "projection", "filter_projection", "flatten"):
+        return _root_chain(node["children"][0]) if node["children"] else []
+    return []
+
+
+def _references(node: dict[str, Any], out: set[Reference]) -> None:
+    kind = node["type"]
+    chain = _root_chain(node)
+    if chain:
+        out.add(Reference(chain[0], chain[1] if len(chain) > 1 else None))
+        return
+    if kind in ("projection", "filter_projection", "value_projection"):
+        # Only the left side is evaluated against the root; the rest is relative.
+        if node["children"]:
+            _references(node["children"][0], out)
+        return
+    for child in node.get("children", []):
+        if isinstance(child, dict):
+            _references(child, out)
+
+
+def parse(source: str) -> Expression:
+    """Parse one expression (without ``${{ }}``); raises ``ExpressionError``."""
+    text = source.strip()
+    if not text:
+        raise ExpressionError("empty expression")
+    try:
+        ast = jmespath.compile(text).parsed
+    except JMESPathError as exc:
+        raise ExpressionError(f"invalid expression {text!r}: {exc}") from None
+    refs: set[Reference] = set()
+    _references(ast, refs)
+    for ref in refs:
+        if ref.root not in ROOTS:
+            raise ExpressionError(
+                f"expression {text!r} refers to {ref.root!r}; use params.* or steps.*"
+            )
+    return Expression(text, frozenset(refs))
+
+
+def templates_in(value: Any) -> list[Expression]:
+    """Every ``${{ … }}`` expression inside a JSON-like value; raises ``ExpressionError``."""
+    found: list[Expression] = []
+    if isinstance(value, str):
+        found.extend(parse(m.group(1)) for m in _TEMPLATE.finditer(value))
+    elif isinstance(value, dict):
+        for item in value.values():
+            found.extend(templates_in(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(templates_in(item))
+    return found
+
+
+def parse_condition(source: str) -> Expression:
+    """A ``when`` condition: bare JMESPath or one ``${{ … }}``."""
+    match = _TEMPLATE.fullmatch(source.strip())
+    return parse(match.group(1) if match else source)
+
+
+def _search(expr: str, context: dict[str, Any]) -> Any:
+    try:
+        return jmespath.search(expr.strip(), context)
+    except JMESPathError as exc:
+        raise ExpressionError(f"cannot evaluate {expr.strip()!r}: {exc}") from None
+
+
+def render(value: Any, context: dict[str, Any]) -> Any:
+    """Substitute every expression in ``value`` from ``context`` (``params``, ``steps``)."""
+    if isinstance(value, dict):
+        return {k: render(v, context) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, context) for v in value]
+    if not isinstance(value, str) or "${{" not in value:
+        return value
+    whole = _TEMPLATE.fullmatch(value.strip())
+    if whole:
+        result = _search(whole.group(1), context)
+        if result is None:
+            raise MissingInput(f"${{{{{whole.group(1)}}}}} evaluated to nothing")
+        return result
+
+    def one(match: re.Match[str]) -> str:
+        result = _search(match.group(1), context)
+        if result is None:
+            raise MissingInput(f"${{{{{match.group(1)}}}}} evaluated to nothing")
+        return result if isinstance(result, str) else _json_text(result)
+
+    return _TEMPLATE.sub(one, value)
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def truthy(source: str, context: dict[str, Any]) -> bool:
+    """Evaluate a ``when`` condition with JMESPath truthiness."""
+    match = _TEMPLATE.fullmatch(source.strip())
+    result = _search(match.group(1) if match else source, context)
+    return result not in (None, False, "", [], {}, 0)

@@ -1,0 +1,35 @@
+"""Shared fixtures: a fresh state URL per test, the repo root, the fake clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devskyy.adapters.clock import FakeClock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def state_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # No test may read or write the developer's own ./.devskyy or environment settings.
+    monkeypatch.delenv("DEVSKYY_STATE_URL", raising=False)
+    monkeypatch.delenv("DEVSKYY_ALLOWED_MODULES", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
