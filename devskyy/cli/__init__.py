@@ -16,7 +16,7 @@ import click
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by --help without importing it)
-    "validate": ("devskyy.cli.declarative:validate", "Check manifests; print every problem."),
+    "validate": ("devskyy.cli.validate:validate", "Check manifests; print every problem."),
     "plan": ("devskyy.cli.declarative:plan", "Show what apply would change."),
     "apply": ("devskyy.cli.declarative:apply", "Make live state match the manifests."),
     "history": ("devskyy.cli.declarative:history", "List applied revisions."),
@@ -24,14 +24,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "get": ("devskyy.cli.inspect:get", "List applied resources of a kind."),
     "describe": ("devskyy.cli.inspect:describe", "Show one applied resource."),
     "graph": ("devskyy.cli.inspect:graph", "Agent dependencies and workflow DAGs."),
-    "schema": ("devskyy.cli.inspect:schema", "Print the JSON Schema of a kind."),
+    "schema": ("devskyy.cli.validate:schema", "Print the JSON Schema of a kind."),
     "run": ("devskyy.cli.runs:run", "Run a workflow."),
     "runs": ("devskyy.cli.runs:runs", "List, show and resume workflow runs."),
-    "discover": ("devskyy.cli.runs:discover", "Write Agent manifests for agent classes."),
+    "discover": ("devskyy.cli.discover:discover", "Write Agent manifests for agent classes."),
     "keys": ("devskyy.cli.security:keys", "Create, list, rotate and revoke API keys."),
     "can-i": ("devskyy.cli.security:can_i", "Ask whether a principal may do something."),
     "audit": ("devskyy.cli.security:audit", "Read or verify the audit log."),
     "unblock": ("devskyy.cli.security:unblock", "Lift a threat-detection block."),
+    "restore": ("devskyy.cli.fixes:restore", "Restore files from a fixer backup."),
     "serve": ("devskyy.cli.serve:serve", "Serve the HTTP API."),
     "watch": ("devskyy.cli.watch:watch", "Apply manifests continuously (GitOps daemon)."),
 }
