@@ -1,0 +1,179 @@
+"""Frozen records of workflow runs: the run, each step's outcome, each attempt event.
+
+These are the values the workflow engine writes to the run store as things happen and
+the CLI and API read back. ``RunRecord.to_dict()`` is the one JSON shape of a run
+(``devskyy run -o json``, ``devskyy runs show ID -o json``): ``id``, ``status``, and
+``steps`` mapping each step name to its ``status``, ``attempts``, ``duration`` and
+``output`` (plus timing and error details).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    """Where a run is. ``interrupted``: its process died while it was running."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        """True for outcomes that never change again."""
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class StepStatus(StrEnum):
+    """Where a step is (dagster's ActiveExecution states, plus retry-wait)."""
+
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    RETRY_WAIT = "retry_wait"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+    @property
+    def terminal(self) -> bool:
+        """True once the step's outcome is final (succeeded, failed or skipped)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED})
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One thing that happened to a step: an attempt started, ended, or a skip.
+
+    ``status`` is the step's status after the event: ``running`` (attempt started),
+    ``retry_wait`` (the attempt failed, the next one is due at ``retry_at``),
+    ``succeeded``, ``failed`` or ``skipped``.
+    """
+
+    step: str
+    status: StepStatus
+    attempt: int
+    at: float
+    error: str | None = None
+    retry_at: float | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """The latest state of one step of a run."""
+
+    name: str
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration: float | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    error_type: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of a step inside a run record."""
+        return {
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "duration": self.duration,
+            "output": self.output,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "error": self.error,
+            "error_type": self.error_type,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a workflow. ``steps`` keeps the workflow's step order."""
+
+    id: str
+    workflow: str
+    params: dict[str, Any] = field(default_factory=dict)
+    status: RunStatus = RunStatus.PENDING
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    owner: str | None = None
+    heartbeat_at: float | None = None
+    steps: tuple[StepRecord, ...] = ()
+
+    def step(self, name: str) -> StepRecord:
+        """The record of one step; ``KeyError`` when the workflow has no such step."""
+        for record in self.steps:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to finish, once finished."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def with_status(self, status: RunStatus) -> RunRecord:
+        """A copy with another status (used to show a dead ``running`` run as interrupted)."""
+        return replace(self, status=status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record of a run (the shape ``-o json`` prints)."""
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "params": self.params,
+            "status": self.status.value,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "error": self.error,
+            "owner": self.owner,
+            "steps": {s.name: s.to_dict() for s in self.steps},
+        }
+
+
+@dataclass(frozen=True)
+class RunPatch:
+    """Fields of a run to change; ``None`` leaves a field as it is."""
+
+    status: RunStatus | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    owner: str | None = None
+    heartbeat_at: float | None = None
+
+    def apply(self, run: RunRecord) -> RunRecord:
+        """The run with this patch applied (steps untouched)."""
+        changes = {
+            name: value
+            for name in ("status", "started_at", "finished_at", "error", "owner", "heartbeat_at")
+            if (value := getattr(self, name)) is not None
+        }
+        return replace(run, **changes)
+
+
+@dataclass(frozen=True)
+class RunWrite:
+    """One durable write: a run patch, new step states and events, in one transaction."""
+
+    run_id: str
+    patch: RunPatch | None = None
+    steps: tuple[StepRecord, ...] = ()
+    events: tuple[StepEvent, ...] = ()
