@@ -68,4 +68,5 @@ def _register_all_tables() -> None:
 # Modules that declare tables on ``metadata``; add yours here.
 TABLE_MODULES: list[str] = [
     "devskyy.adapters.daemon_lock",
+    "devskyy.adapters.run_store",
 ]

@@ -1,0 +1,434 @@
+"""Durable workflow runs: the ``RunStore`` seam, its SQL store and its in-memory twin.
+
+Three tables on the shared metadata: ``runs`` (one row per run), ``run_steps`` (the
+latest state of each step) and ``run_step_events`` (every attempt start, end, retry and
+skip, in order: what ``DagProgress.restore`` rebuilds a run from). The workflow engine
+writes through ``write(RunWrite)``: one transaction per batch, so a batch of finished
+steps costs one commit, and a step's result is committed before any step that needs it
+starts (``kill -9`` loses at most the steps that were in flight).
+
+``owner`` is ``host:pid`` of the process running a run; ``owner_alive`` tells whether
+that process still exists (on this host), which is how a ``running`` run whose process
+died is recognised as interrupted. One contract test (``tests/test_run_store.py``) runs
+over both implementations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import replace
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Double,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from devskyy.adapters.db import metadata
+from devskyy.errors import NotFound, StateError
+from devskyy.model.runs import (
+    RunPatch,
+    RunRecord,
+    RunStatus,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+)
+
+runs_table = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("workflow", String(63), nullable=False, index=True),
+    Column("params", JSON(none_as_null=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Double, nullable=False, index=True),
+    Column("started_at", Double, nullable=True),
+    Column("finished_at", Double, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("owner", String(255), nullable=True),
+    Column("heartbeat_at", Double, nullable=True),
+)
+
+run_steps_table = Table(
+    "run_steps",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(63), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("started_at", Double, nullable=True),
+    Column("finished_at", Double, nullable=True),
+    Column("duration", Double, nullable=True),
+    Column("output", JSON(none_as_null=True), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("error_type", String(255), nullable=True),
+    Column("reason", Text, nullable=True),
+)
+
+run_step_events_table = Table(
+    "run_step_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(63), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", Double, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("retry_at", Double, nullable=True),
+    Index("ix_run_step_events_run", "run_id", "id"),
+)
+
+
+class RunStore(Protocol):
+    """Where runs are kept. Every method is one transaction."""
+
+    def create(self, run: RunRecord) -> None:
+        """Insert a new run and its steps; ``StateError`` if the id exists."""
+        ...
+
+    def write(self, batch: RunWrite) -> None:
+        """Apply a run patch, step states and events together; ``NotFound`` if no run."""
+        ...
+
+    def get(self, run_id: str) -> RunRecord:
+        """One run with its steps; ``NotFound`` if none has that id."""
+        ...
+
+    def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The newest runs first (optionally of one workflow), with their steps."""
+        ...
+
+    def events(self, run_id: str) -> list[StepEvent]:
+        """Every step event of a run, in the order written."""
+        ...
+
+    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+        """Take over a run (for resume) if its owner is still ``expected_owner``."""
+        ...
+
+
+def process_owner() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """Whether the owning process exists: None when unknown (no owner, another host)."""
+    if not owner or ":" not in owner:
+        return None
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _missing(run_id: str) -> NotFound:
+    return NotFound(f'run "{run_id}" not found')
+
+
+def _json_copy(value: Any) -> Any:
+    """A JSON round trip: what a SQL store would give back (and a check it is JSON)."""
+    return json.loads(json.dumps(value))
+
+
+class MemoryRunStore:
+    """The in-memory twin of ``SqlRunStore`` (same contract, no durability)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[StepEvent]] = {}
+
+    def create(self, run: RunRecord) -> None:
+        if run.id in self._runs:
+            raise StateError(f'run "{run.id}" already exists')
+        self._runs[run.id] = replace(run, params=_json_copy(run.params))
+        self._events[run.id] = []
+
+    def write(self, batch: RunWrite) -> None:
+        run = self._runs.get(batch.run_id)
+        if run is None:
+            raise _missing(batch.run_id)
+        if batch.patch is not None:
+            run = batch.patch.apply(run)
+        if batch.steps:
+            changed = {
+                s.name: replace(s, output=_json_copy(s.output) if s.output is not None else None)
+                for s in batch.steps
+            }
+            unknown = sorted(set(changed) - {s.name for s in run.steps})
+            if unknown:
+                raise StateError(f'run "{run.id}" has no step {unknown[0]!r}')
+            run = replace(run, steps=tuple(changed.get(s.name, s) for s in run.steps))
+        self._runs[batch.run_id] = run
+        self._events[batch.run_id].extend(batch.events)
+
+    def get(self, run_id: str) -> RunRecord:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise _missing(run_id)
+        return run
+
+    def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
+        runs = [r for r in self._runs.values() if workflow is None or r.workflow == workflow]
+        order = {run_id: i for i, run_id in enumerate(self._runs)}
+        runs.sort(key=lambda r: (r.created_at, order[r.id]), reverse=True)
+        return runs[:limit]
+
+    def events(self, run_id: str) -> list[StepEvent]:
+        if run_id not in self._events:
+            raise _missing(run_id)
+        return list(self._events[run_id])
+
+    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+        run = self.get(run_id)
+        if run.owner != expected_owner:
+            return False
+        self._runs[run_id] = replace(run, owner=owner, heartbeat_at=now, status=RunStatus.RUNNING)
+        return True
+
+
+_STEP_FIELDS = (
+    "status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "duration",
+    "output",
+    "error",
+    "error_type",
+    "reason",
+)
+
+
+def _step_values(step: StepRecord) -> dict[str, Any]:
+    return {
+        "status": step.status.value,
+        "attempts": step.attempts,
+        "started_at": step.started_at,
+        "finished_at": step.finished_at,
+        "duration": step.duration,
+        "output": step.output,
+        "error": step.error,
+        "error_type": step.error_type,
+        "reason": step.reason,
+    }
+
+
+def _patch_values(patch: RunPatch) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in ("status", "started_at", "finished_at", "error", "owner", "heartbeat_at"):
+        value = getattr(patch, name)
+        if value is not None:
+            values[name] = value.value if isinstance(value, RunStatus) else value
+    return values
+
+
+class SqlRunStore:
+    """Runs in SQL (SQLite by default, PostgreSQL through the same URL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        steps = run_steps_table
+        # Compiled once and cached by SQLAlchemy: the hot path of every step.
+        self._update_step = (
+            update(steps)
+            .where(steps.c.run_id == bindparam("k_run"), steps.c.name == bindparam("k_name"))
+            .values({name: bindparam(f"v_{name}") for name in _STEP_FIELDS})
+        )
+        self._insert_event = insert(run_step_events_table)
+
+    def create(self, run: RunRecord) -> None:
+        row = {
+            "id": run.id,
+            "workflow": run.workflow,
+            "params": run.params,
+            "status": run.status.value,
+            "created_at": run.created_at,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "error": run.error,
+            "owner": run.owner,
+            "heartbeat_at": run.heartbeat_at,
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(runs_table), row)
+                if run.steps:
+                    conn.execute(
+                        insert(run_steps_table),
+                        [
+                            {"run_id": run.id, "name": s.name, "position": i, **_step_values(s)}
+                            for i, s in enumerate(run.steps)
+                        ],
+                    )
+        except IntegrityError:
+            raise StateError(f'run "{run.id}" already exists') from None
+
+    def write(self, batch: RunWrite) -> None:
+        with self._engine.begin() as conn:
+            if batch.patch is not None:
+                values = _patch_values(batch.patch)
+                if values:
+                    result = conn.execute(
+                        update(runs_table).where(runs_table.c.id == batch.run_id).values(values)
+                    )
+                    if result.rowcount == 0:
+                        raise _missing(batch.run_id)
+            if batch.steps:
+                result = conn.execute(
+                    self._update_step,
+                    [
+                        {
+                            "k_run": batch.run_id,
+                            "k_name": s.name,
+                            **{f"v_{k}": v for k, v in _step_values(s).items()},
+                        }
+                        for s in batch.steps
+                    ],
+                )
+                if result.rowcount != len(batch.steps):
+                    self._unknown_steps(conn, batch)
+            if batch.events:
+                conn.execute(
+                    self._insert_event,
+                    [
+                        {
+                            "run_id": batch.run_id,
+                            "step": e.step,
+                            "status": e.status.value,
+                            "attempt": e.attempt,
+                            "at": e.at,
+                            "error": e.error,
+                            "retry_at": e.retry_at,
+                        }
+                        for e in batch.events
+                    ],
+                )
+
+    @staticmethod
+    def _unknown_steps(conn: Any, batch: RunWrite) -> None:
+        rows = conn.execute(
+            select(run_steps_table.c.name).where(run_steps_table.c.run_id == batch.run_id)
+        )
+        known = {row[0] for row in rows}
+        if not known:
+            raise _missing(batch.run_id)
+        unknown = sorted({s.name for s in batch.steps} - known)
+        if unknown:
+            raise StateError(f'run "{batch.run_id}" has no step {unknown[0]!r}')
+
+    def get(self, run_id: str) -> RunRecord:
+        runs = self._load(select(runs_table).where(runs_table.c.id == run_id))
+        if not runs:
+            raise _missing(run_id)
+        return runs[0]
+
+    def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = select(runs_table)
+        if workflow is not None:
+            query = query.where(runs_table.c.workflow == workflow)
+        query = query.order_by(runs_table.c.created_at.desc(), runs_table.c.id.desc())
+        return self._load(query.limit(limit))
+
+    def _load(self, query: Any) -> list[RunRecord]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            ids = [row["id"] for row in rows]
+            steps: dict[str, list[StepRecord]] = {run_id: [] for run_id in ids}
+            if ids:
+                step_rows = conn.execute(
+                    select(run_steps_table)
+                    .where(run_steps_table.c.run_id.in_(ids))
+                    .order_by(run_steps_table.c.run_id, run_steps_table.c.position)
+                ).mappings()
+                for s in step_rows:
+                    steps[s["run_id"]].append(
+                        StepRecord(
+                            name=s["name"],
+                            status=StepStatus(s["status"]),
+                            attempts=s["attempts"],
+                            started_at=s["started_at"],
+                            finished_at=s["finished_at"],
+                            duration=s["duration"],
+                            output=s["output"],
+                            error=s["error"],
+                            error_type=s["error_type"],
+                            reason=s["reason"],
+                        )
+                    )
+        return [
+            RunRecord(
+                id=row["id"],
+                workflow=row["workflow"],
+                params=row["params"],
+                status=RunStatus(row["status"]),
+                created_at=row["created_at"],
+                started_at=row["started_at"],
+                finished_at=row["finished_at"],
+                error=row["error"],
+                owner=row["owner"],
+                heartbeat_at=row["heartbeat_at"],
+                steps=tuple(steps[row["id"]]),
+            )
+            for row in rows
+        ]
+
+    def events(self, run_id: str) -> list[StepEvent]:
+        table = run_step_events_table
+        with self._engine.connect() as conn:
+            exists = conn.execute(select(runs_table.c.id).where(runs_table.c.id == run_id))
+            if exists.first() is None:
+                raise _missing(run_id)
+            rows = conn.execute(
+                select(table).where(table.c.run_id == run_id).order_by(table.c.id)
+            ).mappings()
+            return [
+                StepEvent(
+                    step=r["step"],
+                    status=StepStatus(r["status"]),
+                    attempt=r["attempt"],
+                    at=r["at"],
+                    error=r["error"],
+                    retry_at=r["retry_at"],
+                )
+                for r in rows
+            ]
+
+    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+        owner_col = runs_table.c.owner
+        match = owner_col.is_(None) if expected_owner is None else owner_col == expected_owner
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(runs_table)
+                .where(runs_table.c.id == run_id, match)
+                .values(owner=owner, heartbeat_at=now, status=RunStatus.RUNNING.value)
+            )
+            if result.rowcount == 1:
+                return True
+        self.get(run_id)  # NotFound when the run does not exist at all
+        return False

@@ -1,0 +1,206 @@
+"""One contract for every RunStore: the SQL store and its in-memory twin."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.run_store import (
+    MemoryRunStore,
+    RunStore,
+    SqlRunStore,
+    owner_alive,
+    process_owner,
+)
+from devskyy.errors import NotFound, StateError
+from devskyy.model.runs import (
+    RunPatch,
+    RunRecord,
+    RunStatus,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+)
+
+S = StepStatus
+
+
+@pytest.fixture(params=["memory", "sql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    if request.param == "memory":
+        yield MemoryRunStore()
+        return
+    engine = open_engine(f"sqlite:///{tmp_path / 'runs.db'}")
+    yield SqlRunStore(engine)
+    engine.dispose()
+
+
+def new_run(run_id: str = "r1", created_at: float = 100.0, workflow: str = "wf") -> RunRecord:
+    return RunRecord(
+        id=run_id,
+        workflow=workflow,
+        params={"target": "./src", "limit": 3, "deep": {"a": [1, 2]}},
+        status=RunStatus.PENDING,
+        created_at=created_at,
+        owner="host:1",
+        steps=(StepRecord("scan"), StepRecord("fix"), StepRecord("report")),
+    )
+
+
+def test_create_then_get_round_trips(store: RunStore) -> None:
+    store.create(new_run())
+    got = store.get("r1")
+    assert got == new_run()
+    assert [s.name for s in got.steps] == ["scan", "fix", "report"]
+    assert store.events("r1") == []
+
+
+def test_duplicate_ids_and_unknown_runs_are_refused(store: RunStore) -> None:
+    store.create(new_run())
+    with pytest.raises(StateError, match='run "r1" already exists'):
+        store.create(new_run())
+    with pytest.raises(NotFound, match='run "nope" not found'):
+        store.get("nope")
+    with pytest.raises(NotFound, match='run "nope" not found'):
+        store.events("nope")
+    with pytest.raises(NotFound, match='run "nope" not found'):
+        store.write(RunWrite("nope", patch=RunPatch(status=RunStatus.RUNNING)))
+    with pytest.raises(NotFound, match='run "nope" not found'):
+        store.claim("nope", expected_owner=None, owner="me", now=1.0)
+
+
+def test_write_applies_patch_steps_and_events_together(store: RunStore) -> None:
+    store.create(new_run())
+    scan = StepRecord(
+        "scan",
+        S.SUCCEEDED,
+        attempts=2,
+        started_at=101.0,
+        finished_at=104.5,
+        duration=3.5,
+        output={"files": ["a.py", "b.py"], "count": 2, "nested": {"ok": True}},
+    )
+    fix = StepRecord("fix", S.RUNNING, attempts=1, started_at=104.5)
+    events = (
+        StepEvent("scan", S.RUNNING, 1, 101.0),
+        StepEvent("scan", S.RETRY_WAIT, 1, 102.0, error="TemporaryError: flaky", retry_at=103.0),
+        StepEvent("scan", S.RUNNING, 2, 103.0),
+        StepEvent("scan", S.SUCCEEDED, 2, 104.5),
+        StepEvent("fix", S.RUNNING, 1, 104.5),
+    )
+    store.write(
+        RunWrite(
+            "r1",
+            patch=RunPatch(status=RunStatus.RUNNING, started_at=101.0, heartbeat_at=104.5),
+            steps=(scan, fix),
+            events=events,
+        )
+    )
+    got = store.get("r1")
+    assert got.status is RunStatus.RUNNING
+    assert got.started_at == 101.0
+    assert got.heartbeat_at == 104.5
+    assert got.finished_at is None
+    assert got.owner == "host:1"
+    assert got.steps == (scan, fix, StepRecord("report"))
+    assert store.events("r1") == list(events)
+
+    # A later write appends events and replaces only the steps it names.
+    done = StepRecord("fix", S.FAILED, 1, 104.5, 106.0, 1.5, error="boom", error_type="E")
+    skipped = StepRecord("report", S.SKIPPED, reason="needs failed: fix")
+    store.write(
+        RunWrite(
+            "r1",
+            patch=RunPatch(status=RunStatus.FAILED, finished_at=106.0, error="step fix failed"),
+            steps=(done, skipped),
+            events=(StepEvent("fix", S.FAILED, 1, 106.0, error="boom"),),
+        )
+    )
+    got = store.get("r1")
+    assert got.status is RunStatus.FAILED
+    assert got.error == "step fix failed"
+    assert got.duration == 5.0
+    assert got.steps == (scan, done, skipped)
+    assert len(store.events("r1")) == 6
+    assert got.to_dict()["steps"]["fix"] == {
+        "status": "failed",
+        "attempts": 1,
+        "duration": 1.5,
+        "output": None,
+        "started_at": 104.5,
+        "finished_at": 106.0,
+        "error": "boom",
+        "error_type": "E",
+        "reason": None,
+    }
+
+
+def test_writing_an_unknown_step_is_refused(store: RunStore) -> None:
+    store.create(new_run())
+    with pytest.raises(StateError, match="run \"r1\" has no step 'ghost'"):
+        store.write(RunWrite("r1", steps=(StepRecord("scan"), StepRecord("ghost", S.RUNNING))))
+
+
+def test_list_is_newest_first_and_filters_by_workflow(store: RunStore) -> None:
+    store.create(new_run("a", 100.0))
+    store.create(new_run("b", 200.0, workflow="other"))
+    store.create(new_run("c", 300.0))
+    assert [r.id for r in store.list_runs()] == ["c", "b", "a"]
+    assert [r.id for r in store.list_runs(workflow="wf")] == ["c", "a"]
+    assert [r.id for r in store.list_runs(limit=1)] == ["c"]
+    assert store.list_runs(workflow="none") == []
+    assert [s.name for s in store.list_runs()[0].steps] == ["scan", "fix", "report"]
+
+
+def test_claim_takes_over_only_from_the_expected_owner(store: RunStore) -> None:
+    store.create(new_run())
+    assert not store.claim("r1", expected_owner="host:2", owner="host:3", now=500.0)
+    assert store.get("r1").owner == "host:1"
+    assert store.claim("r1", expected_owner="host:1", owner="host:3", now=500.0)
+    got = store.get("r1")
+    assert (got.owner, got.heartbeat_at, got.status) == ("host:3", 500.0, RunStatus.RUNNING)
+    # A second resumer that read the old owner loses the race.
+    assert not store.claim("r1", expected_owner="host:1", owner="host:4", now=501.0)
+
+
+def test_claim_of_an_unowned_run(store: RunStore) -> None:
+    run = new_run()
+    store.create(RunRecord(**{**run.__dict__, "owner": None}))
+    assert store.claim("r1", expected_owner=None, owner="me:1", now=1.0)
+    assert store.get("r1").owner == "me:1"
+
+
+def test_sql_store_survives_reopening(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = open_engine(url)
+    SqlRunStore(engine).create(new_run())
+    SqlRunStore(engine).write(
+        RunWrite("r1", steps=(StepRecord("scan", S.SUCCEEDED, 1, output={"n": 1}),))
+    )
+    engine.dispose()
+    again = open_engine(url)
+    assert SqlRunStore(again).get("r1").step("scan").output == {"n": 1}
+    again.dispose()
+
+
+def test_owner_of_this_process_is_alive_and_a_dead_one_is_not() -> None:
+    assert process_owner() == f"{socket.gethostname()}:{os.getpid()}"
+    assert owner_alive(process_owner()) is True
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = f"{socket.gethostname()}:{child.stdout.strip()}"
+    assert owner_alive(dead) is False
+    assert owner_alive("elsewhere.example:1") is None
+    assert owner_alive(None) is None
