@@ -69,4 +69,7 @@ def _register_all_tables() -> None:
 TABLE_MODULES: list[str] = [
     "devskyy.adapters.daemon_lock",
     "devskyy.adapters.run_store",
+    "devskyy.adapters.state_store",
+    "devskyy.adapters.security_store",
+    "devskyy.adapters.commerce_store",
 ]

@@ -1,0 +1,126 @@
+"""Hypothesis strategies and builders for resource sets (shared by the planner tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from devskyy.model.manifests import KINDS, Manifest
+from devskyy.model.resources import ResourceSet
+
+NAMES = ("alpha", "beta", "gamma", "delta", "eps-1", "z_9")
+
+
+def agent(name: str, **spec: Any) -> Manifest:
+    body: dict[str, Any] = {"module": f"devskyy.agents.{name.replace('-', '_')}:Agent"}
+    body.update(spec)
+    return KINDS["Agent"].model_validate(
+        {"apiVersion": "devskyy.dev/v1", "kind": "Agent", "metadata": {"name": name}, "spec": body}
+    )
+
+
+def workflow(name: str, steps: list[dict[str, Any]], **spec: Any) -> Manifest:
+    return KINDS["Workflow"].model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "Workflow",
+            "metadata": {"name": name},
+            "spec": {"steps": steps, **spec},
+        }
+    )
+
+
+def role(name: str, rules: list[dict[str, Any]] | None = None) -> Manifest:
+    rules = rules or [{"resources": ["agents"], "permissions": ["read"]}]
+    return KINDS["Role"].model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "Role",
+            "metadata": {"name": name},
+            "spec": {"rules": rules},
+        }
+    )
+
+
+def binding(name: str, role_name: str, subjects: list[tuple[str, str]]) -> Manifest:
+    return KINDS["RoleBinding"].model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name},
+            "spec": {"role": role_name, "subjects": [{"kind": k, "name": n} for k, n in subjects]},
+        }
+    )
+
+
+def rs(*manifests: Manifest) -> ResourceSet:
+    return ResourceSet(tuple(manifests))
+
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.text("ab", max_size=3), st.floats(0, 2)
+)
+_config = st.dictionaries(
+    st.sampled_from(["a", "b", "c.d"]),
+    st.one_of(_scalars, st.lists(_scalars, max_size=3), st.dictionaries(st.just("x"), _scalars)),
+    max_size=3,
+)
+
+
+@st.composite
+def agents(draw: st.DrawFn, name: str) -> Manifest:
+    spec: dict[str, Any] = {
+        "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
+        "replicas": draw(st.integers(1, 4)),
+        "capabilities": draw(st.lists(st.sampled_from(["scan", "fix", "seo"]), max_size=3)),
+        "dependencies": draw(st.lists(st.sampled_from(NAMES), max_size=2)),
+        "config": draw(_config),
+    }
+    if draw(st.booleans()):
+        spec["retry"] = {"maxAttempts": draw(st.integers(1, 5))}
+    labels = draw(
+        st.dictionaries(
+            st.sampled_from(["team", "app.io/tier"]), st.text("xy", min_size=1, max_size=3)
+        )
+    )
+    manifest = agent(name, **spec)
+    return manifest.model_copy(
+        update={"metadata": manifest.metadata.model_copy(update={"labels": labels})}
+    )
+
+
+@st.composite
+def roles(draw: st.DrawFn, name: str) -> Manifest:
+    perms = draw(
+        st.lists(st.sampled_from(["read", "write", "execute", "admin"]), min_size=1, max_size=3)
+    )
+    return role(
+        name,
+        [{"resources": [draw(st.sampled_from(["agents", "workflows/*"]))], "permissions": perms}],
+    )
+
+
+@st.composite
+def workflows(draw: st.DrawFn, name: str) -> Manifest:
+    count = draw(st.integers(1, 3))
+    steps = [
+        {
+            "name": f"s{i}",
+            "agent": draw(st.sampled_from(NAMES)),
+            "needs": [f"s{i - 1}"] if i else [],
+        }
+        for i in range(count)
+    ]
+    return workflow(name, steps, failFast=draw(st.booleans()))
+
+
+@st.composite
+def resource_sets(draw: st.DrawFn) -> ResourceSet:
+    """A random set: a subset of names per kind, each with random content."""
+    out: list[Manifest] = []
+    for strategy in (agents, roles, workflows):
+        for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=4)):
+            out.append(draw(strategy(name)))
+    draw(st.randoms()).shuffle(out)
+    return ResourceSet(tuple(out))
