@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "Role": "devskyy.model.manifests",
     "RoleBinding": "devskyy.model.manifests",
     "Priority": "devskyy.model.manifests",
+    "BaseAgent": "devskyy.runtime.agent",
+    "AgentStatus": "devskyy.runtime.agent",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -1,7 +1,7 @@
 """``BaseAgent``: the guide's self-healing agent base class (BaseAgent V2).
 
-Subclasses implement ``initialize()`` and ``execute_core_function(**kwargs)``. The
-registry builds an agent from its manifest in this order:
+Subclasses implement ``execute_core_function(**kwargs)`` (abstract) and usually
+``initialize()``. The registry builds an agent from its manifest in this order:
 
 1. ``agent = cls()`` (the guide's classes take no arguments);
 2. ``agent.bind(AgentContext(...))``: the manifest name, the validated ``config``,
@@ -11,27 +11,57 @@ registry builds an agent from its manifest in this order:
 A class may declare ``config_model`` (a pydantic model): the manifest's ``spec.config``
 is validated with it and stored in ``self.config``; without one, ``self.config`` is the
 plain dict.
+
+Status (``BaseAgent.AgentStatus``): INITIALIZING until ``initialize()`` succeeds;
+``@BaseAgent.with_healing`` sets RECOVERING while it retries, FAILED when the retry policy
+gives up after a failure it tried to heal (or on the last allowed attempt), and HEALTHY
+again after a success. DEGRADED replaces HEALTHY while an anomaly alarm is on.
+
+Tracking: every call of ``execute_core_function`` (a subclass's definition is wrapped
+when the class is created, so direct calls count too) records its duration (from the
+context clock's monotonic time) and outcome in a ``devskyy.core.stats.CallTracker``:
+calls, errors, mean and p95 response time and success rate over the last
+``metrics_window`` calls (100), plus two anomaly detectors documented in
+``devskyy.core.stats``: a rolling z-score on latency (threshold 3.0 over the window,
+at least 20 calls of history) and an EWMA control chart on the error rate (alpha 0.1,
+3-sigma limit). ``health_check()`` reports all of it.
 """
 
 from __future__ import annotations
 
+import abc
+import functools
+import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from pydantic import BaseModel
 
 from devskyy.adapters.clock import Clock, SystemClock
+from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
+from devskyy.core.stats import CallTracker
+from devskyy.errors import RetriesExhausted
 from devskyy.model.manifests import RetrySpec
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+P = ParamSpec("P")
+R = TypeVar("R")
+A = TypeVar("A", bound="BaseAgent")
+
+_TRACKED = "__devskyy_tracked__"
+
 
 @dataclass
 class AgentContext:
-    """What the runtime hands an agent before ``initialize()``."""
+    """What the runtime hands an agent before ``initialize()``.
+
+    ``random`` supplies the uniform values that jitter retry delays (a seam for tests).
+    """
 
     name: str
     config: dict[str, Any] = field(default_factory=dict)
@@ -39,9 +69,10 @@ class AgentContext:
     clock: Clock = field(default_factory=SystemClock)
     retry: RetrySpec = field(default_factory=RetrySpec)
     state_dir: Path = field(default_factory=lambda: Path(".devskyy"))
+    random: Callable[[], float] = field(default=random.random, repr=False)
 
 
-class AgentStatus(str, Enum):
+class AgentStatus(StrEnum):
     """The guide's status levels."""
 
     HEALTHY = "healthy"
@@ -51,11 +82,45 @@ class AgentStatus(str, Enum):
     INITIALIZING = "initializing"
 
 
-class BaseAgent:
+def _tracked(
+    fn: Callable[..., Awaitable[dict[str, Any]]],
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Wrap ``execute_core_function`` so that every call is measured and recorded."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: BaseAgent, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        clock = self.context.clock
+        started = clock.monotonic()
+        ok = False
+        try:
+            result = await fn(self, *args, **kwargs)
+            ok = True
+            return result
+        finally:
+            self.record_call(clock.monotonic() - started, ok)
+
+    setattr(wrapper, _TRACKED, True)
+    return wrapper
+
+
+class BaseAgent(abc.ABC):
     """Base class of every agent. See the module docstring for the life cycle."""
 
     AgentStatus: ClassVar[type[AgentStatus]] = AgentStatus
     config_model: ClassVar[type[BaseModel] | None] = None
+    metrics_window: ClassVar[int] = 100
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("execute_core_function")
+        if (
+            own is not None
+            and callable(own)
+            and not getattr(own, "__isabstractmethod__", False)
+            and not getattr(own, _TRACKED, False)
+        ):
+            # Setting the attribute after class creation keeps ``abc``'s bookkeeping right.
+            setattr(cls, "execute_core_function", _tracked(own))  # noqa: B010
 
     def __init__(self, agent_name: str, version: str = "1.0.0") -> None:
         self.agent_name = agent_name
@@ -63,6 +128,9 @@ class BaseAgent:
         self.status: AgentStatus = AgentStatus.INITIALIZING
         self.context = AgentContext(name=agent_name)
         self.config: Any = {}
+        self.tracker = CallTracker(window=type(self).metrics_window)
+        self.healing: dict[str, int] = {"retries": 0, "recoveries": 0, "gave_up": 0}
+        self.last_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -84,18 +152,88 @@ class BaseAgent:
         self.status = AgentStatus.HEALTHY
         return True
 
+    @abc.abstractmethod
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         """The agent's work: JSON-serializable keyword arguments in, a JSON dict out."""
-        raise NotImplementedError(f"{type(self).__name__} must define execute_core_function")
 
     async def shutdown(self) -> None:
         """Release resources; called when the agent is replaced or the runtime stops."""
+        return  # nothing to release by default; deliberately not abstract
+
+    # -- tracking ------------------------------------------------------------------
+
+    def record_call(self, duration: float, ok: bool) -> None:
+        """Add one measured call to the statistics and settle DEGRADED/HEALTHY."""
+        self.tracker.record(duration, ok, self.context.clock.now())
+        self._settle()
+
+    def _settle(self) -> None:
+        """DEGRADED while an anomaly alarm is on, HEALTHY otherwise (other states stay)."""
+        if self.status in (AgentStatus.HEALTHY, AgentStatus.DEGRADED):
+            degraded = self.tracker.degraded
+            self.status = AgentStatus.DEGRADED if degraded else AgentStatus.HEALTHY
+
+    def metrics(self) -> dict[str, object]:
+        """Calls, errors, response times, success rate, anomalies and healing counters."""
+        data = self.tracker.snapshot().as_dict()
+        data["healing"] = dict(self.healing)
+        data["last_error"] = self.last_error
+        return data
 
     async def health_check(self) -> dict[str, Any]:
-        """Status and identity (the runtime extends this with metrics)."""
+        """Status, identity and every tracked figure (see ``metrics``)."""
         return {
             "agent_name": self.agent_name,
             "name": self.name,
             "version": self.version,
             "status": self.status.value,
+            "healthy": self.status in (AgentStatus.HEALTHY, AgentStatus.DEGRADED),
+            "metrics": self.metrics(),
         }
+
+    # -- self-healing --------------------------------------------------------------
+
+    @staticmethod
+    def with_healing(
+        fn: Callable[Concatenate[A, P], Awaitable[R]],
+    ) -> Callable[Concatenate[A, P], Awaitable[R]]:
+        """Retry an async method with the agent's declared retry policy.
+
+        Sleeps through the context clock. While retrying the status is RECOVERING; after
+        a success it is HEALTHY (or DEGRADED under an alarm). When the policy gives up
+        after at least one retry, or because the last allowed attempt failed, the status
+        is FAILED and ``RetriesExhausted`` is raised (chained to the last error); an error
+        refused on the first attempt (permanent or in ``nonRetryableErrors``) is re-raised
+        as is and leaves the status alone.
+        """
+
+        @functools.wraps(fn)
+        async def healing(self: A, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            policy = RetryPolicy.from_spec(self.context.retry)
+            attempt = 1
+            while True:
+                try:
+                    result = await fn(self, *args, **kwargs)
+                except Exception as exc:
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    decision = policy.decide(attempt, exc, self.context.random())
+                    if isinstance(decision, GiveUp):
+                        exhausted = attempt >= policy.max_attempts
+                        if attempt == 1 and not exhausted:
+                            raise
+                        self.status = AgentStatus.FAILED
+                        self.healing["gave_up"] += 1
+                        raise RetriesExhausted(attempt, exc) from exc
+                    self.status = AgentStatus.RECOVERING
+                    self.healing["retries"] += 1
+                    if isinstance(decision, DoSleep):
+                        await self.context.clock.sleep(decision.seconds)
+                    attempt += 1
+                    continue
+                if attempt > 1 or self.status in (AgentStatus.FAILED, AgentStatus.RECOVERING):
+                    self.healing["recoveries"] += 1
+                self.status = AgentStatus.HEALTHY
+                self._settle()
+                return result
+
+        return healing

@@ -1,0 +1,268 @@
+"""Per-agent call statistics and statistical anomaly detection (pure: times are arguments).
+
+``CallTracker`` keeps lifetime counters plus a rolling window of the last ``window``
+calls (default 100). Everything rate-like (success rate, mean, p95) is computed over
+that window, so an agent that failed an hour ago and works now reads as healthy.
+
+Two detectors run on every recorded call, each against the window *before* the call:
+
+* **Latency: rolling z-score.** With at least ``min_samples`` (20) calls in the window,
+  a call is anomalous when ``(duration - mean) / sigma > z_threshold`` (3.0), where
+  ``sigma = max(stdev, 5% of mean, 1 µs)``; the floor keeps a perfectly steady history
+  from flagging noise. Only slow calls count (fast is never a problem).
+* **Error rate: EWMA control chart** (Roberts 1959). ``ewma = a*e + (1-a)*ewma`` with
+  ``e`` = 1 for an error, 0 otherwise, and ``a = ewma_alpha`` (0.1). Its upper control
+  limit is ``p + L * sqrt(a / (2 - a) * p * (1 - p))`` with ``L = ewma_limit`` (3.0)
+  and ``p`` the baseline: the error rate of the window before the call, leaving out its
+  most recent ``round(2 / a) - 1`` calls (the EWMA's effective memory, 19) so that a
+  burst does not hide itself, floored at 5% so that a clean history tolerates a single
+  error. On a clean history the limit is 0.2 and the third consecutive error raises the
+  alarm. The alarm is on while the EWMA is above the limit and needs ``min_samples``
+  calls of history.
+
+``percentile`` interpolates linearly between closest ranks (NumPy's default).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from statistics import fmean, pstdev
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) with linear interpolation; 0.0 for no values."""
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile must be between 0 and 100, not {q}")
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = math.ceil(rank)
+    if low == high:
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def mean_and_sigma(samples: list[float], min_relative_sigma: float = 0.05) -> tuple[float, float]:
+    """The samples' mean and their standard deviation floored as the docstring says."""
+    mean = fmean(samples)
+    return mean, max(pstdev(samples), min_relative_sigma * abs(mean), 1e-6)
+
+
+def zscore(value: float, samples: list[float], min_relative_sigma: float = 0.05) -> float:
+    """How many (floored) standard deviations ``value`` lies above the samples' mean."""
+    if not samples:
+        return 0.0
+    mean, sigma = mean_and_sigma(samples, min_relative_sigma)
+    return (value - mean) / sigma
+
+
+def ewma_upper_limit(p: float, alpha: float, width: float) -> float:
+    """The EWMA chart's upper control limit for a Bernoulli rate ``p``."""
+    return p + width * math.sqrt(alpha / (2.0 - alpha) * p * (1.0 - p))
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One detected anomaly: ``kind`` is ``latency`` or ``error_rate``."""
+
+    kind: str
+    at: float
+    value: float
+    threshold: float
+    score: float
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {
+            "kind": self.kind,
+            "at": self.at,
+            "value": round(self.value, 6),
+            "threshold": round(self.threshold, 6),
+            "score": round(self.score, 3),
+        }
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """A JSON-ready summary of a tracker at one moment."""
+
+    total_calls: int
+    total_errors: int
+    window_size: int
+    window_calls: int
+    window_errors: int
+    success_rate: float
+    error_rate: float
+    mean_response_time: float
+    p95_response_time: float
+    last_response_time: float | None
+    error_rate_ewma: float
+    latency_alarm: bool
+    error_rate_alarm: bool
+    anomalies_detected: int
+    recent_anomalies: tuple[Anomaly, ...]
+
+    @property
+    def degraded(self) -> bool:
+        """True while either detector's alarm is on."""
+        return self.latency_alarm or self.error_rate_alarm
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "total_calls": self.total_calls,
+            "total_errors": self.total_errors,
+            "window_size": self.window_size,
+            "window_calls": self.window_calls,
+            "window_errors": self.window_errors,
+            "success_rate": round(self.success_rate, 6),
+            "error_rate": round(self.error_rate, 6),
+            "mean_response_time": round(self.mean_response_time, 6),
+            "p95_response_time": round(self.p95_response_time, 6),
+            "last_response_time": self.last_response_time,
+            "error_rate_ewma": round(self.error_rate_ewma, 6),
+            "latency_alarm": self.latency_alarm,
+            "error_rate_alarm": self.error_rate_alarm,
+            "anomalies_detected": self.anomalies_detected,
+            "recent_anomalies": [a.as_dict() for a in self.recent_anomalies],
+        }
+
+
+@dataclass
+class CallTracker:
+    """Counters, a rolling window and the two detectors of the module docstring."""
+
+    window: int = 100
+    min_samples: int = 20
+    z_threshold: float = 3.0
+    ewma_alpha: float = 0.1
+    ewma_limit: float = 3.0
+    min_error_rate: float = 0.05
+    latency_alarm_calls: int = 5
+    keep_anomalies: int = 20
+    total_calls: int = 0
+    total_errors: int = 0
+    anomalies_detected: int = 0
+    error_rate_ewma: float = 0.0
+    error_rate_alarm: bool = False
+    _durations: deque[float] = field(init=False, repr=False)
+    _errors: deque[bool] = field(init=False, repr=False)
+    _latency_flags: deque[bool] = field(init=False, repr=False)
+    _anomalies: deque[Anomaly] = field(init=False, repr=False)
+    _sum: float = field(default=0.0, init=False, repr=False)
+    _sumsq: float = field(default=0.0, init=False, repr=False)
+    _appends: int = field(default=0, init=False, repr=False)
+    _span: int = field(default=19, init=False, repr=False)
+    _reference_errors: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1, not {self.window}")
+        if not 0.0 < self.ewma_alpha <= 1.0:
+            raise ValueError(f"ewma_alpha must be in (0, 1], not {self.ewma_alpha}")
+        self._durations = deque(maxlen=self.window)
+        self._errors = deque(maxlen=self.window)
+        self._latency_flags = deque(maxlen=self.latency_alarm_calls)
+        self._anomalies = deque(maxlen=self.keep_anomalies)
+        self._span = round(2 / self.ewma_alpha) - 1
+
+    @property
+    def latency_alarm(self) -> bool:
+        """True while one of the last ``latency_alarm_calls`` calls was anomalously slow."""
+        return any(self._latency_flags)
+
+    @property
+    def degraded(self) -> bool:
+        """True while either detector's alarm is on."""
+        return self.latency_alarm or self.error_rate_alarm
+
+    def record(self, duration: float, ok: bool, now: float) -> tuple[Anomaly, ...]:
+        """Add one call; return the anomalies it raised (if any). O(1) per call."""
+        found: list[Anomaly] = []
+        calls = len(self._durations)
+        enough = calls >= self.min_samples
+
+        slow = False
+        if enough:
+            mean = self._sum / calls
+            variance = max(self._sumsq / calls - mean * mean, 0.0)
+            sigma = max(math.sqrt(variance), 0.05 * abs(mean), 1e-6)
+            score = (duration - mean) / sigma
+            if score > self.z_threshold:
+                slow = True
+                found.append(
+                    Anomaly("latency", now, duration, mean + self.z_threshold * sigma, score)
+                )
+
+        error = 0.0 if ok else 1.0
+        alpha = self.ewma_alpha
+        self.error_rate_ewma = alpha * error + (1 - alpha) * self.error_rate_ewma
+        reference = calls - self._span
+        observed = self._reference_errors / reference if reference > 0 else 0.0
+        base = min(max(observed, self.min_error_rate), 0.999)
+        limit = ewma_upper_limit(base, alpha, self.ewma_limit)
+        alarm = enough and self.error_rate_ewma > limit
+        if alarm and not self.error_rate_alarm:
+            sigma_rate = (limit - base) / self.ewma_limit
+            found.append(
+                Anomaly(
+                    "error_rate",
+                    now,
+                    self.error_rate_ewma,
+                    limit,
+                    (self.error_rate_ewma - base) / sigma_rate,
+                )
+            )
+        self.error_rate_alarm = alarm
+
+        self.total_calls += 1
+        self.total_errors += 0 if ok else 1
+        self._append(duration, not ok)
+        self._latency_flags.append(slow)
+        self._anomalies.extend(found)
+        self.anomalies_detected += len(found)
+        return tuple(found)
+
+    def _append(self, duration: float, error: bool) -> None:
+        """Slide the window, keeping running sums (recomputed exactly once per window)."""
+        if len(self._durations) == self.window:
+            old = self._durations[0]
+            self._sum -= old
+            self._sumsq -= old * old
+        self._durations.append(duration)
+        self._errors.append(error)
+        self._sum += duration
+        self._sumsq += duration * duration
+        self._appends += 1
+        if self._appends % self.window == 0:
+            self._sum = math.fsum(self._durations)
+            self._sumsq = math.fsum(d * d for d in self._durations)
+        # Errors in the reference part: the window minus its most recent ``span`` calls.
+        errors = self._errors
+        reference = len(errors) - self._span
+        self._reference_errors = sum(itertools.islice(errors, 0, reference)) if reference > 0 else 0
+
+    def snapshot(self) -> StatsSnapshot:
+        durations = list(self._durations)
+        errors = sum(self._errors)
+        calls = len(durations)
+        return StatsSnapshot(
+            total_calls=self.total_calls,
+            total_errors=self.total_errors,
+            window_size=self.window,
+            window_calls=calls,
+            window_errors=errors,
+            success_rate=(calls - errors) / calls if calls else 1.0,
+            error_rate=errors / calls if calls else 0.0,
+            mean_response_time=fmean(durations) if durations else 0.0,
+            p95_response_time=percentile(durations, 95.0),
+            last_response_time=durations[-1] if durations else None,
+            error_rate_ewma=self.error_rate_ewma,
+            latency_alarm=self.latency_alarm,
+            error_rate_alarm=self.error_rate_alarm,
+            anomalies_detected=self.anomalies_detected,
+            recent_anomalies=tuple(self._anomalies),
+        )
