@@ -1,0 +1,134 @@
+"""Reading a manifest tree: every ``*.yaml`` / ``*.yml`` file below a path, size-capped.
+
+``ManifestFiles`` is the seam (a Protocol); ``DiskManifestFiles`` reads the real file
+system and ``MemoryManifestFiles`` is its in-memory twin for tests. Both return the
+files sorted by their display name, each with its bytes or the reason it could not be
+read (too large, unreadable), so that one bad file never hides the others' problems.
+
+Display names are relative to the current directory when the file lies below it (that
+is how ``validate`` prints them), else the path as given. Hidden folders (``.git``,
+``.devskyy``) are skipped; symbolic links to folders are not followed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Protocol
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+SUFFIXES = (".yaml", ".yml")
+
+
+class ManifestPathError(Exception):
+    """The path to read does not exist or is neither a file nor a folder."""
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One file of the tree: its display name and its bytes, or why they are missing."""
+
+    name: str
+    data: bytes | None
+    error: str | None = None
+
+
+class ManifestFiles(Protocol):
+    """Where manifests come from."""
+
+    def read_tree(self, root: str, max_bytes: int = DEFAULT_MAX_BYTES) -> list[ManifestFile]:
+        """Every manifest file at or below ``root``, sorted by name.
+
+        Raises ``ManifestPathError`` when ``root`` does not exist.
+        """
+        ...
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"file is larger than the limit of {max_bytes} bytes"
+
+
+def _is_manifest(name: str) -> bool:
+    return name.endswith(SUFFIXES)
+
+
+class DiskManifestFiles:
+    """Manifests on the local file system."""
+
+    def __init__(self, cwd: Path | None = None) -> None:
+        self._cwd = cwd
+
+    def _display(self, path: Path, given: Path) -> str:
+        cwd = self._cwd or Path.cwd()
+        absolute = Path(os.path.abspath(path))
+        try:
+            return absolute.relative_to(Path(os.path.abspath(cwd))).as_posix()
+        except ValueError:
+            return given.as_posix()
+
+    def _files(self, root: Path) -> list[Path]:
+        if root.is_file():
+            return [root]
+        found: list[Path] = []
+        for folder, dirs, files in os.walk(root, onerror=None, followlinks=False):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found.extend(Path(folder) / f for f in files if _is_manifest(f))
+        return found
+
+    def read_tree(self, root: str, max_bytes: int = DEFAULT_MAX_BYTES) -> list[ManifestFile]:
+        given = Path(root)
+        base = given if given.is_absolute() else (self._cwd or Path.cwd()) / given
+        if not base.exists():
+            raise ManifestPathError(f"{root}: no such file or directory")
+        if not (base.is_file() or base.is_dir()):
+            raise ManifestPathError(f"{root}: not a file or directory")
+        out: list[ManifestFile] = []
+        for path in self._files(base):
+            name = self._display(path, given / path.relative_to(base))
+            out.append(_read_one(path, name, max_bytes))
+        return sorted(out, key=lambda f: f.name)
+
+
+def _read_one(path: Path, name: str, max_bytes: int) -> ManifestFile:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return ManifestFile(name, None, f"cannot read file: {reason}")
+    if len(data) > max_bytes:
+        return ManifestFile(name, None, _too_large(max_bytes))
+    return ManifestFile(name, data)
+
+
+class MemoryManifestFiles:
+    """The in-memory twin: a mapping of POSIX relative path to bytes (or an OSError)."""
+
+    def __init__(self, files: dict[str, bytes | OSError]) -> None:
+        self._files = {PurePosixPath(k).as_posix(): v for k, v in files.items()}
+
+    def read_tree(self, root: str, max_bytes: int = DEFAULT_MAX_BYTES) -> list[ManifestFile]:
+        prefix = PurePosixPath(root).as_posix()
+        if prefix in self._files:
+            selected = [prefix]
+        else:
+            below = "" if prefix == "." else prefix.rstrip("/") + "/"
+            selected = [k for k in self._files if k.startswith(below)]
+            if not selected:
+                raise ManifestPathError(f"{root}: no such file or directory")
+        out: list[ManifestFile] = []
+        for name in sorted(selected):
+            if not _is_manifest(name) and name != prefix:
+                continue
+            if any(part.startswith(".") for part in PurePosixPath(name).parts[:-1]):
+                continue
+            value = self._files[name]
+            if isinstance(value, OSError):
+                reason = value.strerror or type(value).__name__
+                out.append(ManifestFile(name, None, f"cannot read file: {reason}"))
+            elif len(value) > max_bytes:
+                out.append(ManifestFile(name, None, _too_large(max_bytes)))
+            else:
+                out.append(ManifestFile(name, value))
+        return out

@@ -1,0 +1,73 @@
+"""``devskyy validate [PATH]`` and ``devskyy schema [KIND]``.
+
+``validate`` prints nothing but a one-line summary on stdout for a valid tree (exit 0).
+For an invalid tree every problem goes to stderr, one line each
+(``file:line:column: json.path: message``, the format editors' problem matchers read),
+then a count; the exit code is 1. ``-o json`` prints one JSON object on stdout instead
+(``path``, ``valid``, ``counts``, ``problems``) with the same exit codes.
+
+``schema`` prints the JSON Schema of one kind (exactly the file in ``schemas/``), or of
+every kind as one JSON object keyed by kind.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from devskyy.cli._common import error_boundary, output_option
+from devskyy.errors import DevskyyError
+from devskyy.model.manifests import KINDS
+from devskyy.model.schemas import render, schema_for
+from devskyy.runtime.manifests import summarize, validate_tree
+
+
+@click.command()
+@click.argument("path", default="manifests/", required=False)
+@output_option("text", "json")
+@error_boundary
+def validate(path: str, output: str) -> None:
+    """Check the manifests below PATH (default manifests/) and print every problem.
+
+    Exit code 0 when the tree is valid, 1 otherwise.
+    """
+    result = validate_tree(path)
+    summary = summarize(result.resources)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "path": path,
+                    "valid": result.ok,
+                    "counts": summary.counts if result.ok else {},
+                    "problems": [p.to_dict() for p in result.problems],
+                },
+                indent=2,
+            )
+        )
+    elif result.ok:
+        click.echo(f"{path}: {summary}: valid")
+    else:
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        n = len(result.problems)
+        click.echo(f"{path}: {n} problem{'' if n == 1 else 's'}", err=True)
+    if not result.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("kind", required=False)
+@error_boundary
+def schema(kind: str | None) -> None:
+    """Print the JSON Schema of KIND (Agent, Workflow, Role, RoleBinding), or of all."""
+    if kind is None:
+        everything = {name: schema_for(name) for name in KINDS}
+        click.echo(json.dumps(everything, indent=2, sort_keys=True))
+        return
+    by_lower = {name.lower(): name for name in KINDS}
+    found = by_lower.get(kind.lower())
+    if found is None:
+        raise DevskyyError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    click.echo(render(found), nl=False)

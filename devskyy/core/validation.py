@@ -1,0 +1,519 @@
+"""Validation of a manifest set: JSON Schema per document, then the set as a whole.
+
+Pure: documents (from ``devskyy.core.yaml_strict``) in, a ``ResourceSet`` and every
+``Problem`` out. Three passes, each reporting everything it finds:
+
+1. **Schema.** Each document is checked against its kind's JSON Schema (Draft 2020-12,
+   ``devskyy.model.schemas.schema_for``). ``best_match`` keeps one error per location
+   and the document's most relevant error is printed first. Messages are rewritten for
+   people: ``unknown field 'foo'``, ``missing required field 'module'``, ``'urgent' is
+   not one of critical, high, medium, low``.
+2. **Models.** Valid documents become the pydantic models of ``devskyy.model.manifests``.
+3. **The set.** Names unique per kind; agent dependencies, step agents, capabilities,
+   ``needs`` and binding roles resolve; no dependency or step cycle (printed as a path
+   ``a -> b -> a``); agent modules only under allowed prefixes (never imported here);
+   workflow expressions parse, and ``${{ steps.X }}`` / ``${{ params.Y }}`` name a step
+   among the step's transitive ``needs`` and a declared param.
+
+Documents that failed loading or schema validation still lend their kind and name to
+the set checks, so that one typo does not cascade into "unknown agent" elsewhere.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match, relevance
+from pydantic import ValidationError as ModelError
+
+from devskyy.core import cycles as graphs
+from devskyy.core.expressions import Expression, ExpressionError, parse_condition, templates_in
+from devskyy.core.yaml_strict import Document, JsonPath, LoadResult
+from devskyy.model.manifests import (
+    KINDS,
+    MODULE_PATTERN,
+    NAME_PATTERN,
+    Agent,
+    Manifest,
+    RoleBinding,
+    Workflow,
+)
+from devskyy.model.problems import Problem
+from devskyy.model.resources import ResourceKey, ResourceSet
+from devskyy.model.schemas import schema_for
+
+DEFAULT_MODULE_PREFIX = "devskyy.agents"
+BUILTIN_ROLES = frozenset({"admin", "operator", "analyst", "service", "guest"})
+KIND_LIST = ", ".join(KINDS)
+
+_NAME_HINT = "lowercase letters, digits, '_' and '-', starting with a letter, at most 63 long"
+_PARAM_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The outcome of validating a tree: the resources, and every problem found."""
+
+    resources: ResourceSet
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@functools.cache
+def _validator(kind: str) -> Draft202012Validator:
+    """One compiled validator per kind (schemas are static)."""
+    return Draft202012Validator(schema_for(kind))
+
+
+def _show(value: Any) -> str:
+    """A short, JSON-flavoured rendering of a value for messages."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _extra_keys(error: ValidationError) -> list[str]:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    known = set(schema.get("properties", {}))
+    patterns = list(schema.get("patternProperties", {}))
+    return [
+        key
+        for key in error.instance
+        if key not in known and not any(re.search(p, key) for p in patterns)
+    ]
+
+
+def _messages(error: ValidationError) -> Iterator[tuple[JsonPath, str]]:
+    """(path, message) pairs for one schema error, in words a person can act on."""
+    path: JsonPath = tuple(error.absolute_path)
+    kind = error.validator
+    value = error.validator_value
+    instance = error.instance
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        for key in _extra_keys(error):
+            yield (*path, key), f"unknown field {key!r}"
+        return
+    if kind == "required":
+        missing = [k for k in value if not isinstance(instance, dict) or k not in instance]
+        for key in missing:
+            yield path, f"missing required field {key!r}"
+        return
+    yield path, _message(error, kind, value, instance)
+
+
+def _message(error: ValidationError, kind: Any, value: Any, instance: Any) -> str:
+    simple = {
+        "minimum": f"{_show(instance)} is less than the minimum of {value}",
+        "maximum": f"{_show(instance)} is greater than the maximum of {value}",
+        "exclusiveMinimum": f"{_show(instance)} must be greater than {value}",
+        "exclusiveMaximum": f"{_show(instance)} must be less than {value}",
+        "maxLength": f"{_show(instance)} is longer than {value} characters",
+        "minLength": f"must not be shorter than {value} characters",
+        "const": f"expected {_show(value)}, got {_show(instance)}",
+    }
+    if kind in simple:
+        return simple[kind]
+    if kind == "type":
+        wanted = value if isinstance(value, str) else " or ".join(value)
+        return f"{_show(instance)} is not of type '{wanted}'"
+    if kind == "enum":
+        return f"{_show(instance)} is not one of {', '.join(str(v) for v in value)}"
+    if kind == "minItems":
+        return "must not be empty" if value == 1 else f"needs at least {value} items"
+    if kind == "pattern":
+        if value == NAME_PATTERN:
+            return f"{_show(instance)} is not a valid name ({_NAME_HINT})"
+        if value == MODULE_PATTERN:
+            return f"{_show(instance)} is not a module path like 'package.module:ClassName'"
+        return f"{_show(instance)} does not match {value!r}"
+    if kind == "oneOf" and all(isinstance(s, dict) and set(s) == {"required"} for s in value):
+        names = " or ".join(repr(s["required"][0]) for s in value)
+        return f"exactly one of {names} is required"
+    return str(error.message)
+
+
+def _location_of(error: ValidationError) -> JsonPath:
+    return tuple(error.absolute_path)
+
+
+def _schema_problems(doc: Document, kind: str) -> list[tuple[int, Problem]]:
+    """(rank, problem) for every location with errors: rank 0 is the document's best."""
+    errors = list(_validator(kind).iter_errors(doc.data))
+    if not errors:
+        return []
+    groups: dict[JsonPath, list[ValidationError]] = {}
+    for error in errors:
+        groups.setdefault(_location_of(error), []).append(error)
+    overall = best_match(errors, key=relevance)
+    best_location = _location_of(overall) if overall is not None else None
+    out: list[tuple[int, Problem]] = []
+    for location, group in groups.items():
+        chosen = best_match(group, key=relevance)
+        if chosen is None:  # pragma: no cover - groups are never empty
+            continue
+        rank = 0 if location == best_location else 1
+        for path, message in _messages(chosen):
+            out.append((rank, doc.problem(path, message)))
+    return out
+
+
+def _model_problems(doc: Document, exc: ModelError) -> list[tuple[int, Problem]]:
+    """Problems from a pydantic error (schema and model disagree, rarely: a safety net)."""
+    out: list[tuple[int, Problem]] = []
+    for item in exc.errors():
+        path: list[str | int] = []
+        node = doc.data
+        for part in item["loc"]:
+            if isinstance(node, dict) and isinstance(part, str):
+                path.append(part)
+                if part not in node:
+                    break  # the message is about this absent field
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                path.append(part)
+                node = node[part]
+            # other parts are pydantic's own labels (union members, validators)
+        out.append((1, doc.problem(tuple(path), str(item["msg"]))))
+    return out
+
+
+@dataclass
+class _Entry:
+    """One document taking part in the set checks."""
+
+    doc: Document
+    kind: str
+    name: str
+    manifest: Manifest | None
+
+
+class _Collector:
+    """Problems with their place in the printed order (file, document, rank, position)."""
+
+    def __init__(self, loaded: Sequence[LoadResult]) -> None:
+        self.items: list[tuple[tuple[Any, ...], Problem]] = []
+        self._starts: dict[str, list[int]] = {}
+        for result in loaded:
+            for doc in result.documents:
+                self._starts.setdefault(doc.file, []).append(doc.line)
+
+    def add(self, problem: Problem, rank: int = 1) -> None:
+        starts = self._starts.get(problem.file, [])
+        doc_index = bisect.bisect_right(starts, problem.line) - 1
+        self.items.append(
+            ((problem.file, doc_index, rank, problem.line, problem.column, problem.path), problem)
+        )
+
+    def sorted(self) -> tuple[Problem, ...]:
+        seen: set[Problem] = set()
+        out: list[Problem] = []
+        for _key, problem in sorted(self.items, key=lambda item: (item[0], item[1].message)):
+            if problem not in seen:
+                seen.add(problem)
+                out.append(problem)
+        return tuple(out)
+
+
+def _document_entry(doc: Document, out: _Collector) -> _Entry | None:
+    """Schema-check one document and build its model; None when it cannot take part."""
+    data = doc.data
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else _show(data)
+        out.add(
+            doc.problem(
+                (), f"expected a mapping with apiVersion, kind, metadata and spec, got {what}"
+            ),
+            rank=0,
+        )
+        return None
+    kind = data.get("kind")
+    if "kind" not in data:
+        out.add(doc.problem((), "missing required field 'kind'"), rank=0)
+        return None
+    if not isinstance(kind, str) or kind not in KINDS:
+        out.add(
+            doc.problem(
+                ("kind",), f"unknown kind {_show(kind)}; 'kind' must be one of {KIND_LIST}"
+            ),
+            rank=0,
+        )
+        return None
+    meta = data.get("metadata")
+    raw_name = meta.get("name") if isinstance(meta, dict) else None
+    name = raw_name if isinstance(raw_name, str) else None
+    problems = _schema_problems(doc, kind)
+    manifest: Manifest | None = None
+    if not problems:
+        try:
+            manifest = KINDS[kind].model_validate(data)
+        except ModelError as exc:
+            problems = _model_problems(doc, exc)
+    for rank, problem in problems:
+        out.add(problem, rank)
+    if name is None:
+        return None
+    return _Entry(doc, kind, name, manifest)
+
+
+def _agent_dependencies_path(index: int) -> JsonPath:
+    return ("spec", "dependencies", index)
+
+
+def _cycle_text(cycle: Sequence[str]) -> str:
+    return " -> ".join([*cycle, cycle[0]])
+
+
+def _module_allowed(module: str, prefixes: Sequence[str]) -> bool:
+    name = module.split(":", 1)[0]
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def normalize_prefixes(extra: Sequence[str] | None) -> tuple[str, ...]:
+    """``devskyy.agents`` plus the given prefixes, stripped, de-duplicated, in order."""
+    out = [DEFAULT_MODULE_PREFIX]
+    for raw in extra or ():
+        prefix = raw.strip().rstrip(".").strip()
+        if prefix and prefix not in out:
+            out.append(prefix)
+    return tuple(out)
+
+
+def _check_agents(entries: list[_Entry], prefixes: Sequence[str], out: _Collector) -> None:
+    agent_names = {e.name for e in entries if e.kind == "Agent"}
+    edges: dict[str, list[str]] = {}
+    where: dict[tuple[str, str], tuple[Document, int]] = {}
+    for entry in entries:
+        manifest = entry.manifest
+        if not isinstance(manifest, Agent):
+            continue
+        spec = manifest.spec
+        if not _module_allowed(spec.module, prefixes):
+            out.add(
+                entry.doc.problem(
+                    ("spec", "module"),
+                    f"module {spec.module!r} is outside the allowed prefixes "
+                    f"({', '.join(prefixes)}); add its package to DEVSKYY_ALLOWED_MODULES",
+                )
+            )
+        targets = edges.setdefault(entry.name, [])
+        for index, dep in enumerate(spec.dependencies):
+            if dep not in agent_names:
+                out.add(
+                    entry.doc.problem(_agent_dependencies_path(index), f"unknown agent {dep!r}")
+                )
+                continue
+            targets.append(dep)
+            where.setdefault((entry.name, dep), (entry.doc, index))
+    for cycle in graphs.cycles(edges):
+        doc, index = where[(cycle[0], cycle[1 % len(cycle)])]
+        out.add(
+            doc.problem(_agent_dependencies_path(index), f"dependency cycle: {_cycle_text(cycle)}")
+        )
+
+
+def _expressions(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
+    """Every string leaf holding ``${{`` inside a step's input, with its path."""
+    if isinstance(value, str):
+        if "${{" in value:
+            yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _expressions(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _expressions(item, (*path, index))
+
+
+def _check_references(
+    expressions: list[Expression],
+    step: str,
+    ancestors: set[str],
+    steps: set[str],
+    params: set[str],
+) -> list[str]:
+    messages: list[str] = []
+    for expression in expressions:
+        for ref in sorted(expression.references, key=lambda r: (r.root, r.name or "")):
+            if ref.root == "params":
+                if ref.name is not None and ref.name not in params:
+                    messages.append(f"{expression.source!r}: param {ref.name!r} is not declared")
+            elif ref.name is None:
+                messages.append(f"{expression.source!r}: name one step (steps.<name>...)")
+            elif ref.name == step:
+                messages.append(f"{expression.source!r}: a step cannot read its own output")
+            elif ref.name not in steps:
+                messages.append(f"{expression.source!r}: unknown step {ref.name!r}")
+            elif ref.name not in ancestors:
+                messages.append(
+                    f"{expression.source!r}: step {ref.name!r} is not in the needs of "
+                    f"step {step!r} (directly or through other steps)"
+                )
+    return messages
+
+
+def _check_workflow(
+    entry: _Entry,
+    workflow: Workflow,
+    agent_names: set[str],
+    capabilities: set[str],
+    out: _Collector,
+) -> None:
+    doc = entry.doc
+    spec = workflow.spec
+    first: dict[str, int] = {}
+    for index, step in enumerate(spec.steps):
+        if step.name in first:
+            out.add(
+                doc.problem(
+                    ("spec", "steps", index, "name"),
+                    f"duplicate step name {step.name!r} (first at spec.steps[{first[step.name]}])",
+                )
+            )
+        else:
+            first[step.name] = index
+    steps = set(first)
+    edges: dict[str, list[str]] = {}
+    where: dict[tuple[str, str], int] = {}
+    for index, step in enumerate(spec.steps):
+        base: JsonPath = ("spec", "steps", index)
+        if step.agent is not None and step.agent not in agent_names:
+            out.add(doc.problem((*base, "agent"), f"unknown agent {step.agent!r}"))
+        if step.capability is not None and step.capability not in capabilities:
+            out.add(
+                doc.problem(
+                    (*base, "capability"), f"no agent offers capability {step.capability!r}"
+                )
+            )
+        targets = edges.setdefault(step.name, [])
+        for n, need in enumerate(step.needs):
+            if need not in steps:
+                out.add(doc.problem((*base, "needs", n), f"unknown step {need!r}"))
+                continue
+            targets.append(need)
+            where.setdefault((step.name, need), n)
+    for cycle in graphs.cycles(edges):
+        owner = first[cycle[0]]
+        n = where[(cycle[0], cycle[1 % len(cycle)])]
+        out.add(
+            doc.problem(("spec", "steps", owner, "needs", n), f"step cycle: {_cycle_text(cycle)}")
+        )
+    _check_params(doc, workflow, out)
+    params = set(spec.params)
+    for index, step in enumerate(spec.steps):
+        base = ("spec", "steps", index)
+        ancestors = graphs.reachable(edges, step.name)
+        for path, text in _expressions(step.input, (*base, "input")):
+            try:
+                found = templates_in(text)
+            except ExpressionError as exc:
+                out.add(doc.problem(path, str(exc)))
+                continue
+            for message in _check_references(found, step.name, ancestors, steps, params):
+                out.add(doc.problem(path, message))
+        if step.when is not None:
+            try:
+                condition = parse_condition(step.when)
+            except ExpressionError as exc:
+                out.add(doc.problem((*base, "when"), str(exc)))
+                continue
+            for message in _check_references([condition], step.name, ancestors, steps, params):
+                out.add(doc.problem((*base, "when"), message))
+
+
+def _check_params(doc: Document, workflow: Workflow, out: _Collector) -> None:
+    for name, param in workflow.spec.params.items():
+        default = param.default
+        if default is None:
+            continue
+        wanted = _PARAM_TYPES[param.type]
+        if (isinstance(default, bool) and bool not in wanted) or not isinstance(default, wanted):
+            out.add(
+                doc.problem(
+                    ("spec", "params", name, "default"),
+                    f"default {_show(default)} is not of type '{param.type}'",
+                )
+            )
+
+
+def _check_unique(entries: list[_Entry], out: _Collector) -> list[_Entry]:
+    """Report every repeated (kind, name); keep the first of each."""
+    first: dict[ResourceKey, _Entry] = {}
+    kept: list[_Entry] = []
+    for entry in entries:
+        key = ResourceKey(entry.kind, entry.name)
+        if key in first:
+            line, column = first[key].doc.locate(("metadata", "name"))
+            out.add(
+                entry.doc.problem(
+                    ("metadata", "name"),
+                    f"duplicate {entry.kind} name {entry.name!r} "
+                    f"(first defined at {first[key].doc.file}:{line}:{column})",
+                )
+            )
+            continue
+        first[key] = entry
+        kept.append(entry)
+    return kept
+
+
+def validate_set(
+    loaded: Sequence[LoadResult],
+    allowed_prefixes: Sequence[str] | None = None,
+    extra_problems: Sequence[Problem] = (),
+) -> Validated:
+    """Validate every loaded document and the set they form; see the module docstring.
+
+    ``allowed_prefixes`` are module prefixes allowed besides ``devskyy.agents``;
+    ``extra_problems`` (unreadable files, for instance) are merged into the ordering.
+    """
+    out = _Collector(loaded)
+    for problem in extra_problems:
+        out.add(problem, rank=0)
+    entries: list[_Entry] = []
+    for result in loaded:
+        for problem in result.problems:
+            out.add(problem)
+        for doc in result.documents:
+            if not doc.ok or doc.data is None:
+                continue
+            entry = _document_entry(doc, out)
+            if entry is not None:
+                entries.append(entry)
+    kept = _check_unique(entries, out)
+    prefixes = normalize_prefixes(allowed_prefixes)
+    _check_agents(kept, prefixes, out)
+    agent_names = {e.name for e in kept if e.kind == "Agent"}
+    capabilities = {cap for e in kept if e.kind == "Agent" for cap in _raw_capabilities(e.doc)}
+    role_names = {e.name for e in kept if e.kind == "Role"} | BUILTIN_ROLES
+    for entry in kept:
+        if isinstance(entry.manifest, Workflow):
+            _check_workflow(entry, entry.manifest, agent_names, capabilities, out)
+        elif isinstance(entry.manifest, RoleBinding) and entry.manifest.spec.role not in role_names:
+            out.add(
+                entry.doc.problem(("spec", "role"), f"unknown role {entry.manifest.spec.role!r}")
+            )
+    manifests = tuple(e.manifest for e in kept if e.manifest is not None)
+    return Validated(ResourceSet(manifests), out.sorted())
+
+
+def _raw_capabilities(doc: Document) -> list[str]:
+    """Capabilities of an agent document, read from the raw data (valid or not)."""
+    spec = doc.data.get("spec") if isinstance(doc.data, dict) else None
+    caps = spec.get("capabilities") if isinstance(spec, dict) else None
+    return [c for c in caps if isinstance(c, str)] if isinstance(caps, list) else []
