@@ -1,0 +1,300 @@
+"""The publisher (capability ``publish``): the article as files, or POSTed to a webhook.
+
+Files: ``<slug>.md`` (YAML front matter + Markdown) and ``<slug>.html`` (a full page,
+Markdown rendered by Python-Markdown with raw HTML escaped, since generated text is not
+trusted) in ``config.output_dir`` (default ``<state dir>/published``). Each file is written
+to a temporary file in the same folder and moved into place with ``os.replace``, so a
+reader never sees half a file. Publishing is idempotent by slug: the first publication's
+``date`` is kept, and when the rendered files equal what is on disk nothing is written and
+the result is ``unchanged``; a changed article gets ``updated``.
+
+Webhook: a JSON POST with an ``Idempotency-Key`` (slug + content hash), retried with
+exponential backoff on network errors, 408, 429 (honouring ``Retry-After``) and 5xx. The
+last delivered hash per slug is kept under the state dir, so the same content is not sent
+twice. A bearer token may come from an environment variable named in the config; it is
+never logged or returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import httpx
+import markdown
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from devskyy.agents._content_text import Article, parse_article, slugify, templates
+from devskyy.errors import PermanentError, TemporaryError
+from devskyy.runtime.agent import AgentStatus, BaseAgent
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+Format = Literal["markdown", "html"]
+ALL_FORMATS: tuple[Format, ...] = ("markdown", "html")
+
+
+class PublisherConfig(BaseModel):
+    """``spec.config`` of the publisher."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    output_dir: str | None = None
+    formats: list[Format] = Field(default_factory=lambda: list(ALL_FORMATS), min_length=1)
+    base_url: str | None = Field(default=None, description="site root for canonical URLs")
+    webhook_url: str | None = None
+    webhook_token_env: str | None = None
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=3, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=1.0, ge=0)
+    webhook_max_backoff_seconds: float = Field(default=60.0, ge=0)
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as ISO 8601 UTC."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def render_html(body: str) -> str:
+    """Markdown to HTML with raw HTML escaped (generated text may contain tags)."""
+    md = markdown.Markdown(extensions=["extra", "sane_lists"], output_format="html")
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md.convert(body)
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter of a published Markdown file ({} when absent or broken)."""
+    if not text.startswith("---\n"):
+        return {}
+    end = text.find("\n---\n", 4)
+    if end < 0:
+        return {}
+    try:
+        data = yaml.safe_load(text[4:end])
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def render_files(
+    article: Article, url: str | None, date: str, updated: str | None
+) -> dict[Format, str]:
+    """The Markdown and HTML texts of an article (deterministic given the dates)."""
+    front: dict[str, Any] = {
+        "title": article.title,
+        "slug": article.slug,
+        "description": article.meta_description,
+        "keywords": article.keywords,
+        "language": article.language,
+        "date": date,
+    }
+    if article.author:
+        front["author"] = article.author
+    if updated:
+        front["updated"] = updated
+    if url:
+        front["url"] = url
+    head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+    md_text = f"---\n{head}---\n\n{article.body.strip()}\n"
+    html = (
+        templates()
+        .get_template("article.html.j2")
+        .render(
+            article=article,
+            url=url,
+            date=date,
+            updated=updated,
+            body_html=render_html(article.body),
+        )
+    )
+    return {"markdown": md_text, "html": html}
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder + os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class PublisherAgent(BaseAgent):
+    """Publishes an article to files (atomically, idempotent by slug) or to a webhook."""
+
+    config_model: ClassVar[type[BaseModel] | None] = PublisherConfig
+    config: PublisherConfig
+
+    def __init__(self) -> None:
+        super().__init__(agent_name="Publisher", version="2.0.0")
+        self.config = PublisherConfig()
+
+    @property
+    def output_dir(self) -> Path:
+        configured = self.config.output_dir
+        return Path(configured) if configured else self.context.state_dir / "published"
+
+    async def initialize(self) -> bool:
+        templates().get_template("article.html.j2")
+        self.status = AgentStatus.HEALTHY
+        return True
+
+    def _url(self, slug: str) -> str | None:
+        base = self.config.base_url
+        return f"{base.rstrip('/')}/{slug}/" if base else None
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        unknown = sorted(set(kwargs) - {"article"})
+        if unknown:
+            raise PermanentError(f"publish: unknown input(s) {', '.join(unknown)}")
+        article = parse_article(kwargs.get("article"))
+        slug = article.slug or slugify(article.title)
+        if not SLUG.fullmatch(slug):
+            raise PermanentError(
+                f"slug {slug!r} is not lowercase words joined by hyphens; refusing to publish"
+            )
+        article = article.model_copy(update={"slug": slug})
+        if self.config.webhook_url:
+            return await self._post(article)
+        return await asyncio.to_thread(self._write_files, article, self.clock.now())
+
+    # -- files ---------------------------------------------------------------------
+
+    def _write_files(self, article: Article, now: float) -> dict[str, Any]:
+        folder = self.output_dir
+        paths: dict[Format, Path] = {
+            "markdown": folder / f"{article.slug}.md",
+            "html": folder / f"{article.slug}.html",
+        }
+        existing_md = _read(paths["markdown"])
+        front = read_front_matter(existing_md or "")
+        date = str(front.get("date") or iso(now))
+        updated = str(front["updated"]) if front.get("updated") else None
+        url = self._url(article.slug)
+        wanted = self.config.formats
+        texts = render_files(article, url, date, updated)
+        same = existing_md is not None and all(_read(paths[f]) == texts[f] for f in wanted)
+        status = "unchanged" if same else "updated" if existing_md is not None else "created"
+        if status == "updated":
+            texts = render_files(article, url, date, iso(now))
+        # The Markdown file carries the date record, so it is written in every case.
+        written: list[Format] = list(dict.fromkeys(["markdown", *wanted]))
+        if status != "unchanged":
+            for fmt in written:
+                write_atomic(paths[fmt], texts[fmt])
+        return {
+            "target": "files",
+            "status": status,
+            "slug": article.slug,
+            "title": article.title,
+            "url": url,
+            "files": {f: str(paths[f]) for f in written},
+            "sha256": sha256(texts["markdown"]),
+            "date": date,
+        }
+
+    # -- webhook ---------------------------------------------------------------------
+
+    def _record_path(self, slug: str) -> Path:
+        return self.context.state_dir / "published" / ".webhook" / f"{slug}.json"
+
+    async def _post(self, article: Article) -> dict[str, Any]:
+        url = self.config.webhook_url or ""
+        texts = render_files(article, self._url(article.slug), "", None)
+        digest = sha256(texts["markdown"])
+        record_path = self._record_path(article.slug)
+        previous = _read(record_path)
+        record = json.loads(previous) if previous else {}
+        result: dict[str, Any] = {
+            "target": "webhook",
+            "slug": article.slug,
+            "title": article.title,
+            "webhook": url,
+            "sha256": digest,
+        }
+        if record.get("sha256") == digest and record.get("webhook") == url:
+            return {**result, "status": "unchanged", "attempts": 0}
+        payload = {
+            "slug": article.slug,
+            "title": article.title,
+            "description": article.meta_description,
+            "keywords": article.keywords,
+            "language": article.language,
+            "author": article.author,
+            "url": self._url(article.slug),
+            "markdown": article.body,
+            "html": render_html(article.body),
+            "sha256": digest,
+        }
+        headers = {"Idempotency-Key": f"{article.slug}-{digest[:16]}"}
+        token = os.environ.get(self.config.webhook_token_env or "", "").strip()
+        if self.config.webhook_token_env and not token:
+            raise PermanentError(
+                f"webhookTokenEnv names {self.config.webhook_token_env}, which is not set"
+            )
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        attempts, status_code = await self._deliver(url, payload, headers)
+        status = "updated" if record else "created"
+        now = self.clock.now()
+        entry = {"sha256": digest, "webhook": url, "status_code": status_code, "at": iso(now)}
+        await asyncio.to_thread(write_atomic, record_path, json.dumps(entry, sort_keys=True))
+        return {**result, "status": status, "attempts": attempts, "status_code": status_code}
+
+    async def _deliver(
+        self, url: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, int]:
+        """POST until a 2xx; returns (attempts, status code). Retries what may pass later."""
+        cfg = self.config
+        last = ""
+        async with httpx.AsyncClient(timeout=cfg.webhook_timeout_seconds) as client:
+            for attempt in range(1, cfg.webhook_max_attempts + 1):
+                backoff = cfg.webhook_backoff_seconds * 2 ** (attempt - 1)
+                delay = min(backoff, cfg.webhook_max_backoff_seconds)
+                try:
+                    response = await client.post(url, json=payload, headers=headers)
+                except httpx.HTTPError as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                else:
+                    code = response.status_code
+                    if 200 <= code < 300:
+                        return attempt, code
+                    last = f"HTTP {code}: {response.text[:200]}"
+                    if code not in (408, 425, 429) and code < 500:
+                        raise PermanentError(f"webhook {url} refused the article: {last}")
+                    retry_after = response.headers.get("Retry-After", "")
+                    if retry_after.isdigit():
+                        delay = min(float(retry_after), cfg.webhook_max_backoff_seconds)
+                if attempt < cfg.webhook_max_attempts:
+                    await self.clock.sleep(delay)
+        raise TemporaryError(
+            f"webhook {url} failed after {cfg.webhook_max_attempts} attempt(s): {last}"
+        )
