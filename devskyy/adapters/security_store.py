@@ -1,0 +1,412 @@
+"""Where the security manager keeps keys, grants, the audit log and blocks.
+
+``SecurityStore`` is the seam; ``SqlSecurityStore`` (SQLAlchemy Core, SQLite or
+PostgreSQL) and ``MemorySecurityStore`` (its in-memory twin) implement it, and one
+contract test runs over both. Nothing here decides anything: hashing, chaining and
+verification live in ``devskyy.core``; this module only stores what it is given.
+
+Tables: ``api_keys`` (only the SHA-256 hash of a secret, never the secret),
+``grants``, ``audit_events`` (the hash chain, numbered from 1) with ``audit_head``
+(count and last hash, updated in the same transaction as each append), ``blocks``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    exc,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from devskyy.adapters.db import metadata
+from devskyy.errors import StateError
+from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("principal", String(253), nullable=False, index=True),
+    Column("role", String(63), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("expires", Float, nullable=False),
+    Column("revoked", Float),
+    Column("rotated_from", String(32)),
+    Column("grace_until", Float),
+    Column("last_used", Float),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("principal", String(253), nullable=False, index=True),
+    Column("resource", String(253), nullable=False),
+    Column("permission", String(16), nullable=False),
+    Column("granted_by", String(253), nullable=False),
+    Column("created", Float, nullable=False),
+    UniqueConstraint("principal", "resource", "permission", name="uq_grants_triple"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("time", Float, nullable=False, index=True),
+    Column("actor", String(253), nullable=False, index=True),
+    Column("event_type", String(40), nullable=False, index=True),
+    Column("resource", String(253), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("subject", String(300), primary_key=True),
+    Column("until", Float, nullable=False),
+    Column("offences", Integer, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("principal", String(253)),
+)
+
+MAX_QUERY = 10_000
+
+
+class AuditConflict(StateError):
+    """Another writer appended to the audit log first; re-read the head and retry."""
+
+
+class SecurityStore(Protocol):
+    """The seam between the security manager and its storage."""
+
+    def add_key(self, record: ApiKeyRecord) -> None: ...
+    def get_key(self, key_id: str) -> ApiKeyRecord | None: ...
+    def list_keys(self, principal: str | None = None) -> list[ApiKeyRecord]: ...
+    def put_key(self, record: ApiKeyRecord) -> None: ...
+    def touch(self, last_used: dict[str, float]) -> None: ...
+    def add_grant(self, grant: Grant) -> bool: ...
+    def remove_grant(self, principal: str, resource: str, permission: str) -> bool: ...
+    def grants(self) -> list[Grant]: ...
+    def audit_head(self) -> tuple[int, str] | None: ...
+    def append_audit(self, records: list[AuditRecord], after: int) -> None: ...
+    def audit_query(
+        self,
+        actor: str | None = None,
+        event_type: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]: ...
+    def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]: ...
+    def audit_count(self) -> int: ...
+    def get_block(self, subject: str) -> BlockRecord | None: ...
+    def put_block(self, record: BlockRecord) -> None: ...
+    def delete_block(self, subject: str) -> bool: ...
+    def blocks(self) -> list[BlockRecord]: ...
+
+
+def _key(row: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(**dict(row._mapping))
+
+
+def _audit(row: Any) -> AuditRecord:
+    data = dict(row._mapping)
+    data["details"] = json.loads(data["details"])
+    return AuditRecord(**data)
+
+
+def _audit_row(record: AuditRecord) -> dict[str, Any]:
+    data = dict(record.__dict__)
+    data["details"] = json.dumps(record.details, sort_keys=True)
+    return data
+
+
+class SqlSecurityStore:
+    """The security tables in a SQLAlchemy database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # API keys
+    def add_key(self, record: ApiKeyRecord) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(api_keys).values(**record.__dict__))
+        except exc.IntegrityError:
+            raise StateError(f"key {record.key_id} exists") from None
+
+    def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        return None if row is None else _key(row)
+
+    def list_keys(self, principal: str | None = None) -> list[ApiKeyRecord]:
+        query = select(api_keys).order_by(api_keys.c.created, api_keys.c.key_id)
+        if principal is not None:
+            query = query.where(api_keys.c.principal == principal)
+        with self.engine.connect() as conn:
+            return [_key(r) for r in conn.execute(query)]
+
+    def put_key(self, record: ApiKeyRecord) -> None:
+        values = dict(record.__dict__)
+        key_id = values.pop("key_id")
+        with self.engine.begin() as conn:
+            conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(**values))
+
+    def touch(self, last_used: dict[str, float]) -> None:
+        if not last_used:
+            return
+        with self.engine.begin() as conn:
+            for key_id, when in last_used.items():
+                conn.execute(
+                    update(api_keys).where(api_keys.c.key_id == key_id).values(last_used=when)
+                )
+
+    # Grants
+    def add_grant(self, grant: Grant) -> bool:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(grants).values(**grant.__dict__))
+        except exc.IntegrityError:
+            return False
+        return True
+
+    def remove_grant(self, principal: str, resource: str, permission: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(grants).where(
+                    grants.c.principal == principal,
+                    grants.c.resource == resource,
+                    grants.c.permission == permission,
+                )
+            )
+        return bool(result.rowcount)
+
+    def grants(self) -> list[Grant]:
+        query = select(
+            grants.c.principal,
+            grants.c.resource,
+            grants.c.permission,
+            grants.c.granted_by,
+            grants.c.created,
+        ).order_by(grants.c.id)
+        with self.engine.connect() as conn:
+            return [Grant(**dict(r._mapping)) for r in conn.execute(query)]
+
+    # Audit log
+    def audit_head(self) -> tuple[int, str] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+        return None if row is None else (int(row.seq), str(row.hash))
+
+    def append_audit(self, records: list[AuditRecord], after: int) -> None:
+        """Insert chained records that follow event ``after``, or raise ``AuditConflict``."""
+        if not records:
+            return
+        try:
+            with self.engine.begin() as conn:
+                head = conn.execute(select(audit_head.c.seq).with_for_update()).first()
+                current = 0 if head is None else int(head.seq)
+                if current != after:
+                    raise AuditConflict(f"audit head moved from {after} to {current}")
+                conn.execute(insert(audit_events), [_audit_row(r) for r in records])
+                last = records[-1]
+                if head is None:
+                    conn.execute(insert(audit_head).values(id=1, seq=last.seq, hash=last.hash))
+                else:
+                    conn.execute(update(audit_head).values(seq=last.seq, hash=last.hash))
+        except (exc.IntegrityError, exc.OperationalError) as error:
+            raise AuditConflict(f"concurrent audit append: {type(error).__name__}") from None
+
+    def audit_query(
+        self,
+        actor: str | None = None,
+        event_type: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        query = select(audit_events).order_by(audit_events.c.seq.desc())
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        if event_type is not None:
+            query = query.where(audit_events.c.event_type == event_type)
+        if since is not None:
+            query = query.where(audit_events.c.time >= since)
+        query = query.limit(max(0, min(limit, MAX_QUERY)))
+        with self.engine.connect() as conn:
+            rows = [_audit(r) for r in conn.execute(query)]
+        return rows[::-1]
+
+    def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]:
+        with self.engine.connect() as conn:
+            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+            rows = conn.execute(select(audit_events).order_by(audit_events.c.seq))
+            records = [_audit(r) for r in rows]
+        return records, None if head is None else (int(head.seq), str(head.hash))
+
+    def audit_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())
+
+    # Blocks
+    def get_block(self, subject: str) -> BlockRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(blocks).where(blocks.c.subject == subject)).first()
+        return None if row is None else BlockRecord(**dict(row._mapping))
+
+    def put_block(self, record: BlockRecord) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(blocks).where(blocks.c.subject == record.subject))
+            conn.execute(insert(blocks).values(**record.__dict__))
+
+    def delete_block(self, subject: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(blocks).where(blocks.c.subject == subject))
+        return bool(result.rowcount)
+
+    def blocks(self) -> list[BlockRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(blocks).order_by(blocks.c.subject))
+            return [BlockRecord(**dict(r._mapping)) for r in rows]
+
+
+class MemorySecurityStore:
+    """The in-memory twin of ``SqlSecurityStore`` (same contract, no database)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[str, ApiKeyRecord] = {}
+        self._grants: list[Grant] = []
+        self._audit: list[AuditRecord] = []
+        self._head: tuple[int, str] | None = None
+        self._blocks: dict[str, BlockRecord] = {}
+
+    def add_key(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            if record.key_id in self._keys:
+                raise StateError(f"key {record.key_id} exists")
+            self._keys[record.key_id] = record
+
+    def get_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._keys.get(key_id)
+
+    def list_keys(self, principal: str | None = None) -> list[ApiKeyRecord]:
+        found = [k for k in self._keys.values() if principal in (None, k.principal)]
+        return sorted(found, key=lambda k: (k.created, k.key_id))
+
+    def put_key(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            if record.key_id in self._keys:
+                self._keys[record.key_id] = record
+
+    def touch(self, last_used: dict[str, float]) -> None:
+        with self._lock:
+            for key_id, when in last_used.items():
+                if key_id in self._keys:
+                    self._keys[key_id] = replace(self._keys[key_id], last_used=when)
+
+    def add_grant(self, grant: Grant) -> bool:
+        with self._lock:
+            triple = (grant.principal, grant.resource, grant.permission)
+            if any((g.principal, g.resource, g.permission) == triple for g in self._grants):
+                return False
+            self._grants.append(grant)
+            return True
+
+    def remove_grant(self, principal: str, resource: str, permission: str) -> bool:
+        with self._lock:
+            before = len(self._grants)
+            self._grants = [
+                g
+                for g in self._grants
+                if (g.principal, g.resource, g.permission) != (principal, resource, permission)
+            ]
+            return len(self._grants) != before
+
+    def grants(self) -> list[Grant]:
+        return list(self._grants)
+
+    def audit_head(self) -> tuple[int, str] | None:
+        return self._head
+
+    def append_audit(self, records: list[AuditRecord], after: int) -> None:
+        if not records:
+            return
+        with self._lock:
+            current = 0 if self._head is None else self._head[0]
+            if current != after:
+                raise AuditConflict(f"audit head moved from {after} to {current}")
+            self._audit.extend(records)
+            self._head = (records[-1].seq, records[-1].hash)
+
+    def audit_query(
+        self,
+        actor: str | None = None,
+        event_type: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        found = [
+            r
+            for r in self._audit
+            if actor in (None, r.actor)
+            and event_type in (None, r.event_type)
+            and (since is None or r.time >= since)
+        ]
+        count = max(0, min(limit, MAX_QUERY))
+        return found[len(found) - count :] if count else []
+
+    def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]:
+        with self._lock:
+            return list(self._audit), self._head
+
+    def audit_count(self) -> int:
+        return len(self._audit)
+
+    def get_block(self, subject: str) -> BlockRecord | None:
+        return self._blocks.get(subject)
+
+    def put_block(self, record: BlockRecord) -> None:
+        with self._lock:
+            self._blocks[record.subject] = record
+
+    def delete_block(self, subject: str) -> bool:
+        with self._lock:
+            return self._blocks.pop(subject, None) is not None
+
+    def blocks(self) -> list[BlockRecord]:
+        return sorted(self._blocks.values(), key=lambda b: b.subject)
+
+    # Test helpers for tampering (the SQL twin is tampered with through SQL).
+    def tamper(self, records: Iterable[AuditRecord]) -> None:
+        """Replace the stored log wholesale (tests simulate an attacker with this)."""
+        with self._lock:
+            self._audit = list(records)

@@ -1,0 +1,138 @@
+"""The audit log's hash chain: chaining new events and verifying a stored log (pure).
+
+Each stored event carries ``prev_hash`` (the hash of the event before it; 64 zeros for
+the first) and ``hash`` = SHA-256 of ``prev_hash`` and the event's canonical JSON
+(time, actor, type, resource, outcome, details). Sequence numbers count from 1 and the
+store keeps a head (count and last hash), so verification tells apart:
+
+- an *altered* event: its own hash no longer matches its content;
+- a *deleted* event: a gap in the numbers, or a log shorter than its head;
+- a *reordered* event (or one renumbered after a deletion): its ``prev_hash`` is not
+  the hash of the event now before it.
+
+Whoever can rewrite every later row and the head can forge a consistent chain; keep
+the head hash that ``devskyy audit --verify`` prints somewhere else to catch that too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from devskyy.model.security import AuditEvent, AuditRecord
+
+GENESIS = "0" * 64
+
+
+def iso(ts: float) -> str:
+    """UTC ISO-8601 time with microseconds, as stored in the chain."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+
+
+def canonical(record: AuditRecord) -> bytes:
+    """The bytes an event's hash covers (stable across stores and versions)."""
+    body = {
+        "time": iso(record.time),
+        "actor": record.actor,
+        "event_type": record.event_type,
+        "resource": record.resource,
+        "outcome": record.outcome,
+        "details": record.details,
+    }
+    payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return payload.encode()
+
+
+def record_hash(prev_hash: str, record: AuditRecord) -> str:
+    """The hash a stored record ought to carry (its ``seq`` is not covered: links are)."""
+    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(record)).hexdigest()
+
+
+def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[AuditRecord]:
+    """Number and hash ``events`` to follow the event ``last_seq`` with ``last_hash``."""
+    out: list[AuditRecord] = []
+    prev = last_hash
+    for offset, event in enumerate(events, start=1):
+        draft = AuditRecord(
+            seq=last_seq + offset,
+            time=event.time,
+            actor=event.actor,
+            event_type=event.event_type.value,
+            resource=event.resource,
+            outcome=event.outcome.value,
+            details=event.details,
+            prev_hash=prev,
+            hash="",
+        )
+        digest = record_hash(prev, draft)
+        out.append(
+            AuditRecord(**{**draft.__dict__, "hash": digest})  # frozen: rebuild with the hash
+        )
+        prev = digest
+    return out
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of verifying the log: ``first_bad`` names the first broken event."""
+
+    ok: bool
+    checked: int
+    head_hash: str
+    first_bad: int | None = None
+    problem: str = ""
+
+
+def _label(record: AuditRecord) -> str:
+    return f"event {record.seq} ({record.event_type} by {record.actor} at {iso(record.time)})"
+
+
+def verify(records: Iterable[AuditRecord], head: tuple[int, str] | None) -> ChainReport:
+    """Walk the log in sequence order and report the first event that breaks it."""
+    expected = 1
+    prev = GENESIS
+    for record in records:
+        if record.seq > expected:
+            return ChainReport(False, expected - 1, prev, expected, f"event {expected} was deleted")
+        if record.seq < expected:
+            return ChainReport(
+                False, expected - 1, prev, record.seq, f"{_label(record)} appears twice"
+            )
+        if record_hash(record.prev_hash, record) != record.hash:
+            return ChainReport(
+                False, expected - 1, prev, record.seq, f"{_label(record)} was altered"
+            )
+        if record.prev_hash != prev:
+            return ChainReport(
+                False,
+                expected - 1,
+                prev,
+                record.seq,
+                f"{_label(record)} does not follow event {record.seq - 1}: "
+                "events were reordered, or one before it was deleted",
+            )
+        prev = record.hash
+        expected += 1
+    count = expected - 1
+    if head is not None:
+        head_count, head_hash = head
+        if head_count > count:
+            return ChainReport(
+                False, count, prev, count + 1, f"event {count + 1} was deleted (end of the log)"
+            )
+        if head_count < count:
+            return ChainReport(
+                False,
+                count,
+                prev,
+                head_count + 1,
+                f"event {head_count + 1} is not in the recorded head (appended behind its back)",
+            )
+        if head_hash != prev:
+            return ChainReport(
+                False, count, prev, count, f"event {count} does not match the recorded head"
+            )
+    return ChainReport(True, count, prev)

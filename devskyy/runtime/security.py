@@ -1,0 +1,809 @@
+"""The security manager: API keys, RBAC, the audit log, rate limits, threat blocking.
+
+``SecurityManager`` wires the pure decisions of ``devskyy.core`` (key format and
+hashing, RBAC, rate-limit log, threat judgement, audit chain) to a ``SecurityStore``
+and a ``Clock``. Roles and RoleBindings come from the applied manifests through
+``roles_source`` (e.g. ``SqlStateStore(engine).live``); keys, runtime grants, blocks
+and the audit log live in the security store.
+
+Caches keep the hot path (``validate_api_key``, ``check_permission``,
+``check_rate_limit``) in memory: key records by key id (never secrets), compiled
+RBAC policy and memoized decisions, and active blocks. Local changes invalidate them
+at once; changes made by another process (a CLI revoking a key while a server runs)
+are seen within ``refresh_seconds`` (default 5 s).
+
+Passing ``granted_by`` (a principal) to ``generate_api_key``, ``rotate_api_key``,
+``grant_resource_access`` or ``unblock`` enforces that it may do so, without
+escalation; leaving it out means a trusted local operator (the CLI, with the store
+in hand).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine
+
+from devskyy.adapters.clock import Clock, SystemClock
+from devskyy.adapters.security_store import SecurityStore, SqlSecurityStore
+from devskyy.core import keys as keyfmt
+from devskyy.core.audit import ChainReport, iso
+from devskyy.core.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, RateDecision, SlidingWindowLog
+from devskyy.core.rbac import PERMISSIONS, Decision, Policy, can_grant
+from devskyy.core.threats import FailureCounter, ThreatPolicy, is_blocked, judge, may_block
+from devskyy.errors import NotFound, PermissionDenied, SecurityError, StateError
+from devskyy.model.resources import ResourceSet
+from devskyy.model.security import (
+    ApiKeyRecord,
+    AuditEvent,
+    BlockRecord,
+    EventType,
+    Grant,
+    Outcome,
+)
+from devskyy.runtime.audit_log import AuditWriter
+
+log = logging.getLogger("devskyy.security")
+
+DEFAULT_KEY_TTL = 90 * 86_400.0
+DEFAULT_GRACE = 86_400.0
+AUDIT_LIMIT_CAP = 1000
+LOCAL = "local"
+
+
+class SecurityRole(StrEnum):
+    """The guide's five built-in roles (their rules ship in ``manifests/roles/``)."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    SERVICE = "service"
+    GUEST = "guest"
+
+
+class KeyReason(StrEnum):
+    """Why a presented key did not authenticate."""
+
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    BLOCKED = "blocked"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: ``key`` is shown once and never stored or logged."""
+
+    key: str
+    key_id: str
+    principal: str
+    role: str
+    expires: float
+
+    def __repr__(self) -> str:
+        return f"NewKey(key_id={self.key_id!r}, principal={self.principal!r}, role={self.role!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The result of ``validate_api_key``: who, or why not (never the key itself)."""
+
+    valid: bool
+    principal: str | None = None
+    role: str | None = None
+    key_id: str | None = None
+    expires: float | None = None
+    reason: KeyReason | None = None
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (times as UTC ISO-8601)."""
+        return {
+            "valid": self.valid,
+            "principal": self.principal,
+            "role": self.role,
+            "key_id": self.key_id,
+            "expires": None if self.expires is None else iso(self.expires),
+            "reason": None if self.reason is None else self.reason.value,
+            "detail": self.detail,
+        }
+
+
+def _engine_store(store: Engine | SecurityStore) -> SecurityStore:
+    return SqlSecurityStore(store) if isinstance(store, Engine) else store
+
+
+def _check_name(name: str, what: str) -> str:
+    if not name or len(name) > 253 or any(ord(c) < 33 for c in name):
+        raise SecurityError(f"{what} must be 1-253 printable characters without spaces")
+    return name
+
+
+class SecurityManager:
+    """The guide's security manager, backed by a store and a clock."""
+
+    def __init__(
+        self,
+        store: Engine | SecurityStore,
+        clock: Clock | None = None,
+        roles_source: Callable[[], ResourceSet] | None = None,
+        *,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        threat_policy: ThreatPolicy | None = None,
+        key_ttl_seconds: float = DEFAULT_KEY_TTL,
+        refresh_seconds: float = 5.0,
+        audit_batch: int = 100,
+        audit_max_delay: float = 1.0,
+    ) -> None:
+        self.store = _engine_store(store)
+        self.clock: Clock = clock or SystemClock()
+        self._roles_source = roles_source or ResourceSet
+        self._random = random_bytes
+        self.threat_policy = threat_policy or ThreatPolicy()
+        self.key_ttl = key_ttl_seconds
+        self._refresh = refresh_seconds
+        self._lock = threading.RLock()
+        self.audit = AuditWriter(
+            self.store, self.clock, batch=audit_batch, max_delay=audit_max_delay
+        )
+        self.audit.on_flush.append(self._flush_last_used)
+        self._rates = SlidingWindowLog()
+        self._failures = FailureCounter()
+        self._rate_audited: dict[str, float] = {}
+        self._last_used: dict[str, float] = {}
+        self._counters = {"auth_failures": 0, "denials": 0, "rate_limited": 0, "blocked": 0}
+        self._invalidate_all()
+
+    # Caches --------------------------------------------------------------------
+    def _invalidate_all(self) -> None:
+        with self._lock:
+            self._policy: Policy | None = None
+            self._policy_at = 0.0
+            self._rate_limits: dict[str, tuple[int, float]] = {}
+            self._role_names: set[str] = set()
+            self._memo: dict[tuple[str, str, str, tuple[str, ...]], Decision] = {}
+            self._key_cache: dict[str, tuple[ApiKeyRecord, float]] = {}
+            self._principal_keys: dict[str, tuple[list[ApiKeyRecord], float]] = {}
+            self._blocks: dict[str, BlockRecord] | None = None
+            self._blocks_at = 0.0
+
+    def _invalidate_keys(self, record: ApiKeyRecord) -> None:
+        with self._lock:
+            self._key_cache.pop(record.key_id, None)
+            self._principal_keys.pop(record.principal, None)
+            self._memo.clear()
+
+    def _fresh(self, loaded_at: float) -> bool:
+        return self.clock.monotonic() - loaded_at < self._refresh
+
+    def policy(self) -> Policy:
+        """The compiled RBAC policy (roles, bindings, grants), rebuilt when stale."""
+        policy = self._policy
+        if policy is not None and self._fresh(self._policy_at):
+            return policy
+        live = self._roles_source()
+        policy = Policy(live.roles, live.role_bindings, self.store.grants())
+        with self._lock:
+            self._policy, self._policy_at = policy, self.clock.monotonic()
+            self._role_names = {r.name for r in live.roles}
+            self._rate_limits = {
+                a.name: (a.spec.rate_limit.requests, float(a.spec.rate_limit.window_seconds))
+                for a in live.agents
+                if a.spec.rate_limit is not None
+            }
+            self._memo = {}
+        return policy
+
+    def _record(self, key_id: str) -> ApiKeyRecord | None:
+        cached = self._key_cache.get(key_id)
+        if cached is not None and self._fresh(cached[1]):
+            return cached[0]
+        record = self.store.get_key(key_id)
+        if record is not None:
+            self._key_cache[key_id] = (record, self.clock.monotonic())
+        return record
+
+    def _keys_of(self, principal: str) -> list[ApiKeyRecord]:
+        cached = self._principal_keys.get(principal)
+        if cached is not None and self._fresh(cached[1]):
+            return cached[0]
+        found = self.store.list_keys(principal)
+        self._principal_keys[principal] = (found, self.clock.monotonic())
+        return found
+
+    def key_roles(self, principal: str) -> tuple[str, ...]:
+        """Roles the principal holds through keys that work now."""
+        now = self.clock.now()
+        roles = {k.role for k in self._keys_of(principal) if k.state(now) in ("active", "grace")}
+        return tuple(sorted(roles))
+
+    def _block_map(self) -> dict[str, BlockRecord]:
+        blocks = self._blocks
+        if blocks is None or not self._fresh(self._blocks_at):
+            blocks = {b.subject: b for b in self.store.blocks()}
+            self._blocks, self._blocks_at = blocks, self.clock.monotonic()
+        return blocks
+
+    def _blocked(self, subject: str) -> BlockRecord | None:
+        record = self._block_map().get(subject)
+        return record if is_blocked(record, self.clock.now()) else None
+
+    def _event(
+        self,
+        actor: str,
+        event_type: EventType,
+        resource: str,
+        outcome: Outcome,
+        *,
+        urgent: bool = True,
+        **details: Any,
+    ) -> None:
+        event = AuditEvent(self.clock.now(), actor, event_type, resource, outcome, details)
+        self.audit.record(event, urgent=urgent)
+
+    def _flush_last_used(self) -> None:
+        used, self._last_used = self._last_used, {}
+        self.store.touch(used)
+
+    def flush(self) -> None:
+        """Write buffered audit events and last-used times."""
+        self.audit.flush()
+
+    def close(self) -> None:
+        """Flush everything; call on shutdown."""
+        self.flush()
+
+    # Roles ---------------------------------------------------------------------
+    def roles(self) -> list[str]:
+        """Every role name a key may carry: the built-ins and the applied ones."""
+        self.policy()
+        return sorted({r.value for r in SecurityRole} | self._role_names)
+
+    def _role_name(self, role: SecurityRole | str) -> str:
+        name = role.value if isinstance(role, SecurityRole) else str(role).lower()
+        if name not in self.roles():
+            raise NotFound(f"role {name!r} does not exist (known: {', '.join(self.roles())})")
+        return name
+
+    def _require(self, principal: str, permission: str, resource: str) -> None:
+        decision = self.authorize(principal, resource, permission)
+        if not decision.allowed:
+            raise PermissionDenied(decision.reason)
+
+    def _no_escalation(self, granter: str, requested: list[tuple[str, str]]) -> None:
+        policy = self.policy()
+        decision = can_grant(policy.holdings(granter, self.key_roles(granter)), requested)
+        if not decision.allowed:
+            self._counters["denials"] += 1
+            self._event(
+                granter, EventType.PERMISSION_DENIED, "keys", Outcome.DENIED, reason=decision.reason
+            )
+            raise PermissionDenied(decision.reason)
+
+    # API keys ------------------------------------------------------------------
+    def generate_api_key(
+        self,
+        agent_name: str,
+        role: SecurityRole | str = SecurityRole.SERVICE,
+        *,
+        expires_in: float | None = None,
+        granted_by: str | None = None,
+    ) -> NewKey:
+        """Create a key for ``agent_name`` with ``role``; the full key is returned once."""
+        _check_name(agent_name, "principal")
+        name = self._role_name(role)
+        if granted_by is not None:
+            self._require(granted_by, "write", "keys")
+            self._no_escalation(granted_by, self.policy().role_holdings(name))
+        return self._issue(
+            agent_name, name, expires_in, rotated_from=None, actor=granted_by or LOCAL
+        )
+
+    def _issue(
+        self,
+        principal: str,
+        role: str,
+        expires_in: float | None,
+        *,
+        rotated_from: str | None,
+        actor: str,
+    ) -> NewKey:
+        ttl = self.key_ttl if expires_in is None else expires_in
+        if ttl <= 0:
+            raise SecurityError("a key must expire in the future")
+        now = self.clock.now()
+        for _ in range(5):
+            issued = keyfmt.make_key(
+                self._random(keyfmt.KEY_ID_BYTES), self._random(keyfmt.SECRET_BYTES)
+            )
+            record = ApiKeyRecord(
+                issued.key_id,
+                principal,
+                role,
+                issued.secret_hash,
+                now,
+                now + ttl,
+                rotated_from=rotated_from,
+            )
+            try:
+                self.store.add_key(record)
+            except StateError:
+                continue
+            break
+        else:
+            raise StateError("could not allocate a unique key id")
+        self._invalidate_keys(record)
+        self._event(
+            actor,
+            EventType.KEY_CREATED,
+            f"keys/{record.key_id}",
+            Outcome.SUCCESS,
+            key_id=record.key_id,
+            principal=principal,
+            role=role,
+            expires=iso(record.expires),
+            rotated_from=rotated_from,
+        )
+        log.info("api key %s created for %s (role %s)", record.key_id, principal, role)
+        return NewKey(issued.key, record.key_id, principal, role, record.expires)
+
+    def _existing(self, key_id: str) -> ApiKeyRecord:
+        record = self.store.get_key(key_id) if keyfmt.KEY_ID_PATTERN.match(key_id) else None
+        if record is None:
+            raise NotFound(f"no API key with id {key_id!r}")
+        return record
+
+    def rotate_api_key(
+        self, key_id: str, grace_seconds: float = DEFAULT_GRACE, *, granted_by: str | None = None
+    ) -> NewKey:
+        """Replace a key; the old one keeps working for ``grace_seconds`` (0: compromised)."""
+        if grace_seconds < 0:
+            raise SecurityError("grace must be >= 0 seconds")
+        old = self._existing(key_id)
+        now = self.clock.now()
+        if old.state(now) not in ("active", "grace"):
+            raise SecurityError(f"key {key_id} is {old.state(now)} and cannot be rotated")
+        if granted_by is not None:
+            self._require(granted_by, "write", "keys")
+            self._no_escalation(granted_by, self.policy().role_holdings(old.role))
+        grace_until = now + grace_seconds
+        if old.grace_until is not None:
+            grace_until = min(grace_until, old.grace_until)
+        self.store.put_key(replace(old, grace_until=grace_until))
+        self._invalidate_keys(old)
+        self._event(
+            granted_by or LOCAL,
+            EventType.KEY_ROTATED,
+            f"keys/{key_id}",
+            Outcome.SUCCESS,
+            key_id=key_id,
+            principal=old.principal,
+            grace_until=iso(grace_until),
+        )
+        return self._issue(
+            old.principal, old.role, None, rotated_from=key_id, actor=granted_by or LOCAL
+        )
+
+    def revoke_api_key(self, key_id: str, *, granted_by: str | None = None) -> bool:
+        """Revoke a key at once; False when it was already revoked."""
+        record = self._existing(key_id)
+        if granted_by is not None:
+            self._require(granted_by, "write", "keys")
+        if record.revoked is not None:
+            return False
+        self.store.put_key(replace(record, revoked=self.clock.now()))
+        self._invalidate_keys(record)
+        self._event(
+            granted_by or LOCAL,
+            EventType.KEY_REVOKED,
+            f"keys/{key_id}",
+            Outcome.SUCCESS,
+            key_id=key_id,
+            principal=record.principal,
+        )
+        log.info("api key %s revoked", key_id)
+        return True
+
+    def list_api_keys(self, principal: str | None = None) -> list[dict[str, Any]]:
+        """Every key's public facts (id, principal, role, state, times); never a secret."""
+        self.flush()
+        now = self.clock.now()
+        return [
+            {
+                "key_id": k.key_id,
+                "principal": k.principal,
+                "role": k.role,
+                "state": "blocked" if self._blocked(f"key:{k.key_id}") else k.state(now),
+                "created": iso(k.created),
+                "expires": iso(k.expires),
+                "last_used": None if k.last_used is None else iso(k.last_used),
+                "rotated_from": k.rotated_from,
+                "grace_until": None if k.grace_until is None else iso(k.grace_until),
+            }
+            for k in self.store.list_keys(principal)
+        ]
+
+    def validate_api_key(self, api_key: str | NewKey, *, source: str | None = None) -> KeyCheck:
+        """Who presents ``api_key``, or a reason code; failures feed threat detection."""
+        text = api_key.key if isinstance(api_key, NewKey) else str(api_key)
+        presented = (
+            f"source:{source}"
+            if source
+            else "presented:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
+        )
+        if self._blocked(presented):
+            self._counters["blocked"] += 1
+            return KeyCheck(False, reason=KeyReason.BLOCKED, detail="too many failures")
+        parsed = keyfmt.parse_key(text)
+        if isinstance(parsed, keyfmt.Malformed):
+            return self._auth_failed(presented, KeyReason.MALFORMED, parsed.reason, None)
+        record = self._record(parsed.key_id)
+        if record is None or not keyfmt.verify(record.secret_hash, parsed):
+            return self._auth_failed(presented, KeyReason.UNKNOWN, "no such key", parsed.key_id)
+        now = self.clock.now()
+        state = record.state(now)
+        if state == "revoked":
+            return self._auth_failed(presented, KeyReason.REVOKED, "key revoked", record.key_id)
+        if state not in ("active", "grace"):
+            detail = "rotated; grace period over" if state == "rotated" else "key expired"
+            return self._auth_failed(presented, KeyReason.EXPIRED, detail, record.key_id)
+        if self._blocked(f"key:{record.key_id}"):
+            self._counters["blocked"] += 1
+            return KeyCheck(
+                False,
+                record.principal,
+                record.role,
+                record.key_id,
+                reason=KeyReason.BLOCKED,
+                detail="too many denials",
+            )
+        self._last_used[record.key_id] = now
+        self._event(
+            record.principal,
+            EventType.KEY_VALIDATED,
+            f"keys/{record.key_id}",
+            Outcome.SUCCESS,
+            urgent=False,
+            key_id=record.key_id,
+        )
+        expires = (
+            record.expires if state == "active" else min(record.expires, record.grace_until or 0.0)
+        )
+        return KeyCheck(True, record.principal, record.role, record.key_id, expires, detail=state)
+
+    def _auth_failed(
+        self, presented: str, reason: KeyReason, detail: str, key_id: str | None
+    ) -> KeyCheck:
+        self._counters["auth_failures"] += 1
+        self._event(
+            "unauthenticated",
+            EventType.KEY_FAILED,
+            f"keys/{key_id}" if key_id else "keys",
+            Outcome.FAILURE,
+            reason=reason.value,
+            detail=detail,
+            key_id=key_id,
+            subject=presented,
+        )
+        self._offence(presented, None)
+        return KeyCheck(False, key_id=key_id, reason=reason, detail=detail)
+
+    # Threat detection ----------------------------------------------------------
+    def _is_admin(self, principal: str, key_role: str | None) -> bool:
+        roles = (key_role,) if key_role else self.key_roles(principal)
+        return self.policy().decide(principal, "admin", "*", roles).allowed
+
+    def _other_usable_admins(self, except_key: str) -> int:
+        now = self.clock.now()
+        return sum(
+            1
+            for k in self.store.list_keys()
+            if k.key_id != except_key
+            and k.state(now) in ("active", "grace")
+            and not self._blocked(f"key:{k.key_id}")
+            and self._is_admin(k.principal, k.role)
+        )
+
+    def _offence(self, subject: str, key: ApiKeyRecord | None) -> None:
+        now = self.clock.now()
+        count = self._failures.record(subject, now, self.threat_policy)
+        previous = self._block_map().get(subject)
+        verdict = judge(count, previous, now, self.threat_policy)
+        if not verdict.block:
+            return
+        self._failures.clear(subject)
+        principal = key.principal if key else None
+        if key is not None and not may_block(
+            self._is_admin(key.principal, key.role), self._other_usable_admins(key.key_id)
+        ):
+            self._event(
+                key.principal,
+                EventType.BLOCK_REFUSED,
+                subject,
+                Outcome.DENIED,
+                reason="would lock out the last admin",
+                failures=count,
+            )
+            log.warning("not blocking %s: it holds the last usable admin key", subject)
+            return
+        record = BlockRecord(
+            subject,
+            verdict.until,
+            verdict.offences,
+            f"{count} failures in {self.threat_policy.window_seconds:g}s",
+            principal,
+        )
+        self.store.put_block(record)
+        self._block_map()[subject] = record
+        self._event(
+            principal or "unauthenticated",
+            EventType.BLOCKED,
+            subject,
+            Outcome.SUCCESS,
+            until=iso(verdict.until),
+            offence=verdict.offences,
+            seconds=verdict.seconds,
+            failures=count,
+        )
+        log.warning("blocked %s for %gs (offence %d)", subject, verdict.seconds, verdict.offences)
+
+    def unblock(self, principal: str, *, granted_by: str | None = None) -> list[str]:
+        """Lift blocks on a subject (``key:ID``, ``source:ADDR``), a key id, or a principal."""
+        if granted_by is not None:
+            self._require(granted_by, "admin", "security")
+        self._blocks = None
+        lifted = [
+            b.subject
+            for b in self.store.blocks()
+            if principal in (b.subject, b.principal) or b.subject == f"key:{principal}"
+        ]
+        for subject in lifted:
+            self.store.delete_block(subject)
+            self._failures.clear(subject)
+            self._event(
+                granted_by or LOCAL,
+                EventType.UNBLOCKED,
+                subject,
+                Outcome.SUCCESS,
+                principal=principal,
+            )
+        self._blocks = None
+        return lifted
+
+    # Authorization -------------------------------------------------------------
+    def authorize(
+        self,
+        agent_name: str,
+        resource: str,
+        permission: str,
+        *,
+        presented_key_id: str | None = None,
+    ) -> Decision:
+        """The RBAC decision, audited; denials count against a presented key id."""
+        if presented_key_id is not None and self._blocked(f"key:{presented_key_id}"):
+            return Decision(False, f"key {presented_key_id} is blocked")
+        roles = self.key_roles(agent_name)
+        memo_key = (agent_name, permission, resource, roles)
+        decision = self._memo.get(memo_key)
+        if decision is None:
+            decision = self.policy().decide(agent_name, permission, resource, roles)
+            if len(self._memo) > 100_000:
+                self._memo.clear()
+            self._memo[memo_key] = decision
+        if decision.allowed:
+            self._event(
+                agent_name,
+                EventType.PERMISSION_ALLOWED,
+                resource,
+                Outcome.SUCCESS,
+                urgent=False,
+                permission=permission,
+                rule=decision.matched_rule,
+            )
+            return decision
+        self._counters["denials"] += 1
+        self._event(
+            agent_name,
+            EventType.PERMISSION_DENIED,
+            resource,
+            Outcome.DENIED,
+            permission=permission,
+            reason=decision.reason,
+        )
+        if presented_key_id is not None:
+            record = self._record(presented_key_id)
+            if record is not None and record.principal == agent_name:
+                self._offence(f"key:{presented_key_id}", record)
+        return decision
+
+    def check_permission(
+        self,
+        agent_name: str,
+        resource: str,
+        permission: str,
+        *,
+        presented_key_id: str | None = None,
+    ) -> bool:
+        """Whether ``agent_name`` may ``permission`` on ``resource`` (the guide's call)."""
+        return self.authorize(
+            agent_name, resource, permission, presented_key_id=presented_key_id
+        ).allowed
+
+    def grant_resource_access(
+        self,
+        resource: str,
+        agent_name: str,
+        permission: str = "read",
+        *,
+        granted_by: str | None = None,
+    ) -> bool:
+        """Grant ``permission`` on ``resource``; False when the grant already existed."""
+        _check_name(agent_name, "principal")
+        _check_name(resource, "resource")
+        if permission not in PERMISSIONS:
+            raise SecurityError(f"unknown permission {permission!r} (use {', '.join(PERMISSIONS)})")
+        if granted_by is not None:
+            self._no_escalation(granted_by, [(permission, resource)])
+        grant = Grant(agent_name, resource, permission, granted_by or LOCAL, self.clock.now())
+        added = self.store.add_grant(grant)
+        with self._lock:
+            self._policy = None
+        if added:
+            self._event(
+                granted_by or LOCAL,
+                EventType.GRANT_ADDED,
+                resource,
+                Outcome.SUCCESS,
+                principal=agent_name,
+                permission=permission,
+            )
+        return added
+
+    def revoke_resource_access(
+        self,
+        resource: str,
+        agent_name: str,
+        permission: str = "read",
+        *,
+        granted_by: str | None = None,
+    ) -> bool:
+        """Remove a runtime grant; False when there was none."""
+        if granted_by is not None:
+            self._no_escalation(granted_by, [(permission, resource)])
+        removed = self.store.remove_grant(agent_name, resource, permission)
+        with self._lock:
+            self._policy = None
+        if removed:
+            self._event(
+                granted_by or LOCAL,
+                EventType.GRANT_REVOKED,
+                resource,
+                Outcome.SUCCESS,
+                principal=agent_name,
+                permission=permission,
+            )
+        return removed
+
+    # Rate limiting -------------------------------------------------------------
+    def rate_limit(
+        self, agent_name: str, limit: int | None = None, window_seconds: float | None = None
+    ) -> RateDecision:
+        """Count one request; explicit limits win over the manifest's ``rateLimit``."""
+        self.policy()
+        manifest = self._rate_limits.get(agent_name, (DEFAULT_LIMIT, DEFAULT_WINDOW))
+        use_limit = limit if limit is not None else manifest[0]
+        window = float(window_seconds) if window_seconds is not None else manifest[1]
+        mono = self.clock.monotonic()
+        with self._lock:
+            decision = self._rates.hit(agent_name, mono, use_limit, window)
+        if not decision.allowed:
+            self._counters["rate_limited"] += 1
+            # One audit event per principal per window, so a flood cannot flood the log.
+            if self._rate_audited.get(agent_name, -1.0) <= mono:
+                self._rate_audited[agent_name] = mono + window
+                self._event(
+                    agent_name,
+                    EventType.RATE_LIMITED,
+                    "rate",
+                    Outcome.DENIED,
+                    limit=use_limit,
+                    window=window,
+                    retry_after=decision.retry_after,
+                )
+        return decision
+
+    def check_rate_limit(
+        self, agent_name: str, limit: int | None = None, window_seconds: float | None = None
+    ) -> bool:
+        """The guide's call: True when the request is within the limit."""
+        return self.rate_limit(agent_name, limit, window_seconds).allowed
+
+    # Audit, summary ------------------------------------------------------------
+    def get_audit_log(
+        self,
+        agent_name: str | None = None,
+        event_type: str | EventType | None = None,
+        since: float | datetime | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Recent events, oldest first; ``limit`` is capped at 1000."""
+        if limit < 1:
+            raise SecurityError("limit must be at least 1")
+        kind = None
+        if event_type is not None:
+            known = [e.value for e in EventType]
+            kind = str(event_type.value if isinstance(event_type, EventType) else event_type)
+            if kind not in known:
+                raise SecurityError(f"unknown event type {kind!r} (known: {', '.join(known)})")
+        start = since.timestamp() if isinstance(since, datetime) else since
+        records = self.audit.query(agent_name, kind, start, min(limit, AUDIT_LIMIT_CAP))
+        return [
+            {
+                "seq": r.seq,
+                "time": iso(r.time),
+                "actor": r.actor,
+                "event_type": r.event_type,
+                "resource": r.resource,
+                "outcome": r.outcome,
+                "details": r.details,
+                "hash": r.hash,
+            }
+            for r in records
+        ]
+
+    def verify_audit_log(self) -> ChainReport:
+        """Check the hash chain; the report names the first bad event."""
+        return self.audit.verify()
+
+    def audit_manifests_applied(
+        self, revision: int | str, *, actor: str = "reconciler", **details: Any
+    ) -> None:
+        """Record an applied revision and reload roles and bindings."""
+        self._event(
+            actor,
+            EventType.MANIFESTS_APPLIED,
+            "manifests",
+            Outcome.SUCCESS,
+            revision=revision,
+            **details,
+        )
+        with self._lock:
+            self._policy = None
+
+    def get_security_summary(self) -> dict[str, Any]:
+        """Counts of keys by state, principals, roles, grants, blocks and audit events."""
+        self.flush()
+        now = self.clock.now()
+        states: dict[str, int] = {}
+        principals: set[str] = set()
+        for k in self.store.list_keys():
+            states[k.state(now)] = states.get(k.state(now), 0) + 1
+            principals.add(k.principal)
+        self._blocks = None
+        active = [b for b in self._block_map().values() if is_blocked(b, now)]
+        return {
+            "api_keys": {"total": sum(states.values()), **dict(sorted(states.items()))},
+            "principals": len(principals),
+            "roles": self.roles(),
+            "grants": len(self.store.grants()),
+            "active_blocks": [
+                {"subject": b.subject, "until": iso(b.until), "offences": b.offences}
+                for b in active
+            ],
+            "audit_events": self.store.audit_count(),
+            "since_start": dict(self._counters),
+        }
