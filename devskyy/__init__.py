@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "Priority": "devskyy.model.manifests",
     "BaseAgent": "devskyy.runtime.agent",
     "AgentStatus": "devskyy.runtime.agent",
+    "SecurityManager": "devskyy.runtime.security",
+    "SecurityRole": "devskyy.runtime.security",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]
