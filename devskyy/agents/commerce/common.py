@@ -1,0 +1,129 @@
+"""What the three commerce agents share: the store, first-use seeding, capability dispatch.
+
+Each commerce agent works on the devskyy store it is bound to (``AgentContext.engine``;
+unbound, it opens the default ``.devskyy/state.db`` under its ``state_dir``). On
+``initialize()`` it seeds the shipped catalog (``devskyy/data/catalog.json``) and the
+chart of accounts, inserting only what is missing, so a fresh state works at once and
+existing stock is never reset.
+
+Store calls are blocking SQLAlchemy calls; they run in worker threads
+(``asyncio.to_thread``) so that concurrent steps really are concurrent and the event
+loop is never blocked.
+
+An agent with several capabilities picks one from the ``capability`` keyword (the
+workflow step's ``capability``, or an explicit ``capability:`` input), falling back to
+its first capability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any, ClassVar, ParamSpec, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from sqlalchemy import Engine
+
+from devskyy.adapters import commerce_store as store
+from devskyy.adapters.db import open_engine
+from devskyy.core.commerce import CHART_OF_ACCOUNTS, Product, parse_catalog
+from devskyy.errors import MissingInput
+from devskyy.runtime.agent import AgentStatus, BaseAgent
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class CommerceConfig(BaseModel):
+    """Base of the agents' ``spec.config`` models: camelCase keys, unknown keys refused."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+def seed_catalog() -> list[Product]:
+    """The catalog shipped with devskyy (package data ``devskyy/data/catalog.json``)."""
+    text = resources.files("devskyy").joinpath("data/catalog.json").read_text(encoding="utf-8")
+    return parse_catalog(json.loads(text))
+
+
+def seed_store(engine: Engine) -> dict[str, int]:
+    """Insert the shipped catalog and the chart of accounts where missing (idempotent)."""
+    products = [
+        {
+            "sku": p.sku,
+            "name": p.name,
+            "price_cents": p.price_cents,
+            "cost_cents": p.cost_cents,
+            "currency": p.currency,
+            "stock": p.stock,
+            "active": p.active,
+        }
+        for p in seed_catalog()
+    ]
+    chart = [{"code": a.code, "name": a.name, "type": a.type.value} for a in CHART_OF_ACCOUNTS]
+    return store.seed(engine, products, chart)
+
+
+class CommerceAgent(BaseAgent):
+    """Base of the e-commerce, inventory and financial agents."""
+
+    #: capability name -> name of the async method that implements it
+    operations: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, agent_name: str, version: str = "1.0.0") -> None:
+        super().__init__(agent_name, version)
+        self._engine: Engine | None = None
+        self._owns_engine = False
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError(f"{self.agent_name} is not initialized; call initialize() first")
+        return self._engine
+
+    async def initialize(self) -> bool:
+        """Connect to the store and seed it; False (status FAILED) when that fails."""
+        try:
+            if self.context.engine is not None:
+                self._engine = self.context.engine
+            else:
+                url = f"sqlite:///{(self.context.state_dir / 'state.db').absolute()}"
+                self._engine = await asyncio.to_thread(open_engine, url)
+                self._owns_engine = True
+            await asyncio.to_thread(seed_store, self._engine)
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.status = AgentStatus.FAILED
+            return False
+        self.status = AgentStatus.HEALTHY
+        return True
+
+    async def shutdown(self) -> None:
+        if self._owns_engine and self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+
+    async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking store call in a worker thread."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        """Run the capability named by ``capability`` (default: the first one)."""
+        capability = kwargs.pop("capability", None) or next(iter(type(self).operations))
+        method_name = type(self).operations.get(str(capability))
+        if method_name is None:
+            known = ", ".join(sorted(type(self).operations))
+            raise MissingInput(f"{self.name} has no capability {capability!r} (it has: {known})")
+        method: Callable[..., Awaitable[dict[str, Any]]] = getattr(self, method_name)
+        try:
+            inspect.signature(method).bind(**kwargs)
+        except TypeError as exc:
+            # Wrong or missing inputs are the caller's mistake: say which, and never retry.
+            raise MissingInput(f"{capability}: {exc}") from None
+        return await method(**kwargs)
