@@ -1,0 +1,400 @@
+"""One session of driving one workflow run: the engine's inner loop (see ``workflows``).
+
+``RunExecution.drive()`` asks ``DagProgress`` for ready steps, evaluates ``when``, renders
+inputs, starts one asyncio task per step, runs each attempt through the ``AgentCaller``
+(one call per attempt; retry and breaker decisions are made here), and group-commits
+finished steps to the run store before their dependents start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from devskyy.core.breaker import Breaker, BreakerPolicy
+from devskyy.core.dag import DagProgress
+from devskyy.core.expressions import ExpressionError, render, truthy
+from devskyy.core.retry import GiveUp, RetryPolicy
+from devskyy.errors import (
+    CircuitOpen,
+    DevskyyError,
+    ExecutionError,
+    MissingInput,
+    PermanentError,
+    StepTimeout,
+)
+from devskyy.model.manifests import StepSpec, Workflow
+from devskyy.model.runs import (
+    RunPatch,
+    RunRecord,
+    RunStatus,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+)
+
+if TYPE_CHECKING:
+    from devskyy.runtime.workflows import WorkflowEngine
+
+S = StepStatus
+STEPS_FAILED = "step(s) failed:"
+ProgressListener = Callable[[RunRecord, StepRecord], None]
+
+
+class AgentCaller(Protocol):
+    """What the engine needs from the orchestrator: one attempt, and name resolution."""
+
+    async def call_agent(
+        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Run one attempt on agent ``name``; StepTimeout / CircuitOpen on those failures."""
+        ...
+
+    def resolve(self, capability: str) -> str:
+        """The agent to call for a capability; ``NotFound`` when none provides it."""
+        ...
+
+
+class NotSerializable(PermanentError):
+    """A step's input or output is not a JSON value (the step-runner seam needs JSON)."""
+
+
+@dataclass
+class _Outcome:
+    name: str
+    output: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
+class RunExecution:
+    """One session of driving one run (a fresh run, or a resumed one)."""
+
+    def __init__(
+        self,
+        engine: WorkflowEngine,
+        workflow: Workflow,
+        record: RunRecord,
+        dag: DagProgress,
+        on_step: ProgressListener | None,
+    ) -> None:
+        self.engine = engine
+        self.clock = engine.clock
+        self.workflow = workflow
+        self.run = record
+        self.dag = dag
+        self.on_step = on_step
+        self.specs = {s.name: s for s in workflow.spec.steps}
+        self.records = {s.name: s for s in record.steps}
+        self.steps_context: dict[str, dict[str, Any]] = {
+            s.name: {"output": s.output, "status": s.status.value}
+            for s in record.steps
+            if s.status.terminal
+        }
+        self.context = {"params": record.params, "steps": self.steps_context}
+        self.dirty: dict[str, StepRecord] = {}
+        self.events: list[StepEvent] = []
+        self.patch: RunPatch | None = None
+        self.completions: list[_Outcome] = []
+        self.wakeup = asyncio.Event()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.started_mono: dict[str, float] = {}
+        self.deadline = self.clock.monotonic() + workflow.spec.timeout_seconds
+        self.timed_out = False
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _set(self, record: StepRecord, event: StepEvent | None) -> None:
+        self.records[record.name] = record
+        self.dirty[record.name] = record
+        if event is not None:
+            self.events.append(event)
+        if self.on_step is not None:
+            self.on_step(self.run, record)
+
+    def flush(self) -> None:
+        """Write everything changed since the last flush in one transaction."""
+        if not (self.dirty or self.events or self.patch):
+            return
+        batch = RunWrite(self.run.id, self.patch, tuple(self.dirty.values()), tuple(self.events))
+        self.engine.store.write(batch)
+        self.dirty = {}
+        self.events = []
+        self.patch = None
+
+    def _finish_step(
+        self, name: str, status: StepStatus, *, output: dict[str, Any] | None = None, **extra: Any
+    ) -> None:
+        now = self.clock.now()
+        began = self.started_mono.pop(name, None)
+        duration = None if began is None else self.clock.monotonic() - began
+        record = replace(
+            self.records[name],
+            status=status,
+            attempts=self.dag.attempts(name),
+            finished_at=now,
+            duration=duration,
+            output=output,
+            **extra,
+        )
+        error = extra.get("error") or extra.get("reason")
+        self._set(record, StepEvent(name, status, self.dag.attempts(name), now, error=error))
+        self.steps_context[name] = {"output": output, "status": status.value}
+
+    # -- driving ---------------------------------------------------------------------------
+
+    async def drive(self) -> RunRecord:
+        now = self.clock.now()
+        self.run = replace(
+            self.run, status=RunStatus.RUNNING, started_at=self.run.started_at or now
+        )
+        self.patch = RunPatch(
+            status=RunStatus.RUNNING, started_at=self.run.started_at, heartbeat_at=now
+        )
+        try:
+            while True:
+                self._launch()
+                if self.dag.done:
+                    break
+                if not self.completions:
+                    # Let steps that finish at once do so: their start and end share a commit.
+                    await asyncio.sleep(0)
+                if not self.completions:
+                    self.flush()
+                    await self.wakeup.wait()
+                self.wakeup.clear()
+                batch, self.completions = self.completions, []
+                for outcome in batch:
+                    self._record_outcome(outcome)
+                # Results are durable before any dependent starts.
+                self.flush()
+                for outcome in batch:
+                    self._advance_outcome(outcome)
+        except BaseException:
+            await self._abandon()
+            raise
+        return self._close()
+
+    def _launch(self) -> None:
+        while True:
+            decided = self.dag.advance()
+            for name, reason in decided.skipped:
+                self._finish_step(name, S.SKIPPED, reason=reason)
+            if not decided.ready:
+                return
+            for name in decided.ready:
+                self._launch_one(name)
+
+    def _launch_one(self, name: str) -> None:
+        spec = self.specs[name]
+        if self.timed_out or self.clock.monotonic() >= self.deadline:
+            self.timed_out = True
+            self.dag.skip(name, "workflow timed out")
+            self._finish_step(name, S.SKIPPED, reason="workflow timed out")
+            return
+        try:
+            if spec.when is not None and not truthy(spec.when, self.context):
+                reason = f"when is false: {spec.when}"
+                self.dag.skip(name, reason)
+                self._finish_step(name, S.SKIPPED, reason=reason)
+                return
+            agent = spec.agent or self.engine.caller.resolve(spec.capability or "")
+            inputs = self._render(spec)
+        except (DevskyyError, ExpressionError) as exc:
+            self.dag.fail(name, _describe(exc))
+            self._finish_step(name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__)
+            return
+        attempt = self.dag.start(name)
+        self.started_mono[name] = self.clock.monotonic()
+        self._attempt_started(name, attempt)
+        self.tasks[name] = asyncio.create_task(self._run_step(spec, agent, inputs), name=name)
+
+    def _render(self, spec: StepSpec) -> dict[str, Any]:
+        rendered: dict[str, Any] = {}
+        for key, value in spec.input.items():
+            try:
+                rendered[key] = render(value, self.context)
+            except MissingInput as exc:
+                raise MissingInput(f"step {spec.name!r}: input {key!r}: {exc}") from None
+            except ExpressionError as exc:
+                raise ExpressionError(f"step {spec.name!r}: input {key!r}: {exc}") from None
+        try:
+            return dict(json.loads(json.dumps(rendered)))
+        except (TypeError, ValueError) as exc:
+            raise NotSerializable(f"step {spec.name!r}: input is not JSON: {exc}") from None
+
+    def _attempt_started(self, name: str, attempt: int) -> None:
+        now = self.clock.now()
+        record = replace(
+            self.records[name],
+            status=S.RUNNING,
+            attempts=attempt,
+            started_at=self.records[name].started_at or now,
+            error=None,
+            error_type=None,
+        )
+        self._set(record, StepEvent(name, S.RUNNING, attempt, now))
+
+    def _retry_policy(self, spec: StepSpec, agent: str) -> RetryPolicy:
+        if spec.retry is not None:
+            return RetryPolicy.from_spec(spec.retry)
+        manifest = self.engine.agents(agent)
+        return RetryPolicy.from_spec(manifest.spec.retry) if manifest else RetryPolicy()
+
+    def _timeout(self, spec: StepSpec, agent: str) -> float:
+        timeout = spec.timeout_seconds
+        if timeout is None:
+            manifest = self.engine.agents(agent)
+            timeout = manifest.spec.timeout_seconds if manifest else 300.0
+        return max(0.0, min(timeout, self.deadline - self.clock.monotonic()))
+
+    async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
+        name = spec.name
+        policy = self._retry_policy(spec, agent)
+        tries = 1  # attempts in this session: a resumed step gets a fresh retry budget
+        try:
+            while True:
+                try:
+                    output = await self._attempt(spec, agent, inputs)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    decision = policy.decide(tries, exc, self.engine.random_value())
+                    if isinstance(exc, DevskyyError) and not isinstance(exc, ExecutionError):
+                        decision = GiveUp(f"{type(exc).__name__} is not retried")
+                    delay = 0.0 if isinstance(decision, GiveUp) else getattr(decision, "seconds", 0)
+                    if not isinstance(decision, GiveUp) and (
+                        self.clock.monotonic() + delay >= self.deadline
+                    ):
+                        decision = GiveUp("the workflow timeout leaves no time to retry")
+                    if isinstance(decision, GiveUp):
+                        if self.clock.monotonic() >= self.deadline:
+                            self.timed_out = True
+                        self.completions.append(_Outcome(name, error=exc))
+                        return
+                    now = self.clock.now()
+                    self.dag.retry_wait(name, now + delay)
+                    record = replace(
+                        self.records[name],
+                        status=S.RETRY_WAIT,
+                        error=_describe(exc),
+                        error_type=type(exc).__name__,
+                    )
+                    event = StepEvent(
+                        name,
+                        S.RETRY_WAIT,
+                        self.dag.attempts(name),
+                        now,
+                        _describe(exc),
+                        now + delay,
+                    )
+                    self._set(record, event)
+                    self.wakeup.set()
+                    if delay > 0:
+                        await self.clock.sleep(delay)
+                    tries += 1
+                    self._attempt_started(name, self.dag.start(name))
+                    self.wakeup.set()
+                else:
+                    self.completions.append(_Outcome(name, output=output))
+                    return
+        finally:
+            self.wakeup.set()
+
+    async def _attempt(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        key = (self.workflow.name, spec.name)
+        guarded = spec.circuit_breaker is not None
+        if guarded:
+            assert spec.circuit_breaker is not None
+            now = self.clock.now()
+            breaker = self.engine.breakers.get(key) or Breaker(
+                BreakerPolicy.from_spec(spec.circuit_breaker)
+            )
+            admission = breaker.admit(now)
+            self.engine.breakers[key] = admission.breaker
+            if not admission.allowed:
+                raise CircuitOpen(
+                    f"step {spec.name!r}: circuit open; retry after {admission.retry_after:.1f}s"
+                )
+        timeout = self._timeout(spec, agent)
+        if timeout <= 0:
+            raise StepTimeout(f"step {spec.name!r}: workflow timed out")
+        try:
+            output = await self.engine.caller.call_agent(agent, dict(inputs), timeout=timeout)
+        except asyncio.CancelledError:
+            if guarded:
+                self.engine.breakers[key] = self.engine.breakers[key].release()
+            raise
+        except Exception:
+            if guarded:
+                self.engine.breakers[key] = self.engine.breakers[key].on_failure(self.clock.now())
+            raise
+        if guarded:
+            self.engine.breakers[key] = self.engine.breakers[key].on_success(self.clock.now())
+        if not isinstance(output, dict):
+            raise NotSerializable(
+                f"step {spec.name!r}: agent {agent!r} returned {type(output).__name__}, not a dict"
+            )
+        try:
+            return dict(json.loads(json.dumps(output)))
+        except (TypeError, ValueError) as exc:
+            raise NotSerializable(
+                f"step {spec.name!r}: output of agent {agent!r} is not JSON: {exc}"
+            ) from None
+
+    def _record_outcome(self, outcome: _Outcome) -> None:
+        self.tasks.pop(outcome.name, None)
+        if outcome.error is None:
+            self._finish_step(outcome.name, S.SUCCEEDED, output=outcome.output)
+        else:
+            exc = outcome.error
+            self._finish_step(
+                outcome.name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__
+            )
+
+    def _advance_outcome(self, outcome: _Outcome) -> None:
+        if outcome.error is None:
+            self.dag.succeed(outcome.name)
+        else:
+            self.dag.fail(outcome.name, _describe(outcome.error))
+
+    def _close(self) -> RunRecord:
+        now = self.clock.now()
+        failed = [s.name for s in self.records.values() if s.status is S.FAILED]
+        status = RunStatus.FAILED if failed or self.timed_out else RunStatus.SUCCEEDED
+        error = None
+        if self.timed_out:
+            error = f"workflow timed out after {self.workflow.spec.timeout_seconds:g}s"
+        elif failed:
+            error = f"{STEPS_FAILED} {', '.join(failed)}"
+        self.patch = RunPatch(status=status, finished_at=now, error=error, heartbeat_at=now)
+        self.flush()
+        self.run = replace(
+            self.run,
+            status=status,
+            finished_at=now,
+            error=error,
+            heartbeat_at=now,
+            steps=tuple(self.records[s.name] for s in self.run.steps),
+        )
+        return self.run
+
+    async def _abandon(self) -> None:
+        """Cancelled (Ctrl-C, task cancel): stop steps, record the run as cancelled."""
+        for task in self.tasks.values():
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self.patch = RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now())
+        # The original error matters more than a failed last write; resume recovers.
+        with contextlib.suppress(Exception):
+            self.flush()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

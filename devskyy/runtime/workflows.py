@@ -1,0 +1,274 @@
+"""The workflow engine: runs a Workflow manifest as a DAG of agent calls, durably.
+
+``WorkflowEngine.run(name, params)`` validates the params against the manifest, writes
+a run record, and drives ``core.dag.DagProgress``: every step whose needs are met starts
+at once (asyncio tasks), its input rendered by ``core.expressions.render`` from
+``{"params": …, "steps": {name: {"output": …, "status": …}}}``. Per step:
+
+* ``when`` false → skipped (and the skip propagates to ``all_succeeded`` dependents);
+* the target is ``agent``, or the agent ``caller.resolve(capability)`` names;
+* each attempt is ONE ``caller.call_agent`` (the step-runner seam of DESIGN.md §3: JSON
+  in, JSON out, retry and breaker decisions stay here); the step's ``retry`` (else the
+  agent manifest's) compiles into ``core.retry.RetryPolicy``, whose sleeps go through the
+  clock; a step with ``circuitBreaker`` gets its own ``core.breaker.Breaker`` (kept by
+  the engine across runs, keyed by workflow and step);
+* the call timeout is the step's ``timeoutSeconds`` (else the agent's), never beyond the
+  workflow's ``timeoutSeconds`` (counted from when this process started or resumed the run);
+* an input expression that yields nothing fails the step with ``MissingInput`` naming the
+  step, the input and the expression; nothing is called.
+
+Durability: every state change becomes a ``StepRecord`` plus a ``StepEvent``; finished
+steps are group-committed in one ``RunStore.write`` and that commit happens before any
+dependent starts, so ``kill -9`` loses at most the attempts in flight. ``resume(run_id)``
+rebuilds the DAG from the recorded events (``DagProgress.restore``) and finishes the run
+without re-running steps that succeeded. A run whose owning process died is shown as
+``interrupted`` (``effective_status``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from devskyy.adapters.clock import Clock
+from devskyy.adapters.run_store import RunStore, owner_alive, process_owner
+from devskyy.core.breaker import Breaker
+from devskyy.core.dag import DagProgress, nodes_of
+from devskyy.errors import (
+    DevskyyError,
+    NotFound,
+    StateError,
+)
+from devskyy.model.manifests import Agent, Workflow
+from devskyy.model.runs import (
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+)
+from devskyy.runtime.workflow_execution import (
+    STEPS_FAILED,
+    AgentCaller,
+    NotSerializable,
+    ProgressListener,
+    RunExecution,
+)
+
+__all__ = [
+    "AgentCaller",
+    "NotSerializable",
+    "ParamsError",
+    "ProgressListener",
+    "WorkflowEngine",
+    "effective_status",
+    "not_applied",
+    "to_guide_shape",
+    "validate_params",
+]
+
+S = StepStatus
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+class ParamsError(DevskyyError):
+    """Workflow parameters do not match the workflow's declared ``params``."""
+
+
+def not_applied(name: str) -> NotFound:
+    """The error for a workflow that is not in live state."""
+    return NotFound(f'workflow "{name}" is not applied (run devskyy apply first)')
+
+
+def validate_params(workflow: Workflow, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params with defaults filled in; ``ParamsError`` listing every problem at once."""
+    declared = workflow.spec.params
+    problems: list[str] = []
+    for name in sorted(set(params) - set(declared)):
+        known = ", ".join(sorted(declared)) or "none"
+        problems.append(f'unknown parameter "{name}" (declared: {known})')
+    result: dict[str, Any] = {}
+    for name, spec in declared.items():
+        if name in params:
+            value = params[name]
+        elif spec.default is not None:
+            value = spec.default
+        elif spec.required:
+            problems.append(f'missing required parameter "{name}" ({spec.type})')
+            continue
+        else:
+            continue
+        allowed = _JSON_TYPES[spec.type]
+        wrong_bool = isinstance(value, bool) and spec.type != "boolean"
+        if wrong_bool or not isinstance(value, allowed):
+            problems.append(
+                f'parameter "{name}" must be {_article(spec.type)}, '
+                f"not {_json_type(value)} ({json.dumps(value, default=repr)})"
+            )
+            continue
+        result[name] = value
+    if problems:
+        raise ParamsError(f'workflow "{workflow.name}": ' + "; ".join(problems))
+    try:
+        return dict(json.loads(json.dumps(result)))
+    except (TypeError, ValueError) as exc:
+        raise ParamsError(f'workflow "{workflow.name}": params are not JSON: {exc}') from None
+
+
+def _article(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _json_type(value: Any) -> str:
+    for kind, types in _JSON_TYPES.items():
+        if isinstance(value, bool):
+            return "boolean"
+        if isinstance(value, types) and kind != "number":
+            return kind
+    return "null" if value is None else type(value).__name__
+
+
+def effective_status(run: RunRecord, now: float, *, stale_after: float = 120.0) -> RunStatus:
+    """A ``running`` run whose process is gone (or silent for ``stale_after``) is interrupted."""
+    if run.status is not RunStatus.RUNNING:
+        return run.status
+    alive = owner_alive(run.owner)
+    if alive is False:
+        return RunStatus.INTERRUPTED
+    if alive is None and run.heartbeat_at is not None and now - run.heartbeat_at > stale_after:
+        return RunStatus.INTERRUPTED
+    return RunStatus.RUNNING
+
+
+def to_guide_shape(record: RunRecord) -> dict[str, Any]:
+    """The guide's ``execute_workflow`` result: status, each step's output, errors, run id.
+
+    ``status`` is ``"completed"`` or ``"failed"``; a step that produced no output (failed or
+    skipped) maps to ``None``. The keys ``status``, ``errors`` and ``run_id`` win over a
+    step of the same name (the full record is in the run store).
+    """
+    shape: dict[str, Any] = {s.name: s.output for s in record.steps}
+    errors = [f"{s.name}: {s.error}" for s in record.steps if s.status is S.FAILED and s.error]
+    if record.error and not record.error.startswith(STEPS_FAILED):
+        errors.append(record.error)
+    shape["status"] = "completed" if record.status is RunStatus.SUCCEEDED else "failed"
+    shape["errors"] = errors
+    shape["run_id"] = record.id
+    return shape
+
+
+class WorkflowEngine:
+    """Runs workflows through an ``AgentCaller``, recording everything in a ``RunStore``."""
+
+    def __init__(
+        self,
+        caller: AgentCaller,
+        run_store: RunStore,
+        clock: Clock,
+        workflows: Callable[[str], Workflow | None],
+        *,
+        agents: Callable[[str], Agent | None] | None = None,
+        random_value: Callable[[], float] = random.random,
+        owner: str | None = None,
+        id_factory: Callable[[], str] | None = None,
+    ) -> None:
+        self.caller = caller
+        self.store = run_store
+        self.clock = clock
+        self._workflows = workflows
+        self.agents: Callable[[str], Agent | None] = agents or (lambda _name: None)
+        self.random_value = random_value
+        self.owner = owner or process_owner()
+        self._new_id = id_factory or _random_id
+        self.breakers: dict[tuple[str, str], Breaker] = {}
+
+    def workflow(self, name: str) -> Workflow:
+        """The applied Workflow manifest; ``NotFound`` when it is not applied."""
+        workflow = self._workflows(name)
+        if workflow is None:
+            raise not_applied(name)
+        return workflow
+
+    def breaker(self, workflow: str, step: str) -> Breaker | None:
+        """The step-level breaker of a step, if it has one and it has been used."""
+        return self.breakers.get((workflow, step))
+
+    def create(self, workflow_name: str, params: Mapping[str, Any]) -> RunRecord:
+        """Validate and record a new pending run (``execute`` then runs it)."""
+        workflow = self.workflow(workflow_name)
+        clean = validate_params(workflow, params)
+        record = RunRecord(
+            id=self._new_id(),
+            workflow=workflow.name,
+            params=clean,
+            status=RunStatus.PENDING,
+            created_at=self.clock.now(),
+            owner=self.owner,
+            steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
+        )
+        self.store.create(record)
+        return record
+
+    async def run(
+        self,
+        workflow_name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        on_step: ProgressListener | None = None,
+    ) -> RunRecord:
+        """Run a workflow to its end; returns the final run record."""
+        record = self.create(workflow_name, params or {})
+        return await self.execute(record.id, on_step=on_step)
+
+    async def execute(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
+        """Run a pending run created by ``create``."""
+        record = self.store.get(run_id)
+        if record.status is not RunStatus.PENDING:
+            raise StateError(f'run "{run_id}" is {record.status.value}, not pending')
+        workflow = self.workflow(record.workflow)
+        execution = RunExecution(
+            self, workflow, record, DagProgress.from_workflow(workflow), on_step
+        )
+        return await execution.drive()
+
+    async def resume(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
+        """Finish an interrupted run; steps that succeeded are not run again."""
+        record = self.store.get(run_id)
+        status = effective_status(record, self.clock.now())
+        if status is RunStatus.RUNNING:
+            raise StateError(f'run "{run_id}" is still running (owner {record.owner})')
+        if status.finished and status is not RunStatus.CANCELLED:
+            raise StateError(f'run "{run_id}" already {status.value}; nothing to resume')
+        workflow = self.workflow(record.workflow)
+        if [s.name for s in workflow.spec.steps] != [s.name for s in record.steps]:
+            raise StateError(
+                f'run "{run_id}" has other steps than workflow "{workflow.name}" has now; '
+                "it cannot be resumed"
+            )
+        if not self.store.claim(
+            run_id, expected_owner=record.owner, owner=self.owner, now=self.clock.now()
+        ):
+            raise StateError(f'run "{run_id}" was taken over by another process')
+        dag = DagProgress.restore(
+            nodes_of(workflow), self.store.events(run_id), fail_fast=workflow.spec.fail_fast
+        )
+        steps = tuple(
+            s if dag.status(s.name).terminal else replace(s, status=S.PENDING) for s in record.steps
+        )
+        record = replace(record, steps=steps, owner=self.owner, status=RunStatus.RUNNING)
+        return await RunExecution(self, workflow, record, dag, on_step).drive()
+
+
+def _random_id() -> str:
+    return uuid.uuid4().hex[:12]

@@ -1,0 +1,662 @@
+"""The workflow engine with a fake clock and a scripted fake caller (no real agents)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from devskyy.adapters.clock import FakeClock
+from devskyy.adapters.run_store import MemoryRunStore
+from devskyy.core.breaker import BreakerState
+from devskyy.errors import (
+    NotFound,
+    PermanentError,
+    StateError,
+    StepTimeout,
+    TemporaryError,
+)
+from devskyy.model.manifests import Agent, Workflow
+from devskyy.model.runs import (
+    RunPatch,
+    RunRecord,
+    RunStatus,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+)
+from devskyy.runtime.workflows import (
+    ParamsError,
+    WorkflowEngine,
+    effective_status,
+    to_guide_shape,
+    validate_params,
+)
+
+S = StepStatus
+Action = Callable[["FakeCaller", dict[str, Any], float | None], Awaitable[dict[str, Any]]]
+
+
+def ok(output: dict[str, Any] | None = None) -> Action:
+    async def act(caller: FakeCaller, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        return output if output is not None else {"echo": kwargs}
+
+    return act
+
+
+def fail(exc: Exception) -> Action:
+    async def act(caller: FakeCaller, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        raise exc
+
+    return act
+
+
+def take(seconds: float, output: dict[str, Any] | None = None) -> Action:
+    """Succeed after ``seconds`` of (fake) time, or time out if the timeout is shorter."""
+
+    async def act(caller: FakeCaller, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        if timeout is not None and seconds > timeout:
+            caller.clock.advance(timeout)
+            raise StepTimeout(f"no answer within {timeout:g}s")
+        caller.clock.advance(seconds)
+        return output or {"took": seconds}
+
+    return act
+
+
+def hang() -> Action:
+    return take(float("inf"))
+
+
+def returns(value: Any) -> Action:
+    async def act(caller: FakeCaller, kwargs: dict[str, Any], timeout: float | None) -> Any:
+        return value
+
+    return act
+
+
+class FakeCaller:
+    """Scripted agents: each call pops the agent's next action (the last one repeats)."""
+
+    def __init__(self, clock: FakeClock, **scripts: list[Action]) -> None:
+        self.clock = clock
+        self.scripts = scripts
+        self.calls: list[tuple[str, dict[str, Any], float | None]] = []
+        self.capabilities = {"scanning": "scanner"}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.before_call: Callable[[str], None] | None = None
+
+    def resolve(self, capability: str) -> str:
+        if capability not in self.capabilities:
+            raise NotFound(f'no agent provides capability "{capability}"')
+        return self.capabilities[capability]
+
+    async def call_agent(
+        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        if self.before_call:
+            self.before_call(name)
+        self.calls.append((name, kwargs, timeout))
+        script = self.scripts.get(name, [ok()])
+        action = script.pop(0) if len(script) > 1 else script[0]
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            for _ in range(3):  # give other steps a chance to start: parallelism shows
+                await asyncio.sleep(0)
+            return await action(self, kwargs, timeout)
+        finally:
+            self.in_flight -= 1
+
+    def called(self, name: str) -> int:
+        return sum(1 for call in self.calls if call[0] == name)
+
+
+def workflow(steps: list[dict[str, Any]], name: str = "wf", **spec: Any) -> Workflow:
+    return Workflow.model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "Workflow",
+            "metadata": {"name": name},
+            "spec": {"steps": steps, **spec},
+        }
+    )
+
+
+def agent(name: str, **spec: Any) -> Agent:
+    return Agent.model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "Agent",
+            "metadata": {"name": name},
+            "spec": {"module": "fake_agents:SucceedAgent", **spec},
+        }
+    )
+
+
+NO_RETRY = {"maxAttempts": 1}
+
+
+def engine_for(
+    caller: FakeCaller,
+    *workflows: Workflow,
+    agents: tuple[Agent, ...] = (),
+    store: MemoryRunStore | None = None,
+    owner: str = "test-host:1",
+) -> tuple[WorkflowEngine, MemoryRunStore]:
+    store = store or MemoryRunStore()
+    by_name = {w.name: w for w in workflows}
+    agent_map = {a.name: a for a in agents}
+    ids = iter(f"run{i}" for i in range(1, 100))
+    engine = WorkflowEngine(
+        caller,
+        store,
+        caller.clock,
+        by_name.get,
+        agents=agent_map.get,
+        random_value=lambda: 0.5,
+        owner=owner,
+        id_factory=lambda: next(ids),
+    )
+    return engine, store
+
+
+def run(engine: WorkflowEngine, name: str, **params: Any) -> RunRecord:
+    return asyncio.run(engine.run(name, params))
+
+
+def statuses(record: RunRecord) -> dict[str, str]:
+    return {s.name: s.status.value for s in record.steps}
+
+
+# -- data passing and parallelism --------------------------------------------------------
+
+
+def test_outputs_flow_to_dependents_and_everything_is_recorded(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "scan", "agent": "scanner", "input": {"path": "${{ params.target }}"}},
+            {
+                "name": "fix",
+                "agent": "fixer",
+                "needs": ["scan"],
+                "input": {
+                    "files": "${{ steps.scan.output.files }}",
+                    "note": "fixing ${{ steps.scan.output.count }} in ${{ params.target }}",
+                    "mode": "auto",
+                },
+            },
+        ],
+        params={"target": {"type": "string", "required": True}},
+    )
+    caller = FakeCaller(
+        clock,
+        scanner=[take(2.0, {"files": ["a.py", "b.py"], "count": 2})],
+        fixer=[take(1.5, {"fixed": 2})],
+    )
+    engine, store = engine_for(caller, wf)
+    record = run(engine, "wf", target="./src")
+
+    assert caller.calls == [
+        ("scanner", {"path": "./src"}, 300.0),
+        ("fixer", {"files": ["a.py", "b.py"], "note": "fixing 2 in ./src", "mode": "auto"}, 300.0),
+    ]
+    assert record.status is RunStatus.SUCCEEDED
+    assert record.error is None
+    assert record.params == {"target": "./src"}
+    scan, fix = record.steps
+    assert (scan.status, scan.attempts, scan.duration, scan.output) == (
+        S.SUCCEEDED,
+        1,
+        2.0,
+        {"files": ["a.py", "b.py"], "count": 2},
+    )
+    assert (fix.status, fix.attempts, fix.duration, fix.output) == (
+        S.SUCCEEDED,
+        1,
+        1.5,
+        {"fixed": 2},
+    )
+    assert record.duration == 3.5
+    assert store.get("run1") == record
+    assert [(e.step, e.status, e.attempt) for e in store.events("run1")] == [
+        ("scan", S.RUNNING, 1),
+        ("scan", S.SUCCEEDED, 1),
+        ("fix", S.RUNNING, 1),
+        ("fix", S.SUCCEEDED, 1),
+    ]
+    assert to_guide_shape(record) == {
+        "status": "completed",
+        "scan": {"files": ["a.py", "b.py"], "count": 2},
+        "fix": {"fixed": 2},
+        "errors": [],
+        "run_id": "run1",
+    }
+
+
+def test_independent_steps_run_in_parallel(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "a", "agent": "x"},
+            {"name": "b", "agent": "y"},
+            {"name": "c", "agent": "z", "needs": ["a", "b"]},
+        ]
+    )
+    caller = FakeCaller(clock)
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert caller.max_in_flight == 2
+    assert [c[0] for c in caller.calls] == ["x", "y", "z"]
+    assert statuses(record) == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
+
+
+def test_a_result_is_durable_before_its_dependents_start(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}])
+    caller = FakeCaller(clock)
+    engine, store = engine_for(caller, wf)
+    seen: list[str] = []
+    caller.before_call = lambda name: seen.append(
+        store.get("run1").step("a").status.value if name == "y" else "-"
+    )
+    run(engine, "wf")
+    assert seen == ["-", "succeeded"]
+
+
+def test_capability_steps_call_the_resolved_agent(clock: FakeClock) -> None:
+    wf = workflow([{"name": "scan", "capability": "scanning"}])
+    caller = FakeCaller(clock)
+    engine, _ = engine_for(caller, wf)
+    assert run(engine, "wf").status is RunStatus.SUCCEEDED
+    assert caller.calls[0][0] == "scanner"
+
+
+def test_an_unresolvable_capability_fails_the_step(clock: FakeClock) -> None:
+    wf = workflow([{"name": "scan", "capability": "nothing"}])
+    engine, _ = engine_for(FakeCaller(clock), wf)
+    record = run(engine, "wf")
+    assert record.step("scan").error == 'NotFound: no agent provides capability "nothing"'
+    assert record.step("scan").attempts == 0
+
+
+# -- missing input, params ---------------------------------------------------------------
+
+
+def test_missing_input_fails_loudly_without_calling_the_agent(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "scan", "agent": "scanner"},
+            {
+                "name": "fix",
+                "agent": "fixer",
+                "needs": ["scan"],
+                "input": {"files": "${{ steps.scan.output.files }}"},
+            },
+        ]
+    )
+    caller = FakeCaller(clock, scanner=[ok({"count": 0})])
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert caller.called("fixer") == 0
+    fix = record.step("fix")
+    assert fix.status is S.FAILED
+    assert fix.attempts == 0
+    assert fix.error_type == "MissingInput"
+    message = "step 'fix': input 'files': ${{ steps.scan.output.files }} evaluated to nothing"
+    assert fix.error == f"MissingInput: {message}"
+    assert record.status is RunStatus.FAILED
+    assert record.error == "step(s) failed: fix"
+    assert to_guide_shape(record)["status"] == "failed"
+    assert to_guide_shape(record)["errors"] == [f"fix: MissingInput: {message}"]
+
+
+def test_params_are_validated_with_defaults_and_clear_errors() -> None:
+    wf = workflow(
+        [{"name": "a", "agent": "x"}],
+        params={
+            "target": {"type": "string", "required": True},
+            "limit": {"type": "integer", "default": 10},
+            "ratio": {"type": "number"},
+            "deep": {"type": "boolean", "default": False},
+            "tags": {"type": "array"},
+        },
+    )
+    assert validate_params(wf, {"target": "."}) == {"target": ".", "limit": 10, "deep": False}
+    assert validate_params(wf, {"target": ".", "ratio": 2, "tags": ["x"]})["ratio"] == 2
+    with pytest.raises(ParamsError) as info:
+        validate_params(wf, {"limit": "3", "ratio": True, "bogus": 1})
+    assert str(info.value) == (
+        'workflow "wf": unknown parameter "bogus" (declared: deep, limit, ratio, tags, target); '
+        'missing required parameter "target" (string); '
+        'parameter "limit" must be an integer, not string ("3"); '
+        'parameter "ratio" must be a number, not boolean (true)'
+    )
+
+
+def test_unknown_param_and_unknown_workflow_fail_before_a_run_exists(clock: FakeClock) -> None:
+    engine, store = engine_for(FakeCaller(clock), workflow([{"name": "a", "agent": "x"}]))
+    with pytest.raises(ParamsError, match=r'unknown parameter "x" \(declared: none\)'):
+        run(engine, "wf", x=1)
+    with pytest.raises(NotFound) as info:
+        run(engine, "nope")
+    assert str(info.value) == 'workflow "nope" is not applied (run devskyy apply first)'
+    assert store.list_runs() == []
+
+
+def test_when_false_skips_and_the_skip_propagates(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "a", "agent": "x", "when": "params.enabled"},
+            {"name": "b", "agent": "y", "needs": ["a"]},
+            {"name": "c", "agent": "z", "when": "${{ params.enabled == `false` }}"},
+        ],
+        params={"enabled": {"type": "boolean", "default": False}},
+    )
+    caller = FakeCaller(clock)
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert statuses(record) == {"a": "skipped", "b": "skipped", "c": "succeeded"}
+    assert record.step("a").reason == "when is false: params.enabled"
+    assert record.step("b").reason == "needs skipped: a"
+    assert record.status is RunStatus.SUCCEEDED
+    assert [c[0] for c in caller.calls] == ["z"]
+    assert to_guide_shape(record)["a"] is None
+
+
+# -- retries -----------------------------------------------------------------------------
+
+RETRY = {"maxAttempts": 3, "initialIntervalSeconds": 1, "backoffCoefficient": 2}
+
+
+def test_fail_twice_then_succeed_retries_with_exact_delays(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x", "retry": RETRY}])
+    caller = FakeCaller(
+        clock, x=[fail(TemporaryError("one")), fail(TemporaryError("two")), ok({"n": 3})]
+    )
+    engine, store = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert clock.sleeps == [1.0, 2.0]
+    assert caller.called("x") == 3
+    a = record.step("a")
+    assert (a.status, a.attempts, a.output, a.error) == (S.SUCCEEDED, 3, {"n": 3}, None)
+    assert a.duration == 3.0
+    start = 1_700_000_000.0
+    assert store.events("run1") == [
+        StepEvent("a", S.RUNNING, 1, start),
+        StepEvent("a", S.RETRY_WAIT, 1, start, "TemporaryError: one", start + 1),
+        StepEvent("a", S.RUNNING, 2, start + 1),
+        StepEvent("a", S.RETRY_WAIT, 2, start + 1, "TemporaryError: two", start + 3),
+        StepEvent("a", S.RUNNING, 3, start + 3),
+        StepEvent("a", S.SUCCEEDED, 3, start + 3),
+    ]
+
+
+def test_retries_exhausted_fail_the_step_after_max_attempts(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x", "retry": {**RETRY, "maxAttempts": 4}}])
+    caller = FakeCaller(clock, x=[fail(RuntimeError("down"))])
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert caller.called("x") == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    a = record.step("a")
+    assert (a.status, a.attempts, a.error, a.error_type) == (
+        S.FAILED,
+        4,
+        "RuntimeError: down",
+        "RuntimeError",
+    )
+
+
+def test_non_retryable_errors_are_not_retried(clock: FakeClock) -> None:
+    class Rejected(ValueError):
+        pass
+
+    wf = workflow(
+        [
+            {"name": "a", "agent": "x", "retry": {**RETRY, "nonRetryableErrors": ["ValueError"]}},
+            {"name": "b", "agent": "y", "retry": RETRY},
+        ],
+        failFast=False,
+    )
+    caller = FakeCaller(clock, x=[fail(Rejected("bad"))], y=[fail(PermanentError("never"))])
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert (caller.called("x"), caller.called("y")) == (1, 1)
+    assert clock.sleeps == []
+    assert record.step("a").attempts == 1
+    assert record.step("b").error == "PermanentError: never"
+
+
+def test_the_agent_manifest_retry_applies_when_the_step_has_none(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y"}], failFast=False)
+    caller = FakeCaller(clock, x=[fail(TemporaryError("t"))], y=[fail(TemporaryError("t"))])
+    engine, _ = engine_for(
+        caller,
+        wf,
+        agents=(agent("x", retry={"maxAttempts": 2, "initialIntervalSeconds": 5}),),
+    )
+    record = run(engine, "wf")
+    assert record.step("a").attempts == 2
+    # y has no manifest: the default policy (3 attempts, 1 s then 2 s).
+    assert record.step("b").attempts == 3
+    assert sorted(clock.sleeps) == [1.0, 2.0, 5.0]
+
+
+# -- timeouts ----------------------------------------------------------------------------
+
+
+def test_step_timeout_is_passed_to_the_call_and_retried(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "a", "agent": "x", "timeoutSeconds": 5, "retry": {"maxAttempts": 2}},
+            {"name": "b", "agent": "y", "retry": NO_RETRY},
+        ],
+        failFast=False,
+    )
+    caller = FakeCaller(clock, x=[hang(), take(1.0)], y=[hang()])
+    engine, _ = engine_for(caller, wf, agents=(agent("y", timeoutSeconds=7),))
+    record = run(engine, "wf")
+    assert [(c[0], c[2]) for c in caller.calls] == [("x", 5.0), ("y", 7.0), ("x", 5.0)]
+    assert record.step("a").status is S.SUCCEEDED
+    assert record.step("a").attempts == 2
+    assert record.step("b").error == "StepTimeout: no answer within 7s"
+
+
+def test_workflow_timeout_bounds_calls_and_stops_new_steps(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "a", "agent": "x"},
+            {"name": "b", "agent": "y", "needs": ["a"]},
+            {"name": "c", "agent": "z", "needs": ["b"], "trigger": "always"},
+        ],
+        timeoutSeconds=10,
+    )
+    caller = FakeCaller(clock, x=[take(6.0)], y=[take(6.0)])
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    # b was given only what was left of the workflow's 10 s, and was not retried.
+    assert [(c[0], c[2]) for c in caller.calls] == [("x", 10.0), ("y", 4.0)]
+    assert statuses(record) == {"a": "succeeded", "b": "failed", "c": "skipped"}
+    assert record.step("c").reason == "workflow timed out"
+    assert record.status is RunStatus.FAILED
+    assert record.error == "workflow timed out after 10s"
+
+
+# -- failFast, continue, compensation, cleanup -------------------------------------------
+
+
+def test_fail_fast_stops_launching_but_continue_runs_independent_branches(
+    clock: FakeClock,
+) -> None:
+    steps = [
+        {"name": "bad", "agent": "x", "retry": NO_RETRY},
+        {"name": "slow", "agent": "y"},
+        {"name": "after", "agent": "z", "needs": ["slow"]},
+    ]
+    for fail_fast, after in ((True, "skipped"), (False, "succeeded")):
+        caller = FakeCaller(clock, x=[fail(RuntimeError("boom"))], y=[take(1.0)])
+        engine, _ = engine_for(caller, workflow(steps, failFast=fail_fast))
+        record = run(engine, "wf")
+        assert statuses(record) == {"bad": "failed", "slow": "succeeded", "after": after}
+        assert record.status is RunStatus.FAILED
+        assert caller.called("z") == (0 if fail_fast else 1)
+    assert record.step("bad").error == "RuntimeError: boom"
+
+
+def test_compensation_runs_only_when_payment_fails_and_cleanup_always(clock: FakeClock) -> None:
+    steps = [
+        {"name": "reserve", "agent": "inventory", "input": {"sku": "A1"}},
+        {"name": "pay", "agent": "payments", "needs": ["reserve"], "retry": NO_RETRY},
+        {
+            "name": "release",
+            "agent": "inventory",
+            "needs": ["pay"],
+            "trigger": "any_failed",
+            "input": {"reservation": "${{ steps.reserve.output.id }}"},
+        },
+        {"name": "notify", "agent": "mailer", "needs": ["pay", "release"], "trigger": "always"},
+    ]
+    caller = FakeCaller(
+        clock,
+        inventory=[ok({"id": "R-7"}), ok({"released": True})],
+        payments=[fail(RuntimeError("card declined"))],
+    )
+    engine, _ = engine_for(caller, workflow(steps))
+    record = run(engine, "wf")
+    assert statuses(record) == {
+        "reserve": "succeeded",
+        "pay": "failed",
+        "release": "succeeded",
+        "notify": "succeeded",
+    }
+    assert caller.calls[2] == ("inventory", {"reservation": "R-7"}, 300.0)
+    assert record.status is RunStatus.FAILED
+
+    happy = FakeCaller(clock, inventory=[ok({"id": "R-8"})], payments=[ok({"paid": True})])
+    engine, _ = engine_for(happy, workflow(steps))
+    record = run(engine, "wf")
+    assert statuses(record) == {
+        "reserve": "succeeded",
+        "pay": "succeeded",
+        "release": "skipped",
+        "notify": "succeeded",
+    }
+    assert record.status is RunStatus.SUCCEEDED
+
+
+# -- step breaker, seam checks -----------------------------------------------------------
+
+
+def test_step_breaker_opens_after_threshold_and_probes_after_reset(clock: FakeClock) -> None:
+    steps = [
+        {
+            "name": "a",
+            "agent": "x",
+            "retry": {"maxAttempts": 5, "initialIntervalSeconds": 1, "backoffCoefficient": 2},
+            "circuitBreaker": {"failureThreshold": 2, "resetTimeoutSeconds": 30},
+        }
+    ]
+    caller = FakeCaller(clock, x=[fail(TemporaryError("down")), fail(TemporaryError("down"))])
+    engine, _ = engine_for(caller, workflow(steps))
+    record = run(engine, "wf")
+    # Attempts at t=0 and t=1 reach the agent; at t=3, 7 and 15 the open breaker refuses.
+    assert caller.called("x") == 2
+    assert clock.sleeps == [1.0, 2.0, 4.0, 8.0]
+    a = record.step("a")
+    assert (a.attempts, a.error_type) == (5, "CircuitOpen")
+    assert a.error == "CircuitOpen: step 'a': circuit open; retry after 16.0s"
+    breaker = engine.breaker("wf", "a")
+    assert breaker is not None
+    assert breaker.state is BreakerState.OPEN
+
+    clock.advance(30)
+    caller.scripts["x"] = [ok({"back": True})]
+    second = asyncio.run(engine.run("wf", {}))
+    assert second.status is RunStatus.SUCCEEDED
+    assert caller.called("x") == 3
+    assert engine.breaker("wf", "a").state is BreakerState.CLOSED  # type: ignore[union-attr]
+
+
+def test_outputs_must_be_json_dicts(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y"}], failFast=False)
+    caller = FakeCaller(clock, x=[returns({"when": object()})], y=[returns(["not", "a", "dict"])])
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert caller.called("x") == 1  # NotSerializable is permanent: no retry
+    assert record.step("a").error_type == "NotSerializable"
+    assert record.step("a").error.startswith(  # type: ignore[union-attr]
+        "NotSerializable: step 'a': output of agent 'x' is not JSON: "
+    )
+    assert (
+        record.step("b").error == "NotSerializable: step 'b': agent 'y' returned list, not a dict"
+    )
+
+
+# -- resume ------------------------------------------------------------------------------
+
+
+def test_resume_finishes_an_interrupted_run_without_rerunning_successes(
+    clock: FakeClock,
+) -> None:
+    wf = workflow(
+        [
+            {"name": "a", "agent": "x"},
+            {"name": "b", "agent": "y", "needs": ["a"], "input": {"v": "${{ steps.a.output.v }}"}},
+            {"name": "c", "agent": "z", "needs": ["b"]},
+        ]
+    )
+    store = MemoryRunStore()
+    crashed, _ = engine_for(FakeCaller(clock), wf, store=store, owner="gone.example:4242")
+    record = crashed.create("wf", {})
+    now = clock.now()
+    store.write(
+        RunWrite(
+            record.id,
+            steps=(
+                StepRecord("a", S.SUCCEEDED, 1, now, now, 0.0, {"v": 41}),
+                StepRecord("b", S.RUNNING, 1, now),
+            ),
+            events=(
+                StepEvent("a", S.RUNNING, 1, now),
+                StepEvent("a", S.SUCCEEDED, 1, now),
+                StepEvent("b", S.RUNNING, 1, now),
+            ),
+        )
+    )
+    store.write(RunWrite(record.id, patch=RunPatch(status=RunStatus.RUNNING, heartbeat_at=now)))
+    # The owner is on another host: a fresh heartbeat means it is still running.
+    assert effective_status(store.get(record.id), now) is RunStatus.RUNNING
+    engine, _ = engine_for(FakeCaller(clock), wf, store=store, owner="here:1")
+    with pytest.raises(StateError, match='run "run1" is still running'):
+        asyncio.run(engine.resume(record.id))
+
+    clock.advance(600)
+    assert effective_status(store.get(record.id), clock.now()) is RunStatus.INTERRUPTED
+    caller = FakeCaller(clock)
+    engine, _ = engine_for(caller, wf, store=store, owner="here:1")
+    done = asyncio.run(engine.resume(record.id))
+    assert [c[0] for c in caller.calls] == ["y", "z"]
+    assert caller.calls[0][1] == {"v": 41}
+    assert statuses(done) == {"a": "succeeded", "b": "succeeded", "c": "succeeded"}
+    assert (done.step("a").attempts, done.step("b").attempts) == (1, 2)
+    assert done.status is RunStatus.SUCCEEDED
+    assert store.get(record.id).owner == "here:1"
+    with pytest.raises(StateError, match='run "run1" already succeeded; nothing to resume'):
+        asyncio.run(engine.resume(record.id))
+
+
+def test_a_step_cut_by_the_workflow_timeout_fails_the_run_as_timed_out(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x", "timeoutSeconds": 60}], timeoutSeconds=10)
+    caller = FakeCaller(clock, x=[take(20.0)])
+    engine, _ = engine_for(caller, wf)
+    record = run(engine, "wf")
+    assert caller.calls == [("x", {}, 10.0)]
+    assert record.step("a").attempts == 1
+    assert record.error == "workflow timed out after 10s"
+    assert to_guide_shape(record)["errors"] == [
+        "a: StepTimeout: no answer within 10s",
+        "workflow timed out after 10s",
+    ]
