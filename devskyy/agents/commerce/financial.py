@@ -1,7 +1,7 @@
 """The financial agent: ``process_payment`` through a gateway, ``record_transaction`` in the
 double-entry ledger.
 
-``process_payment(order_id, card=…)`` charges the stored total of a reserved order
+``process_payment(order_id, payment_method=…)`` charges the stored total of a reserved order
 (never an amount from the caller) with an idempotency key derived from the order id,
 so a retried step, a resumed run or a second run for the same order charges once. A
 decline is stored (``payment_failed``) and raised as ``PaymentDeclined``, which no retry
@@ -29,7 +29,7 @@ from pydantic import Field
 from devskyy.adapters import commerce_store as store
 from devskyy.agents.commerce.common import CommerceAgent, CommerceConfig
 from devskyy.agents.commerce.gateway import (
-    SUCCESS_CARD,
+    DEFAULT_PAYMENT_METHOD,
     ChargeRequest,
     IdempotencyConflict,
     PaymentGateway,
@@ -92,7 +92,10 @@ class FinancialAgent(CommerceAgent):
         return True
 
     async def process_payment(
-        self, order_id: str, card: str = SUCCESS_CARD, idempotency_key: str = ""
+        self,
+        order_id: str,
+        payment_method: str = DEFAULT_PAYMENT_METHOD,
+        idempotency_key: str = "",
     ) -> dict[str, Any]:
         """Charge the order's total once; see the module docstring."""
         if self.gateway is None:
@@ -115,7 +118,7 @@ class FinancialAgent(CommerceAgent):
                 idempotency_key=key,
                 amount_cents=int(order["total_cents"]),
                 currency=order["currency"],
-                card=card,
+                payment_method=payment_method,
                 description=f"order {order_id}",
             )
         )

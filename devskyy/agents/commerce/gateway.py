@@ -2,22 +2,23 @@
 
 ``PaymentGateway`` is what the financial agent charges through. A real gateway (Stripe,
 Adyen…) takes a payment-method token; ``SandboxGateway`` is the honest offline default:
-it takes only its published test card numbers (as Stripe's test mode does), answers
-deterministically, and keeps its own record of charges in the devskyy store so that an
-idempotency key means the same thing across retries, replicas and processes.
+it takes only its published test tokens and card numbers (as Stripe's test mode
+does), answers deterministically, and keeps its own record of charges in the devskyy
+store, so that an idempotency key means the same thing across retries, replicas and
+processes.
 
-Test cards (any expiry, any CVC; spaces and dashes allowed):
+A payment method is a sandbox token (Stripe's test-mode names) or the test card number
+behind it (spaces and dashes allowed). Token, card number, outcome:
 
-=====================  ============================================================
-4242 4242 4242 4242    succeeds (Visa)
-5555 5555 5555 4444    succeeds (Mastercard)
-4000 0000 0000 0002    declined: ``card_declined``
-4000 0000 0000 9995    declined: ``insufficient_funds``
-4000 0000 0000 0069    declined: ``expired_card``
-4000 0000 0000 0408    times out: no answer within the gateway timeout, nothing charged
-4000 0000 0000 0507    lost answer: the charge is made, but the first answer times out;
-                       a retry with the same idempotency key gets the original charge
-=====================  ============================================================
+- ``pm_card_visa``, 4242 4242 4242 4242: succeeds
+- ``pm_card_mastercard``, 5555 5555 5555 4444: succeeds
+- ``pm_card_chargeDeclined``, 4000 0000 0000 0002: declined, ``card_declined``
+- ``pm_card_chargeDeclinedInsufficientFunds``, 4000 0000 0000 9995: declined,
+  ``insufficient_funds``
+- ``pm_card_chargeDeclinedExpiredCard``, 4000 0000 0000 0069: declined, ``expired_card``
+- ``pm_card_timeout``, 4000 0000 0000 0408: no answer within the timeout, nothing charged
+- ``pm_card_lostAnswer``, 4000 0000 0000 0507: the charge is made but its first answer
+  times out; a retry with the same idempotency key gets that charge
 
 Timeouts wait on the agent's clock (``Clock.sleep``), so tests with ``FakeClock`` see
 the full timeout elapse without waiting. Idempotency follows Stripe's rules: a key
@@ -40,7 +41,7 @@ from devskyy.adapters.clock import Clock
 from devskyy.core.commerce import CommerceError, card_brand, luhn_valid, normalize_card
 from devskyy.errors import TemporaryError
 
-SUCCESS_CARD = "4242424242424242"
+DEFAULT_PAYMENT_METHOD = "pm_card_visa"
 
 
 class GatewayTimeout(TemporaryError):
@@ -58,17 +59,14 @@ class IdempotencyConflict(CommerceError):
 
 @dataclass(frozen=True)
 class ChargeRequest:
-    """One charge. ``card`` never appears in ``repr`` or in any error or record."""
+    """One charge. ``payment_method`` (a token, or a sandbox test card number) never
+    appears in ``repr``, errors or records; only a card's brand and last four digits do."""
 
     idempotency_key: str
     amount_cents: int
     currency: str
-    card: str = field(repr=False)
+    payment_method: str = field(repr=False)
     description: str = ""
-
-    @property
-    def last4(self) -> str:
-        return normalize_card(self.card)[-4:]
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,17 @@ TEST_CARDS: dict[str, tuple[Behaviour, str | None]] = {
 }
 
 
+TEST_TOKENS: dict[str, str] = {
+    "pm_card_visa": "4242424242424242",
+    "pm_card_mastercard": "5555555555554444",
+    "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_chargeDeclinedExpiredCard": "4000000000000069",
+    "pm_card_timeout": "4000000000000408",
+    "pm_card_lostAnswer": "4000000000000507",
+}
+
+
 def _fingerprint(request: ChargeRequest, number: str) -> str:
     text = f"{request.amount_cents}:{request.currency}:{number}"
     return hashlib.sha256(text.encode()).hexdigest()
@@ -143,15 +152,8 @@ class SandboxGateway:
         self.timeout_seconds = timeout_seconds
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
-        number = normalize_card(request.card)
-        if not luhn_valid(number):
-            raise CardNotAccepted("the card number is not valid (failed the Luhn check)")
-        behaviour = TEST_CARDS.get(number)
-        if behaviour is None:
-            raise CardNotAccepted(
-                f"the sandbox gateway takes only its test cards; the card ending "
-                f"{number[-4:]} is not one (see devskyy.agents.commerce.gateway)"
-            )
+        number = self._card_number(request.payment_method)
+        behaviour = TEST_CARDS[number]
         if request.amount_cents <= 0:
             raise CardNotAccepted(f"cannot charge {request.amount_cents} cents")
         fingerprint = _fingerprint(request, number)
@@ -181,6 +183,26 @@ class SandboxGateway:
         if kind is Behaviour.LOST_ANSWER:
             await self._time_out()
         return self._result(stored, number, replayed=False)
+
+    @staticmethod
+    def _card_number(payment_method: str) -> str:
+        """The test card behind a token or number; ``CardNotAccepted`` for anything else."""
+        if payment_method in TEST_TOKENS:
+            return TEST_TOKENS[payment_method]
+        if payment_method.startswith(("pm_", "tok_")):
+            raise CardNotAccepted(
+                f"unknown sandbox payment method {payment_method!r}; known: "
+                + ", ".join(TEST_TOKENS)
+            )
+        number = normalize_card(payment_method)
+        if not luhn_valid(number):
+            raise CardNotAccepted("the card number is not valid (failed the Luhn check)")
+        if number not in TEST_CARDS:
+            raise CardNotAccepted(
+                f"the sandbox gateway takes only its test cards; the card ending "
+                f"{number[-4:]} is not one (see devskyy.agents.commerce.gateway)"
+            )
+        return number
 
     async def charges(self) -> int:
         """How many charges (successful or declined) the sandbox has recorded."""
