@@ -1,0 +1,174 @@
+"""One fix run: choose the named issues, plan every file, then show or write the result.
+
+The fixer changes only files named by ``scan_results`` (or ``target_files``), and inside
+them only the issues named and in scope of the fix type. With neither, it refuses: it
+never fixes a whole tree by default. Every path must resolve inside ``target_path``.
+A dry run returns a unified diff per file and writes nothing; otherwise the originals go
+to one backup folder first, then each file is replaced atomically (mode kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from devskyy.agents.codecheck import backup
+from devskyy.agents.codecheck.files import PathEscape, relative, resolve_inside
+from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope, plan_file
+from devskyy.agents.codecheck.issues import Issue, Tool, sort_issues, summarize
+from devskyy.agents.codecheck.scanning import (
+    ScanSettings,
+    ScanType,
+    scan_files,
+    settings_from_record,
+    settings_record,
+)
+
+SCAN_FOR_FIX = {
+    "auto": ScanType.FULL,
+    "security": ScanType.SECURITY,
+    "performance": ScanType.PERFORMANCE,
+    "format": ScanType.QUICK,
+}
+PARALLEL_FILES = 4
+
+
+class FixRefused(ValueError):
+    """The fix request itself is unacceptable (nothing named, bad root, bad fix type)."""
+
+
+async def _issues_from_files(
+    root: Path, target_files: Sequence[str], fix_type: str, settings: ScanSettings
+) -> tuple[list[Issue], dict[str, Any]]:
+    paths = []
+    for name in target_files:
+        try:
+            paths.append(resolve_inside(root, name))
+        except PathEscape as exc:
+            raise FixRefused(f"refused: {exc}") from None
+    scan_type = SCAN_FOR_FIX[fix_type]
+    issues = await scan_files(root, sorted(set(paths)), scan_type, settings)
+    return issues, settings_record(scan_type, settings)
+
+
+def _rebase(
+    issues: Sequence[Issue], scan_root: Path, root: Path
+) -> tuple[list[Issue], list[dict[str, str]]]:
+    """Issues with paths relative to ``root``; those outside it are refused."""
+    kept: list[Issue] = []
+    refused: list[dict[str, str]] = []
+    for issue in issues:
+        try:
+            real = resolve_inside(root, scan_root / issue.file)
+        except PathEscape as exc:
+            refused.append({"file": issue.file, "reason": f"refused: {exc}"})
+            continue
+        rel = relative(root, real)
+        kept.append(issue if rel == issue.file else _with_file(issue, rel))
+    return kept, refused
+
+
+def _with_file(issue: Issue, file: str) -> Issue:
+    data = issue.to_dict()
+    data["file"] = file
+    return Issue.from_dict(data)
+
+
+def _write(plan: FilePlan) -> None:
+    assert plan.new_text is not None
+    mode = plan.path.stat().st_mode & 0o7777
+    tmp = plan.path.with_name(f".{plan.path.name}.devskyy-fix")
+    tmp.write_bytes(plan.new_text.encode("utf-8"))
+    os.chmod(tmp, mode)
+    os.replace(tmp, plan.path)
+
+
+async def run_fix(
+    *,
+    target_path: str | None,
+    scan_results: dict[str, Any] | None,
+    target_files: Sequence[str] | None,
+    fix_type: str,
+    dry_run: bool,
+    backup_dir: Path | None,
+    now: float,
+    settings: ScanSettings,
+) -> dict[str, Any]:
+    """The fixer's whole run; ``backup_dir`` None means no backup."""
+    if fix_type not in FIX_TYPES:
+        raise FixRefused(f"fix_type must be one of {', '.join(FIX_TYPES)}, not {fix_type!r}")
+    base = target_path or (scan_results or {}).get("target_path")
+    if not base:
+        raise FixRefused("target_path is required (or scan_results from a scan)")
+    root = Path(base).resolve()
+    if not root.is_dir():
+        raise FixRefused(f"target_path {root} is not a folder")
+    refused: list[dict[str, str]] = []
+    if scan_results:
+        scan_root = Path(scan_results.get("target_path") or root).resolve()
+        settings = settings_from_record(scan_results.get("settings", {}), settings)
+        record = scan_results.get("settings", {})
+        raw = [Issue.from_dict(i) for i in scan_results.get("issues", [])]
+        issues, refused = _rebase(raw, scan_root, root)
+        hashes = {
+            relative(root, (scan_root / f).resolve()): h
+            for f, h in scan_results.get("file_hashes", {}).items()
+            if (scan_root / f).resolve().is_relative_to(root)
+        }
+        if target_files:
+            wanted = {relative(root, resolve_inside(root, f)) for f in target_files}
+            issues = [i for i in issues if i.file in wanted]
+    elif target_files:
+        issues, record = await _issues_from_files(root, target_files, fix_type, settings)
+        hashes = {}
+    else:
+        raise FixRefused("nothing to fix: pass scan_results or target_files")
+
+    chosen: dict[str, list[Issue]] = {}
+    for issue in issues:
+        if in_scope(issue, fix_type):
+            chosen.setdefault(issue.file, []).append(issue)
+    format_checked = "ruff-format" in record.get("checks", [])
+    unformatted = {i.file for i in issues if i.tool == Tool.RUFF_FORMAT}
+    gate = asyncio.Semaphore(PARALLEL_FILES)
+
+    async def one(file: str, named: list[Issue]) -> FilePlan:
+        async with gate:
+            return await plan_file(
+                root,
+                file,
+                named,
+                expected_sha=hashes.get(file),
+                format_clean=format_checked and file not in unformatted,
+                settings=settings.ruff,
+            )
+
+    plans = await asyncio.gather(*(one(f, named) for f, named in sorted(chosen.items())))
+    changed = [p for p in plans if p.changed and p.error is None]
+    backup_path: str | None = None
+    if not dry_run and changed:
+        if backup_dir is not None:
+            originals = {p.file: p.original for p in changed}
+            backup_path = str(backup.create(backup_dir, root, originals, now))
+        for plan in changed:
+            _write(plan)
+    fixed = {issue for p in plans if p.error is None for issue in p.fixed}
+    remaining = sort_issues(i for i in issues if i not in fixed)
+    result: dict[str, Any] = {
+        "fix_type": fix_type,
+        "dry_run": dry_run,
+        "target_path": str(root),
+        "files_fixed": 0 if dry_run else len(changed),
+        "changed_files": [p.file for p in changed],
+        "fixes_applied": [f.to_dict() for p in plans if p.error is None for f in p.fixes],
+        "remaining_issues": [i.to_dict() for i in remaining],
+        "remaining_counts": summarize(remaining),
+        "skipped": refused + [{"file": p.file, "reason": p.error} for p in plans if p.error],
+        "backup_path": backup_path,
+    }
+    if dry_run:
+        result["diffs"] = {p.file: p.diff() for p in changed}
+    return result

@@ -1,0 +1,101 @@
+"""The one issue format shared by every analyzer, the fixer and the security agent.
+
+An ``Issue`` names a file (POSIX path relative to the scanned root), a 1-based line and
+column, the rule and the tool that reported it, a severity on one scale, a message that
+never contains a secret value, and whether devskyy's fixer can fix it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    """One scale for every tool, most severe first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical … 3 for low."""
+        return list(Severity).index(self)
+
+
+class Tool(StrEnum):
+    """Who reported an issue."""
+
+    RUFF = "ruff"
+    RUFF_FORMAT = "ruff-format"
+    BANDIT = "bandit"
+    AST = "devskyy-ast"
+    DETECT_SECRETS = "detect-secrets"
+    DEPENDENCIES = "devskyy-deps"
+    CONFIG = "devskyy-config"
+
+
+FORMAT_RULE = "format"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding. ``fixable`` means devskyy's fixer has a safe fix for it."""
+
+    file: str
+    line: int
+    column: int
+    rule: str
+    tool: str
+    severity: str
+    message: str
+    fixable: bool = False
+    confidence: str | None = None
+    action: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``None`` fields kept, so every issue has the same keys)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Issue:
+        """Read an issue back from a step's output; unknown keys are ignored."""
+        return cls(
+            file=str(data["file"]),
+            line=int(data["line"]),
+            column=int(data.get("column", 1)),
+            rule=str(data["rule"]),
+            tool=str(data["tool"]),
+            severity=str(data.get("severity", Severity.LOW.value)),
+            message=str(data.get("message", "")),
+            fixable=bool(data.get("fixable", False)),
+            confidence=data.get("confidence"),
+            action=data.get("action"),
+        )
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.file, self.line, self.column, self.rule)
+
+
+def sort_issues(issues: Iterable[Issue]) -> list[Issue]:
+    """Issues in a stable order: file, line, column, rule."""
+    return sorted(set(issues), key=lambda i: (*i.sort_key, i.tool, i.message))
+
+
+def summarize(issues: Iterable[Issue]) -> dict[str, Any]:
+    """Counts by severity and by tool, the total and how many are fixable."""
+    items = list(issues)
+    by_severity = Counter(i.severity for i in items)
+    by_tool = Counter(i.tool for i in items)
+    return {
+        "total": len(items),
+        "fixable": sum(1 for i in items if i.fixable),
+        "by_severity": {s.value: by_severity.get(s.value, 0) for s in Severity},
+        "by_tool": dict(sorted(by_tool.items())),
+    }

@@ -1,0 +1,231 @@
+"""AST checks for performance problems that ruff and bandit do not report.
+
+- ``DS101`` cyclomatic complexity of a function over a threshold (McCabe: 1 + branches).
+- ``DS102`` a membership test (``x in names``) inside a loop, where ``names`` is a local
+  that is only ever bound to a list: O(len) per iteration, so O(n·m) overall; a set is O(1).
+- ``DS103`` ``s += "..."`` inside a loop where ``s`` is only ever a string: each step may
+  copy the whole string; ``"".join(parts)`` is linear.
+
+Only what can be decided reliably from one function's syntax is reported: a name counts
+as a list or a string only when every binding of it in that scope says so.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from devskyy.agents.codecheck.issues import Issue, Severity, Tool
+
+DEFAULT_MAX_COMPLEXITY = 10
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_BRANCHES = (
+    ast.If,
+    ast.IfExp,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.ExceptHandler,
+    ast.match_case,
+    ast.Assert,
+)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+@dataclass(frozen=True)
+class PerfSettings:
+    max_complexity: int = DEFAULT_MAX_COMPLEXITY
+
+
+def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``scope`` without descending into nested functions, classes or lambdas."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def complexity(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """McCabe cyclomatic complexity: 1 plus one per decision point."""
+    score = 1
+    for node in _own_nodes(func):
+        if isinstance(node, _BRANCHES):
+            score += 1
+        elif isinstance(node, ast.comprehension):
+            score += 1 + len(node.ifs)
+        elif isinstance(node, ast.BoolOp):
+            score += len(node.values) - 1
+        elif isinstance(node, ast.Try) and node.orelse:
+            score += 1
+    return score
+
+
+def _kind(value: ast.expr | None) -> str | None:
+    """``"list"``/``"str"`` when an expression certainly builds one, else None."""
+    if isinstance(value, ast.List | ast.ListComp):
+        return "list"
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+        if value.func.id in ("list", "sorted"):
+            return "list"
+        if value.func.id == "str":
+            return "str"
+    if isinstance(value, ast.JoinedStr) or (
+        isinstance(value, ast.Constant) and isinstance(value.value, str)
+    ):
+        return "str"
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add):
+        left, right = _kind(value.left), _kind(value.right)
+        return left if left == right else None
+    return None
+
+
+def _annotation_kind(annotation: ast.expr | None) -> str | None:
+    node = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    if isinstance(node, ast.Name):
+        return {"list": "list", "List": "list", "str": "str"}.get(node.id)
+    return None
+
+
+def _name_kinds(scope: ast.AST) -> dict[str, str]:
+    """Names whose every binding in ``scope`` is a list (or every one a string)."""
+    kinds: dict[str, set[str | None]] = {}
+
+    def bind(name: str, kind: str | None) -> None:
+        kinds.setdefault(name, set()).add(kind)
+
+    if isinstance(scope, _FUNCS):
+        args = scope.args
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            bind(arg.arg, _annotation_kind(arg.annotation))
+        for extra in (args.vararg, args.kwarg):
+            if extra is not None:
+                bind(extra.arg, None)
+    for node in _own_nodes(scope):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        single = isinstance(target, ast.Name)
+                        bind(name.id, _kind(node.value) if single else None)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            kind = _kind(node.value) if node.value else _annotation_kind(node.annotation)
+            bind(node.target.id, kind)
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            kind = _kind(node.value)
+            bind(node.target.id, kind if kind == "str" else None)
+        elif isinstance(node, ast.For | ast.AsyncFor | ast.comprehension | ast.withitem):
+            bound = node.optional_vars if isinstance(node, ast.withitem) else node.target
+            for sub in ast.walk(bound) if bound is not None else ():
+                if isinstance(sub, ast.Name):
+                    bind(sub.id, None)
+        elif isinstance(node, ast.NamedExpr):
+            bind(node.target.id, _kind(node.value))
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            for name_id in node.names:
+                bind(name_id, None)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Del):
+            bind(node.id, None)
+    certain: dict[str, str] = {}
+    for name_id, seen in kinds.items():
+        only = next(iter(seen))
+        if len(seen) == 1 and only is not None:
+            certain[name_id] = only
+    return certain
+
+
+def _in_loop_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``scope`` that run once per iteration of a loop or comprehension."""
+    for node in _own_nodes(scope):
+        if isinstance(node, _LOOPS):
+            for part in node.body:
+                yield part
+                yield from _own_nodes(part) if not isinstance(part, _SCOPES) else ()
+        elif isinstance(node, _COMPREHENSIONS):
+            elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+            for gen in node.generators:
+                elements += gen.ifs
+            for element in elements:
+                yield element
+                yield from _own_nodes(element)
+
+
+def _scope_issues(scope: ast.AST, file: str) -> list[Issue]:
+    kinds = _name_kinds(scope)
+    found: list[Issue] = []
+    for node in _in_loop_nodes(scope):
+        if isinstance(node, ast.Compare):
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if (
+                    isinstance(op, ast.In | ast.NotIn)
+                    and isinstance(right, ast.Name)
+                    and kinds.get(right.id) == "list"
+                ):
+                    found.append(
+                        Issue(
+                            file=file,
+                            line=node.lineno,
+                            column=node.col_offset + 1,
+                            rule="DS102",
+                            tool=Tool.AST.value,
+                            severity=Severity.MEDIUM.value,
+                            message=(
+                                f"membership test on list `{right.id}` inside a loop is "
+                                "O(n) per iteration; build a set once before the loop"
+                            ),
+                        )
+                    )
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.op, ast.Add)
+            and isinstance(node.target, ast.Name)
+            and kinds.get(node.target.id) == "str"
+        ):
+            found.append(
+                Issue(
+                    file=file,
+                    line=node.lineno,
+                    column=node.col_offset + 1,
+                    rule="DS103",
+                    tool=Tool.AST.value,
+                    severity=Severity.LOW.value,
+                    message=(
+                        f"string `{node.target.id}` grows by `+=` inside a loop, which may "
+                        "copy it each time; collect the parts and use ''.join()"
+                    ),
+                )
+            )
+    return list(dict.fromkeys(found))
+
+
+def check_source(source: str, file: str, settings: PerfSettings) -> list[Issue]:
+    """Every DS1xx issue of one module (a syntax error yields none: ruff reports it)."""
+    try:
+        tree = ast.parse(source, filename=file)
+    except (SyntaxError, ValueError):
+        return []
+    found = _scope_issues(tree, file)
+    for node in ast.walk(tree):
+        if isinstance(node, _FUNCS):
+            found += _scope_issues(node, file)
+            score = complexity(node)
+            if score > settings.max_complexity:
+                found.append(
+                    Issue(
+                        file=file,
+                        line=node.lineno,
+                        column=node.col_offset + 1,
+                        rule="DS101",
+                        tool=Tool.AST.value,
+                        severity=Severity.MEDIUM.value,
+                        message=(
+                            f"`{node.name}` has cyclomatic complexity {score} "
+                            f"(more than {settings.max_complexity}); split it up"
+                        ),
+                    )
+                )
+    return found

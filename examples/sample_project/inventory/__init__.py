@@ -1,0 +1,5 @@
+"""A tiny stock-keeping library."""
+
+from inventory.store import Inventory, Item
+
+__all__ = ["Inventory", "Item"]
