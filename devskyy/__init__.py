@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "Priority": "devskyy.model.manifests",
     "BaseAgent": "devskyy.runtime.agent",
     "AgentStatus": "devskyy.runtime.agent",
+    "ExecutionPriority": "devskyy.runtime.orchestrator",
+    "Orchestrator": "devskyy.runtime.orchestrator",
     "SecurityManager": "devskyy.runtime.security",
     "SecurityRole": "devskyy.runtime.security",
 }

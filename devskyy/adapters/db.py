@@ -72,4 +72,5 @@ TABLE_MODULES: list[str] = [
     "devskyy.adapters.state_store",
     "devskyy.adapters.security_store",
     "devskyy.adapters.commerce_store",
+    "devskyy.adapters.history_store",
 ]

@@ -1,0 +1,468 @@
+"""The Agent Orchestrator: replicas, breakers, timeouts, the priority queue, tasks.
+
+``call_agent(name, kwargs)`` is ONE attempt, the seam the workflow engine and
+``execute_task`` share: it asks the agent's circuit breaker (``CircuitOpen`` when it
+refuses), picks the replica with the fewest outstanding calls, enforces the timeout
+(``StepTimeout``), and records the outcome in the agent's statistics and breaker.
+Retrying is the caller's business, with the agent's ``retry_policy(name)``.
+
+``execute_task(task_type, parameters, required_capabilities, priority)`` selects the
+agents that cover the capabilities (plus their dependencies), runs each as soon as its
+dependencies have succeeded, passes ``upstream={dependency: result}`` with the
+parameters, retries per the agent's policy, and records the task in the history store.
+Every attempt waits for a slot of the priority queue (``max_concurrency``; critical
+before high before medium before low).
+
+Timeouts are enforced by the event loop (``asyncio.timeout``): a hung call must be
+interrupted even when the injected clock is a fake one. Durations, breaker times and
+TTLs come from the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from devskyy.adapters.clock import Clock
+from devskyy.adapters.history_store import ExecutionRecord, HistoryStore, MemoryHistoryStore
+from devskyy.core.breaker import Breaker, BreakerPolicy
+from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
+from devskyy.core.selection import AgentInfo, dependency_order, least_loaded, select_for
+from devskyy.core.stats import CallTracker
+from devskyy.errors import CircuitOpen, ExecutionError, NotFound, PermanentError, StepTimeout
+from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
+from devskyy.runtime.agent import AgentStatus, BaseAgent
+from devskyy.runtime.queue import PriorityGate
+
+ExecutionPriority = Priority
+"""The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
+
+_LIVE = (AgentStatus.HEALTHY, AgentStatus.DEGRADED, AgentStatus.RECOVERING)
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """How ``call_with_retry`` ended: a result, or the last error and why it stopped."""
+
+    result: dict[str, Any] | None
+    error: Exception | None
+    attempts: int
+    reason: str
+
+    def describe_error(self) -> str:
+        if self.error is None:
+            return ""
+        return f"{type(self.error).__name__}: {self.error} ({self.reason})"
+
+
+@dataclass
+class Replica:
+    """One instance of an agent and its load."""
+
+    agent: BaseAgent
+    outstanding: int = 0
+    served: int = 0
+
+
+@dataclass
+class AgentEntry:
+    """Everything the orchestrator keeps per agent name."""
+
+    info: AgentInfo
+    replicas: list[Replica]
+    retry: RetryPolicy
+    breaker: Breaker
+    timeout: float | None
+    tracker: CallTracker = field(default_factory=CallTracker)
+    timeouts: int = 0
+    rejected: int = 0
+
+
+class Orchestrator:
+    """Coordinates registered agents. See the module docstring."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        history: HistoryStore | None = None,
+        max_concurrency: int = 16,
+        random_source: Callable[[], float] = random.random,
+        history_limit: int = 100,
+    ) -> None:
+        self.clock = clock
+        self.history: HistoryStore = history if history is not None else MemoryHistoryStore()
+        self.queue = PriorityGate(max_concurrency)
+        self.random = random_source
+        self.history_limit = history_limit
+        self._agents: dict[str, AgentEntry] = {}
+        self._shared: dict[str, tuple[Any, float | None]] = {}
+        self._started = clock.monotonic()
+        self._tasks = {"completed": 0, "failed": 0}
+
+    # -- registration --------------------------------------------------------------
+
+    async def register_agent(
+        self,
+        agent: BaseAgent,
+        capabilities: list[str] | None = None,
+        dependencies: list[str] | None = None,
+        priority: Priority = Priority.MEDIUM,
+        *,
+        retry: RetrySpec | None = None,
+        circuit_breaker: CircuitBreakerSpec | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Add ``agent`` under its name; a second instance of a name becomes a replica.
+
+        An agent still INITIALIZING is initialized first; False if that fails.
+        ``capabilities`` default to the class attribute ``capabilities``.
+        """
+        if agent.status is AgentStatus.INITIALIZING and not await agent.initialize():
+            return False
+        if capabilities is None:
+            capabilities = list(getattr(type(agent), "capabilities", []) or [])
+        name = agent.name
+        info = AgentInfo(name, tuple(capabilities), tuple(dependencies or ()), Priority(priority))
+        entry = self._agents.get(name)
+        retry_policy = RetryPolicy.from_spec(retry or agent.context.retry)
+        if entry is None:
+            policy = BreakerPolicy.from_spec(circuit_breaker or CircuitBreakerSpec())
+            self._agents[name] = AgentEntry(
+                info, [Replica(agent)], retry_policy, Breaker(policy), timeout
+            )
+            return True
+        if all(r.agent is not agent for r in entry.replicas):
+            entry.replicas.append(Replica(agent))
+        entry.info = info
+        entry.retry = retry_policy
+        entry.timeout = timeout
+        if circuit_breaker is not None:
+            entry.breaker = Breaker(BreakerPolicy.from_spec(circuit_breaker))
+        return True
+
+    def replace_replicas(self, name: str, agents: list[BaseAgent]) -> list[BaseAgent]:
+        """Swap every instance of ``name`` at once (hot reload); returns the old ones."""
+        entry = self._entry(name)
+        old = [r.agent for r in entry.replicas]
+        entry.replicas = [Replica(a) for a in agents]
+        return old
+
+    def unregister_agent(self, name: str) -> list[BaseAgent]:
+        """Forget ``name``; returns its instances so the caller can shut them down."""
+        entry = self._agents.pop(name, None)
+        return [r.agent for r in entry.replicas] if entry else []
+
+    @property
+    def agent_names(self) -> list[str]:
+        return sorted(self._agents)
+
+    def agent_info(self, name: str) -> AgentInfo:
+        return self._entry(name).info
+
+    def instances(self, name: str) -> list[BaseAgent]:
+        return [r.agent for r in self._entry(name).replicas]
+
+    def retry_policy(self, name: str) -> RetryPolicy:
+        """The declared retry policy of an agent (for callers that retry ``call_agent``)."""
+        return self._entry(name).retry
+
+    def _entry(self, name: str) -> AgentEntry:
+        entry = self._agents.get(name)
+        if entry is None:
+            raise NotFound(f"agent {name!r} is not registered")
+        return entry
+
+    # -- one attempt -----------------------------------------------------------------
+
+    async def call_agent(
+        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """One attempt at ``name`` with ``kwargs``: breaker, least-loaded replica, timeout."""
+        entry = self._entry(name)
+        admission = entry.breaker.admit(self.clock.monotonic())
+        entry.breaker = admission.breaker
+        if not admission.allowed:
+            entry.rejected += 1
+            raise CircuitOpen(
+                f"circuit breaker for agent {name!r} is open; "
+                f"retry after {admission.retry_after:.1f}s"
+            )
+        index = least_loaded([(r.outstanding, r.served) for r in entry.replicas])
+        replica = entry.replicas[index]
+        limit = timeout if timeout is not None else entry.timeout
+        replica.outstanding += 1
+        replica.served += 1
+        started = self.clock.monotonic()
+        outcome = "error"
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                result = await replica.agent.execute_core_function(**kwargs)
+            if not isinstance(result, dict):
+                raise PermanentError(f"agent {name!r} returned {type(result).__name__}, not a dict")
+            outcome = "ok"
+            return result
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the agent's own timeout, not ours
+            entry.timeouts += 1
+            raise StepTimeout(f"agent {name!r} did not answer within {limit:g}s") from None
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            replica.outstanding -= 1
+            self._settle(entry, outcome, started)
+
+    def _settle(self, entry: AgentEntry, outcome: str, started: float) -> None:
+        """Record one finished attempt in the statistics and the breaker."""
+        now = self.clock.monotonic()
+        if outcome == "cancelled":
+            entry.breaker = entry.breaker.release()
+            return
+        ok = outcome == "ok"
+        entry.tracker.record(now - started, ok, self.clock.now())
+        entry.breaker = entry.breaker.on_success(now) if ok else entry.breaker.on_failure(now)
+
+    async def call_with_retry(
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        priority: Priority = Priority.MEDIUM,
+        timeout: float | None = None,
+    ) -> Attempted:
+        """Attempts, each through the priority queue, until success or the policy gives up.
+
+        Sleeps between attempts go through the clock and hold no queue slot.
+        """
+        entry = self._entry(name)
+        attempt = 1
+        while True:
+            try:
+                async with self.queue.slot(priority, entry.info.priority.rank):
+                    result = await self.call_agent(name, kwargs, timeout=timeout)
+                return Attempted(result, None, attempt, "")
+            except Exception as exc:
+                decision = entry.retry.decide(attempt, exc, self.random())
+                if isinstance(decision, GiveUp):
+                    return Attempted(None, exc, attempt, decision.reason)
+                if isinstance(decision, DoSleep):
+                    await self.clock.sleep(decision.seconds)
+                attempt += 1
+
+    # -- tasks -------------------------------------------------------------------------
+
+    async def execute_task(
+        self,
+        task_type: str,
+        parameters: dict[str, Any] | None = None,
+        required_capabilities: list[str] | None = None,
+        priority: Priority | str = Priority.MEDIUM,
+    ) -> dict[str, Any]:
+        """Run the agents covering the capabilities in dependency order (see module doc)."""
+        level = Priority(priority)
+        params = dict(parameters or {})
+        infos = {n: e.info for n, e in self._agents.items()}
+        order = dependency_order(select_for(required_capabilities or [], infos), infos)
+        task_id = uuid.uuid4().hex
+        started_at, started = self.clock.now(), self.clock.monotonic()
+        results: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        attempts: dict[str, int] = {}
+        done: dict[str, asyncio.Event] = {n: asyncio.Event() for n in order}
+
+        async def run_one(name: str) -> None:
+            try:
+                deps = [d for d in infos[name].dependencies if d in done]
+                for dep in deps:
+                    await done[dep].wait()
+                failed = [d for d in deps if d not in results]
+                if failed:
+                    errors[name] = f"skipped: dependency {failed[0]!r} did not succeed"
+                    return
+                kwargs = dict(params)
+                if deps:
+                    kwargs["upstream"] = {d: results[d] for d in deps}
+                outcome = await self.call_with_retry(name, kwargs, priority=level)
+                attempts[name] = outcome.attempts
+                if outcome.error is None:
+                    results[name] = outcome.result
+                else:
+                    errors[name] = outcome.describe_error()
+            finally:
+                done[name].set()
+
+        await asyncio.gather(*(run_one(n) for n in order))
+        status = "failed" if errors else "completed"
+        self._tasks[status] += 1
+        record = ExecutionRecord(
+            task_id=task_id,
+            task_type=task_type,
+            status=status,
+            priority=level.value,
+            started_at=started_at,
+            duration=self.clock.monotonic() - started,
+            agents=tuple(order),
+            attempts=attempts,
+            results=results,
+            errors=errors,
+        )
+        self.history.append(record)
+        return {**record.as_dict(), "execution_time": record.duration}
+
+    @property
+    def execution_history(self) -> list[dict[str, Any]]:
+        """The most recent task records from the store, oldest first."""
+        return [r.as_dict() for r in self.history.recent(self.history_limit)]
+
+    # -- breakers ----------------------------------------------------------------------
+
+    def is_circuit_open(self, agent_name: str) -> bool:
+        """True while the agent's breaker refuses calls."""
+        return self._entry(agent_name).breaker.is_open(self.clock.monotonic())
+
+    def reset_circuit_breaker(self, agent_name: str) -> None:
+        """Close the agent's breaker (an operator's manual reset)."""
+        entry = self._entry(agent_name)
+        entry.breaker = entry.breaker.reset()
+
+    _is_circuit_open = is_circuit_open
+    _reset_circuit_breaker = reset_circuit_breaker
+
+    # -- shared context ------------------------------------------------------------------
+
+    def share_data(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (forever when None)."""
+        if ttl is not None and ttl <= 0:
+            raise ValueError(f"ttl must be positive, not {ttl}")
+        expires = None if ttl is None else self.clock.monotonic() + ttl
+        self._shared[key] = (value, expires)
+
+    def get_shared_data(self, key: str, default: Any = None) -> Any:
+        """The value under ``key``, or ``default`` when absent or expired."""
+        item = self._shared.get(key)
+        if item is None:
+            return default
+        value, expires = item
+        if expires is not None and self.clock.monotonic() >= expires:
+            del self._shared[key]
+            return default
+        return value
+
+    def purge_expired(self) -> int:
+        """Drop every expired entry; returns how many."""
+        now = self.clock.monotonic()
+        gone = [k for k, (_, exp) in self._shared.items() if exp is not None and now >= exp]
+        for key in gone:
+            del self._shared[key]
+        return len(gone)
+
+    # -- reports -----------------------------------------------------------------------
+
+    def get_agent_metrics(self, agent_name: str | None = None) -> dict[str, Any]:
+        """One agent's figures, or every agent's keyed by name."""
+        if agent_name is None:
+            return {name: self.get_agent_metrics(name) for name in sorted(self._agents)}
+        entry = self._entry(agent_name)
+        now = self.clock.monotonic()
+        stats = entry.tracker.snapshot().as_dict()
+        return {
+            "agent_name": agent_name,
+            **stats,
+            "average_response_time": stats["mean_response_time"],
+            "timeouts": entry.timeouts,
+            "rejected_by_breaker": entry.rejected,
+            "circuit_breaker": entry.breaker.describe(now),
+            "circuit_open": entry.breaker.is_open(now),
+            "priority": entry.info.priority.value,
+            "capabilities": list(entry.info.capabilities),
+            "dependencies": list(entry.info.dependencies),
+            "replicas": [
+                {
+                    "index": i,
+                    "outstanding": r.outstanding,
+                    "served": r.served,
+                    "status": r.agent.status.value,
+                }
+                for i, r in enumerate(entry.replicas)
+            ],
+        }
+
+    def get_dependency_graph(self) -> dict[str, Any]:
+        """Nodes, edges (dependency -> dependent), run order, and unregistered dependencies."""
+        infos = {n: e.info for n, e in self._agents.items()}
+        try:
+            order: list[str] | str = dependency_order(infos, infos)
+        except ExecutionError as exc:
+            order = str(exc)
+        return {
+            "nodes": {
+                n: {
+                    "dependencies": list(i.dependencies),
+                    "dependents": sorted(m for m, j in infos.items() if n in j.dependencies),
+                    "priority": i.priority.value,
+                    "capabilities": list(i.capabilities),
+                }
+                for n, i in sorted(infos.items())
+            },
+            "edges": sorted([d, n] for n, i in infos.items() for d in i.dependencies),
+            "execution_order": order,
+            "missing": {
+                n: sorted(d for d in i.dependencies if d not in infos)
+                for n, i in sorted(infos.items())
+                if any(d not in infos for d in i.dependencies)
+            },
+        }
+
+    async def get_orchestrator_health(self) -> dict[str, Any]:
+        """Overall status, per-agent status and breaker, the queue and the shared context."""
+        now = self.clock.monotonic()
+        agents: dict[str, Any] = {}
+        for name, entry in sorted(self._agents.items()):
+            statuses = [r.agent.status for r in entry.replicas]
+            live = sum(s in _LIVE for s in statuses)
+            agents[name] = {
+                "status": _best(statuses).value,
+                "replicas": len(statuses),
+                "live_replicas": live,
+                "circuit_breaker": entry.breaker.state_at(now).value,
+            }
+        open_circuits = [n for n, e in sorted(self._agents.items()) if e.breaker.is_open(now)]
+        unusable = [n for n, a in agents.items() if a["live_replicas"] == 0]
+        if not agents:
+            status = "idle"
+        elif unusable or open_circuits:
+            status = "degraded"
+        else:
+            status = "healthy"
+        return {
+            "status": status,
+            "total_agents": len(agents),
+            "healthy_agents": len(agents) - len(unusable),
+            "open_circuits": open_circuits,
+            "agents": agents,
+            "queue": self.queue.describe(),
+            "shared_context_keys": len(self._shared),
+            "tasks": dict(self._tasks),
+            "uptime_seconds": now - self._started,
+        }
+
+
+_SEVERITY = [
+    AgentStatus.FAILED,
+    AgentStatus.INITIALIZING,
+    AgentStatus.RECOVERING,
+    AgentStatus.DEGRADED,
+    AgentStatus.HEALTHY,
+]
+
+
+def _best(statuses: list[AgentStatus]) -> AgentStatus:
+    """An agent's status is its best replica's (one live replica keeps it serving)."""
+    return max(statuses, key=_SEVERITY.index) if statuses else AgentStatus.FAILED
