@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import markdown
 import pyphen  # type: ignore[import-untyped]
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -261,6 +262,20 @@ def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:
     return cut.rstrip(" ,;:.-\u2013\u2014") + ellipsis
 
 
+def fit_sentences(text: str, limit: int, min_length: int = 0) -> str:
+    """Whole sentences from the start that fit in ``limit``; word cut when that is too short."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in _SENTENCE_END.split(text):
+        candidate = f"{kept} {sentence}" if kept else sentence
+        if len(candidate) > limit:
+            break
+        kept = candidate
+    return kept if kept and len(kept) >= min_length else truncate_words(text, limit)
+
+
 def title_case(text: str) -> str:
     """Headline case: capitalise each word except short joining words (not the first)."""
     out: list[str] = []
@@ -274,6 +289,14 @@ def title_case(text: str) -> str:
         else:
             out.append(word[:1].upper() + word[1:])
     return " ".join(out)
+
+
+def render_html(body: str) -> str:
+    """Markdown to HTML with raw HTML escaped (generated text may contain tags)."""
+    md = markdown.Markdown(extensions=["extra", "sane_lists"], output_format="html")
+    md.preprocessors.deregister("html_block")
+    md.inlinePatterns.deregister("html")
+    return md.convert(body)
 
 
 # -- templates -----------------------------------------------------------------------

@@ -24,13 +24,13 @@ from pydantic.alias_generators import to_camel
 from devskyy.agents._content_text import (
     Article,
     first_paragraph,
+    fit_sentences,
     headings,
     keyword_list,
     plain_text,
     slugify,
     templates,
     title_case,
-    truncate_words,
     words,
 )
 from devskyy.errors import PermanentError, TemporaryError
@@ -143,7 +143,7 @@ def article_from_markdown(markdown: str, brief: Brief, meta_length: int) -> Arti
     return Article(
         title=title,
         slug=slugify(title),
-        meta_description=truncate_words(first_paragraph(text), meta_length),
+        meta_description=fit_sentences(first_paragraph(text), meta_length, meta_length // 2),
         body=text.strip() + "\n",
         keywords=brief.keywords,
         topic=brief.topic,

@@ -29,12 +29,17 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import httpx
-import markdown
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from devskyy.agents._content_text import Article, parse_article, slugify, templates
+from devskyy.agents._content_text import (
+    Article,
+    parse_article,
+    render_html,
+    slugify,
+    templates,
+)
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -62,14 +67,6 @@ class PublisherConfig(BaseModel):
 def iso(ts: float) -> str:
     """Epoch seconds as ISO 8601 UTC."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def render_html(body: str) -> str:
-    """Markdown to HTML with raw HTML escaped (generated text may contain tags)."""
-    md = markdown.Markdown(extensions=["extra", "sane_lists"], output_format="html")
-    md.preprocessors.deregister("html_block")
-    md.inlinePatterns.deregister("html")
-    return md.convert(body)
 
 
 def read_front_matter(text: str) -> dict[str, Any]:
