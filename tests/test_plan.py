@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import given, settings
 from planner_strategies import agent, binding, resource_sets, role, rs, workflow
@@ -185,8 +186,14 @@ def test_keys_that_are_not_identifiers_are_quoted() -> None:
 
 
 def test_lists_of_objects_are_diffed_by_index() -> None:
-    steps = [{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}]
-    changed = [{"name": "a", "agent": "x"}, {"name": "b", "agent": "z", "needs": ["a"]}]
+    steps: list[dict[str, Any]] = [
+        {"name": "a", "agent": "x"},
+        {"name": "b", "agent": "y", "needs": ["a"]},
+    ]
+    changed: list[dict[str, Any]] = [
+        {"name": "a", "agent": "x"},
+        {"name": "b", "agent": "z", "needs": ["a"]},
+    ]
     (change,) = plan(rs(workflow("w", changed)), rs(workflow("w", steps))).changes
     assert change.fields == (FieldChange("spec.steps[1].agent", "y", "z"),)
 
@@ -236,4 +243,4 @@ def test_update_json_carries_fields_and_both_documents() -> None:
 def test_apply_plan_keeps_unchanged_and_orphans() -> None:
     live = rs(agent("a"), agent("b"))
     out = apply_plan(live, plan(rs(agent("a", replicas=3)), live))
-    assert [(m.name, m.spec.replicas) for m in out.agents] == [("a", 3), ("b", 1)]  # type: ignore[union-attr]
+    assert [(m.name, m.spec.replicas) for m in out.agents] == [("a", 3), ("b", 1)]

@@ -186,7 +186,7 @@ class Revision:
     def to_json(self) -> dict[str, Any]:
         return {
             "revision": self.number,
-            "createdAt": self.created_at.isoformat().replace("+00:00", "Z"),
+            "createdAt": self.created_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
             "source": self.source,
             "gitCommit": self.git_commit,
             "gitDirty": self.git_dirty,
