@@ -59,40 +59,42 @@ class DiskManifestFiles:
     def __init__(self, cwd: Path | None = None) -> None:
         self._cwd = cwd
 
-    def _display(self, path: Path, given: Path) -> str:
-        cwd = self._cwd or Path.cwd()
-        absolute = Path(os.path.abspath(path))
+    def _display_root(self, base: Path, given: Path) -> str:
+        """How to print ``base``: relative to the current directory if below it."""
+        cwd = os.path.abspath(self._cwd or Path.cwd())
+        absolute = Path(os.path.abspath(base))
         try:
-            return absolute.relative_to(Path(os.path.abspath(cwd))).as_posix()
+            return absolute.relative_to(cwd).as_posix()
         except ValueError:
             return given.as_posix()
-
-    def _files(self, root: Path) -> list[Path]:
-        if root.is_file():
-            return [root]
-        found: list[Path] = []
-        for folder, dirs, files in os.walk(root, onerror=None, followlinks=False):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            found.extend(Path(folder) / f for f in files if _is_manifest(f))
-        return found
 
     def read_tree(self, root: str, max_bytes: int = DEFAULT_MAX_BYTES) -> list[ManifestFile]:
         given = Path(root)
         base = given if given.is_absolute() else (self._cwd or Path.cwd()) / given
         if not base.exists():
             raise ManifestPathError(f"{root}: no such file or directory")
-        if not (base.is_file() or base.is_dir()):
+        shown = self._display_root(base, given)
+        if base.is_file():
+            return [_read_one(str(base), shown, max_bytes)]
+        if not base.is_dir():
             raise ManifestPathError(f"{root}: not a file or directory")
+        prefix = "" if shown == "." else shown.rstrip("/") + "/"
+        start = len(str(base)) + 1
         out: list[ManifestFile] = []
-        for path in self._files(base):
-            name = self._display(path, given / path.relative_to(base))
-            out.append(_read_one(path, name, max_bytes))
+        # os.walk does not follow symbolic links to folders (no loops, no escaping the tree).
+        for folder, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for file in files:
+                if _is_manifest(file):
+                    full = os.path.join(folder, file)
+                    name = prefix + full[start:].replace(os.sep, "/")
+                    out.append(_read_one(full, name, max_bytes))
         return sorted(out, key=lambda f: f.name)
 
 
-def _read_one(path: Path, name: str, max_bytes: int) -> ManifestFile:
+def _read_one(path: str, name: str, max_bytes: int) -> ManifestFile:
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -60,13 +60,9 @@ _NO_KEY: Any = object()
 _BAD_KEY: Any = object()
 
 
-class Location(NamedTuple):
-    """Where a key (or list item) and its value start, 1-based."""
-
-    line: int
-    column: int
-    value_line: int
-    value_column: int
+Location = tuple[int, int, int, int]
+"""Where a key (or list item) and its value start, 1-based:
+``(line, column, value_line, value_column)``. Plain tuples: there is one per node."""
 
 
 @dataclass
@@ -88,7 +84,7 @@ class Document:
         loc = self.locations.get(probe)
         if loc is None:
             return (self.line, 1)
-        return (loc.value_line, loc.value_column) if value else (loc.line, loc.column)
+        return (loc[2], loc[3]) if value else (loc[0], loc[1])
 
     def problem(self, path: JsonPath, message: str, *, value: bool = False) -> Problem:
         """A ``Problem`` located at ``path`` in this document."""
@@ -205,7 +201,7 @@ class _Builder:
         assert doc is not None
         if frame is None:
             doc.data = value
-            doc.locations[()] = Location(line, column, line, column)
+            doc.locations[()] = (line, column, line, column)
             return ()
         if frame.is_map:
             key = frame.key
@@ -214,11 +210,11 @@ class _Builder:
                 return (*frame.path, "?")
             path = (*frame.path, key)
             frame.container[key] = value
-            doc.locations[path] = Location(frame.key_line, frame.key_column, line, column)
+            doc.locations[path] = (frame.key_line, frame.key_column, line, column)
             return path
         path = (*frame.path, len(frame.container))
         frame.container.append(value)
-        doc.locations[path] = Location(line, column, line, column)
+        doc.locations[path] = (line, column, line, column)
         return path
 
     def _key(self, frame: _Frame, event: Any) -> None:
@@ -255,7 +251,7 @@ class _Builder:
         elif key in frame.container:
             frame.key = _BAD_KEY
             first = self.doc.locations.get((*frame.path, key)) if self.doc else None
-            where = f" (first defined at line {first.line}, column {first.column})" if first else ""
+            where = f" (first defined at line {first[0]}, column {first[1]})" if first else ""
             self.report(line, column, (*frame.path, key), f"duplicate key {key!r}{where}")
         else:
             frame.key = key
