@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from devskyy.model.manifests import Workflow
+from devskyy.model.manifests import StepSpec, Trigger, Workflow
 from devskyy.model.resources import ResourceSet
 
 
@@ -52,15 +52,16 @@ def clusters(resources: ResourceSet) -> tuple[Cluster, ...]:
 def _workflow_cluster(workflow: Workflow, prefix: str) -> Cluster:
     steps = workflow.spec.steps
     ids = {s.name: f"{prefix}s{i}" for i, s in enumerate(steps)}
-    nodes = tuple(
-        Node(
-            ids[s.name],
-            f"{s.name} (agent {s.agent})" if s.agent else f"{s.name} (capability {s.capability})",
-        )
-        for s in steps
-    )
+    nodes = tuple(Node(ids[s.name], _step_label(s)) for s in steps)
     edges = tuple((ids[need], ids[s.name]) for s in steps for need in s.needs if need in ids)
     return Cluster(f"workflow {workflow.name}", nodes, edges)
+
+
+def _step_label(step: StepSpec) -> str:
+    target = f"agent {step.agent}" if step.agent else f"capability {step.capability}"
+    if step.trigger is not Trigger.ALL_SUCCEEDED:
+        target += f", trigger {step.trigger.value}"
+    return f"{step.name} ({target})"
 
 
 def _quote(text: str) -> str:
