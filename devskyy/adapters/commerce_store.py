@@ -220,9 +220,18 @@ def seed(
         for item in catalog
     ]
     account_rows = [dict(row) for row in chart]
-    with write_transaction(engine) as conn:
-        added_accounts = _insert_missing(conn, accounts, "code", account_rows)
-        added_products = _insert_missing(conn, products, "sku", product_rows)
+    for attempt in (1, 2):
+        try:
+            with write_transaction(engine) as conn:
+                added_accounts = _insert_missing(conn, accounts, "code", account_rows)
+                added_products = _insert_missing(conn, products, "sku", product_rows)
+        except IntegrityError:
+            # Another process seeded the same rows between our read and our insert
+            # (possible on PostgreSQL); the second pass sees them and adds nothing.
+            if attempt == 2:
+                raise
+            continue
+        break
     return {"products": added_products, "accounts": added_accounts}
 
 
