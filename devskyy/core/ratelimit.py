@@ -76,6 +76,8 @@ class SlidingWindowLog:
 
     def peek(self, key: str, now: float, limit: int, window: float) -> RateDecision:
         """The state for ``key`` without counting a request."""
+        if key not in self._logs:
+            return RateDecision(True, limit, window, limit, 0.0, 0.0)
         log = self._pruned(key, now, window)
         if len(log) < limit:
             reset = log[0] + window - now if log else 0.0

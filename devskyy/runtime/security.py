@@ -181,6 +181,11 @@ class SecurityManager:
             self._blocks: dict[str, BlockRecord] | None = None
             self._blocks_at = 0.0
 
+    def _invalidate_policy(self) -> None:
+        with self._lock:
+            self._policy = None
+            self._memo.clear()
+
     def _invalidate_keys(self, record: ApiKeyRecord) -> None:
         with self._lock:
             self._key_cache.pop(record.key_id, None)
@@ -445,10 +450,10 @@ class SecurityManager:
             if source
             else "presented:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
         )
-        if self._blocked(presented):
+        parsed = keyfmt.parse_key(text)
+        if self._blocked(presented) and not self._last_admin_key(parsed):
             self._counters["blocked"] += 1
             return KeyCheck(False, reason=KeyReason.BLOCKED, detail="too many failures")
-        parsed = keyfmt.parse_key(text)
         if isinstance(parsed, keyfmt.Malformed):
             return self._auth_failed(presented, KeyReason.MALFORMED, parsed.reason, None)
         record = self._record(parsed.key_id)
@@ -461,7 +466,7 @@ class SecurityManager:
         if state not in ("active", "grace"):
             detail = "rotated; grace period over" if state == "rotated" else "key expired"
             return self._auth_failed(presented, KeyReason.EXPIRED, detail, record.key_id)
-        if self._blocked(f"key:{record.key_id}"):
+        if self._blocked(f"key:{record.key_id}") and not self._last_admin_key(parsed):
             self._counters["blocked"] += 1
             return KeyCheck(
                 False,
@@ -484,6 +489,21 @@ class SecurityManager:
             record.expires if state == "active" else min(record.expires, record.grace_until or 0.0)
         )
         return KeyCheck(True, record.principal, record.role, record.key_id, expires, detail=state)
+
+    def _last_admin_key(self, parsed: keyfmt.ParsedKey | keyfmt.Malformed) -> bool:
+        """Whether ``parsed`` is the last usable admin key (a blocked source lets it in)."""
+        if isinstance(parsed, keyfmt.Malformed):
+            return False
+        record = self._record(parsed.key_id)
+        return (
+            record is not None
+            and keyfmt.verify(record.secret_hash, parsed)
+            and record.state(self.clock.now()) in ("active", "grace")
+            and not may_block(
+                self._is_admin(record.principal, record.role),
+                self._other_usable_admins(record.key_id),
+            )
+        )
 
     def _auth_failed(
         self, presented: str, reason: KeyReason, detail: str, key_id: str | None
@@ -596,11 +616,12 @@ class SecurityManager:
         """The RBAC decision, audited; denials count against a presented key id."""
         if presented_key_id is not None and self._blocked(f"key:{presented_key_id}"):
             return Decision(False, f"key {presented_key_id} is blocked")
+        policy = self.policy()  # first: a rebuilt policy empties the memo
         roles = self.key_roles(agent_name)
         memo_key = (agent_name, permission, resource, roles)
         decision = self._memo.get(memo_key)
         if decision is None:
-            decision = self.policy().decide(agent_name, permission, resource, roles)
+            decision = policy.decide(agent_name, permission, resource, roles)
             if len(self._memo) > 100_000:
                 self._memo.clear()
             self._memo[memo_key] = decision
@@ -660,8 +681,7 @@ class SecurityManager:
             self._no_escalation(granted_by, [(permission, resource)])
         grant = Grant(agent_name, resource, permission, granted_by or LOCAL, self.clock.now())
         added = self.store.add_grant(grant)
-        with self._lock:
-            self._policy = None
+        self._invalidate_policy()
         if added:
             self._event(
                 granted_by or LOCAL,
@@ -685,8 +705,7 @@ class SecurityManager:
         if granted_by is not None:
             self._no_escalation(granted_by, [(permission, resource)])
         removed = self.store.remove_grant(agent_name, resource, permission)
-        with self._lock:
-            self._policy = None
+        self._invalidate_policy()
         if removed:
             self._event(
                 granted_by or LOCAL,
@@ -781,8 +800,7 @@ class SecurityManager:
             revision=revision,
             **details,
         )
-        with self._lock:
-            self._policy = None
+        self._invalidate_policy()
 
     def get_security_summary(self) -> dict[str, Any]:
         """Counts of keys by state, principals, roles, grants, blocks and audit events."""

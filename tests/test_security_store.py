@@ -1,0 +1,104 @@
+"""One contract for both security stores (SQL and in-memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.security_store import (
+    AuditConflict,
+    MemorySecurityStore,
+    SecurityStore,
+    SqlSecurityStore,
+)
+from devskyy.core.audit import GENESIS, chain
+from devskyy.errors import StateError
+from devskyy.model.security import (
+    ApiKeyRecord,
+    AuditEvent,
+    BlockRecord,
+    EventType,
+    Grant,
+    Outcome,
+)
+
+
+@pytest.fixture(params=["sql", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecurityStore]:
+    if request.param == "memory":
+        yield MemorySecurityStore()
+        return
+    engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    yield SqlSecurityStore(engine)
+    engine.dispose()
+
+
+KEY = ApiKeyRecord("abcdefghijkl", "alice", "operator", "f" * 64, 10.0, 100.0)
+
+
+def test_keys(store: SecurityStore) -> None:
+    assert store.get_key(KEY.key_id) is None
+    store.add_key(KEY)
+    with pytest.raises(StateError, match="key abcdefghijkl exists"):
+        store.add_key(KEY)
+    assert store.get_key(KEY.key_id) == KEY
+    other = replace(KEY, key_id="mnopqrstuvwx", principal="bob", created=5.0)
+    store.add_key(other)
+    assert store.list_keys() == [other, KEY]
+    assert store.list_keys("alice") == [KEY]
+    store.put_key(replace(KEY, revoked=50.0, grace_until=60.0, rotated_from="x"))
+    store.touch({KEY.key_id: 55.5, "missing00000": 1.0})
+    assert store.get_key(KEY.key_id) == replace(
+        KEY, revoked=50.0, grace_until=60.0, rotated_from="x", last_used=55.5
+    )
+
+
+def test_grants(store: SecurityStore) -> None:
+    grant = Grant("alice", "database", "write", "root", 1.0)
+    assert store.add_grant(grant) is True
+    assert store.add_grant(replace(grant, granted_by="other")) is False
+    assert store.add_grant(replace(grant, permission="read")) is True
+    assert store.grants() == [grant, replace(grant, permission="read")]
+    assert store.remove_grant("alice", "database", "write") is True
+    assert store.remove_grant("alice", "database", "write") is False
+    assert store.grants() == [replace(grant, permission="read")]
+
+
+def _event(i: int, actor: str = "a", kind: EventType = EventType.KEY_CREATED) -> AuditEvent:
+    return AuditEvent(100.0 + i, actor, kind, "keys", Outcome.SUCCESS, {"i": i, "nested": [1]})
+
+
+def test_audit_append_head_and_query(store: SecurityStore) -> None:
+    assert store.audit_head() is None
+    first = chain([_event(0), _event(1, "b")], 0, GENESIS)
+    store.append_audit(first, after=0)
+    assert store.audit_head() == (2, first[-1].hash)
+    with pytest.raises(AuditConflict, match="audit head moved from 0 to 2"):
+        store.append_audit(chain([_event(2)], 0, GENESIS), after=0)
+    second = chain([_event(2, kind=EventType.KEY_REVOKED)], 2, first[-1].hash)
+    store.append_audit(second, after=2)
+    records, head = store.audit_all()
+    assert records == first + second
+    assert head == (3, second[-1].hash)
+    assert store.audit_count() == 3
+    assert [r.seq for r in store.audit_query(limit=2)] == [2, 3]
+    assert [r.seq for r in store.audit_query(actor="a")] == [1, 3]
+    assert [r.seq for r in store.audit_query(event_type="key.revoked")] == [3]
+    assert [r.seq for r in store.audit_query(since=101.0)] == [2, 3]
+    assert store.audit_query(actor="nobody") == []
+
+
+def test_blocks(store: SecurityStore) -> None:
+    block = BlockRecord("key:abc", 500.0, 1, "5 failures", "alice")
+    assert store.get_block("key:abc") is None
+    store.put_block(block)
+    store.put_block(replace(block, until=900.0, offences=2))
+    assert store.get_block("key:abc") == replace(block, until=900.0, offences=2)
+    store.put_block(BlockRecord("source:x", 1.0, 1))
+    assert [b.subject for b in store.blocks()] == ["key:abc", "source:x"]
+    assert store.delete_block("key:abc") is True
+    assert store.delete_block("key:abc") is False
