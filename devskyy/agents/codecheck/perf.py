@@ -228,4 +228,4 @@ def check_source(source: str, file: str, settings: PerfSettings) -> list[Issue]:
                         ),
                     )
                 )
-    return found
+    return sorted(found, key=lambda i: (i.line, i.column, i.rule))

@@ -19,13 +19,14 @@ import re
 import tomllib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from detect_secrets.core.scan import scan_file
 from detect_secrets.settings import default_settings
 from packaging.requirements import InvalidRequirement, Requirement
 
-from devskyy.agents.codecheck.files import relative
-from devskyy.agents.codecheck.issues import Issue, Severity, Tool
+from devskyy.agents.codecheck.files import relative, walk
+from devskyy.agents.codecheck.issues import Issue, Severity, Tool, sort_issues, summarize
 
 MAX_FILE_BYTES = 1_000_000
 ROTATE_ACTION = (
@@ -288,3 +289,25 @@ def dependencies_and_config(root: Path, files: Sequence[Path]) -> list[Issue]:
                 found += pyproject(rel, text)
             found += text_config(rel, text)
     return found
+
+
+def scan_tree(root: Path, checks: Sequence[str]) -> dict[str, Any]:
+    """The security agent's report for every file the walker keeps under ``root``."""
+    root = root.resolve()
+    files = walk(root)
+    issues: list[Issue] = []
+    if "secrets" in checks:
+        issues += secrets(root, files)
+    found = dependencies_and_config(root, files)
+    if "dependencies" in checks:
+        issues += [i for i in found if i.tool == Tool.DEPENDENCIES]
+    if "config" in checks:
+        issues += [i for i in found if i.tool == Tool.CONFIG]
+    ordered = sort_issues(issues)
+    return {
+        "target_path": str(root),
+        "checks": list(checks),
+        "files_scanned": len(files),
+        "issues": [i.to_dict() for i in ordered],
+        "counts": summarize(ordered),
+    }

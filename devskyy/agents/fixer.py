@@ -1,0 +1,75 @@
+"""The fixer agent (manifest ``fixer``, capability ``fix``).
+
+Parameters as the guide: ``fix_type`` (auto | security | performance | format),
+``scan_results`` (the scanner's output), ``target_files``, ``dry_run``, plus
+``create_backup`` (default true) and ``target_path`` (default: the scan's). It changes
+only the files and issues those name, never a path outside ``target_path`` (and
+``target_path`` must be inside the config's ``allowedRoots``); how is documented in
+``devskyy.agents.codecheck.fixrun`` and ``fixing``. A hard-coded secret is never
+"fixed": it stays in ``remaining_issues`` with its manual ``action``.
+
+Output: ``files_fixed``, ``fixes_applied`` (file, rule, tool, line, before, after),
+``remaining_issues`` (+ ``remaining_counts``), ``skipped``, ``backup_path`` (restore
+with ``devskyy restore``), and ``diffs`` (file -> unified diff) for a dry run.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from typing import Any
+
+from devskyy.agents.codecheck import backup
+from devskyy.agents.codecheck.config import AnalysisConfig, FixParams, parse
+from devskyy.agents.codecheck.files import PathEscape
+from devskyy.agents.codecheck.fixrun import FixRefused, run_fix
+from devskyy.agents.codecheck.proc import ToolError
+from devskyy.agents.codecheck.ruff import ruff_version
+from devskyy.errors import PermanentError, TemporaryError
+from devskyy.runtime.agent import AgentStatus, BaseAgent
+
+
+class FixerAgent(BaseAgent):
+    """Applies ruff's safe fixes, ruff format and devskyy's codemods to named issues."""
+
+    config_model = AnalysisConfig
+
+    def __init__(self) -> None:
+        super().__init__(agent_name="Fixer Agent", version="2.0.0")
+        self.config: AnalysisConfig = AnalysisConfig()
+
+    async def initialize(self) -> bool:
+        """Ready when the ruff binary answers and libcst imports."""
+        try:
+            ruff_version()
+            if find_spec("libcst") is None:
+                raise ImportError("libcst is not installed")
+        except (OSError, ImportError, RuntimeError) as exc:
+            self.status = AgentStatus.FAILED
+            self.last_error = f"fixers unavailable: {exc}"
+            return False
+        self.status = AgentStatus.HEALTHY
+        return True
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        params = parse(FixParams, kwargs, "fix")
+        scan_root = (params.scan_results or {}).get("target_path")
+        root = self.config.root(params.target_path or scan_root)
+        now = self.clock.now()
+        backup_dir = None
+        if params.create_backup and not params.dry_run:
+            backup_dir = backup.new_backup_dir(self.context.state_dir.absolute(), now)
+        try:
+            return await run_fix(
+                target_path=str(root),
+                scan_results=params.scan_results,
+                target_files=params.target_files,
+                fix_type=params.fix_type,
+                dry_run=params.dry_run,
+                backup_dir=backup_dir,
+                now=now,
+                settings=self.config.scan_settings(),
+            )
+        except (FixRefused, PathEscape, backup.BackupError) as exc:
+            raise PermanentError(str(exc)) from None
+        except ToolError as exc:
+            raise TemporaryError(str(exc)) from None
