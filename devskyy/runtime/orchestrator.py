@@ -31,7 +31,13 @@ from devskyy.adapters.clock import Clock
 from devskyy.adapters.history_store import ExecutionRecord, HistoryStore, MemoryHistoryStore
 from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
-from devskyy.core.selection import AgentInfo, dependency_order, least_loaded, select_for
+from devskyy.core.selection import (
+    AgentInfo,
+    dependency_order,
+    least_loaded,
+    providers,
+    select_for,
+)
 from devskyy.core.stats import CallTracker
 from devskyy.errors import CircuitOpen, ExecutionError, NotFound, PermanentError, StepTimeout
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
@@ -66,6 +72,24 @@ class Replica:
     agent: BaseAgent
     outstanding: int = 0
     served: int = 0
+    _idle: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
+
+    def idle(self) -> asyncio.Future[None]:
+        """A future that completes when no call is in flight on this replica."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.outstanding:
+            self._idle.append(future)
+        else:
+            future.set_result(None)
+        return future
+
+    def finished_one(self) -> None:
+        self.outstanding -= 1
+        if not self.outstanding:
+            for future in self._idle:
+                if not future.done():
+                    future.set_result(None)
+            self._idle.clear()
 
 
 @dataclass
@@ -145,6 +169,62 @@ class Orchestrator:
             entry.breaker = Breaker(BreakerPolicy.from_spec(circuit_breaker))
         return True
 
+    def install(
+        self,
+        agents: list[BaseAgent],
+        *,
+        capabilities: list[str],
+        dependencies: list[str],
+        priority: Priority,
+        retry: RetrySpec,
+        circuit_breaker: CircuitBreakerSpec,
+        timeout: float | None,
+    ) -> list[Replica]:
+        """Put initialized instances of one agent in service at once (no await inside).
+
+        Replaces any previous instances and returns their replicas (see ``drain``). The
+        statistics carry over; the breaker too, unless its policy changed.
+        """
+        if not agents:
+            raise ValueError("install needs at least one instance")
+        name = agents[0].name
+        info = AgentInfo(name, tuple(capabilities), tuple(dependencies), Priority(priority))
+        policy = BreakerPolicy.from_spec(circuit_breaker)
+        replicas = [Replica(a) for a in agents]
+        entry = self._agents.get(name)
+        if entry is None:
+            self._agents[name] = AgentEntry(
+                info, replicas, RetryPolicy.from_spec(retry), Breaker(policy), timeout
+            )
+            return []
+        old = entry.replicas
+        entry.replicas = replicas
+        entry.info = info
+        entry.retry = RetryPolicy.from_spec(retry)
+        entry.timeout = timeout
+        if entry.breaker.policy != policy:
+            entry.breaker = Breaker(policy)
+        return old
+
+    async def drain(self, replicas: list[Replica], timeout: float = 30.0) -> bool:
+        """Wait until retired replicas have no call in flight; False if ``timeout`` passed."""
+        waiters = [r.idle() for r in replicas if r.outstanding]
+        if not waiters:
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*waiters)
+        except TimeoutError:
+            return False
+        return True
+
+    def resolve(self, capability: str) -> str:
+        """The agent to call for a capability (best priority, then name); else NotFound."""
+        found = providers(capability, {n: e.info for n, e in self._agents.items()})
+        if not found:
+            raise NotFound(f"no registered agent has capability {capability!r}")
+        return found[0]
+
     def replace_replicas(self, name: str, agents: list[BaseAgent]) -> list[BaseAgent]:
         """Swap every instance of ``name`` at once (hot reload); returns the old ones."""
         entry = self._entry(name)
@@ -216,7 +296,7 @@ class Orchestrator:
             outcome = "cancelled"
             raise
         finally:
-            replica.outstanding -= 1
+            replica.finished_one()
             self._settle(entry, outcome, started)
 
     def _settle(self, entry: AgentEntry, outcome: str, started: float) -> None:
