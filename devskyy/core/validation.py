@@ -180,6 +180,8 @@ def _model_problems(doc: Document, exc: ModelError) -> list[tuple[int, Problem]]
         path: list[str | int] = []
         node = doc.data
         for part in item["loc"]:
+            if part == "[key]":
+                break  # the key itself is wrong: point at it
             if isinstance(node, dict) and isinstance(part, str):
                 path.append(part)
                 if part not in node:
@@ -360,7 +362,7 @@ def _expressions(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
 def _one_line(exc: Exception) -> str:
     """The first line of an error (JMESPath adds a caret drawing below it)."""
     lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    return lines[0].rstrip(":").strip()
+    return lines[0].rstrip(":").removesuffix(", for expression").strip()
 
 
 def _check_references(
