@@ -24,6 +24,9 @@ _EXPORTS: dict[str, str] = {
     "AgentStatus": "devskyy.runtime.agent",
     "ExecutionPriority": "devskyy.runtime.orchestrator",
     "Orchestrator": "devskyy.runtime.orchestrator",
+    "Registry": "devskyy.runtime.registry",
+    "System": "devskyy.runtime.system",
+    "open_system": "devskyy.runtime.system",
     "SecurityManager": "devskyy.runtime.security",
     "SecurityRole": "devskyy.runtime.security",
 }

@@ -317,17 +317,19 @@ class Registry:
                 self.orchestrator,
                 store,
                 self.clock,
-                self._workflow,
-                agents=self._agent_manifest,
+                self.applied_workflow,
+                agents=self.applied_agent,
                 random_value=self.orchestrator.random,
             )
         return self.workflows
 
-    def _workflow(self, name: str) -> Workflow | None:
+    def applied_workflow(self, name: str) -> Workflow | None:
+        """The applied Workflow manifest of that name, if any."""
         found = self._live().get("Workflow", name)
         return found if isinstance(found, Workflow) else None
 
-    def _agent_manifest(self, name: str) -> Agent | None:
+    def applied_agent(self, name: str) -> Agent | None:
+        """The applied Agent manifest of that name (or the one running), if any."""
         found = self._live().get("Agent", name)
         return found if isinstance(found, Agent) else self._manifests.get(name)
 

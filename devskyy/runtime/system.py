@@ -1,0 +1,141 @@
+"""``open_system``: THE one way to obtain the runtime objects (no module-level globals).
+
+The guide's ``from agent.registry import registry`` becomes an explicit, closeable value::
+
+    import asyncio
+    from devskyy import ExecutionPriority, open_system
+
+    async def main() -> None:
+        async with await open_system() as system:  # ./.devskyy/state.db, or --state URL
+            registry, orchestrator = system.registry, system.orchestrator
+
+            # The agents of live state are already built (start_agents=True); again:
+            summary = await registry.discover_and_register_all_agents()
+
+            result = await registry.execute_workflow(
+                workflow_name="scan_and_fix",
+                parameters={"target_path": "./src", "fix_type": "auto"},
+            )
+            if result["status"] == "completed":
+                print(f"Scan found {result['scan']['files_scanned']} files")
+            else:
+                print(f"Errors: {result.get('errors')}")
+
+            task = await orchestrator.execute_task(
+                task_type="scan_and_fix",
+                parameters={"target_path": "./src"},
+                required_capabilities=["scan", "fix"],
+                priority=ExecutionPriority.HIGH,
+            )
+            health = await registry.health_check_all()
+            print(f"{health['healthy_agents']}/{health['total_agents']} agents healthy")
+
+    asyncio.run(main())
+
+``open_system(state_url)`` opens the store (creating its tables), reads live state,
+builds the orchestrator (execution history in the store), the workflow engine (runs in
+the store) and the registry, and, unless ``start_agents=False``, builds and initializes
+the applied agents. ``await system.close()`` (or leaving ``async with``) shuts the agents
+down and releases the store. The optional slots ``security`` (the security manager) and
+``extras`` are for the entry points that need more than the runtime core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine
+
+from devskyy.adapters.clock import Clock, SystemClock
+from devskyy.adapters.db import open_engine, resolve_state_url
+from devskyy.adapters.history_store import SqlHistoryStore
+from devskyy.adapters.run_store import SqlRunStore
+from devskyy.adapters.state_store import SqlStateStore
+from devskyy.runtime.orchestrator import Orchestrator
+from devskyy.runtime.registry import Registry
+from devskyy.runtime.workflows import WorkflowEngine
+
+
+@dataclass
+class System:
+    """The runtime objects of one state store, wired together."""
+
+    url: str
+    engine: Engine
+    clock: Clock
+    state: SqlStateStore
+    orchestrator: Orchestrator
+    registry: Registry
+    workflows: WorkflowEngine | None = None
+    security: Any = None
+    discovery: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False
+
+    async def close(self) -> None:
+        """Shut every agent down and release the store (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            await self.registry.shutdown()
+        finally:
+            self.engine.dispose()
+
+    async def __aenter__(self) -> System:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _state_dir(url: str) -> Path:
+    """Where agents may keep files: next to a SQLite store, else ``./.devskyy``."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///")).parent
+    return Path(".devskyy")
+
+
+async def open_system(
+    state_url: str | None = None,
+    *,
+    clock: Clock | None = None,
+    start_agents: bool = True,
+    max_concurrency: int = 16,
+) -> System:
+    """Open the store at ``state_url`` (option, ``DEVSKYY_STATE_URL``, or the default)."""
+    url = resolve_state_url(state_url, Path.cwd())
+    clock = clock or SystemClock()
+    engine = open_engine(url)
+    try:
+        state = SqlStateStore(engine)
+        orchestrator = Orchestrator(
+            clock, history=SqlHistoryStore(engine), max_concurrency=max_concurrency
+        )
+        registry = Registry(
+            orchestrator, state.live, clock=clock, engine=engine, state_dir=_state_dir(url)
+        )
+        workflows = WorkflowEngine(
+            orchestrator,
+            SqlRunStore(engine),
+            clock,
+            registry.applied_workflow,
+            agents=registry.applied_agent,
+            random_value=orchestrator.random,
+        )
+        registry.workflows = workflows
+        system = System(url, engine, clock, state, orchestrator, registry, workflows)
+        if start_agents:
+            system.discovery = await registry.discover_and_register_all_agents()
+    except BaseException:
+        engine.dispose()
+        raise
+    return system
