@@ -147,6 +147,7 @@ def engine_for(
     agents: tuple[Agent, ...] = (),
     store: MemoryRunStore | None = None,
     owner: str = "test-host:1",
+    commit_interval: float = 0.0,
 ) -> tuple[WorkflowEngine, MemoryRunStore]:
     store = store or MemoryRunStore()
     by_name = {w.name: w for w in workflows}
@@ -161,6 +162,7 @@ def engine_for(
         random_value=lambda: 0.5,
         owner=owner,
         id_factory=lambda: next(ids),
+        commit_interval=commit_interval,
     )
     return engine, store
 
@@ -264,6 +266,21 @@ def test_a_result_is_durable_before_its_dependents_start(clock: FakeClock) -> No
     )
     run(engine, "wf")
     assert seen == ["-", "succeeded"]
+
+
+def test_fast_steps_share_a_commit_within_the_window_slow_ones_do_not(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}])
+    for took, seen_by_b in ((0.0, "running"), (0.002, "succeeded")):
+        caller = FakeCaller(clock, x=[take(took)])
+        engine, store = engine_for(caller, wf, commit_interval=0.002)
+        seen: list[str] = []
+        caller.before_call = lambda name, store=store, seen=seen: seen.append(
+            store.get("run1").step("a").status.value if name == "y" else "-"
+        )
+        record = run(engine, "wf")
+        assert seen == ["-", seen_by_b]
+        # Either way everything is committed by the end.
+        assert store.get("run1") == record
 
 
 def test_capability_steps_call_the_resolved_agent(clock: FakeClock) -> None:

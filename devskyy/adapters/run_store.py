@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -161,43 +162,42 @@ class MemoryRunStore:
 
     def __init__(self) -> None:
         self._runs: dict[str, RunRecord] = {}
+        self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[StepEvent]] = {}
 
     def create(self, run: RunRecord) -> None:
         if run.id in self._runs:
             raise StateError(f'run "{run.id}" already exists')
-        self._runs[run.id] = replace(run, params=_json_copy(run.params))
+        self._runs[run.id] = replace(run, params=_json_copy(run.params), steps=())
+        self._steps[run.id] = {s.name: s for s in run.steps}
         self._events[run.id] = []
 
     def write(self, batch: RunWrite) -> None:
         run = self._runs.get(batch.run_id)
         if run is None:
             raise _missing(batch.run_id)
+        steps = self._steps[batch.run_id]
+        unknown = sorted(s.name for s in batch.steps if s.name not in steps)
+        if unknown:
+            raise StateError(f'run "{run.id}" has no step {unknown[0]!r}')
         if batch.patch is not None:
-            run = batch.patch.apply(run)
-        if batch.steps:
-            changed = {
-                s.name: replace(s, output=_json_copy(s.output) if s.output is not None else None)
-                for s in batch.steps
-            }
-            unknown = sorted(set(changed) - {s.name for s in run.steps})
-            if unknown:
-                raise StateError(f'run "{run.id}" has no step {unknown[0]!r}')
-            run = replace(run, steps=tuple(changed.get(s.name, s) for s in run.steps))
-        self._runs[batch.run_id] = run
+            self._runs[batch.run_id] = batch.patch.apply(run)
+        for step in batch.steps:
+            output = _json_copy(step.output) if step.output is not None else None
+            steps[step.name] = replace(step, output=output)
         self._events[batch.run_id].extend(batch.events)
 
     def get(self, run_id: str) -> RunRecord:
         run = self._runs.get(run_id)
         if run is None:
             raise _missing(run_id)
-        return run
+        return replace(run, steps=tuple(self._steps[run_id].values()))
 
     def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
-        runs = [r for r in self._runs.values() if workflow is None or r.workflow == workflow]
         order = {run_id: i for i, run_id in enumerate(self._runs)}
+        runs = [r for r in self._runs.values() if workflow is None or r.workflow == workflow]
         runs.sort(key=lambda r: (r.created_at, order[r.id]), reverse=True)
-        return runs[:limit]
+        return [self.get(r.id) for r in runs[:limit]]
 
     def events(self, run_id: str) -> list[StepEvent]:
         if run_id not in self._events:
@@ -208,7 +208,9 @@ class MemoryRunStore:
         run = self.get(run_id)
         if run.owner != expected_owner:
             return False
-        self._runs[run_id] = replace(run, owner=owner, heartbeat_at=now, status=RunStatus.RUNNING)
+        self._runs[run_id] = replace(
+            self._runs[run_id], owner=owner, heartbeat_at=now, status=RunStatus.RUNNING
+        )
         return True
 
 
@@ -225,14 +227,17 @@ _STEP_FIELDS = (
 )
 
 
-def _step_values(step: StepRecord) -> dict[str, Any]:
+def _step_values(step: StepRecord, *, json_text: bool = False) -> dict[str, Any]:
+    output: Any = step.output
+    if json_text and output is not None:
+        output = json.dumps(output)
     return {
         "status": step.status.value,
         "attempts": step.attempts,
         "started_at": step.started_at,
         "finished_at": step.finished_at,
         "duration": step.duration,
-        "output": step.output,
+        "output": output,
         "error": step.error,
         "error_type": step.error_type,
         "reason": step.reason,
@@ -261,6 +266,16 @@ class SqlRunStore:
             .values({name: bindparam(f"v_{name}") for name in _STEP_FIELDS})
         )
         self._insert_event = insert(run_step_events_table)
+        # SQLite (the default store) takes the hot path straight through the stdlib driver:
+        # SQLAlchemy's per-statement overhead was most of a step's cost. Other databases
+        # go through SQLAlchemy Core, which handles their drivers' types.
+        self._raw = engine.dialect.name == "sqlite"
+        sets = ", ".join(f"{name} = ?" for name in _STEP_FIELDS)
+        self._raw_update_step = f"UPDATE run_steps SET {sets} WHERE run_id = ? AND name = ?"  # noqa: S608
+        self._raw_insert_event = (
+            "INSERT INTO run_step_events (run_id, step, status, attempt, at, error, retry_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
 
     def create(self, run: RunRecord) -> None:
         row = {
@@ -275,6 +290,9 @@ class SqlRunStore:
             "owner": run.owner,
             "heartbeat_at": run.heartbeat_at,
         }
+        if self._raw:
+            self._create_sqlite(run, row)
+            return
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(runs_table), row)
@@ -290,6 +308,9 @@ class SqlRunStore:
             raise StateError(f'run "{run.id}" already exists') from None
 
     def write(self, batch: RunWrite) -> None:
+        if self._raw:
+            self._write_sqlite(batch)
+            return
         with self._engine.begin() as conn:
             if batch.patch is not None:
                 values = _patch_values(batch.patch)
@@ -329,6 +350,92 @@ class SqlRunStore:
                         for e in batch.events
                     ],
                 )
+
+    def _create_sqlite(self, run: RunRecord, row: dict[str, Any]) -> None:
+        """``create`` for SQLite through the stdlib driver (a 1,000-step run is one insert)."""
+        row = {**row, "params": json.dumps(run.params)}
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        step_columns = ("run_id", "name", "position", *_STEP_FIELDS)
+        step_sql = (
+            f"INSERT INTO run_steps ({', '.join(step_columns)}) "  # noqa: S608 - fixed names
+            f"VALUES ({', '.join('?' for _ in step_columns)})"
+        )
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("BEGIN")
+            cursor.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))  # noqa: S608
+            cursor.executemany(
+                step_sql,
+                [
+                    (run.id, s.name, i, *_step_values(s, json_text=True).values())
+                    for i, s in enumerate(run.steps)
+                ],
+            )
+            raw.commit()
+        except sqlite3.IntegrityError:
+            raw.rollback()
+            raise StateError(f'run "{run.id}" already exists') from None
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+
+    def _write_sqlite(self, batch: RunWrite) -> None:
+        """``write`` for SQLite through the stdlib driver: one transaction, executemany."""
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("BEGIN")
+            if batch.patch is not None:
+                values = _patch_values(batch.patch)
+                if values:
+                    sets = ", ".join(f"{name} = ?" for name in values)
+                    cursor.execute(
+                        f"UPDATE runs SET {sets} WHERE id = ?",  # noqa: S608 - fixed column names
+                        [*values.values(), batch.run_id],
+                    )
+                    if cursor.rowcount == 0:
+                        raise _missing(batch.run_id)
+            if batch.steps:
+                cursor.executemany(
+                    self._raw_update_step,
+                    [
+                        (
+                            s.status.value,
+                            s.attempts,
+                            s.started_at,
+                            s.finished_at,
+                            s.duration,
+                            None if s.output is None else json.dumps(s.output),
+                            s.error,
+                            s.error_type,
+                            s.reason,
+                            batch.run_id,
+                            s.name,
+                        )
+                        for s in batch.steps
+                    ],
+                )
+                if cursor.rowcount != len(batch.steps):
+                    with self._engine.connect() as conn:
+                        self._unknown_steps(conn, batch)
+            if batch.events:
+                cursor.executemany(
+                    self._raw_insert_event,
+                    [
+                        (batch.run_id, e.step, e.status.value, e.attempt, e.at, e.error, e.retry_at)
+                        for e in batch.events
+                    ],
+                )
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
 
     @staticmethod
     def _unknown_steps(conn: Any, batch: RunWrite) -> None:

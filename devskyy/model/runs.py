@@ -97,7 +97,7 @@ class StepRecord:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunRecord:
     """One run of a workflow. ``steps`` keeps the workflow's step order."""
 
@@ -112,6 +112,16 @@ class RunRecord:
     owner: str | None = None
     heartbeat_at: float | None = None
     steps: tuple[StepRecord, ...] = ()
+
+    def __repr__(self) -> str:
+        # Compact on purpose: asyncio reprs a finished task's result (Python 3.11's
+        # asyncio.run does, via signal.getsignal), and a 1,000-step run must stay cheap.
+        shown = ", ".join(f"{s.name}={s.status.value}" for s in self.steps[:20])
+        more = f", +{len(self.steps) - 20} more" if len(self.steps) > 20 else ""
+        return (
+            f"RunRecord(id={self.id!r}, workflow={self.workflow!r}, "
+            f"status={self.status.value!r}, error={self.error!r}, steps=[{shown}{more}])"
+        )
 
     def step(self, name: str) -> StepRecord:
         """The record of one step; ``KeyError`` when the workflow has no such step."""

@@ -105,6 +105,13 @@ class RunExecution:
         self.started_mono: dict[str, float] = {}
         self.deadline = self.clock.monotonic() + workflow.spec.timeout_seconds
         self.timed_out = False
+        self.flushed_at = self.clock.monotonic()
+        self.not_json: dict[str, str] = {}
+        for spec in workflow.spec.steps:
+            try:
+                json.dumps(spec.input)
+            except (TypeError, ValueError) as exc:
+                self.not_json[spec.name] = str(exc)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -122,6 +129,7 @@ class RunExecution:
             return
         batch = RunWrite(self.run.id, self.patch, tuple(self.dirty.values()), tuple(self.events))
         self.engine.store.write(batch)
+        self.flushed_at = self.clock.monotonic()
         self.dirty = {}
         self.events = []
         self.patch = None
@@ -132,17 +140,23 @@ class RunExecution:
         now = self.clock.now()
         began = self.started_mono.pop(name, None)
         duration = None if began is None else self.clock.monotonic() - began
-        record = replace(
-            self.records[name],
-            status=status,
-            attempts=self.dag.attempts(name),
-            finished_at=now,
-            duration=duration,
-            output=output,
-            **extra,
+        attempts = self.dag.attempts(name)
+        error = extra.get("error")
+        reason = extra.get("reason")
+        # Built directly, not with dataclasses.replace: this is the per-step hot path.
+        record = StepRecord(
+            name,
+            status,
+            attempts,
+            self.records[name].started_at,
+            now,
+            duration,
+            output,
+            error,
+            extra.get("error_type"),
+            reason,
         )
-        error = extra.get("error") or extra.get("reason")
-        self._set(record, StepEvent(name, status, self.dag.attempts(name), now, error=error))
+        self._set(record, StepEvent(name, status, attempts, now, error or reason))
         self.steps_context[name] = {"output": output, "status": status.value}
 
     # -- driving ---------------------------------------------------------------------------
@@ -170,8 +184,11 @@ class RunExecution:
                 batch, self.completions = self.completions, []
                 for outcome in batch:
                     self._record_outcome(outcome)
-                # Results are durable before any dependent starts.
-                self.flush()
+                # Group commit: results are durable before dependents start, unless steps
+                # finish faster than the commit window; then one commit covers the window.
+                window = self.engine.commit_interval
+                if not window or self.clock.monotonic() - self.flushed_at >= window:
+                    self.flush()
                 for outcome in batch:
                     self._advance_outcome(outcome)
         except BaseException:
@@ -222,21 +239,18 @@ class RunExecution:
                 raise MissingInput(f"step {spec.name!r}: input {key!r}: {exc}") from None
             except ExpressionError as exc:
                 raise ExpressionError(f"step {spec.name!r}: input {key!r}: {exc}") from None
-        try:
-            return dict(json.loads(json.dumps(rendered)))
-        except (TypeError, ValueError) as exc:
-            raise NotSerializable(f"step {spec.name!r}: input is not JSON: {exc}") from None
+        if spec.name in self.not_json:
+            raise NotSerializable(
+                f"step {spec.name!r}: input is not JSON: {self.not_json[spec.name]}"
+            )
+        # Rendered values come from JSON params and JSON-checked outputs; the literals were
+        # checked once in __init__, so the whole input is JSON without another round trip.
+        return rendered
 
     def _attempt_started(self, name: str, attempt: int) -> None:
         now = self.clock.now()
-        record = replace(
-            self.records[name],
-            status=S.RUNNING,
-            attempts=attempt,
-            started_at=self.records[name].started_at or now,
-            error=None,
-            error_type=None,
-        )
+        started = self.records[name].started_at or now
+        record = StepRecord(name, S.RUNNING, attempt, started)
         self._set(record, StepEvent(name, S.RUNNING, attempt, now))
 
     def _retry_policy(self, spec: StepSpec, agent: str) -> RetryPolicy:
@@ -254,7 +268,7 @@ class RunExecution:
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
         name = spec.name
-        policy = self._retry_policy(spec, agent)
+        policy: RetryPolicy | None = None  # compiled on the first failure only
         tries = 1  # attempts in this session: a resumed step gets a fresh retry budget
         try:
             while True:
@@ -263,6 +277,7 @@ class RunExecution:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    policy = policy or self._retry_policy(spec, agent)
                     decision = policy.decide(tries, exc, self.engine.random_value())
                     if isinstance(exc, DevskyyError) and not isinstance(exc, ExecutionError):
                         decision = GiveUp(f"{type(exc).__name__} is not retried")

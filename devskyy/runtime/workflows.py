@@ -71,6 +71,8 @@ __all__ = [
 ]
 
 S = StepStatus
+DEFAULT_COMMIT_WINDOW = 0.002
+"""Seconds: finished steps within this window share one commit (0 commits every batch)."""
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -182,6 +184,7 @@ class WorkflowEngine:
         random_value: Callable[[], float] = random.random,
         owner: str | None = None,
         id_factory: Callable[[], str] | None = None,
+        commit_interval: float = DEFAULT_COMMIT_WINDOW,
     ) -> None:
         self.caller = caller
         self.store = run_store
@@ -191,6 +194,7 @@ class WorkflowEngine:
         self.random_value = random_value
         self.owner = owner or process_owner()
         self._new_id = id_factory or _random_id
+        self.commit_interval = commit_interval
         self.breakers: dict[tuple[str, str], Breaker] = {}
 
     def workflow(self, name: str) -> Workflow:
@@ -229,13 +233,16 @@ class WorkflowEngine:
     ) -> RunRecord:
         """Run a workflow to its end; returns the final run record."""
         record = self.create(workflow_name, params or {})
-        return await self.execute(record.id, on_step=on_step)
+        return await self._execute(record, on_step)
 
     async def execute(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
         """Run a pending run created by ``create``."""
         record = self.store.get(run_id)
         if record.status is not RunStatus.PENDING:
             raise StateError(f'run "{run_id}" is {record.status.value}, not pending')
+        return await self._execute(record, on_step)
+
+    async def _execute(self, record: RunRecord, on_step: ProgressListener | None) -> RunRecord:
         workflow = self.workflow(record.workflow)
         execution = RunExecution(
             self, workflow, record, DagProgress.from_workflow(workflow), on_step
