@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from planner_strategies import agent, role, rs
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import (
@@ -157,3 +157,37 @@ def test_sql_rows_hold_canonical_text(tmp_path: Path) -> None:
         canonical(store.live())
     )
     engine.dispose()
+
+
+def test_a_database_failure_after_rows_were_written_rolls_everything_back(
+    tmp_path: Path,
+) -> None:
+    """The resource rows are written before the revision row; make that last insert fail
+    inside the database (a trigger) and check that none of the earlier writes survive."""
+    engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
+    store = SqlStateStore(engine)
+    store.apply(plan(rs(agent("a"), agent("b")), store.live()), meta())
+    before = sorted(_rows(engine))
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON revisions WHEN NEW.number = 2 "
+                "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+            )
+        )
+    change = plan(rs(agent("a", replicas=9), agent("c")), store.live(), prune=True)
+    assert (change.creates, change.updates, change.deletes) == (1, 1, 1)
+    with pytest.raises(StateError) as info:
+        store.apply(change, meta())
+    assert str(info.value) == (
+        "the store refused the apply (another apply at the same time?): "
+        "IntegrityError: disk says no"
+    )
+    assert sorted(_rows(engine)) == before
+    assert [r.number for r in store.revisions()] == [1]
+    engine.dispose()
+
+
+def _rows(engine: Engine) -> list[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(resources_table)).all()]

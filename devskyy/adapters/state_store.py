@@ -13,7 +13,6 @@ revision keeps the full snapshot of live state after it, which ``rollback`` re-a
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,13 +26,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
+    false,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from devskyy.adapters.db import metadata
 from devskyy.errors import RevisionNotFound, StateError
@@ -105,16 +106,33 @@ def _resource_set(docs: dict[ResourceKey, dict[str, Any]]) -> ResourceSet:
     return ResourceSet(tuple(from_document(docs[k]) for k in sorted(docs, key=_order)))
 
 
-def _conflict(change: Change, found: dict[str, Any] | None) -> StateError | None:
-    """Why ``change`` cannot be written over ``found`` (the stored document), if it cannot."""
+def _conflict(change: Change, found: str | None) -> StateError | None:
+    """Why ``change`` cannot be written over ``found`` (the stored text), if it cannot."""
     if change.action is Action.CREATE and found is not None:
         return StateError(f"live state changed since the plan: {change.key} already exists")
     if change.action in (Action.UPDATE, Action.DELETE):
         if found is None:
             return StateError(f"live state changed since the plan: {change.key} no longer exists")
-        if change.before is not None and encode(found) != encode(change.before):
+        if change.before is not None and found != encode(change.before):
             return StateError(f"live state changed since the plan: {change.key} was modified")
     return None
+
+
+def _snapshot_text(stored: dict[ResourceKey, str]) -> str:
+    """The JSON list of every stored document, in apply order (documents are already text)."""
+    return "[" + ",".join(stored[k] for k in sorted(stored, key=_order)) + "]"
+
+
+def _revision(number: int, plan: Plan, meta: ApplyMeta) -> Revision:
+    return Revision(
+        number=number,
+        created_at=_utc(meta.created_at),
+        source=meta.source,
+        git_commit=meta.git_commit,
+        git_dirty=meta.git_dirty,
+        summary=revision_summary(plan),
+        rollback_of=meta.rollback_of,
+    )
 
 
 def _utc(value: datetime) -> datetime:
@@ -151,40 +169,44 @@ class SqlStateStore:
 
     def apply(self, plan: Plan, meta: ApplyMeta) -> Revision:
         t = resources_table
+        key_match = (t.c.kind == bindparam("k"), t.c.name == bindparam("n"))
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    # Take the write lock before reading, so that two appliers queue on
+                    # the busy timeout instead of failing to upgrade a read transaction.
+                    conn.execute(update(revisions_table).where(false()).values(source=""))
                 latest = conn.execute(select(func.max(revisions_table.c.number))).scalar()
                 number = int(latest or 0) + 1
+                rows = conn.execute(select(t.c.kind, t.c.name, t.c.document)).all()
+                stored = {ResourceKey(r.kind, r.name): r.document for r in rows}
+                deletes: list[dict[str, Any]] = []
+                updates: list[dict[str, Any]] = []
+                inserts: list[dict[str, Any]] = []
                 for change in plan.pending:
-                    where = (t.c.kind == change.key.kind, t.c.name == change.key.name)
-                    text = conn.execute(select(t.c.document).where(*where)).scalar()
-                    problem = _conflict(change, None if text is None else json.loads(text))
+                    key = change.key
+                    problem = _conflict(change, stored.get(key))
                     if problem is not None:
                         raise problem
                     if change.action is Action.DELETE:
-                        conn.execute(delete(t).where(*where))
+                        del stored[key]
+                        deletes.append({"k": key.kind, "n": key.name})
                         continue
                     assert change.after is not None
-                    values = {"document": encode(change.after), "revision": number}
+                    stored[key] = text = encode(change.after)
                     if change.action is Action.CREATE:
-                        key = {"kind": change.key.kind, "name": change.key.name}
-                        conn.execute(insert(t).values(**key, **values))
+                        row = {"kind": key.kind, "name": key.name, "document": text}
+                        inserts.append({**row, "revision": number})
                     else:
-                        conn.execute(update(t).where(*where).values(**values))
-                rows = conn.execute(select(t.c.kind, t.c.name, t.c.document)).all()
-                snapshot = sorted(
-                    (json.loads(r.document) for r in rows),
-                    key=lambda d: _order(ResourceKey(d["kind"], d["metadata"]["name"])),
-                )
-                revision = Revision(
-                    number=number,
-                    created_at=_utc(meta.created_at),
-                    source=meta.source,
-                    git_commit=meta.git_commit,
-                    git_dirty=meta.git_dirty,
-                    summary=revision_summary(plan),
-                    rollback_of=meta.rollback_of,
-                )
+                        updates.append({"k": key.kind, "n": key.name, "d": text})
+                if deletes:
+                    conn.execute(delete(t).where(*key_match), deletes)
+                if updates:
+                    values = {"document": bindparam("d"), "revision": number}
+                    conn.execute(update(t).where(*key_match).values(**values), updates)
+                if inserts:
+                    conn.execute(insert(t), inserts)
+                revision = _revision(number, plan, meta)
                 conn.execute(
                     insert(revisions_table).values(
                         number=number,
@@ -194,12 +216,13 @@ class SqlStateStore:
                         git_dirty=meta.git_dirty,
                         rollback_of=meta.rollback_of,
                         summary=json.dumps(revision.summary, sort_keys=True),
-                        snapshot=json.dumps(snapshot, sort_keys=True, separators=(",", ":")),
+                        snapshot=_snapshot_text(stored),
                     )
                 )
-        except IntegrityError as exc:
+        except (IntegrityError, OperationalError) as exc:
             raise StateError(
-                "another apply wrote to the store at the same time; plan and apply again"
+                "the store refused the apply (another apply at the same time?): "
+                f"{type(exc.orig).__name__}: {exc.orig}"
             ) from exc
         return revision
 
@@ -239,46 +262,42 @@ class SqlStateStore:
 
 
 class MemoryStateStore:
-    """The in-memory twin of ``SqlStateStore``: same contract, nothing on disk."""
+    """The in-memory twin of ``SqlStateStore``: same contract, nothing on disk.
+
+    It keeps the same canonical text as the SQL rows, so stale-plan checks and
+    snapshots behave identically.
+    """
 
     def __init__(self) -> None:
-        self._docs: dict[ResourceKey, tuple[dict[str, Any], int]] = {}
-        self._revisions: list[tuple[Revision, list[dict[str, Any]]]] = []
+        self._rows: dict[ResourceKey, tuple[str, int]] = {}
+        self._revisions: list[tuple[Revision, str]] = []
 
     def live(self) -> ResourceSet:
-        return _resource_set({k: copy.deepcopy(d) for k, (d, _) in self._docs.items()})
+        return _resource_set({k: json.loads(text) for k, (text, _) in self._rows.items()})
 
     def current_revision(self) -> int | None:
         return self._revisions[-1][0].number if self._revisions else None
 
     def resource_revision(self, key: ResourceKey) -> int | None:
-        entry = self._docs.get(key)
+        entry = self._rows.get(key)
         return None if entry is None else entry[1]
 
     def apply(self, plan: Plan, meta: ApplyMeta) -> Revision:
         number = (self.current_revision() or 0) + 1
-        docs = dict(self._docs)  # work on a copy: nothing is visible until the end
+        rows = dict(self._rows)  # work on a copy: nothing is visible until the end
         for change in plan.pending:
-            found = docs.get(change.key)
+            found = rows.get(change.key)
             problem = _conflict(change, None if found is None else found[0])
             if problem is not None:
                 raise problem
             if change.action is Action.DELETE:
-                del docs[change.key]
+                del rows[change.key]
             else:
                 assert change.after is not None
-                docs[change.key] = (json.loads(encode(change.after)), number)
-        revision = Revision(
-            number=number,
-            created_at=_utc(meta.created_at),
-            source=meta.source,
-            git_commit=meta.git_commit,
-            git_dirty=meta.git_dirty,
-            summary=revision_summary(plan),
-            rollback_of=meta.rollback_of,
-        )
-        snapshot = [copy.deepcopy(docs[k][0]) for k in sorted(docs, key=_order)]
-        self._docs = docs
+                rows[change.key] = (encode(change.after), number)
+        revision = _revision(number, plan, meta)
+        snapshot = _snapshot_text({k: text for k, (text, _) in rows.items()})
+        self._rows = rows
         self._revisions.append((revision, snapshot))
         return revision
 
@@ -286,7 +305,7 @@ class MemoryStateStore:
         return [r for r, _ in self._revisions]
 
     def snapshot(self, number: int) -> ResourceSet:
-        for revision, docs in self._revisions:
+        for revision, text in self._revisions:
             if revision.number == number:
-                return ResourceSet(tuple(from_document(d) for d in docs))
+                return ResourceSet(tuple(from_document(d) for d in json.loads(text)))
         raise RevisionNotFound(f"revision {number} does not exist")

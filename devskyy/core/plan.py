@@ -49,12 +49,16 @@ def _is_container(value: Any) -> bool:
     return isinstance(value, dict | list)
 
 
+def _text(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def _same(a: Any, b: Any) -> bool:
     # Compare as JSON text: ``True == 1`` and ``nan != nan`` in Python, but a bool
     # turning into a number is a change, and an unchanged NaN is not.
     if a is b:
         return True
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    return _text(a) == _text(b)
 
 
 def diff(before: Any, after: Any, path: str = "") -> tuple[FieldChange, ...]:
@@ -113,7 +117,8 @@ def plan(desired: ResourceSet, live: ResourceSet, *, prune: bool = False) -> Pla
             changes.append(Change(key, Action.CREATE, None, after))
             continue
         before = document(have)
-        fields = diff(before, after)
+        # One C-encoded comparison settles the common "nothing changed" case.
+        fields = () if _text(before) == _text(after) else diff(before, after)
         action = Action.UPDATE if fields else Action.UNCHANGED
         changes.append(Change(key, action, before, after, fields))
     return Plan(tuple(changes), prune=prune)
