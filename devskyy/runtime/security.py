@@ -128,6 +128,9 @@ def _engine_store(store: Engine | SecurityStore) -> SecurityStore:
 
 
 def _check_name(name: str, what: str) -> str:
+    if keyfmt.find_keys(name) or name.startswith(keyfmt.PREFIX + "_"):
+        # Someone pasted a key where a name goes: refuse without echoing it anywhere.
+        raise SecurityError(f"{what} looks like an API key; give a name, never a key")
     if not name or len(name) > 253 or any(ord(c) < 33 for c in name):
         raise SecurityError(f"{what} must be 1-253 printable characters without spaces")
     return name
@@ -367,7 +370,10 @@ class SecurityManager:
         return NewKey(issued.key, record.key_id, principal, role, record.expires)
 
     def _existing(self, key_id: str) -> ApiKeyRecord:
-        record = self.store.get_key(key_id) if keyfmt.KEY_ID_PATTERN.match(key_id) else None
+        if not keyfmt.KEY_ID_PATTERN.match(key_id):
+            # Never echo the input: it may be a whole key pasted by mistake.
+            raise SecurityError("not a key id (12 characters 0-9 a-z, as `keys list` shows)")
+        record = self.store.get_key(key_id)
         if record is None:
             raise NotFound(f"no API key with id {key_id!r}")
         return record
@@ -583,6 +589,7 @@ class SecurityManager:
 
     def unblock(self, principal: str, *, granted_by: str | None = None) -> list[str]:
         """Lift blocks on a subject (``key:ID``, ``source:ADDR``), a key id, or a principal."""
+        _check_name(principal, "principal")
         if granted_by is not None:
             self._require(granted_by, "admin", "security")
         self._blocks = None
@@ -650,6 +657,10 @@ class SecurityManager:
             if record is not None and record.principal == agent_name:
                 self._offence(f"key:{presented_key_id}", record)
         return decision
+
+    def explain(self, agent_name: str, resource: str, permission: str) -> Decision:
+        """The RBAC decision alone: not audited, no threat counting (``can-i``)."""
+        return self.policy().decide(agent_name, permission, resource, self.key_roles(agent_name))
 
     def check_permission(
         self,

@@ -1,0 +1,246 @@
+"""``devskyy keys|can-i|audit|unblock``: the security manager on the command line.
+
+The CLI acts as the trusted local operator (it holds the store): it may create keys of
+any role. A new key is printed alone on stdout, so scripts can capture it
+(``KEY=$(devskyy keys create ci --role service)``); everything else goes to stderr.
+No other output ever carries a secret. ``can-i`` answers like ``kubectl auth can-i``:
+``yes`` (exit 0) or ``no`` (exit 1). ``audit --verify`` exits 1 when the hash chain is
+broken and names the first bad event.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+
+from devskyy.adapters.clock import SystemClock
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.state_store import SqlStateStore
+from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
+from devskyy.core.audit import iso
+from devskyy.model.manifests import Permission
+from devskyy.model.security import EventType
+from devskyy.runtime.security import SecurityManager
+
+
+@contextmanager
+def _manager(obj: CliContext) -> Iterator[SecurityManager]:
+    engine = open_engine(obj.url())
+    try:
+        manager = SecurityManager(engine, SystemClock(), SqlStateStore(engine).live)
+        try:
+            yield manager
+        finally:
+            manager.close()
+    finally:
+        engine.dispose()
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def keys() -> None:
+    """Create, list, rotate and revoke API keys."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option(
+    "--role", required=True, help="admin, operator, analyst, service, guest, or an applied Role."
+)
+@click.option(
+    "--expires-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=90.0,
+    show_default=True,
+    help="Days until the key expires.",
+)
+@click.pass_obj
+@error_boundary
+def create(obj: CliContext, name: str, role: str, expires_days: float) -> None:
+    """Create a key for NAME; print it (once, alone) on stdout."""
+    with _manager(obj) as sm:
+        new = sm.generate_api_key(name, role, expires_in=expires_days * 86_400.0)
+    _err(
+        f"created key {new.key_id} for {new.principal} (role {new.role}), "
+        f"expires {iso(new.expires)[:19]}Z; "
+        "it is shown only this once"
+    )
+    click.echo(new.key)
+
+
+_KEY_HEADERS = ["key id", "principal", "role", "state", "created", "expires", "last used"]
+
+
+@keys.command("list")
+@click.option("--principal", default=None, help="Only this principal's keys.")
+@output_option("table", "json", "yaml")
+@click.pass_obj
+@error_boundary
+def list_keys(obj: CliContext, principal: str | None, output: str) -> None:
+    """List keys (ids, owners, roles, states; never secrets)."""
+    with _manager(obj) as sm:
+        rows = sm.list_api_keys(principal)
+    if output != "table":
+        emit(rows, output)
+        return
+    if not rows:
+        click.echo("No API keys.")
+        return
+    click.echo(
+        table(
+            [
+                [
+                    r["key_id"],
+                    r["principal"],
+                    r["role"],
+                    r["state"],
+                    r["created"][:19],
+                    r["expires"][:19],
+                    (r["last_used"] or "-")[:19],
+                ]
+                for r in rows
+            ],
+            _KEY_HEADERS,
+        )
+    )
+
+
+@keys.command("rotate")
+@click.argument("key_id")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=86_400.0,
+    show_default=True,
+    help="Seconds the old key keeps working (0 for a compromised key).",
+)
+@click.pass_obj
+@error_boundary
+def rotate(obj: CliContext, key_id: str, grace: float) -> None:
+    """Replace KEY_ID with a new key, printed alone on stdout."""
+    with _manager(obj) as sm:
+        new = sm.rotate_api_key(key_id, grace_seconds=grace)
+    _err(
+        f"rotated {key_id} -> {new.key_id} for {new.principal} (role {new.role}); "
+        f"the old key works for {grace:g} more second(s)"
+    )
+    click.echo(new.key)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_obj
+@error_boundary
+def revoke(obj: CliContext, key_id: str) -> None:
+    """Revoke KEY_ID at once."""
+    with _manager(obj) as sm:
+        changed = sm.revoke_api_key(key_id)
+    click.echo(f"key {key_id} revoked" if changed else f"key {key_id} was already revoked")
+
+
+@click.command("can-i")
+@click.argument("principal")
+@click.argument("permission", type=click.Choice([p.value for p in Permission]))
+@click.argument("resource")
+@click.pass_obj
+@error_boundary
+def can_i(obj: CliContext, principal: str, permission: str, resource: str) -> None:
+    """Print yes (exit 0) or no (exit 1): may PRINCIPAL do PERMISSION on RESOURCE?"""
+    with _manager(obj) as sm:
+        decision = sm.explain(principal, resource, permission)
+    click.echo("yes" if decision.allowed else "no")
+    _err(decision.matched_rule or decision.reason)
+    if not decision.allowed:
+        sys.exit(1)
+
+
+_AUDIT_HEADERS = ["seq", "time", "actor", "type", "resource", "outcome"]
+
+
+@click.command()
+@click.option("--agent", default=None, help="Only events by this actor.")
+@click.option("--type", "event_type", type=click.Choice([e.value for e in EventType]), default=None)
+@click.option(
+    "--since", type=click.DateTime(), default=None, help="Only events at or after (local time)."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most 1000."
+)
+@click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if it is broken.")
+@output_option("table", "json", "yaml")
+@click.pass_obj
+@error_boundary
+def audit(
+    obj: CliContext,
+    *,
+    agent: str | None,
+    event_type: str | None,
+    since: datetime | None,
+    limit: int,
+    verify: bool,
+    output: str,
+) -> None:
+    """Show recent security events, or verify the tamper-evident chain."""
+    with _manager(obj) as sm:
+        if verify:
+            report = sm.verify_audit_log()
+            _print_report(report.ok, report.checked, report.head_hash, report.problem, output)
+            if not report.ok:
+                sys.exit(1)
+            return
+        events = sm.get_audit_log(agent, event_type, since, limit)
+    if output != "table":
+        emit(events, output)
+        return
+    if not events:
+        click.echo("No audit events.")
+        return
+    click.echo(
+        table(
+            [
+                [
+                    str(e["seq"]),
+                    e["time"][:23],
+                    e["actor"],
+                    e["event_type"],
+                    e["resource"],
+                    e["outcome"],
+                ]
+                for e in events
+            ],
+            _AUDIT_HEADERS,
+        )
+    )
+
+
+def _print_report(ok: bool, checked: int, head: str, problem: str, output: str) -> None:
+    data: dict[str, Any] = {"ok": ok, "checked": checked, "head_hash": head, "problem": problem}
+    if output != "table":
+        emit(data, output)
+    elif ok:
+        click.echo(f"audit log intact: {checked} event(s), head {head}")
+    else:
+        click.echo(f"audit log broken: {problem}")
+
+
+@click.command()
+@click.argument("principal")
+@click.pass_obj
+@error_boundary
+def unblock(obj: CliContext, principal: str) -> None:
+    """Lift threat-detection blocks on a principal, key id, or subject (source:ADDR)."""
+    with _manager(obj) as sm:
+        lifted = sm.unblock(principal)
+    if not lifted:
+        click.echo(f"nothing blocked for {principal}")
+        return
+    for subject in lifted:
+        click.echo(f"unblocked {subject}")
