@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar, Literal
 
-import anthropic
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -55,10 +54,11 @@ class Price(_Camel):
     output_per_mtok: float = Field(ge=0)
 
 
-# List prices per model family when this was written; ``config.pricing`` overrides them
-# (exact model name first, then the longest matching prefix).
+# Anthropic's list prices for the model families we know; ``config.pricing`` overrides
+# them (exact model name first, then the longest matching prefix). A model outside this
+# table gets ``cost_usd: null`` and ``pricing.source: unknown`` rather than a guess.
 DEFAULT_PRICING: dict[str, Price] = {
-    "claude-sonnet": Price(input_per_mtok=3.0, output_per_mtok=15.0),
+    "claude-sonnet-4": Price(input_per_mtok=3.0, output_per_mtok=15.0),
     "claude-haiku-4-5": Price(input_per_mtok=1.0, output_per_mtok=5.0),
     "claude-opus-4-5": Price(input_per_mtok=5.0, output_per_mtok=25.0),
     "claude-opus-4-1": Price(input_per_mtok=15.0, output_per_mtok=75.0),
@@ -70,7 +70,7 @@ class ContentConfig(_Camel):
     """``spec.config`` of the content generator (snake_case or camelCase keys)."""
 
     mode: Literal["auto", "api", "offline"] = "auto"
-    model: str = Field(default="claude-sonnet-4-5", min_length=1)
+    model: str = Field(default="claude-sonnet-4-6", min_length=1)
     max_tokens: int = Field(default=2048, ge=1, le=64000)
     temperature: float | None = Field(default=None, ge=0, le=1)
     api_key_env: str = Field(default="ANTHROPIC_API_KEY", min_length=1)
@@ -234,6 +234,8 @@ class ContentGeneratorAgent(BaseAgent):
         return await self._generate_with_api(brief)
 
     async def _generate_with_api(self, brief: Brief) -> dict[str, Any]:
+        import anthropic  # noqa: PLC0415  (seconds to import; only the API path needs it)
+
         key = self._api_key()
         if not key:
             raise PermanentError(
@@ -242,9 +244,10 @@ class ContentGeneratorAgent(BaseAgent):
         prompt = (
             templates().get_template("prompt.txt.j2").render(brief=brief, keywords=brief.keywords)
         )
+        # Sent as extra body: recent SDK releases dropped the sampling keyword arguments.
         extra: dict[str, Any] = {}
         if self.config.temperature is not None:
-            extra["temperature"] = self.config.temperature
+            extra["extra_body"] = {"temperature": self.config.temperature}
         try:
             async with anthropic.AsyncAnthropic(
                 api_key=key,
