@@ -1,0 +1,80 @@
+"""``devskyy restore RUN_ID_OR_BACKUP_PATH``: undo a fixer run, byte for byte.
+
+Given a folder, it is read as a fixer backup (``manifest.json`` + ``files/``). Given a
+run id, the backup path is taken from the output of that run's fix step in the run
+store. Every backed-up file is written back with its original bytes and mode, after
+each one's sha256 is checked; nothing is written when any check fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.run_store import SqlRunStore
+from devskyy.agents.codecheck import backup
+from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
+from devskyy.errors import DevskyyError, NotFound
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
+        return False
+    return not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists()
+
+
+def _backup_of_run(url: str, run_id: str) -> Path:
+    if _missing_sqlite_file(url):
+        raise NotFound(f'run "{run_id}" not found (no state store at {url})')
+    engine = open_engine(url)
+    try:
+        record = SqlRunStore(engine).get(run_id)
+    finally:
+        engine.dispose()
+    paths = [
+        str(step.output["backup_path"])
+        for step in record.steps
+        if step.output and step.output.get("backup_path")
+    ]
+    if not paths:
+        raise NotFound(
+            f'run "{run_id}" made no fixer backup (its fix step was skipped, failed, '
+            "was a dry run, or ran without create_backup)"
+        )
+    if len(paths) > 1:
+        raise DevskyyError(
+            f'run "{run_id}" made {len(paths)} backups; restore one by path: ' + ", ".join(paths)
+        )
+    return Path(paths[0])
+
+
+def restore_target(url: str, target: str) -> dict[str, Any]:
+    """Restore from a backup folder or a run id; what was written back."""
+    path = Path(target)
+    if not path.is_dir():
+        path = _backup_of_run(url, target)
+    try:
+        restored = backup.restore(path)
+    except (backup.BackupError, OSError, ValueError) as exc:
+        raise DevskyyError(f"cannot restore {path}: {exc}") from None
+    return {"backup_path": restored.backup_path, "root": restored.root, "files": restored.files}
+
+
+@click.command("restore")
+@click.argument("target", metavar="RUN_ID_OR_BACKUP_PATH")
+@output_option("table", "json", "yaml")
+@click.pass_obj
+@error_boundary
+def restore(obj: CliContext, target: str, output: str) -> None:
+    """Restore the files a fixer run changed, from its backup."""
+    result = restore_target(obj.url(), target)
+    if output != "table":
+        emit(result, output)
+        return
+    click.echo(f"Restored {len(result['files'])} file(s) under {result['root']}")
+    click.echo(f"from {result['backup_path']}")
+    if result["files"]:
+        click.echo(table([[f] for f in result["files"]], ["file"]))
