@@ -27,7 +27,7 @@ from devskyy.errors import (
     PermanentError,
     StepTimeout,
 )
-from devskyy.model.manifests import StepSpec, Workflow
+from devskyy.model.manifests import Agent, StepSpec, Workflow
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -106,6 +106,7 @@ class RunExecution:
         self.deadline = self.clock.monotonic() + workflow.spec.timeout_seconds
         self.timed_out = False
         self.flushed_at = self.clock.monotonic()
+        self.agent_manifests: dict[str, Agent | None] = {}
         self.not_json: dict[str, str] = {}
         for spec in workflow.spec.steps:
             try:
@@ -256,13 +257,19 @@ class RunExecution:
     def _retry_policy(self, spec: StepSpec, agent: str) -> RetryPolicy:
         if spec.retry is not None:
             return RetryPolicy.from_spec(spec.retry)
-        manifest = self.engine.agents(agent)
+        manifest = self._agent(agent)
         return RetryPolicy.from_spec(manifest.spec.retry) if manifest else RetryPolicy()
+
+    def _agent(self, name: str) -> Agent | None:
+        # Looked up once per run session: live state may be a store read.
+        if name not in self.agent_manifests:
+            self.agent_manifests[name] = self.engine.agents(name)
+        return self.agent_manifests[name]
 
     def _timeout(self, spec: StepSpec, agent: str) -> float:
         timeout = spec.timeout_seconds
         if timeout is None:
-            manifest = self.engine.agents(agent)
+            manifest = self._agent(agent)
             timeout = manifest.spec.timeout_seconds if manifest else 300.0
         return max(0.0, min(timeout, self.deadline - self.clock.monotonic()))
 

@@ -1,0 +1,270 @@
+"""``devskyy run`` and ``devskyy runs list|show|resume``: workflow runs from the shell.
+
+``run`` opens the runtime with ``devskyy.runtime.system.open_system`` (the applied
+agents are built and initialized), runs the workflow and prints one line per step
+change as it happens (coloured on a terminal, plain otherwise), then a summary. With
+``-o json`` it prints only the final run record: ``id``, ``status`` and ``steps`` (each
+with ``status``, ``attempts``, ``duration`` and ``output``). A failed run exits 1.
+
+``runs list`` / ``runs show`` only read the run store (no agent is started; a missing
+SQLite file reads as empty). A ``running`` run whose process is gone shows as
+``interrupted``; ``runs resume ID`` finishes it without re-running the steps that
+succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from devskyy.adapters.clock import SystemClock
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
+from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
+from devskyy.model.runs import RunRecord, StepRecord
+from devskyy.runtime.system import open_system
+from devskyy.runtime.workflows import effective_status
+
+FORMATS = ("table", "json", "yaml")
+_COLORS = {
+    "running": "cyan",
+    "retry_wait": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "skipped": "bright_black",
+    "interrupted": "magenta",
+    "cancelled": "magenta",
+}
+
+
+def parse_param(text: str) -> tuple[str, Any]:
+    """``key=value``: the value as JSON when it parses (``3``, ``true``, ``[1]``), else text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{text!r} is not key=value", param_hint="-p")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw
+
+
+def _paint(text: str, status: str, color: bool) -> str:
+    return click.style(text, fg=_COLORS.get(status)) if color else text
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
+
+
+class Progress:
+    """Prints one line per step change (the engine's ``on_step`` listener)."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, run: RunRecord, step: StepRecord) -> None:
+        status = step.status.value
+        detail = ""
+        if status == "running":
+            detail = f"attempt {step.attempts}"
+        elif status == "retry_wait":
+            detail = f"attempt {step.attempts} failed: {step.error}; retrying"
+        elif status in ("succeeded", "failed"):
+            plural = "s" if step.attempts != 1 else ""
+            detail = f"{step.attempts} attempt{plural}, {_seconds(step.duration)}"
+            if status == "failed" and step.error:
+                detail += f": {step.error}"
+        elif status == "skipped" and step.reason:
+            detail = step.reason
+        mark = _paint(f"{status:<10}", status, self.color)
+        click.echo(f"  {step.name:<20} {mark} {detail}".rstrip())
+
+
+def _record_dict(record: RunRecord, now: float) -> dict[str, Any]:
+    data: dict[str, Any] = record.to_dict()
+    data["status"] = effective_status(record, now).value
+    return data
+
+
+def _finish(record: RunRecord, output: str, *, now: float) -> None:
+    """Print the final record (or a summary) and exit 1 when the run failed."""
+    data = _record_dict(record, now)
+    if output == "table":
+        color = use_color()
+        status = data["status"]
+        duration = _seconds(record.duration)
+        click.echo(f"run {record.id} {_paint(status, status, color)} in {duration}")
+        if record.error:
+            click.echo(f"  {record.error}")
+    else:
+        emit(data, output)
+    if data["status"] != "succeeded":
+        raise SystemExit(1)
+
+
+async def _run(url: str, workflow: str, params: dict[str, Any], output: str) -> None:
+    system = await open_system(url, start_agents=False)
+    try:
+        engine = system.workflows
+        assert engine is not None
+        engine.workflow(workflow)  # not applied: a clear error before agents start
+        await system.registry.discover_and_register_all_agents()
+        record = engine.create(workflow, params)
+        listener = None
+        if output == "table":
+            click.echo(f"run {record.id}: workflow {workflow}")
+            listener = Progress(use_color())
+        final = await engine.execute(record.id, on_step=listener)
+        _finish(final, output, now=system.clock.now())
+    finally:
+        await system.close()
+
+
+async def _resume(url: str, run_id: str, output: str) -> None:
+    system = await open_system(url, start_agents=False)
+    try:
+        engine = system.workflows
+        assert engine is not None
+        record = engine.store.get(run_id)
+        engine.workflow(record.workflow)
+        await system.registry.discover_and_register_all_agents()
+        listener = None
+        if output == "table":
+            done = sum(1 for s in record.steps if s.status.value == "succeeded")
+            click.echo(
+                f"resuming run {run_id}: workflow {record.workflow} "
+                f"({done} of {len(record.steps)} steps already succeeded)"
+            )
+            listener = Progress(use_color())
+        final = await engine.resume(run_id, on_step=listener)
+        _finish(final, output, now=system.clock.now())
+    finally:
+        await system.close()
+
+
+@click.command()
+@click.argument("workflow")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A workflow parameter; the value is JSON when it parses, else a string.",
+)
+@output_option(*FORMATS)
+@click.pass_obj
+@error_boundary
+def run(obj: CliContext, workflow: str, params: tuple[str, ...], output: str) -> None:
+    """Run WORKFLOW (applied with `devskyy apply`) and wait for it to finish."""
+    values = dict(parse_param(p) for p in params)
+    asyncio.run(_run(obj.url(), workflow, values, output))
+
+
+@click.group()
+def runs() -> None:
+    """List, show and resume workflow runs."""
+
+
+@contextmanager
+def _run_store(url: str) -> Iterator[RunStore]:
+    """The run store, read-only: a SQLite file that does not exist reads as empty."""
+    sqlite_file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
+    if sqlite_file and not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists():
+        yield MemoryRunStore()
+        return
+    engine = open_engine(url)
+    try:
+        yield SqlRunStore(engine)
+    finally:
+        engine.dispose()
+
+
+def _now() -> float:
+    return SystemClock().now()
+
+
+@runs.command("list")
+@click.option("--workflow", default=None, help="Only runs of this workflow.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@output_option(*FORMATS)
+@click.pass_obj
+@error_boundary
+def list_runs(obj: CliContext, workflow: str | None, limit: int, output: str) -> None:
+    """The newest runs first."""
+    with _run_store(obj.url()) as store:
+        records = store.list_runs(workflow=workflow, limit=limit)
+    now = _now()
+    data = [_record_dict(r, now) for r in records]
+    if output != "table":
+        emit(data, output)
+        return
+    if not data:
+        click.echo("no runs")
+        return
+    rows = []
+    for record, item in zip(records, data, strict=True):
+        done = sum(1 for s in record.steps if s.status.value == "succeeded")
+        rows.append(
+            [
+                record.id,
+                record.workflow,
+                item["status"],
+                f"{done}/{len(record.steps)}",
+                _seconds(record.duration),
+                record.error or "",
+            ]
+        )
+    click.echo(table(rows, ["id", "workflow", "status", "succeeded", "duration", "error"]))
+
+
+@runs.command("show")
+@click.argument("run_id", metavar="ID")
+@output_option(*FORMATS)
+@click.pass_obj
+@error_boundary
+def show(obj: CliContext, run_id: str, output: str) -> None:
+    """One run and its steps."""
+    with _run_store(obj.url()) as store:
+        record = store.get(run_id)
+    data = _record_dict(record, _now())
+    if output != "table":
+        emit(data, output)
+        return
+    click.echo(f"run:      {record.id}")
+    click.echo(f"workflow: {record.workflow}")
+    click.echo(f"status:   {data['status']}")
+    click.echo(f"params:   {json.dumps(record.params, sort_keys=True)}")
+    click.echo(f"duration: {_seconds(record.duration)}")
+    if record.error:
+        click.echo(f"error:    {record.error}")
+    rows = [
+        [
+            s.name,
+            s.status.value,
+            str(s.attempts),
+            _seconds(s.duration),
+            s.error or s.reason or "",
+        ]
+        for s in record.steps
+    ]
+    click.echo(table(rows, ["step", "status", "attempts", "duration", "detail"]))
+
+
+@runs.command("resume")
+@click.argument("run_id", metavar="ID")
+@output_option(*FORMATS)
+@click.pass_obj
+@error_boundary
+def resume(obj: CliContext, run_id: str, output: str) -> None:
+    """Finish an interrupted run; steps that succeeded are not run again."""
+    url = obj.url()
+    with _run_store(url) as store:
+        store.get(run_id)  # NotFound before any agent starts
+    asyncio.run(_resume(url, run_id, output))
