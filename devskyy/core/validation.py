@@ -22,38 +22,22 @@ the set checks, so that one typo does not cascade into "unknown agent" elsewhere
 from __future__ import annotations
 
 import bisect
-import functools
-import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match, relevance
-from pydantic import ValidationError as ModelError
-
 from devskyy.core import cycles as graphs
 from devskyy.core.expressions import Expression, ExpressionError, parse_condition, templates_in
+from devskyy.core.schema_check import check_document, show
 from devskyy.core.yaml_strict import Document, JsonPath, LoadResult
-from devskyy.model.manifests import (
-    KINDS,
-    MODULE_PATTERN,
-    NAME_PATTERN,
-    Agent,
-    Manifest,
-    RoleBinding,
-    Workflow,
-)
+from devskyy.model.manifests import KINDS, Agent, Manifest, RoleBinding, Workflow
 from devskyy.model.problems import Problem
 from devskyy.model.resources import ResourceKey, ResourceSet
-from devskyy.model.schemas import schema_for
 
 DEFAULT_MODULE_PREFIX = "devskyy.agents"
 BUILTIN_ROLES = frozenset({"admin", "operator", "analyst", "service", "guest"})
 KIND_LIST = ", ".join(KINDS)
 
-_NAME_HINT = "lowercase letters, digits, '_' and '-', starting with a letter, at most 63 long"
 _PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -74,148 +58,6 @@ class Validated:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-@functools.cache
-def _validator(kind: str) -> Draft202012Validator:
-    """One compiled validator per kind (schemas are static)."""
-    return Draft202012Validator(schema_for(kind))
-
-
-def _show(value: Any) -> str:
-    """A short, JSON-flavoured rendering of a value for messages."""
-    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _extra_keys(error: ValidationError) -> list[str]:
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    known = set(schema.get("properties", {}))
-    patterns = list(schema.get("patternProperties", {}))
-    return [
-        key
-        for key in error.instance
-        if key not in known and not any(re.search(p, key) for p in patterns)
-    ]
-
-
-def _messages(error: ValidationError) -> Iterator[tuple[JsonPath, str]]:
-    """(path, message) pairs for one schema error, in words a person can act on."""
-    path: JsonPath = tuple(error.absolute_path)
-    kind = error.validator
-    value = error.validator_value
-    instance = error.instance
-    if kind == "additionalProperties" and isinstance(instance, dict):
-        for key in _extra_keys(error):
-            yield (*path, key), f"unknown field {key!r}"
-        return
-    if kind == "required":
-        missing = [k for k in value if not isinstance(instance, dict) or k not in instance]
-        for key in missing:
-            yield path, f"missing required field {key!r}"
-        return
-    yield path, _message(error, kind, value, instance)
-
-
-def _message(error: ValidationError, kind: Any, value: Any, instance: Any) -> str:
-    simple = {
-        "minimum": f"{_show(instance)} is less than the minimum of {value}",
-        "maximum": f"{_show(instance)} is greater than the maximum of {value}",
-        "exclusiveMinimum": f"{_show(instance)} must be greater than {value}",
-        "exclusiveMaximum": f"{_show(instance)} must be less than {value}",
-        "maxLength": f"{_show(instance)} is longer than {value} characters",
-        "minLength": f"must not be shorter than {value} characters",
-        "const": f"expected {_show(value)}, got {_show(instance)}",
-    }
-    if kind in simple:
-        return simple[kind]
-    if kind == "type":
-        wanted = value if isinstance(value, str) else " or ".join(value)
-        return f"{_show(instance)} is not of type '{wanted}'"
-    if kind == "enum":
-        return f"{_show(instance)} is not one of {', '.join(str(v) for v in value)}"
-    if kind == "minItems":
-        return "must not be empty" if value == 1 else f"needs at least {value} items"
-    if kind == "pattern":
-        if value == NAME_PATTERN:
-            return f"{_show(instance)} is not a valid name ({_NAME_HINT})"
-        if value == MODULE_PATTERN:
-            return f"{_show(instance)} is not a module path like 'package.module:ClassName'"
-        return f"{_show(instance)} does not match {value!r}"
-    if kind == "oneOf" and all(isinstance(s, dict) and set(s) == {"required"} for s in value):
-        names = " or ".join(repr(s["required"][0]) for s in value)
-        return f"exactly one of {names} is required"
-    return str(error.message)
-
-
-def _location_of(error: ValidationError) -> JsonPath:
-    return tuple(error.absolute_path)
-
-
-def _schema_problems(doc: Document, kind: str) -> list[tuple[int, Problem]]:
-    """(rank, problem) for every location with errors: rank 0 is the document's best."""
-    errors = list(_validator(kind).iter_errors(doc.data))
-    if not errors:
-        return []
-    groups: dict[JsonPath, list[ValidationError]] = {}
-    for error in errors:
-        groups.setdefault(_location_of(error), []).append(error)
-    overall = best_match(errors, key=relevance)
-    best_location = _location_of(overall) if overall is not None else None
-    out: list[tuple[int, Problem]] = []
-    for location, group in groups.items():
-        chosen = best_match(group, key=relevance)
-        if chosen is None:  # pragma: no cover - groups are never empty
-            continue
-        rank = 0 if location == best_location else 1
-        for path, message in _messages(chosen):
-            out.append((rank, doc.problem(path, message)))
-    return out
-
-
-def _model_problems(doc: Document, exc: ModelError) -> list[tuple[int, Problem]]:
-    """Problems from a pydantic error (schema and model disagree, rarely: a safety net)."""
-    out: list[tuple[int, Problem]] = []
-    for item in exc.errors():
-        path: list[str | int] = []
-        node = doc.data
-        for part in item["loc"]:
-            if part == "[key]":
-                break  # the key itself is wrong: point at it
-            if isinstance(node, dict) and isinstance(part, str):
-                path.append(part)
-                if part not in node:
-                    break  # the message is about this absent field
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                path.append(part)
-                node = node[part]
-            # other parts are pydantic's own labels (union members, validators)
-        out.append((1, doc.problem(tuple(path), str(item["msg"]))))
-    return out
-
-
-def _build(doc: Document, kind: str) -> tuple[Manifest | None, list[tuple[int, Problem]]]:
-    """The model of a document, or its problems.
-
-    pydantic in strict JSON mode is the fast gate (about ten times faster than
-    jsonschema, and never more lenient than the schema: no coercion of ``"5"`` to 5).
-    Only a document it refuses is run through jsonschema, whose errors locate and word
-    the problems; if jsonschema finds none (the schema is a little more lenient, e.g.
-    ``1.0`` for an integer), the lax model decides and its errors are reported.
-    """
-    model = KINDS[kind]
-    try:
-        return model.model_validate_json(json.dumps(doc.data), strict=True), []
-    except (ModelError, ValueError):
-        pass
-    problems = _schema_problems(doc, kind)
-    if problems:
-        return None, problems
-    try:
-        return model.model_validate(doc.data), []
-    except ModelError as exc:
-        return None, _model_problems(doc, exc)
 
 
 @dataclass
@@ -259,7 +101,7 @@ def _document_entry(doc: Document, out: _Collector) -> _Entry | None:
     """Schema-check one document and build its model; None when it cannot take part."""
     data = doc.data
     if not isinstance(data, dict):
-        what = "a list" if isinstance(data, list) else _show(data)
+        what = "a list" if isinstance(data, list) else show(data)
         out.add(
             doc.problem(
                 (), f"expected a mapping with apiVersion, kind, metadata and spec, got {what}"
@@ -273,16 +115,14 @@ def _document_entry(doc: Document, out: _Collector) -> _Entry | None:
         return None
     if not isinstance(kind, str) or kind not in KINDS:
         out.add(
-            doc.problem(
-                ("kind",), f"unknown kind {_show(kind)}; 'kind' must be one of {KIND_LIST}"
-            ),
+            doc.problem(("kind",), f"unknown kind {show(kind)}; 'kind' must be one of {KIND_LIST}"),
             rank=0,
         )
         return None
     meta = data.get("metadata")
     raw_name = meta.get("name") if isinstance(meta, dict) else None
     name = raw_name if isinstance(raw_name, str) else None
-    manifest, problems = _build(doc, kind)
+    manifest, problems = check_document(doc, kind)
     for rank, problem in problems:
         out.add(problem, rank)
     if name is None:
@@ -471,7 +311,7 @@ def _check_params(doc: Document, workflow: Workflow, out: _Collector) -> None:
             out.add(
                 doc.problem(
                     ("spec", "params", name, "default"),
-                    f"default {_show(default)} is not of type '{param.type}'",
+                    f"default {show(default)} is not of type '{param.type}'",
                 )
             )
 
