@@ -27,7 +27,6 @@ from devskyy.agents._content_text import (
     headings,
     parse_article,
     truncate_words,
-    words,
 )
 from devskyy.errors import PermanentError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
@@ -95,7 +94,7 @@ def _count(text: str, rules: Platform) -> int:
 
 def hashtag(keyword: str) -> str:
     """``capsule wardrobe`` → ``#CapsuleWardrobe`` (letters and digits only)."""
-    parts = words(keyword)
+    parts = re.findall(r"[^\W_]+", keyword)  # a hyphen or apostrophe would end the tag
     return "#" + "".join(p[:1].upper() + p[1:] for p in parts) if parts else ""
 
 
