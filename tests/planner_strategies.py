@@ -68,49 +68,47 @@ _config = st.dictionaries(
 )
 
 
-@st.composite
-def agents(draw: st.DrawFn, name: str) -> Manifest:
+# Strategies are built once: constructing them inside draws dominates the run time.
+_priority = st.sampled_from(["critical", "high", "medium", "low"])
+_replicas = st.integers(1, 4)
+_capabilities = st.lists(st.sampled_from(["scan", "fix", "seo"]), max_size=3)
+_dependencies = st.lists(st.sampled_from(NAMES), max_size=2)
+_retry = st.none() | st.integers(1, 5)
+_labels = st.dictionaries(
+    st.sampled_from(["team", "app.io/tier"]), st.text("xy", min_size=1, max_size=3)
+)
+_perms = st.lists(st.sampled_from(["read", "write", "execute", "admin"]), min_size=1, max_size=3)
+_resources = st.sampled_from(["agents", "workflows/*"])
+_step_count = st.integers(1, 3)
+_step_agent = st.sampled_from(NAMES)
+_names = st.lists(st.sampled_from(NAMES), unique=True, max_size=4)
+
+
+def _agent(draw: st.DrawFn, name: str) -> Manifest:
     spec: dict[str, Any] = {
-        "priority": draw(st.sampled_from(["critical", "high", "medium", "low"])),
-        "replicas": draw(st.integers(1, 4)),
-        "capabilities": draw(st.lists(st.sampled_from(["scan", "fix", "seo"]), max_size=3)),
-        "dependencies": draw(st.lists(st.sampled_from(NAMES), max_size=2)),
+        "priority": draw(_priority),
+        "replicas": draw(_replicas),
+        "capabilities": draw(_capabilities),
+        "dependencies": draw(_dependencies),
         "config": draw(_config),
     }
-    if draw(st.booleans()):
-        spec["retry"] = {"maxAttempts": draw(st.integers(1, 5))}
-    labels = draw(
-        st.dictionaries(
-            st.sampled_from(["team", "app.io/tier"]), st.text("xy", min_size=1, max_size=3)
-        )
-    )
+    attempts = draw(_retry)
+    if attempts is not None:
+        spec["retry"] = {"maxAttempts": attempts}
     manifest = agent(name, **spec)
     return manifest.model_copy(
-        update={"metadata": manifest.metadata.model_copy(update={"labels": labels})}
+        update={"metadata": manifest.metadata.model_copy(update={"labels": draw(_labels)})}
     )
 
 
-@st.composite
-def roles(draw: st.DrawFn, name: str) -> Manifest:
-    perms = draw(
-        st.lists(st.sampled_from(["read", "write", "execute", "admin"]), min_size=1, max_size=3)
-    )
-    return role(
-        name,
-        [{"resources": [draw(st.sampled_from(["agents", "workflows/*"]))], "permissions": perms}],
-    )
+def _role(draw: st.DrawFn, name: str) -> Manifest:
+    return role(name, [{"resources": [draw(_resources)], "permissions": draw(_perms)}])
 
 
-@st.composite
-def workflows(draw: st.DrawFn, name: str) -> Manifest:
-    count = draw(st.integers(1, 3))
+def _workflow(draw: st.DrawFn, name: str) -> Manifest:
     steps = [
-        {
-            "name": f"s{i}",
-            "agent": draw(st.sampled_from(NAMES)),
-            "needs": [f"s{i - 1}"] if i else [],
-        }
-        for i in range(count)
+        {"name": f"s{i}", "agent": draw(_step_agent), "needs": [f"s{i - 1}"] if i else []}
+        for i in range(draw(_step_count))
     ]
     return workflow(name, steps, failFast=draw(st.booleans()))
 
@@ -119,8 +117,8 @@ def workflows(draw: st.DrawFn, name: str) -> Manifest:
 def resource_sets(draw: st.DrawFn) -> ResourceSet:
     """A random set: a subset of names per kind, each with random content."""
     out: list[Manifest] = []
-    for strategy in (agents, roles, workflows):
-        for name in draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=4)):
-            out.append(draw(strategy(name)))
+    for build in (_agent, _role, _workflow):
+        for name in draw(_names):
+            out.append(build(draw, name))
     draw(st.randoms()).shuffle(out)
     return ResourceSet(tuple(out))

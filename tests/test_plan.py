@@ -15,7 +15,7 @@ from devskyy.model.resources import ResourceKey, ResourceSet, document
 # -- properties ---------------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(resource_sets())
 def test_plan_of_a_set_against_itself_changes_nothing(x: ResourceSet) -> None:
     for prune in (False, True):
@@ -25,7 +25,7 @@ def test_plan_of_a_set_against_itself_changes_nothing(x: ResourceSet) -> None:
         assert p.pending == ()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(resource_sets(), resource_sets())
 def test_applying_a_pruning_plan_yields_the_desired_set(d: ResourceSet, live: ResourceSet) -> None:
     result = apply_plan(live, plan(d, live, prune=True))
@@ -34,7 +34,7 @@ def test_applying_a_pruning_plan_yields_the_desired_set(d: ResourceSet, live: Re
     assert not plan(d, result, prune=True).has_changes
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(resource_sets(), resource_sets())
 def test_without_prune_nothing_is_deleted(d: ResourceSet, live: ResourceSet) -> None:
     p = plan(d, live)
@@ -50,7 +50,7 @@ def test_without_prune_nothing_is_deleted(d: ResourceSet, live: ResourceSet) -> 
         assert canonical(result)[key] == canonical(live)[key]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(resource_sets(), resource_sets())
 def test_every_key_appears_once_in_apply_order(d: ResourceSet, live: ResourceSet) -> None:
     p = plan(d, live, prune=True)
@@ -60,7 +60,7 @@ def test_every_key_appears_once_in_apply_order(d: ResourceSet, live: ResourceSet
     assert keys == sorted(keys, key=lambda k: (order[k.kind], k.name))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(resource_sets(), resource_sets())
 def test_plan_json_is_serializable_and_counts_add_up(d: ResourceSet, live: ResourceSet) -> None:
     p = plan(d, live, prune=True)
