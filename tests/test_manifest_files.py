@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,3 +95,10 @@ def test_memory_reports_unreadable_files() -> None:
         None,
         "cannot read file: Permission denied",
     )
+
+
+def test_disk_refuses_fifos_without_blocking(tmp_path: Path) -> None:
+    files = disk(tmp_path)
+    os.mkfifo(tmp_path / "m" / "pipe.yaml")
+    found = {f.name: f.error for f in files.read_tree("m")}
+    assert found["m/pipe.yaml"] == "cannot read file: not a regular file"

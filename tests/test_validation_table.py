@@ -8,8 +8,12 @@ every rule: loading, schema, the set checks, and the ordering of problems.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devskyy.adapters.manifest_files import DEFAULT_MAX_BYTES, MemoryManifestFiles
 from devskyy.errors import ManifestError
@@ -549,3 +553,67 @@ def test_missing_path_and_empty_tree_are_one_problem_each() -> None:
     assert [str(p) for p in validate_tree("m", [], files=files).problems] == [
         "m:1:1: <file>: no manifests found (*.yaml or *.yml files)"
     ]
+
+
+_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=12)
+_values = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_names = st.sampled_from(["a", "b", "s1", "s2", "Bad", ""])
+_steps = st.lists(
+    st.fixed_dictionaries(
+        {"name": _names},
+        optional={
+            "agent": _names,
+            "capability": _names,
+            "needs": st.lists(_names, max_size=3) | _scalars,
+            "input": st.dictionaries(
+                st.text(max_size=5),
+                st.sampled_from(["${{ steps.s1.output }}", "${{ params.p }}", "${{ ][ }}", "x"]),
+                max_size=2,
+            ),
+            "when": st.sampled_from(["steps.s2.output", "${{ params.q }}", "((", ""]),
+        },
+    ),
+    max_size=3,
+)
+_documents = st.fixed_dictionaries(
+    {
+        "apiVersion": st.just("devskyy.dev/v1"),
+        "kind": st.sampled_from(["Agent", "Workflow", "Role", "RoleBinding", "Other"]),
+        "metadata": st.fixed_dictionaries({"name": _names}) | _values,
+    },
+    optional={
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={
+                "module": st.sampled_from(["devskyy.agents.a:A", "os:system", "bad"]),
+                "dependencies": st.lists(_names, max_size=3),
+                "capabilities": st.lists(_names, max_size=2),
+                "steps": _steps,
+                "params": st.dictionaries(_names, st.just({"type": "string"}), max_size=2),
+                "role": _names,
+                "subjects": st.just([{"kind": "User", "name": "u"}]),
+                "rules": st.just([{"resources": ["agents"], "permissions": ["read"]}]),
+            },
+        )
+        | _values
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_documents, max_size=4))
+def test_any_document_shapes_give_problems_never_an_exception(docs: list[dict[str, Any]]) -> None:
+    text = "---\n".join(yaml.safe_dump(d) for d in docs)
+    files = MemoryManifestFiles({"m/all.yaml": text.encode()})
+    result = validate_tree("m", [], files=files)
+    for problem in result.problems:
+        assert problem.file == "m/all.yaml"
+        assert "\n" not in problem.message
+    if not result.problems:
+        assert len(result.resources) == len(docs)

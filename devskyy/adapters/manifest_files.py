@@ -13,6 +13,7 @@ is how ``validate`` prints them), else the path as given. Hidden folders (``.git
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -94,6 +95,9 @@ class DiskManifestFiles:
 
 def _read_one(path: str, name: str, max_bytes: int) -> ManifestFile:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # A FIFO or device would block or never end: refuse before opening.
+            return ManifestFile(name, None, "cannot read file: not a regular file")
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as exc:

@@ -30,6 +30,9 @@ from devskyy.runtime.manifests import summarize, validate_tree
 def validate(path: str, output: str) -> None:
     """Check the manifests below PATH (default manifests/) and print every problem.
 
+    A valid tree prints a one-line summary on stdout. Problems go to stderr, one per
+    line as FILE:LINE:COLUMN: JSON.PATH: MESSAGE, then their count. Module prefixes
+    allowed besides devskyy.agents come from DEVSKYY_ALLOWED_MODULES (comma-separated).
     Exit code 0 when the tree is valid, 1 otherwise.
     """
     result = validate_tree(path)
