@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -48,6 +49,10 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return cmd
 
 
+def _run(cmd: list[str]) -> None:
+    subprocess.run(_as_server_user(cmd), check=True, capture_output=True, timeout=60)
+
+
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     given = os.environ.get("DEVSKYY_TEST_POSTGRES_URL")
@@ -57,8 +62,13 @@ def server_url() -> Iterator[str]:
     initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
     if not initdb or not pg_ctl:
         pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
-    if os.geteuid() == 0 and not shutil.which("runuser"):
-        pytest.skip("running as root without runuser to start PostgreSQL as postgres")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run the server")
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser to start PostgreSQL as postgres")
     base = Path(tempfile.mkdtemp(prefix="devskyy-pg-"))
     data, sockets = base / "data", base / "run"
     sockets.mkdir()
@@ -66,18 +76,9 @@ def server_url() -> Iterator[str]:
         shutil.chown(base, "postgres")
         shutil.chown(sockets, "postgres")
     port = _free_port()
-    quiet = {"check": True, "capture_output": True, "timeout": 60}
-    subprocess.run(  # noqa: PLW1510 (check is in **quiet)
-        _as_server_user([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-        **quiet,  # type: ignore[call-overload]
-    )
+    _run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c max_connections=200"
-    subprocess.run(  # noqa: PLW1510
-        _as_server_user(
-            [pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"]
-        ),
-        **quiet,  # type: ignore[call-overload]
-    )
+    _run([pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"])
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
