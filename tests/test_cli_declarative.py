@@ -16,8 +16,6 @@ from click.testing import CliRunner, Result
 
 from devskyy.cli import main
 
-pytest.importorskip("devskyy.runtime.manifests")
-
 AGENT = """\
 apiVersion: devskyy.dev/v1
 kind: Agent

@@ -21,8 +21,6 @@ from devskyy.errors import ManifestError, RevisionNotFound, StateError
 from devskyy.model.plan import Action, Plan, Revision
 from devskyy.runtime.reconciler import Reconciler, apply_tree, plan_tree, rollback
 
-pytest.importorskip("devskyy.runtime.manifests")
-
 AGENT = """\
 apiVersion: devskyy.dev/v1
 kind: Agent

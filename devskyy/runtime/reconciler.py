@@ -27,6 +27,7 @@ from devskyy.core.plan import plan
 from devskyy.errors import StateError
 from devskyy.model.plan import ApplyMeta, Plan, Revision
 from devskyy.model.resources import ResourceSet
+from devskyy.runtime.manifests import load_desired
 
 AppliedHook = Callable[[Revision, Plan], None]
 
@@ -52,8 +53,6 @@ class ApplyResult:
 
 def load_tree(path: Path, allowed_prefixes: Sequence[str] | None = None) -> ResourceSet:
     """The validated desired state under ``path`` (``ManifestError`` lists every problem)."""
-    from devskyy.runtime.manifests import load_desired  # noqa: PLC0415 - lands separately
-
     return load_desired(path, allowed_prefixes=allowed_prefixes)
 
 
