@@ -13,10 +13,8 @@ import functools
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match, relevance
 from pydantic import ValidationError as ModelError
 
 from devskyy.core.yaml_strict import Document, JsonPath
@@ -24,12 +22,22 @@ from devskyy.model.manifests import KINDS, MODULE_PATTERN, NAME_PATTERN, Manifes
 from devskyy.model.problems import Problem
 from devskyy.model.schemas import schema_for
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
 _NAME_HINT = "lowercase letters, digits, '_' and '-', starting with a letter, at most 63 long"
 
 
 @functools.cache
 def _validator(kind: str) -> Draft202012Validator:
-    """One compiled validator per kind (schemas are static)."""
+    """One compiled validator per kind (schemas are static).
+
+    jsonschema is imported here, not at the top: a clean tree never needs it (the
+    pydantic gate passes every document), which saves its import on every run.
+    """
+    from jsonschema import Draft202012Validator  # noqa: PLC0415
+
     return Draft202012Validator(schema_for(kind))
 
 
@@ -111,6 +119,8 @@ def _schema_problems(doc: Document, kind: str) -> list[tuple[int, Problem]]:
     groups: dict[JsonPath, list[ValidationError]] = {}
     for error in errors:
         groups.setdefault(_location_of(error), []).append(error)
+    from jsonschema.exceptions import best_match, relevance  # noqa: PLC0415 - see _validator
+
     overall = best_match(errors, key=relevance)
     best_location = _location_of(overall) if overall is not None else None
     out: list[tuple[int, Problem]] = []
