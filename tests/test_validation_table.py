@@ -199,6 +199,16 @@ CASES = [
         ],
     ),
     Case(
+        "yaml-reads-a-number-or-boolean-where-text-is-expected",
+        {"a.yaml": agent("a", "  version: 2.0", "  description: yes")},
+        [
+            "m/a.yaml:8:3: spec.version: 2.0 is not of type 'string'; quote it if it is meant "
+            "as text",
+            "m/a.yaml:9:3: spec.description: true is not of type 'string'; quote it if it is "
+            "meant as text",
+        ],
+    ),
+    Case(
         "bad-module-path",
         {"a.yaml": agent("a", module="devskyy.agents.a")},
         [

@@ -90,7 +90,10 @@ def _message(error: ValidationError, kind: Any, value: Any, instance: Any) -> st
         return simple[kind]
     if kind == "type":
         wanted = value if isinstance(value, str) else " or ".join(value)
-        return f"{show(instance)} is not of type '{wanted}'"
+        hint = ""
+        if wanted == "string" and isinstance(instance, bool | int | float):
+            hint = "; quote it if it is meant as text"  # version: 2.0, answer: yes
+        return f"{show(instance)} is not of type '{wanted}'{hint}"
     if kind == "enum":
         return f"{show(instance)} is not one of {', '.join(str(v) for v in value)}"
     if kind == "minItems":
