@@ -337,3 +337,14 @@ def test_health_check_reports_every_figure(clock: FakeClock) -> None:
         "last_error",
     }
     assert health["healthy"] is True
+
+
+def test_a_subclass_calling_super_is_counted_once(clock: FakeClock) -> None:
+    class Extended(SucceedAgent):
+        async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+            result = await super().execute_core_function(**kwargs)
+            return {**result, "extended": True}
+
+    agent = bound(Extended(), clock)
+    assert run(agent.execute_core_function())["extended"] is True
+    assert agent.metrics()["total_calls"] == 1

@@ -269,13 +269,6 @@ async def _prepare(shop: Shop) -> bool:
     return store.stock(shop.engine, "DSK-HOOD-001") == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the orchestrator counts every error, declines included, as a breaker failure: "
-        "five declined cards open the financial agent's breaker for everyone"
-    ),
-)
 def test_declined_cards_do_not_lock_out_the_next_customer(shop: Shop) -> None:
     # A decline is a correct answer from a healthy gateway, not a sign of an unhealthy
     # agent; counting it lets five bad cards (card testing) block every payment.

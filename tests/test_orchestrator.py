@@ -567,3 +567,59 @@ def test_replace_and_unregister(clock: FakeClock) -> None:
     assert orch.unregister_agent("a") == [new]
     assert orch.agent_names == []
     assert FakeConfig(label="new") == new.config
+
+
+def test_errors_that_answer_the_request_do_not_open_the_breaker(clock: FakeClock) -> None:
+    # A declined card is a correct answer from a healthy agent: five of them must not lock
+    # every other caller out. Unexpected errors and broken results do count.
+    orch = Orchestrator(clock)
+    spec = CircuitBreakerSpec(failure_threshold=2)
+    retry = RetrySpec(non_retryable_errors=["ValueError"])
+
+    class Bad(SucceedAgent):
+        async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+            return None  # type: ignore[return-value]
+
+    async def scenario() -> None:
+        await register(orch, make(PermanentAgent, "perm", clock), breaker=spec)
+        await register(orch, make(RejectingAgent, "rej", clock), breaker=spec, retry=retry)
+        await register(orch, make(Bad, "bad", clock), breaker=spec)
+        for _ in range(5):
+            with pytest.raises(devskyy.DevskyyError):
+                await orch.call_agent("perm", {})
+            with pytest.raises(ValueError, match="bad input"):
+                await orch.call_agent("rej", {})
+        for _ in range(2):
+            with pytest.raises(devskyy.DevskyyError, match="not a dict"):
+                await orch.call_agent("bad", {})
+
+    run(scenario())
+    assert not orch.is_circuit_open("perm")
+    assert not orch.is_circuit_open("rej")
+    assert orch.is_circuit_open("bad")
+    assert orch.get_agent_metrics("perm")["total_errors"] == 5
+    assert orch.get_agent_metrics("rej")["circuit_breaker"]["consecutive_failures"] == 0
+
+
+def test_exhausted_self_healing_counts_against_the_agent(clock: FakeClock) -> None:
+    class Healing(FlakyAgent):
+        @ScriptedAgent.with_healing
+        async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+            return await super().execute_core_function(**kwargs)
+
+    orch = Orchestrator(clock)
+    agent = Healing()
+    agent.bind(
+        AgentContext(
+            name="heal", config={"failures": 100}, clock=clock, retry=RetrySpec(max_attempts=2)
+        )
+    )
+
+    async def scenario() -> None:
+        await register(orch, agent, breaker=CircuitBreakerSpec(failure_threshold=1))
+        with pytest.raises(devskyy.DevskyyError, match="gave up after 2 attempt"):
+            await orch.call_agent("heal", {})
+
+    run(scenario())
+    assert orch.is_circuit_open("heal")
+    assert agent.status.value == "failed"

@@ -33,6 +33,7 @@ import abc
 import functools
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +55,7 @@ R = TypeVar("R")
 A = TypeVar("A", bound="BaseAgent")
 
 _TRACKED = "__devskyy_tracked__"
+_ACTIVE: ContextVar[frozenset[int]] = ContextVar("devskyy_tracked_agents", default=frozenset())
 
 
 @dataclass
@@ -89,6 +91,10 @@ def _tracked(
 
     @functools.wraps(fn)
     async def wrapper(self: BaseAgent, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        active = _ACTIVE.get()
+        if id(self) in active:  # a subclass calling super(): the outer call is the one
+            return await fn(self, *args, **kwargs)
+        token = _ACTIVE.set(active | {id(self)})
         clock = self.context.clock
         started = clock.monotonic()
         ok = False
@@ -97,6 +103,7 @@ def _tracked(
             ok = True
             return result
         finally:
+            _ACTIVE.reset(token)
             self.record_call(clock.monotonic() - started, ok)
 
     setattr(wrapper, _TRACKED, True)

@@ -13,6 +13,13 @@ parameters, retries per the agent's policy, and records the task in the history 
 Every attempt waits for a slot of the priority queue (``max_concurrency``; critical
 before high before medium before low).
 
+Breaker failures are the errors that say something about the agent: timeouts, temporary
+errors, unexpected exceptions, exhausted self-healing, a result that is not a dict. An
+error that answers the request (a ``PermanentError`` such as a declined card, or an
+error listed in the agent's ``nonRetryableErrors``) shows the agent is up: it counts as
+an error in the statistics but as a success for the breaker (pybreaker's ``exclude``),
+so that five bad requests cannot lock every caller out.
+
 Timeouts are enforced by the event loop (``asyncio.timeout``): a hung call must be
 interrupted even when the injected clock is a fake one. Durations, breaker times and
 TTLs come from the injected clock.
@@ -39,7 +46,14 @@ from devskyy.core.selection import (
     select_for,
 )
 from devskyy.core.stats import CallTracker
-from devskyy.errors import CircuitOpen, ExecutionError, NotFound, PermanentError, StepTimeout
+from devskyy.errors import (
+    CircuitOpen,
+    ExecutionError,
+    NotFound,
+    PermanentError,
+    RetriesExhausted,
+    StepTimeout,
+)
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 from devskyy.runtime.queue import PriorityGate
@@ -283,10 +297,6 @@ class Orchestrator:
         try:
             async with deadline:
                 result = await replica.agent.execute_core_function(**kwargs)
-            if not isinstance(result, dict):
-                raise PermanentError(f"agent {name!r} returned {type(result).__name__}, not a dict")
-            outcome = "ok"
-            return result
         except TimeoutError:
             if not deadline.expired():
                 raise  # the agent's own timeout, not ours
@@ -295,6 +305,15 @@ class Orchestrator:
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
+        except Exception as exc:
+            if answers_the_request(exc, entry.retry):
+                outcome = "answered"
+            raise
+        else:
+            if not isinstance(result, dict):
+                raise PermanentError(f"agent {name!r} returned {type(result).__name__}, not a dict")
+            outcome = "ok"
+            return result
         finally:
             replica.finished_one()
             self._settle(entry, outcome, started)
@@ -305,9 +324,11 @@ class Orchestrator:
         if outcome == "cancelled":
             entry.breaker = entry.breaker.release()
             return
-        ok = outcome == "ok"
-        entry.tracker.record(now - started, ok, self.clock.now())
-        entry.breaker = entry.breaker.on_success(now) if ok else entry.breaker.on_failure(now)
+        entry.tracker.record(now - started, outcome == "ok", self.clock.now())
+        if outcome == "error":
+            entry.breaker = entry.breaker.on_failure(now)
+        else:
+            entry.breaker = entry.breaker.on_success(now)
 
     async def call_with_retry(
         self,
@@ -541,6 +562,13 @@ _SEVERITY = [
     AgentStatus.DEGRADED,
     AgentStatus.HEALTHY,
 ]
+
+
+def answers_the_request(error: BaseException, policy: RetryPolicy) -> bool:
+    """True for errors about the request rather than the agent's health (see module doc)."""
+    if isinstance(error, RetriesExhausted):
+        return False
+    return isinstance(error, PermanentError) or policy.non_retryable_match(error) is not None
 
 
 def _best(statuses: list[AgentStatus]) -> AgentStatus:
