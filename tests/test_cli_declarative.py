@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli import main
+from devskyy.runtime.security import SecurityManager
 
 AGENT = """\
 apiVersion: devskyy.dev/v1
@@ -316,3 +319,34 @@ def test_installed_console_script_in_a_temp_dir(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr == "elsewhere:1:1: <file>: no such file or directory\n"
     assert "Traceback" not in bad.stderr
+
+
+def test_apply_and_rollback_are_audited(cli: CliRunnerFn, tree: Path, state_url: str) -> None:
+    cli("apply", str(tree))
+    cli("apply", str(tree))  # no changes: nothing to audit
+    cli("apply", str(tree), "--dry-run")
+    write_agent(tree, "seo", "low")
+    cli("apply", str(tree))
+    cli("rollback", "1")
+    engine = open_engine(state_url)
+    manager = SecurityManager(engine, None, SqlStateStore(engine).live)
+    try:
+        events = manager.get_audit_log(event_type="manifests.applied")
+    finally:
+        manager.close()
+        engine.dispose()
+    assert [(e["actor"], e["details"]) for e in events] == [
+        ("cli", {"revision": 1, "source": str(tree), "created": 2, "updated": 0, "deleted": 0}),
+        ("cli", {"revision": 2, "source": str(tree), "created": 0, "updated": 1, "deleted": 0}),
+        (
+            "cli",
+            {
+                "revision": 3,
+                "source": str(tree),
+                "created": 0,
+                "updated": 1,
+                "deleted": 0,
+                "rollback_of": 1,
+            },
+        ),
+    ]
