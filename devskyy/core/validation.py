@@ -4,10 +4,8 @@ Pure: documents (from ``devskyy.core.yaml_strict``) in, a ``ResourceSet`` and ev
 ``Problem`` out. Three passes, each reporting everything it finds:
 
 1. **Schema.** Each document is checked against its kind's JSON Schema (Draft 2020-12,
-   ``devskyy.model.schemas.schema_for``). ``best_match`` keeps one error per location
-   and the document's most relevant error is printed first. Messages are rewritten for
-   people: ``unknown field 'foo'``, ``missing required field 'module'``, ``'urgent' is
-   not one of critical, high, medium, low``.
+   ``devskyy.model.schemas.schema_for``) by ``devskyy.core.schema_check``: one error per
+   location, the document's most relevant error first, messages worded for people.
 2. **Models.** Valid documents become the pydantic models of ``devskyy.model.manifests``.
 3. **The set.** Names unique per kind; agent dependencies, step agents, capabilities,
    ``needs`` and binding roles resolve; no dependency or step cycle (printed as a path
@@ -17,6 +15,9 @@ Pure: documents (from ``devskyy.core.yaml_strict``) in, a ``ResourceSet`` and ev
 
 Documents that failed loading or schema validation still lend their kind and name to
 the set checks, so that one typo does not cascade into "unknown agent" elsewhere.
+
+Order of the problems: by file, then document, the document's most relevant schema
+error first, then by line and column. Cost is linear in the size of the tree.
 """
 
 from __future__ import annotations
