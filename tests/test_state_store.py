@@ -191,3 +191,24 @@ def test_a_database_failure_after_rows_were_written_rolls_everything_back(
 def _rows(engine: Engine) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(select(resources_table)).all()]
+
+
+def test_a_stored_row_the_models_refuse_is_a_state_error(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
+    store = SqlStateStore(engine)
+    store.apply(plan(rs(agent("a")), store.live()), meta())
+    with engine.begin() as conn:
+        conn.execute(
+            resources_table.update().values(
+                document='{"apiVersion":"devskyy.dev/v1","kind":"Agent",'
+                '"metadata":{"name":"a"},"spec":{"module":"x:Y","priority":"urgent"}}'
+            )
+        )
+    with pytest.raises(StateError) as info:
+        store.live()
+    assert str(info.value) == (
+        "stored Agent/a is not a valid manifest (Input should be 'critical', 'high', "
+        "'medium' or 'low'); re-apply the manifests or roll back"
+    )
+    assert [m.name for m in store.snapshot(1)] == ["a"]
+    engine.dispose()

@@ -17,6 +17,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import (
     Boolean,
     Column,
@@ -38,6 +39,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from devskyy.adapters.db import metadata
 from devskyy.errors import RevisionNotFound, StateError
+from devskyy.model.manifests import Manifest
 from devskyy.model.plan import Action, ApplyMeta, Change, Plan, Revision, revision_summary
 from devskyy.model.resources import KIND_ORDER, ResourceKey, ResourceSet, from_document
 
@@ -102,8 +104,22 @@ def _order(key: ResourceKey) -> tuple[int, str]:
     return (rank, key.name)
 
 
+def _manifest(doc: dict[str, Any]) -> Manifest:
+    """A stored document as a manifest; a row the models no longer accept is a StateError."""
+    try:
+        return from_document(doc)
+    except (ValidationError, KeyError, TypeError) as exc:
+        kind = doc.get("kind", "?") if isinstance(doc, dict) else "?"
+        name = doc.get("metadata", {}).get("name", "?") if isinstance(doc, dict) else "?"
+        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else repr(exc)
+        raise StateError(
+            f"stored {kind}/{name} is not a valid manifest ({detail}); "
+            "re-apply the manifests or roll back"
+        ) from None
+
+
 def _resource_set(docs: dict[ResourceKey, dict[str, Any]]) -> ResourceSet:
-    return ResourceSet(tuple(from_document(docs[k]) for k in sorted(docs, key=_order)))
+    return ResourceSet(tuple(_manifest(docs[k]) for k in sorted(docs, key=_order)))
 
 
 def _conflict(change: Change, found: str | None) -> StateError | None:
@@ -258,7 +274,7 @@ class SqlStateStore:
             text = conn.execute(select(r.c.snapshot).where(r.c.number == number)).scalar()
         if text is None:
             raise RevisionNotFound(f"revision {number} does not exist")
-        return ResourceSet(tuple(from_document(d) for d in json.loads(text)))
+        return ResourceSet(tuple(_manifest(d) for d in json.loads(text)))
 
 
 class MemoryStateStore:
@@ -307,5 +323,5 @@ class MemoryStateStore:
     def snapshot(self, number: int) -> ResourceSet:
         for revision, text in self._revisions:
             if revision.number == number:
-                return ResourceSet(tuple(from_document(d) for d in json.loads(text)))
+                return ResourceSet(tuple(_manifest(d) for d in json.loads(text)))
         raise RevisionNotFound(f"revision {number} does not exist")
