@@ -17,13 +17,15 @@ Documents that failed loading or schema validation still lend their kind and nam
 the set checks, so that one typo does not cascade into "unknown agent" elsewhere.
 
 Order of the problems: by file, then document, the document's most relevant schema
-error first, then by line and column. Cost is linear in the size of the tree.
+error first, then by line and column. Cost grows linearly with the number of documents;
+ancestor sets are computed only for steps whose expressions read other steps.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,7 +211,7 @@ def _one_line(exc: Exception) -> str:
 def _check_references(
     expressions: list[Expression],
     step: str,
-    ancestors: set[str],
+    ancestors: Callable[[str], set[str]],
     steps: set[str],
     params: set[str],
 ) -> list[str]:
@@ -225,7 +227,7 @@ def _check_references(
                 messages.append(f"{expression.source!r}: a step cannot read its own output")
             elif ref.name not in steps:
                 messages.append(f"{expression.source!r}: unknown step {ref.name!r}")
-            elif ref.name not in ancestors:
+            elif ref.name not in ancestors(step):
                 messages.append(
                     f"{expression.source!r}: step {ref.name!r} is not in the needs of "
                     f"step {step!r} (directly or through other steps)"
@@ -281,9 +283,10 @@ def _check_workflow(
         )
     _check_params(doc, workflow, out)
     params = set(spec.params)
+    # Ancestor sets only for steps whose expressions read other steps, once each.
+    ancestors = functools.cache(functools.partial(graphs.reachable, edges))
     for index, step in enumerate(spec.steps):
         base = ("spec", "steps", index)
-        ancestors = graphs.reachable(edges, step.name)
         for path, text in _expressions(step.input, (*base, "input")):
             try:
                 found = templates_in(text)
