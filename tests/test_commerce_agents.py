@@ -25,6 +25,7 @@ from devskyy.core.commerce import (
 )
 from devskyy.errors import MissingInput
 from devskyy.runtime.agent import AgentContext, AgentStatus
+from devskyy.runtime.orchestrator import Orchestrator
 
 T = TypeVar("T")
 
@@ -440,3 +441,24 @@ def test_card_numbers_never_reach_the_store(shop: Shop) -> None:
                     text = " ".join(str(v) for v in row)
                     assert "4242424242424242" not in text
                     assert "4242 4242" not in text
+
+
+def test_the_guides_execute_task_passes_the_order_downstream(shop: Shop) -> None:
+    # The guide's dependency graph: the inventory agent depends on the e-commerce agent
+    # and receives its result as ``upstream``.
+    async def main() -> dict[str, Any]:
+        orchestrator = Orchestrator(shop.clock)
+        await orchestrator.register_agent(shop.ecommerce, ["validate_order"])
+        await orchestrator.register_agent(
+            shop.inventory, ["reserve_inventory", "release_inventory"], ["ecommerce"]
+        )
+        return await orchestrator.execute_task(
+            "place_order", {}, required_capabilities=["validate_order", "reserve_inventory"]
+        )
+
+    task = run(main())
+    assert task["status"] == "completed", task
+    order_id = task["results"]["ecommerce"]["order_id"]
+    assert task["results"]["inventory"]["order_id"] == order_id
+    assert task["results"]["inventory"]["status"] == "reserved"
+    assert status(shop.engine, order_id) == "reserved"

@@ -10,9 +10,11 @@ Store calls are blocking SQLAlchemy calls; they run in worker threads
 (``asyncio.to_thread``) so that concurrent steps really are concurrent and the event
 loop is never blocked.
 
-An agent with several capabilities picks one from the ``capability`` keyword (the
-workflow step's ``capability``, or an explicit ``capability:`` input), falling back to
-its first capability.
+An agent with several capabilities picks one from the ``capability`` input, falling
+back to its first one (the forward action: ``reserve_inventory``, ``process_payment``).
+The workflow engine does not pass a step's ``capability:`` field to the agent, so a
+step for any other action names it in its input (``capability: release_inventory``),
+as ``manifests/workflows/ecommerce_order.yaml`` does.
 """
 
 from __future__ import annotations
@@ -114,16 +116,35 @@ class CommerceAgent(BaseAgent):
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
-        """Run the capability named by ``capability`` (default: the first one)."""
+        """Run the capability named by ``capability`` (default: the first one).
+
+        ``upstream`` (what the orchestrator's ``execute_task`` passes: the results of the
+        agents this one depends on) supplies ``order_id`` when it is not given.
+        """
         capability = kwargs.pop("capability", None) or next(iter(type(self).operations))
         method_name = type(self).operations.get(str(capability))
         if method_name is None:
             known = ", ".join(sorted(type(self).operations))
             raise MissingInput(f"{self.name} has no capability {capability!r} (it has: {known})")
         method: Callable[..., Awaitable[dict[str, Any]]] = getattr(self, method_name)
+        upstream = kwargs.pop("upstream", None)
+        signature = inspect.signature(method)
+        if "order_id" in signature.parameters and "order_id" not in kwargs:
+            found = _order_id_from(upstream)
+            if found is not None:
+                kwargs["order_id"] = found
         try:
-            inspect.signature(method).bind(**kwargs)
+            signature.bind(**kwargs)
         except TypeError as exc:
             # Wrong or missing inputs are the caller's mistake: say which, and never retry.
             raise MissingInput(f"{capability}: {exc}") from None
         return await method(**kwargs)
+
+
+def _order_id_from(upstream: Any) -> str | None:
+    """The ``order_id`` of the first upstream result that has one."""
+    if isinstance(upstream, dict):
+        for result in upstream.values():
+            if isinstance(result, dict) and isinstance(result.get("order_id"), str):
+                return str(result["order_id"])
+    return None
