@@ -27,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     exc,
     func,
@@ -52,6 +53,7 @@ api_keys = Table(
     Column("rotated_from", String(32)),
     Column("grace_until", Float),
     Column("last_used", Float),
+    Column("updated", Float, nullable=False, index=True),
 )
 
 grants = Table(
@@ -113,6 +115,7 @@ class SecurityStore(Protocol):
     def list_keys(self, principal: str | None = None) -> list[ApiKeyRecord]: ...
     def put_key(self, record: ApiKeyRecord) -> None: ...
     def touch(self, last_used: dict[str, float]) -> None: ...
+    def keys_updated_since(self, since: float) -> list[ApiKeyRecord]: ...
     def add_grant(self, grant: Grant) -> bool: ...
     def remove_grant(self, principal: str, resource: str, permission: str) -> bool: ...
     def grants(self) -> list[Grant]: ...
@@ -184,11 +187,18 @@ class SqlSecurityStore:
     def touch(self, last_used: dict[str, float]) -> None:
         if not last_used:
             return
+        statement = (
+            update(api_keys)
+            .where(api_keys.c.key_id == bindparam("kid"))
+            .values(last_used=bindparam("when"))
+        )
         with self.engine.begin() as conn:
-            for key_id, when in last_used.items():
-                conn.execute(
-                    update(api_keys).where(api_keys.c.key_id == key_id).values(last_used=when)
-                )
+            conn.execute(statement, [{"kid": k, "when": t} for k, t in last_used.items()])
+
+    def keys_updated_since(self, since: float) -> list[ApiKeyRecord]:
+        query = select(api_keys).where(api_keys.c.updated >= since)
+        with self.engine.connect() as conn:
+            return [_key(r) for r in conn.execute(query)]
 
     # Grants
     def add_grant(self, grant: Grant) -> bool:
@@ -353,6 +363,9 @@ class MemorySecurityStore:
 
     def grants(self) -> list[Grant]:
         return list(self._grants)
+
+    def keys_updated_since(self, since: float) -> list[ApiKeyRecord]:
+        return [k for k in self._keys.values() if k.updated >= since]
 
     def audit_head(self) -> tuple[int, str] | None:
         return self._head

@@ -8,6 +8,7 @@ its secret, and audit ``details`` are checked to carry no key material.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -45,7 +46,8 @@ class ApiKeyRecord:
 
     ``grace_until`` is set on the old key when it is rotated: the key keeps working
     until then (and no longer than its own expiry). ``rotated_from`` names the key a
-    rotation replaced.
+    rotation replaced. ``updated`` is when the record last changed (not counting
+    ``last_used``), so that caches can fetch only what changed.
     """
 
     key_id: str
@@ -58,6 +60,7 @@ class ApiKeyRecord:
     rotated_from: str | None = None
     grace_until: float | None = None
     last_used: float | None = None
+    updated: float = 0.0
 
     def state(self, now: float) -> str:
         """``active``, ``grace`` (rotated, still working), ``expired`` or ``revoked``."""
@@ -115,3 +118,69 @@ class BlockRecord:
     offences: int
     reason: str = ""
     principal: str | None = None
+
+
+class SecurityRole(StrEnum):
+    """The guide's five built-in roles (their rules ship in ``manifests/roles/``)."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    ANALYST = "analyst"
+    SERVICE = "service"
+    GUEST = "guest"
+
+
+class KeyReason(StrEnum):
+    """Why a presented key did not authenticate."""
+
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    BLOCKED = "blocked"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: ``key`` is shown once and never stored or logged."""
+
+    key: str
+    key_id: str
+    principal: str
+    role: str
+    expires: float
+
+    def __repr__(self) -> str:
+        return f"NewKey(key_id={self.key_id!r}, principal={self.principal!r}, role={self.role!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The result of ``validate_api_key``: who, or why not (never the key itself)."""
+
+    valid: bool
+    principal: str | None = None
+    role: str | None = None
+    key_id: str | None = None
+    expires: float | None = None
+    reason: KeyReason | None = None
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.valid
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (times as UTC ISO-8601)."""
+        return {
+            "valid": self.valid,
+            "principal": self.principal,
+            "role": self.role,
+            "key_id": self.key_id,
+            "expires": None
+            if self.expires is None
+            else datetime.fromtimestamp(self.expires, UTC).isoformat(timespec="microseconds"),
+            "reason": None if self.reason is None else self.reason.value,
+            "detail": self.detail,
+        }

@@ -25,9 +25,8 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine
@@ -47,9 +46,14 @@ from devskyy.model.security import (
     BlockRecord,
     EventType,
     Grant,
+    KeyCheck,
+    KeyReason,
+    NewKey,
     Outcome,
+    SecurityRole,
 )
 from devskyy.runtime.audit_log import AuditWriter
+from devskyy.runtime.key_index import KeyIndex
 
 log = logging.getLogger("devskyy.security")
 
@@ -58,69 +62,7 @@ DEFAULT_GRACE = 86_400.0
 AUDIT_LIMIT_CAP = 1000
 LOCAL = "local"
 
-
-class SecurityRole(StrEnum):
-    """The guide's five built-in roles (their rules ship in ``manifests/roles/``)."""
-
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    ANALYST = "analyst"
-    SERVICE = "service"
-    GUEST = "guest"
-
-
-class KeyReason(StrEnum):
-    """Why a presented key did not authenticate."""
-
-    UNKNOWN = "unknown"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-    BLOCKED = "blocked"
-    MALFORMED = "malformed"
-
-
-@dataclass(frozen=True)
-class NewKey:
-    """A key just created: ``key`` is shown once and never stored or logged."""
-
-    key: str
-    key_id: str
-    principal: str
-    role: str
-    expires: float
-
-    def __repr__(self) -> str:
-        return f"NewKey(key_id={self.key_id!r}, principal={self.principal!r}, role={self.role!r})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class KeyCheck:
-    """The result of ``validate_api_key``: who, or why not (never the key itself)."""
-
-    valid: bool
-    principal: str | None = None
-    role: str | None = None
-    key_id: str | None = None
-    expires: float | None = None
-    reason: KeyReason | None = None
-    detail: str = ""
-
-    def __bool__(self) -> bool:
-        return self.valid
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (times as UTC ISO-8601)."""
-        return {
-            "valid": self.valid,
-            "principal": self.principal,
-            "role": self.role,
-            "key_id": self.key_id,
-            "expires": None if self.expires is None else iso(self.expires),
-            "reason": None if self.reason is None else self.reason.value,
-            "detail": self.detail,
-        }
+__all__ = ["KeyCheck", "KeyReason", "NewKey", "SecurityManager", "SecurityRole"]
 
 
 def _engine_store(store: Engine | SecurityStore) -> SecurityStore:
@@ -179,8 +121,7 @@ class SecurityManager:
             self._rate_limits: dict[str, tuple[int, float]] = {}
             self._role_names: set[str] = set()
             self._memo: dict[tuple[str, str, str, tuple[str, ...]], Decision] = {}
-            self._key_cache: dict[str, tuple[ApiKeyRecord, float]] = {}
-            self._principal_keys: dict[str, tuple[list[ApiKeyRecord], float]] = {}
+            self._keys = KeyIndex(self.store, self.clock, self._refresh)
             self._blocks: dict[str, BlockRecord] | None = None
             self._blocks_at = 0.0
 
@@ -189,11 +130,16 @@ class SecurityManager:
             self._policy = None
             self._memo.clear()
 
-    def _invalidate_keys(self, record: ApiKeyRecord) -> None:
+    def _save_key(self, record: ApiKeyRecord, *, new: bool = False) -> ApiKeyRecord:
+        record = replace(record, updated=self.clock.now())
+        if new:
+            self.store.add_key(record)
+        else:
+            self.store.put_key(record)
+        self._keys.changed(record)
         with self._lock:
-            self._key_cache.pop(record.key_id, None)
-            self._principal_keys.pop(record.principal, None)
             self._memo.clear()
+        return record
 
     def _fresh(self, loaded_at: float) -> bool:
         return self.clock.monotonic() - loaded_at < self._refresh
@@ -217,26 +163,12 @@ class SecurityManager:
         return policy
 
     def _record(self, key_id: str) -> ApiKeyRecord | None:
-        cached = self._key_cache.get(key_id)
-        if cached is not None and self._fresh(cached[1]):
-            return cached[0]
-        record = self.store.get_key(key_id)
-        if record is not None:
-            self._key_cache[key_id] = (record, self.clock.monotonic())
-        return record
-
-    def _keys_of(self, principal: str) -> list[ApiKeyRecord]:
-        cached = self._principal_keys.get(principal)
-        if cached is not None and self._fresh(cached[1]):
-            return cached[0]
-        found = self.store.list_keys(principal)
-        self._principal_keys[principal] = (found, self.clock.monotonic())
-        return found
+        return self._keys.get(key_id)
 
     def key_roles(self, principal: str) -> tuple[str, ...]:
         """Roles the principal holds through keys that work now."""
         now = self.clock.now()
-        roles = {k.role for k in self._keys_of(principal) if k.state(now) in ("active", "grace")}
+        roles = {k.role for k in self._keys.of(principal) if k.state(now) in ("active", "grace")}
         return tuple(sorted(roles))
 
     def _block_map(self) -> dict[str, BlockRecord]:
@@ -348,13 +280,12 @@ class SecurityManager:
                 rotated_from=rotated_from,
             )
             try:
-                self.store.add_key(record)
+                record = self._save_key(record, new=True)
             except StateError:
                 continue
             break
         else:
             raise StateError("could not allocate a unique key id")
-        self._invalidate_keys(record)
         self._event(
             actor,
             EventType.KEY_CREATED,
@@ -394,8 +325,7 @@ class SecurityManager:
         grace_until = now + grace_seconds
         if old.grace_until is not None:
             grace_until = min(grace_until, old.grace_until)
-        self.store.put_key(replace(old, grace_until=grace_until))
-        self._invalidate_keys(old)
+        self._save_key(replace(old, grace_until=grace_until))
         self._event(
             granted_by or LOCAL,
             EventType.KEY_ROTATED,
@@ -416,8 +346,7 @@ class SecurityManager:
             self._require(granted_by, "write", "keys")
         if record.revoked is not None:
             return False
-        self.store.put_key(replace(record, revoked=self.clock.now()))
-        self._invalidate_keys(record)
+        self._save_key(replace(record, revoked=self.clock.now()))
         self._event(
             granted_by or LOCAL,
             EventType.KEY_REVOKED,
@@ -537,7 +466,7 @@ class SecurityManager:
         now = self.clock.now()
         return sum(
             1
-            for k in self.store.list_keys()
+            for k in self._keys.all()
             if k.key_id != except_key
             and k.state(now) in ("active", "grace")
             and not self._blocked(f"key:{k.key_id}")

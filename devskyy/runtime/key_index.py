@@ -1,0 +1,90 @@
+"""An in-memory mirror of the API key records (hashes only), kept fresh cheaply.
+
+Validating a key or finding a principal's key roles must not cost a database round
+trip per request. The index loads every record once, then every ``refresh_seconds``
+fetches only the records whose ``updated`` time is recent (with an overlap, so that
+writers whose clocks differ a little are not missed). A key created by another
+process since the last refresh is fetched on first sight; local changes go straight
+into the index. Revocations made elsewhere are therefore seen within
+``refresh_seconds`` (5 s by default), the usual bound for a cached credential check.
+
+It holds hashes, never secrets.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from devskyy.adapters.clock import Clock
+from devskyy.adapters.security_store import SecurityStore
+from devskyy.model.security import ApiKeyRecord
+
+OVERLAP_SECONDS = 120.0
+
+
+class KeyIndex:
+    """Key records by key id and by principal."""
+
+    def __init__(self, store: SecurityStore, clock: Clock, refresh_seconds: float) -> None:
+        self._store = store
+        self._clock = clock
+        self._refresh = refresh_seconds
+        self._lock = threading.Lock()
+        self._by_id: dict[str, ApiKeyRecord] = {}
+        self._by_principal: dict[str, dict[str, ApiKeyRecord]] = {}
+        self._loaded_at: float | None = None  # monotonic
+        self._loaded_wall = 0.0
+
+    def _put(self, record: ApiKeyRecord) -> None:
+        old = self._by_id.get(record.key_id)
+        if old is not None and old.principal != record.principal:
+            self._by_principal.get(old.principal, {}).pop(record.key_id, None)
+        self._by_id[record.key_id] = record
+        self._by_principal.setdefault(record.principal, {})[record.key_id] = record
+
+    def _ensure_fresh(self) -> None:
+        mono = self._clock.monotonic()
+        if self._loaded_at is not None and mono - self._loaded_at < self._refresh:
+            return
+        wall = self._clock.now()
+        with self._lock:
+            if self._loaded_at is None:
+                records = self._store.list_keys()
+            else:
+                records = self._store.keys_updated_since(self._loaded_wall - OVERLAP_SECONDS)
+            for record in records:
+                self._put(record)
+            self._loaded_at, self._loaded_wall = mono, wall
+
+    def get(self, key_id: str) -> ApiKeyRecord | None:
+        """The record of ``key_id``, fetching it if another process just created it."""
+        self._ensure_fresh()
+        record = self._by_id.get(key_id)
+        if record is None:
+            record = self._store.get_key(key_id)
+            if record is not None:
+                with self._lock:
+                    self._put(record)
+        return record
+
+    def of(self, principal: str) -> list[ApiKeyRecord]:
+        """Every key of ``principal``."""
+        self._ensure_fresh()
+        return list(self._by_principal.get(principal, {}).values())
+
+    def all(self) -> list[ApiKeyRecord]:
+        """Every key."""
+        self._ensure_fresh()
+        return list(self._by_id.values())
+
+    def changed(self, record: ApiKeyRecord) -> None:
+        """A local write: mirror it at once."""
+        with self._lock:
+            self._put(record)
+
+    def reset(self) -> None:
+        """Forget everything; the next use reloads."""
+        with self._lock:
+            self._by_id.clear()
+            self._by_principal.clear()
+            self._loaded_at = None
