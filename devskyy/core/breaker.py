@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 from devskyy.model.manifests import CircuitBreakerSpec
 
@@ -62,9 +63,11 @@ class BreakerPolicy:
         )
 
 
-@dataclass(frozen=True)
-class Admission:
-    """The answer to "may this call go through?" and the breaker that results."""
+class Admission(NamedTuple):
+    """The answer to "may this call go through?" and the breaker that results.
+
+    A named tuple rather than a frozen dataclass: one is built per call (hot path).
+    """
 
     allowed: bool
     breaker: Breaker
@@ -131,8 +134,10 @@ class Breaker:
     def on_success(self, now: float) -> Breaker:
         """A call admitted earlier succeeded."""
         del now  # successes do not depend on time; kept for a uniform signature
-        if self.state is BreakerState.OPEN:
-            return self
+        if self.state is BreakerState.OPEN or (
+            self.state is BreakerState.CLOSED and self.failures == 0
+        ):
+            return self  # nothing changes (the common case: no allocation)
         return replace(self, state=BreakerState.CLOSED, failures=0, opened_at=None, probes=0)
 
     def on_failure(self, now: float) -> Breaker:

@@ -25,7 +25,6 @@ Two detectors run on every recorded call, each against the window *before* the c
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -157,6 +156,8 @@ class CallTracker:
     _appends: int = field(default=0, init=False, repr=False)
     _span: int = field(default=19, init=False, repr=False)
     _reference_errors: int = field(default=0, init=False, repr=False)
+    _recent: deque[bool] = field(init=False, repr=False)
+    _reference: deque[bool] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.window < 1:
@@ -168,6 +169,8 @@ class CallTracker:
         self._latency_flags = deque(maxlen=self.latency_alarm_calls)
         self._anomalies = deque(maxlen=self.keep_anomalies)
         self._span = round(2 / self.ewma_alpha) - 1
+        self._recent = deque()
+        self._reference = deque()
 
     @property
     def latency_alarm(self) -> bool:
@@ -181,7 +184,7 @@ class CallTracker:
 
     def record(self, duration: float, ok: bool, now: float) -> tuple[Anomaly, ...]:
         """Add one call; return the anomalies it raised (if any). O(1) per call."""
-        found: list[Anomaly] = []
+        found: tuple[Anomaly, ...] = ()
         calls = len(self._durations)
         enough = calls >= self.min_samples
 
@@ -193,38 +196,36 @@ class CallTracker:
             score = (duration - mean) / sigma
             if score > self.z_threshold:
                 slow = True
-                found.append(
-                    Anomaly("latency", now, duration, mean + self.z_threshold * sigma, score)
-                )
+                found = (Anomaly("latency", now, duration, mean + self.z_threshold * sigma, score),)
 
-        error = 0.0 if ok else 1.0
         alpha = self.ewma_alpha
-        self.error_rate_ewma = alpha * error + (1 - alpha) * self.error_rate_ewma
-        reference = calls - self._span
-        observed = self._reference_errors / reference if reference > 0 else 0.0
-        base = min(max(observed, self.min_error_rate), 0.999)
-        limit = ewma_upper_limit(base, alpha, self.ewma_limit)
-        alarm = enough and self.error_rate_ewma > limit
-        if alarm and not self.error_rate_alarm:
-            sigma_rate = (limit - base) / self.ewma_limit
-            found.append(
-                Anomaly(
-                    "error_rate",
-                    now,
-                    self.error_rate_ewma,
-                    limit,
-                    (self.error_rate_ewma - base) / sigma_rate,
+        ewma = (1 - alpha) * self.error_rate_ewma + (0.0 if ok else alpha)
+        self.error_rate_ewma = ewma
+        # The limit is never below the floored baseline, so a small EWMA cannot alarm.
+        alarm = False
+        if enough and ewma > self.min_error_rate:
+            reference = len(self._reference)
+            observed = self._reference_errors / reference if reference else 0.0
+            base = min(max(observed, self.min_error_rate), 0.999)
+            limit = ewma_upper_limit(base, alpha, self.ewma_limit)
+            alarm = ewma > limit
+            if alarm and not self.error_rate_alarm:
+                sigma_rate = (limit - base) / self.ewma_limit
+                found = (
+                    *found,
+                    Anomaly("error_rate", now, ewma, limit, (ewma - base) / sigma_rate),
                 )
-            )
         self.error_rate_alarm = alarm
 
         self.total_calls += 1
-        self.total_errors += 0 if ok else 1
+        if not ok:
+            self.total_errors += 1
         self._append(duration, not ok)
         self._latency_flags.append(slow)
-        self._anomalies.extend(found)
-        self.anomalies_detected += len(found)
-        return tuple(found)
+        if found:
+            self._anomalies.extend(found)
+            self.anomalies_detected += len(found)
+        return found
 
     def _append(self, duration: float, error: bool) -> None:
         """Slide the window, keeping running sums (recomputed exactly once per window)."""
@@ -240,10 +241,17 @@ class CallTracker:
         if self._appends % self.window == 0:
             self._sum = math.fsum(self._durations)
             self._sumsq = math.fsum(d * d for d in self._durations)
-        # Errors in the reference part: the window minus its most recent ``span`` calls.
-        errors = self._errors
-        reference = len(errors) - self._span
-        self._reference_errors = sum(itertools.islice(errors, 0, reference)) if reference > 0 else 0
+        # The error baseline: the window minus its most recent ``span`` calls, counted as
+        # calls move from the recent part into the reference part and then out.
+        self._recent.append(error)
+        if len(self._recent) > self._span:
+            moved = self._recent.popleft()
+            capacity = self.window - self._span
+            if capacity > 0:
+                if len(self._reference) == capacity:
+                    self._reference_errors -= self._reference.popleft()
+                self._reference.append(moved)
+                self._reference_errors += moved
 
     def snapshot(self) -> StatsSnapshot:
         durations = list(self._durations)
