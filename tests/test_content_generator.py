@@ -162,6 +162,12 @@ def test_offline_output_depends_on_the_brief() -> None:
     assert "- [Our survey](/survey)" in formal["body"]
     no_keywords = asyncio.run(agent.execute_core_function(topic="urban gardening"))["article"]
     assert no_keywords["title"] == "Urban Gardening: A Practical Guide"
+    # A keyword keeps the casing the brief gives it elsewhere.
+    cased = asyncio.run(
+        agent.execute_core_function(topic="GitOps for small teams", keywords=["gitops"])
+    )["article"]
+    assert cased["title"] == "GitOps: A Practical Guide"
+    assert "## Why GitOps Matters" in cased["body"]
 
 
 def test_a_bad_brief_is_a_permanent_error_naming_every_field() -> None:

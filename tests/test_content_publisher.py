@@ -85,6 +85,7 @@ def test_default_folder_is_under_the_state_dir_and_files_have_front_matter(
     assert '<a href="https://example.com/guide">the guide</a>' in html
     assert "<script>" not in html
     assert "&lt;script&gt;x()&lt;/script&gt;" in html
+    assert (folder / "capsule-wardrobe-basics.md").stat().st_mode & 0o777 == 0o644
     assert sorted(p.name for p in folder.iterdir()) == [
         "capsule-wardrobe-basics.html",
         "capsule-wardrobe-basics.md",
@@ -121,6 +122,15 @@ def test_changed_content_is_updated_and_keeps_the_first_date(tmp_path: Path) -> 
     # Publishing the same changed article again: nothing to do.
     clock.advance(60)
     assert publish(agent, changed)["status"] == "unchanged"
+
+
+def test_an_update_keeps_the_file_mode(tmp_path: Path) -> None:
+    agent = make(tmp_path)
+    out = publish(agent)
+    md = Path(out["files"]["markdown"])
+    md.chmod(0o640)
+    publish(agent, {**ARTICLE, "title": "Changed"})
+    assert md.stat().st_mode & 0o777 == 0o640
 
 
 def test_a_missing_html_file_is_restored(tmp_path: Path) -> None:

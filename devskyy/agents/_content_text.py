@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import markdown
@@ -184,6 +184,7 @@ def _vowel_groups(word: str) -> int:
     return max(1, count)
 
 
+@lru_cache(maxsize=65536)
 def syllables(word: str, language: str = "en") -> int:
     """Syllables of one word: the larger of pyphen's break count and the vowel-group count.
 

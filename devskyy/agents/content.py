@@ -15,6 +15,7 @@ step runner, which sees ``TemporaryError`` (rate limit, overload, 5xx, network) 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -154,11 +155,22 @@ def article_from_markdown(markdown: str, brief: Brief, meta_length: int) -> Arti
     )
 
 
+def _as_written(keyword: str, *sources: str) -> str:
+    """The keyword with the casing the brief uses for it elsewhere ("gitops" → "GitOps")."""
+    pattern = re.compile(r"\b" + re.escape(keyword) + r"\b", re.IGNORECASE)
+    for text in sources:
+        match = pattern.search(text)
+        if match and match.group(0) != match.group(0).lower():
+            return match.group(0)
+    return keyword
+
+
 def offline_article(brief: Brief, meta_length: int) -> Article:
     """The article written from the template and the brief, without a language model."""
-    focus = brief.keywords[0] if brief.keywords else brief.topic
+    named = [_as_written(k, brief.title, brief.topic, brief.instructions) for k in brief.keywords]
+    focus = named[0] if named else brief.topic
     title = brief.title or title_case(f"{focus}: a practical guide")
-    section_keywords = brief.keywords[:5] or [brief.topic]
+    section_keywords = named[:5] or [brief.topic]
     sections = [
         {"keyword": kw, "heading": title_case(f"Getting {kw} right" if i else f"Why {kw} matters")}
         for i, kw in enumerate(section_keywords)
