@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -89,6 +91,7 @@ class FakeCaller:
         self.in_flight = 0
         self.max_in_flight = 0
         self.before_call: Callable[[str], None] | None = None
+        self.yields = 3
 
     def resolve(self, capability: str) -> str:
         if capability not in self.capabilities:
@@ -106,7 +109,7 @@ class FakeCaller:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            for _ in range(3):  # give other steps a chance to start: parallelism shows
+            for _ in range(self.yields):  # let other steps start: parallelism shows
                 await asyncio.sleep(0)
             return await action(self, kwargs, timeout)
         finally:
@@ -148,6 +151,7 @@ def engine_for(
     store: MemoryRunStore | None = None,
     owner: str = "test-host:1",
     commit_interval: float = 0.0,
+    heartbeat_interval: float = 30.0,
 ) -> tuple[WorkflowEngine, MemoryRunStore]:
     store = store or MemoryRunStore()
     by_name = {w.name: w for w in workflows}
@@ -163,6 +167,7 @@ def engine_for(
         owner=owner,
         id_factory=lambda: next(ids),
         commit_interval=commit_interval,
+        heartbeat_interval=heartbeat_interval,
     )
     return engine, store
 
@@ -281,6 +286,48 @@ def test_fast_steps_share_a_commit_within_the_window_slow_ones_do_not(clock: Fak
         assert seen == ["-", seen_by_b]
         # Either way everything is committed by the end.
         assert store.get("run1") == record
+
+
+def test_a_run_finished_within_one_commit_window_keeps_its_start(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}])
+    caller = FakeCaller(clock)
+    caller.yields = 0  # every call answers at once: the loop never idles, one commit at the end
+    engine, store = engine_for(caller, wf, commit_interval=10.0)
+    record = run(engine, "wf")
+    assert record.started_at == clock.now()
+    assert store.get("run1") == record
+    assert [e.status for e in store.events("run1")] == [S.RUNNING, S.SUCCEEDED] * 2
+
+
+def test_a_run_waiting_on_a_long_step_writes_heartbeats(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}])
+
+    async def scenario() -> tuple[list[float], RunRecord]:
+        gate = asyncio.Event()
+
+        async def blocked(caller: FakeCaller, kwargs: dict[str, Any], timeout: Any) -> Any:
+            await gate.wait()
+            return {"ok": True}
+
+        caller = FakeCaller(clock, x=[blocked])
+        engine, store = engine_for(caller, wf, heartbeat_interval=0.001)
+        task = asyncio.create_task(engine.run("wf", {}))
+        beats: list[float] = []
+        while len(beats) < 2:  # yield until the engine's idle wait times out twice
+            await asyncio.sleep(0)
+            runs = store.list_runs()
+            beat = runs[0].heartbeat_at if runs else None
+            if beat is not None and (not beats or beat > beats[-1]):
+                beats.append(beat)
+                clock.advance(7)
+        assert store.get("run1").status is RunStatus.RUNNING
+        gate.set()
+        return beats, await task
+
+    beats, record = asyncio.run(scenario())
+    start = 1_700_000_000.0
+    assert beats == [start, start + 7]
+    assert record.status is RunStatus.SUCCEEDED
 
 
 def test_capability_steps_call_the_resolved_agent(clock: FakeClock) -> None:
@@ -677,3 +724,17 @@ def test_a_step_cut_by_the_workflow_timeout_fails_the_run_as_timed_out(clock: Fa
         "a: StepTimeout: no answer within 10s",
         "workflow timed out after 10s",
     ]
+
+
+def test_effective_status_of_dead_pending_and_finished_runs() -> None:
+    here_dead = f"{socket.gethostname()}:999999999"
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    base = RunRecord(id="r", workflow="wf", created_at=0.0, heartbeat_at=0.0)
+    assert effective_status(base.with_status(RunStatus.PENDING), 1.0) is RunStatus.PENDING
+    dead_pending = RunRecord(id="r", workflow="wf", owner=here_dead)
+    assert effective_status(dead_pending, 1.0) is RunStatus.INTERRUPTED
+    alive_running = RunRecord(id="r", workflow="wf", owner=alive, status=RunStatus.RUNNING)
+    # The owner is this very process: a heartbeat a day old does not matter.
+    assert effective_status(alive_running, 86_400.0) is RunStatus.RUNNING
+    done = RunRecord(id="r", workflow="wf", owner=here_dead, status=RunStatus.SUCCEEDED)
+    assert effective_status(done, 1.0) is RunStatus.SUCCEEDED

@@ -124,6 +124,10 @@ class RunExecution:
         if self.on_step is not None:
             self.on_step(self.run, record)
 
+    def _patch(self, patch: RunPatch) -> None:
+        """Merge run fields into the pending write (a later value wins per field)."""
+        self.patch = patch if self.patch is None else replace(self.patch, **_set_fields(patch))
+
     def flush(self) -> None:
         """Write everything changed since the last flush in one transaction."""
         if not (self.dirty or self.events or self.patch):
@@ -167,8 +171,8 @@ class RunExecution:
         self.run = replace(
             self.run, status=RunStatus.RUNNING, started_at=self.run.started_at or now
         )
-        self.patch = RunPatch(
-            status=RunStatus.RUNNING, started_at=self.run.started_at, heartbeat_at=now
+        self._patch(
+            RunPatch(status=RunStatus.RUNNING, started_at=self.run.started_at, heartbeat_at=now)
         )
         try:
             while True:
@@ -180,7 +184,7 @@ class RunExecution:
                     await asyncio.sleep(0)
                 if not self.completions:
                     self.flush()
-                    await self.wakeup.wait()
+                    await self._idle()
                 self.wakeup.clear()
                 batch, self.completions = self.completions, []
                 for outcome in batch:
@@ -196,6 +200,19 @@ class RunExecution:
             await self._abandon()
             raise
         return self._close()
+
+    async def _idle(self) -> None:
+        """Wait for a step event; write a heartbeat whenever the wait lasts an interval."""
+        interval = self.engine.heartbeat_interval
+        while True:
+            try:
+                # asyncio's own timer: a FakeClock must not race this wait in tests.
+                async with asyncio.timeout(interval):
+                    await self.wakeup.wait()
+                return
+            except TimeoutError:
+                self._patch(RunPatch(heartbeat_at=self.clock.now()))
+                self.flush()
 
     def _launch(self) -> None:
         while True:
@@ -393,7 +410,7 @@ class RunExecution:
             error = f"workflow timed out after {self.workflow.spec.timeout_seconds:g}s"
         elif failed:
             error = f"{STEPS_FAILED} {', '.join(failed)}"
-        self.patch = RunPatch(status=status, finished_at=now, error=error, heartbeat_at=now)
+        self._patch(RunPatch(status=status, finished_at=now, error=error, heartbeat_at=now))
         self.flush()
         self.run = replace(
             self.run,
@@ -411,10 +428,14 @@ class RunExecution:
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        self.patch = RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now())
+        self._patch(RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now()))
         # The original error matters more than a failed last write; resume recovers.
         with contextlib.suppress(Exception):
             self.flush()
+
+
+def _set_fields(patch: RunPatch) -> dict[str, Any]:
+    return {k: v for k, v in vars(patch).items() if v is not None}
 
 
 def _describe(exc: BaseException) -> str:

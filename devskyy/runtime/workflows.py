@@ -73,6 +73,10 @@ __all__ = [
 S = StepStatus
 DEFAULT_COMMIT_WINDOW = 0.002
 """Seconds: finished steps within this window share one commit (0 commits every batch)."""
+HEARTBEAT_INTERVAL = 30.0
+"""Seconds between heartbeats of a running run that is waiting for a long step."""
+STALE_AFTER = 4 * HEARTBEAT_INTERVAL
+"""A run on another host whose heartbeat is older than this is shown as interrupted."""
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -141,16 +145,20 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def effective_status(run: RunRecord, now: float, *, stale_after: float = 120.0) -> RunStatus:
-    """A ``running`` run whose process is gone (or silent for ``stale_after``) is interrupted."""
-    if run.status is not RunStatus.RUNNING:
+def effective_status(run: RunRecord, now: float, *, stale_after: float = STALE_AFTER) -> RunStatus:
+    """A running (or never started) run whose process is gone is ``interrupted``.
+
+    On this host the owner's pid decides; for a run owned on another host, a heartbeat
+    older than ``stale_after`` does (the engine writes one every ``HEARTBEAT_INTERVAL``).
+    """
+    if run.status not in (RunStatus.RUNNING, RunStatus.PENDING):
         return run.status
     alive = owner_alive(run.owner)
     if alive is False:
         return RunStatus.INTERRUPTED
     if alive is None and run.heartbeat_at is not None and now - run.heartbeat_at > stale_after:
         return RunStatus.INTERRUPTED
-    return RunStatus.RUNNING
+    return run.status
 
 
 def to_guide_shape(record: RunRecord) -> dict[str, Any]:
@@ -185,6 +193,7 @@ class WorkflowEngine:
         owner: str | None = None,
         id_factory: Callable[[], str] | None = None,
         commit_interval: float = DEFAULT_COMMIT_WINDOW,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
     ) -> None:
         self.caller = caller
         self.store = run_store
@@ -195,6 +204,7 @@ class WorkflowEngine:
         self.owner = owner or process_owner()
         self._new_id = id_factory or _random_id
         self.commit_interval = commit_interval
+        self.heartbeat_interval = heartbeat_interval
         self.breakers: dict[tuple[str, str], Breaker] = {}
 
     def workflow(self, name: str) -> Workflow:
