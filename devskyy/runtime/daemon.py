@@ -1,0 +1,276 @@
+"""The GitOps daemon behind ``devskyy watch``: file events in, reconcile passes out.
+
+File events are hints (DESIGN.md §3). They are debounced (``core.debounce``), then one
+full pass runs, never two at once:
+
+1. in pull mode, fast-forward the checkout (``adapters.git_source``);
+2. load and validate the whole tree: any problem rejects the change, logged with the
+   same ``file:line:col`` lines as ``devskyy validate``, and the running system is left
+   exactly as it was (the last good state keeps serving);
+3. plan and apply in one transaction as a numbered revision (deletions only with
+   ``prune``);
+4. make the running agents match live state (``Registry.discover_and_register_all_agents``:
+   new and changed agents are built and must initialize before they take traffic,
+   unchanged agents keep their breakers and metrics);
+5. hot-reload agents whose module source file changed (``Registry.reload``: in-flight
+   calls finish on the old instance; an import error or a failed ``initialize()`` keeps
+   the old one and is reported).
+
+A periodic resync (``interval``) catches missed events and drift; SIGHUP forces one.
+SIGTERM/SIGINT stop the loop; the caller then drains background work
+(``BackgroundTasks.drain``) and releases the store's daemon lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devskyy.adapters.daemon_lock import DaemonLease
+from devskyy.adapters.git_source import GitError, GitSource
+from devskyy.adapters.watcher import Watcher
+from devskyy.core.debounce import Debounce, due, hint, next_wakeup
+from devskyy.errors import DevskyyError, ManifestError
+from devskyy.model.plan import Action, Plan, Revision
+from devskyy.runtime.reconciler import AppliedHook, Reconciler, load_tree
+from devskyy.runtime.system import System
+
+log = logging.getLogger("devskyy.watch")
+
+STOP = "\x00stop"
+RESYNC = "\x00resync"
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """How the daemon watches and applies."""
+
+    path: Path
+    prune: bool = False
+    debounce: float = 0.3
+    max_wait: float = 2.0
+    interval: float = 60.0
+    git: GitSource | None = None
+
+
+@dataclass
+class PassOutcome:
+    """What one reconcile pass did (for logs and tests)."""
+
+    reason: str
+    revision: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+    agents: dict[str, str] = field(default_factory=dict)
+    reloaded: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def module_file(module_path: str) -> Path | None:
+    """The source file of ``package.module:Class`` (without importing it when possible)."""
+    name = module_path.split(":", 1)[0]
+    loaded = sys.modules.get(name)
+    origin = getattr(loaded, "__file__", None) if loaded else None
+    if origin is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            return None
+        origin = spec.origin if spec else None
+    return Path(origin).resolve() if origin and origin.endswith(".py") else None
+
+
+def _counts(plan: Plan) -> dict[str, int]:
+    counts = {"created": 0, "updated": 0, "deleted": 0}
+    names = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
+    for change in plan.changes:
+        if change.action in names:
+            counts[names[change.action]] += 1
+    return counts
+
+
+class WatchDaemon:
+    """One reconcile pass at a time over a manifest tree, driven by hints and a timer."""
+
+    def __init__(
+        self,
+        system: System,
+        settings: WatchSettings,
+        watcher: Watcher,
+        *,
+        lease: DaemonLease | None = None,
+    ) -> None:
+        self.system = system
+        self.settings = settings
+        self.watcher = watcher
+        self.lease = lease
+        hooks: list[AppliedHook] = []
+        if system.security is not None:
+            hooks.append(self._audit)
+        self.reconciler = Reconciler(system.state, system.clock, hooks)
+        self.passes: list[PassOutcome] = []
+        self._sources: dict[Path, set[str]] = {}
+
+    # -- one pass -----------------------------------------------------------------
+
+    def _audit(self, revision: Revision, plan: Plan) -> None:
+        self.system.security.audit_manifests_applied(
+            revision.number, actor="watch", **_counts(plan), source=revision.source
+        )
+
+    def _tree(self) -> Path:
+        git = self.settings.git
+        return git.checkout / self.settings.path if git else self.settings.path
+
+    async def reconcile(self, reason: str, paths: frozenset[str] = frozenset()) -> PassOutcome:
+        """Run one full pass; never raises for bad input (the outcome says what happened)."""
+        outcome = PassOutcome(reason)
+        try:
+            await self._pass(outcome, paths)
+        except ManifestError as exc:
+            outcome.rejected = [str(p) for p in exc.problems]
+            log.warning(
+                "change rejected; the last good state keeps running",
+                extra={"fields": {"reason": reason, "problems": outcome.rejected}},
+            )
+            for line in outcome.rejected:
+                log.warning(line)
+        except DevskyyError as exc:
+            outcome.error = str(exc)
+            log.error("pass failed", extra={"fields": {"reason": reason, "error": str(exc)}})
+        self.passes.append(outcome)
+        return outcome
+
+    async def _pass(self, outcome: PassOutcome, paths: frozenset[str]) -> None:
+        git_path = None
+        if self.settings.git is not None:
+            try:
+                synced = await asyncio.to_thread(self.settings.git.sync)
+            except GitError as exc:
+                raise DevskyyError(str(exc)) from None
+            git_path = self.settings.git.checkout
+            log.info("git synced", extra={"fields": {"commit": synced.commit}})
+        tree = self._tree()
+        desired = await asyncio.to_thread(load_tree, tree)
+        result = self.reconciler.apply_desired(
+            desired, source=str(self.settings.path), prune=self.settings.prune, git_path=git_path
+        )
+        outcome.revision = result.live_revision
+        outcome.counts = _counts(result.plan)
+        if result.revision is not None:
+            log.info(
+                f"applied revision {result.revision.number}",
+                extra={"fields": {"revision": result.revision.number, **outcome.counts}},
+            )
+        else:
+            log.info(
+                "in sync: no changes",
+                extra={"fields": {"reason": outcome.reason, "revision": result.live_revision}},
+            )
+        summary = await self.system.registry.discover_and_register_all_agents()
+        outcome.agents = {
+            name: state for name, state in summary.get("agents", {}).items() if state != "unchanged"
+        }
+        for name, error in summary.get("errors", {}).items():
+            log.error("agent not updated", extra={"fields": {"agent": name, "error": error}})
+        await self._reload_changed_code(paths, outcome)
+        self._refresh_sources()
+
+    async def _reload_changed_code(self, paths: frozenset[str], outcome: PassOutcome) -> None:
+        changed = {Path(p).resolve() for p in paths if p.endswith(".py")}
+        for source in sorted(changed):
+            for name in sorted(self._sources.get(source, set())):
+                if name in outcome.agents:  # just rebuilt from its new spec
+                    continue
+                result = await self.system.registry.reload(name)
+                outcome.reloaded[name] = result["status"]
+                if result["status"] == "reloaded":
+                    log.info("agent reloaded", extra={"fields": {"agent": name}})
+                else:
+                    log.error(
+                        "agent reload failed; the previous version keeps serving",
+                        extra={"fields": {"agent": name, "error": result.get("error")}},
+                    )
+
+    def _refresh_sources(self) -> None:
+        sources: dict[Path, set[str]] = {}
+        for agent in self.system.state.live().agents:
+            path = module_file(agent.spec.module)
+            if path is not None:
+                sources.setdefault(path, set()).add(agent.name)
+        self._sources = sources
+        self.watcher.watch_files(sources)
+
+    # -- the loop -----------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self.watcher.queue.put_nowait(STOP)
+
+    def request_resync(self) -> None:
+        self.watcher.queue.put_nowait(RESYNC)
+
+    async def run(self) -> None:
+        """Reconcile now, then on every debounced hint, resync or SIGHUP, until stopped."""
+        clock = self.system.clock
+        s = self.settings
+        # Watch before the first pass, so that nothing saved during it is missed.
+        self.watcher.start()
+        first = await self.reconcile("start")
+        log.info(
+            "watching",
+            extra={"fields": {"path": str(s.path), "revision": first.revision}},
+        )
+        pending = Debounce()
+        last_pass = clock.monotonic()
+        last_beat = last_pass
+        try:
+            while True:
+                now = clock.monotonic()
+                wake = next_wakeup(pending, last_pass, s.interval, s.debounce, s.max_wait)
+                if self.lease is not None:
+                    wake = min(wake, last_beat + self.lease.ttl / 3)
+                item = await self._next(max(0.0, wake - now))
+                now = clock.monotonic()
+                if item == STOP:
+                    return
+                if self.lease is not None and now - last_beat >= self.lease.ttl / 3:
+                    await asyncio.to_thread(self.lease.renew)
+                    last_beat = now
+                if item == RESYNC:
+                    await self.reconcile("sighup", pending.paths)
+                elif item is not None:
+                    pending = hint(pending, item, now)
+                if pending.pending and due(pending, now, s.debounce, s.max_wait):
+                    await self.reconcile("change", pending.paths)
+                elif now - last_pass >= s.interval and item is None:
+                    await self.reconcile("resync")
+                else:
+                    continue
+                pending = Debounce()
+                last_pass = clock.monotonic()
+        finally:
+            self.watcher.stop()
+
+    async def _next(self, timeout: float) -> str | None:
+        try:
+            return await asyncio.wait_for(self.watcher.queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+
+def describe_outcome(outcome: PassOutcome) -> dict[str, Any]:
+    """A JSON-friendly view of one pass."""
+    return {
+        "reason": outcome.reason,
+        "revision": outcome.revision,
+        "counts": outcome.counts,
+        "rejected": outcome.rejected,
+        "agents": outcome.agents,
+        "reloaded": outcome.reloaded,
+        "error": outcome.error,
+    }

@@ -1,0 +1,254 @@
+"""``devskyy watch`` as a real process on a temporary tree (issue 6).
+
+Each test starts the daemon with JSON logs, changes files the way a user's editor or
+``git pull`` would, and reads the daemon's log lines and the store to see what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+AGENT = """\
+# yaml-language-server: $schema=../schemas/agent.json
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata:
+  name: {name}
+spec:
+  module: {module}
+  capabilities: [echo]
+  priority: {priority}
+"""
+
+AGENT_CODE = """\
+from typing import Any
+from devskyy.runtime.agent import BaseAgent
+
+class EchoAgent(BaseAgent):
+    def __init__(self) -> None:
+        super().__init__(agent_name="Echo", version="{version}")
+
+    async def initialize(self) -> bool:
+        {init}
+        self.status = BaseAgent.AgentStatus.HEALTHY
+        return True
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        return {{"echo": kwargs, "version": "{version}"}}
+"""
+
+
+class Daemon:
+    """A running ``devskyy watch`` whose JSON log lines are collected in a thread."""
+
+    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devskyy.cli", "watch", *args, "--log-format", "json"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            try:
+                self.lines.put(json.loads(line))
+            except json.JSONDecodeError:
+                self.lines.put({"message": line.rstrip()})
+
+    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30) -> Any:
+        """The first log record (seen or coming) that ``match`` accepts."""
+        for record in self.seen:
+            if match(record):
+                return record
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                record = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.proc.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.seen.append(record)
+            if match(record):
+                return record
+        messages = [r.get("message") for r in self.seen]
+        raise AssertionError(f"no matching log line; saw {messages}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout=60)
+        self.reader.join(timeout=10)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        return code
+
+
+def _message(text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda r: str(r.get("message", "")).startswith(text)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "manifests").mkdir()
+    pkg = tmp_path / "watchagents"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "echo.py").write_text(AGENT_CODE.format(version="1.0.0", init="pass"))
+    (tmp_path / "manifests" / "echo.yaml").write_text(
+        AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="medium")
+    )
+    return tmp_path
+
+
+@pytest.fixture
+def env(tree: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tree), *sys.path]),
+        "DEVSKYY_ALLOWED_MODULES": "watchagents",
+        "NO_COLOR": "1",
+    }
+
+
+@pytest.fixture
+def daemon(tree: Path, env: dict[str, str]) -> Iterator[Daemon]:
+    d = Daemon(tree, "manifests", "--debounce", "0.1", env=env)
+    d.wait_for(_message("applied revision 1"))
+    d.wait_for(_message("watching"))
+    yield d
+    d.stop(signal.SIGKILL)
+
+
+def _cli(tree: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devskyy.cli", *args],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _live_agents(tree: Path, env: dict[str, str]) -> list[dict[str, Any]]:
+    done = _cli(tree, env, "get", "agents", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    agents: list[dict[str, Any]] = json.loads(done.stdout)
+    return agents
+
+
+def test_an_edit_is_applied_as_a_new_revision(
+    daemon: Daemon, tree: Path, env: dict[str, str]
+) -> None:
+    (tree / "manifests" / "echo.yaml").write_text(
+        AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="high")
+    )
+    record = daemon.wait_for(_message("applied revision 2"))
+    assert record["updated"] == 1
+    assert record["created"] == 0
+    assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["high"]
+
+
+def test_an_invalid_edit_is_rejected_and_the_last_good_state_stays(
+    daemon: Daemon, tree: Path, env: dict[str, str]
+) -> None:
+    bad = AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="urgent")
+    (tree / "manifests" / "echo.yaml").write_text(bad)
+    daemon.wait_for(_message("change rejected"))
+    problem = daemon.wait_for(_message("manifests/echo.yaml:"))
+    assert problem["message"] == (
+        "manifests/echo.yaml:9:3: spec.priority: 'urgent' is not one of critical, high, medium, low"
+    )
+    assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["medium"]
+    # The next good change applies normally.
+    (tree / "manifests" / "echo.yaml").write_text(
+        AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="low")
+    )
+    daemon.wait_for(_message("applied revision 2"))
+    assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["low"]
+
+
+def test_agent_code_edits_are_hot_reloaded_and_a_broken_edit_keeps_the_old_one(
+    daemon: Daemon, tree: Path
+) -> None:
+    source = tree / "watchagents" / "echo.py"
+    source.write_text(AGENT_CODE.format(version="2.0.0", init="pass"))
+    reloaded = daemon.wait_for(_message("agent reloaded"))
+    assert reloaded["agent"] == "echo"
+    source.write_text(AGENT_CODE.format(version="3.0.0", init="raise RuntimeError('no db')"))
+    failed = daemon.wait_for(_message("agent reload failed"))
+    assert failed["agent"] == "echo"
+    assert "RuntimeError: no db" in failed["error"]
+
+
+def test_deleting_a_manifest_removes_the_resource_only_with_prune(
+    tree: Path, env: dict[str, str]
+) -> None:
+    (tree / "manifests" / "other.yaml").write_text(
+        AGENT.format(name="other", module="watchagents.echo:EchoAgent", priority="low")
+    )
+    d = Daemon(tree, "manifests", "--debounce", "0.1", env=env)
+    try:
+        d.wait_for(_message("watching"))
+        (tree / "manifests" / "other.yaml").unlink()
+        record = d.wait_for(_message("in sync: no changes"))
+        assert record["reason"] == "change"
+        assert [a["metadata"]["name"] for a in _live_agents(tree, env)] == ["echo", "other"]
+    finally:
+        assert d.stop() == 0
+    d = Daemon(tree, "manifests", "--prune", "--debounce", "0.1", env=env)
+    try:
+        record = d.wait_for(_message("applied revision 2"))
+        assert record["deleted"] == 1
+        assert [a["metadata"]["name"] for a in _live_agents(tree, env)] == ["echo"]
+    finally:
+        assert d.stop() == 0
+
+
+def test_sigterm_exits_zero_and_releases_the_store(
+    daemon: Daemon, tree: Path, env: dict[str, str]
+) -> None:
+    second = _cli(tree, env, "watch", "manifests")
+    assert second.returncode == 1
+    assert second.stderr.startswith(
+        f"error: another devskyy watch holds this state store: pid {daemon.proc.pid} on "
+    )
+    assert daemon.stop(signal.SIGTERM) == 0
+    daemon.wait_for(_message("stopped"))
+    history = _cli(tree, env, "history", "-o", "json")
+    assert [r["revision"] for r in json.loads(history.stdout)] == [1]
+    again = Daemon(tree, "manifests", env=env)
+    try:
+        again.wait_for(_message("in sync: no changes"))
+    finally:
+        assert again.stop(signal.SIGINT) == 0
+
+
+def test_sighup_forces_a_resync(daemon: Daemon) -> None:
+    daemon.proc.send_signal(signal.SIGHUP)
+    record = daemon.wait_for(lambda r: r.get("reason") == "sighup")
+    assert record["message"] == "in sync: no changes"
