@@ -252,3 +252,47 @@ def test_sighup_forces_a_resync(daemon: Daemon) -> None:
     daemon.proc.send_signal(signal.SIGHUP)
     record = daemon.wait_for(lambda r: r.get("reason") == "sighup")
     assert record["message"] == "in sync: no changes"
+
+
+def _git(*args: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_pull_mode_applies_each_new_commit_and_records_its_hash(
+    tree: Path, env: dict[str, str]
+) -> None:
+    origin = tree / "origin"
+    (origin / "manifests").mkdir(parents=True)
+    (origin / "manifests" / "echo.yaml").write_text(
+        AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="medium")
+    )
+    _git("init", "-q", "-b", "main", cwd=origin)
+    _git("config", "user.email", "t@example.com", cwd=origin)
+    _git("config", "user.name", "t", cwd=origin)
+    _git("add", "-A", cwd=origin)
+    _git("commit", "-qm", "one", cwd=origin)
+    d = Daemon(
+        tree,
+        "manifests",
+        "--git-url",
+        str(origin),
+        "--git-branch",
+        "main",
+        "--interval",
+        "0.5",
+        env=env,
+    )
+    try:
+        d.wait_for(_message("watching"))
+        (origin / "manifests" / "echo.yaml").write_text(
+            AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="critical")
+        )
+        _git("commit", "-qam", "two", cwd=origin)
+        d.wait_for(_message("applied revision 2"))
+        history = json.loads(_cli(tree, env, "history", "-o", "json").stdout)
+        assert history[-1]["gitCommit"] == _git("rev-parse", "HEAD", cwd=origin)
+        assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["critical"]
+    finally:
+        assert d.stop() == 0
