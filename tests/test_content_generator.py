@@ -265,6 +265,18 @@ def test_config_pricing_overrides_and_truncation_is_flagged(
     assert out["article"]["body"] == "# Sustainable Fashion\n\nJust text, no heading.\n"
 
 
+def test_a_reply_wrapped_in_a_code_fence_is_unwrapped(
+    api: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    api.replies.append((200, api.message(text=f"```markdown\n{ARTICLE_MD}```\n")))
+    brief = {**BRIEF, "links": [{"text": "Our shop", "url": "https://shop.example/"}]}
+    out = asyncio.run(make_agent({"base_url": api.url}).execute_core_function(**brief))
+    assert out["article"]["body"] == ARTICLE_MD
+    prompt = api.requests[0]["body"]["messages"][0]["content"]
+    assert "- Our shop: https://shop.example/" in prompt
+
+
 def test_unknown_model_price_is_reported_as_unknown(
     api: FakeAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
