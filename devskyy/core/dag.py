@@ -203,7 +203,14 @@ class DagProgress:
         return Advance(tuple(ready), tuple(skipped))
 
     def _skip_reason(self, node: StepNode) -> str | None:
-        outcomes = [(need, self._status[need]) for need in node.needs]
+        status = self._status
+        if node.trigger is Trigger.ALL_SUCCEEDED and all(
+            status[need] is StepStatus.SUCCEEDED for need in node.needs
+        ):  # the common case, decided without building lists
+            if self.fail_fast and self.failed_any and node.name not in self._relaunch:
+                return FAIL_FAST
+            return None
+        outcomes = [(need, status[need]) for need in node.needs]
         failed = [n for n, s in outcomes if s is StepStatus.FAILED]
         if node.trigger is Trigger.ALWAYS:
             return None

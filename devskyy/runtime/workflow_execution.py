@@ -215,38 +215,41 @@ class RunExecution:
                 self.flush()
 
     def _launch(self) -> None:
-        while True:
+        """Start every ready step; repeat while launches end steps at once (skip, fail)."""
+        again = True
+        while again:
             decided = self.dag.advance()
             for name, reason in decided.skipped:
                 self._finish_step(name, S.SKIPPED, reason=reason)
-            if not decided.ready:
-                return
+            again = False
             for name in decided.ready:
-                self._launch_one(name)
+                again = not self._launch_one(name) or again
 
-    def _launch_one(self, name: str) -> None:
+    def _launch_one(self, name: str) -> bool:
+        """Start one ready step; False when it ended at once (skipped or failed)."""
         spec = self.specs[name]
         if self.timed_out or self.clock.monotonic() >= self.deadline:
             self.timed_out = True
             self.dag.skip(name, "workflow timed out")
             self._finish_step(name, S.SKIPPED, reason="workflow timed out")
-            return
+            return False
         try:
             if spec.when is not None and not truthy(spec.when, self.context):
                 reason = f"when is false: {spec.when}"
                 self.dag.skip(name, reason)
                 self._finish_step(name, S.SKIPPED, reason=reason)
-                return
+                return False
             agent = spec.agent or self.engine.caller.resolve(spec.capability or "")
             inputs = self._render(spec)
         except (DevskyyError, ExpressionError) as exc:
             self.dag.fail(name, _describe(exc))
             self._finish_step(name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__)
-            return
+            return False
         attempt = self.dag.start(name)
         self.started_mono[name] = self.clock.monotonic()
         self._attempt_started(name, attempt)
         self.tasks[name] = asyncio.create_task(self._run_step(spec, agent, inputs), name=name)
+        return True
 
     def _render(self, spec: StepSpec) -> dict[str, Any]:
         rendered: dict[str, Any] = {}
