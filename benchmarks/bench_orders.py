@@ -63,7 +63,8 @@ def main() -> int:
     from devskyy.adapters.db import open_engine
     from devskyy.agents.commerce import EcommerceAgent, FinancialAgent, InventoryAgent
     from devskyy.agents.commerce.common import seed_store
-    from devskyy.core.commerce import payment_idempotency_key, sale_entry
+    from devskyy.core.commerce import payment_idempotency_key
+    from devskyy.core.ledger import sale_entry
     from devskyy.model.resources import ResourceSet
     from devskyy.model.runs import RunStatus
     from devskyy.runtime.agent import AgentContext

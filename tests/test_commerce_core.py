@@ -246,7 +246,6 @@ def test_keys_are_derived_from_the_order_id() -> None:
     assert c.payment_idempotency_key("ord_1") == "order-ord_1-payment"
     assert c.payment_idempotency_key("ord_1") == c.payment_idempotency_key("ord_1")
     assert c.payment_idempotency_key("ord_1") != c.payment_idempotency_key("ord_2")
-    assert c.ledger_reference("ord_1") == "sale:ord_1"
 
 
 @pytest.mark.parametrize(
@@ -272,52 +271,3 @@ def test_error_messages() -> None:
     assert str(c.PaymentDeclined("o1", "card_declined", "0002")) == (
         "payment for order o1 declined: card_declined (card ending 0002)"
     )
-
-
-# -- ledger -------------------------------------------------------------------------
-
-
-def test_sale_entry_balances_with_tax_and_cost() -> None:
-    entry = c.sale_entry(
-        "o1", "USD", subtotal_cents=10300, tax_cents=850, cost_cents=3740, charge_id="ch_1"
-    )
-    assert entry.reference == "sale:o1"
-    assert [(x.account, x.amount_cents) for x in entry.lines] == [
-        (c.GATEWAY_CLEARING, 11150),
-        (c.SALES_REVENUE, -10300),
-        (c.SALES_TAX_PAYABLE, -850),
-        (c.COST_OF_GOODS_SOLD, 3740),
-        (c.INVENTORY, -3740),
-    ]
-    assert sum(x.amount_cents for x in entry.lines) == 0
-    assert entry.to_dict()["lines"][0] == {
-        "account": "1100",
-        "amount_cents": 11150,
-        "memo": "charge ch_1",
-    }
-
-
-def test_sale_entry_leaves_out_zero_lines() -> None:
-    entry = c.sale_entry("o1", "USD", subtotal_cents=500, tax_cents=0, cost_cents=0, charge_id="x")
-    assert [(x.account, x.amount_cents) for x in entry.lines] == [("1100", 500), ("4000", -500)]
-
-
-def test_unbalanced_entries_are_refused() -> None:
-    line = c.EntryLine
-    with pytest.raises(c.UnbalancedEntry, match="journal entry lines sum to 1 cents, not 0"):
-        c.check_balanced([line("1100", 101), line("4000", -100)])
-    with pytest.raises(c.UnbalancedEntry, match="at least two lines"):
-        c.check_balanced([line("1100", 0)])
-    with pytest.raises(c.UnbalancedEntry, match="cannot be zero"):
-        c.check_balanced([line("1100", 0), line("4000", 0)])
-
-
-def test_trial_balance_sums_per_account() -> None:
-    rows = [("1100", 500), ("4000", -500), ("1100", 300), ("4000", -300)]
-    assert c.trial_balance(rows) == {"1100": 800, "4000": -800}
-
-
-def test_chart_of_accounts_covers_the_sale_entry() -> None:
-    codes = {a.code for a in c.CHART_OF_ACCOUNTS}
-    entry = c.sale_entry("o", "USD", subtotal_cents=1, tax_cents=1, cost_cents=1, charge_id="c")
-    assert {x.account for x in entry.lines} <= codes

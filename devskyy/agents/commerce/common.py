@@ -32,7 +32,8 @@ from sqlalchemy import Engine
 
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.db import open_engine
-from devskyy.core.commerce import CHART_OF_ACCOUNTS, Product, parse_catalog
+from devskyy.core.commerce import Product, parse_catalog
+from devskyy.core.ledger import CHART_OF_ACCOUNTS
 from devskyy.errors import MissingInput
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 

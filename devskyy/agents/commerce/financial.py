@@ -42,8 +42,8 @@ from devskyy.core.commerce import (
     PaymentDeclined,
     format_cents,
     payment_idempotency_key,
-    sale_entry,
 )
+from devskyy.core.ledger import sale_entry
 
 
 class FinancialConfig(CommerceConfig):
