@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import sys
 import tempfile
@@ -135,7 +136,7 @@ def main() -> int:
         for shape, plain in (("chain", plain_chain), ("fan-out", plain_fanout)):
             workflow = make_workflow(shape.replace("-", ""), steps)
             runners: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-                "plain asyncio": lambda plain=plain: plain(steps),
+                "plain asyncio": functools.partial(plain, steps),
                 "engine, memory store": engine_runner(
                     MemoryRunStore(), workflow, DEFAULT_COMMIT_WINDOW
                 ),
