@@ -27,6 +27,10 @@ _EXPORTS: dict[str, str] = {
     "Registry": "devskyy.runtime.registry",
     "System": "devskyy.runtime.system",
     "open_system": "devskyy.runtime.system",
+    "WorkflowEngine": "devskyy.runtime.workflows",
+    "RunRecord": "devskyy.model.runs",
+    "RunStatus": "devskyy.model.runs",
+    "StepStatus": "devskyy.model.runs",
     "SecurityManager": "devskyy.runtime.security",
     "SecurityRole": "devskyy.runtime.security",
 }
