@@ -6,9 +6,13 @@ import asyncio
 import email
 import email.policy
 import email.utils
+import shutil
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,12 +64,12 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, auth: bool = False) -> None:
+    def __init__(self, auth: bool = False, **controller_kwargs: Any) -> None:
         self.mailbox = Mailbox()
         self.logins: list[tuple[bytes, bytes]] = []
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(controller_kwargs)
         if auth:
-            kwargs = {"authenticator": self._auth, "auth_require_tls": False}
+            kwargs |= {"authenticator": self._auth, "auth_require_tls": False}
         self.port = free_port()
         self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
 
@@ -255,3 +259,74 @@ def test_bad_input_is_refused() -> None:
     assert str(err.value) == (
         "email_campaign: invalid input: recipients: Extra inputs are not permitted"
     )
+
+
+# -- TLS ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made by the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def smtp_tls(certificate: tuple[Path, Path]) -> Iterator[Server]:
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = Server(tls_context=context, require_starttls=True)
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+def test_starttls_with_a_private_ca(smtp_tls: Server, certificate: tuple[Path, Path]) -> None:
+    config = smtp_config(smtp_tls, security="starttls", ca_file=str(certificate[0]))
+    assert send(make(config))["status"] == "sent"
+    assert len(smtp_tls.mailbox.received) == 1
+
+
+def test_an_untrusted_certificate_is_permanent(smtp_tls: Server) -> None:
+    with pytest.raises(PermanentError) as err:
+        send(make(smtp_config(smtp_tls, security="starttls")))
+    assert str(err.value).startswith(f"SMTP 127.0.0.1:{smtp_tls.port}: certificate not trusted: ")
+    assert smtp_tls.mailbox.received == []
+
+
+def test_starttls_refused_by_a_plain_server_is_permanent(smtp: Server) -> None:
+    with pytest.raises(PermanentError, match=r"does not support it: STARTTLS extension"):
+        send(make(smtp_config(smtp, security="starttls")))
+
+
+def test_a_missing_ca_file_is_permanent(smtp: Server, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(PermanentError, match=rf"^ca_file '{missing}' cannot be used: "):
+        send(make(smtp_config(smtp, ca_file=str(missing))))

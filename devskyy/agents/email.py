@@ -3,7 +3,8 @@
 The message is rendered from ``templates/email.txt.j2`` and ``templates/email.html.j2``
 (HTML autoescaped) into one ``multipart/alternative`` mail. When ``smtp_host`` is
 configured it is sent with the standard library's ``smtplib`` (in a worker thread) to the
-configured recipients, with STARTTLS, implicit TLS or, for a local relay, no TLS. The
+configured recipients, with STARTTLS, implicit TLS or, for a local relay, no TLS (the
+server certificate is verified, against ``ca_file`` when a private CA signs it). The
 password is read from the environment variable named by ``password_env``, never from the
 manifest, and never appears in results or errors. Without ``smtp_host`` the mail is
 rendered only and the result says ``not sent: SMTP not configured``.
@@ -50,6 +51,7 @@ class EmailConfig(BaseModel):
     smtp_host: str | None = None
     smtp_port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
+    ca_file: str | None = Field(default=None, description="CA bundle for a private relay")
     username: str | None = None
     password_env: str | None = None
     from_address: str | None = Field(default=None, pattern=_ADDRESS)
@@ -189,9 +191,12 @@ class EmailAgent(BaseAgent):
         host = cfg.smtp_host or ""
         where = f"SMTP {host}:{cfg.smtp_port}"
         try:
+            context = ssl.create_default_context(cafile=cfg.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise PermanentError(f"ca_file {cfg.ca_file!r} cannot be used: {exc}") from None
+        try:
             smtp: smtplib.SMTP
             if cfg.security == "ssl":
-                context = ssl.create_default_context()
                 smtp = smtplib.SMTP_SSL(
                     host, cfg.smtp_port, timeout=cfg.timeout_seconds, context=context
                 )
@@ -199,10 +204,12 @@ class EmailAgent(BaseAgent):
                 smtp = smtplib.SMTP(host, cfg.smtp_port, timeout=cfg.timeout_seconds)
             with smtp:
                 if cfg.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=context)
                 if cfg.username and password is not None:
                     smtp.login(cfg.username, password)
                 refused = smtp.send_message(message)
+        except smtplib.SMTPNotSupportedError as exc:
+            raise PermanentError(f"{where} does not support it: {exc}") from None
         except smtplib.SMTPAuthenticationError as exc:
             raise PermanentError(f"{where} refused the login ({exc.smtp_code})") from None
         except smtplib.SMTPRecipientsRefused as exc:
@@ -214,6 +221,10 @@ class EmailAgent(BaseAgent):
             if 400 <= exc.smtp_code < 500:
                 raise TemporaryError(text) from None
             raise PermanentError(text) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentError(
+                f"{where}: certificate not trusted: {exc.verify_message}"
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             raise TemporaryError(f"{where} failed: {type(exc).__name__}: {exc}") from None
         return dict(refused)
