@@ -58,6 +58,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
+    from devskyy.adapters import commerce_payments as money
     from devskyy.adapters import commerce_store as store
     from devskyy.adapters.clock import SystemClock
     from devskyy.adapters.db import open_engine
@@ -128,7 +129,7 @@ def main() -> int:
             now=0.0,
         )
         key = payment_idempotency_key(order_id)
-        store.put_sandbox_charge(
+        money.put_sandbox_charge(
             engine,
             {
                 "idempotency_key": key,
@@ -142,7 +143,7 @@ def main() -> int:
             },
             0.0,
         )
-        store.record_payment(
+        money.record_payment(
             engine,
             {
                 "order_id": order_id,
@@ -163,7 +164,7 @@ def main() -> int:
         draft = sale_entry(
             order_id, "USD", subtotal_cents=1400, tax_cents=0, cost_cents=520, charge_id=f"ch_{k}"
         )
-        store.post_sale(
+        money.post_sale(
             engine,
             {
                 "reference": draft.reference,

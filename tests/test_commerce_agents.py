@@ -11,6 +11,7 @@ import pytest
 from commerce_fixtures import Shop, open_shop
 from sqlalchemy import Engine, select
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import metadata, open_engine
@@ -348,7 +349,7 @@ def test_a_declined_payment_is_stored_and_never_retried_into_a_charge(shop: Shop
     with pytest.raises(PaymentDeclined):
         run(shop.financial.process_payment(order_id, "pm_card_visa"))
     assert store.count(shop.engine, store.sandbox_charges) == 1
-    payment = store.payment_by_key(shop.engine, f"order-{order_id}-payment")
+    payment = money.payment_by_key(shop.engine, f"order-{order_id}-payment")
     assert payment is not None
     assert (payment["status"], payment["decline_code"]) == ("declined", "insufficient_funds")
     with pytest.raises(OrderStateError, match="has no successful payment to record"):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.db import open_engine
 from devskyy.cli import main
@@ -57,6 +58,6 @@ def test_run_ecommerce_order_twice_from_fresh_state_then_a_declined_card(
         assert store.count(engine, store.orders, status="completed") == 2
         assert store.count(engine, store.orders, status="cancelled") == 1
         assert store.count(engine, store.journal_entries) == 2
-        assert {e["order_id"] for e in store.ledger_lines(engine)} == {first_order, second_order}
+        assert {e["order_id"] for e in money.ledger_lines(engine)} == {first_order, second_order}
     finally:
         engine.dispose()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from devskyy.adapters import commerce_store as store
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
 from devskyy.agents.commerce.gateway import (
@@ -150,7 +150,7 @@ def test_lost_answer_card_charges_then_a_retry_gets_that_charge(
     assert asyncio.run(gateway.charges()) == 1  # the money moved although no answer came
     retry = charge(gateway, "pm_card_lostAnswer")
     assert (retry.status, retry.replayed) == ("succeeded", True)
-    assert retry.charge_id == store.sandbox_charge(gateway.engine, "k1")["charge_id"]  # type: ignore[index]
+    assert retry.charge_id == money.sandbox_charge(gateway.engine, "k1")["charge_id"]  # type: ignore[index]
     assert asyncio.run(gateway.charges()) == 1
     assert clock.sleeps == [10.0]
 

@@ -27,6 +27,7 @@ from commerce_fixtures import open_shop
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
@@ -179,5 +180,5 @@ def test_whole_orders_on_postgresql_concurrently(engine: Engine) -> None:
     assert store.stock(engine, "DSK-CAP-001") == 0
     assert store.count(engine, store.journal_entries) == 10
     assert store.count(engine, store.sandbox_charges) == 10
-    lines = store.ledger_lines(engine)
+    lines = money.ledger_lines(engine)
     assert sum(line["amount_cents"] for line in lines) == 0

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.db import TABLE_MODULES, open_engine
 from devskyy.agents.commerce.common import seed_catalog, seed_store
@@ -268,7 +269,7 @@ def payment(order_id: str, key: str, status: str = "succeeded") -> dict[str, Any
 def test_a_paid_order_cannot_be_released(engine: Engine) -> None:
     make_order(engine, "o1", {"DSK-MUG-001": 1})
     reserve(engine, "o1")
-    store.record_payment(
+    money.record_payment(
         engine, payment("o1", "k1"), allowed_from=["reserved"], status="paid", now=3.0
     )
     outcome = release(engine, "o1")
@@ -278,19 +279,19 @@ def test_a_paid_order_cannot_be_released(engine: Engine) -> None:
 
 def test_one_payment_per_idempotency_key(engine: Engine) -> None:
     make_order(engine, "o1", {"DSK-MUG-001": 1}, status="reserved")
-    row, created = store.record_payment(
+    row, created = money.record_payment(
         engine, payment("o1", "k1"), allowed_from=["reserved"], status="paid", now=3.0
     )
     assert created is True
     assert store.get_order(engine, "o1")["status"] == "paid"  # type: ignore[index]
-    again, created = store.record_payment(
+    again, created = money.record_payment(
         engine, payment("o1", "k1", "declined"), allowed_from=["reserved"], status="x", now=4.0
     )
     assert created is False
     assert again == row
     assert store.count(engine, store.payments) == 1
-    assert store.payment_by_key(engine, "k1") == row
-    assert store.succeeded_payment(engine, "o1") == row
+    assert money.payment_by_key(engine, "k1") == row
+    assert money.succeeded_payment(engine, "o1") == row
     with pytest.raises(IntegrityError), store.write_transaction(engine) as conn:
         conn.execute(insert(store.payments).values(**payment("o1", "k1"), created_at=5.0))
 
@@ -307,7 +308,7 @@ def test_post_sale_books_once_and_completes_the_order(engine: Engine) -> None:
     reserve(engine, "o1")
     store.set_order_status(engine, "o1", ["reserved"], "paid", 3.0)
     entry = {"reference": "sale:o1", "order_id": "o1", "description": "d", "currency": "USD"}
-    first, created = store.post_sale(
+    first, created = money.post_sale(
         engine, entry, sale_lines(), allowed_from=["paid"], status="completed", now=4.0
     )
     assert created is True
@@ -315,14 +316,14 @@ def test_post_sale_books_once_and_completes_the_order(engine: Engine) -> None:
         {"account": "1100", "amount_cents": 100, "memo": "charge"},
         {"account": "4000", "amount_cents": -100, "memo": "sales"},
     ]
-    again, created = store.post_sale(
+    again, created = money.post_sale(
         engine, entry, sale_lines(), allowed_from=["paid"], status="completed", now=5.0
     )
     assert (again, created) == (first, False)
     assert store.count(engine, store.journal_entries) == 1
     assert store.get_order(engine, "o1")["status"] == "completed"  # type: ignore[index]
     assert store.count(engine, store.reservations, status="committed") == 1
-    assert [(r["account"], r["amount_cents"]) for r in store.ledger_lines(engine, "o1")] == [
+    assert [(r["account"], r["amount_cents"]) for r in money.ledger_lines(engine, "o1")] == [
         ("1100", 100),
         ("4000", -100),
     ]
@@ -334,9 +335,9 @@ def test_post_sale_refuses_unbalanced_lines_before_writing(engine: Engine) -> No
     lines = sale_lines()
     lines[1]["amount_cents"] = -99
     with pytest.raises(ValueError, match="journal entry sale:o1 is not balanced"):
-        store.post_sale(engine, entry, lines, allowed_from=["paid"], status="completed", now=1.0)
+        money.post_sale(engine, entry, lines, allowed_from=["paid"], status="completed", now=1.0)
     with pytest.raises(ValueError, match="not balanced"):
-        store.post_sale(engine, entry, lines[:1], allowed_from=["paid"], status="completed", now=1)
+        money.post_sale(engine, entry, lines[:1], allowed_from=["paid"], status="completed", now=1)
     assert store.count(engine, store.journal_entries) == 0
     assert store.count(engine, store.journal_lines) == 0
 
@@ -348,7 +349,7 @@ def test_ledger_lines_need_a_known_account(engine: Engine) -> None:
         {"account": "4000", "amount_cents": -5, "memo": ""},
     ]
     with pytest.raises(IntegrityError):
-        store.post_sale(engine, entry, lines, allowed_from=[], status="x", now=1.0)
+        money.post_sale(engine, entry, lines, allowed_from=[], status="x", now=1.0)
     assert store.count(engine, store.journal_entries) == 0
 
 
@@ -363,10 +364,10 @@ def test_sandbox_charges_are_unique_per_key(engine: Engine) -> None:
         "decline_code": None,
         "card_last4": "4242",
     }
-    stored, created = store.put_sandbox_charge(engine, charge, 1.0)
+    stored, created = money.put_sandbox_charge(engine, charge, 1.0)
     assert created is True
-    again, created = store.put_sandbox_charge(engine, {**charge, "charge_id": "ch_2"}, 2.0)
+    again, created = money.put_sandbox_charge(engine, {**charge, "charge_id": "ch_2"}, 2.0)
     assert created is False
     assert again == stored
-    assert store.sandbox_charge(engine, "k1") == stored
+    assert money.sandbox_charge(engine, "k1") == stored
     assert store.count(engine, store.sandbox_charges) == 1

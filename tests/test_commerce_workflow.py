@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
@@ -167,7 +168,7 @@ def test_declined_card_releases_the_stock_and_books_nothing(shop: Shop) -> None:
     assert release["released"] == [{"sku": "DSK-HOOD-001", "quantity": 2}]
     assert store.stock(shop.engine, "DSK-HOOD-001") == 80  # restored
     assert store.count(shop.engine, store.journal_entries) == 0
-    assert store.ledger_lines(shop.engine) == []
+    assert money.ledger_lines(shop.engine) == []
     order = store.get_order(shop.engine, order_id)
     assert order is not None
     assert order["status"] == "cancelled"

@@ -2,7 +2,9 @@
 
 Products and stock, orders and their lines, stock reservations, payments (one per
 idempotency key), a double-entry ledger (accounts, journal entries, lines), and the
-sandbox payment gateway's own record of charges. The rules (what is a valid order,
+sandbox payment gateway's own record of charges. This module declares every table and
+the catalog, order and stock transactions; ``commerce_payments`` has the payment,
+ledger and sandbox-charge transactions. The rules (what is a valid order,
 which status may follow which, what a sale entry looks like) live in
 ``devskyy.core.commerce``; this module only reads and writes, atomically, and reports
 what it found as plain values for the agents to decide on.
@@ -305,10 +307,10 @@ def set_order_status(
 ) -> bool:
     """Move the order to ``status`` if it is in one of ``allowed_from``; True when moved."""
     with write_transaction(engine) as conn:
-        return _move(conn, order_id, allowed_from, status, now)
+        return move_status(conn, order_id, allowed_from, status, now)
 
 
-def _move(
+def move_status(
     conn: Connection, order_id: str, allowed_from: Iterable[str], status: str, now: float
 ) -> bool:
     result = conn.execute(
@@ -396,12 +398,12 @@ def reserve(
                         updated_at=now,
                     )
                 )
-            _move(conn, order_id, [from_status], reserved_status, now)
+            move_status(conn, order_id, [from_status], reserved_status, now)
             return ReserveOutcome("reserved", reserved_status, _reservations(conn, order_id))
     except _Short as short:
         # The transaction above rolled back every line taken so far.
         with write_transaction(engine) as conn:
-            _move(conn, order_id, [from_status], short_status, now)
+            move_status(conn, order_id, [from_status], short_status, now)
             available = conn.scalar(select(products.c.stock).where(products.c.sku == short.sku))
         return ReserveOutcome(
             "short",
@@ -459,190 +461,8 @@ def release(
                 .values(stock=products.c.stock + held["quantity"])
             )
             released.append({"sku": held["sku"], "quantity": held["quantity"]})
-        moved = _move(conn, order_id, allowed_from, status, now)
+        moved = move_status(conn, order_id, allowed_from, status, now)
         return ReleaseOutcome("released", status if moved else order["status"], released)
-
-
-# --------------------------------------------------------------------------- payments
-
-
-def payment_by_key(engine: Engine, idempotency_key: str) -> dict[str, Any] | None:
-    """The payment stored under an idempotency key, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(payments).where(payments.c.idempotency_key == idempotency_key)
-        ).first()
-    return None if row is None else dict(row._mapping)
-
-
-def succeeded_payment(engine: Engine, order_id: str) -> dict[str, Any] | None:
-    """The order's successful payment, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(payments).where(
-                payments.c.order_id == order_id, payments.c.status == "succeeded"
-            )
-        ).first()
-    return None if row is None else dict(row._mapping)
-
-
-def record_payment(
-    engine: Engine,
-    payment: Mapping[str, Any],
-    *,
-    allowed_from: Iterable[str],
-    status: str,
-    now: float,
-) -> tuple[dict[str, Any], bool]:
-    """Store a gateway result and move the order to ``status``; returns ``(row, created)``.
-
-    The idempotency key is unique: when a row exists already (a retry, or a race),
-    it is returned with ``created=False`` and nothing is written.
-    """
-    try:
-        with write_transaction(engine) as conn:
-            existing = conn.execute(
-                select(payments).where(payments.c.idempotency_key == payment["idempotency_key"])
-            ).first()
-            if existing is not None:
-                return dict(existing._mapping), False
-            conn.execute(insert(payments).values(**payment, created_at=now))
-            _move(conn, payment["order_id"], allowed_from, status, now)
-            row = conn.execute(
-                select(payments).where(payments.c.idempotency_key == payment["idempotency_key"])
-            ).one()
-            return dict(row._mapping), True
-    except IntegrityError:
-        stored = payment_by_key(engine, payment["idempotency_key"])
-        if stored is None:
-            raise
-        return stored, False
-
-
-# --------------------------------------------------------------------------- ledger
-
-
-def _entry(conn: Connection, reference: str) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(journal_entries).where(journal_entries.c.reference == reference)
-    ).first()
-    if row is None:
-        return None
-    entry = dict(row._mapping)
-    lines = conn.execute(
-        select(journal_lines.c.account, journal_lines.c.amount_cents, journal_lines.c.memo)
-        .where(journal_lines.c.entry_id == entry["id"])
-        .order_by(journal_lines.c.id)
-    )
-    entry["lines"] = [dict(line._mapping) for line in lines]
-    return entry
-
-
-def entry_by_reference(engine: Engine, reference: str) -> dict[str, Any] | None:
-    """A journal entry with its lines, or None."""
-    with engine.connect() as conn:
-        return _entry(conn, reference)
-
-
-def post_sale(
-    engine: Engine,
-    entry: Mapping[str, Any],
-    lines: Sequence[Mapping[str, Any]],
-    *,
-    allowed_from: Iterable[str],
-    status: str,
-    now: float,
-) -> tuple[dict[str, Any], bool]:
-    """Write a balanced journal entry for an order, commit its reservations and move it
-    to ``status``, all in one transaction; returns ``(entry, created)``.
-
-    The entry's ``reference`` is unique, so an order is booked once however often this
-    is called. Lines that do not sum to zero are refused (``ValueError``) before any
-    write, whatever the caller checked.
-    """
-    if len(lines) < 2 or sum(int(line["amount_cents"]) for line in lines) != 0:
-        raise ValueError(f"journal entry {entry['reference']} is not balanced")
-    try:
-        with write_transaction(engine) as conn:
-            existing = _entry(conn, entry["reference"])
-            if existing is not None:
-                return existing, False
-            key = conn.execute(
-                insert(journal_entries).values(**entry, created_at=now)
-            ).inserted_primary_key
-            assert key is not None
-            entry_id = key[0]
-            conn.execute(insert(journal_lines), [{**line, "entry_id": entry_id} for line in lines])
-            order_id = entry.get("order_id")
-            if order_id is not None:
-                conn.execute(
-                    update(reservations)
-                    .where(reservations.c.order_id == order_id, reservations.c.status == "held")
-                    .values(status="committed", updated_at=now)
-                )
-                _move(conn, order_id, allowed_from, status, now)
-            created = _entry(conn, entry["reference"])
-            assert created is not None
-            return created, True
-    except IntegrityError:
-        stored = entry_by_reference(engine, entry["reference"])
-        if stored is None:
-            raise
-        return stored, False
-
-
-def ledger_lines(engine: Engine, order_id: str | None = None) -> list[dict[str, Any]]:
-    """Every journal line (optionally of one order's entries) with its entry reference."""
-    query = (
-        select(
-            journal_entries.c.reference,
-            journal_entries.c.order_id,
-            journal_lines.c.account,
-            journal_lines.c.amount_cents,
-        )
-        .join(journal_entries, journal_entries.c.id == journal_lines.c.entry_id)
-        .order_by(journal_lines.c.id)
-    )
-    if order_id is not None:
-        query = query.where(journal_entries.c.order_id == order_id)
-    with engine.connect() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
-
-
-# --------------------------------------------------------------------------- sandbox gateway
-
-
-def sandbox_charge(engine: Engine, idempotency_key: str) -> dict[str, Any] | None:
-    """The sandbox gateway's charge for a key, or None."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(sandbox_charges).where(sandbox_charges.c.idempotency_key == idempotency_key)
-        ).first()
-    return None if row is None else dict(row._mapping)
-
-
-def put_sandbox_charge(
-    engine: Engine, charge: Mapping[str, Any], now: float
-) -> tuple[dict[str, Any], bool]:
-    """Store a sandbox charge unless its key has one; returns ``(stored, created)``."""
-    try:
-        with write_transaction(engine) as conn:
-            existing = conn.execute(
-                select(sandbox_charges).where(
-                    sandbox_charges.c.idempotency_key == charge["idempotency_key"]
-                )
-            ).first()
-            if existing is not None:
-                return dict(existing._mapping), False
-            conn.execute(insert(sandbox_charges).values(**charge, created_at=now))
-    except IntegrityError:
-        stored = sandbox_charge(engine, charge["idempotency_key"])
-        if stored is None:
-            raise
-        return stored, False
-    stored = sandbox_charge(engine, charge["idempotency_key"])
-    assert stored is not None
-    return stored, True
 
 
 def count(engine: Engine, table: Table, **where: Any) -> int:

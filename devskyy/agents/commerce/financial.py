@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.agents.commerce.common import CommerceAgent, CommerceConfig
 from devskyy.agents.commerce.gateway import (
@@ -101,7 +102,7 @@ class FinancialAgent(CommerceAgent):
         if self.gateway is None:
             raise RuntimeError(f"{self.agent_name} is not initialized; call initialize() first")
         key = idempotency_key or payment_idempotency_key(order_id)
-        known = await self.db(store.payment_by_key, self.engine, key)
+        known = await self.db(money.payment_by_key, self.engine, key)
         if known is not None:
             if known["order_id"] != order_id:
                 raise IdempotencyConflict(f"idempotency key {key} belongs to another order")
@@ -123,7 +124,7 @@ class FinancialAgent(CommerceAgent):
             )
         )
         row, created = await self.db(
-            store.record_payment,
+            money.record_payment,
             self.engine,
             {
                 "order_id": order_id,
@@ -156,7 +157,7 @@ class FinancialAgent(CommerceAgent):
         order = await self.db(store.get_order, self.engine, order_id)
         if order is None:
             raise OrderNotFound(order_id)
-        payment = await self.db(store.succeeded_payment, self.engine, order_id)
+        payment = await self.db(money.succeeded_payment, self.engine, order_id)
         if payment is None:
             raise OrderStateError(f"order {order_id} has no successful payment to record")
         draft = sale_entry(
@@ -168,7 +169,7 @@ class FinancialAgent(CommerceAgent):
             charge_id=payment["charge_id"] or "",
         )
         entry, created = await self.db(
-            store.post_sale,
+            money.post_sale,
             self.engine,
             {
                 "reference": draft.reference,

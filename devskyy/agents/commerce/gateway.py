@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import Clock
 from devskyy.core.commerce import CommerceError, card_brand, luhn_valid, normalize_card
@@ -158,7 +159,7 @@ class SandboxGateway:
             raise CardNotAccepted(f"cannot charge {request.amount_cents} cents")
         fingerprint = _fingerprint(request, number)
         earlier = await asyncio.to_thread(
-            store.sandbox_charge, self.engine, request.idempotency_key
+            money.sandbox_charge, self.engine, request.idempotency_key
         )
         if earlier is not None:
             return self._replay(earlier, fingerprint, number)
@@ -176,7 +177,7 @@ class SandboxGateway:
             "card_last4": number[-4:],
         }
         stored, created = await asyncio.to_thread(
-            store.put_sandbox_charge, self.engine, row, self.clock.now()
+            money.put_sandbox_charge, self.engine, row, self.clock.now()
         )
         if not created:  # a concurrent call with the same key won the race
             return self._replay(stored, fingerprint, number)
