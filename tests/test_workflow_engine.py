@@ -738,3 +738,35 @@ def test_effective_status_of_dead_pending_and_finished_runs() -> None:
     assert effective_status(alive_running, 86_400.0) is RunStatus.RUNNING
     done = RunRecord(id="r", workflow="wf", owner=here_dead, status=RunStatus.SUCCEEDED)
     assert effective_status(done, 1.0) is RunStatus.SUCCEEDED
+
+
+def test_a_cancelled_run_is_recorded_and_can_be_resumed(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}])
+
+    async def scenario() -> tuple[RunRecord, RunRecord]:
+        gate = asyncio.Event()
+
+        async def blocked(caller: FakeCaller, kwargs: dict[str, Any], timeout: Any) -> Any:
+            await gate.wait()
+            return {"late": True}
+
+        caller = FakeCaller(clock, y=[blocked, ok({"b": 2})])
+        engine, store = engine_for(caller, wf)
+        task = asyncio.create_task(engine.run("wf", {}))
+        while caller.called("y") == 0:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancelled = store.get("run1")
+        resumed = await engine.resume("run1")
+        assert caller.called("x") == 1
+        return cancelled, resumed
+
+    cancelled, resumed = asyncio.run(scenario())
+    assert cancelled.status is RunStatus.CANCELLED
+    assert statuses(cancelled) == {"a": "succeeded", "b": "pending"}
+    assert cancelled.step("b").error == "CancelledError: the run was cancelled during this step"
+    assert resumed.status is RunStatus.SUCCEEDED
+    assert resumed.step("b").output == {"b": 2}
+    assert resumed.step("b").attempts == 2

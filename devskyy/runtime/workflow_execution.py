@@ -431,9 +431,20 @@ class RunExecution:
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        self._patch(RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now()))
         # The original error matters more than a failed last write; resume recovers.
         with contextlib.suppress(Exception):
+            batch, self.completions = self.completions, []
+            for outcome in batch:  # results that did arrive are kept
+                self._record_outcome(outcome)
+            for name in self.tasks:  # attempts cut short: run again on resume
+                record = replace(
+                    self.records[name],
+                    status=S.PENDING,
+                    error="CancelledError: the run was cancelled during this step",
+                    error_type="CancelledError",
+                )
+                self._set(record, None)
+            self._patch(RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now()))
             self.flush()
 
 
