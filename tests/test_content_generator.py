@@ -160,6 +160,8 @@ def test_offline_output_depends_on_the_brief() -> None:
     assert "This guide explains heat pumps for general readers." in formal["body"]
     assert "Book a free home survey." in formal["body"]
     assert "- [Our survey](/survey)" in formal["body"]
+    german = asyncio.run(agent.execute_core_function(topic="Stadtgärten", language="de"))
+    assert german["note"].endswith("; the template is in English, not 'de'")
     no_keywords = asyncio.run(agent.execute_core_function(topic="urban gardening"))["article"]
     assert no_keywords["title"] == "Urban Gardening: A Practical Guide"
     # A keyword keeps the casing the brief gives it elsewhere.

@@ -154,8 +154,11 @@ def test_unsafe_slugs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PermanentError) as err:
         publish(agent, {**ARTICLE, "slug": "../../etc/passwd"})
     assert str(err.value) == (
-        "slug '../../etc/passwd' is not lowercase words joined by hyphens; refusing to publish"
+        "slug '../../etc/passwd' is not lowercase words joined by hyphens "
+        "(at most 200 characters); refusing to publish"
     )
+    with pytest.raises(PermanentError, match=r"at most 200 characters"):
+        publish(agent, {**ARTICLE, "slug": "a" * 201})
     assert not (tmp_path / "state").exists()
     with pytest.raises(PermanentError, match=r"^publish: unknown input\(s\) content$"):
         asyncio.run(agent.execute_core_function(article=ARTICLE, content="x"))

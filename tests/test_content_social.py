@@ -112,6 +112,13 @@ def test_a_huge_title_is_cut_to_fit() -> None:
     assert "hashtags" in post["given_up"]
 
 
+def test_a_link_too_long_for_the_post_is_dropped() -> None:
+    post = compose(ARTICLE, PLATFORMS["threads"], "https://example.com/" + "a" * 600)
+    assert post["given_up"][-1] == "link"
+    assert "https://" not in post["text"]
+    assert post["length"] <= 500
+
+
 def test_cjk_text_on_x_is_cut_by_weight() -> None:
     cjk = ARTICLE.model_copy(
         update={

@@ -234,10 +234,15 @@ class ContentGeneratorAgent(BaseAgent):
             raise PermanentError(f"invalid content brief: {problems}") from None
         if self.generator() == OFFLINE:
             article = offline_article(brief, self.config.meta_description_length)
+            note = (
+                "written from a template and the brief, without a language model; "
+                f"set {self.config.api_key_env} to generate with Claude"
+            )
+            if not brief.language.lower().startswith("en"):
+                note += f"; the template is in English, not {brief.language!r}"
             return {
                 "generator": OFFLINE,
-                "note": "written from a template and the brief, without a language model; "
-                f"set {self.config.api_key_env} to generate with Claude",
+                "note": note,
                 "article": article.model_dump(),
                 "word_count": len(words(plain_text(article.body))),
                 "usage": None,

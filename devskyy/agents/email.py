@@ -83,7 +83,6 @@ class _Input(BaseModel):
     article: dict[str, Any]
     subject: str | None = Field(default=None, min_length=1, max_length=200)
     url: str | None = None
-    audience: str | None = None
 
 
 def render_email(

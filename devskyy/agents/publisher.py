@@ -45,6 +45,7 @@ from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_SLUG = 200  # file names stay well under the usual 255-byte limit
 Format = Literal["markdown", "html"]
 ALL_FORMATS: tuple[Format, ...] = ("markdown", "html")
 
@@ -182,9 +183,10 @@ class PublisherAgent(BaseAgent):
             raise PermanentError(f"publish: unknown input(s) {', '.join(unknown)}")
         article = parse_article(kwargs.get("article"))
         slug = article.slug or slugify(article.title)
-        if not SLUG.fullmatch(slug):
+        if not SLUG.fullmatch(slug) or len(slug) > MAX_SLUG:
             raise PermanentError(
-                f"slug {slug!r} is not lowercase words joined by hyphens; refusing to publish"
+                f"slug {slug!r} is not lowercase words joined by hyphens "
+                f"(at most {MAX_SLUG} characters); refusing to publish"
             )
         article = article.model_copy(update={"slug": slug})
         if self.config.webhook_url:

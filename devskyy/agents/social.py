@@ -169,6 +169,9 @@ def compose(article: Article, rules: Platform, url: str | None) -> dict[str, Any
         draft.tags.pop()
         if "hashtags" not in given_up:
             given_up.append("hashtags")
+    if not fits() and draft.link and post_length(draft.link, rules) > rules.limit // 2:
+        draft.link = ""  # a link that long leaves no room for the post itself
+        given_up.append("link")
     if not fits():
         full_title = draft.title
         room = len(full_title) - (post_length(draft.text(), rules) - rules.limit)
