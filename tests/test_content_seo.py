@@ -175,6 +175,15 @@ def test_optimize_fixes_what_is_safe_and_leaves_prose_alone() -> None:
     assert after > before
 
 
+def test_optimize_lifts_a_deep_first_heading() -> None:
+    new, changes = optimize(good_article(body="Intro.\n\n### Deep\n\nText.\n"), SeoConfig())
+    assert new.body.startswith(f"# {new.title}\n\nIntro.\n\n## Deep\n")
+    assert [c["reason"] for c in changes if c["field"] == "headings"] == [
+        "first heading H3 'Deep' became H2",
+        "added the title as the H1",
+    ]
+
+
 def test_optimize_demotes_extra_h1s() -> None:
     body = "# Capsule Wardrobe Basics\n\nIntro.\n\n## A\n\n# Another Top Heading\n\nText.\n"
     new, changes = optimize(good_article(body=body), SeoConfig())

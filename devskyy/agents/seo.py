@@ -306,6 +306,7 @@ def _fix_headings(body: str, title: str) -> tuple[str, list[str]]:
             notes.append(f"H{level} '{match.group(2).strip()}' after H{previous} became H{new}")
         elif not previous and level > 2:
             new = 2
+            notes.append(f"first heading H{level} '{match.group(2).strip()}' became H2")
         if new != level:
             lines[i] = "#" * new + match.group(2)
         previous = new
