@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -110,7 +109,7 @@ class RunExecution:
         self.not_json: dict[str, str] = {}
         for spec in workflow.spec.steps:
             try:
-                json.dumps(spec.input)
+                json_copy(spec.input)
             except (TypeError, ValueError) as exc:
                 self.not_json[spec.name] = str(exc)
 
@@ -382,7 +381,7 @@ class RunExecution:
                 f"step {spec.name!r}: agent {agent!r} returned {type(output).__name__}, not a dict"
             )
         try:
-            return dict(json.loads(json.dumps(output)))
+            return dict(json_copy(output))
         except (TypeError, ValueError) as exc:
             raise NotSerializable(
                 f"step {spec.name!r}: output of agent {agent!r} is not JSON: {exc}"
@@ -446,6 +445,41 @@ class RunExecution:
                 self._set(record, None)
             self._patch(RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now()))
             self.flush()
+
+
+def json_copy(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` made only of JSON types; ``TypeError``/``ValueError`` if it is not.
+
+    What a JSON round trip would give (tuples become lists, str/int/float subclasses such
+    as enums become plain values) at a fraction of the cost for the small dicts agents
+    return. Keys must be strings.
+    """
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        copied: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__} ({key!r})")
+            copied[key[:]] = json_copy(item, depth + 1)
+        return copied
+    if isinstance(value, list | tuple):
+        return [json_copy(item, depth + 1) for item in value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return value[:]
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+
+
+_MAX_DEPTH = 100
 
 
 def _set_fields(patch: RunPatch) -> dict[str, Any]:
