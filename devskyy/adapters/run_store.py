@@ -4,8 +4,9 @@ Three tables on the shared metadata: ``runs`` (one row per run), ``run_steps`` (
 latest state of each step) and ``run_step_events`` (every attempt start, end, retry and
 skip, in order: what ``DagProgress.restore`` rebuilds a run from). The workflow engine
 writes through ``write(RunWrite)``: one transaction per batch, so a batch of finished
-steps costs one commit, and a step's result is committed before any step that needs it
-starts (``kill -9`` loses at most the steps that were in flight).
+steps costs one commit (see ``devskyy.runtime.workflows`` for when the engine commits).
+On SQLite the two hot statements go straight through the stdlib driver; other databases
+use SQLAlchemy Core.
 
 ``owner`` is ``host:pid`` of the process running a run; ``owner_alive`` tells whether
 that process still exists (on this host), which is how a ``running`` run whose process
