@@ -155,16 +155,67 @@ def test_two_writers_share_one_chain(engine: Engine, clock: FakeClock) -> None:
 def test_buffered_events_are_written_by_batch_time_and_reads(clock: FakeClock) -> None:
     store = MemorySecurityStore()
     sm = SecurityManager(store, clock, shipped_roles, audit_batch=3, audit_max_delay=1.0)
-    sm.check_permission("scanner", "agents", "read")
+    sm.check_permission("scanner", "keys/a", "write")
     assert store.audit_count() == 0
-    sm.check_permission("scanner", "agents", "read")
-    sm.check_permission("scanner", "agents", "read")
+    sm.check_permission("scanner", "keys/b", "write")
+    sm.check_permission("scanner", "keys/c", "write")
     assert store.audit_count() == 3  # batch full
-    sm.check_permission("scanner", "agents", "read")
+    sm.check_permission("scanner", "keys/d", "write")
     clock.advance(1.0)
-    sm.check_permission("scanner", "agents", "read")
+    sm.check_permission("scanner", "keys/e", "write")
     assert store.audit_count() == 5  # the oldest waited max_delay
-    sm.check_permission("scanner", "keys", "write")  # denials are written at once
+    sm.validate_api_key("garbage")  # authentication failures are written at once
     assert store.audit_count() == 6
-    sm.check_permission("scanner", "agents", "read")
+    sm.check_permission("scanner", "keys/f", "write")
     assert len(sm.get_audit_log(limit=1000)) == 7  # reads flush first
+
+
+def test_successes_are_rolled_up_per_minute(clock: FakeClock) -> None:
+    store = MemorySecurityStore()
+    sm = SecurityManager(store, clock, shipped_roles)
+    for _ in range(10):
+        sm.check_permission("scanner", "agents", "read")
+        clock.advance(5.0)
+    assert store.audit_count() == 0
+    clock.advance(10.0)
+    sm.check_permission("scanner", "agents", "read")  # the window of 60 s is over
+    records, _ = store.audit_all()
+    assert [(r.event_type, r.details) for r in records] == [
+        (
+            "permission.allowed",
+            {
+                "count": 11,
+                "last": "2023-11-14T22:14:20.000000+00:00",
+                "permission": "read",
+                "rule": "role service rules[0]: agents",
+            },
+        )
+    ]
+
+
+def test_identical_successes_are_coalesced_with_a_count(clock: FakeClock) -> None:
+    store = MemorySecurityStore()
+    sm = SecurityManager(store, clock, shipped_roles)
+    key = sm.generate_api_key("svc", "service")
+    for _ in range(3):
+        assert sm.validate_api_key(key.key).valid
+        clock.advance(0.25)
+    sm.check_permission("svc", "keys", "write")
+    sm.check_permission("svc", "keys", "write")
+    events = sm.get_audit_log()
+    assert [(e["event_type"], e["details"]) for e in events] == [
+        ("key.created", events[0]["details"]),
+        (
+            "key.validated",
+            {"key_id": key.key_id, "count": 3, "last": "2023-11-14T22:13:20.500000+00:00"},
+        ),
+        (
+            "permission.denied",
+            {"permission": "write", "reason": "no rule allows svc to write keys"},
+        ),
+        (
+            "permission.denied",
+            {"permission": "write", "reason": "no rule allows svc to write keys"},
+        ),
+    ]
+    assert sm.verify_audit_log().ok

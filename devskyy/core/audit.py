@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from devskyy.model.security import AuditEvent, AuditRecord
 
@@ -32,44 +33,61 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
 
 
-def canonical(record: AuditRecord) -> bytes:
-    """The bytes an event's hash covers (stable across stores and versions)."""
-    body = {
-        "time": iso(record.time),
-        "actor": record.actor,
-        "event_type": record.event_type,
-        "resource": record.resource,
-        "outcome": record.outcome,
-        "details": record.details,
-    }
+def _digest(prev_hash: str, body: dict[str, Any]) -> str:
     payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return payload.encode()
+    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
+def _body(
+    time: float, actor: str, event_type: str, resource: str, outcome: str, **rest: Any
+) -> dict[str, Any]:
+    return {
+        "time": iso(time),
+        "actor": actor,
+        "event_type": event_type,
+        "resource": resource,
+        "outcome": outcome,
+        **rest,
+    }
 
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
-    """The hash a stored record ought to carry (its ``seq`` is not covered: links are)."""
-    return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(record)).hexdigest()
+    """The hash a stored record ought to carry (its ``seq`` is not covered: links are).
+
+    SHA-256 of the previous hash, a newline, and the canonical JSON of the event's time
+    (UTC ISO-8601), actor, type, resource, outcome and details (sorted keys, no spaces).
+    """
+    body = _body(
+        record.time,
+        record.actor,
+        record.event_type,
+        record.resource,
+        record.outcome,
+        details=record.details,
+    )
+    return _digest(prev_hash, body)
 
 
 def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[AuditRecord]:
     """Number and hash ``events`` to follow the event ``last_seq`` with ``last_hash``."""
     out: list[AuditRecord] = []
     prev = last_hash
-    for offset, event in enumerate(events, start=1):
-        draft = AuditRecord(
-            seq=last_seq + offset,
-            time=event.time,
-            actor=event.actor,
-            event_type=event.event_type.value,
-            resource=event.resource,
-            outcome=event.outcome.value,
-            details=event.details,
-            prev_hash=prev,
-            hash="",
-        )
-        digest = record_hash(prev, draft)
+    for seq, event in enumerate(events, start=last_seq + 1):
+        kind, outcome = event.event_type.value, event.outcome.value
+        body = _body(event.time, event.actor, kind, event.resource, outcome, details=event.details)
+        digest = _digest(prev, body)
         out.append(
-            AuditRecord(**{**draft.__dict__, "hash": digest})  # frozen: rebuild with the hash
+            AuditRecord(
+                seq,
+                event.time,
+                event.actor,
+                kind,
+                event.resource,
+                outcome,
+                event.details,
+                prev,
+                digest,
+            )
         )
         prev = digest
     return out

@@ -1,12 +1,20 @@
 """The audit log writer: chains events and appends them to the security store.
 
-Rare, security-relevant events (keys created, rotated, revoked; failures; denials;
-grants; blocks; manifests applied) are written at once. High-volume ones (a key
-validated, a permission allowed) are buffered and written in one transaction when
-``batch`` of them are waiting, when the oldest has waited ``max_delay`` seconds (checked
-on the next event), before any read or verification, and on ``flush()``/``close()``.
-That keeps a request's security checks at microseconds instead of a commit each;
-a crash may lose at most ``max_delay`` seconds of *successful* validations.
+Three paces, so that a request's security checks cost microseconds, not a commit:
+
+- *urgent* events (keys created, rotated, revoked; authentication failures; grants;
+  blocks; manifests applied) are written at once;
+- *buffered* events (permission denied) are written in one transaction when ``batch``
+  are waiting or the oldest has waited ``max_delay`` seconds (checked on the next
+  event);
+- *rolled-up* successes (a key validated, a permission allowed) are counted per
+  (actor, type, resource, details) and written as one event per ``rollup_seconds``
+  window (60 s), whose details carry ``count`` and ``last`` (the time of the last one)
+  when more than one happened. Every success is recorded, as a count.
+
+Everything waiting is written before any read or verification and on
+``flush()``/``close()``; a crash may lose the events of the last window. Within one
+write, events are ordered by time.
 
 Appends are optimistic: the writer remembers the head (count, last hash) it wrote; if
 another process appended meanwhile, the store refuses with ``AuditConflict`` and the
@@ -17,14 +25,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.security_store import AuditConflict, SecurityStore
-from devskyy.core.audit import GENESIS, ChainReport, chain, verify
+from devskyy.core.audit import GENESIS, ChainReport, chain, iso, verify
 from devskyy.core.keys import find_keys
 from devskyy.errors import StateError
-from devskyy.model.security import AuditEvent, AuditRecord
+from devskyy.model.security import AuditEvent, AuditRecord, EventType, Outcome
 
 log = logging.getLogger("devskyy.security.audit")
 
@@ -35,8 +44,9 @@ MAX_RETRIES = 20
 def scrub(value: Any) -> Any:
     """``value`` with anything that looks like an API key replaced (defence in depth)."""
     if isinstance(value, str):
-        for key in find_keys(value):
-            value = value.replace(key, REDACTED)
+        if "dsk_" in value:
+            for key in find_keys(value):
+                value = value.replace(key, REDACTED)
         return value
     if isinstance(value, dict):
         return {str(k): scrub(v) for k, v in value.items()}
@@ -55,49 +65,93 @@ class AuditWriter:
         store: SecurityStore,
         clock: Clock,
         *,
-        batch: int = 100,
+        batch: int = 500,
         max_delay: float = 1.0,
+        rollup_seconds: float = 60.0,
+        rollup_cap: int = 50_000,
     ) -> None:
         self._store = store
         self._clock = clock
         self._batch = batch
         self._max_delay = max_delay
-        self._buffer: list[AuditEvent] = []
+        self._rollup_seconds = rollup_seconds
+        self._rollup_cap = rollup_cap
+        self._order = 0  # ties in time keep the order events came in
+        self._buffer: list[tuple[int, AuditEvent]] = []
         self._first_at = 0.0
+        self._rollups: dict[tuple[Any, ...], list[Any]] = {}  # key -> [order, event, count, last]
+        self._rollup_at = 0.0
         self._head: tuple[int, str] | None = None
         self._lock = threading.RLock()
         self.on_flush: list[Any] = []
 
     def record(self, event: AuditEvent, *, urgent: bool = True) -> None:
-        """Queue ``event``; write now when urgent or when the buffer is due."""
-        clean = AuditEvent(
-            event.time,
-            scrub(event.actor),
-            event.event_type,
-            scrub(event.resource),
-            event.outcome,
-            scrub(event.details),
-        )
+        """Queue ``event``; write now when urgent or when something waiting is due."""
         with self._lock:
+            self._order += 1
             if not self._buffer:
                 self._first_at = self._clock.monotonic()
-            self._buffer.append(clean)
+            self._buffer.append((self._order, event))
+        self._maybe_flush(urgent)
+
+    def count(
+        self,
+        time: float,
+        actor: str,
+        event_type: EventType,
+        resource: str,
+        details: dict[str, Any],
+    ) -> None:
+        """Count one success into this window's roll-up event."""
+        key = (actor, event_type, resource, *details.items())
+        with self._lock:
+            entry = self._rollups.get(key)
+            if entry is None:
+                self._order += 1
+                if not self._rollups:
+                    self._rollup_at = self._clock.monotonic()
+                event = AuditEvent(time, actor, event_type, resource, Outcome.SUCCESS, details)
+                self._rollups[key] = [self._order, event, 1, time]
+            else:
+                entry[2] += 1
+                entry[3] = time
+        self._maybe_flush(False)
+
+    def _maybe_flush(self, urgent: bool) -> None:
+        now = self._clock.monotonic()
+        with self._lock:
             due = (
                 urgent
                 or len(self._buffer) >= self._batch
-                or self._clock.monotonic() - self._first_at >= self._max_delay
+                or (self._buffer and now - self._first_at >= self._max_delay)
+                or len(self._rollups) >= self._rollup_cap
+                or (self._rollups and now - self._rollup_at >= self._rollup_seconds)
             )
         if due:
             self.flush()
 
+    def _drain(self) -> list[AuditEvent]:
+        events, rollups = self._buffer, self._rollups
+        self._buffer, self._rollups = [], {}
+        for order, event, count, last in rollups.values():
+            extra = {"count": count, "last": iso(last)} if count > 1 else {}
+            events.append((order, replace(event, details={**event.details, **extra})))
+        events.sort(key=lambda item: (item[1].time, item[0]))
+        return [
+            AuditEvent(
+                e.time, scrub(e.actor), e.event_type, scrub(e.resource), e.outcome, scrub(e.details)
+            )
+            for _, e in events
+        ]
+
     def pending(self) -> int:
-        """How many events wait in the buffer."""
-        return len(self._buffer)
+        """How many events wait (buffered plus rolled up)."""
+        return len(self._buffer) + len(self._rollups)
 
     def flush(self) -> None:
         """Write every buffered event (retrying when another writer got in first)."""
         with self._lock:
-            events, self._buffer = self._buffer, []
+            events = self._drain()
             for hook in self.on_flush:
                 hook()
             if not events:
@@ -112,7 +166,8 @@ class AuditWriter:
                     continue
                 self._head = (records[-1].seq, records[-1].hash)
                 return
-            self._buffer = events + self._buffer
+            # Keep them (already rolled up) for the next try.
+            self._buffer = [(0, e) for e in events] + self._buffer
             log.error("audit append failed %d times; %d event(s) kept", MAX_RETRIES, len(events))
             raise StateError("could not append to the audit log: too much contention")
 

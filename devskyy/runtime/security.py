@@ -61,6 +61,7 @@ DEFAULT_KEY_TTL = 90 * 86_400.0
 DEFAULT_GRACE = 86_400.0
 AUDIT_LIMIT_CAP = 1000
 LOCAL = "local"
+LAST_USED_PRECISION = 60.0
 
 __all__ = ["KeyCheck", "KeyReason", "NewKey", "SecurityManager", "SecurityRole"]
 
@@ -91,8 +92,9 @@ class SecurityManager:
         threat_policy: ThreatPolicy | None = None,
         key_ttl_seconds: float = DEFAULT_KEY_TTL,
         refresh_seconds: float = 5.0,
-        audit_batch: int = 100,
+        audit_batch: int = 500,
         audit_max_delay: float = 1.0,
+        audit_rollup_seconds: float = 60.0,
     ) -> None:
         self.store = _engine_store(store)
         self.clock: Clock = clock or SystemClock()
@@ -103,13 +105,18 @@ class SecurityManager:
         self._refresh = refresh_seconds
         self._lock = threading.RLock()
         self.audit = AuditWriter(
-            self.store, self.clock, batch=audit_batch, max_delay=audit_max_delay
+            self.store,
+            self.clock,
+            batch=audit_batch,
+            max_delay=audit_max_delay,
+            rollup_seconds=audit_rollup_seconds,
         )
         self.audit.on_flush.append(self._flush_last_used)
         self._rates = SlidingWindowLog()
         self._failures = FailureCounter()
         self._rate_audited: dict[str, float] = {}
         self._last_used: dict[str, float] = {}
+        self._last_used_at: dict[str, float] = {}
         self._counters = {"auth_failures": 0, "denials": 0, "rate_limited": 0, "blocked": 0}
         self._invalidate_all()
 
@@ -190,8 +197,12 @@ class SecurityManager:
         outcome: Outcome,
         *,
         urgent: bool = True,
+        rollup: bool = False,
         **details: Any,
     ) -> None:
+        if rollup:
+            self.audit.count(self.clock.now(), actor, event_type, resource, details)
+            return
         event = AuditEvent(self.clock.now(), actor, event_type, resource, outcome, details)
         self.audit.record(event, urgent=urgent)
 
@@ -411,13 +422,16 @@ class SecurityManager:
                 reason=KeyReason.BLOCKED,
                 detail="too many denials",
             )
-        self._last_used[record.key_id] = now
+        if now - self._last_used_at.get(record.key_id, -LAST_USED_PRECISION) >= LAST_USED_PRECISION:
+            # last_used is kept to the minute: one write per key per minute at most.
+            self._last_used[record.key_id] = self._last_used_at[record.key_id] = now
         self._event(
             record.principal,
             EventType.KEY_VALIDATED,
             f"keys/{record.key_id}",
             Outcome.SUCCESS,
             urgent=False,
+            rollup=True,
             key_id=record.key_id,
         )
         expires = (
@@ -568,6 +582,7 @@ class SecurityManager:
                 resource,
                 Outcome.SUCCESS,
                 urgent=False,
+                rollup=True,
                 permission=permission,
                 rule=decision.matched_rule,
             )
@@ -578,6 +593,7 @@ class SecurityManager:
             EventType.PERMISSION_DENIED,
             resource,
             Outcome.DENIED,
+            urgent=False,
             permission=permission,
             reason=decision.reason,
         )
