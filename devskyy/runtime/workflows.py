@@ -20,15 +20,17 @@ at once (asyncio tasks), its input rendered by ``core.expressions.render`` from
 Durability: every state change becomes a ``StepRecord`` plus a ``StepEvent``, written
 through ``RunStore.write`` as it happens (group commit). Whenever the engine waits for a
 running step, everything so far is committed first; results that arrive together share
-one commit. Only steps that finish faster than ``commit_interval`` (2 ms by default) may
-let a dependent start before their own commit, and then one commit covers that window:
-``kill -9`` loses the attempts in flight plus at most 2 ms of sub-millisecond steps, which
-``resume`` runs again. ``commit_interval=0`` commits every result before any dependent
-starts (``benchmarks/bench_workflow.py`` shows both). ``resume(run_id)`` rebuilds the DAG
-from the recorded events (``DagProgress.restore``) and finishes the run without re-running
-steps whose success was recorded. A run whose owning process died is shown as
-``interrupted`` (``effective_status``); a waiting run writes a heartbeat every 30 s.
-Cancelling the task that runs a run (Ctrl-C) records it as ``cancelled``, also resumable.
+one commit. Only a result that arrives within ``commit_interval`` (2 ms by default) of
+the previous commit may let its dependents start before its own commit, which then
+follows at the next wait or window end: ``kill -9`` loses the attempts in flight plus at
+most that window's results, which ``resume`` runs again. ``commit_interval=0`` commits
+every result before any dependent starts (``benchmarks/bench_workflow.py`` shows both).
+
+``resume(run_id)`` rebuilds the DAG from the recorded events (``DagProgress.restore``)
+and finishes the run without re-running steps whose success was recorded. A run whose
+owning process died is shown as ``interrupted`` (``effective_status``); a waiting run
+writes a heartbeat every 30 s. Cancelling the task that runs a run (Ctrl-C) records it as
+``cancelled``, which is resumable too.
 """
 
 from __future__ import annotations
