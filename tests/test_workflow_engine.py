@@ -34,6 +34,7 @@ from devskyy.model.runs import (
 )
 from devskyy.runtime.workflow_execution import json_copy
 from devskyy.runtime.workflows import (
+    STALE_AFTER,
     ParamsError,
     WorkflowEngine,
     effective_status,
@@ -155,11 +156,12 @@ def engine_for(
     owner: str = "test-host:1",
     commit_interval: float = 0.0,
     heartbeat_interval: float = 30.0,
+    first_id: int = 1,
 ) -> tuple[WorkflowEngine, MemoryRunStore]:
     store = store or MemoryRunStore()
     by_name = {w.name: w for w in workflows}
     agent_map = {a.name: a for a in agents}
-    ids = iter(f"run{i}" for i in range(1, 100))
+    ids = iter(f"run{i}" for i in range(first_id, first_id + 100))
     engine = WorkflowEngine(
         caller,
         store,
@@ -793,3 +795,23 @@ def test_json_copy_matches_a_json_round_trip_and_refuses_the_rest() -> None:
         deep = [deep]
     with pytest.raises(ValueError, match="nested deeper than 100 levels"):
         json_copy(deep)
+
+
+def test_a_pending_run_resumes_only_when_its_creator_is_gone(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}])
+    store = MemoryRunStore()
+    alive = f"{socket.gethostname()}:{os.getpid()}"
+    creator, _ = engine_for(FakeCaller(clock), wf, store=store, owner=alive)
+    record = creator.create("wf", {})
+    assert record.heartbeat_at == clock.now()
+    caller = FakeCaller(clock)
+    other, _ = engine_for(caller, wf, store=store, owner="elsewhere:1")
+    with pytest.raises(StateError, match=r'run "run1" is still pending \(owner '):
+        asyncio.run(other.resume(record.id))
+    assert caller.calls == []
+
+    gone, _ = engine_for(FakeCaller(clock), wf, store=store, owner="gone.example:7", first_id=2)
+    orphan = gone.create("wf", {})
+    clock.advance(STALE_AFTER + 1)
+    assert asyncio.run(other.resume(orphan.id)).status is RunStatus.SUCCEEDED
+    assert caller.called("x") == 1

@@ -237,6 +237,7 @@ class WorkflowEngine:
             status=RunStatus.PENDING,
             created_at=self.clock.now(),
             owner=self.owner,
+            heartbeat_at=self.clock.now(),
             steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
         )
         self.store.create(record)
@@ -271,8 +272,8 @@ class WorkflowEngine:
         """Finish an interrupted run; steps that succeeded are not run again."""
         record = self.store.get(run_id)
         status = effective_status(record, self.clock.now())
-        if status is RunStatus.RUNNING:
-            raise StateError(f'run "{run_id}" is still running (owner {record.owner})')
+        if status in (RunStatus.RUNNING, RunStatus.PENDING):
+            raise StateError(f'run "{run_id}" is still {status.value} (owner {record.owner})')
         if status.finished and status is not RunStatus.CANCELLED:
             raise StateError(f'run "{run_id}" already {status.value}; nothing to resume')
         workflow = self.workflow(record.workflow)
