@@ -44,6 +44,21 @@ spec:
   config: {fail: true}
 ---
 apiVersion: devskyy.dev/v1
+kind: Agent
+metadata: {name: misconfigured}
+spec:
+  module: fake_workflow_agents:StepAgent
+  config: {bogus: 1}
+---
+apiVersion: devskyy.dev/v1
+kind: Workflow
+metadata: {name: uses-misconfigured}
+spec:
+  steps:
+    - name: only
+      agent: misconfigured
+---
+apiVersion: devskyy.dev/v1
 kind: Workflow
 metadata: {name: demo}
 spec:
@@ -295,3 +310,13 @@ def test_a_run_whose_process_died_is_interrupted_and_resumes(
     again = cli(applied, "runs", "resume", "deadbeef0001")
     assert again.exit_code == 1
     assert again.stderr == 'error: run "deadbeef0001" already succeeded; nothing to resume\n'
+
+
+def test_an_agent_that_does_not_start_is_reported_and_its_step_fails(applied: str) -> None:
+    result = cli(applied, "run", "uses-misconfigured", "-o", "json")
+    assert result.exit_code == 1
+    warning = result.stderr.splitlines()[0]
+    assert warning.startswith('warning: agent "misconfigured" did not start: ')
+    step = json.loads(result.stdout)["steps"]["only"]
+    assert (step["status"], step["attempts"]) == ("failed", 1)
+    assert step["error"] == "NotFound: agent 'misconfigured' is not registered"

@@ -28,7 +28,7 @@ from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
 from devskyy.model.runs import RunRecord, StepRecord
-from devskyy.runtime.system import open_system
+from devskyy.runtime.system import System, open_system
 from devskyy.runtime.workflows import effective_status
 
 FORMATS = ("table", "json", "yaml")
@@ -108,14 +108,21 @@ def _finish(record: RunRecord, output: str, *, now: float) -> None:
         raise SystemExit(1)
 
 
+async def _start_agents(system: System) -> None:
+    """Build the applied agents; one that fails is reported, its steps will fail."""
+    summary = await system.registry.discover_and_register_all_agents()
+    for name, error in sorted(summary.get("errors", {}).items()):
+        click.echo(f'warning: agent "{name}" did not start: {error}', err=True)
+
+
 async def _run(url: str, workflow: str, params: dict[str, Any], output: str) -> None:
     system = await open_system(url, start_agents=False)
     try:
         engine = system.workflows
         assert engine is not None
-        engine.workflow(workflow)  # not applied: a clear error before agents start
-        await system.registry.discover_and_register_all_agents()
+        # Not applied, bad params: clear errors before any agent starts.
         record = engine.create(workflow, params)
+        await _start_agents(system)
         listener = None
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")
@@ -131,9 +138,8 @@ async def _resume(url: str, run_id: str, output: str) -> None:
     try:
         engine = system.workflows
         assert engine is not None
-        record = engine.store.get(run_id)
-        engine.workflow(record.workflow)
-        await system.registry.discover_and_register_all_agents()
+        record, _ = engine.resumable(run_id)  # nothing to resume: say so before agents start
+        await _start_agents(system)
         listener = None
         if output == "table":
             done = sum(1 for s in record.steps if s.status.value == "succeeded")

@@ -268,8 +268,8 @@ class WorkflowEngine:
         )
         return await execution.drive()
 
-    async def resume(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
-        """Finish an interrupted run; steps that succeeded are not run again."""
+    def resumable(self, run_id: str) -> tuple[RunRecord, Workflow]:
+        """The run and its workflow if ``resume`` may take it; ``StateError`` says why not."""
         record = self.store.get(run_id)
         status = effective_status(record, self.clock.now())
         if status in (RunStatus.RUNNING, RunStatus.PENDING):
@@ -282,6 +282,11 @@ class WorkflowEngine:
                 f'run "{run_id}" has other steps than workflow "{workflow.name}" has now; '
                 "it cannot be resumed"
             )
+        return record, workflow
+
+    async def resume(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
+        """Finish an interrupted run; steps that succeeded are not run again."""
+        record, workflow = self.resumable(run_id)
         if not self.store.claim(
             run_id, expected_owner=record.owner, owner=self.owner, now=self.clock.now()
         ):
