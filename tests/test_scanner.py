@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from codecheck_helpers import call, copy_sample, findings, make_agent
 
+from devskyy.agents.codecheck.bandit import partition
 from devskyy.agents.codecheck.files import PathEscape, resolve_inside, walk
 from devskyy.agents.codecheck.perf import PerfSettings, check_source, complexity
 from devskyy.agents.scanner import ScannerAgent, compare
@@ -318,3 +319,14 @@ def test_perf_nested_function_is_its_own_scope() -> None:
         "    return inner\n"
     )
     assert _rules(source) == []
+
+
+def test_bandit_partition_balances_by_size(tmp_path: Path) -> None:
+    sizes = {"a.py": 90, "b.py": 50, "c.py": 40, "d.py": 10}
+    for name, size in sizes.items():
+        (tmp_path / name).write_text("x" * size)
+    files = [tmp_path / n for n in sizes]
+    groups = partition(files, 2)
+    assert [[p.name for p in g] for g in groups] == [["a.py", "d.py"], ["b.py", "c.py"]]
+    assert partition(files, 1) == [sorted(files)]
+    assert partition(files[:1], 4) == [[files[0]]]

@@ -8,7 +8,9 @@ findings quote the password; devskyy replaces the value before the message goes 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 from collections.abc import Sequence
 from functools import cache
@@ -23,6 +25,8 @@ from devskyy.agents.codecheck.proc import ToolError, chunks, python, run
 SECRET_RULES = frozenset({"B105", "B106", "B107"})
 ROTATE_ACTION = "manual: move the secret to the environment or a secret store, then rotate it"
 DEFAULT_SKIP = ("B101",)  # assert_used: noise in test suites; asserts are not a vulnerability
+BYTES_PER_WORKER = 200_000
+MAX_WORKERS = 4
 _QUOTED = re.compile(r"""(:\s*)(['"]).*\2\s*$""")
 _SEVERITY = {"HIGH": Severity.HIGH, "MEDIUM": Severity.MEDIUM, "LOW": Severity.LOW}
 
@@ -60,17 +64,47 @@ def parse_output(root: Path, stdout: str) -> list[Issue]:
     return [_issue(root, item) for item in data.get("results", [])]
 
 
-async def scan(
-    root: Path, files: Sequence[Path], skip: Sequence[str] = DEFAULT_SKIP
-) -> list[Issue]:
-    """bandit on ``files``; every finding, whatever its severity or confidence."""
+def partition(files: Sequence[Path], workers: int) -> list[list[Path]]:
+    """Split ``files`` into at most ``workers`` groups of similar total size (largest first)."""
+    count = max(workers, 1)
+    sizes = [0] * count
+    groups: list[list[Path]] = [[] for _ in range(count)]
+    for size, path in sorted(((p.stat().st_size, p) for p in files), key=lambda s: (-s[0], s[1])):
+        lightest = sizes.index(min(sizes))
+        groups[lightest].append(path)
+        sizes[lightest] += size
+    return [sorted(group) for group in groups if group]
+
+
+def workers_for(files: Sequence[Path]) -> int:
+    """One bandit process per ``BYTES_PER_WORKER`` of source, up to the CPU count (max 4)."""
+    total = sum(p.stat().st_size for p in files)
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS, total // BYTES_PER_WORKER))
+
+
+async def _one(root: Path, files: Sequence[Path], skip: Sequence[str]) -> list[Issue]:
     issues: list[Issue] = []
     for part in chunks([str(f) for f in files]):
-        argv = [python(), "-m", "bandit", "-f", "json", "-q", "--exit-zero"]
+        # -I: isolated mode, so the scanned tree (the working directory) is never on
+        # bandit's sys.path; a project's own ``yaml.py`` must not be imported by bandit.
+        argv = [python(), "-I", "-m", "bandit", "-f", "json", "-q", "--exit-zero"]
         if skip:
             argv += ["-s", ",".join(skip)]
-        done = await run([*argv, "--", *part], cwd=root)
+        done = await run([*argv, "--", *part])
         if done.returncode != 0 or not done.stdout.strip():
             raise ToolError(f"bandit failed: {done.stderr.strip()[:500]}")
         issues += parse_output(root, done.stdout)
     return issues
+
+
+async def scan(
+    root: Path, files: Sequence[Path], skip: Sequence[str] = DEFAULT_SKIP
+) -> list[Issue]:
+    """bandit on ``files``; every finding, whatever its severity or confidence.
+
+    bandit checks each file on its own, so a large tree is split by size across a few
+    bandit processes that run at once (one per CPU at most); a small one uses one.
+    """
+    groups = partition(files, workers_for(files))
+    results = await asyncio.gather(*(_one(root, group, skip) for group in groups))
+    return [issue for part in results for issue in part]

@@ -13,8 +13,8 @@ as a list or a string only when every binding of it in that scope says so.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from devskyy.agents.codecheck.issues import Issue, Severity, Tool
 
@@ -40,20 +40,65 @@ class PerfSettings:
     max_complexity: int = DEFAULT_MAX_COMPLEXITY
 
 
-def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of ``scope`` without descending into nested functions, classes or lambdas."""
-    stack = list(ast.iter_child_nodes(scope))
+@dataclass
+class _Scope:
+    """A module, function, class or lambda, with the nodes it owns (not its nested scopes').
+
+    ``nodes`` pairs each owned node with whether it runs once per iteration of a loop or
+    comprehension of this scope.
+    """
+
+    node: ast.AST
+    nodes: list[tuple[ast.AST, bool]] = field(default_factory=list)
+
+
+_NO_IDS: frozenset[int] = frozenset()
+
+
+def _per_iteration(parent: ast.AST) -> frozenset[int]:
+    """ids of the children of ``parent`` evaluated once per iteration of it."""
+    if isinstance(parent, _LOOPS):
+        return frozenset(map(id, parent.body))
+    if isinstance(parent, ast.DictComp):
+        return frozenset((id(parent.key), id(parent.value)))
+    if isinstance(parent, ast.ListComp | ast.SetComp | ast.GeneratorExp):
+        return frozenset((id(parent.elt),))
+    if isinstance(parent, ast.comprehension):
+        return frozenset(map(id, parent.ifs))
+    return _NO_IDS
+
+
+def _index(tree: ast.AST) -> list[_Scope]:
+    """Every scope of ``tree`` with its own nodes, in one pass (no recursion)."""
+    root = _Scope(tree)
+    scopes = [root]
+    stack: list[tuple[ast.AST, _Scope, bool]] = [(tree, root, False)]
     while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, _SCOPES):
-            stack.extend(ast.iter_child_nodes(node))
+        node, scope, looped = stack.pop()
+        repeated = _per_iteration(node)
+        for child in ast.iter_child_nodes(node):
+            in_loop = looped or id(child) in repeated
+            scope.nodes.append((child, in_loop))
+            if isinstance(child, _SCOPES):
+                inner = _Scope(child)
+                scopes.append(inner)
+                stack.append((child, inner, False))
+            else:
+                stack.append((child, scope, in_loop))
+    return scopes
 
 
-def complexity(func: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+def _own_nodes(scope: ast.AST) -> list[ast.AST]:
+    """Nodes of ``scope`` without descending into nested functions, classes or lambdas."""
+    return [node for node, _ in _index(scope)[0].nodes]
+
+
+def complexity(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, nodes: Sequence[ast.AST] | None = None
+) -> int:
     """McCabe cyclomatic complexity: 1 plus one per decision point."""
     score = 1
-    for node in _own_nodes(func):
+    for node in _own_nodes(func) if nodes is None else nodes:
         if isinstance(node, _BRANCHES):
             score += 1
         elif isinstance(node, ast.comprehension):
@@ -91,7 +136,7 @@ def _annotation_kind(annotation: ast.expr | None) -> str | None:
     return None
 
 
-def _name_kinds(scope: ast.AST) -> dict[str, str]:
+def _name_kinds(scope: ast.AST, nodes: Sequence[ast.AST]) -> dict[str, str]:
     """Names whose every binding in ``scope`` is a list (or every one a string)."""
     kinds: dict[str, set[str | None]] = {}
 
@@ -105,7 +150,7 @@ def _name_kinds(scope: ast.AST) -> dict[str, str]:
         for extra in (args.vararg, args.kwarg):
             if extra is not None:
                 bind(extra.arg, None)
-    for node in _own_nodes(scope):
+    for node in nodes:
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 for name in ast.walk(target):
@@ -138,26 +183,13 @@ def _name_kinds(scope: ast.AST) -> dict[str, str]:
     return certain
 
 
-def _in_loop_nodes(scope: ast.AST) -> Iterator[ast.AST]:
-    """Nodes of ``scope`` that run once per iteration of a loop or comprehension."""
-    for node in _own_nodes(scope):
-        if isinstance(node, _LOOPS):
-            for part in node.body:
-                yield part
-                yield from _own_nodes(part) if not isinstance(part, _SCOPES) else ()
-        elif isinstance(node, _COMPREHENSIONS):
-            elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-            for gen in node.generators:
-                elements += gen.ifs
-            for element in elements:
-                yield element
-                yield from _own_nodes(element)
-
-
-def _scope_issues(scope: ast.AST, file: str) -> list[Issue]:
-    kinds = _name_kinds(scope)
+def _scope_issues(scope: _Scope, file: str) -> list[Issue]:
+    looped = [node for node, in_loop in scope.nodes if in_loop]
+    if not looped:
+        return []
+    kinds = _name_kinds(scope.node, [node for node, _ in scope.nodes])
     found: list[Issue] = []
-    for node in _in_loop_nodes(scope):
+    for node in looped:
         if isinstance(node, ast.Compare):
             for op, right in zip(node.ops, node.comparators, strict=True):
                 if (
@@ -208,11 +240,12 @@ def check_source(source: str, file: str, settings: PerfSettings) -> list[Issue]:
         tree = ast.parse(source, filename=file)
     except (SyntaxError, ValueError):
         return []
-    found = _scope_issues(tree, file)
-    for node in ast.walk(tree):
+    found: list[Issue] = []
+    for scope in _index(tree):
+        found += _scope_issues(scope, file)
+        node = scope.node
         if isinstance(node, _FUNCS):
-            found += _scope_issues(node, file)
-            score = complexity(node)
+            score = complexity(node, [n for n, _ in scope.nodes])
             if score > settings.max_complexity:
                 found.append(
                     Issue(
