@@ -33,13 +33,14 @@ from devskyy.model.runs import (
 S = StepStatus
 
 
-@pytest.fixture(params=["memory", "sql"])
+@pytest.fixture(params=["memory", "sql", "sql-core"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "memory":
         yield MemoryRunStore()
         return
     engine = open_engine(f"sqlite:///{tmp_path / 'runs.db'}")
-    yield SqlRunStore(engine)
+    # "sql-core" runs SQLite through the SQLAlchemy Core path other databases take.
+    yield SqlRunStore(engine, sqlite_fast_path=request.param == "sql")
     engine.dispose()
 
 
@@ -204,3 +205,20 @@ def test_owner_of_this_process_is_alive_and_a_dead_one_is_not() -> None:
     assert owner_alive(dead) is False
     assert owner_alive("elsewhere.example:1") is None
     assert owner_alive(None) is None
+
+
+def test_a_store_that_cannot_write_raises_state_error(tmp_path: Path) -> None:
+    for fast in (True, False):
+        url = f"sqlite:///{tmp_path / f'ro{fast}.db'}"
+        engine = open_engine(url)
+        store = SqlRunStore(engine, sqlite_fast_path=fast)
+        store.create(new_run())
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER no_events BEFORE INSERT ON run_step_events "
+                "BEGIN SELECT RAISE(ABORT, 'read only'); END"
+            )
+        with pytest.raises(StateError, match='run "r1": the run store refused a write: '):
+            store.write(RunWrite("r1", events=(StepEvent("scan", S.RUNNING, 1, 1.0),)))
+        assert store.events("r1") == []
+        engine.dispose()

@@ -39,7 +39,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from devskyy.adapters.db import metadata
 from devskyy.errors import NotFound, StateError
@@ -257,7 +257,7 @@ def _patch_values(patch: RunPatch) -> dict[str, Any]:
 class SqlRunStore:
     """Runs in SQL (SQLite by default, PostgreSQL through the same URL)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sqlite_fast_path: bool = True) -> None:
         self._engine = engine
         steps = run_steps_table
         # Compiled once and cached by SQLAlchemy: the hot path of every step.
@@ -270,7 +270,7 @@ class SqlRunStore:
         # SQLite (the default store) takes the hot path straight through the stdlib driver:
         # SQLAlchemy's per-statement overhead was most of a step's cost. Other databases
         # go through SQLAlchemy Core, which handles their drivers' types.
-        self._raw = engine.dialect.name == "sqlite"
+        self._raw = sqlite_fast_path and engine.dialect.name == "sqlite"
         sets = ", ".join(f"{name} = ?" for name in _STEP_FIELDS)
         self._raw_update_step = f"UPDATE run_steps SET {sets} WHERE run_id = ? AND name = ?"  # noqa: S608
         self._raw_insert_event = (
@@ -309,9 +309,16 @@ class SqlRunStore:
             raise StateError(f'run "{run.id}" already exists') from None
 
     def write(self, batch: RunWrite) -> None:
-        if self._raw:
-            self._write_sqlite(batch)
-            return
+        try:
+            if self._raw:
+                self._write_sqlite(batch)
+            else:
+                self._write_core(batch)
+        except (sqlite3.Error, SQLAlchemyError) as exc:
+            # The one error type the CLI and API map: the store could not take the write.
+            raise StateError(f'run "{batch.run_id}": the run store refused a write: {exc}') from exc
+
+    def _write_core(self, batch: RunWrite) -> None:
         with self._engine.begin() as conn:
             if batch.patch is not None:
                 values = _patch_values(batch.patch)
