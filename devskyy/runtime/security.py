@@ -37,7 +37,7 @@ from devskyy.core import keys as keyfmt
 from devskyy.core.audit import ChainReport, iso
 from devskyy.core.ratelimit import DEFAULT_LIMIT, DEFAULT_WINDOW, RateDecision, SlidingWindowLog
 from devskyy.core.rbac import PERMISSIONS, Decision, Policy, can_grant
-from devskyy.core.threats import FailureCounter, ThreatPolicy, is_blocked, judge, may_block
+from devskyy.core.threats import ThreatPolicy
 from devskyy.errors import NotFound, PermissionDenied, SecurityError, StateError
 from devskyy.model.resources import ResourceSet
 from devskyy.model.security import (
@@ -54,6 +54,7 @@ from devskyy.model.security import (
 )
 from devskyy.runtime.audit_log import AuditWriter
 from devskyy.runtime.key_index import KeyIndex
+from devskyy.runtime.threat_guard import ThreatGuard
 
 log = logging.getLogger("devskyy.security")
 
@@ -100,7 +101,6 @@ class SecurityManager:
         self.clock: Clock = clock or SystemClock()
         self._roles_source = roles_source or ResourceSet
         self._random = random_bytes
-        self.threat_policy = threat_policy or ThreatPolicy()
         self.key_ttl = key_ttl_seconds
         self._refresh = refresh_seconds
         self._lock = threading.RLock()
@@ -113,11 +113,11 @@ class SecurityManager:
         )
         self.audit.on_flush.append(self._flush_last_used)
         self._rates = SlidingWindowLog()
-        self._failures = FailureCounter()
         self._rate_audited: dict[str, float] = {}
         self._last_used: dict[str, float] = {}
         self._last_used_at: dict[str, float] = {}
         self._counters = {"auth_failures": 0, "denials": 0, "rate_limited": 0, "blocked": 0}
+        self._threat_policy = threat_policy or ThreatPolicy()
         self._invalidate_all()
 
     # Caches --------------------------------------------------------------------
@@ -129,8 +129,15 @@ class SecurityManager:
             self._role_names: set[str] = set()
             self._memo: dict[tuple[str, str, str, tuple[str, ...]], Decision] = {}
             self._keys = KeyIndex(self.store, self.clock, self._refresh)
-            self._blocks: dict[str, BlockRecord] | None = None
-            self._blocks_at = 0.0
+            self.threats = ThreatGuard(
+                self.store,
+                self.clock,
+                self._threat_policy,
+                self._keys,
+                is_admin=self._is_admin,
+                audit=self._event,
+                refresh_seconds=self._refresh,
+            )
 
     def _invalidate_policy(self) -> None:
         with self._lock:
@@ -178,16 +185,8 @@ class SecurityManager:
         roles = {k.role for k in self._keys.of(principal) if k.state(now) in ("active", "grace")}
         return tuple(sorted(roles))
 
-    def _block_map(self) -> dict[str, BlockRecord]:
-        blocks = self._blocks
-        if blocks is None or not self._fresh(self._blocks_at):
-            blocks = {b.subject: b for b in self.store.blocks()}
-            self._blocks, self._blocks_at = blocks, self.clock.monotonic()
-        return blocks
-
     def _blocked(self, subject: str) -> BlockRecord | None:
-        record = self._block_map().get(subject)
-        return record if is_blocked(record, self.clock.now()) else None
+        return self.threats.blocked(subject)
 
     def _event(
         self,
@@ -447,11 +446,7 @@ class SecurityManager:
         return (
             record is not None
             and keyfmt.verify(record.secret_hash, parsed)
-            and record.state(self.clock.now()) in ("active", "grace")
-            and not may_block(
-                self._is_admin(record.principal, record.role),
-                self._other_usable_admins(record.key_id),
-            )
+            and self.threats.last_admin(record)
         )
 
     def _auth_failed(
@@ -468,91 +463,19 @@ class SecurityManager:
             key_id=key_id,
             subject=presented,
         )
-        self._offence(presented, None)
+        self.threats.offence(presented, None)
         return KeyCheck(False, key_id=key_id, reason=reason, detail=detail)
 
     # Threat detection ----------------------------------------------------------
-    def _is_admin(self, principal: str, key_role: str | None) -> bool:
-        roles = (key_role,) if key_role else self.key_roles(principal)
-        return self.policy().decide(principal, "admin", "*", roles).allowed
-
-    def _other_usable_admins(self, except_key: str) -> int:
-        now = self.clock.now()
-        return sum(
-            1
-            for k in self._keys.all()
-            if k.key_id != except_key
-            and k.state(now) in ("active", "grace")
-            and not self._blocked(f"key:{k.key_id}")
-            and self._is_admin(k.principal, k.role)
-        )
-
-    def _offence(self, subject: str, key: ApiKeyRecord | None) -> None:
-        now = self.clock.now()
-        count = self._failures.record(subject, now, self.threat_policy)
-        previous = self._block_map().get(subject)
-        verdict = judge(count, previous, now, self.threat_policy)
-        if not verdict.block:
-            return
-        self._failures.clear(subject)
-        principal = key.principal if key else None
-        if key is not None and not may_block(
-            self._is_admin(key.principal, key.role), self._other_usable_admins(key.key_id)
-        ):
-            self._event(
-                key.principal,
-                EventType.BLOCK_REFUSED,
-                subject,
-                Outcome.DENIED,
-                reason="would lock out the last admin",
-                failures=count,
-            )
-            log.warning("not blocking %s: it holds the last usable admin key", subject)
-            return
-        record = BlockRecord(
-            subject,
-            verdict.until,
-            verdict.offences,
-            f"{count} failures in {self.threat_policy.window_seconds:g}s",
-            principal,
-        )
-        self.store.put_block(record)
-        self._block_map()[subject] = record
-        self._event(
-            principal or "unauthenticated",
-            EventType.BLOCKED,
-            subject,
-            Outcome.SUCCESS,
-            until=iso(verdict.until),
-            offence=verdict.offences,
-            seconds=verdict.seconds,
-            failures=count,
-        )
-        log.warning("blocked %s for %gs (offence %d)", subject, verdict.seconds, verdict.offences)
+    def _is_admin(self, record: ApiKeyRecord) -> bool:
+        return self.policy().decide(record.principal, "admin", "*", (record.role,)).allowed
 
     def unblock(self, principal: str, *, granted_by: str | None = None) -> list[str]:
         """Lift blocks on a subject (``key:ID``, ``source:ADDR``), a key id, or a principal."""
         _check_name(principal, "principal")
         if granted_by is not None:
             self._require(granted_by, "admin", "security")
-        self._blocks = None
-        lifted = [
-            b.subject
-            for b in self.store.blocks()
-            if principal in (b.subject, b.principal) or b.subject == f"key:{principal}"
-        ]
-        for subject in lifted:
-            self.store.delete_block(subject)
-            self._failures.clear(subject)
-            self._event(
-                granted_by or LOCAL,
-                EventType.UNBLOCKED,
-                subject,
-                Outcome.SUCCESS,
-                principal=principal,
-            )
-        self._blocks = None
-        return lifted
+        return self.threats.lift(principal, granted_by or LOCAL)
 
     # Authorization -------------------------------------------------------------
     def authorize(
@@ -600,7 +523,7 @@ class SecurityManager:
         if presented_key_id is not None:
             record = self._record(presented_key_id)
             if record is not None and record.principal == agent_name:
-                self._offence(f"key:{presented_key_id}", record)
+                self.threats.offence(f"key:{presented_key_id}", record)
         return decision
 
     def explain(self, agent_name: str, resource: str, permission: str) -> Decision:
@@ -767,8 +690,7 @@ class SecurityManager:
         for k in self.store.list_keys():
             states[k.state(now)] = states.get(k.state(now), 0) + 1
             principals.add(k.principal)
-        self._blocks = None
-        active = [b for b in self._block_map().values() if is_blocked(b, now)]
+        active = self.threats.active()
         return {
             "api_keys": {"total": sum(states.values()), **dict(sorted(states.items()))},
             "principals": len(principals),
