@@ -296,3 +296,20 @@ def test_only_hashes_are_stored(
         assert secret.encode() not in raw
         assert secret not in text_dump
         assert secret not in caplog.text
+
+
+def test_a_request_gets_only_the_role_of_the_key_it_presented(clock: FakeClock) -> None:
+    sm = manager(clock)
+    weak = sm.generate_api_key("alice", "guest")
+    strong = sm.generate_api_key("alice", "admin")
+    other = sm.generate_api_key("bob", "admin")
+    assert not sm.check_permission("alice", "keys", "write", presented_key_id=weak.key_id)
+    assert sm.check_permission("alice", "keys", "write", presented_key_id=strong.key_id)
+    assert sm.check_permission("alice", "agents", "read", presented_key_id=weak.key_id)
+    # someone else's key id lends no role
+    assert not sm.check_permission("alice", "agents/x", "read", presented_key_id=other.key_id)
+    # by name (the guide's call), every usable key of the principal counts
+    assert sm.check_permission("alice", "keys", "write")
+    sm.revoke_api_key(strong.key_id)
+    assert not sm.check_permission("alice", "keys", "write")
+    assert not sm.check_permission("alice", "keys", "write", presented_key_id=strong.key_id)

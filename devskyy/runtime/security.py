@@ -179,6 +179,9 @@ class SecurityManager:
     def _record(self, key_id: str) -> ApiKeyRecord | None:
         return self._keys.get(key_id)
 
+    def _usable(self, record: ApiKeyRecord) -> bool:
+        return record.state(self.clock.now()) in ("active", "grace")
+
     def key_roles(self, principal: str) -> tuple[str, ...]:
         """Roles the principal holds through keys that work now."""
         now = self.clock.now()
@@ -486,11 +489,25 @@ class SecurityManager:
         *,
         presented_key_id: str | None = None,
     ) -> Decision:
-        """The RBAC decision, audited; denials count against a presented key id."""
-        if presented_key_id is not None and self._blocked(f"key:{presented_key_id}"):
-            return Decision(False, f"key {presented_key_id} is blocked")
+        """The RBAC decision, audited; denials count against a presented key id.
+
+        With ``presented_key_id`` (the key that authenticated the request) only that
+        key's role counts, besides bindings and grants: a request made with a guest key
+        gets guest rights even if its owner also holds an admin key. Without it, the
+        roles of all the principal's usable keys count (the guide's call by name).
+        """
+        record = None
+        if presented_key_id is not None:
+            if self._blocked(f"key:{presented_key_id}"):
+                return Decision(False, f"key {presented_key_id} is blocked")
+            record = self._record(presented_key_id)
         policy = self.policy()  # first: a rebuilt policy empties the memo
-        roles = self.key_roles(agent_name)
+        if presented_key_id is None:
+            roles = self.key_roles(agent_name)
+        elif record is not None and record.principal == agent_name and self._usable(record):
+            roles = (record.role,)
+        else:
+            roles = ()
         memo_key = (agent_name, permission, resource, roles)
         decision = self._memo.get(memo_key)
         if decision is None:
@@ -520,10 +537,8 @@ class SecurityManager:
             permission=permission,
             reason=decision.reason,
         )
-        if presented_key_id is not None:
-            record = self._record(presented_key_id)
-            if record is not None and record.principal == agent_name:
-                self.threats.offence(f"key:{presented_key_id}", record)
+        if record is not None and record.principal == agent_name:
+            self.threats.offence(f"key:{presented_key_id}", record)
         return decision
 
     def explain(self, agent_name: str, resource: str, permission: str) -> Decision:
