@@ -31,7 +31,6 @@ import asyncio
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from devskyy.adapters.clock import Clock
@@ -45,79 +44,27 @@ from devskyy.core.selection import (
     providers,
     select_for,
 )
-from devskyy.core.stats import CallTracker
 from devskyy.errors import (
     CircuitOpen,
-    ExecutionError,
     NotFound,
     PermanentError,
-    RetriesExhausted,
     StepTimeout,
 )
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
 from devskyy.runtime.agent import AgentStatus, BaseAgent
+from devskyy.runtime.agent_records import (
+    AgentEntry,
+    Attempted,
+    Replica,
+    agent_metrics,
+    agents_health,
+    answers_the_request,
+    dependency_graph,
+)
 from devskyy.runtime.queue import PriorityGate
 
 ExecutionPriority = Priority
 """The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
-
-_LIVE = (AgentStatus.HEALTHY, AgentStatus.DEGRADED, AgentStatus.RECOVERING)
-
-
-@dataclass(frozen=True)
-class Attempted:
-    """How ``call_with_retry`` ended: a result, or the last error and why it stopped."""
-
-    result: dict[str, Any] | None
-    error: Exception | None
-    attempts: int
-    reason: str
-
-    def describe_error(self) -> str:
-        if self.error is None:
-            return ""
-        return f"{type(self.error).__name__}: {self.error} ({self.reason})"
-
-
-@dataclass
-class Replica:
-    """One instance of an agent and its load."""
-
-    agent: BaseAgent
-    outstanding: int = 0
-    served: int = 0
-    _idle: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
-
-    def idle(self) -> asyncio.Future[None]:
-        """A future that completes when no call is in flight on this replica."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self.outstanding:
-            self._idle.append(future)
-        else:
-            future.set_result(None)
-        return future
-
-    def finished_one(self) -> None:
-        self.outstanding -= 1
-        if not self.outstanding:
-            for future in self._idle:
-                if not future.done():
-                    future.set_result(None)
-            self._idle.clear()
-
-
-@dataclass
-class AgentEntry:
-    """Everything the orchestrator keeps per agent name."""
-
-    info: AgentInfo
-    replicas: list[Replica]
-    retry: RetryPolicy
-    breaker: Breaker
-    timeout: float | None
-    tracker: CallTracker = field(default_factory=CallTracker)
-    timeouts: int = 0
-    rejected: int = 0
 
 
 class Orchestrator:
@@ -471,106 +418,19 @@ class Orchestrator:
         if agent_name is None:
             return {name: self.get_agent_metrics(name) for name in sorted(self._agents)}
         entry = self._entry(agent_name)
-        now = self.clock.monotonic()
-        stats = entry.tracker.snapshot().as_dict()
-        return {
-            "agent_name": agent_name,
-            **stats,
-            "average_response_time": stats["mean_response_time"],
-            "timeouts": entry.timeouts,
-            "rejected_by_breaker": entry.rejected,
-            "circuit_breaker": entry.breaker.describe(now),
-            "circuit_open": entry.breaker.is_open(now),
-            "priority": entry.info.priority.value,
-            "capabilities": list(entry.info.capabilities),
-            "dependencies": list(entry.info.dependencies),
-            "replicas": [
-                {
-                    "index": i,
-                    "outstanding": r.outstanding,
-                    "served": r.served,
-                    "status": r.agent.status.value,
-                }
-                for i, r in enumerate(entry.replicas)
-            ],
-        }
+        return agent_metrics(agent_name, entry, self.clock.monotonic())
 
     def get_dependency_graph(self) -> dict[str, Any]:
         """Nodes, edges (dependency -> dependent), run order, and unregistered dependencies."""
-        infos = {n: e.info for n, e in self._agents.items()}
-        try:
-            order: list[str] | str = dependency_order(infos, infos)
-        except ExecutionError as exc:
-            order = str(exc)
-        return {
-            "nodes": {
-                n: {
-                    "dependencies": list(i.dependencies),
-                    "dependents": sorted(m for m, j in infos.items() if n in j.dependencies),
-                    "priority": i.priority.value,
-                    "capabilities": list(i.capabilities),
-                }
-                for n, i in sorted(infos.items())
-            },
-            "edges": sorted([d, n] for n, i in infos.items() for d in i.dependencies),
-            "execution_order": order,
-            "missing": {
-                n: sorted(d for d in i.dependencies if d not in infos)
-                for n, i in sorted(infos.items())
-                if any(d not in infos for d in i.dependencies)
-            },
-        }
+        return dependency_graph({n: e.info for n, e in self._agents.items()})
 
     async def get_orchestrator_health(self) -> dict[str, Any]:
         """Overall status, per-agent status and breaker, the queue and the shared context."""
         now = self.clock.monotonic()
-        agents: dict[str, Any] = {}
-        for name, entry in sorted(self._agents.items()):
-            statuses = [r.agent.status for r in entry.replicas]
-            live = sum(s in _LIVE for s in statuses)
-            agents[name] = {
-                "status": _best(statuses).value,
-                "replicas": len(statuses),
-                "live_replicas": live,
-                "circuit_breaker": entry.breaker.state_at(now).value,
-            }
-        open_circuits = [n for n, e in sorted(self._agents.items()) if e.breaker.is_open(now)]
-        unusable = [n for n, a in agents.items() if a["live_replicas"] == 0]
-        if not agents:
-            status = "idle"
-        elif unusable or open_circuits:
-            status = "degraded"
-        else:
-            status = "healthy"
         return {
-            "status": status,
-            "total_agents": len(agents),
-            "healthy_agents": len(agents) - len(unusable),
-            "open_circuits": open_circuits,
-            "agents": agents,
+            **agents_health(self._agents, now),
             "queue": self.queue.describe(),
             "shared_context_keys": len(self._shared),
             "tasks": dict(self._tasks),
             "uptime_seconds": now - self._started,
         }
-
-
-_SEVERITY = [
-    AgentStatus.FAILED,
-    AgentStatus.INITIALIZING,
-    AgentStatus.RECOVERING,
-    AgentStatus.DEGRADED,
-    AgentStatus.HEALTHY,
-]
-
-
-def answers_the_request(error: BaseException, policy: RetryPolicy) -> bool:
-    """True for errors about the request rather than the agent's health (see module doc)."""
-    if isinstance(error, RetriesExhausted):
-        return False
-    return isinstance(error, PermanentError) or policy.non_retryable_match(error) is not None
-
-
-def _best(statuses: list[AgentStatus]) -> AgentStatus:
-    """An agent's status is its best replica's (one live replica keeps it serving)."""
-    return max(statuses, key=_SEVERITY.index) if statuses else AgentStatus.FAILED

@@ -1,0 +1,186 @@
+"""The orchestrator's per-agent records and the reports built from them.
+
+``Replica`` (an instance and its load), ``AgentEntry`` (everything kept per agent name),
+``Attempted`` (how a retried call ended), the rule that decides which errors count
+against an agent's breaker (``answers_the_request``), and the JSON reports that
+``Orchestrator.get_agent_metrics``, ``get_dependency_graph`` and
+``get_orchestrator_health`` return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from devskyy.core.breaker import Breaker
+from devskyy.core.retry import RetryPolicy
+from devskyy.core.selection import AgentInfo, dependency_order
+from devskyy.core.stats import CallTracker
+from devskyy.errors import ExecutionError, PermanentError, RetriesExhausted
+from devskyy.runtime.agent import AgentStatus, BaseAgent
+
+_LIVE = (AgentStatus.HEALTHY, AgentStatus.DEGRADED, AgentStatus.RECOVERING)
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """How ``call_with_retry`` ended: a result, or the last error and why it stopped."""
+
+    result: dict[str, Any] | None
+    error: Exception | None
+    attempts: int
+    reason: str
+
+    def describe_error(self) -> str:
+        if self.error is None:
+            return ""
+        return f"{type(self.error).__name__}: {self.error} ({self.reason})"
+
+
+@dataclass
+class Replica:
+    """One instance of an agent and its load."""
+
+    agent: BaseAgent
+    outstanding: int = 0
+    served: int = 0
+    _idle: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
+
+    def idle(self) -> asyncio.Future[None]:
+        """A future that completes when no call is in flight on this replica."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.outstanding:
+            self._idle.append(future)
+        else:
+            future.set_result(None)
+        return future
+
+    def finished_one(self) -> None:
+        self.outstanding -= 1
+        if not self.outstanding:
+            for future in self._idle:
+                if not future.done():
+                    future.set_result(None)
+            self._idle.clear()
+
+
+@dataclass
+class AgentEntry:
+    """Everything the orchestrator keeps per agent name."""
+
+    info: AgentInfo
+    replicas: list[Replica]
+    retry: RetryPolicy
+    breaker: Breaker
+    timeout: float | None
+    tracker: CallTracker = field(default_factory=CallTracker)
+    timeouts: int = 0
+    rejected: int = 0
+
+
+def answers_the_request(error: BaseException, policy: RetryPolicy) -> bool:
+    """True for errors about the request rather than the agent's health.
+
+    A ``PermanentError`` raised by the agent (a declined card, bad input) or an error in
+    its ``nonRetryableErrors`` shows the agent is up; ``RetriesExhausted`` (its own
+    self-healing gave up) does not.
+    """
+    if isinstance(error, RetriesExhausted):
+        return False
+    return isinstance(error, PermanentError) or policy.non_retryable_match(error) is not None
+
+
+def agent_metrics(name: str, entry: AgentEntry, now: float) -> dict[str, Any]:
+    """One agent's statistics, breaker and replicas (``now`` is monotonic time)."""
+    stats = entry.tracker.snapshot().as_dict()
+    return {
+        "agent_name": name,
+        **stats,
+        "average_response_time": stats["mean_response_time"],
+        "timeouts": entry.timeouts,
+        "rejected_by_breaker": entry.rejected,
+        "circuit_breaker": entry.breaker.describe(now),
+        "circuit_open": entry.breaker.is_open(now),
+        "priority": entry.info.priority.value,
+        "capabilities": list(entry.info.capabilities),
+        "dependencies": list(entry.info.dependencies),
+        "replicas": [
+            {
+                "index": i,
+                "outstanding": r.outstanding,
+                "served": r.served,
+                "status": r.agent.status.value,
+            }
+            for i, r in enumerate(entry.replicas)
+        ],
+    }
+
+
+def dependency_graph(infos: Mapping[str, AgentInfo]) -> dict[str, Any]:
+    """Nodes, edges (dependency -> dependent), run order, and unregistered dependencies."""
+    try:
+        order: list[str] | str = dependency_order(infos, infos)
+    except ExecutionError as exc:
+        order = str(exc)
+    return {
+        "nodes": {
+            n: {
+                "dependencies": list(i.dependencies),
+                "dependents": sorted(m for m, j in infos.items() if n in j.dependencies),
+                "priority": i.priority.value,
+                "capabilities": list(i.capabilities),
+            }
+            for n, i in sorted(infos.items())
+        },
+        "edges": sorted([d, n] for n, i in infos.items() for d in i.dependencies),
+        "execution_order": order,
+        "missing": {
+            n: sorted(d for d in i.dependencies if d not in infos)
+            for n, i in sorted(infos.items())
+            if any(d not in infos for d in i.dependencies)
+        },
+    }
+
+
+def agents_health(entries: Mapping[str, AgentEntry], now: float) -> dict[str, Any]:
+    """Overall status and each agent's status, replicas and breaker state."""
+    agents: dict[str, Any] = {}
+    for name, entry in sorted(entries.items()):
+        statuses = [r.agent.status for r in entry.replicas]
+        agents[name] = {
+            "status": best_status(statuses).value,
+            "replicas": len(statuses),
+            "live_replicas": sum(s in _LIVE for s in statuses),
+            "circuit_breaker": entry.breaker.state_at(now).value,
+        }
+    open_circuits = [n for n, e in sorted(entries.items()) if e.breaker.is_open(now)]
+    unusable = [n for n, a in agents.items() if a["live_replicas"] == 0]
+    if not agents:
+        status = "idle"
+    elif unusable or open_circuits:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return {
+        "status": status,
+        "total_agents": len(agents),
+        "healthy_agents": len(agents) - len(unusable),
+        "open_circuits": open_circuits,
+        "agents": agents,
+    }
+
+
+_SEVERITY = [
+    AgentStatus.FAILED,
+    AgentStatus.INITIALIZING,
+    AgentStatus.RECOVERING,
+    AgentStatus.DEGRADED,
+    AgentStatus.HEALTHY,
+]
+
+
+def best_status(statuses: list[AgentStatus]) -> AgentStatus:
+    """An agent's status is its best replica's (one live replica keeps it serving)."""
+    return max(statuses, key=_SEVERITY.index) if statuses else AgentStatus.FAILED
