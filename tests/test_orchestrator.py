@@ -477,6 +477,8 @@ def test_execution_history_is_kept_in_the_store(clock: FakeClock, state_url: str
         ("second", "completed", "critical"),
     ]
     assert history[0]["agents"] == ["ok"]
+    assert [h["task_type"] for h in again.agent_history("ok", limit=1)] == ["second"]
+    assert again.agent_history("nobody") == []
     assert history[1]["results"] == {"ok": {"agent": "ok", "call": 2, "label": ""}}
     engine.dispose()
 

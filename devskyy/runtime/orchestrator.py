@@ -369,6 +369,10 @@ class Orchestrator:
         """The most recent task records from the store, oldest first."""
         return [r.as_dict() for r in self.history.recent(self.history_limit)]
 
+    def agent_history(self, agent_name: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent task records that ran ``agent_name``, oldest first."""
+        return [r.as_dict() for r in self.history.recent(limit, agent=agent_name)]
+
     # -- breakers ----------------------------------------------------------------------
 
     def is_circuit_open(self, agent_name: str) -> bool:
