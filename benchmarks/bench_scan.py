@@ -1,7 +1,7 @@
 """Benchmark: a full devskyy scan of a real codebase vs running ruff and bandit directly.
 
 The tree is the installed source of a well-known pure-Python package from this
-environment's site-packages (``rich`` by default; ``--package NAME`` for another),
+environment's site-packages (``pydantic`` by default; ``--package NAME`` for another),
 copied to a temporary folder. Measured in the same run, best of ``--repeat``:
 
 * floor: ``ruff check`` (same rules, --isolated, --no-cache), ``ruff format --check``
@@ -11,7 +11,7 @@ copied to a temporary folder. Measured in the same run, best of ``--repeat``:
   fixability, ruff format diff, bandit, AST checks, codemod fixability, file hashes).
 
 Target: devskyy within 1.5x of the (concurrent) floor. Usage:
-    .venv/bin/python benchmarks/bench_scan.py [--package rich] [--repeat 3]
+    .venv/bin/python benchmarks/bench_scan.py [--package pydantic] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def time_devskyy(tree: Path) -> tuple[float, dict[str, object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--package", default="rich")
+    parser.add_argument("--package", default="pydantic")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
