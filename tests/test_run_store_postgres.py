@@ -1,0 +1,131 @@
+"""The run store contract on a real PostgreSQL server (the SQLAlchemy Core path).
+
+The server is ``DEVSKYY_TEST_POSTGRES_URL`` when set; otherwise a throw-away cluster is
+started with the machine's ``initdb``/``pg_ctl`` on 127.0.0.1 (as ``postgres`` when the
+tests run as root), the recipe of ``tests/test_state_store_postgres.py``. Without a
+server or the psycopg driver the tests are skipped. The contract tests themselves are
+imported from ``test_run_store`` and run here with a PostgreSQL ``store`` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_run_store import (  # noqa: F401 - collected here, with this module's fixture
+    test_claim_of_an_unowned_run,
+    test_claim_takes_over_only_from_the_expected_owner,
+    test_create_then_get_round_trips,
+    test_duplicate_ids_and_unknown_runs_are_refused,
+    test_list_is_newest_first_and_filters_by_workflow,
+    test_write_applies_patch_steps_and_events_together,
+    test_writing_an_unknown_step_is_refused,
+)
+from test_workflow_engine import FakeCaller, fail, ok, workflow
+
+from devskyy.adapters.clock import FakeClock
+from devskyy.adapters.db import metadata, open_engine
+from devskyy.adapters.run_store import (
+    RunStore,
+    SqlRunStore,
+    run_step_events_table,
+    run_steps_table,
+    runs_table,
+)
+from devskyy.runtime.workflows import WorkflowEngine
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("psycopg")
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(_as_server_user(cmd), check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def server_url() -> Iterator[str]:
+    given = os.environ.get("DEVSKYY_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run the server")
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser to start PostgreSQL as postgres")
+    base = Path(tempfile.mkdtemp(prefix="devskyy-runs-pg-"))
+    data, sockets = base / "data", base / "run"
+    sockets.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    _run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}"
+    _run([pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
+        subprocess.run(_as_server_user(stop), capture_output=True, timeout=60, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def store(server_url: str) -> Iterator[RunStore]:
+    engine = open_engine(server_url)
+    tables = [run_step_events_table, run_steps_table, runs_table]
+    metadata.drop_all(engine, tables=tables)
+    metadata.create_all(engine, tables=tables)
+    yield SqlRunStore(engine)
+    engine.dispose()
+
+
+def test_the_engine_records_a_run_on_postgres(store: RunStore) -> None:
+    clock = FakeClock()
+    wf = workflow(
+        [
+            {"name": "reserve", "agent": "inventory"},
+            {"name": "pay", "agent": "payments", "needs": ["reserve"], "retry": {"maxAttempts": 2}},
+            {
+                "name": "release",
+                "agent": "inventory",
+                "needs": ["pay"],
+                "trigger": "any_failed",
+                "input": {"id": "${{ steps.reserve.output.id }}"},
+            },
+        ]
+    )
+    caller = FakeCaller(
+        clock,
+        inventory=[ok({"id": "R-1"}), ok({"released": True})],
+        payments=[fail(RuntimeError("no"))],
+    )
+    engine = WorkflowEngine(caller, store, clock, {"wf": wf}.get, commit_interval=0.0)
+    record = asyncio.run(engine.run("wf", {}))
+    assert {s.name: (s.status.value, s.attempts) for s in record.steps} == {
+        "reserve": ("succeeded", 1),
+        "pay": ("failed", 2),
+        "release": ("succeeded", 1),
+    }
+    assert store.get(record.id) == record
+    assert [e.status.value for e in store.events(record.id)].count("retry_wait") == 1
