@@ -4,6 +4,7 @@ run by the workflow engine on a copy of the sample project, then ``devskyy resto
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,29 @@ def test_target_outside_allowed_roots_fails_the_run(workdir: Path, tmp_path: Pat
     assert shape["errors"][0] == (
         f"security: PermanentError: target_path / is outside the allowed roots: {workdir}"
     )
+
+
+def test_quick_start_command_line(workdir: Path) -> None:
+    """The README's quick start: ``devskyy run scan_and_fix -p target_path=…``."""
+    project = workdir / ".devskyy" / "sample_project"
+    result = cli("run", "scan_and_fix", "-p", "target_path=.devskyy/sample_project", "-o", "json")
+    assert result.exit_code == 0, result.output
+    run_record = json.loads(result.output)
+    assert run_record["status"] == "succeeded"
+    steps = run_record["steps"]
+    assert {name: step["status"] for name, step in steps.items()} == {
+        "security": "succeeded",
+        "scan": "succeeded",
+        "fix": "succeeded",
+        "rescan": "succeeded",
+    }
+    assert steps["fix"]["output"]["files_fixed"] == 3
+    assert steps["rescan"]["output"]["comparison"]["after"]["fixable"] == 0
+    restored = cli("restore", run_record["id"], "-o", "json")
+    assert restored.exit_code == 0, restored.output
+    assert json.loads(restored.output)["files"] == [
+        "inventory/config.py",
+        "inventory/report.py",
+        "inventory/store.py",
+    ]
+    assert tree_bytes(project) == tree_bytes(SAMPLE)
