@@ -477,6 +477,7 @@ def test_retries_exhausted_fail_the_step_after_max_attempts(clock: FakeClock) ->
         "RuntimeError: down",
         "RuntimeError",
     )
+    assert a.reason == "attempt 4 of 4 failed"
 
 
 def test_non_retryable_errors_are_not_retried(clock: FakeClock) -> None:
@@ -496,7 +497,9 @@ def test_non_retryable_errors_are_not_retried(clock: FakeClock) -> None:
     assert (caller.called("x"), caller.called("y")) == (1, 1)
     assert clock.sleeps == []
     assert record.step("a").attempts == 1
+    assert record.step("a").reason == "Rejected matches nonRetryableErrors entry 'ValueError'"
     assert record.step("b").error == "PermanentError: never"
+    assert record.step("b").reason == "PermanentError is a permanent error"
 
 
 def test_the_agent_manifest_retry_applies_when_the_step_has_none(clock: FakeClock) -> None:
@@ -548,6 +551,7 @@ def test_workflow_timeout_bounds_calls_and_stops_new_steps(clock: FakeClock) -> 
     record = run(engine, "wf")
     # b was given only what was left of the workflow's 10 s, and was not retried.
     assert [(c[0], c[2]) for c in caller.calls] == [("x", 10.0), ("y", 4.0)]
+    assert record.step("b").reason == "the workflow timeout leaves no time to retry"
     assert statuses(record) == {"a": "succeeded", "b": "failed", "c": "skipped"}
     assert record.step("c").reason == "workflow timed out"
     assert record.status is RunStatus.FAILED

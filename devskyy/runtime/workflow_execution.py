@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.dag import DagProgress
 from devskyy.core.expressions import ExpressionError, render, truthy
-from devskyy.core.retry import GiveUp, RetryPolicy
+from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
 from devskyy.errors import (
     CircuitOpen,
     DevskyyError,
@@ -68,6 +68,7 @@ class _Outcome:
     name: str
     output: dict[str, Any] | None = None
     error: BaseException | None = None
+    reason: str | None = None
 
 
 class RunExecution:
@@ -292,6 +293,18 @@ class RunExecution:
             timeout = manifest.spec.timeout_seconds if manifest else 300.0
         return max(0.0, min(timeout, self.deadline - self.clock.monotonic()))
 
+    def _decide(self, policy: RetryPolicy, tries: int, exc: Exception) -> tuple[float, str | None]:
+        """The delay before the next attempt, or why there is none (the give-up reason)."""
+        if isinstance(exc, DevskyyError) and not isinstance(exc, ExecutionError):
+            return 0.0, f"{type(exc).__name__} is not retried"
+        decision = policy.decide(tries, exc, self.engine.random_value())
+        if isinstance(decision, GiveUp):
+            return 0.0, decision.reason
+        delay = decision.seconds if isinstance(decision, DoSleep) else 0.0
+        if self.clock.monotonic() + delay >= self.deadline:
+            return 0.0, "the workflow timeout leaves no time to retry"
+        return delay, None
+
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
         name = spec.name
         policy: RetryPolicy | None = None  # compiled on the first failure only
@@ -304,18 +317,11 @@ class RunExecution:
                     raise
                 except Exception as exc:
                     policy = policy or self._retry_policy(spec, agent)
-                    decision = policy.decide(tries, exc, self.engine.random_value())
-                    if isinstance(exc, DevskyyError) and not isinstance(exc, ExecutionError):
-                        decision = GiveUp(f"{type(exc).__name__} is not retried")
-                    delay = 0.0 if isinstance(decision, GiveUp) else getattr(decision, "seconds", 0)
-                    if not isinstance(decision, GiveUp) and (
-                        self.clock.monotonic() + delay >= self.deadline
-                    ):
-                        decision = GiveUp("the workflow timeout leaves no time to retry")
-                    if isinstance(decision, GiveUp):
+                    delay, give_up = self._decide(policy, tries, exc)
+                    if give_up is not None:
                         if self.clock.monotonic() >= self.deadline:
                             self.timed_out = True
-                        self.completions.append(_Outcome(name, error=exc))
+                        self.completions.append(_Outcome(name, error=exc, reason=give_up))
                         return
                     now = self.clock.now()
                     self.dag.retry_wait(name, now + delay)
@@ -394,7 +400,11 @@ class RunExecution:
         else:
             exc = outcome.error
             self._finish_step(
-                outcome.name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__
+                outcome.name,
+                S.FAILED,
+                error=_describe(exc),
+                error_type=type(exc).__name__,
+                reason=outcome.reason,
             )
 
     def _advance_outcome(self, outcome: _Outcome) -> None:
