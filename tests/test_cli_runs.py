@@ -182,6 +182,8 @@ def test_a_failed_run_exits_1_and_runs_compensation(applied: str, count_file: Pa
     assert table.exit_code == 1
     assert "  boom                 retry_wait attempt 1 failed: RuntimeError" in table.stdout
     assert table.stdout.splitlines()[-1] == "  step(s) failed: boom"
+    failed = [line for line in table.stdout.splitlines() if " failed     " in line]
+    assert failed[0].endswith(": RuntimeError: broken failed as scripted (attempt 2 of 2 failed)")
 
 
 def test_a_workflow_that_is_not_applied_is_a_clear_error(applied: str) -> None:

@@ -78,12 +78,19 @@ class Progress:
         elif status in ("succeeded", "failed"):
             plural = "s" if step.attempts != 1 else ""
             detail = f"{step.attempts} attempt{plural}, {_seconds(step.duration)}"
-            if status == "failed" and step.error:
-                detail += f": {step.error}"
+            if status == "failed":
+                detail += f": {_detail(step)}"
         elif status == "skipped" and step.reason:
             detail = step.reason
         mark = _paint(f"{status:<10}", status, self.color)
         click.echo(f"  {step.name:<20} {mark} {detail}".rstrip())
+
+
+def _detail(step: StepRecord) -> str:
+    """The error and, when known, why it was final: ``Boom: x (attempt 3 of 3 failed)``."""
+    if step.error and step.reason:
+        return f"{step.error} ({step.reason})"
+    return step.error or step.reason or ""
 
 
 def _record_dict(record: RunRecord, now: float) -> dict[str, Any]:
@@ -256,7 +263,7 @@ def show(obj: CliContext, run_id: str, output: str) -> None:
             s.status.value,
             str(s.attempts),
             _seconds(s.duration),
-            s.error or s.reason or "",
+            _detail(s),
         ]
         for s in record.steps
     ]
