@@ -13,6 +13,7 @@ from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.security_store import MemorySecurityStore
 from devskyy.core.audit import GENESIS, chain, verify
+from devskyy.core.keys import make_key
 from devskyy.model.security import AuditEvent, EventType, Outcome
 from devskyy.runtime.security import SecurityManager
 
@@ -219,3 +220,13 @@ def test_identical_successes_are_coalesced_with_a_count(clock: FakeClock) -> Non
         ),
     ]
     assert sm.verify_audit_log().ok
+
+
+def test_key_material_never_reaches_the_chain() -> None:
+    key = make_key(bytes(8), bytes(24)).key
+    event = AuditEvent(
+        1.0, f"x{key}", EventType.KEY_FAILED, "keys", Outcome.FAILURE, {"note": [f"k={key}"]}
+    )
+    (record,) = chain([event], 0, GENESIS)
+    assert (record.actor, record.details) == ("x[redacted]", {"note": ["k=[redacted]"]})
+    assert verify([record], (1, record.hash)).ok

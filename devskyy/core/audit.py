@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devskyy.core.keys import PREFIX, find_keys
 from devskyy.model.security import AuditEvent, AuditRecord
 
 GENESIS = "0" * 64
+REDACTED = "[redacted]"
 
 
 def iso(ts: float) -> str:
@@ -33,9 +35,27 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
 
 
+def _payload(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def _digest(prev_hash: str, body: dict[str, Any]) -> str:
-    payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+    return hashlib.sha256(f"{prev_hash}\n{_payload(body)}".encode()).hexdigest()
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with anything that looks like an API key replaced by ``[redacted]``."""
+    if isinstance(value, str):
+        for key in find_keys(value):
+            value = value.replace(key, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {str(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub(str(value))
 
 
 def _body(
@@ -69,25 +89,25 @@ def record_hash(prev_hash: str, record: AuditRecord) -> str:
 
 
 def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[AuditRecord]:
-    """Number and hash ``events`` to follow the event ``last_seq`` with ``last_hash``."""
+    """Number and hash ``events`` to follow the event ``last_seq`` with ``last_hash``.
+
+    Defence in depth: an event whose text holds something shaped like an API key is
+    stored with that key replaced by ``[redacted]``.
+    """
     out: list[AuditRecord] = []
     prev = last_hash
     for seq, event in enumerate(events, start=last_seq + 1):
         kind, outcome = event.event_type.value, event.outcome.value
-        body = _body(event.time, event.actor, kind, event.resource, outcome, details=event.details)
-        digest = _digest(prev, body)
+        actor, resource, details = event.actor, event.resource, event.details
+        body = _body(event.time, actor, kind, resource, outcome, details=details)
+        payload = _payload(body)
+        if PREFIX + "_" in payload:
+            actor, resource, details = scrub(actor), scrub(resource), scrub(details)
+            body = _body(event.time, actor, kind, resource, outcome, details=details)
+            payload = _payload(body)
+        digest = hashlib.sha256(f"{prev}\n{payload}".encode()).hexdigest()
         out.append(
-            AuditRecord(
-                seq,
-                event.time,
-                event.actor,
-                kind,
-                event.resource,
-                outcome,
-                event.details,
-                prev,
-                digest,
-            )
+            AuditRecord(seq, event.time, actor, kind, resource, outcome, details, prev, digest)
         )
         prev = digest
     return out

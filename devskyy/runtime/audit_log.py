@@ -31,30 +31,12 @@ from typing import Any
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.security_store import AuditConflict, SecurityStore
 from devskyy.core.audit import GENESIS, ChainReport, chain, iso, verify
-from devskyy.core.keys import find_keys
 from devskyy.errors import StateError
 from devskyy.model.security import AuditEvent, AuditRecord, EventType, Outcome
 
 log = logging.getLogger("devskyy.security.audit")
 
-REDACTED = "[redacted]"
 MAX_RETRIES = 20
-
-
-def scrub(value: Any) -> Any:
-    """``value`` with anything that looks like an API key replaced (defence in depth)."""
-    if isinstance(value, str):
-        if "dsk_" in value:
-            for key in find_keys(value):
-                value = value.replace(key, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {str(k): scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return scrub(str(value))
 
 
 class AuditWriter:
@@ -137,12 +119,7 @@ class AuditWriter:
             extra = {"count": count, "last": iso(last)} if count > 1 else {}
             events.append((order, replace(event, details={**event.details, **extra})))
         events.sort(key=lambda item: (item[1].time, item[0]))
-        return [
-            AuditEvent(
-                e.time, scrub(e.actor), e.event_type, scrub(e.resource), e.outcome, scrub(e.details)
-            )
-            for _, e in events
-        ]
+        return [e for _, e in events]
 
     def pending(self) -> int:
         """How many events wait (buffered plus rolled up)."""
