@@ -353,35 +353,32 @@ class RunExecution:
             self.wakeup.set()
 
     async def _attempt(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        timeout = self._timeout(spec, agent)
+        if timeout <= 0:
+            raise StepTimeout(f"step {spec.name!r}: workflow timed out")
         key = (self.workflow.name, spec.name)
-        guarded = spec.circuit_breaker is not None
-        if guarded:
-            assert spec.circuit_breaker is not None
-            now = self.clock.now()
-            breaker = self.engine.breakers.get(key) or Breaker(
-                BreakerPolicy.from_spec(spec.circuit_breaker)
-            )
-            admission = breaker.admit(now)
-            self.engine.breakers[key] = admission.breaker
+        breakers = self.engine.breakers  # breakers count in monotonic time
+        if spec.circuit_breaker is not None:
+            breaker = breakers.get(key) or Breaker(BreakerPolicy.from_spec(spec.circuit_breaker))
+            admission = breaker.admit(self.clock.monotonic())
+            breakers[key] = admission.breaker
             if not admission.allowed:
                 raise CircuitOpen(
                     f"step {spec.name!r}: circuit open; retry after {admission.retry_after:.1f}s"
                 )
-        timeout = self._timeout(spec, agent)
-        if timeout <= 0:
-            raise StepTimeout(f"step {spec.name!r}: workflow timed out")
+        guarded = spec.circuit_breaker is not None
         try:
             output = await self.engine.caller.call_agent(agent, dict(inputs), timeout=timeout)
         except asyncio.CancelledError:
             if guarded:
-                self.engine.breakers[key] = self.engine.breakers[key].release()
+                breakers[key] = breakers[key].release()
             raise
         except Exception:
             if guarded:
-                self.engine.breakers[key] = self.engine.breakers[key].on_failure(self.clock.now())
+                breakers[key] = breakers[key].on_failure(self.clock.monotonic())
             raise
         if guarded:
-            self.engine.breakers[key] = self.engine.breakers[key].on_success(self.clock.now())
+            breakers[key] = breakers[key].on_success(self.clock.monotonic())
         if not isinstance(output, dict):
             raise NotSerializable(
                 f"step {spec.name!r}: agent {agent!r} returned {type(output).__name__}, not a dict"
