@@ -344,3 +344,22 @@ def test_apply_edits_skips_overlaps_and_line_map() -> None:
     assert apply_edits(text, [diag(1, 1, 2, 1, ""), diag(1, 2, 1, 3, "X")]) == "def\n"
     assert apply_edits(text, [diag(2, 1, 2, 2, "D"), diag(1, 3, 1, 4, "C")]) == "abC\nDef\n"
     assert line_map(["a", "b", "c"], ["a", "c"]) == {1: 1, 2: None, 3: 2}
+
+
+def test_secrets_in_fixed_lines_are_hidden(
+    tmp_path: Path, scanner: ScannerAgent, fixer: FixerAgent
+) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    secret = "f3b9c2e41d8a6f05e9b1c4d2a8f6e3b7c1d9"
+    (root / "settings.py").write_text(f'API_KEY="{secret}"\nDEBUG=False\n')
+    report = scan(scanner, root, "quick")
+    assert [(i["rule"], i["line"]) for i in report["issues"]] == [("format", 1)]
+    dry = call(fixer, scan_results=report, dry_run=True)
+    assert secret not in json.dumps(dry)
+    assert dry["fixes_applied"][0]["before"] == 'API_KEY="(secret hidden)"'
+    assert '+API_KEY = "(secret hidden)"\n' in dry["diffs"]["settings.py"]
+    done = call(fixer, scan_results=report)
+    assert secret not in json.dumps(done)
+    # The file itself is formatted, secret and all: removing it is a person's job.
+    assert (root / "settings.py").read_text() == f'API_KEY = "{secret}"\nDEBUG = False\n'

@@ -1,5 +1,8 @@
 """One fix run: choose the named issues, plan every file, then show or write the result.
 
+Lines of code quoted in the result (before/after lines, dry-run diffs) have any value
+detect-secrets flags replaced, so a run record never carries a secret.
+
 The fixer changes only files named by ``scan_results`` (or ``target_files``), and inside
 them only the issues named and in scope of the fix type. With neither, it refuses: it
 never fixes a whole tree by default. Every path must resolve inside ``target_path``.
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck import backup
+from devskyy.agents.codecheck import backup, security
 from devskyy.agents.codecheck.files import PathEscape, relative, resolve_inside
 from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope, plan_file
 from devskyy.agents.codecheck.issues import Issue, Tool, sort_issues, summarize
@@ -75,6 +78,24 @@ def _with_file(issue: Issue, file: str) -> Issue:
     data = issue.to_dict()
     data["file"] = file
     return Issue.from_dict(data)
+
+
+def _redacted(fix: dict[str, Any], values: set[str]) -> dict[str, Any]:
+    """A fix record whose quoted lines hide any secret they contain."""
+    for key in ("before", "after"):
+        if fix[key]:
+            fix[key] = security.redact(fix[key], values)
+    return fix
+
+
+def _secrets_of(plan: FilePlan) -> set[str]:
+    """Secret values in a file before and after its fix (only files with fixes)."""
+    if plan.error is not None or not plan.fixes:
+        return set()
+    values = security.secret_values(plan.path)
+    if plan.new_text is not None:
+        values |= security.secret_values(plan.path, plan.new_text)
+    return values
 
 
 def _write(plan: FilePlan) -> None:
@@ -148,6 +169,7 @@ async def run_fix(
 
     plans = await asyncio.gather(*(one(f, named) for f, named in sorted(chosen.items())))
     changed = [p for p in plans if p.changed and p.error is None]
+    hidden = {p.file: await asyncio.to_thread(_secrets_of, p) for p in plans}
     backup_path: str | None = None
     if not dry_run and changed:
         if backup_dir is not None:
@@ -163,12 +185,17 @@ async def run_fix(
         "target_path": str(root),
         "files_fixed": 0 if dry_run else len(changed),
         "changed_files": [p.file for p in changed],
-        "fixes_applied": [f.to_dict() for p in plans if p.error is None for f in p.fixes],
+        "fixes_applied": [
+            _redacted(f.to_dict(), hidden[p.file])
+            for p in plans
+            if p.error is None
+            for f in p.fixes
+        ],
         "remaining_issues": [i.to_dict() for i in remaining],
         "remaining_counts": summarize(remaining),
         "skipped": refused + [{"file": p.file, "reason": p.error} for p in plans if p.error],
         "backup_path": backup_path,
     }
     if dry_run:
-        result["diffs"] = {p.file: p.diff() for p in changed}
+        result["diffs"] = {p.file: security.redact(p.diff(), hidden[p.file]) for p in changed}
     return result

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import ast
 import re
+import tempfile
+import threading
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,9 @@ _CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".yaml", ".yml", ".toml", ".conf")
 _DEBUG_LINE = re.compile(r"^\s*(?:export\s+)?DEBUG\s*[=:]\s*[\"']?(true|1|yes|on)\b", re.I)
 _INSECURE_INDEX = re.compile(r"^\s*(?:-i|--index-url|--extra-index-url)[\s=]+http://", re.I)
 _COMMIT = re.compile(r"@[0-9a-f]{40}\b")
+# detect-secrets keeps its settings in a global; one user at a time.
+_SETTINGS_LOCK = threading.Lock()
+HIDDEN = "(secret hidden)"
 
 
 def _text(path: Path) -> str | None:
@@ -56,7 +61,7 @@ def _slug(kind: str) -> str:
 def secrets(root: Path, files: Sequence[Path]) -> list[Issue]:
     """detect-secrets findings (kind and line only)."""
     found: list[Issue] = []
-    with default_settings():
+    with _SETTINGS_LOCK, default_settings():
         for path in files:
             if _text(path) is None:
                 continue
@@ -75,6 +80,24 @@ def secrets(root: Path, files: Sequence[Path]) -> list[Issue]:
                     )
                 )
     return found
+
+
+def secret_values(path: Path, text: str | None = None) -> set[str]:
+    """The values detect-secrets flags in a file (or in ``text`` as if it were that file)."""
+    with _SETTINGS_LOCK, default_settings():
+        if text is None:
+            return {s.secret_value for s in scan_file(str(path)) if s.secret_value}
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            copy.write_text(text, encoding="utf-8")
+            return {s.secret_value for s in scan_file(str(copy)) if s.secret_value}
+
+
+def redact(text: str, values: Collection[str]) -> str:
+    """``text`` with each of ``values`` (longest first) replaced by HIDDEN."""
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, HIDDEN)
+    return text
 
 
 def _dep_issue(file: str, line: int, rule: str, severity: Severity, message: str) -> Issue:
