@@ -145,7 +145,7 @@ def agent(name: str, **spec: Any) -> Agent:
     )
 
 
-NO_RETRY = {"maxAttempts": 1}
+NO_RETRY: dict[str, Any] = {"maxAttempts": 1}
 
 
 def engine_for(
@@ -437,7 +437,7 @@ def test_when_false_skips_and_the_skip_propagates(clock: FakeClock) -> None:
 
 # -- retries -----------------------------------------------------------------------------
 
-RETRY = {"maxAttempts": 3, "initialIntervalSeconds": 1, "backoffCoefficient": 2}
+RETRY: dict[str, Any] = {"maxAttempts": 3, "initialIntervalSeconds": 1, "backoffCoefficient": 2}
 
 
 def test_fail_twice_then_succeed_retries_with_exact_delays(clock: FakeClock) -> None:
@@ -564,7 +564,7 @@ def test_workflow_timeout_bounds_calls_and_stops_new_steps(clock: FakeClock) -> 
 def test_fail_fast_stops_launching_but_continue_runs_independent_branches(
     clock: FakeClock,
 ) -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"name": "bad", "agent": "x", "retry": NO_RETRY},
         {"name": "slow", "agent": "y"},
         {"name": "after", "agent": "z", "needs": ["slow"]},
@@ -580,7 +580,7 @@ def test_fail_fast_stops_launching_but_continue_runs_independent_branches(
 
 
 def test_compensation_runs_only_when_payment_fails_and_cleanup_always(clock: FakeClock) -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"name": "reserve", "agent": "inventory", "input": {"sku": "A1"}},
         {"name": "pay", "agent": "payments", "needs": ["reserve"], "retry": NO_RETRY},
         {
@@ -785,7 +785,10 @@ def test_json_copy_matches_a_json_round_trip_and_refuses_the_rest() -> None:
     class Color(StrEnum):
         RED = "red"
 
-    value = {"t": (1, 2.5, None, True), "nested": {"c": Color.RED, "l": [{"x": "y"}]}}
+    value: dict[str, Any] = {
+        "t": (1, 2.5, None, True),
+        "nested": {"c": Color.RED, "l": [{"x": "y"}]},
+    }
     copied = json_copy(value)
     assert copied == json.loads(json.dumps(value))
     assert type(copied["nested"]["c"]) is str
