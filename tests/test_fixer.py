@@ -363,3 +363,9 @@ def test_secrets_in_fixed_lines_are_hidden(
     assert secret not in json.dumps(done)
     # The file itself is formatted, secret and all: removing it is a person's job.
     assert (root / "settings.py").read_text() == f'API_KEY = "{secret}"\nDEBUG = False\n'
+
+
+def test_malformed_scan_results_are_refused(fixer: FixerAgent, sample: Path) -> None:
+    with pytest.raises(PermanentError) as info:
+        call(fixer, scan_results={"target_path": str(sample), "issues": [{"file": "a.py"}]})
+    assert str(info.value) == "scan_results.issues is not a scanner's output: KeyError('line')"

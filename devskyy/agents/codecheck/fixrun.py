@@ -132,7 +132,10 @@ async def run_fix(
         scan_root = Path(scan_results.get("target_path") or root).resolve()
         settings = settings_from_record(scan_results.get("settings", {}), settings)
         record = scan_results.get("settings", {})
-        raw = [Issue.from_dict(i) for i in scan_results.get("issues", [])]
+        try:
+            raw = [Issue.from_dict(i) for i in scan_results.get("issues", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FixRefused(f"scan_results.issues is not a scanner's output: {exc!r}") from None
         issues, refused = _rebase(raw, scan_root, root)
         hashes = {
             relative(root, (scan_root / f).resolve()): h
