@@ -156,6 +156,9 @@ def main() -> None:
             "check_permission (warm, 90% allowed)": _per_call(
                 lambda i: sm.check_permission(*questions[i]), args.calls, sm.flush
             ),
+            "check_permission (one hot principal)": _per_call(
+                lambda i: sm.check_permission(*questions[0]), args.calls, sm.flush
+            ),
             "check_permission (memo cleared)": _per_call(
                 lambda i: (sm._memo.clear(), sm.check_permission(*questions[i])), 5_000, sm.flush
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,9 +77,9 @@ def _manager(engine: Engine, clock: FakeClock) -> SecurityManager:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
+def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    yield engine  # type: ignore[misc]
+    yield engine
     engine.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 import pytest
@@ -100,13 +101,13 @@ def test_hash_is_sha256_bound_to_the_key_id() -> None:
 
 def test_verify_uses_constant_time_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, str]] = []
-    real = keys.hmac.compare_digest
+    real = hmac.compare_digest
 
     def spy(a: str, b: str) -> bool:
         calls.append((a, b))
-        return real(a, b)
+        return bool(real(a, b))
 
-    monkeypatch.setattr(keys.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     issued = _key()
     parsed = keys.parse_key(issued.key)
     assert isinstance(parsed, ParsedKey)

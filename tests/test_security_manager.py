@@ -286,7 +286,7 @@ def test_only_hashes_are_stored(
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("state.db"))
     engine = open_engine(url)
     with engine.connect() as conn:
-        dump = []
+        dump: list[str] = []
         for table in inspect(engine).get_table_names():
             dump.extend(repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"')))
     engine.dispose()
