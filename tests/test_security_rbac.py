@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from security_helpers import shipped_roles
 
 from devskyy.core.rbac import Decision, Policy, can_grant, decide, matches
@@ -200,3 +203,30 @@ def test_shipped_agents_are_bound_to_service() -> None:
     assert not policy.decide("scanner", "write", "keys").allowed
     assert policy.decide("security", "read", "audit").allowed
     assert not policy.decide("fixer", "read", "audit").allowed
+
+
+SEGMENTS = st.sampled_from(["agents", "a", "b", "*", "a*", "*b", "**"])
+PATTERNS = st.lists(SEGMENTS, min_size=1, max_size=3).map("/".join)
+RESOURCES = [
+    "/".join(parts)
+    for n in (1, 2, 3, 4)
+    for parts in itertools.product(["agents", "a", "b", "ab", "x"], repeat=n)
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(held=st.lists(PATTERNS, min_size=1, max_size=3), wanted=PATTERNS)
+def test_can_grant_never_hands_out_a_resource_the_granter_lacks(
+    held: list[str], wanted: str
+) -> None:
+    decision = can_grant([("read", h) for h in held], [("read", wanted)])
+    if decision.allowed:
+        for resource in RESOURCES:
+            if matches(wanted, resource):
+                assert any(matches(h, resource) for h in held), (held, wanted, resource)
+
+
+def test_a_one_segment_wildcard_does_not_cover_a_deep_one() -> None:
+    assert not can_grant([("read", "agents/**")], [("read", "agents/*")]).allowed
+    assert can_grant([("read", "agents/*")], [("read", "agents/**")]).allowed
+    assert not can_grant([("read", "*/*")], [("read", "*")]).allowed

@@ -214,17 +214,31 @@ def decide(  # noqa: PLR0917 - the documented signature
     return Policy(roles, bindings, grants).decide(principal, permission, resource, key_roles)
 
 
+def covers(held: str, wanted: str) -> bool:
+    """Whether pattern ``held`` matches every resource pattern ``wanted`` matches.
+
+    ``wanted`` is matched as text, so each of its ``*`` can only be absorbed by a
+    wildcard of ``held``. A ``wanted`` that ends in a multi-segment ``*`` (or is ``*``)
+    must also be matched one segment deeper, so that a held wildcard confined to one
+    segment cannot pass for it.
+    """
+    if not matches(held, wanted):
+        return False
+    if wanted == "*" or wanted.endswith("/*"):
+        return matches(held, wanted + "/*")
+    return True
+
+
 def can_grant(granter: Sequence[tuple[str, str]], requested: Sequence[tuple[str, str]]) -> Decision:
     """Whether someone holding ``granter`` may hand out ``requested``.
 
     Both are (permission, resource pattern) pairs. Each requested pair must be covered
-    by a held one: the held permission implies it and the held pattern covers every
-    resource the requested pattern does (checked by matching the requested pattern's
-    text, where its ``*`` can only be absorbed by a wildcard of the held one).
+    by a held one: the held permission implies it and the held pattern ``covers`` the
+    requested one.
     """
     for permission, pattern in requested:
         if not any(
-            implies(held_perm, permission) and matches(held_pattern, pattern)
+            implies(held_perm, permission) and covers(held_pattern, pattern)
             for held_perm, held_pattern in granter
         ):
             return Decision(
