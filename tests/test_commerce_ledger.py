@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from devskyy.core import ledger as c
+from devskyy.core.commerce import tax_cents
 
 
 def test_the_ledger_reference_is_one_per_order() -> None:
@@ -56,3 +59,23 @@ def test_chart_of_accounts_covers_the_sale_entry() -> None:
     codes = {a.code for a in c.CHART_OF_ACCOUNTS}
     entry = c.sale_entry("o", "USD", subtotal_cents=1, tax_cents=1, cost_cents=1, charge_id="c")
     assert {x.account for x in entry.lines} <= codes
+
+
+@given(
+    subtotal=st.integers(min_value=1, max_value=10**9),
+    tax_bps=st.integers(min_value=0, max_value=10_000),
+    cost=st.integers(min_value=0, max_value=10**9),
+)
+def test_every_sale_entry_balances_and_clears_the_charged_total(
+    subtotal: int, tax_bps: int, cost: int
+) -> None:
+    tax = tax_cents(subtotal, tax_bps)
+    assert abs(tax * 10_000 - subtotal * tax_bps) <= 5_000  # within half a cent of exact
+    entry = c.sale_entry(
+        "o", "USD", subtotal_cents=subtotal, tax_cents=tax, cost_cents=cost, charge_id="ch"
+    )
+    assert sum(line.amount_cents for line in entry.lines) == 0
+    assert entry.lines[0] == c.EntryLine(c.GATEWAY_CLEARING, subtotal + tax, "charge ch")
+    assert all(line.amount_cents != 0 for line in entry.lines)
+    balances = c.trial_balance([(x.account, x.amount_cents) for x in entry.lines])
+    assert balances.get(c.SALES_REVENUE) == -subtotal

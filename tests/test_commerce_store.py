@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from devskyy.adapters import commerce_payments as money
@@ -371,3 +371,42 @@ def test_sandbox_charges_are_unique_per_key(engine: Engine) -> None:
     assert again == stored
     assert money.sandbox_charge(engine, "k1") == stored
     assert store.count(engine, store.sandbox_charges) == 1
+
+
+def test_stock_plus_held_units_is_conserved_under_mixed_concurrent_traffic(
+    engine: Engine,
+) -> None:
+    # Reservations and releases of many orders race; no unit is ever lost or invented.
+    store.set_stock(engine, "DSK-MUG-001", 20)
+    store.set_stock(engine, "DSK-TEE-001", 15)
+    for n in range(60):
+        make_order(engine, f"o{n}", {"DSK-MUG-001": 1 + n % 3, "DSK-TEE-001": 1 + n % 2})
+    barrier = threading.Barrier(60)
+
+    def traffic(n: int) -> None:
+        barrier.wait()
+        if reserve(engine, f"o{n}").result == "reserved" and n % 2:
+            release(engine, f"o{n}")
+            release(engine, f"o{n}")  # a repeated compensation gives nothing more back
+
+    with ThreadPoolExecutor(60) as pool:
+        list(pool.map(traffic, range(60)))
+    with engine.connect() as conn:
+        held = dict(
+            conn.execute(
+                select(store.reservations.c.sku, func.sum(store.reservations.c.quantity))
+                .where(store.reservations.c.status == "held")
+                .group_by(store.reservations.c.sku)
+            ).all()
+        )
+    mugs, tees = store.stock(engine, "DSK-MUG-001"), store.stock(engine, "DSK-TEE-001")
+    assert mugs is not None
+    assert tees is not None
+    assert mugs >= 0
+    assert tees >= 0
+    assert mugs + held.get("DSK-MUG-001", 0) == 20
+    assert tees + held.get("DSK-TEE-001", 0) == 15
+    assert (
+        store.count(engine, store.orders, status="reserved")
+        == store.count(engine, store.reservations, status="held") // 2
+    )
