@@ -16,7 +16,7 @@ from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import metadata, open_engine
 from devskyy.agents.commerce import EcommerceAgent, FinancialAgent, InventoryAgent
-from devskyy.agents.commerce.gateway import GatewayTimeout, IdempotencyConflict
+from devskyy.agents.commerce.gateway import GatewayTimeout
 from devskyy.core.commerce import (
     OrderInvalid,
     OrderNotFound,
@@ -392,14 +392,18 @@ def test_only_a_reserved_order_is_charged(shop: Shop) -> None:
     assert store.count(shop.engine, store.sandbox_charges) == 0
 
 
-def test_an_idempotency_key_of_another_order_is_refused(shop: Shop) -> None:
-    first = reserved_order(shop)
-    second = reserved_order(shop)
-    run(shop.financial.process_payment(first, idempotency_key="shared"))
-    with pytest.raises(
-        IdempotencyConflict, match="idempotency key shared belongs to another order"
-    ):
-        run(shop.financial.process_payment(second, idempotency_key="shared"))
+def test_concurrent_payments_of_one_order_charge_once(shop: Shop) -> None:
+    order_id = reserved_order(shop)
+
+    async def both() -> list[dict[str, Any]]:
+        return await asyncio.gather(*(shop.financial.process_payment(order_id) for _ in range(5)))
+
+    results = run(both())
+    assert len({r["charge_id"] for r in results}) == 1
+    assert sorted(r["replayed"] for r in results).count(False) <= 1
+    assert store.count(shop.engine, store.sandbox_charges) == 1
+    assert store.count(shop.engine, store.payments) == 1
+    assert status(shop.engine, order_id) == "paid"
 
 
 def test_record_transaction_books_a_balanced_entry_once(engine: Engine, clock: FakeClock) -> None:

@@ -1,9 +1,10 @@
 """The financial agent: ``process_payment`` through a gateway, ``record_transaction`` in the
 double-entry ledger.
 
-``process_payment(order_id, payment_method=…)`` charges the stored total of a reserved order
-(never an amount from the caller) with an idempotency key derived from the order id,
-so a retried step, a resumed run or a second run for the same order charges once. A
+``process_payment(order_id, payment_method=…)`` charges the stored total of a reserved
+order (never an amount from the caller) under the idempotency key derived from the
+order id, and only from it: one key per order, so a retried step, a resumed run, a
+second run for the same order or two calls at once charge it once. A
 decline is stored (``payment_failed``) and raised as ``PaymentDeclined``, which no retry
 repeats; a gateway timeout is a ``GatewayTimeout`` (temporary), and the retry with the
 same key learns whether the first attempt charged. Only the brand and last four digits
@@ -32,7 +33,6 @@ from devskyy.agents.commerce.common import CommerceAgent, CommerceConfig
 from devskyy.agents.commerce.gateway import (
     DEFAULT_PAYMENT_METHOD,
     ChargeRequest,
-    IdempotencyConflict,
     PaymentGateway,
     SandboxGateway,
 )
@@ -96,16 +96,13 @@ class FinancialAgent(CommerceAgent):
         self,
         order_id: str,
         payment_method: str = DEFAULT_PAYMENT_METHOD,
-        idempotency_key: str = "",
     ) -> dict[str, Any]:
         """Charge the order's total once; see the module docstring."""
         if self.gateway is None:
             raise RuntimeError(f"{self.agent_name} is not initialized; call initialize() first")
-        key = idempotency_key or payment_idempotency_key(order_id)
+        key = payment_idempotency_key(order_id)
         known = await self.db(money.payment_by_key, self.engine, key)
         if known is not None:
-            if known["order_id"] != order_id:
-                raise IdempotencyConflict(f"idempotency key {key} belongs to another order")
             return self._settled(known, replayed=True)
         order = await self.db(store.get_order, self.engine, order_id)
         if order is None:
