@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -242,7 +243,8 @@ def main() -> int:
     t_agents_c = asyncio.run(agents_run(c))
     t_workflow_c = asyncio.run(workflow_run(c))
 
-    print(f"ecommerce_order, {n} orders, SQLite store in {tmp}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"ecommerce_order, {n} orders, SQLite store (WAL) in a temporary folder")
     print(f"  store only (floor), sequential   {rate(n, t_store)}")
     print(f"  agents, sequential               {rate(n, t_agents_1)}")
     print(f"  workflow, sequential             {rate(n, t_workflow_1)}")
