@@ -33,6 +33,11 @@ from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
 from devskyy.agents.commerce.common import seed_store
 from devskyy.core.commerce import OutOfStock
+from devskyy.model.resources import ResourceSet
+from devskyy.model.runs import RunRecord, RunStatus
+from devskyy.runtime.manifests import load_desired
+from devskyy.runtime.orchestrator import Orchestrator
+from devskyy.runtime.registry import Registry
 
 pytestmark = pytest.mark.slow
 psycopg = pytest.importorskip("psycopg")
@@ -182,3 +187,38 @@ def test_whole_orders_on_postgresql_concurrently(engine: Engine) -> None:
     assert store.count(engine, store.sandbox_charges) == 10
     lines = money.ledger_lines(engine)
     assert sum(line["amount_cents"] for line in lines) == 0
+
+
+def test_the_workflow_on_postgresql_sells_exactly_the_stock(engine: Engine) -> None:
+    # The whole runtime (registry, orchestrator, engine with its run records) on PostgreSQL.
+    store.set_stock(engine, "DSK-HOOD-001", 5)
+    desired = load_desired(Path(__file__).resolve().parents[1] / "manifests")
+    live = ResourceSet(
+        tuple(
+            m
+            for m in desired
+            if (m.kind == "Agent" and m.name in {"ecommerce", "inventory", "financial"})
+            or (m.kind == "Workflow" and m.name == "ecommerce_order")
+        )
+    )
+
+    async def main() -> list[RunRecord]:
+        clock = FakeClock()
+        registry = Registry(Orchestrator(clock), live, clock=clock, engine=engine)
+        await registry.discover_and_register_all_agents()
+        try:
+            runner = registry.workflow_engine()
+            items = [{"sku": "DSK-HOOD-001", "quantity": 1}]
+            return await asyncio.gather(
+                *(runner.run("ecommerce_order", {"items": items}) for _ in range(20))
+            )
+        finally:
+            await registry.shutdown()
+
+    records = asyncio.run(main())
+    assert sum(r.status is RunStatus.SUCCEEDED for r in records) == 5
+    assert {r.step("reserve").error_type for r in records if r.status is RunStatus.FAILED} == {
+        "OutOfStock"
+    }
+    assert store.stock(engine, "DSK-HOOD-001") == 0
+    assert store.count(engine, store.journal_entries) == 5
