@@ -231,3 +231,20 @@ def test_key_material_never_reaches_the_chain() -> None:
     (record,) = chain([event], 0, GENESIS)
     assert (record.actor, record.details) == ("x[redacted]", {"note": ["k=[redacted]"]})
     assert verify([record], (1, record.hash)).ok
+
+
+def test_a_burst_of_denials_does_not_cut_a_roll_up_window_short(clock: FakeClock) -> None:
+    store = MemorySecurityStore()
+    sm = SecurityManager(store, clock, shipped_roles, audit_batch=2)
+    sm.check_permission("scanner", "agents", "read")
+    sm.check_permission("scanner", "keys/a", "write")
+    sm.check_permission("scanner", "keys/b", "write")  # batch of 2 denials written
+    sm.check_permission("scanner", "agents", "read")
+    assert [r.event_type for r in store.audit_all()[0]] == ["permission.denied"] * 2
+    sm.flush()
+    records, _ = store.audit_all()
+    assert [(r.event_type, r.details.get("count")) for r in records] == [
+        ("permission.denied", None),
+        ("permission.denied", None),
+        ("permission.allowed", 2),
+    ]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from typing import Any
 
 from devskyy.adapters.clock import Clock
@@ -102,22 +101,38 @@ class AuditWriter:
     def _maybe_flush(self, urgent: bool) -> None:
         now = self._clock.monotonic()
         with self._lock:
-            due = (
+            rollups_due = len(self._rollups) >= self._rollup_cap or bool(
+                self._rollups and now - self._rollup_at >= self._rollup_seconds
+            )
+            buffer_due = (
                 urgent
                 or len(self._buffer) >= self._batch
-                or (self._buffer and now - self._first_at >= self._max_delay)
-                or len(self._rollups) >= self._rollup_cap
-                or (self._rollups and now - self._rollup_at >= self._rollup_seconds)
+                or bool(self._buffer and now - self._first_at >= self._max_delay)
             )
-        if due:
+        # A roll-up window is written only when it ends (or on an explicit flush), so a
+        # burst of denials does not cut short the counting of successes.
+        if rollups_due:
             self.flush()
+        elif buffer_due:
+            self._write(rollups=False)
 
-    def _drain(self) -> list[AuditEvent]:
-        events, rollups = self._buffer, self._rollups
-        self._buffer, self._rollups = [], {}
-        for order, event, count, last in rollups.values():
-            extra = {"count": count, "last": iso(last)} if count > 1 else {}
-            events.append((order, replace(event, details={**event.details, **extra})))
+    def _drain(self, *, rollups: bool) -> list[AuditEvent]:
+        events = self._buffer
+        self._buffer = []
+        if rollups:
+            for order, event, count, last in self._rollups.values():
+                if count > 1:
+                    details = {**event.details, "count": count, "last": iso(last)}
+                    event = AuditEvent(  # noqa: PLW2901 - the rolled-up form of the event
+                        event.time,
+                        event.actor,
+                        event.event_type,
+                        event.resource,
+                        event.outcome,
+                        details,
+                    )
+                events.append((order, event))
+            self._rollups = {}
         events.sort(key=lambda item: (item[1].time, item[0]))
         return [e for _, e in events]
 
@@ -126,9 +141,13 @@ class AuditWriter:
         return len(self._buffer) + len(self._rollups)
 
     def flush(self) -> None:
-        """Write every buffered event (retrying when another writer got in first)."""
+        """Write every waiting event, roll-ups included."""
+        self._write(rollups=True)
+
+    def _write(self, *, rollups: bool) -> None:
+        """Write waiting events (retrying when another writer got in first)."""
         with self._lock:
-            events = self._drain()
+            events = self._drain(rollups=rollups)
             for hook in self.on_flush:
                 hook()
             if not events:
