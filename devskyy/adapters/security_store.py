@@ -170,24 +170,27 @@ def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
     """
     compiled = insert(audit_events).compile(dialect=conn.dialect)
     rows = [
-        {
-            "seq": r.seq,
-            "time": r.time,
-            "actor": r.actor,
-            "event_type": r.event_type,
-            "resource": r.resource,
-            "outcome": r.outcome,
-            "details": json.dumps(r.details, sort_keys=True),
-            "prev_hash": r.prev_hash,
-            "hash": r.hash,
-        }
+        (
+            r.seq,
+            r.time,
+            r.actor,
+            r.event_type,
+            r.resource,
+            r.outcome,
+            json.dumps(r.details, sort_keys=True),
+            r.prev_hash,
+            r.hash,
+        )
         for r in records
     ]
-    if compiled.positional:
-        order = compiled.positiontup or _AUDIT_COLUMNS
-        params: list[Any] = [tuple(row[name] for name in order) for row in rows]
-    else:
+    params: list[Any]
+    if not compiled.positional:
+        params = [dict(zip(_AUDIT_COLUMNS, row, strict=True)) for row in rows]
+    elif list(compiled.positiontup or ()) == list(_AUDIT_COLUMNS):
         params = rows
+    else:
+        index = [_AUDIT_COLUMNS.index(name) for name in compiled.positiontup or ()]
+        params = [tuple(row[i] for i in index) for row in rows]
     conn.exec_driver_sql(str(compiled), params)
 
 
