@@ -11,8 +11,9 @@ what it found as plain values for the agents to decide on.
 
 Concurrency. Every writer runs in ``write_transaction``: on SQLite it opens with
 ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a read-then-write
-transaction never fails to upgrade), on PostgreSQL the order row is locked with
-``SELECT … FOR UPDATE``. Stock is taken only by the conditional
+transaction never fails to upgrade), after the threads of this process have queued on
+one lock per engine (they would otherwise meet SQLite's sleeping busy handler); on
+PostgreSQL the order row is locked with ``SELECT … FOR UPDATE``. Stock is taken only by the conditional
 ``UPDATE … SET stock = stock - :q WHERE sku = :s AND stock >= :q`` with a row-count
 check, which cannot oversell under either database; a ``CHECK (stock >= 0)`` is the
 last line of defence. Use a file or server database with threads: each connection to
@@ -21,6 +22,8 @@ last line of defence. Use a file or server database with threads: each connectio
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -175,16 +178,41 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
     On SQLite the write lock is taken by ``BEGIN IMMEDIATE`` (waiting up to the busy
     timeout), so reads inside the transaction see the state the writes apply to.
+    Not reentrant: a transaction never opens another one.
     """
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if engine.dialect.name != "sqlite":
+        with engine.connect() as conn:
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        return
+    # SQLite has one writer at a time and its busy handler waits by sleeping in growing
+    # steps; threads of this process queue on a lock instead and wake as soon as the
+    # writer before them commits. Other processes still meet the busy timeout.
+    with _writer_lock(engine), engine.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield conn
         except BaseException:
             conn.rollback()
             raise
         conn.commit()
+
+
+# One lock per engine (so per SQLite file), forgotten with the engine.
+_WRITER_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.Lock:
+    with _WRITER_LOCKS_GUARD:
+        lock = _WRITER_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITER_LOCKS[engine] = threading.Lock()
+        return lock
 
 
 def _insert_missing(
