@@ -35,7 +35,29 @@ _EXPORTS: dict[str, str] = {
     "SecurityRole": "devskyy.runtime.security",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Agent",
+    "AgentStatus",
+    "BaseAgent",
+    "DevskyyError",
+    "ExecutionPriority",
+    "ManifestError",
+    "Orchestrator",
+    "Priority",
+    "Registry",
+    "Role",
+    "RoleBinding",
+    "RunRecord",
+    "RunStatus",
+    "SecurityManager",
+    "SecurityRole",
+    "StepStatus",
+    "System",
+    "Workflow",
+    "WorkflowEngine",
+    "__version__",
+    "open_system",
+]
 
 
 def __getattr__(name: str) -> Any:

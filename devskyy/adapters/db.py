@@ -8,6 +8,7 @@ store is SQLite at ``.devskyy/state.db`` under the current directory; ``--state`
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -59,8 +60,6 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
 
 def _register_all_tables() -> None:
     """Import every adapters module that declares tables, so ``create_all`` sees them."""
-    import importlib
-
     for name in TABLE_MODULES:
         importlib.import_module(name)
 
@@ -73,4 +72,5 @@ TABLE_MODULES: list[str] = [
     "devskyy.adapters.security_store",
     "devskyy.adapters.commerce_store",
     "devskyy.adapters.history_store",
+    "devskyy.adapters.task_runs",
 ]

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from devskyy.cli._common import CliContext
+
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by --help without importing it)
     "validate": ("devskyy.cli.validate:validate", "Check manifests; print every problem."),
@@ -83,8 +85,6 @@ class _Main(LazyGroup):
 @click.pass_context
 def main(ctx: click.Context, state_url: str | None) -> None:
     """devskyy: a declarative, GitOps-driven runtime for multi-agent systems."""
-    from devskyy.cli._common import CliContext
-
     ctx.obj = CliContext(state_url=state_url)
 
 

@@ -36,7 +36,7 @@ class CliContext:
     def url(self) -> str:
         """The state URL in force (option, env, or ``./.devskyy/state.db``)."""
         if self._resolved is None:
-            from devskyy.adapters.db import resolve_state_url
+            from devskyy.adapters.db import resolve_state_url  # noqa: PLC0415 - SQLAlchemy is slow to import
 
             self._resolved = resolve_state_url(self.state_url, Path.cwd())
         return self._resolved
@@ -89,7 +89,7 @@ def emit(data: Any, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     elif fmt == "yaml":
-        import yaml
+        import yaml  # noqa: PLC0415 - only for -o yaml
 
         click.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), nl=False)
     else:

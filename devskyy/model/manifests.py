@@ -8,7 +8,7 @@ snake_case attribute names. Unknown fields are errors everywhere.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -33,7 +33,7 @@ class Strict(BaseModel):
     )
 
 
-class Priority(str, Enum):
+class Priority(StrEnum):
     """Execution priority, highest first (the guide's order)."""
 
     CRITICAL = "critical"
@@ -47,7 +47,7 @@ class Priority(str, Enum):
         return ["critical", "high", "medium", "low"].index(self.value)
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     """What a role may do to a resource."""
 
     READ = "read"
@@ -56,7 +56,7 @@ class Permission(str, Enum):
     ADMIN = "admin"
 
 
-class Trigger(str, Enum):
+class Trigger(StrEnum):
     """When a step runs relative to its needs (Airflow's trigger rules)."""
 
     ALL_SUCCEEDED = "all_succeeded"
