@@ -145,7 +145,7 @@ def test_fifty_concurrent_reservations_for_ten_items_on_postgresql(engine: Engin
             ],
             1.0,
         )
-    barrier = threading.Barrier(50)
+    barrier = threading.Barrier(50, timeout=60)
 
     def attempt(n: int) -> str:
         barrier.wait()

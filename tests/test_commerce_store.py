@@ -98,7 +98,7 @@ def test_seeding_is_idempotent_and_never_resets_stock(engine: Engine) -> None:
 
 def test_seeding_from_many_threads_at_once_inserts_each_row_once(state_url: str) -> None:
     engine = open_engine(state_url)
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(8, timeout=60)
 
     def seed() -> dict[str, int]:
         barrier.wait()
@@ -166,7 +166,7 @@ def test_fifty_concurrent_reservations_for_ten_items_sell_exactly_ten(engine: En
     store.set_stock(engine, "DSK-HOOD-001", 10)
     for n in range(50):
         make_order(engine, f"o{n}", {"DSK-HOOD-001": 1})
-    barrier = threading.Barrier(50)
+    barrier = threading.Barrier(50, timeout=60)
 
     def attempt(n: int) -> str:
         barrier.wait()  # all fifty threads hit the database at the same moment
@@ -192,7 +192,7 @@ def test_concurrent_multi_line_orders_never_oversell_any_sku(engine: Engine) -> 
             else {"DSK-TEE-001": 1, "DSK-MUG-001": 1}
         )
         make_order(engine, f"o{n}", lines)
-    barrier = threading.Barrier(30)
+    barrier = threading.Barrier(30, timeout=60)
 
     def attempt(n: int) -> store.ReserveOutcome:
         barrier.wait()
@@ -240,7 +240,7 @@ def test_concurrent_releases_of_one_order_give_stock_back_once(engine: Engine) -
     store.set_stock(engine, "DSK-MUG-001", 5)
     make_order(engine, "o1", {"DSK-MUG-001": 3})
     reserve(engine, "o1")
-    barrier = threading.Barrier(10)
+    barrier = threading.Barrier(10, timeout=60)
 
     def attempt(_: int) -> int:
         barrier.wait()
@@ -381,7 +381,7 @@ def test_stock_plus_held_units_is_conserved_under_mixed_concurrent_traffic(
     store.set_stock(engine, "DSK-TEE-001", 15)
     for n in range(60):
         make_order(engine, f"o{n}", {"DSK-MUG-001": 1 + n % 3, "DSK-TEE-001": 1 + n % 2})
-    barrier = threading.Barrier(60)
+    barrier = threading.Barrier(60, timeout=60)
 
     def traffic(n: int) -> None:
         barrier.wait()

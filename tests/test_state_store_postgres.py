@@ -108,7 +108,7 @@ def test_concurrent_applies_one_wins_and_the_other_leaves_nothing(engine: Engine
         plan(rs(agent("a"), agent("left")), base.live()),
         plan(rs(agent("a"), agent("right")), base.live()),
     ]
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=60)
     outcomes: list[str] = []
 
     def worker(index: int) -> None:
