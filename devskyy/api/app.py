@@ -1,0 +1,260 @@
+"""``create_app(system, settings)``: the FastAPI app over one ``System`` (no globals).
+
+The app holds an ``ApiContext`` (system, settings, security manager, metrics, runs)
+that the routers close over. Around every request, ``_Edge`` (plain ASGI, cheap):
+assigns the request id (``X-Request-ID`` echoed when sane, else generated), refuses a
+body over the cap (413), turns any unhandled exception into
+``{"error": "internal", "request_id": …}`` (never a stack trace), adds the
+``RateLimit-*`` headers, counts the request and writes one JSON access log line
+(method, route, status, duration, principal; never a key).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from devskyy.api.deps import ApiError, Caller, Guard
+from devskyy.api.metrics import ApiMetrics
+from devskyy.api.permissions import Need
+from devskyy.api.runs import Runs
+from devskyy.api.settings import ApiSettings
+from devskyy.core.ratelimit import RateDecision
+from devskyy.errors import DevskyyError, NotFound, PermissionDenied, SecurityError, StateError
+from devskyy.runtime.security import SecurityManager
+from devskyy.runtime.system import System
+
+access_log = logging.getLogger("devskyy.api.access")
+error_log = logging.getLogger("devskyy.api")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class ApiContext:
+    """What the routers need: the runtime, the settings and the API's own parts."""
+
+    def __init__(self, system: System, settings: ApiSettings) -> None:
+        if system.security is None:
+            system.security = SecurityManager(
+                system.engine, system.clock, roles_source=system.state.live
+            )
+        self.system = system
+        self.settings = settings
+        self.security: SecurityManager = system.security
+        self.metrics = ApiMetrics(system)
+        self.runs = Runs(system, self.metrics.run_ended, self._observe_run)
+        self.guard = Guard(self)
+
+    def _observe_run(self, record: Any) -> None:
+        workflow = self.system.registry.applied_workflow(record.workflow)
+        if workflow is not None:
+            agents = {s.name: s.agent for s in workflow.spec.steps if s.agent}
+            self.metrics.observe_steps(record, agents)
+
+    def rate_limit(self, principal: str) -> RateDecision:
+        """Count a request of ``principal``: its Agent manifest's limit, else the default."""
+        limit = self.settings.rate_limit
+        manifest = self.system.registry.applied_agent(principal)
+        if limit is None or (manifest is not None and manifest.spec.rate_limit is not None):
+            return self.security.rate_limit(principal)
+        return self.security.rate_limit(principal, limit, self.settings.rate_window)
+
+    def decide(self, caller: Caller, need: Need) -> None:
+        """RBAC for the presented key (audited by the manager); 403 with the reason."""
+        decision = self.security.authorize(
+            caller.principal, need.resource, need.permission, presented_key_id=caller.key_id
+        )
+        if not decision.allowed:
+            self.metrics.denied.inc()
+            raise ApiError(
+                403,
+                "forbidden",
+                {
+                    "reason": decision.reason,
+                    "permission": need.permission,
+                    "resource": need.resource,
+                },
+            )
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _request_id(request: Request) -> str | None:
+    rid = request.scope.get("state", {}).get("request_id")
+    return str(rid) if rid else None
+
+
+def _install_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        body = {"error": exc.error, "detail": exc.detail, "request_id": _request_id(request)}
+        return _json(exc.status, body, exc.headers)
+
+    async def devskyy_error(request: Request, exc: Exception) -> JSONResponse:
+        status, code = 400, "bad_request"
+        if isinstance(exc, NotFound):
+            status, code = 404, "not_found"
+        elif isinstance(exc, PermissionDenied):
+            status, code = 403, "forbidden"
+        elif isinstance(exc, StateError):
+            status, code = 409, "conflict"
+        elif isinstance(exc, SecurityError):
+            status, code = 400, "bad_request"
+        body = {"error": code, "detail": str(exc), "request_id": _request_id(request)}
+        return _json(status, body)
+
+    async def invalid(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        fields = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        body = {"error": "invalid_request", "detail": fields, "request_id": _request_id(request)}
+        return _json(422, body)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"error": code, "detail": exc.detail, "request_id": _request_id(request)}
+        return _json(exc.status_code, body, dict(exc.headers or {}))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(DevskyyError, devskyy_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Exchange:
+    """One request as the edge sees it: its id, the status sent, the body bytes read."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        self.rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        self.state: dict[str, Any] = scope.setdefault("state", {})
+        self.state["request_id"] = self.rid
+        self.length = headers.get("content-length", "")
+        self.status = 500
+        self.sent = False
+        self.cap = cap
+        self.received = 0
+        self._receive = receive
+        self._send = send
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.cap:
+                raise _TooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status, self.sent = message["status"], True
+            extra = [(b"x-request-id", self.rid.encode())]
+            for name, value in self.state.get("ratelimit", {}).items():
+                extra.append((name.lower().encode(), value.encode()))
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await self._send(message)
+
+    async def reply(self, code: int, body: dict[str, Any]) -> None:
+        if self.sent:
+            return
+        raw = json.dumps({**body, "request_id": self.rid}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+        ]
+        await self.send({"type": "http.response.start", "status": code, "headers": headers})
+        await self.send({"type": "http.response.body", "body": raw})
+
+    async def too_large(self) -> None:
+        await self.reply(413, {"error": "too_large", "detail": f"body over {self.cap} bytes"})
+
+
+class _Edge:
+    """Request id, body cap, error shield, rate headers, metrics and the access log."""
+
+    def __init__(self, app: ASGIApp, ctx: ApiContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        ex = _Exchange(scope, receive, send, self.ctx.settings.max_body_bytes)
+        try:
+            if ex.length.isdigit() and int(ex.length) > ex.cap:
+                await ex.too_large()
+            else:
+                await self.app(scope, ex.receive, ex.send)
+        except _TooLarge:
+            await ex.too_large()
+        except Exception as exc:
+            error_log.error(
+                "unhandled error",
+                extra={"fields": {"request_id": ex.rid, "error": type(exc).__name__}},
+            )
+            await ex.reply(500, {"error": "internal"})
+        finally:
+            self._account(scope, ex.state, ex.rid, ex.status, time.perf_counter() - started)
+
+    def _account(
+        self, scope: Scope, state: dict[str, Any], rid: str, status: int, seconds: float
+    ) -> None:
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        method = scope["method"]
+        metrics = self.ctx.metrics
+        metrics.requests.labels(method, route, str(status)).inc()
+        metrics.request_seconds.labels(route).observe(seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "request_id": rid,
+                        "method": method,
+                        "route": route,
+                        "path": scope["path"] if route == "unmatched" else None,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 3),
+                        "principal": state.get("principal"),
+                    }
+                },
+            )
+
+
+def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
+    """The HTTP API over ``system`` (see the package docs for the endpoints)."""
+    from devskyy.api.routers import agents, orchestrator, registry, runs, security  # noqa: PLC0415
+
+    ctx = ApiContext(system, settings or ApiSettings())
+    app = FastAPI(
+        title="devskyy",
+        version="0.1.0",
+        description="The devskyy runtime over HTTP: agents, workflows, security.",
+    )
+    app.state.api = ctx
+    _install_handlers(app)
+    for module in (orchestrator, registry, security, agents, runs):
+        app.include_router(module.build(ctx))
+    app.add_middleware(_Edge, ctx=ctx)
+    return app

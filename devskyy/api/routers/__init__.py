@@ -1,0 +1,1 @@
+"""One router per area; each ``build(ctx)`` returns an ``APIRouter`` closing over the context."""

@@ -1,0 +1,99 @@
+"""Agent endpoints: scanner scan, fixer fix (``dry_run`` honoured), per-agent health and history.
+
+Scanner and fixer paths are confined to the workspace roots before any agent sees
+them (403 with the reason otherwise); the agent then runs through the orchestrator
+(breaker, retry policy, priority queue) like any other call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from devskyy.api.app import ApiContext
+from devskyy.api.deps import ApiError, Caller
+from devskyy.api.models import AgentHealth, AgentHistory, AgentResult, FixRequest, ScanRequest
+from devskyy.api.workspace import OutsideWorkspace, confine
+from devskyy.errors import CircuitOpen, NotFound, PermanentError, TemporaryError
+from devskyy.model.manifests import Priority
+
+AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
+
+
+def _confined(ctx: ApiContext, path: str) -> str:
+    try:
+        return str(confine(path, ctx.settings.workspace_roots))
+    except OutsideWorkspace as exc:
+        raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
+
+
+async def _call(ctx: ApiContext, agent: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    if ctx.system.registry.get_agent(agent) is None:
+        raise NotFound(f"agent {agent!r} is not registered")
+    started = time.perf_counter()
+    outcome = await ctx.system.orchestrator.call_with_retry(agent, kwargs, priority=Priority.HIGH)
+    ctx.metrics.observe_agent(agent, time.perf_counter() - started)
+    if outcome.error is None:
+        assert outcome.result is not None
+        return outcome.result
+    if isinstance(outcome.error, CircuitOpen | TemporaryError):
+        raise ApiError(503, "agent_unavailable", {"reason": outcome.describe_error()})
+    if isinstance(outcome.error, PermanentError):
+        raise ApiError(400, "agent_refused", {"reason": str(outcome.error)})
+    raise ApiError(502, "agent_failed", {"reason": f"{type(outcome.error).__name__}"})
+
+
+def build(ctx: ApiContext) -> APIRouter:
+    router = APIRouter(prefix="/api/agents", tags=["agents"])
+    guard = Depends(ctx.guard)
+
+    @router.post("/scanner/scan", response_model=AgentResult)
+    async def scan(body: ScanRequest, caller: Caller = guard) -> dict[str, Any]:
+        """Scan a folder inside the workspace."""
+        kwargs = {**body.model_dump(), "target_path": _confined(ctx, body.target_path)}
+        return await _call(ctx, "scanner", kwargs)
+
+    @router.post("/fixer/fix", response_model=AgentResult)
+    async def fix(body: FixRequest, caller: Caller = guard) -> dict[str, Any]:
+        """Fix what a scan found; with ``dry_run`` nothing is written (diffs come back)."""
+        given = body.target_path or body.scan_results.get("target_path")
+        if given is not None and not isinstance(given, str):
+            raise ApiError(422, "invalid_request", {"reason": "target_path must be a string"})
+        root = _confined(ctx, given or str(ctx.settings.workspace_roots[0]))
+        for name in body.target_files:
+            _confined(ctx, name if name.startswith("/") else f"{root}/{name}")
+        kwargs = {
+            **body.model_dump(exclude={"target_path", "scan_results"}),
+            "scan_results": body.scan_results or None,
+            "target_path": root,
+        }
+        if kwargs["scan_results"] is not None:
+            kwargs["scan_results"] = {**body.scan_results, "target_path": root}
+        return await _call(ctx, "fixer", kwargs)
+
+    @router.get("/{agent_name}/health", response_model=AgentHealth)
+    async def health(agent_name: str = AgentName, caller: Caller = guard) -> dict[str, Any]:
+        """One agent's status, figures and breaker."""
+        agent = ctx.system.registry.get_agent(agent_name)
+        if agent is None:
+            raise NotFound(f"agent {agent_name!r} is not registered")
+        report = await agent.health_check()
+        report["agent_name"] = agent_name
+        report["circuit_open"] = ctx.system.orchestrator.is_circuit_open(agent_name)
+        return report
+
+    @router.get("/{agent_name}/history", response_model=AgentHistory)
+    async def history(
+        agent_name: str = AgentName,
+        caller: Caller = guard,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> dict[str, Any]:
+        """The most recent tasks that ran the agent, oldest first."""
+        if ctx.system.registry.applied_agent(agent_name) is None:
+            raise NotFound(f"agent {agent_name!r} is not applied")
+        rows = ctx.system.orchestrator.agent_history(agent_name, limit)
+        return {"agent_name": agent_name, "history": rows, "count": len(rows)}
+
+    return router

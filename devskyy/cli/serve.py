@@ -1,0 +1,129 @@
+"""``devskyy serve``: the HTTP API (FastAPI on uvicorn) over the runtime of one state store.
+
+Translation only: options → ``ApiSettings``; ``--manifests PATH`` is applied first
+(validated, one revision, as ``devskyy apply``); then the runtime is opened with its
+agents started, the app built with ``devskyy.api.create_app`` and served. On SIGTERM
+or Ctrl-C uvicorn stops taking requests, background runs get ``--grace`` seconds, the
+rest are recorded as cancelled (resumable), and the exit code is 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from devskyy.adapters.clock import SystemClock
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.logs import configure
+from devskyy.adapters.state_store import SqlStateStore
+from devskyy.cli._common import CliContext, error_boundary
+
+log = logging.getLogger("devskyy.serve")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--manifests",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Apply this manifest tree before serving.",
+)
+@click.option(
+    "--workspace",
+    "workspaces",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder scanner and fixer requests may name (repeatable) [default: ./workspace].",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests per minute for a principal without an Agent rateLimit [default: 100].",
+)
+@click.option(
+    "--grace", default=30.0, show_default=True, help="Seconds in-flight runs get on shutdown."
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+@error_boundary
+def serve(
+    obj: CliContext,
+    host: str,
+    port: int,
+    manifests: Path | None,
+    workspaces: tuple[Path, ...],
+    rate_limit: int | None,
+    grace: float,
+    log_format: str,
+) -> None:
+    """Serve the HTTP API (every route but /healthz needs an API key)."""
+    from devskyy.api import ApiSettings  # noqa: PLC0415 - FastAPI is slow to import
+
+    configure(log_format)
+    if manifests is not None:
+        _apply(obj.url(), manifests)
+    roots = tuple(p.resolve() for p in workspaces) or (Path.cwd() / "workspace",)
+    settings = ApiSettings(workspace_roots=roots, rate_limit=rate_limit)
+    asyncio.run(_serve(obj.url(), host, port, settings, grace))
+
+
+def _apply(url: str, tree: Path) -> None:
+    from devskyy.runtime.reconciler import Reconciler  # noqa: PLC0415
+    from devskyy.runtime.security import SecurityManager  # noqa: PLC0415
+
+    engine = open_engine(url)
+    try:
+        store = SqlStateStore(engine)
+
+        def audit(revision: Any, _plan: Any) -> None:
+            manager = SecurityManager(engine, SystemClock(), store.live)
+            try:
+                manager.audit_manifests_applied(revision.number, actor="serve")
+            finally:
+                manager.close()
+
+        result = Reconciler(store, on_applied=[audit]).apply_tree(tree)
+    finally:
+        engine.dispose()
+    number = result.revision.number if result.revision else result.live_revision
+    log.info("manifests applied", extra={"fields": {"path": str(tree), "revision": number}})
+
+
+async def _serve(url: str, host: str, port: int, settings: Any, grace: float) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from devskyy.api import create_app  # noqa: PLC0415
+    from devskyy.runtime.background import background_of  # noqa: PLC0415
+    from devskyy.runtime.system import open_system  # noqa: PLC0415
+
+    system = await open_system(url)
+    try:
+        app = create_app(system, settings)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, server_header=False
+        )
+        server = uvicorn.Server(config)
+        log.info(
+            "serving",
+            extra={"fields": {"url": f"http://{host}:{port}", "pid": os.getpid()}},
+        )
+        await server.serve()
+        drained = await background_of(system).drain(grace)
+        log.info(
+            "stopped",
+            extra={"fields": {"finished": drained.finished, "checkpointed": drained.cancelled}},
+        )
+    finally:
+        if system.security is not None:
+            system.security.close()
+        await system.close()

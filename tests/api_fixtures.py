@@ -1,0 +1,143 @@
+"""Shared set-up for the API tests: a manifest tree, a running System, keys per role.
+
+``write_tree(root, workspace)`` writes the shipped roles plus a scanner and a fixer
+confined to ``workspace`` (the real agents), an ``echo`` agent and an ``echo_flow``
+workflow (``fake_workflow_agents:StepAgent``, so ``DEVSKYY_ALLOWED_MODULES`` must
+include ``fake_workflow_agents``). ``ApiWorld`` opens the system over that tree and
+builds the app; ``key(role)`` mints a fresh key, ``blocked_key()`` one that threat
+detection has blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.state_store import SqlStateStore
+from devskyy.api import ApiSettings, create_app
+from devskyy.runtime.reconciler import Reconciler
+from devskyy.runtime.security import SecurityManager
+from devskyy.runtime.system import System, open_system
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLES = ("admin", "operator", "analyst", "service", "guest")
+
+ECHO = """\
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata: {{name: echo}}
+spec:
+  module: fake_workflow_agents:StepAgent
+  capabilities: [echo]
+  timeoutSeconds: 30
+  retry: {{maxAttempts: 1}}
+  config: {{wait_for: "{wait_for}", poll_seconds: 0.02}}
+---
+apiVersion: devskyy.dev/v1
+kind: Workflow
+metadata: {{name: echo_flow}}
+spec:
+  params:
+    word: {{type: string, default: hello}}
+  steps:
+    - name: first
+      agent: echo
+      input: {{word: "${{{{ params.word }}}}"}}
+    - name: second
+      agent: echo
+      needs: [first]
+      input: {{got: "${{{{ steps.first.output.echo.word }}}}"}}
+"""
+
+CODE_AGENTS = """\
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata: {{name: scanner}}
+spec:
+  module: devskyy.agents.scanner:ScannerAgent
+  capabilities: [scan]
+  priority: high
+  retry: {{maxAttempts: 1}}
+  config: {{allowedRoots: ["{ws}"]}}
+---
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata: {{name: fixer}}
+spec:
+  module: devskyy.agents.fixer:FixerAgent
+  capabilities: [fix]
+  dependencies: [scanner]
+  retry: {{maxAttempts: 1}}
+  config: {{allowedRoots: ["{ws}"]}}
+"""
+
+
+def write_tree(root: Path, workspace: Path, *, wait_for: str = "", code: bool = True) -> Path:
+    """A manifest tree under ``root/manifests``; returns its path."""
+    tree = root / "manifests"
+    (tree / "roles").mkdir(parents=True, exist_ok=True)
+    (tree / "agents").mkdir(exist_ok=True)
+    for f in (ROOT / "manifests" / "roles").glob("*.yaml"):
+        if "agents-service" in f.name or "security-agent" in f.name:
+            continue  # they bind agents this tree does not have
+        shutil.copy(f, tree / "roles" / f.name)
+    (tree / "agents" / "echo.yaml").write_text(ECHO.format(wait_for=wait_for))
+    if code:
+        (tree / "agents" / "code.yaml").write_text(CODE_AGENTS.format(ws=workspace))
+    return tree
+
+
+def make_workspace(root: Path) -> Path:
+    ws = root / "workspace"
+    (ws / "pkg").mkdir(parents=True, exist_ok=True)
+    (ws / "pkg" / "a.py").write_text("import os\nx = 1\n")
+    return ws
+
+
+def apply_tree(url: str, tree: Path) -> None:
+    engine = open_engine(url)
+    try:
+        Reconciler(SqlStateStore(engine)).apply_tree(tree)
+    finally:
+        engine.dispose()
+
+
+class ApiWorld:
+    """A system, its app and a TestClient over a temp tree."""
+
+    def __init__(self, root: Path, settings: dict[str, Any] | None = None, **tree: Any) -> None:
+        self.root = root
+        self.workspace = make_workspace(root)
+        self.url = f"sqlite:///{root / 'state.db'}"
+        apply_tree(self.url, write_tree(root, self.workspace, **tree))
+        self.system: System = asyncio.run(open_system(self.url))
+        options = {"workspace_roots": (self.workspace,), "rate_limit": 10_000, **(settings or {})}
+        self.settings = ApiSettings(**options)
+        self.app = create_app(self.system, self.settings)
+        self.client = TestClient(self.app, raise_server_exceptions=False)
+        self.client.__enter__()
+
+    @property
+    def security(self) -> SecurityManager:
+        sm = self.system.security
+        assert isinstance(sm, SecurityManager)
+        return sm
+
+    def key(self, role: str, principal: str | None = None) -> str:
+        return self.security.generate_api_key(principal or f"u-{role}", role).key
+
+    def blocked_key(self) -> str:
+        new = self.security.generate_api_key("u-blocked", "guest")
+        for _ in range(10):
+            self.security.authorize("u-blocked", "keys", "write", presented_key_id=new.key_id)
+        return new.key
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+        self.security.close()
+        asyncio.run(self.system.close())
