@@ -36,6 +36,7 @@ spec:
   capabilities: [echo]
   timeoutSeconds: 30
   retry: {{maxAttempts: 1}}
+  rateLimit: {{requests: 3, windowSeconds: 60}}
   config: {{wait_for: "{wait_for}", poll_seconds: 0.02}}
 ---
 apiVersion: devskyy.dev/v1
@@ -52,6 +53,18 @@ spec:
       agent: echo
       needs: [first]
       input: {{got: "${{{{ steps.first.output.echo.word }}}}"}}
+"""
+
+KEYMASTER = """\
+apiVersion: devskyy.dev/v1
+kind: Role
+metadata: {name: keymaster}
+spec:
+  rules:
+    - resources: [keys]
+      permissions: [write]
+    - resources: [agents, workflows, registry, orchestrator]
+      permissions: [read]
 """
 
 CODE_AGENTS = """\
@@ -87,6 +100,7 @@ def write_tree(root: Path, workspace: Path, *, wait_for: str = "", code: bool = 
             continue  # they bind agents this tree does not have
         shutil.copy(f, tree / "roles" / f.name)
     (tree / "agents" / "echo.yaml").write_text(ECHO.format(wait_for=wait_for))
+    (tree / "roles" / "keymaster.yaml").write_text(KEYMASTER)
     if code:
         (tree / "agents" / "code.yaml").write_text(CODE_AGENTS.format(ws=workspace))
     return tree

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from devskyy.api.app import ApiContext
 from devskyy.api.deps import Caller
@@ -34,8 +34,14 @@ def build(ctx: ApiContext) -> APIRouter:
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
     @router.get("/api/runs/{run_id}", response_model=RunView, tags=["runs"])
-    async def run(run_id: str = RunId, caller: Caller = guard) -> dict[str, Any]:
-        """A run's progress and results, from the store."""
+    async def run(
+        run_id: str = RunId,
+        caller: Caller = guard,
+        wait: float = Query(0, ge=0, le=300, description="Seconds to wait for the run to end."),
+    ) -> dict[str, Any]:
+        """A run's progress and results, from the store (long-poll with ``wait``)."""
+        if wait:
+            await ctx.runs.wait_for(run_id, min(wait, ctx.settings.wait_timeout))
         return ctx.runs.view(run_id)
 
     @router.post(
