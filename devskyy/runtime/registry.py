@@ -23,7 +23,10 @@ instances under the same rule: the old ones keep serving unless every new one pa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -110,6 +113,7 @@ class Registry:
             importlib.invalidate_caches()
             module = sys.modules.get(module_name) if reload else None
             if module is not None:
+                _forget_bytecode(module)
                 module = importlib.reload(module)
             else:
                 module = importlib.import_module(module_name)
@@ -369,3 +373,16 @@ def _best_of(statuses: Any) -> str:
 
 def _best_status(instances: list[BaseAgent]) -> AgentStatus:
     return AgentStatus(_best_of(a.status.value for a in instances))
+
+
+def _forget_bytecode(module: Any) -> None:
+    """Delete the module's cached bytecode before a reload.
+
+    Python trusts a ``.pyc`` whose recorded source mtime (whole seconds) and size match:
+    an edit saved within the same second that keeps the file's size (``1.0.0`` ->
+    ``2.0.0``) would otherwise reload the old code.
+    """
+    source = getattr(module, "__file__", None)
+    if isinstance(source, str) and source.endswith(".py"):
+        with contextlib.suppress(OSError, NotImplementedError, ValueError):
+            os.remove(importlib.util.cache_from_source(source))
