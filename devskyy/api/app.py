@@ -153,6 +153,7 @@ class _Exchange:
         self.sent = False
         self.cap = cap
         self.received = 0
+        self.overflow = False
         self._receive = receive
         self._send = send
 
@@ -161,10 +162,17 @@ class _Exchange:
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
             if self.received > self.cap:
+                # The framework may turn any error while reading into its own 400;
+                # ``send`` then answers 413 in place of whatever the app sends.
+                self.overflow = True
                 raise _TooLarge
         return message
 
     async def send(self, message: Message) -> None:
+        if self.overflow:
+            if message["type"] == "http.response.start":
+                await self.too_large()
+            return
         if message["type"] == "http.response.start":
             self.status, self.sent = message["status"], True
             extra = [(b"x-request-id", self.rid.encode())]
@@ -174,15 +182,18 @@ class _Exchange:
         await self._send(message)
 
     async def reply(self, code: int, body: dict[str, Any]) -> None:
+        """Answer with a JSON error unless a response has begun."""
         if self.sent:
             return
+        self.status, self.sent = code, True
         raw = json.dumps({**body, "request_id": self.rid}).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(raw)).encode()),
+            (b"x-request-id", self.rid.encode()),
         ]
-        await self.send({"type": "http.response.start", "status": code, "headers": headers})
-        await self.send({"type": "http.response.body", "body": raw})
+        await self._send({"type": "http.response.start", "status": code, "headers": headers})
+        await self._send({"type": "http.response.body", "body": raw})
 
     async def too_large(self) -> None:
         await self.reply(413, {"error": "too_large", "detail": f"body over {self.cap} bytes"})
