@@ -181,3 +181,30 @@ def test_quick_start_command_line(workdir: Path) -> None:
         "inventory/store.py",
     ]
     assert tree_bytes(project) == tree_bytes(SAMPLE)
+
+
+def test_restore_by_path_and_refusals(workdir: Path) -> None:
+    project = workdir / ".devskyy" / "sample_project"
+    shape = to_guide_shape(run(TARGET))
+    backup_path = shape["fix"]["backup_path"]
+    tampered = Path(backup_path) / "files" / "inventory" / "store.py"
+    good = tampered.read_bytes()
+    tampered.write_bytes(b"tampered")
+    refused = cli("restore", backup_path)
+    assert refused.exit_code == 1
+    assert refused.output == (
+        f"error: cannot restore {backup_path}: {tampered.resolve()}: "
+        "content does not match the backup's sha256\n"
+    )
+    assert tree_bytes(project) != tree_bytes(SAMPLE)  # nothing was written
+    tampered.write_bytes(good)
+    result = cli("restore", backup_path, "-o", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "backup_path": backup_path,
+        "root": str(project),
+        "files": ["inventory/config.py", "inventory/report.py", "inventory/store.py"],
+    }
+    assert tree_bytes(project) == tree_bytes(SAMPLE)
+    missing = cli("restore", "0123456789ab")
+    assert (missing.exit_code, missing.output) == (1, 'error: run "0123456789ab" not found\n')

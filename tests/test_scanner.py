@@ -330,3 +330,16 @@ def test_bandit_partition_balances_by_size(tmp_path: Path) -> None:
     assert [[p.name for p in g] for g in groups] == [["a.py", "d.py"], ["b.py", "c.py"]]
     assert partition(files, 1) == [sorted(files)]
     assert partition(files[:1], 4) == [[files[0]]]
+
+
+def test_scanned_code_is_never_imported_by_the_analyzers(
+    scanner: ScannerAgent, sample: Path, tmp_path: Path
+) -> None:
+    # bandit runs as `python -I -m bandit`: modules of the scanned tree named like the
+    # stdlib or bandit's own dependencies must not be picked up from its sys.path.
+    marker = tmp_path / "imported"
+    for name in ("logging.py", "yaml.py", "json.py"):
+        (sample / name).write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    report = call(scanner, scan_type="security", target_path=str(sample))
+    assert report["files_scanned"] == 8
+    assert not marker.exists()
