@@ -8,7 +8,18 @@ guards ``__all__``.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names, typed, for mypy and editors; imported lazily at run time
+    from devskyy.errors import DevskyyError, ManifestError
+    from devskyy.model.manifests import Agent, Priority, Role, RoleBinding, Workflow
+    from devskyy.model.runs import RunRecord, RunStatus, StepStatus
+    from devskyy.runtime.agent import AgentStatus, BaseAgent
+    from devskyy.runtime.orchestrator import ExecutionPriority, Orchestrator
+    from devskyy.runtime.registry import Registry
+    from devskyy.runtime.security import SecurityManager, SecurityRole
+    from devskyy.runtime.system import System, open_system
+    from devskyy.runtime.workflows import WorkflowEngine
 
 __version__ = "0.1.0"
 
