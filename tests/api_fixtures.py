@@ -11,10 +11,15 @@ detection has blocked.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from devskyy.adapters.db import open_engine
@@ -155,3 +160,35 @@ class ApiWorld:
         self.client.__exit__(None, None, None)
         self.security.close()
         asyncio.run(self.system.close())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    """Poll a condition on another process (synchronisation, not simulated time)."""
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def subprocess_env() -> dict[str, str]:
+    tests = str(Path(__file__).parent)
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
+        "DEVSKYY_ALLOWED_MODULES": "fake_workflow_agents",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.TransportError:
+        return False

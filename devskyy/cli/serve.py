@@ -10,8 +10,10 @@ rest are recorded as cancelled (resumable), and the exit code is 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,15 @@ def _apply(url: str, tree: Path) -> None:
 async def _serve(url: str, host: str, port: int, settings: Any, grace: float) -> None:
     import uvicorn  # noqa: PLC0415
 
+    class _Server(uvicorn.Server):
+        # We own SIGTERM/SIGINT: uvicorn would re-raise the signal after shutdown, so
+        # the process would die by it instead of exiting 0 after draining the runs.
+        def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
+            return contextlib.nullcontext()
+
+        def stop(self) -> None:
+            self.should_exit = True
+
     from devskyy.api import create_app  # noqa: PLC0415
     from devskyy.runtime.background import background_of  # noqa: PLC0415
     from devskyy.runtime.system import open_system  # noqa: PLC0415
@@ -112,7 +123,10 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False, server_header=False
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, server.stop)
         log.info(
             "serving",
             extra={"fields": {"url": f"http://{host}:{port}", "pid": os.getpid()}},
