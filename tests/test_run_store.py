@@ -94,7 +94,7 @@ def test_write_applies_patch_steps_and_events_together(store: RunStore) -> None:
         StepEvent("scan", S.RUNNING, 1, 101.0),
         StepEvent("scan", S.RETRY_WAIT, 1, 102.0, error="TemporaryError: flaky", retry_at=103.0),
         StepEvent("scan", S.RUNNING, 2, 103.0),
-        StepEvent("scan", S.SUCCEEDED, 2, 104.5),
+        StepEvent("scan", S.SUCCEEDED, 2, 104.5, started_at=103.0),
         StepEvent("fix", S.RUNNING, 1, 104.5),
     )
     store.write(

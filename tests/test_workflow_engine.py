@@ -301,7 +301,11 @@ def test_a_run_finished_within_one_commit_window_keeps_its_start(clock: FakeCloc
     record = run(engine, "wf")
     assert record.started_at == clock.now()
     assert store.get("run1") == record
-    assert [e.status for e in store.events("run1")] == [S.RUNNING, S.SUCCEEDED] * 2
+    # Both attempts started and ended within the one commit: one event row each.
+    assert store.events("run1") == [
+        StepEvent("a", S.SUCCEEDED, 1, clock.now(), started_at=clock.now()),
+        StepEvent("b", S.SUCCEEDED, 1, clock.now(), started_at=clock.now()),
+    ]
 
 
 def test_a_run_waiting_on_a_long_step_writes_heartbeats(clock: FakeClock) -> None:
@@ -455,11 +459,11 @@ def test_fail_twice_then_succeed_retries_with_exact_delays(clock: FakeClock) -> 
     start = 1_700_000_000.0
     assert store.events("run1") == [
         StepEvent("a", S.RUNNING, 1, start),
-        StepEvent("a", S.RETRY_WAIT, 1, start, "TemporaryError: one", start + 1),
+        StepEvent("a", S.RETRY_WAIT, 1, start, "TemporaryError: one", start + 1, start),
         StepEvent("a", S.RUNNING, 2, start + 1),
-        StepEvent("a", S.RETRY_WAIT, 2, start + 1, "TemporaryError: two", start + 3),
+        StepEvent("a", S.RETRY_WAIT, 2, start + 1, "TemporaryError: two", start + 3, start + 1),
         StepEvent("a", S.RUNNING, 3, start + 3),
-        StepEvent("a", S.SUCCEEDED, 3, start + 3),
+        StepEvent("a", S.SUCCEEDED, 3, start + 3, started_at=start + 3),
     ]
 
 

@@ -96,6 +96,7 @@ run_step_events_table = Table(
     Column("at", Double, nullable=False),
     Column("error", Text, nullable=True),
     Column("retry_at", Double, nullable=True),
+    Column("started_at", Double, nullable=True),
     Index("ix_run_step_events_run", "run_id", "id"),
 )
 
@@ -274,8 +275,9 @@ class SqlRunStore:
         sets = ", ".join(f"{name} = ?" for name in _STEP_FIELDS)
         self._raw_update_step = f"UPDATE run_steps SET {sets} WHERE run_id = ? AND name = ?"  # noqa: S608
         self._raw_insert_event = (
-            "INSERT INTO run_step_events (run_id, step, status, attempt, at, error, retry_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO run_step_events "
+            "(run_id, step, status, attempt, at, error, retry_at, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
 
     def create(self, run: RunRecord) -> None:
@@ -354,6 +356,7 @@ class SqlRunStore:
                             "at": e.at,
                             "error": e.error,
                             "retry_at": e.retry_at,
+                            "started_at": e.started_at,
                         }
                         for e in batch.events
                     ],
@@ -434,7 +437,16 @@ class SqlRunStore:
                 cursor.executemany(
                     self._raw_insert_event,
                     [
-                        (batch.run_id, e.step, e.status.value, e.attempt, e.at, e.error, e.retry_at)
+                        (
+                            batch.run_id,
+                            e.step,
+                            e.status.value,
+                            e.attempt,
+                            e.at,
+                            e.error,
+                            e.retry_at,
+                            e.started_at,
+                        )
                         for e in batch.events
                     ],
                 )
@@ -530,6 +542,7 @@ class SqlRunStore:
                     at=r["at"],
                     error=r["error"],
                     retry_at=r["retry_at"],
+                    started_at=r["started_at"],
                 )
                 for r in rows
             ]

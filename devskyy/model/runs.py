@@ -56,7 +56,9 @@ class StepEvent:
 
     ``status`` is the step's status after the event: ``running`` (attempt started),
     ``retry_wait`` (the attempt failed, the next one is due at ``retry_at``),
-    ``succeeded``, ``failed`` or ``skipped``.
+    ``succeeded``, ``failed`` or ``skipped``. An event that ends an attempt carries the
+    attempt's ``started_at``; the separate ``running`` event is only kept when the
+    attempt was still running at a commit (group commit compacts the log).
     """
 
     step: str
@@ -65,6 +67,7 @@ class StepEvent:
     at: float
     error: str | None = None
     retry_at: float | None = None
+    started_at: float | None = None
 
 
 @dataclass(frozen=True)
