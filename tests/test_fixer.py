@@ -368,4 +368,7 @@ def test_secrets_in_fixed_lines_are_hidden(
 def test_malformed_scan_results_are_refused(fixer: FixerAgent, sample: Path) -> None:
     with pytest.raises(PermanentError) as info:
         call(fixer, scan_results={"target_path": str(sample), "issues": [{"file": "a.py"}]})
-    assert str(info.value) == "scan_results.issues is not a scanner's output: KeyError('line')"
+    assert str(info.value) == "scan_results is not a scanner's output: KeyError('line')"
+    forged = {"target_path": str(sample), "issues": [], "settings": {"ruff": {"select": ["E,--x"]}}}
+    with pytest.raises(PermanentError, match="bad ruff rule selection"):
+        call(fixer, scan_results=forged)

@@ -7,9 +7,9 @@ checked strictly: an unknown parameter or a bad value is a ``PermanentError`` na
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
 from devskyy.agents.codecheck import bandit, ruff
@@ -19,6 +19,8 @@ from devskyy.agents.codecheck.scanning import ScanSettings
 from devskyy.errors import PermanentError
 
 M = TypeVar("M", bound=BaseModel)
+RuffRule = Annotated[str, StringConstraints(pattern=ruff.RULE_PATTERN)]
+BanditTest = Annotated[str, StringConstraints(pattern=r"^B\d{3}$")]
 SecurityCheck = Literal["secrets", "dependencies", "config"]
 SECURITY_CHECKS: tuple[SecurityCheck, ...] = ("secrets", "dependencies", "config")
 
@@ -43,11 +45,13 @@ class CodeAgentConfig(_Camel):
 class AnalysisConfig(CodeAgentConfig):
     """The analyzers' policy (kept in the manifest, so every scan judges alike)."""
 
-    ruff_select: list[str] = Field(default_factory=lambda: list(ruff.DEFAULT_SELECT), min_length=1)
+    ruff_select: list[RuffRule] = Field(
+        default_factory=lambda: list(ruff.DEFAULT_SELECT), min_length=1
+    )
     ruff_target_version: str = Field(default="py39", pattern=r"^py3\d{1,2}$")
     line_length: int = Field(default=88, ge=20, le=320)
     max_complexity: int = Field(default=DEFAULT_MAX_COMPLEXITY, ge=1, le=200)
-    bandit_skip: list[str] = Field(default_factory=lambda: list(bandit.DEFAULT_SKIP))
+    bandit_skip: list[BanditTest] = Field(default_factory=lambda: list(bandit.DEFAULT_SKIP))
 
     def scan_settings(self) -> ScanSettings:
         return ScanSettings(

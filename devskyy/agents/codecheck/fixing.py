@@ -20,6 +20,7 @@ outside the root, or would no longer compile is left alone and reported.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class FilePlan:
 
 
 FIX_TYPES = ("auto", "security", "performance", "format")
+_RULE = re.compile(ruff.RULE_PATTERN)
 
 
 def in_scope(issue: Issue, fix_type: str) -> bool:
@@ -253,7 +255,7 @@ async def plan_file(
         plan.error = "skipped: not UTF-8"
         return plan
     text = _codemod_pass(plan, text, [i for i in issues if i.tool == Tool.BANDIT])
-    ruff_named = [i for i in issues if i.tool == Tool.RUFF]
+    ruff_named = [i for i in issues if i.tool == Tool.RUFF and _RULE.match(i.rule)]
     if ruff_named:
         text = await _ruff_pass(plan, text, ruff_named, settings)
     fmt = [i for i in issues if i.tool == Tool.RUFF_FORMAT]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,43 @@ def _write(plan: FilePlan) -> None:
     os.replace(tmp, plan.path)
 
 
+@dataclass(frozen=True)
+class _Named:
+    """What a fix request names: issues (paths relative to the root) and their context."""
+
+    issues: list[Issue]
+    refused: list[dict[str, str]]
+    hashes: dict[str, str]
+    record: dict[str, Any]
+    settings: ScanSettings
+
+
+def _from_scan(
+    root: Path,
+    scan_results: dict[str, Any],
+    target_files: Sequence[str] | None,
+    settings: ScanSettings,
+) -> _Named:
+    """The issues a scanner's output names inside ``root`` (and ``target_files``)."""
+    scan_root = Path(scan_results.get("target_path") or root).resolve()
+    record = scan_results.get("settings", {})
+    try:
+        settings = settings_from_record(record, settings)
+        raw = [Issue.from_dict(i) for i in scan_results.get("issues", [])]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise FixRefused(f"scan_results is not a scanner's output: {exc!r}") from None
+    issues, refused = _rebase(raw, scan_root, root)
+    hashes = {
+        relative(root, (scan_root / f).resolve()): h
+        for f, h in scan_results.get("file_hashes", {}).items()
+        if (scan_root / f).resolve().is_relative_to(root)
+    }
+    if target_files:
+        wanted = {relative(root, resolve_inside(root, f)) for f in target_files}
+        issues = [i for i in issues if i.file in wanted]
+    return _Named(issues, refused, hashes, record, settings)
+
+
 async def run_fix(
     *,
     target_path: str | None,
@@ -127,35 +165,20 @@ async def run_fix(
     root = Path(base).resolve()
     if not root.is_dir():
         raise FixRefused(f"target_path {root} is not a folder")
-    refused: list[dict[str, str]] = []
     if scan_results:
-        scan_root = Path(scan_results.get("target_path") or root).resolve()
-        settings = settings_from_record(scan_results.get("settings", {}), settings)
-        record = scan_results.get("settings", {})
-        try:
-            raw = [Issue.from_dict(i) for i in scan_results.get("issues", [])]
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise FixRefused(f"scan_results.issues is not a scanner's output: {exc!r}") from None
-        issues, refused = _rebase(raw, scan_root, root)
-        hashes = {
-            relative(root, (scan_root / f).resolve()): h
-            for f, h in scan_results.get("file_hashes", {}).items()
-            if (scan_root / f).resolve().is_relative_to(root)
-        }
-        if target_files:
-            wanted = {relative(root, resolve_inside(root, f)) for f in target_files}
-            issues = [i for i in issues if i.file in wanted]
+        named = _from_scan(root, scan_results, target_files, settings)
     elif target_files:
         issues, record = await _issues_from_files(root, target_files, fix_type, settings)
-        hashes = {}
+        named = _Named(issues, [], {}, record, settings)
     else:
         raise FixRefused("nothing to fix: pass scan_results or target_files")
+    issues, hashes, settings = named.issues, named.hashes, named.settings
 
     chosen: dict[str, list[Issue]] = {}
     for issue in issues:
         if in_scope(issue, fix_type):
             chosen.setdefault(issue.file, []).append(issue)
-    format_checked = "ruff-format" in record.get("checks", [])
+    format_checked = "ruff-format" in named.record.get("checks", [])
     unformatted = {i.file for i in issues if i.tool == Tool.RUFF_FORMAT}
     gate = asyncio.Semaphore(PARALLEL_FILES)
 
@@ -196,7 +219,7 @@ async def run_fix(
         ],
         "remaining_issues": [i.to_dict() for i in remaining],
         "remaining_counts": summarize(remaining),
-        "skipped": refused + [{"file": p.file, "reason": p.error} for p in plans if p.error],
+        "skipped": named.refused + [{"file": p.file, "reason": p.error} for p in plans if p.error],
         "backup_path": backup_path,
     }
     if dry_run:

@@ -28,6 +28,7 @@ from devskyy.agents.codecheck.proc import ToolError, chunks, run
 
 DEFAULT_SELECT = ("E4", "E7", "E9", "F", "W", "I", "B", "UP", "C4", "SIM", "PERF")
 PERFORMANCE_SELECT = ("PERF",)
+RULE_PATTERN = r"^(ALL|[A-Z]{1,4}\d{0,4})$"  # a rule code or prefix, as --select takes
 # pyflakes/pycodestyle codes that mean "this will fail at run time" (flake8's own short list).
 _HIGH = ("E9", "F63", "F7", "F82")
 _MEDIUM = ("B", "F")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -147,12 +148,15 @@ def _tool_versions(checks: Sequence[str]) -> dict[str, str]:
 def settings_from_record(record: dict[str, Any], default: ScanSettings) -> ScanSettings:
     """The scan settings stored in a report (falling back to ``default`` per field)."""
     ruff_rec = record.get("ruff", {})
+    select = [str(r) for r in ruff_rec.get("select", default.ruff.select)]
+    target = str(ruff_rec.get("target_version", default.ruff.target_version))
+    length = ruff_rec.get("line_length", default.ruff.line_length)
+    if not all(re.match(ruff.RULE_PATTERN, r) for r in select):
+        raise ValueError(f"scan settings: bad ruff rule selection {select!r}")
+    if not re.match(r"^py3\d{1,2}$", target) or not isinstance(length, int):
+        raise ValueError(f"scan settings: bad ruff target {target!r} or line length {length!r}")
     return ScanSettings(
-        ruff=ruff.RuffSettings(
-            select=tuple(ruff_rec.get("select", default.ruff.select)),
-            target_version=str(ruff_rec.get("target_version", default.ruff.target_version)),
-            line_length=int(ruff_rec.get("line_length", default.ruff.line_length)),
-        ),
+        ruff=ruff.RuffSettings(select=tuple(select), target_version=target, line_length=length),
         perf=perf.PerfSettings(int(record.get("max_complexity", default.perf.max_complexity))),
         bandit_skip=tuple(record.get("bandit_skip", default.bandit_skip)),
     )
