@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -32,7 +30,6 @@ from devskyy.model.runs import (
     StepRecord,
     StepStatus,
 )
-from devskyy.runtime.workflow_execution import json_copy
 from devskyy.runtime.workflows import (
     STALE_AFTER,
     ParamsError,
@@ -783,29 +780,6 @@ def test_a_cancelled_run_is_recorded_and_can_be_resumed(clock: FakeClock) -> Non
     assert resumed.status is RunStatus.SUCCEEDED
     assert resumed.step("b").output == {"b": 2}
     assert resumed.step("b").attempts == 2
-
-
-def test_json_copy_matches_a_json_round_trip_and_refuses_the_rest() -> None:
-    class Color(StrEnum):
-        RED = "red"
-
-    value: dict[str, Any] = {
-        "t": (1, 2.5, None, True),
-        "nested": {"c": Color.RED, "l": [{"x": "y"}]},
-    }
-    copied = json_copy(value)
-    assert copied == json.loads(json.dumps(value))
-    assert type(copied["nested"]["c"]) is str
-    assert copied["nested"]["l"] is not value["nested"]["l"]
-    with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
-        json_copy({"s": {1}})
-    with pytest.raises(TypeError, match=r"keys must be str, not int \(1\)"):
-        json_copy({1: "x"})
-    deep: Any = []
-    for _ in range(150):
-        deep = [deep]
-    with pytest.raises(ValueError, match="nested deeper than 100 levels"):
-        json_copy(deep)
 
 
 def test_a_pending_run_resumes_only_when_its_creator_is_gone(clock: FakeClock) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.dag import DagProgress
 from devskyy.core.expressions import ExpressionError, render, truthy
+from devskyy.core.jsonvalue import json_copy
 from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
 from devskyy.errors import (
     CircuitOpen,
@@ -464,41 +465,6 @@ class RunExecution:
                 self._set(record, None)
             self._patch(RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now()))
             self.flush()
-
-
-def json_copy(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` made only of JSON types; ``TypeError``/``ValueError`` if it is not.
-
-    What a JSON round trip would give (tuples become lists, str/int/float subclasses such
-    as enums become plain values) at a fraction of the cost for the small dicts agents
-    return. Keys must be strings.
-    """
-    kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
-        return value
-    if depth > _MAX_DEPTH:
-        raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
-    if isinstance(value, dict):
-        copied: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"keys must be str, not {type(key).__name__} ({key!r})")
-            copied[key[:]] = json_copy(item, depth + 1)
-        return copied
-    if isinstance(value, list | tuple):
-        return [json_copy(item, depth + 1) for item in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str):
-        return value[:]
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
-
-
-_MAX_DEPTH = 100
 
 
 def _set_fields(patch: RunPatch) -> dict[str, Any]:
