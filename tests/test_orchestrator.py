@@ -625,3 +625,28 @@ def test_exhausted_self_healing_counts_against_the_agent(clock: FakeClock) -> No
     run(scenario())
     assert orch.is_circuit_open("heal")
     assert agent.status.value == "failed"
+
+
+def test_call_agent_with_a_priority_waits_in_the_priority_queue(clock: FakeClock) -> None:
+    # Workflow steps come in through call_agent(priority=...): critical first here too.
+    orch = Orchestrator(clock, max_concurrency=1)
+
+    async def scenario() -> None:
+        await register(orch, make(GateAgent, "gate", clock))
+        GateAgent.gate = asyncio.Event()
+        first = asyncio.create_task(
+            orch.call_agent("gate", {"tag": "first"}, priority=Priority.LOW)
+        )
+        await asyncio.sleep(0)
+        tasks = [
+            asyncio.create_task(orch.call_agent("gate", {"tag": p.value}, priority=p))
+            for p in (Priority.LOW, Priority.CRITICAL, Priority.MEDIUM)
+        ]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert orch.queue.describe()["waiting"] == 3
+        GateAgent.gate.set()
+        await asyncio.gather(first, *tasks)
+
+    run(scenario())
+    assert GateAgent.started == ["first", "critical", "medium", "low"]

@@ -20,7 +20,7 @@ from devskyy.errors import (
     StepTimeout,
     TemporaryError,
 )
-from devskyy.model.manifests import Agent, Workflow
+from devskyy.model.manifests import Agent, Priority, Workflow
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -93,6 +93,7 @@ class FakeCaller:
         self.max_in_flight = 0
         self.before_call: Callable[[str], None] | None = None
         self.yields = 3
+        self.priorities: list[Priority | None] = []
 
     def resolve(self, capability: str) -> str:
         if capability not in self.capabilities:
@@ -100,8 +101,14 @@ class FakeCaller:
         return self.capabilities[capability]
 
     async def call_agent(
-        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        priority: Priority | None = None,
     ) -> dict[str, Any]:
+        self.priorities.append(priority)
         if self.before_call:
             self.before_call(name)
         self.calls.append((name, kwargs, timeout))
@@ -800,3 +807,47 @@ def test_a_pending_run_resumes_only_when_its_creator_is_gone(clock: FakeClock) -
     clock.advance(STALE_AFTER + 1)
     assert asyncio.run(other.resume(orphan.id)).status is RunStatus.SUCCEEDED
     assert caller.called("x") == 1
+
+
+# -- admission and capability hand-off ---------------------------------------------------
+
+
+def test_every_attempt_is_admitted_with_the_workflow_priority(clock: FakeClock) -> None:
+    wf = workflow(
+        [{"name": "a", "agent": "x"}, {"name": "b", "agent": "x", "needs": ["a"]}],
+        priority="critical",
+    )
+    caller = FakeCaller(clock)
+    engine, _ = engine_for(caller, wf)
+    assert run(engine, "wf").status.value == "succeeded"
+    assert caller.priorities == [Priority.CRITICAL, Priority.CRITICAL]
+
+
+def test_a_capability_step_tells_a_multi_capability_agent_which_one(clock: FakeClock) -> None:
+    wf = workflow(
+        [
+            {"name": "pay", "capability": "process_payment", "input": {"order": "o1"}},
+            {"name": "scan", "capability": "scanning", "input": {"path": "."}},
+            {
+                "name": "book",
+                "capability": "record_transaction",
+                "input": {"order": "o1", "capability": "explicit"},
+            },
+        ]
+    )
+    caller = FakeCaller(clock)
+    caller.capabilities.update(process_payment="financial", record_transaction="financial")
+    financial = agent("financial", capabilities=["process_payment", "record_transaction"])
+    scanner = agent("scanner", capabilities=["scanning"])
+    engine, _ = engine_for(caller, wf, agents=(financial, scanner))
+    assert run(engine, "wf").status.value == "succeeded"
+    financial_calls = sorted(
+        (kwargs for name, kwargs, _ in caller.calls if name == "financial"),
+        key=lambda kw: str(kw["capability"]),
+    )
+    assert financial_calls == [
+        {"order": "o1", "capability": "explicit"},
+        {"order": "o1", "capability": "process_payment"},
+    ]
+    # A single-capability agent gets its input untouched.
+    assert [kw for name, kw, _ in caller.calls if name == "scanner"] == [{"path": "."}]

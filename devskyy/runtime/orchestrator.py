@@ -221,9 +221,22 @@ class Orchestrator:
     # -- one attempt -----------------------------------------------------------------
 
     async def call_agent(
-        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        priority: Priority | None = None,
     ) -> dict[str, Any]:
-        """One attempt at ``name`` with ``kwargs``: breaker, least-loaded replica, timeout."""
+        """One attempt at ``name`` with ``kwargs``: breaker, least-loaded replica, timeout.
+
+        With ``priority`` the attempt first waits for a slot of the priority queue (the
+        workflow engine passes its workflow's priority); without, the caller manages
+        admission itself (``call_with_retry`` holds the slot across the attempt).
+        """
+        if priority is not None:
+            async with self.queue.slot(priority, self._entry(name).info.priority.rank):
+                return await self.call_agent(name, kwargs, timeout=timeout)
         entry = self._entry(name)
         admission = entry.breaker.admit(self.clock.monotonic())
         entry.breaker = admission.breaker

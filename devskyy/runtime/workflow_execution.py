@@ -27,7 +27,7 @@ from devskyy.errors import (
     PermanentError,
     StepTimeout,
 )
-from devskyy.model.manifests import Agent, StepSpec, Workflow
+from devskyy.model.manifests import Agent, Priority, StepSpec, Workflow
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -50,9 +50,15 @@ class AgentCaller(Protocol):
     """What the engine needs from the orchestrator: one attempt, and name resolution."""
 
     async def call_agent(
-        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        priority: Priority | None = None,
     ) -> dict[str, Any]:
-        """Run one attempt on agent ``name``; StepTimeout / CircuitOpen on those failures."""
+        """Run one attempt on agent ``name`` (admitted by ``priority``); StepTimeout /
+        CircuitOpen on those failures."""
         ...
 
     def resolve(self, capability: str) -> str:
@@ -252,6 +258,7 @@ class RunExecution:
                 return False
             agent = spec.agent or self.engine.caller.resolve(spec.capability or "")
             inputs = self._render(spec)
+            inputs = self._with_capability(spec, agent, inputs)
         except (DevskyyError, ExpressionError) as exc:
             self.dag.fail(name, _describe(exc))
             self._finish_step(name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__)
@@ -261,6 +268,21 @@ class RunExecution:
         self._attempt_started(name, attempt)
         self.tasks[name] = asyncio.create_task(self._run_step(spec, agent, inputs), name=name)
         return True
+
+    def _with_capability(
+        self, spec: StepSpec, agent: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Tell an agent of several capabilities which one a ``capability:`` step asked for.
+
+        The capability goes in the ``capability`` input (unless the step sets one); an
+        agent with a single capability needs no such hint and gets none.
+        """
+        if spec.capability is None or "capability" in inputs:
+            return inputs
+        manifest = self.engine.agents(agent)
+        if manifest is None or len(manifest.spec.capabilities) < 2:
+            return inputs
+        return {**inputs, "capability": spec.capability}
 
     def _render(self, spec: StepSpec) -> dict[str, Any]:
         rendered: dict[str, Any] = {}
@@ -381,7 +403,9 @@ class RunExecution:
                 )
         guarded = spec.circuit_breaker is not None
         try:
-            output = await self.engine.caller.call_agent(agent, dict(inputs), timeout=timeout)
+            output = await self.engine.caller.call_agent(
+                agent, dict(inputs), timeout=timeout, priority=self.workflow.spec.priority
+            )
         except asyncio.CancelledError:
             if guarded:
                 breakers[key] = breakers[key].release()
