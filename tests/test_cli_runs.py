@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.cli import main
-from devskyy.cli.runs import parse_param
+from devskyy.cli.runs import Progress, parse_param
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -322,3 +322,17 @@ def test_an_agent_that_does_not_start_is_reported_and_its_step_fails(applied: st
     step = json.loads(result.stdout)["steps"]["only"]
     assert (step["status"], step["attempts"]) == ("failed", 1)
     assert step["error"] == "NotFound: agent 'misconfigured' is not registered"
+
+
+def test_progress_lines_show_each_steps_headline(capsys: pytest.CaptureFixture[str]) -> None:
+    progress = Progress(color=False)
+    done = StepRecord(
+        "scan", StepStatus.SUCCEEDED, 1, duration=0.5, output={"headline": "22 issues (5 fixable)"}
+    )
+    quiet = StepRecord("fix", StepStatus.SUCCEEDED, 2, duration=1.25, output={"files": 3})
+    progress(None, done)  # type: ignore[arg-type]
+    progress(None, quiet)  # type: ignore[arg-type]
+    assert capsys.readouterr().out.splitlines() == [
+        "  scan                 succeeded  1 attempt, 0.50s: 22 issues (5 fixable)",
+        "  fix                  succeeded  2 attempts, 1.25s",
+    ]

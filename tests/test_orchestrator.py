@@ -650,3 +650,27 @@ def test_call_agent_with_a_priority_waits_in_the_priority_queue(clock: FakeClock
 
     run(scenario())
     assert GateAgent.started == ["first", "critical", "medium", "low"]
+
+
+class Headlined(SucceedAgent):
+    def headline(self, result: dict[str, Any]) -> str | None:
+        if result["label"] == "boom":
+            raise KeyError("no such field")
+        return f"call {result['call']} of {result['agent']}"
+
+
+def test_the_agents_headline_is_added_to_each_result(clock: FakeClock) -> None:
+    orch = Orchestrator(clock)
+
+    async def scenario() -> list[dict[str, Any]]:
+        await register(orch, make(Headlined, "h", clock))
+        await register(orch, make(Headlined, "broken", clock, label="boom"))
+        await register(orch, make(SucceedAgent, "plain", clock))
+        return [await orch.call_agent(n, {}) for n in ("h", "broken", "plain")]
+
+    with_line, broken, plain = run(scenario())
+    assert with_line["headline"] == "call 1 of h"
+    # A headline that fails is left out; the call itself still succeeds.
+    assert "headline" not in broken
+    assert broken["call"] == 1
+    assert "headline" not in plain

@@ -224,6 +224,12 @@ class ContentGeneratorAgent(BaseAgent):
             return API
         return OFFLINE
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        title = result.get("article", {}).get("title", "")
+        line = f"{result.get('generator')} article {title!r}, {result.get('word_count')} words"
+        cost = result.get("cost_usd")
+        return line if cost is None else f"{line}, ${cost:.4f}"
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         try:
             brief = Brief.model_validate(kwargs)

@@ -134,6 +134,10 @@ class EmailAgent(BaseAgent):
             raise PermanentError(f"password_env names {name}, which is not set")
         return value
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        status = result.get("status")
+        return status if isinstance(status, str) else None
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         try:
             given = _Input.model_validate(kwargs)

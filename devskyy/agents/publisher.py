@@ -177,6 +177,10 @@ class PublisherAgent(BaseAgent):
         base = self.config.base_url
         return f"{base.rstrip('/')}/{slug}/" if base else None
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        where = result.get("url") or (result.get("files") or {}).get("markdown", "")
+        return f"{result.get('status')} {result.get('slug')} {where}".rstrip()
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         unknown = sorted(set(kwargs) - {"article"})
         if unknown:

@@ -385,6 +385,14 @@ class SeoAgent(BaseAgent):
         self.status = AgentStatus.HEALTHY
         return True
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        changes = len(result.get("changes", []))
+        return (
+            f"score {result.get('score_before')} -> {result.get('score')}, "
+            f"{changes} change{'s' if changes != 1 else ''}, "
+            f"{len(result.get('suggestions', []))} suggestion(s)"
+        )
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         unknown = sorted(set(kwargs) - {"article", "keywords", "optimize"})
         if unknown:

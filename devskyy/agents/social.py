@@ -232,6 +232,10 @@ class SocialMediaAgent(BaseAgent):
         self.status = AgentStatus.HEALTHY
         return True
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        platforms = [str(p.get("platform")) for p in result.get("posts", [])]
+        return f"{len(platforms)} posts: {', '.join(platforms)}"
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         try:
             given = _Input.model_validate(kwargs)

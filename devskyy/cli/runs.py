@@ -78,7 +78,7 @@ class Progress:
         elif status in ("succeeded", "failed"):
             plural = "s" if step.attempts != 1 else ""
             detail = f"{step.attempts} attempt{plural}, {_seconds(step.duration)}"
-            if status == "failed":
+            if status == "failed" or headline(step):
                 detail += f": {_detail(step)}"
         elif status == "skipped" and step.reason:
             detail = step.reason
@@ -86,8 +86,18 @@ class Progress:
         click.echo(f"  {step.name:<20} {mark} {detail}".rstrip())
 
 
+def headline(step: StepRecord) -> str:
+    """The one-line summary an agent may put in its output under ``headline``."""
+    output = step.output if isinstance(step.output, dict) else {}
+    text = output.get("headline")
+    return text if isinstance(text, str) else ""
+
+
 def _detail(step: StepRecord) -> str:
-    """The error and, when known, why it was final: ``Boom: x (attempt 3 of 3 failed)``."""
+    """The error and, when known, why it was final: ``Boom: x (attempt 3 of 3 failed)``;
+    for a step that succeeded, its agent's headline."""
+    if step.status.value == "succeeded":
+        return headline(step)
     if step.error and step.reason:
         return f"{step.error} ({step.reason})"
     return step.error or step.reason or ""

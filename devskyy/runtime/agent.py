@@ -187,6 +187,14 @@ class BaseAgent(abc.ABC):
         data["last_error"] = self.last_error
         return data
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        """A one-line human summary of a result (``devskyy run`` prints it per step).
+
+        The orchestrator stores it in the result under ``headline`` unless the agent
+        set one itself. Override it; the default has nothing to say.
+        """
+        return None
+
     async def health_check(self) -> dict[str, Any]:
         """Status, identity and every tracked figure (see ``metrics``)."""
         return {

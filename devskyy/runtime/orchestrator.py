@@ -28,6 +28,7 @@ TTLs come from the injected clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import uuid
 from collections.abc import Callable
@@ -273,6 +274,12 @@ class Orchestrator:
             if not isinstance(result, dict):
                 raise PermanentError(f"agent {name!r} returned {type(result).__name__}, not a dict")
             outcome = "ok"
+            if "headline" not in result:
+                line = None
+                with contextlib.suppress(Exception):  # a summary must never fail a call
+                    line = replica.agent.headline(result)
+                if line:
+                    result = {**result, "headline": line}
             return result
         finally:
             replica.finished_one()

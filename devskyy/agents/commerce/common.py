@@ -116,6 +116,22 @@ class CommerceAgent(BaseAgent):
         """Run a blocking store call in a worker thread."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        """``order ord_… validated: 14.00 USD``, ``… reserved: DSK-MUG-001 x1`` and so on."""
+        parts = [f"order {result.get('order_id')} {result.get('status')}"]
+        if "total" in result:
+            parts.append(f": {result['total']}")
+        elif "amount" in result:
+            parts.append(f": {result['amount']} ({result.get('card', 'card')})")
+        elif result.get("reservations"):
+            held = ", ".join(f"{r['sku']} x{r['quantity']}" for r in result["reservations"])
+            parts.append(f": {held}")
+        elif "reference" in result:
+            parts.append(f": ledger entry {result.get('entry_id')} ({result['reference']})")
+        if result.get("replayed"):
+            parts.append(" (replayed)")
+        return "".join(parts)
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         """Run the capability named by ``capability`` (default: the first one).
 
