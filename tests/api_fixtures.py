@@ -135,7 +135,12 @@ class ApiWorld:
         self.url = f"sqlite:///{root / 'state.db'}"
         apply_tree(self.url, write_tree(root, self.workspace, **tree))
         self.system: System = asyncio.run(open_system(self.url))
-        options = {"workspace_roots": (self.workspace,), "rate_limit": 10_000, **(settings or {})}
+        options = {
+            "workspace_roots": (self.workspace,),
+            "rate_limit": 10_000,
+            "block_sources": False,
+            **(settings or {}),
+        }
         self.settings = ApiSettings(**options)
         self.app = create_app(self.system, self.settings)
         self.client = TestClient(self.app, raise_server_exceptions=False)

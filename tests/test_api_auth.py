@@ -158,3 +158,22 @@ def test_audit_log_filters(world: ApiWorld) -> None:
     bad = world.client.get("/api/security/audit-log", params={"event_type": "nope"}, headers=admin)
     assert bad.status_code == 400
     assert "unknown event type 'nope'" in bad.json()["detail"]
+
+
+def test_guessing_keys_from_one_address_blocks_that_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
+    w = ApiWorld(tmp_path, {"block_sources": True}, code=False)
+    try:
+        good = w.key("guest")
+        guesses = [f"dsk_guess{i}" for i in range(5)]
+        codes = [w.client.get(HEALTH, headers={"X-API-Key": g}).status_code for g in guesses]
+        assert codes == [401] * 5
+        r = w.client.get(HEALTH, headers={"X-API-Key": good})
+        assert r.status_code == 403
+        assert r.json()["detail"] == {"reason": "blocked", "message": "too many failures"}
+        blocks = w.security.get_security_summary()["active_blocks"]
+        assert [b["subject"] for b in blocks] == ["source:testclient"]
+    finally:
+        w.close()

@@ -101,15 +101,17 @@ class Guard:
         ctx = self.ctx
         key = presented_key(request)
         if not key:
-            ctx.metrics.auth_failures.labels("missing").inc()
             reason = "missing" if key is None else KeyReason.MALFORMED.value
+            ctx.metrics.auth_failures.labels(reason).inc()
             raise ApiError(
                 401,
                 "unauthenticated",
                 {"reason": reason, "message": "send Authorization: Bearer KEY or X-API-Key"},
                 {"WWW-Authenticate": "Bearer"},
             )
-        check = ctx.security.validate_api_key(key)
+        client = request.client.host if request.client else None
+        source = client if ctx.settings.block_sources else None
+        check = ctx.security.validate_api_key(key, source=source)
         if not check.valid:
             reason = check.reason.value if check.reason else "unknown"
             ctx.metrics.auth_failures.labels(reason).inc()

@@ -1,7 +1,7 @@
 """What each endpoint needs: one (permission, resource) per route, a pure table.
 
 Resources may name a path parameter (``agents/{agent_name}``) or a body field
-(``workflows/{workflow_name}``); ``need_for`` fills them in. ``/healthz`` is the only
+(``workflows/{workflow_name}``); ``Need.fill`` puts the values in. ``/healthz`` is the only
 route without an entry, and the only one served without a key (``PUBLIC``).
 """
 
@@ -57,8 +57,3 @@ TABLE: dict[tuple[str, str], Need] = {
     ("POST", "/api/runs/{run_id}/resume"): Need("execute", "runs/{run_id}"),
     ("GET", "/metrics"): Need("read", "metrics"),
 }
-
-
-def need_for(method: str, route: str, values: Mapping[str, object]) -> Need:
-    """The filled-in need of a route; ``KeyError`` for a route missing from the table."""
-    return TABLE[(method, route)].fill(values)

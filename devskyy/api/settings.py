@@ -21,7 +21,9 @@ class ApiSettings:
     server's ``./workspace``); ``rate_limit``: requests per ``rate_window`` seconds for a
     principal without an Agent manifest ``rateLimit`` (None: the security manager's
     default, 100 per 60 s); ``wait_timeout``: seconds a waiting request waits before it
-    answers 202 with the run id anyway.
+    answers 202 with the run id anyway; ``block_sources``: count authentication
+    failures per client address (after too many, that address is blocked, so guessing
+    keys from one place stops working), else per presented string.
     """
 
     workspace_roots: tuple[Path, ...] = field(default_factory=_default_workspaces)
@@ -30,3 +32,4 @@ class ApiSettings:
     rate_window: float = 60.0
     wait_timeout: float = 300.0
     history_limit: int = 100
+    block_sources: bool = True
