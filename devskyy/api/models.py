@@ -245,3 +245,13 @@ class AgentHistory(BaseModel):
     agent_name: str
     history: list[dict[str, Any]]
     count: int
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No key, or a bad one (detail.reason says which)"},
+    403: {"model": ErrorBody, "description": "RBAC denied, key blocked, or outside workspace"},
+    413: {"model": ErrorBody, "description": "Body over the size cap"},
+    422: {"model": ErrorBody, "description": "Invalid body or parameters (field errors)"},
+    429: {"model": ErrorBody, "description": "Over the rate limit; see Retry-After"},
+    500: {"model": ErrorBody, "description": "Internal error (no details, a request id)"},
+}

@@ -14,7 +14,14 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from devskyy.api.app import ApiContext
 from devskyy.api.deps import ApiError, Caller
-from devskyy.api.models import AgentHealth, AgentHistory, AgentResult, FixRequest, ScanRequest
+from devskyy.api.models import (
+    ERRORS,
+    AgentHealth,
+    AgentHistory,
+    AgentResult,
+    FixRequest,
+    ScanRequest,
+)
 from devskyy.api.workspace import OutsideWorkspace, confine
 from devskyy.errors import CircuitOpen, NotFound, PermanentError, TemporaryError
 from devskyy.model.manifests import Priority
@@ -46,7 +53,7 @@ async def _call(ctx: ApiContext, agent: str, kwargs: dict[str, Any]) -> dict[str
 
 
 def build(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/agents", tags=["agents"])
+    router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERRORS)
     guard = Depends(ctx.guard)
 
     @router.post("/scanner/scan", response_model=AgentResult)

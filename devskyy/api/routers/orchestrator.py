@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from devskyy.api.app import ApiContext
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
+    ERRORS,
     AgentMetricsReport,
     DependencyGraph,
     ExecuteRequest,
@@ -33,7 +34,7 @@ def accepted_or_done(
 
 
 def build(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/agents/orchestrator", tags=["orchestrator"])
+    router = APIRouter(prefix="/api/agents/orchestrator", tags=["orchestrator"], responses=ERRORS)
     guard = Depends(ctx.guard)
 
     @router.get("/health", response_model=OrchestratorHealth)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from devskyy.api.app import ApiContext
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
+    ERRORS,
     AgentInfoView,
     AgentList,
     DiscoverReport,
@@ -24,7 +25,7 @@ AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 
 
 def build(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/agents/registry", tags=["registry"])
+    router = APIRouter(prefix="/api/agents/registry", tags=["registry"], responses=ERRORS)
     guard = Depends(ctx.guard)
     registry = ctx.system.registry
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from devskyy.api.app import ApiContext
 from devskyy.api.deps import Caller
 from devskyy.api.metrics import CONTENT_TYPE
-from devskyy.api.models import Liveness, RunAccepted, RunView
+from devskyy.api.models import ERRORS, Liveness, RunAccepted, RunView
 
 RunId = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -27,13 +27,16 @@ def build(ctx: ApiContext) -> APIRouter:
         "/metrics",
         tags=["meta"],
         response_class=Response,
-        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+        responses={
+            **ERRORS,
+            200: {"content": {"text/plain": {}}, "description": "Prometheus text"},
+        },
     )
     async def metrics(caller: Caller = guard) -> Response:
         """Prometheus text format."""
         return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)
 
-    @router.get("/api/runs/{run_id}", response_model=RunView, tags=["runs"])
+    @router.get("/api/runs/{run_id}", response_model=RunView, tags=["runs"], responses=ERRORS)
     async def run(
         run_id: str = RunId,
         caller: Caller = guard,
@@ -45,7 +48,11 @@ def build(ctx: ApiContext) -> APIRouter:
         return ctx.runs.view(run_id)
 
     @router.post(
-        "/api/runs/{run_id}/resume", status_code=202, response_model=RunAccepted, tags=["runs"]
+        "/api/runs/{run_id}/resume",
+        status_code=202,
+        response_model=RunAccepted,
+        tags=["runs"],
+        responses=ERRORS,
     )
     async def resume(run_id: str = RunId, caller: Caller = guard) -> dict[str, Any]:
         """Continue an interrupted or cancelled run in the background."""

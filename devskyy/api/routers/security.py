@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from devskyy.api.app import ApiContext
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
+    ERRORS,
     AuditLog,
     CheckPermissionRequest,
     GenerateKeyRequest,
@@ -27,7 +28,7 @@ from devskyy.core.audit import iso
 
 
 def build(ctx: ApiContext) -> APIRouter:
-    router = APIRouter(prefix="/api/security", tags=["security"])
+    router = APIRouter(prefix="/api/security", tags=["security"], responses=ERRORS)
     guard = Depends(ctx.guard)
     sm = ctx.security
 
