@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, inspect
+
+from devskyy.errors import StateError
 
 metadata = MetaData()
 
@@ -55,7 +57,33 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     if create:
         metadata.create_all(engine)
+        try:
+            check_columns(engine)
+        except StateError:
+            engine.dispose()
+            raise
     return engine
+
+
+def check_columns(engine: Engine) -> None:
+    """Refuse a store whose existing tables lack columns this devskyy needs.
+
+    ``create_all`` adds missing tables but never alters existing ones, so a store made
+    by another version would otherwise fail later, mid-run, with a driver error.
+    """
+    existing = inspect(engine)
+    for table in metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        missing = [c.name for c in table.columns if c.name not in have]
+        if missing:
+            where = engine.url.render_as_string(hide_password=True)
+            raise StateError(
+                f"the state store {where} was made by another version of devskyy: "
+                f"table {table.name!r} has no column {missing[0]!r}; move it aside "
+                "(or use --state with a new URL) and apply again"
+            )
 
 
 def _register_all_tables() -> None:
