@@ -372,3 +372,23 @@ def test_malformed_scan_results_are_refused(fixer: FixerAgent, sample: Path) -> 
     forged = {"target_path": str(sample), "issues": [], "settings": {"ruff": {"select": ["E,--x"]}}}
     with pytest.raises(PermanentError, match="bad ruff rule selection"):
         call(fixer, scan_results=forged)
+
+
+def test_two_findings_of_one_rule_on_one_line(
+    tmp_path: Path, scanner: ScannerAgent, fixer: FixerAgent
+) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "m.py").write_text("import os, sys\n\nprint(1)\n")
+    report = scan(scanner, root, "quick")
+    named = [(i["rule"], i["line"], i["column"]) for i in report["issues"]]
+    assert named == [("E401", 1, 1), ("I001", 1, 1), ("F401", 1, 8), ("F401", 1, 12)]
+    result = call(fixer, scan_results=report)
+    assert (root / "m.py").read_text() == "print(1)\n"
+    assert sorted((f["rule"], f["line"]) for f in result["fixes_applied"]) == [
+        ("E401", 1),
+        ("F401", 1),
+        ("F401", 1),
+        ("I001", 1),
+    ]
+    assert result["remaining_issues"] == []

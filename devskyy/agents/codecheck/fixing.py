@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,45 +151,58 @@ async def _ruff_pass(
     plan: FilePlan, text: str, named: list[Issue], settings: ruff.RuffSettings
 ) -> str:
     rules = sorted({i.rule for i in named})
-    wanted = {(i.rule, i.line): i for i in named}
+    wanted = _by_place(named)
     fresh = [d for d in await ruff.check_text(text, plan.path, settings, rules) if _safe(d)]
-    hits = [d for d in fresh if (d["code"], d["location"]["row"]) in wanted]
+    hits = [d for d in fresh if _place(d) in wanted]
     if not hits:
         return text
     whole = {
         rule
         for rule in {d["code"] for d in hits}
-        if all((d["code"], d["location"]["row"]) in wanted for d in fresh if d["code"] == rule)
+        if all(_place(d) in wanted for d in fresh if d["code"] == rule)
     }
     new = apply_edits(text, [d for d in hits if d["code"] not in whole])
     if whole:
         new = await ruff.fix_text(new, plan.path, settings, sorted(whole))
     before, after = text.splitlines(), new.splitlines()
     mapping = line_map(before, after)
-    left = {
-        (d["code"], d["location"]["row"])
-        for d in await ruff.check_text(new, plan.path, settings, rules)
-    }
-    for diag in hits:
-        code, row = diag["code"], diag["location"]["row"]
+    left = Counter(_place(d) for d in await ruff.check_text(new, plan.path, settings, rules))
+    for (code, row), count in sorted(Counter(_place(d) for d in hits).items()):
         moved = mapping.get(row)
-        if moved is not None and (code, moved) in left:
-            continue
-        plan.fixed.add(wanted[(code, row)])
-        plan.fixes.append(
-            Fix(
-                plan.file, code, Tool.RUFF.value, row, _line(before, row) or "", _line(after, moved)
+        still = left.get((code, moved), 0) if moved is not None else 0
+        for issue in wanted[(code, row)][: max(count - still, 0)]:
+            plan.fixed.add(issue)
+            plan.fixes.append(
+                Fix(
+                    plan.file,
+                    code,
+                    Tool.RUFF.value,
+                    row,
+                    _line(before, row) or "",
+                    _line(after, moved),
+                )
             )
-        )
     return new
 
 
+def _place(diag: dict[str, Any]) -> tuple[str, int]:
+    return str(diag["code"]), int(diag["location"]["row"])
+
+
+def _by_place(issues: list[Issue]) -> dict[tuple[str, int], list[Issue]]:
+    """Issues by (rule, line); several findings of one rule may share a line."""
+    places: dict[tuple[str, int], list[Issue]] = {}
+    for issue in sorted(issues, key=lambda i: i.column):
+        places.setdefault((issue.rule, issue.line), []).append(issue)
+    return places
+
+
 def _codemod_pass(plan: FilePlan, text: str, named: list[Issue]) -> str:
-    wanted = {(i.rule, i.line): i for i in named}
+    wanted = _by_place(named)
     new, applied = codemods.rewrite(text, list(wanted))
     before, after = text.splitlines(), new.splitlines()
     for rule, line in applied:
-        plan.fixed.add(wanted[(rule, line)])
+        plan.fixed.update(wanted[(rule, line)])
         plan.fixes.append(
             Fix(
                 plan.file,
