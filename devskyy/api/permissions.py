@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 PUBLIC = frozenset({("GET", "/healthz")})
-_NAME = re.compile(r"^[A-Za-z0-9_.:*-]{1,253}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Need:
 
         def one(match: re.Match[str]) -> str:
             value = str(values.get(match.group(1), ""))
-            return value if _NAME.match(value) and "*" not in value else "?"
+            return value if _NAME.match(value) else "?"
 
         return Need(self.permission, re.sub(r"\{(\w+)\}", one, self.resource))
 
