@@ -13,7 +13,8 @@ Concurrency. Every writer runs in ``write_transaction``: on SQLite it opens with
 ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a read-then-write
 transaction never fails to upgrade), after the threads of this process have queued on
 one lock per engine (they would otherwise meet SQLite's sleeping busy handler); on
-PostgreSQL the order row is locked with ``SELECT … FOR UPDATE``. Stock is taken only by the conditional
+PostgreSQL the order row is locked with ``SELECT … FOR UPDATE``. Stock is taken only
+by the conditional
 ``UPDATE … SET stock = stock - :q WHERE sku = :s AND stock >= :q`` with a row-count
 check, which cannot oversell under either database; a ``CHECK (stock >= 0)`` is the
 last line of defence. Use a file or server database with threads: each connection to
