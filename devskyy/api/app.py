@@ -36,6 +36,7 @@ from devskyy.runtime.system import System
 
 access_log = logging.getLogger("devskyy.api.access")
 error_log = logging.getLogger("devskyy.api")
+LIVE_REFRESH_SECONDS = 5.0
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -53,6 +54,8 @@ class ApiContext:
         self.metrics = ApiMetrics(system)
         self.runs = Runs(system, self.metrics.run_ended, self._observe_run)
         self.guard = Guard(self)
+        self._limited: frozenset[str] = frozenset()
+        self._limited_at = -LIVE_REFRESH_SECONDS
 
     def _observe_run(self, record: Any) -> None:
         workflow = self.system.registry.applied_workflow(record.workflow)
@@ -60,11 +63,19 @@ class ApiContext:
             agents = {s.name: s.agent for s in workflow.spec.steps if s.agent}
             self.metrics.observe_steps(record, agents)
 
+    def _limited_agents(self) -> frozenset[str]:
+        """Agents whose manifest sets ``rateLimit`` (re-read from live state every 5 s)."""
+        now = self.system.clock.monotonic()
+        if now - self._limited_at >= LIVE_REFRESH_SECONDS:
+            live = self.system.state.live()
+            self._limited = frozenset(a.name for a in live.agents if a.spec.rate_limit)
+            self._limited_at = now
+        return self._limited
+
     def rate_limit(self, principal: str) -> RateDecision:
         """Count a request of ``principal``: its Agent manifest's limit, else the default."""
         limit = self.settings.rate_limit
-        manifest = self.system.registry.applied_agent(principal)
-        if limit is None or (manifest is not None and manifest.spec.rate_limit is not None):
+        if limit is None or principal in self._limited_agents():
             return self.security.rate_limit(principal)
         return self.security.rate_limit(principal, limit, self.settings.rate_window)
 
