@@ -50,6 +50,14 @@ class FixerAgent(BaseAgent):
         self.status = AgentStatus.HEALTHY
         return True
 
+    def headline(self, result: dict[str, Any]) -> str | None:
+        fixes = len(result.get("fixes_applied", []))
+        remaining = result.get("remaining_counts", {}).get("total", 0)
+        verb = "would apply" if result.get("dry_run") else "applied"
+        line = f"{verb} {fixes} fixes in {result.get('files_fixed')} files, {remaining} left"
+        backup = result.get("backup_path")
+        return f"{line}; backup {backup}" if backup else line
+
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(FixParams, kwargs, "fix")
         scan_root = (params.scan_results or {}).get("target_path")

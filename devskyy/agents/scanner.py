@@ -18,6 +18,7 @@ from typing import Any
 
 from devskyy.agents.codecheck import live
 from devskyy.agents.codecheck.config import ScannerConfig, ScanParams, parse
+from devskyy.agents.codecheck.issues import severity_line
 from devskyy.agents.codecheck.proc import ToolError
 from devskyy.agents.codecheck.ruff import ruff_version
 from devskyy.agents.codecheck.scanning import ScanType, scan_tree
@@ -46,6 +47,16 @@ class ScannerAgent(BaseAgent):
             return False
         self.status = AgentStatus.HEALTHY
         return True
+
+    def headline(self, result: dict[str, Any]) -> str | None:
+        counts = result.get("counts", {})
+        line = f"{result.get('files_scanned')} files, {severity_line(counts)}"
+        line += f", {counts.get('fixable', 0)} fixable"
+        comparison = result.get("comparison")
+        if isinstance(comparison, dict):
+            before = comparison.get("before", {}).get("total")
+            line += f" (before: {before})"
+        return line
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(ScanParams, kwargs, "scan")

@@ -16,6 +16,7 @@ from typing import Any
 
 from devskyy.agents.codecheck import security
 from devskyy.agents.codecheck.config import CodeAgentConfig, SecurityParams, parse
+from devskyy.agents.codecheck.issues import severity_line
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
 
@@ -39,6 +40,10 @@ class SecurityAgent(BaseAgent):
             return False
         self.status = AgentStatus.HEALTHY
         return True
+
+    def headline(self, result: dict[str, Any]) -> str | None:
+        counts = result.get("counts", {})
+        return f"{result.get('files_scanned')} files, {severity_line(counts, 'findings')}"
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(SecurityParams, kwargs, "security_scan")

@@ -99,3 +99,13 @@ def summarize(issues: Iterable[Issue]) -> dict[str, Any]:
         "by_severity": {s.value: by_severity.get(s.value, 0) for s in Severity},
         "by_tool": dict(sorted(by_tool.items())),
     }
+
+
+def severity_line(counts: dict[str, Any], noun: str = "issues") -> str:
+    """``22 issues (1 high, 4 medium, 17 low)`` from a ``summarize`` counts block."""
+    severities = counts.get("by_severity", {})
+    shown = ", ".join(
+        f"{severities[s]} {s}" for s in ("critical", "high", "medium", "low") if severities.get(s)
+    )
+    line = f"{counts.get('total', 0)} {noun}"
+    return f"{line} ({shown})" if shown else line
