@@ -147,3 +147,13 @@ def test_an_orphaned_task_reads_interrupted_and_can_be_started_again(
     assert world.client.post("/api/runs/orphan1/resume", headers=h).status_code == 202
     done = world.client.get("/api/runs/orphan1?wait=10", headers=h).json()
     assert done["status"] == "succeeded"
+
+
+def test_execute_with_a_capability_nobody_has_is_404_at_once(world: ApiWorld) -> None:
+    r = world.client.post(
+        "/api/agents/orchestrator/execute",
+        json={"task_type": "t", "required_capabilities": ["echo", "teleport"]},
+        headers=admin(world),
+    )
+    assert r.status_code == 404
+    assert r.json()["detail"] == "no registered agent has capability 'teleport'"

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from devskyy.api.app import ApiContext
-from devskyy.api.deps import Caller
+from devskyy.api.deps import ApiError, Caller
 from devskyy.api.models import (
     ERRORS,
     AgentMetricsReport,
@@ -17,6 +17,7 @@ from devskyy.api.models import (
     RunAccepted,
     RunView,
 )
+from devskyy.errors import NotFound
 
 
 def accepted_or_done(
@@ -65,6 +66,11 @@ def build(ctx: ApiContext) -> APIRouter:
         wait: bool = Query(False, description="Wait (bounded) for the task to finish."),
     ) -> dict[str, Any]:
         """Run a multi-agent task in the background; 202 with the run id at once."""
+        for cap in body.required_capabilities:
+            try:
+                ctx.system.orchestrator.resolve(cap)
+            except NotFound as exc:
+                raise ApiError(404, "not_found", str(exc)) from None
         request = body.model_dump(exclude={"wait"})
         run_id = ctx.runs.start_task(request)
         waited = wait or body.wait
