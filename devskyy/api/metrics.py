@@ -15,7 +15,6 @@ Two kinds of figures:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -131,8 +130,3 @@ class ApiMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def step_agents(workflow: Any) -> dict[str, str]:
-    """Step name → agent name for the steps that name an agent."""
-    return {s.name: s.agent for s in workflow.spec.steps if getattr(s, "agent", None)}
