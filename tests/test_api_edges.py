@@ -217,6 +217,12 @@ def test_metrics_in_prometheus_text(world: ApiWorld) -> None:
         headers=H(world),
     )
     assert gate_free.status_code == 200
+    scan = world.client.post(
+        "/api/agents/scanner/scan",
+        json={"scan_type": "quick", "target_path": "pkg"},
+        headers=H(world),
+    )
+    assert scan.status_code == 200
     r = world.client.get("/metrics", headers=H(world))
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
