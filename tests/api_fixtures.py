@@ -58,6 +58,17 @@ spec:
       agent: echo
       needs: [first]
       input: {{got: "${{{{ steps.first.output.echo.word }}}}"}}
+---
+apiVersion: devskyy.dev/v1
+kind: Workflow
+metadata: {{name: path_flow}}
+spec:
+  params:
+    target_path: {{type: string, default: "."}}
+  steps:
+    - name: look
+      agent: echo
+      input: {{path: "${{{{ params.target_path }}}}"}}
 """
 
 KEYMASTER = """\

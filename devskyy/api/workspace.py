@@ -1,14 +1,18 @@
 """Confine scanner and fixer paths to the configured workspace roots (pure path checks).
 
-A path is resolved against the first root when relative, with every symlink followed
-(``Path.resolve(strict=True)``), and must then lie inside one resolved root. ``..`` and
-links that lead out are refused with the reason; nothing outside is ever touched.
+Scanner and fixer requests name their paths directly; tasks and workflow runs reach the
+same agents through parameters, so ``confine_params`` checks ``target_path`` (and
+``target_files``) there too. A path is resolved against the first root when relative,
+with every symlink followed (``Path.resolve(strict=True)``), and must then lie inside
+one resolved root. ``..`` and links that lead out are refused with the reason; nothing
+outside is ever touched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 class OutsideWorkspace(ValueError):
@@ -43,3 +47,28 @@ def confine(path: str, roots: Sequence[Path]) -> Path:
 def confine_files(files: Sequence[str], roots: Sequence[Path]) -> list[str]:
     """Each target file confined (same rules); returns the resolved paths as text."""
     return [str(confine(f, roots)) for f in files]
+
+
+PATH_PARAMS = ("target_path",)
+"""Task and workflow parameters that name a folder the code agents work in."""
+
+
+def confine_params(params: dict[str, Any], roots: Sequence[Path]) -> dict[str, Any]:
+    """``params`` with each path parameter resolved inside a root (``OutsideWorkspace``)."""
+    out = dict(params)
+    for name in PATH_PARAMS:
+        value = out.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise OutsideWorkspace(f"parameter {name!r} must be a path string")
+        out[name] = str(confine(value, roots))
+    files = out.get("target_files")
+    if isinstance(files, list):
+        base = Path(out.get("target_path") or roots[0])
+        out["target_files"] = [
+            str(confine(f if Path(f).is_absolute() else str(base / f), roots))
+            for f in files
+            if isinstance(f, str)
+        ]
+    return out

@@ -22,7 +22,7 @@ from devskyy.api.models import (
     FixRequest,
     ScanRequest,
 )
-from devskyy.api.workspace import OutsideWorkspace, confine
+from devskyy.api.workspace import OutsideWorkspace, confine, confine_params
 from devskyy.errors import CircuitOpen, NotFound, PermanentError, TemporaryError
 from devskyy.model.manifests import Priority
 
@@ -32,6 +32,14 @@ AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 def _confined(ctx: ApiContext, path: str) -> str:
     try:
         return str(confine(path, ctx.settings.workspace_roots))
+    except OutsideWorkspace as exc:
+        raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
+
+
+def confined_params(ctx: ApiContext, params: dict[str, Any]) -> dict[str, Any]:
+    """Task or workflow parameters with their paths checked (403 outside the workspace)."""
+    try:
+        return confine_params(params, ctx.settings.workspace_roots)
     except OutsideWorkspace as exc:
         raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
 

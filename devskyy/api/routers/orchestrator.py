@@ -17,6 +17,7 @@ from devskyy.api.models import (
     RunAccepted,
     RunView,
 )
+from devskyy.api.routers.agents import confined_params
 from devskyy.errors import NotFound
 
 
@@ -72,6 +73,7 @@ def build(ctx: ApiContext) -> APIRouter:
             except NotFound as exc:
                 raise ApiError(404, "not_found", str(exc)) from None
         request = body.model_dump(exclude={"wait"})
+        request["parameters"] = confined_params(ctx, body.parameters)
         run_id = ctx.runs.start_task(request)
         waited = wait or body.wait
         if waited:

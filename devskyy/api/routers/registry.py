@@ -19,7 +19,9 @@ from devskyy.api.models import (
     RunView,
     WorkflowRequest,
 )
+from devskyy.api.routers.agents import confined_params
 from devskyy.api.routers.orchestrator import accepted_or_done
+from devskyy.runtime.workflows import validate_params
 
 AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -66,7 +68,9 @@ def build(ctx: ApiContext) -> APIRouter:
     ) -> dict[str, Any]:
         """Run an applied workflow in the background; 202 with the run id at once."""
         caller.require({"workflow_name": body.workflow_name})
-        run_id = ctx.runs.start_workflow(body.workflow_name, body.parameters)
+        workflow = ctx.runs.engine.workflow(body.workflow_name)
+        params = confined_params(ctx, validate_params(workflow, body.parameters))
+        run_id = ctx.runs.start_workflow(body.workflow_name, params)
         waited = wait or body.wait
         if waited:
             await ctx.runs.wait_for(run_id, ctx.settings.wait_timeout)
