@@ -2,8 +2,9 @@
 
 Each command parses its options, calls the reconciler once and prints the result.
 ``plan --detailed-exitcode`` follows Terraform: 0 no changes, 2 changes pending,
-1 error. ``apply --dry-run`` prints exactly the plan that apply would run and writes
-nothing (not even a new, empty state file).
+1 error (a usage error too, so that a typo in a CI script never reads as "changes").
+``apply --dry-run`` prints exactly the plan that apply would run and writes nothing
+(not even a new, empty state file).
 """
 
 from __future__ import annotations
@@ -71,7 +72,24 @@ def _result_json(result: ApplyResult, source: str) -> dict[str, Any]:
     }
 
 
-@click.command()
+class _PlanCommand(click.Command):
+    """``plan``: a usage error exits 1, never 2 (which means "changes pending")."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@click.command(cls=_PlanCommand)
 @_path_argument
 @click.option("--prune", is_flag=True, help="Also delete live resources missing from PATH.")
 @click.option(
