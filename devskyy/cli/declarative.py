@@ -72,6 +72,10 @@ def _result_json(result: ApplyResult, source: str) -> dict[str, Any]:
     }
 
 
+class _PlanUsageError(click.UsageError):
+    exit_code = 1
+
+
 class _PlanCommand(click.Command):
     """``plan``: a usage error exits 1, never 2 (which means "changes pending")."""
 
@@ -85,8 +89,7 @@ class _PlanCommand(click.Command):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
-            exc.exit_code = 1
-            raise
+            raise _PlanUsageError(exc.format_message(), exc.ctx) from None
 
 
 @click.command(cls=_PlanCommand)
