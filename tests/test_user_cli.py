@@ -26,3 +26,40 @@ def test_plan_usage_error_exits_1_not_2_changes_pending(tmp_path: Path) -> None:
     assert code == 1
     assert "'wide' is not one of 'table', 'json'" in err
     assert not (tmp_path / "state.db").exists()
+
+
+def test_bad_state_url_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> None:
+    example = "e.g. sqlite:///.devskyy/state.db or postgresql+psycopg://user@host/db"
+    assert _cli("--state", "bogus://x", "history") == (
+        1,
+        "",
+        f"error: state URL 'bogus://x': unknown database driver 'bogus' ({example})\n",
+    )
+    assert _cli("--state", "notaurl", "history") == (
+        1,
+        "",
+        f"error: state URL 'notaurl' is not a SQLAlchemy URL ({example})\n",
+    )
+    assert _cli("--state", "sq:lite//u:pw@x", "get", "agents")[2] == (
+        f"error: state URL 'sq:lite//u:***@x' is not a SQLAlchemy URL ({example})\n"
+    )
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    assert _cli("--state", f"sqlite:///{blocker}/x.db", "keys", "list") == (
+        1,
+        "",
+        f"error: cannot create the folder of the state store sqlite:///{blocker}/x.db: "
+        "File exists\n",
+    )
+
+
+def test_unreachable_state_store_hides_the_password() -> None:
+    code, out, err = _cli(
+        "--state", "postgresql+psycopg://ops:s3cret@127.0.0.1:1/devskyy", "history"
+    )
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        "error: cannot open the state store postgresql+psycopg://ops:***@127.0.0.1:1/devskyy: "
+    )
+    assert "s3cret" not in err
+    assert "internal error" not in err

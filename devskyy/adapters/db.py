@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from devskyy.errors import StateError
 
@@ -50,19 +53,54 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     lets a daemon and CLI commands share one file.
     """
     _register_all_tables()
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True)
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, ImportError) as exc:
+        raise StateError(_bad_url_message(url, exc)) from None
+    if engine.dialect.name == "sqlite" and url != "sqlite:///:memory:":
+        database = engine.url.database
+        if database and database != ":memory:":
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot create the folder of the state store {shown_url(url)}: "
+                    f"{exc.strerror or exc}"
+                ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if create:
-        metadata.create_all(engine)
         try:
+            metadata.create_all(engine)
             check_columns(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StateError(f"cannot open the state store {shown_url(url)}: {reason}") from None
         except StateError:
             engine.dispose()
             raise
     return engine
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for messages: the password, if any, is replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r":[^:/@]*@", ":***@", url)
+
+
+def _bad_url_message(url: str, exc: Exception) -> str:
+    shown = shown_url(url)
+    example = "e.g. sqlite:///.devskyy/state.db or postgresql+psycopg://user@host/db"
+    if isinstance(exc, ImportError):
+        return f"state URL {shown!r}: its database driver is not installed ({exc})"
+    try:
+        driver = make_url(url).drivername
+    except ArgumentError:
+        return f"state URL {shown!r} is not a SQLAlchemy URL ({example})"
+    return f"state URL {shown!r}: unknown database driver {driver!r} ({example})"
 
 
 def check_columns(engine: Engine) -> None:
