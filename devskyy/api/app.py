@@ -154,12 +154,16 @@ class _Exchange:
     """One request as the edge sees it: its id, the status sent, the body bytes read."""
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        given = headers.get("x-request-id", "")
+        given, self.length = "", ""
+        for name, value in scope["headers"]:
+            lowered = name.lower()
+            if lowered == b"x-request-id":
+                given = value.decode("latin-1")
+            elif lowered == b"content-length":
+                self.length = value.decode("latin-1")
         self.rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         self.state: dict[str, Any] = scope.setdefault("state", {})
         self.state["request_id"] = self.rid
-        self.length = headers.get("content-length", "")
         self.status = 500
         self.sent = False
         self.cap = cap
@@ -254,8 +258,7 @@ class _Edge:
                     "fields": {
                         "request_id": rid,
                         "method": method,
-                        "route": route,
-                        "path": scope["path"] if route == "unmatched" else None,
+                        "route": route if route != "unmatched" else f"unmatched {scope['path']}",
                         "status": status,
                         "duration_ms": round(seconds * 1000, 3),
                         "principal": state.get("principal"),
