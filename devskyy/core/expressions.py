@@ -102,6 +102,8 @@ def templates_in(value: Any) -> list[Expression]:
     found: list[Expression] = []
     if isinstance(value, str):
         found.extend(parse(m.group(1)) for m in _TEMPLATE.finditer(value))
+        if "${{" in _TEMPLATE.sub("", value):
+            raise ExpressionError(f"unclosed '${{{{' in {value!r} (no matching '}}}}')")
     elif isinstance(value, dict):
         for item in value.values():
             found.extend(templates_in(item))
@@ -114,6 +116,10 @@ def templates_in(value: Any) -> list[Expression]:
 def parse_condition(source: str) -> Expression:
     """A ``when`` condition: bare JMESPath or one ``${{ … }}``."""
     match = _TEMPLATE.fullmatch(source.strip())
+    if match is None and "${{" in source:
+        raise ExpressionError(
+            f"{source.strip()!r} is not one ${{{{ … }}}} expression (unclosed or with text around)"
+        )
     return parse(match.group(1) if match else source)
 
 
