@@ -160,6 +160,10 @@ _AUDIT_COLUMNS = (
 )
 
 
+# ``json.dumps(value, sort_keys=True)`` without building an encoder per call.
+details_json = json.JSONEncoder(sort_keys=True).encode
+
+
 def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
     """One DBAPI executemany of the compiled INSERT.
 
@@ -177,7 +181,7 @@ def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
             r.event_type,
             r.resource,
             r.outcome,
-            json.dumps(r.details, sort_keys=True),
+            details_json(r.details),
             r.prev_hash,
             r.hash,
         )

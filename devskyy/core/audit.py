@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,17 +31,53 @@ GENESIS = "0" * 64
 REDACTED = "[redacted]"
 
 
+_SECONDS: dict[int, str] = {}
+
+
 def iso(ts: float) -> str:
-    """UTC ISO-8601 time with microseconds, as stored in the chain."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+    """UTC ISO-8601 time with microseconds, as stored in the chain.
+
+    The text of ``datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")``,
+    computed with the same rounding (half to even, on the microseconds) but with the
+    date and time of each whole second cached: the audit log formats one per event.
+    """
+    fraction, whole = math.modf(ts)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        micros -= 1_000_000
+        whole += 1.0
+    elif micros < 0:
+        micros += 1_000_000
+        whole -= 1.0
+    second = int(whole)
+    prefix = _SECONDS.get(second)
+    if prefix is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        prefix = _SECONDS[second] = datetime.fromtimestamp(second, UTC).strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
+    return f"{prefix}.{micros:06d}+00:00"
 
 
-def _payload(body: dict[str, Any]) -> str:
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+_text = json.encoder.encode_basestring_ascii
 
 
-def _digest(prev_hash: str, body: dict[str, Any]) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{_payload(body)}".encode()).hexdigest()
+def _event_payload(  # noqa: PLR0917 - the six fields of the canonical body
+    time: float, actor: str, event_type: str, resource: str, outcome: str, details: Any
+) -> str:
+    """The canonical JSON of an event: sorted keys, no spaces, ASCII only.
+
+    The same text as ``json.dumps({"time": iso(time), "actor": ..., "details": ...},
+    sort_keys=True, separators=(",", ":"), ensure_ascii=True)``, assembled directly
+    since the six keys are known and already in order.
+    """
+    return (
+        f'{{"actor":{_text(actor)},"details":{_ENCODER.encode(details)},'
+        f'"event_type":{_text(event_type)},"outcome":{_text(outcome)},'
+        f'"resource":{_text(resource)},"time":"{iso(time)}"}}'
+    )
 
 
 def scrub(value: Any) -> Any:
@@ -58,34 +95,21 @@ def scrub(value: Any) -> Any:
     return scrub(str(value))
 
 
-def _body(
-    time: float, actor: str, event_type: str, resource: str, outcome: str, **rest: Any
-) -> dict[str, Any]:
-    return {
-        "time": iso(time),
-        "actor": actor,
-        "event_type": event_type,
-        "resource": resource,
-        "outcome": outcome,
-        **rest,
-    }
-
-
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
     """The hash a stored record ought to carry (its ``seq`` is not covered: links are).
 
     SHA-256 of the previous hash, a newline, and the canonical JSON of the event's time
     (UTC ISO-8601), actor, type, resource, outcome and details (sorted keys, no spaces).
     """
-    body = _body(
+    payload = _event_payload(
         record.time,
         record.actor,
         record.event_type,
         record.resource,
         record.outcome,
-        details=record.details,
+        record.details,
     )
-    return _digest(prev_hash, body)
+    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
 def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[AuditRecord]:
@@ -99,12 +123,10 @@ def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[A
     for seq, event in enumerate(events, start=last_seq + 1):
         kind, outcome = event.event_type.value, event.outcome.value
         actor, resource, details = event.actor, event.resource, event.details
-        body = _body(event.time, actor, kind, resource, outcome, details=details)
-        payload = _payload(body)
+        payload = _event_payload(event.time, actor, kind, resource, outcome, details)
         if PREFIX + "_" in payload:
             actor, resource, details = scrub(actor), scrub(resource), scrub(details)
-            body = _body(event.time, actor, kind, resource, outcome, details=details)
-            payload = _payload(body)
+            payload = _event_payload(event.time, actor, kind, resource, outcome, details)
         digest = hashlib.sha256(f"{prev}\n{payload}".encode()).hexdigest()
         out.append(
             AuditRecord(seq, event.time, actor, kind, resource, outcome, details, prev, digest)

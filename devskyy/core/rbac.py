@@ -47,6 +47,7 @@ from devskyy.model.manifests import Permission, Role, RoleBinding
 from devskyy.model.security import Grant
 
 PERMISSIONS = tuple(p.value for p in Permission)
+_ADMIN = Permission.ADMIN.value
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def matches(pattern: str, resource: str) -> bool:
 
 def implies(held: str, wanted: str) -> bool:
     """``admin`` implies every permission; the others imply only themselves."""
-    return held in (wanted, Permission.ADMIN.value)
+    return held in (wanted, _ADMIN)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ class CompiledRule:
 
     def allows(self, permission: str, resource: str) -> str | None:
         """The matching pattern when this rule allows ``permission`` on ``resource``."""
-        if permission not in self.permissions and Permission.ADMIN.value not in self.permissions:
+        if permission not in self.permissions and _ADMIN not in self.permissions:
             return None
         for pattern in self.patterns:
             if matches(pattern, resource):
@@ -156,6 +157,11 @@ class Policy:
     def rules_for(self, principal: str, key_roles: Iterable[str] = ()) -> list[CompiledRule]:
         """Every rule that applies to the principal (roles that do not exist give none)."""
         rules: list[CompiledRule] = []
+        if principal not in self.bound and principal not in self.extra:
+            # The common case (an agent known only by its keys): the keys' roles alone.
+            for role in dict.fromkeys(key_roles):
+                rules.extend(self.roles.get(role, ()))
+            return rules
         for role in self.role_names(principal, key_roles):
             rules.extend(self.roles.get(role, ()))
         rules.extend(self.extra.get(principal, ()))

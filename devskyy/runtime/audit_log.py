@@ -99,21 +99,21 @@ class AuditWriter:
         self._maybe_flush(False)
 
     def _maybe_flush(self, urgent: bool) -> None:
+        # Read without the lock: the answer only decides whether to write now, and
+        # ``_write`` takes the lock for what it drains.
         now = self._clock.monotonic()
-        with self._lock:
-            rollups_due = len(self._rollups) >= self._rollup_cap or bool(
-                self._rollups and now - self._rollup_at >= self._rollup_seconds
-            )
-            buffer_due = (
-                urgent
-                or len(self._buffer) >= self._batch
-                or bool(self._buffer and now - self._first_at >= self._max_delay)
-            )
-        # A roll-up window is written only when it ends (or on an explicit flush), so a
-        # burst of denials does not cut short the counting of successes.
-        if rollups_due:
+        rollups = self._rollups
+        if rollups and (
+            len(rollups) >= self._rollup_cap or now - self._rollup_at >= self._rollup_seconds
+        ):
+            # A roll-up window is written only when it ends (or on an explicit flush), so
+            # a burst of denials does not cut short the counting of successes.
             self.flush()
-        elif buffer_due:
+            return
+        buffer = self._buffer
+        if urgent or (
+            buffer and (len(buffer) >= self._batch or now - self._first_at >= self._max_delay)
+        ):
             self._write(rollups=False)
 
     def _drain(self, *, rollups: bool) -> list[AuditEvent]:

@@ -22,6 +22,16 @@ from devskyy.model.security import ApiKeyRecord
 OVERLAP_SECONDS = 120.0
 
 
+def _changes(record: ApiKeyRecord) -> tuple[float, ...]:
+    """The times at which ``record.state`` may change."""
+    times = [record.expires]
+    if record.grace_until is not None:
+        times.append(record.grace_until)
+    if record.revoked is not None:
+        times.append(record.revoked)
+    return tuple(times)
+
+
 class KeyIndex:
     """Key records by key id and by principal."""
 
@@ -32,6 +42,8 @@ class KeyIndex:
         self._lock = threading.Lock()
         self._by_id: dict[str, ApiKeyRecord] = {}
         self._by_principal: dict[str, dict[str, ApiKeyRecord]] = {}
+        # principal -> (roles of its usable keys, the wall-time span in which that holds)
+        self._roles: dict[str, tuple[tuple[str, ...], float, float]] = {}
         self._loaded_at: float | None = None  # monotonic
         self._loaded_wall = 0.0
 
@@ -41,6 +53,9 @@ class KeyIndex:
             self._by_principal.get(old.principal, {}).pop(record.key_id, None)
         self._by_id[record.key_id] = record
         self._by_principal.setdefault(record.principal, {})[record.key_id] = record
+        self._roles.pop(record.principal, None)
+        if old is not None:
+            self._roles.pop(old.principal, None)
 
     def _ensure_fresh(self) -> None:
         mono = self._clock.monotonic()
@@ -72,6 +87,27 @@ class KeyIndex:
         self._ensure_fresh()
         return list(self._by_principal.get(principal, {}).values())
 
+    def roles(self, principal: str, now: float) -> tuple[str, ...]:
+        """The sorted roles of ``principal``'s keys that work at ``now`` (active or grace).
+
+        Kept per principal until the next moment one of its keys changes state (expires,
+        leaves its grace period, or reaches a revocation time) or a record changes.
+        """
+        self._ensure_fresh()
+        cached = self._roles.get(principal)
+        if cached is not None and cached[1] <= now < cached[2]:
+            return cached[0]
+        records = list(self._by_principal.get(principal, {}).values())
+        roles = tuple(sorted({k.role for k in records if k.state(now) in ("active", "grace")}))
+        until = min(
+            (t for k in records for t in _changes(k) if t > now),
+            default=float("inf"),
+        )
+        if len(self._roles) > 100_000:
+            self._roles.clear()
+        self._roles[principal] = (roles, now, until)
+        return roles
+
     def all(self) -> list[ApiKeyRecord]:
         """Every key."""
         self._ensure_fresh()
@@ -87,4 +123,5 @@ class KeyIndex:
         with self._lock:
             self._by_id.clear()
             self._by_principal.clear()
+            self._roles.clear()
             self._loaded_at = None

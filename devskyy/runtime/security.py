@@ -184,9 +184,7 @@ class SecurityManager:
 
     def key_roles(self, principal: str) -> tuple[str, ...]:
         """Roles the principal holds through keys that work now."""
-        now = self.clock.now()
-        roles = {k.role for k in self._keys.of(principal) if k.state(now) in ("active", "grace")}
-        return tuple(sorted(roles))
+        return self._keys.roles(principal, self.clock.now())
 
     def _blocked(self, subject: str) -> BlockRecord | None:
         return self.threats.blocked(subject)
