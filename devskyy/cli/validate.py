@@ -25,17 +25,24 @@ from devskyy.runtime.manifests import summarize, validate_tree
 
 @click.command()
 @click.argument("path", default="manifests/", required=False)
+@click.option(
+    "--check-agents",
+    is_flag=True,
+    help="Also import each agent's class and check spec.config against it.",
+)
 @output_option("text", "json")
 @error_boundary
-def validate(path: str, output: str) -> None:
+def validate(path: str, check_agents: bool, output: str) -> None:
     """Check the manifests below PATH (default manifests/) and print every problem.
 
     A valid tree prints a one-line summary on stdout. Problems go to stderr, one per
     line as FILE:LINE:COLUMN: JSON.PATH: MESSAGE, then their count. Module prefixes
     allowed besides devskyy.agents come from DEVSKYY_ALLOWED_MODULES (comma-separated).
+    With --check-agents each agent's module is imported (as apply's runtime will) and a
+    missing class or a wrong spec.config key is reported too: use it in CI.
     Exit code 0 when the tree is valid, 1 otherwise.
     """
-    result = validate_tree(path)
+    result = validate_tree(path, check_agents=check_agents)
     summary = summarize(result.resources)
     if output == "json":
         click.echo(

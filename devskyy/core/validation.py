@@ -51,6 +51,11 @@ _PARAM_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+AgentCheck = Callable[[Agent], Sequence[tuple[JsonPath, str]]]
+"""An optional, injected check of one allowed agent (its class and config): the
+problems it finds, each as (JSON path inside the document, message)."""
+
+
 @dataclass(frozen=True)
 class Validated:
     """The outcome of validating a tree: the resources, and every problem found."""
@@ -156,7 +161,12 @@ def normalize_prefixes(extra: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _check_agents(entries: list[_Entry], prefixes: Sequence[str], out: _Collector) -> None:
+def _check_agents(
+    entries: list[_Entry],
+    prefixes: Sequence[str],
+    out: _Collector,
+    check_agent: AgentCheck | None = None,
+) -> None:
     agent_names = {e.name for e in entries if e.kind == "Agent"}
     edges: dict[str, list[str]] = {}
     where: dict[tuple[str, str], tuple[Document, int]] = {}
@@ -173,6 +183,9 @@ def _check_agents(entries: list[_Entry], prefixes: Sequence[str], out: _Collecto
                     f"({', '.join(prefixes)}); add its package to DEVSKYY_ALLOWED_MODULES",
                 )
             )
+        elif check_agent is not None:
+            for path, message in check_agent(manifest):
+                out.add(entry.doc.problem(path, message))
         targets = edges.setdefault(entry.name, [])
         for index, dep in enumerate(spec.dependencies):
             if dep not in agent_names:
@@ -345,11 +358,13 @@ def validate_set(
     loaded: Sequence[LoadResult],
     allowed_prefixes: Sequence[str] | None = None,
     extra_problems: Sequence[Problem] = (),
+    check_agent: AgentCheck | None = None,
 ) -> Validated:
     """Validate every loaded document and the set they form; see the module docstring.
 
     ``allowed_prefixes`` are module prefixes allowed besides ``devskyy.agents``;
-    ``extra_problems`` (unreadable files, for instance) are merged into the ordering.
+    ``extra_problems`` (unreadable files, for instance) are merged into the ordering;
+    ``check_agent``, when given, is asked about every valid agent whose module is allowed.
     """
     out = _Collector(loaded)
     for problem in extra_problems:
@@ -366,7 +381,7 @@ def validate_set(
                 entries.append(entry)
     kept = _check_unique(entries, out)
     prefixes = normalize_prefixes(allowed_prefixes)
-    _check_agents(kept, prefixes, out)
+    _check_agents(kept, prefixes, out, check_agent)
     agent_names = {e.name for e in kept if e.kind == "Agent"}
     capabilities = {cap for e in kept if e.kind == "Agent" for cap in _raw_capabilities(e.doc)}
     role_names = {e.name for e in kept if e.kind == "Role"} | BUILTIN_ROLES

@@ -7,7 +7,8 @@ cycles, module prefixes, expressions), in printing order.
 
 Module prefixes: ``devskyy.agents`` always, plus the comma-separated prefixes in
 ``DEVSKYY_ALLOWED_MODULES``, plus the modules registered in the ``devskyy.agents``
-entry-point group (DESIGN.md §2). Modules are never imported while validating.
+entry-point group (DESIGN.md §2). Modules are imported only with ``check_agents``
+(``validate --check-agents``).
 """
 
 from __future__ import annotations
@@ -64,10 +65,13 @@ def validate_tree(
     *,
     files: ManifestFiles | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    check_agents: bool = False,
 ) -> Validated:
     """Read, load and validate every manifest below ``path``; never raises for bad input.
 
     A missing path or a tree without manifests is reported as one problem on ``path``.
+    ``check_agents`` also imports each allowed agent's class and checks its
+    ``spec.config`` (``devskyy.runtime.agent_check``); otherwise nothing is imported.
     """
     source = files or DiskManifestFiles()
     root = str(path)
@@ -87,7 +91,11 @@ def validate_tree(
             continue
         loaded.append(load_documents(item.data, item.name))
     prefixes = default_prefixes() if allowed_prefixes is None else list(allowed_prefixes)
-    return validate_set(loaded, prefixes, unread)
+    if not check_agents:
+        return validate_set(loaded, prefixes, unread)
+    from devskyy.runtime.agent_check import check_agent  # noqa: PLC0415 - imports agents
+
+    return validate_set(loaded, prefixes, unread, check_agent)
 
 
 def load_desired(

@@ -1,0 +1,89 @@
+"""Found by using devskyy as a platform engineer would (helper H8): agent checks.
+
+Without ``--check-agents`` a typo in an agent's ``spec.config`` (or class name) passed
+``validate`` and ``apply`` (exit 0) and only broke the first run of a workflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from devskyy.cli import main
+from devskyy.model.manifests import Agent
+from devskyy.runtime.agent_check import check_agent
+
+AGENTS = """\
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata:
+  name: scanner
+spec:
+  module: devskyy.agents.scanner:ScannerAgent
+  config:
+    lineLenght: 88
+    maxComplexity: ten
+---
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata:
+  name: seo
+spec:
+  module: devskyy.agents.seo:SeoAgnet
+---
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata:
+  name: gone
+spec:
+  module: devskyy.agents.not_there:Agent
+---
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata:
+  name: fine
+spec:
+  module: devskyy.agents.scanner:ScannerAgent
+  config: {lineLength: 100}
+"""
+
+
+def test_check_agents_reports_class_and_config_problems(tmp_path: Path) -> None:
+    (tmp_path / "agents.yaml").write_text(AGENTS)
+    plain = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert (plain.exit_code, plain.stderr) == (0, "")  # nothing imported by default
+    result = CliRunner().invoke(main, ["validate", "--check-agents", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    f = tmp_path / "agents.yaml"
+    assert result.stderr == (
+        f"{f}:8:5: spec.config.lineLenght: unknown field 'lineLenght'\n"
+        f"{f}:9:5: spec.config.maxComplexity: Input should be a valid integer, unable to "
+        "parse string as an integer (got 'ten')\n"
+        f"{f}:16:3: spec.module: module 'devskyy.agents.seo' has no attribute 'SeoAgnet'\n"
+        f"{f}:23:3: spec.module: cannot import 'devskyy.agents.not_there': "
+        "ModuleNotFoundError: No module named 'devskyy.agents.not_there'\n"
+        f"{tmp_path}: 4 problems\n"
+    )
+
+
+def test_check_agents_accepts_the_shipped_manifests() -> None:
+    root = Path(__file__).resolve().parent.parent / "manifests"
+    result = CliRunner().invoke(main, ["validate", "--check-agents", str(root)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith(": 5 roles, 2 role bindings, 11 agents, 3 workflows: valid\n")
+
+
+def test_check_agent_names_a_non_agent_class() -> None:
+    agent = Agent.model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "Agent",
+            "metadata": {"name": "x"},
+            "spec": {"module": "devskyy.runtime.agent:AgentContext"},
+        }
+    )
+    assert check_agent(agent) == [
+        (("spec", "module"), "'devskyy.runtime.agent:AgentContext' is not a BaseAgent subclass")
+    ]
