@@ -33,7 +33,7 @@ from typing import Any
 from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
-from devskyy.model.manifests import Workflow
+from devskyy.model.manifests import Priority, Workflow
 from devskyy.model.runs import RunStatus
 from devskyy.runtime.workflows import DEFAULT_COMMIT_WINDOW, WorkflowEngine
 
@@ -46,7 +46,12 @@ class NoopCaller:
     """An agent that does nothing: what is left is the engine's overhead."""
 
     async def call_agent(
-        self, name: str, kwargs: dict[str, Any], *, timeout: float | None = None
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        priority: Priority | None = None,
     ) -> dict[str, Any]:
         return {"ok": True}
 
