@@ -241,3 +241,20 @@ def test_metrics_in_prometheus_text(world: ApiWorld) -> None:
         'devskyy_agent_call_duration_seconds_count{agent="scanner"}',
     ):
         assert needle in text, needle
+
+
+def test_latency_histogram_counts_calls_made_outside_the_api(world: ApiWorld) -> None:
+    # A call the API did not make (a CLI-started workflow in this process, the daemon,
+    # execute_task) is in the histogram too: it observes the orchestrator itself.
+    def echo_calls() -> float:
+        text = world.client.get("/metrics", headers=H(world)).text
+        prefix = 'devskyy_agent_call_duration_seconds_count{agent="echo"} '
+        lines = [line for line in text.splitlines() if line.startswith(prefix)]
+        return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+    async def direct() -> None:
+        await world.system.orchestrator.call_agent("echo", {})
+
+    before = echo_calls()
+    world.client.portal.call(direct)  # type: ignore[union-attr]
+    assert echo_calls() == before + 1

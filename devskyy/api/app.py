@@ -52,16 +52,11 @@ class ApiContext:
         self.settings = settings
         self.security: SecurityManager = system.security
         self.metrics = ApiMetrics(system)
-        self.runs = Runs(system, self.metrics.run_ended, self._observe_run)
+        system.orchestrator.call_observers.append(self.metrics.observe_call)
+        self.runs = Runs(system, self.metrics.run_ended)
         self.guard = Guard(self)
         self._limited: frozenset[str] = frozenset()
         self._limited_at = -LIVE_REFRESH_SECONDS
-
-    def _observe_run(self, record: Any) -> None:
-        workflow = self.system.registry.applied_workflow(record.workflow)
-        if workflow is not None:
-            agents = {s.name: s.agent for s in workflow.spec.steps if s.agent}
-            self.metrics.observe_steps(record, agents)
 
     def _limited_agents(self) -> frozenset[str]:
         """Agents whose manifest sets ``rateLimit`` (re-read from live state every 5 s)."""

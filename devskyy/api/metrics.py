@@ -22,7 +22,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from devskyy.adapters.run_store import runs_table
-from devskyy.model.runs import RunRecord
 from devskyy.runtime.system import System
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -108,7 +107,7 @@ class ApiMetrics:
         )
         self.agent_seconds = Histogram(
             "devskyy_agent_call_duration_seconds",
-            "Agent call latency (calls made through this API: scanner, fixer, workflow steps)",
+            "Agent call latency, every attempt through the orchestrator",
             ["agent"],
             registry=r,
             buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
@@ -118,15 +117,10 @@ class ApiMetrics:
     def run_ended(self, kind: str, status: str) -> None:
         self.runs.labels(kind, status).inc()
 
-    def observe_agent(self, agent: str, seconds: float) -> None:
-        self.agent_seconds.labels(agent).observe(seconds)
-
-    def observe_steps(self, record: RunRecord, agent_of: dict[str, str]) -> None:
-        """Each finished step's duration under the agent it ran."""
-        for step in record.steps:
-            agent = agent_of.get(step.name)
-            if agent and step.duration is not None:
-                self.observe_agent(agent, step.duration)
+    def observe_call(self, agent: str, seconds: float, outcome: str) -> None:
+        """The orchestrator's call observer: every attempt at every agent, in seconds."""
+        if outcome != "cancelled":
+            self.agent_seconds.labels(agent).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

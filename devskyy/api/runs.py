@@ -38,10 +38,8 @@ class Runs:
         self,
         system: System,
         observe: RunObserver | None = None,
-        on_record: Callable[[RunRecord], None] | None = None,
     ) -> None:
         self.system = system
-        self._on_record = on_record or (lambda _record: None)
         self.tasks = SqlTaskRuns(system.engine)
         self.owner = process_owner()
         self._observe = observe or (lambda _kind, _status: None)
@@ -111,7 +109,6 @@ class Runs:
         try:
             record: RunRecord = await work
             status = record.status.value
-            self._on_record(record)
         except asyncio.CancelledError:
             status = "cancelled"
             raise

@@ -68,6 +68,10 @@ ExecutionPriority = Priority
 """The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
 
 
+CallObserver = Callable[[str, float, str], None]
+"""Called after every attempt: agent name, seconds, outcome (ok, error, answered, cancelled)."""
+
+
 class Orchestrator:
     """Coordinates registered agents. See the module docstring."""
 
@@ -89,6 +93,7 @@ class Orchestrator:
         self._shared: dict[str, tuple[Any, float | None]] = {}
         self._started = clock.monotonic()
         self._tasks = {"completed": 0, "failed": 0}
+        self.call_observers: list[CallObserver] = []
 
     # -- registration --------------------------------------------------------------
 
@@ -286,8 +291,11 @@ class Orchestrator:
             self._settle(entry, outcome, started)
 
     def _settle(self, entry: AgentEntry, outcome: str, started: float) -> None:
-        """Record one finished attempt in the statistics and the breaker."""
+        """Record one finished attempt in the statistics, the breaker and the observers."""
         now = self.clock.monotonic()
+        for observe in self.call_observers:
+            with contextlib.suppress(Exception):  # metrics must never fail a call
+                observe(entry.info.name, now - started, outcome)
         if outcome == "cancelled":
             entry.breaker = entry.breaker.release()
             return

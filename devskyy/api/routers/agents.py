@@ -7,7 +7,6 @@ them (403 with the reason otherwise); the agent then runs through the orchestrat
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -47,9 +46,7 @@ def confined_params(ctx: ApiContext, params: dict[str, Any]) -> dict[str, Any]:
 async def _call(ctx: ApiContext, agent: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     if ctx.system.registry.get_agent(agent) is None:
         raise NotFound(f"agent {agent!r} is not registered")
-    started = time.perf_counter()
     outcome = await ctx.system.orchestrator.call_with_retry(agent, kwargs, priority=Priority.HIGH)
-    ctx.metrics.observe_agent(agent, time.perf_counter() - started)
     if outcome.error is None:
         assert outcome.result is not None
         return outcome.result
