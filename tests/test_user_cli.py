@@ -63,3 +63,13 @@ def test_unreachable_state_store_hides_the_password() -> None:
     )
     assert "s3cret" not in err
     assert "internal error" not in err
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "state.db"
+    bad.write_text("this is not sqlite\n" * 100)
+    assert _cli("--state", f"sqlite:///{bad}", "audit", "--verify") == (
+        1,
+        "",
+        f"error: cannot open the state store sqlite:///{bad}: file is not a database\n",
+    )

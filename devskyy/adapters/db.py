@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from devskyy.errors import StateError
 
@@ -73,7 +73,7 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         try:
             metadata.create_all(engine)
             check_columns(engine)
-        except OperationalError as exc:
+        except DatabaseError as exc:
             engine.dispose()
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise StateError(f"cannot open the state store {shown_url(url)}: {reason}") from None
