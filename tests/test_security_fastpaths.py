@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.security_store import MemorySecurityStore
+from devskyy.adapters.security_store import MemorySecurityStore, details_json
 from devskyy.core.audit import GENESIS, _event_payload, chain, iso, record_hash
 from devskyy.core.rbac import Policy
 from devskyy.model.security import ApiKeyRecord, AuditEvent, EventType, Outcome
@@ -77,6 +77,7 @@ def test_event_payload_is_the_canonical_json(
 ) -> None:
     args = (ts, actor, "permission.allowed", resource, "success", details)
     assert _event_payload(*args) == _reference_payload(*args)
+    assert details_json(details) == json.dumps(details, sort_keys=True)
 
 
 def test_chained_hash_is_sha256_of_the_canonical_json() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -160,8 +160,33 @@ _AUDIT_COLUMNS = (
 )
 
 
-# ``json.dumps(value, sort_keys=True)`` without building an encoder per call.
-details_json = json.JSONEncoder(sort_keys=True).encode
+_DETAILS_ENCODER = json.JSONEncoder(sort_keys=True)
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+# ``json.dumps(value, sort_keys=True)`` without building an encoder per call: without
+# the circular check's markers, json's C encoder can be built once and reused (details
+# are plain JSON values, never circular).
+_C_DETAILS: Callable[[Any, int], Sequence[str]] | None = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None,
+        _DETAILS_ENCODER.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ": ",
+        ", ",
+        True,
+        False,
+        True,
+    )
+)
+
+
+def details_json(details: Any) -> str:
+    """The stored text of an event's details: ``json.dumps(details, sort_keys=True)``."""
+    if _C_DETAILS is None:  # pragma: no cover - CPython has the C encoder
+        return _DETAILS_ENCODER.encode(details)
+    return "".join(_C_DETAILS(details, 0))
 
 
 def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:

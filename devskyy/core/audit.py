@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,6 +62,22 @@ def iso(ts: float) -> str:
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 _text = json.encoder.encode_basestring_ascii
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+# ``JSONEncoder.encode`` builds a new C encoder on every call (for the circular check's
+# markers); without markers one encoder can be reused and the text is the same.
+# Details are plain JSON values, never circular.
+_C_ENCODE: Callable[[Any, int], Sequence[str]] | None = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(None, _ENCODER.default, _text, None, ":", ",", True, False, True)
+)
+
+
+def _encode_details(value: Any) -> str:
+    """``_ENCODER.encode(value)`` for the details of an event (a dict)."""
+    if _C_ENCODE is None:  # pragma: no cover - CPython has the C encoder
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def _event_payload(  # noqa: PLR0917 - the six fields of the canonical body
@@ -74,7 +90,7 @@ def _event_payload(  # noqa: PLR0917 - the six fields of the canonical body
     since the six keys are known and already in order.
     """
     return (
-        f'{{"actor":{_text(actor)},"details":{_ENCODER.encode(details)},'
+        f'{{"actor":{_text(actor)},"details":{_encode_details(details)},'
         f'"event_type":{_text(event_type)},"outcome":{_text(outcome)},'
         f'"resource":{_text(resource)},"time":"{iso(time)}"}}'
     )
