@@ -108,3 +108,26 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 def use_color() -> bool:
     """Colour only on a terminal, and never with ``NO_COLOR`` set."""
     return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+workspace_option = click.option(
+    "--workspace",
+    "workspaces",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder scanner and fixer requests may name (repeatable) [default: ./workspace].",
+)
+rate_limit_option = click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Requests per minute for a principal without an Agent rateLimit [default: 100].",
+)
+
+
+def api_settings(workspaces: tuple[Path, ...], rate_limit: int | None) -> Any:
+    """``ApiSettings`` from ``--workspace`` and ``--rate-limit`` (serve, watch --serve)."""
+    from devskyy.api import ApiSettings  # noqa: PLC0415 - FastAPI is slow to import
+
+    roots = tuple(p.resolve() for p in workspaces) or (Path.cwd() / "workspace",)
+    return ApiSettings(workspace_roots=roots, rate_limit=rate_limit)

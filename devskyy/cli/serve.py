@@ -23,7 +23,13 @@ from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.logs import configure
 from devskyy.adapters.state_store import SqlStateStore
-from devskyy.cli._common import CliContext, error_boundary
+from devskyy.cli._common import (
+    CliContext,
+    api_settings,
+    error_boundary,
+    rate_limit_option,
+    workspace_option,
+)
 
 log = logging.getLogger("devskyy.serve")
 
@@ -37,19 +43,8 @@ log = logging.getLogger("devskyy.serve")
     default=None,
     help="Apply this manifest tree before serving.",
 )
-@click.option(
-    "--workspace",
-    "workspaces",
-    multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A folder scanner and fixer requests may name (repeatable) [default: ./workspace].",
-)
-@click.option(
-    "--rate-limit",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Requests per minute for a principal without an Agent rateLimit [default: 100].",
-)
+@workspace_option
+@rate_limit_option
 @click.option(
     "--grace", default=30.0, show_default=True, help="Seconds in-flight runs get on shutdown."
 )
@@ -69,13 +64,10 @@ def serve(
     log_format: str,
 ) -> None:
     """Serve the HTTP API (every route but /healthz needs an API key)."""
-    from devskyy.api import ApiSettings  # noqa: PLC0415 - FastAPI is slow to import
-
     configure(log_format)
     if manifests is not None:
         _apply(obj.url(), manifests)
-    roots = tuple(p.resolve() for p in workspaces) or (Path.cwd() / "workspace",)
-    settings = ApiSettings(workspace_roots=roots, rate_limit=rate_limit)
+    settings = api_settings(workspaces, rate_limit)
     asyncio.run(_serve(obj.url(), host, port, settings, grace))
 
 

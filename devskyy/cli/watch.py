@@ -23,7 +23,13 @@ from devskyy.adapters.daemon_lock import DaemonLease
 from devskyy.adapters.git_source import GitSource
 from devskyy.adapters.logs import configure
 from devskyy.adapters.watcher import FsWatcher
-from devskyy.cli._common import CliContext, error_boundary
+from devskyy.cli._common import (
+    CliContext,
+    api_settings,
+    error_boundary,
+    rate_limit_option,
+    workspace_option,
+)
 from devskyy.runtime.background import background_of
 from devskyy.runtime.daemon import WatchDaemon, WatchSettings
 from devskyy.runtime.security import SecurityManager
@@ -45,6 +51,8 @@ log = logging.getLogger("devskyy.watch")
 @click.option("--serve", is_flag=True, help="Also serve the HTTP API in this process.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="API address (--serve).")
 @click.option("--port", default=8000, show_default=True, help="API port (--serve).")
+@workspace_option
+@rate_limit_option
 @click.option("--git-url", default=None, help="Pull mode: a git URL or local repository path.")
 @click.option("--git-branch", default="main", show_default=True, help="Pull mode: the branch.")
 @click.option(
@@ -68,6 +76,8 @@ def watch(
     serve: bool,
     host: str,
     port: int,
+    workspaces: tuple[Path, ...],
+    rate_limit: int | None,
     git_url: str | None,
     git_branch: str,
     checkout: Path | None,
@@ -91,6 +101,7 @@ def watch(
             serve=serve,
             host=host,
             port=port,
+            api=api_settings(workspaces, rate_limit) if serve else None,
             git_url=git_url,
             git_branch=git_branch,
             checkout=checkout,
@@ -145,7 +156,7 @@ async def _run(url: str, **opts: Any) -> int:
         daemon = WatchDaemon(system, settings, FsWatcher(watch_root, loop), lease=lease)
         with _signals(loop, daemon):
             if opts["serve"]:
-                server = _start_server(system, opts["host"], opts["port"])
+                server = _start_server(system, opts["host"], opts["port"], opts["api"])
             log.info("starting", extra={"fields": {"state": _safe_url(url), "pid": os.getpid()}})
             await daemon.run()
         log.info("stopping: draining in-flight work", extra={"fields": {"grace": opts["grace"]}})
@@ -169,7 +180,7 @@ def _attach_security(system: Any) -> None:
     system.security = SecurityManager(system.engine, system.clock, roles_source=system.state.live)
 
 
-def _start_server(system: Any, host: str, port: int) -> Any:
+def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:
     import uvicorn  # noqa: PLC0415 - only with --serve
 
     from devskyy.api import create_app  # noqa: PLC0415 - only with --serve
@@ -179,7 +190,7 @@ def _start_server(system: Any, host: str, port: int) -> Any:
         def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
             return contextlib.nullcontext()
 
-    config = uvicorn.Config(create_app(system), host=host, port=port, log_config=None)
+    config = uvicorn.Config(create_app(system, settings), host=host, port=port, log_config=None)
     server = _Embedded(config)
     server.task = asyncio.get_running_loop().create_task(server.serve())  # type: ignore[attr-defined]
     return server
