@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_server import postgres_server
 
 from devskyy.adapters.clock import FakeClock
 
@@ -33,3 +35,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DEVSKYY_ALLOWED_MODULES", raising=False)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """One real PostgreSQL for the whole session (see ``tests/pg_server.py``)."""
+    with postgres_server() as url:
+        yield url

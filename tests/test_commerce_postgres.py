@@ -10,22 +10,15 @@ are skipped.
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from commerce_fixtures import open_shop
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from pg_server import fresh_database
+from sqlalchemy import Engine
 
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
@@ -40,77 +33,15 @@ from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
 
 pytestmark = pytest.mark.slow
-psycopg = pytest.importorskip("psycopg")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_server_user(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
-
-
-def _run(cmd: list[str]) -> None:
-    subprocess.run(_as_server_user(cmd), check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    given = os.environ.get("DEVSKYY_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser to start PostgreSQL as postgres")
-    base = Path(tempfile.mkdtemp(prefix="devskyy-pg-"))
-    data, sockets = base / "data", base / "run"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-    port = _free_port()
-    _run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c max_connections=200"
-    _run([pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"])
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
 def engine(server_url: str) -> Iterator[Engine]:
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = open_engine(url)
-    seed_store(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}"'))
-    admin.dispose()
+    with fresh_database(server_url) as url:
+        engine = open_engine(url)
+        seed_store(engine)
+        yield engine
+        engine.dispose()
 
 
 def test_the_tables_are_created_on_postgresql(engine: Engine) -> None:

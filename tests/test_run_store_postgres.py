@@ -10,14 +10,7 @@ imported from ``test_run_store`` and run here with a PostgreSQL ``store`` fixtur
 from __future__ import annotations
 
 import asyncio
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from test_run_store import (  # noqa: F401 - collected here, with this module's fixture
@@ -43,51 +36,6 @@ from devskyy.adapters.run_store import (
 from devskyy.runtime.workflows import WorkflowEngine
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("psycopg")
-
-
-def _as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def _run(cmd: list[str]) -> None:
-    subprocess.run(_as_server_user(cmd), check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    given = os.environ.get("DEVSKYY_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser to start PostgreSQL as postgres")
-    base = Path(tempfile.mkdtemp(prefix="devskyy-runs-pg-"))
-    data, sockets = base / "data", base / "run"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    _run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}"
-    _run([pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"])
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
-        subprocess.run(_as_server_user(stop), capture_output=True, timeout=60, check=False)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,21 +8,13 @@ or the psycopg driver the tests are skipped.
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from pg_server import fresh_database
 from planner_strategies import agent, rs
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from state_store_contract import StoreContract, meta
 
 from devskyy.adapters.db import open_engine
@@ -31,66 +23,14 @@ from devskyy.core.plan import plan
 from devskyy.errors import StateError
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("psycopg")
-
-
-def _as_server_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
-def _run(cmd: list[str]) -> None:
-    subprocess.run(_as_server_user(cmd), check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    given = os.environ.get("DEVSKYY_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
-    if os.geteuid() == 0:
-        try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
-        if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser to start PostgreSQL as postgres")
-    base = Path(tempfile.mkdtemp(prefix="devskyy-state-pg-"))
-    data, sockets = base / "data", base / "run"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    _run([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets}"
-    _run([pg_ctl, "-D", str(data), "-o", options, "-w", "-l", str(base / "log"), "start"])
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
-        subprocess.run(_as_server_user(stop), capture_output=True, timeout=60, check=False)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
 def engine(server_url: str) -> Iterator[Engine]:
-    name = "s_" + uuid.uuid4().hex[:12]
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    eng = open_engine(url)
-    yield eng
-    eng.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}"'))
-    admin.dispose()
+    with fresh_database(server_url) as url:
+        eng = open_engine(url)
+        yield eng
+        eng.dispose()
 
 
 class TestPostgresStore(StoreContract):
