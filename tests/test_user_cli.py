@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
+from sqlalchemy.exc import OperationalError
 
+from devskyy.adapters import db
 from devskyy.cli import main
 
 
@@ -73,3 +77,43 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         "",
         f"error: cannot open the state store sqlite:///{bad}: file is not a database\n",
     )
+
+
+def test_first_commands_racing_to_create_the_tables_both_succeed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = db.metadata.create_all
+    calls: list[str] = []
+
+    def racing(bind: Any, **kwargs: Any) -> None:
+        calls.append("create_all")
+        real(bind, **kwargs)
+        if len(calls) == 1:  # as if another process created the tables meanwhile
+            raise OperationalError(
+                "CREATE TABLE resources", {}, Exception("table x already exists")
+            )
+
+    monkeypatch.setattr(db.metadata, "create_all", racing)
+    code, out, err = _cli("--state", f"sqlite:///{tmp_path / 'state.db'}", "keys", "list")
+    assert (code, err) == (0, "")
+    assert out == "No API keys.\n" or out.startswith("KEY ID")
+    assert calls == ["create_all", "create_all"]
+
+
+def test_other_store_errors_are_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def failing(bind: Any, **kwargs: Any) -> None:
+        calls.append("create_all")
+        raise OperationalError("CREATE TABLE resources", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(db.metadata, "create_all", failing)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    assert _cli("--state", url, "keys", "list") == (
+        1,
+        "",
+        f"error: cannot open the state store {url}: disk I/O error\n",
+    )
+    assert calls == ["create_all"]

@@ -71,7 +71,7 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     if create:
         try:
-            metadata.create_all(engine)
+            _create_tables(engine)
             check_columns(engine)
         except DatabaseError as exc:
             engine.dispose()
@@ -81,6 +81,27 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
             engine.dispose()
             raise
     return engine
+
+
+def _create_tables(engine: Engine) -> None:
+    """``create_all``, tolerating another process creating the same tables meanwhile.
+
+    Two first commands on a new store (two ``apply`` in CI, a daemon and a CLI) both see
+    no tables; the second one's ``CREATE TABLE`` then fails with "already exists". The
+    tables are there by then, so checking again (``create_all`` skips existing tables)
+    goes further. Each such failure means another process created one more table, so
+    there are at most as many as there are tables.
+    """
+    attempts = len(metadata.tables) + 1
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except DatabaseError as exc:
+            text = str(exc.orig).lower()
+            raced = "already exists" in text or "duplicate key" in text
+            if attempt == attempts - 1 or not raced:
+                raise
 
 
 def shown_url(url: str) -> str:
