@@ -500,8 +500,9 @@ class SecurityManager:
                 return Decision(False, f"key {presented_key_id} is blocked")
             record = self._record(presented_key_id)
         policy = self.policy()  # first: a rebuilt policy empties the memo
+        now = self.clock.now()
         if presented_key_id is None:
-            roles = self.key_roles(agent_name)
+            roles = self._keys.roles(agent_name, now)
         elif record is not None and record.principal == agent_name and self._usable(record):
             roles = (record.role,)
         else:
@@ -513,27 +514,28 @@ class SecurityManager:
             if len(self._memo) > 100_000:
                 self._memo.clear()
             self._memo[memo_key] = decision
+        # The audit writer is called directly (not through ``_event``): this is the
+        # per-request hot path.
         if decision.allowed:
-            self._event(
+            self.audit.count(
+                now,
                 agent_name,
                 EventType.PERMISSION_ALLOWED,
                 resource,
-                Outcome.SUCCESS,
-                urgent=False,
-                rollup=True,
-                permission=permission,
-                rule=decision.matched_rule,
+                {"permission": permission, "rule": decision.matched_rule},
             )
             return decision
         self._counters["denials"] += 1
-        self._event(
-            agent_name,
-            EventType.PERMISSION_DENIED,
-            resource,
-            Outcome.DENIED,
+        self.audit.record(
+            AuditEvent(
+                now,
+                agent_name,
+                EventType.PERMISSION_DENIED,
+                resource,
+                Outcome.DENIED,
+                {"permission": permission, "reason": decision.reason},
+            ),
             urgent=False,
-            permission=permission,
-            reason=decision.reason,
         )
         if record is not None and record.principal == agent_name:
             self.threats.offence(f"key:{presented_key_id}", record)
