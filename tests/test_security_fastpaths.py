@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.security_store import MemorySecurityStore, details_json
 from devskyy.core.audit import GENESIS, _event_payload, chain, iso, record_hash
-from devskyy.core.rbac import Policy
+from devskyy.core.rbac import CompiledRule, Policy, matches
 from devskyy.model.security import ApiKeyRecord, AuditEvent, EventType, Outcome
 from devskyy.runtime.key_index import KeyIndex
 
@@ -117,3 +117,26 @@ def test_policy_rules_for_keeps_order_and_drops_repeated_roles() -> None:
     policy = Policy((), ())
     assert policy.rules_for("x", ("a", "a")) == []
     assert policy.role_names("x", ("b", "a", "b")) == ["b", "a"]
+
+
+def test_compiled_rule_tests_agree_with_matches() -> None:
+    patterns = ("*", "agents", "agents/*", "agents/scan*", "workflows/wf-1*", "a.b", "x/*/y")
+    resources = (
+        "agents",
+        "agents/scanner",
+        "agents/scanner/health",
+        "agentsX",
+        "workflows/wf-12-nightly",
+        "workflows/wf-2",
+        "a.b",
+        "aXb",
+        "x/q/y",
+        "x/q/r/y",
+        "",
+    )
+    for pattern in patterns:
+        rule = CompiledRule(frozenset({"read"}), (pattern,), "test")
+        for resource in resources:
+            expected = pattern if matches(pattern, resource) else None
+            assert rule.allows("read", resource) == expected, (pattern, resource)
+            assert rule.allows("write", resource) is None

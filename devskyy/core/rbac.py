@@ -39,8 +39,8 @@ the granter holds.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from devskyy.model.manifests import Permission, Role, RoleBinding
@@ -87,6 +87,13 @@ def implies(held: str, wanted: str) -> bool:
     return held in (wanted, _ADMIN)
 
 
+def _matcher(pattern: str) -> Callable[[str], object]:
+    """A test of one resource against ``pattern``: plain equality when it has no ``*``."""
+    if "*" not in pattern:
+        return pattern.__eq__
+    return compile_pattern(pattern).fullmatch
+
+
 @dataclass(frozen=True)
 class CompiledRule:
     """One (permissions, resources) rule, with where it came from for the reason."""
@@ -94,13 +101,20 @@ class CompiledRule:
     permissions: frozenset[str]
     patterns: tuple[str, ...]
     origin: str
+    _tests: tuple[tuple[str, Callable[[str], object]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # Each pattern's test is built once per policy, not looked up on every decision.
+        object.__setattr__(self, "_tests", tuple((p, _matcher(p)) for p in self.patterns))
 
     def allows(self, permission: str, resource: str) -> str | None:
         """The matching pattern when this rule allows ``permission`` on ``resource``."""
         if permission not in self.permissions and _ADMIN not in self.permissions:
             return None
-        for pattern in self.patterns:
-            if matches(pattern, resource):
+        for pattern, test in self._tests:
+            if test(resource):
                 return pattern
         return None
 
