@@ -125,6 +125,15 @@ def _finish(record: RunRecord, output: str, *, now: float) -> None:
         raise SystemExit(1)
 
 
+def _interrupted(run_id: str) -> None:
+    """Tell the person who pressed Ctrl-C which run stopped and how to finish it."""
+    click.echo(
+        f"run {run_id} interrupted; `devskyy runs resume {run_id}` finishes it "
+        "(steps that succeeded are not run again)",
+        err=True,
+    )
+
+
 async def _start_agents(system: System) -> None:
     """Build the applied agents; one that fails is reported, its steps will fail."""
     summary = await system.registry.discover_and_register_all_agents()
@@ -144,7 +153,11 @@ async def _run(url: str, workflow: str, params: dict[str, Any], output: str) -> 
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")
             listener = Progress(use_color())
-        final = await engine.execute(record.id, on_step=listener)
+        try:
+            final = await engine.execute(record.id, on_step=listener)
+        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us, then re-raises
+            _interrupted(record.id)
+            raise
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()
@@ -165,7 +178,11 @@ async def _resume(url: str, run_id: str, output: str) -> None:
                 f"({done} of {len(record.steps)} steps already succeeded)"
             )
             listener = Progress(use_color())
-        final = await engine.resume(run_id, on_step=listener)
+        try:
+            final = await engine.resume(run_id, on_step=listener)
+        except asyncio.CancelledError:
+            _interrupted(run_id)
+            raise
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()
