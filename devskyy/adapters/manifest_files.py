@@ -7,7 +7,10 @@ read (too large, unreadable), so that one bad file never hides the others' probl
 
 Display names are relative to the current directory when the file lies below it (that
 is how ``validate`` prints them), else the path as given. Hidden folders (``.git``,
-``.devskyy``) are skipped; symbolic links to folders are not followed.
+``.devskyy``) and hidden files are skipped (an editor's lock or draft, such as Emacs's
+``.#scanner.yaml``, a dangling symbolic link while the buffer is modified, must not
+break ``validate`` or the watch daemon); symbolic links to folders are not followed.
+A hidden file named explicitly is read.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class DiskManifestFiles:
         for folder, dirs, files in os.walk(base):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             for file in files:
-                if _is_manifest(file):
+                if _is_manifest(file) and not file.startswith("."):
                     full = os.path.join(folder, file)
                     name = prefix + full[start:].replace(os.sep, "/")
                     out.append(_read_one(full, name, max_bytes))
@@ -127,7 +130,8 @@ class MemoryManifestFiles:
         for name in sorted(selected):
             if not _is_manifest(name) and name != prefix:
                 continue
-            if any(part.startswith(".") for part in PurePosixPath(name).parts[:-1]):
+            parts = PurePosixPath(name).parts
+            if name != prefix and any(part.startswith(".") for part in parts):
                 continue
             value = self._files[name]
             if isinstance(value, OSError):
