@@ -190,7 +190,9 @@ def test_access_log_is_json_with_request_id_and_no_key(world: ApiWorld) -> None:
 
 
 def test_openapi_lists_every_guide_endpoint_with_typed_bodies(world: ApiWorld) -> None:
-    doc = world.client.get("/openapi.json").json()
+    assert world.client.get("/openapi.json").status_code == 401
+    assert world.client.get("/docs").status_code == 404
+    doc = world.client.get("/openapi.json", headers=H(world)).json()
     bodies = {
         ("post", "/api/agents/orchestrator/execute"): "ExecuteRequest",
         ("post", "/api/agents/registry/workflow"): "WorkflowRequest",

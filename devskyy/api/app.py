@@ -18,7 +18,7 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -271,10 +271,22 @@ def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
         title="devskyy",
         version="0.1.0",
         description="The devskyy runtime over HTTP: agents, workflows, security.",
+        # The document is served below behind a key like every route but /healthz; the
+        # interactive pages would load their scripts from a CDN, so they are off.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.api = ctx
     _install_handlers(app)
     for module in (orchestrator, registry, security, agents, runs):
         app.include_router(module.build(ctx))
+
+    guard = Depends(ctx.guard)
+
+    @app.get("/openapi.json", tags=["meta"], response_class=JSONResponse)
+    async def openapi_document(caller: Caller = guard) -> JSONResponse:
+        """This API's OpenAPI document (any valid key may read it)."""
+        return JSONResponse(app.openapi())
     app.add_middleware(_Edge, ctx=ctx)
     return app

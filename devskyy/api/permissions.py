@@ -56,4 +56,5 @@ TABLE: dict[tuple[str, str], Need] = {
     ("GET", "/api/runs/{run_id}"): Need("read", "runs/{run_id}"),
     ("POST", "/api/runs/{run_id}/resume"): Need("execute", "runs/{run_id}"),
     ("GET", "/metrics"): Need("read", "metrics"),
+    ("GET", "/openapi.json"): Need("read", "registry"),
 }

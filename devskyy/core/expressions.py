@@ -27,6 +27,17 @@ _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 ROOTS = ("params", "steps")
 
 
+def _sole(text: str) -> re.Match[str] | None:
+    """The match when ``text`` is exactly one ``${{ … }}`` and nothing else.
+
+    ``fullmatch`` alone is not enough: the lazy body would stretch across
+    ``${{ a }}-${{ b }}`` and read it as one expression.
+    """
+    stripped = text.strip()
+    match = _TEMPLATE.match(stripped)
+    return match if match is not None and match.end() == len(stripped) else None
+
+
 class ExpressionError(ValueError):
     """An expression does not parse or refers to an unknown root."""
 
@@ -115,7 +126,7 @@ def templates_in(value: Any) -> list[Expression]:
 
 def parse_condition(source: str) -> Expression:
     """A ``when`` condition: bare JMESPath or one ``${{ … }}``."""
-    match = _TEMPLATE.fullmatch(source.strip())
+    match = _sole(source)
     if match is None and "${{" in source:
         raise ExpressionError(
             f"{source.strip()!r} is not one ${{{{ … }}}} expression (unclosed or with text around)"
@@ -138,7 +149,7 @@ def render(value: Any, context: dict[str, Any]) -> Any:
         return [render(v, context) for v in value]
     if not isinstance(value, str) or "${{" not in value:
         return value
-    whole = _TEMPLATE.fullmatch(value.strip())
+    whole = _sole(value)
     if whole:
         result = _search(whole.group(1), context)
         if result is None:
@@ -160,6 +171,6 @@ def _json_text(value: Any) -> str:
 
 def truthy(source: str, context: dict[str, Any]) -> bool:
     """Evaluate a ``when`` condition with JMESPath truthiness."""
-    match = _TEMPLATE.fullmatch(source.strip())
+    match = _sole(source)
     result = _search(match.group(1) if match else source, context)
     return result not in (None, False, "", [], {}, 0)
