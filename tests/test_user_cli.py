@@ -117,3 +117,19 @@ def test_other_store_errors_are_not_retried(
         f"error: cannot open the state store {url}: disk I/O error\n",
     )
     assert calls == ["create_all"]
+
+
+def test_the_default_state_folder_keeps_itself_out_of_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEVSKYY_STATE_URL", raising=False)
+    assert _cli("keys", "list")[0] == 0
+    ignore = tmp_path / ".devskyy" / ".gitignore"
+    assert ignore.read_text() == "# Created by devskyy: the local state store and backups.\n*\n"
+    ignore.write_text("state.db\n")  # a person's own choice is kept
+    assert _cli("keys", "list")[0] == 0
+    assert ignore.read_text() == "state.db\n"
+    other = tmp_path / "elsewhere"
+    assert _cli("--state", f"sqlite:///{other / 'state.db'}", "keys", "list")[0] == 0
+    assert not (other / ".gitignore").exists()  # only the default folder name

@@ -62,6 +62,7 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
         if database and database != ":memory:":
             try:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _ignore_in_git(Path(database).parent)
             except OSError as exc:
                 raise StateError(
                     f"cannot create the folder of the state store {shown_url(url)}: "
@@ -81,6 +82,17 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
             engine.dispose()
             raise
     return engine
+
+
+def _ignore_in_git(folder: Path) -> None:
+    """Keep the default state folder out of git (as ``.pytest_cache`` does).
+
+    ``.devskyy/`` holds the store (hashed keys, the audit log) and fixer backups; next
+    to a manifests repository a ``git add .`` must not pick it up.
+    """
+    marker = folder / ".gitignore"
+    if folder.name == DEFAULT_DIR and not marker.exists():
+        marker.write_text("# Created by devskyy: the local state store and backups.\n*\n")
 
 
 def _create_tables(engine: Engine) -> None:
