@@ -27,6 +27,7 @@ from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
+from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepRecord
 from devskyy.runtime.system import System, open_system
 from devskyy.runtime.workflows import effective_status
@@ -52,6 +53,17 @@ def parse_param(text: str) -> tuple[str, Any]:
         return key, json.loads(raw)
     except ValueError:
         return key, raw
+
+
+def _typed(workflow: Workflow, params: dict[str, tuple[str, Any]]) -> dict[str, Any]:
+    """Each ``-p`` value: the text itself for a ``string`` param (``order_id=12345``
+    stays ``"12345"``, as with ``argo submit -p``), else the JSON-parsed value."""
+    declared = workflow.spec.params
+    out: dict[str, Any] = {}
+    for key, (raw, parsed) in params.items():
+        spec = declared.get(key)
+        out[key] = raw if spec is not None and spec.type == "string" else parsed
+    return out
 
 
 def _paint(text: str, status: str, color: bool) -> str:
@@ -141,13 +153,13 @@ async def _start_agents(system: System) -> None:
         click.echo(f'warning: agent "{name}" did not start: {error}', err=True)
 
 
-async def _run(url: str, workflow: str, params: dict[str, Any], output: str) -> None:
+async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], output: str) -> None:
     system = await open_system(url, start_agents=False)
     try:
         engine = system.workflows
         assert engine is not None
         # Not applied, bad params: clear errors before any agent starts.
-        record = engine.create(workflow, params)
+        record = engine.create(workflow, _typed(engine.workflow(workflow), params))
         await _start_agents(system)
         listener = None
         if output == "table":
@@ -196,14 +208,14 @@ async def _resume(url: str, run_id: str, output: str) -> None:
     "params",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A workflow parameter; the value is JSON when it parses, else a string.",
+    help="A workflow parameter; the text as is for a string param, else parsed as JSON.",
 )
 @output_option(*FORMATS)
 @click.pass_obj
 @error_boundary
 def run(obj: CliContext, workflow: str, params: tuple[str, ...], output: str) -> None:
     """Run WORKFLOW (applied with `devskyy apply`) and wait for it to finish."""
-    values = dict(parse_param(p) for p in params)
+    values = {key: (p.partition("=")[2], value) for p in params for key, value in [parse_param(p)]}
     asyncio.run(_run(obj.url(), workflow, values, output))
 
 
