@@ -6,8 +6,10 @@ Without ``--check-agents`` a typo in an agent's ``spec.config`` (or class name) 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from devskyy.cli import main
@@ -87,3 +89,24 @@ def test_check_agent_names_a_non_agent_class() -> None:
     assert check_agent(agent) == [
         (("spec", "module"), "'devskyy.runtime.agent:AgentContext' is not a BaseAgent subclass")
     ]
+
+
+def test_prune_with_a_comment_only_tree_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "good").mkdir()
+    (tmp_path / "good" / "seo.yaml").write_text(AGENTS.split("---\n")[1])
+    (tmp_path / "wrong").mkdir()
+    (tmp_path / "wrong" / "notes.yaml").write_text("# moved to ../good\n")
+    (tmp_path / "wrong" / "empty.yml").write_text("---\n---\n")
+    base = ["--state", f"sqlite:///{tmp_path / 'state.db'}"]
+    assert CliRunner().invoke(main, [*base, "apply", "good"]).exit_code == 0
+    pruned = CliRunner().invoke(main, [*base, "apply", "--prune", "wrong"])
+    assert (pruned.exit_code, pruned.stdout) == (1, "")
+    assert pruned.stderr == (
+        "wrong/empty.yml:1:1: <file>: no resources in wrong: every manifest file is empty "
+        "or only comments\n"
+    )
+    listed = CliRunner().invoke(main, [*base, "get", "agents", "-o", "json"])
+    assert [a["metadata"]["name"] for a in json.loads(listed.stdout)] == ["seo"]

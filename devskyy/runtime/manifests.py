@@ -90,6 +90,14 @@ def validate_tree(
             unread.append(Problem(item.name, 1, 1, FILE, item.error or "cannot read file"))
             continue
         loaded.append(load_documents(item.data, item.name))
+    if not unread and all(
+        not result.problems and all(doc.data is None for doc in result.documents)
+        for result in loaded
+    ):
+        # Like a tree without files: never "valid", so that apply --prune of a wrong
+        # path (an empty or comment-only file) cannot delete every live resource.
+        message = f"no resources in {root}: every manifest file is empty or only comments"
+        return Validated(ResourceSet(), (Problem(found[0].name, 1, 1, FILE, message),))
     prefixes = default_prefixes() if allowed_prefixes is None else list(allowed_prefixes)
     if not check_agents:
         return validate_set(loaded, prefixes, unread)
