@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy.exc import OperationalError
 
 from devskyy.adapters import db
-from devskyy.cli import main
+from devskyy.cli import _common, main
 
 
 def _cli(*args: str) -> tuple[int, str, str]:
@@ -133,3 +133,15 @@ def test_the_default_state_folder_keeps_itself_out_of_git(
     other = tmp_path / "elsewhere"
     assert _cli("--state", f"sqlite:///{other / 'state.db'}", "keys", "list")[0] == 0
     assert not (other / ".gitignore").exists()  # only the default folder name
+
+
+def test_no_color_follows_no_color_org(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_common.sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert _common.use_color() is False
+    monkeypatch.setenv("NO_COLOR", "")  # present but empty: colour stays on
+    assert _common.use_color() is True
+    monkeypatch.delenv("NO_COLOR")
+    assert _common.use_color() is True
+    monkeypatch.setattr(_common.sys.stdout, "isatty", lambda: False)  # piped
+    assert _common.use_color() is False

@@ -106,8 +106,9 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def use_color() -> bool:
-    """Colour only on a terminal, and never with ``NO_COLOR`` set."""
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    """Colour only on a terminal, and never with ``NO_COLOR`` set to a non-empty value
+    (https://no-color.org: an empty ``NO_COLOR`` does not turn colour off)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 workspace_option = click.option(
