@@ -145,3 +145,20 @@ def test_no_color_follows_no_color_org(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _common.use_color() is True
     monkeypatch.setattr(_common.sys.stdout, "isatty", lambda: False)  # piped
     assert _common.use_color() is False
+
+
+def test_audit_in_a_folder_without_a_store_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEVSKYY_STATE_URL", raising=False)
+    url = f"sqlite:///{tmp_path / '.devskyy' / 'state.db'}"
+    assert _cli("audit", "--verify") == (
+        1,
+        "",
+        f"error: no state store at {url}: nothing to verify "
+        "(run from the folder that holds .devskyy/, or pass --state)\n",
+    )
+    assert _cli("audit") == (0, "No audit events.\n", "")
+    assert _cli("audit", "-o", "json") == (0, "[]\n", "")
+    assert not (tmp_path / ".devskyy").exists()

@@ -15,7 +15,8 @@ from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, StateStore
 
 
-def _missing_sqlite_file(url: str) -> bool:
+def missing_sqlite_file(url: str) -> bool:
+    """True for a SQLite URL whose file does not exist (yet)."""
     if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
         return False
     return not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists()
@@ -24,7 +25,7 @@ def _missing_sqlite_file(url: str) -> bool:
 @contextmanager
 def open_store(url: str, *, write: bool) -> Iterator[StateStore]:
     """The store at ``url``; with ``write=False`` a missing SQLite file reads as empty."""
-    if not write and _missing_sqlite_file(url):
+    if not write and missing_sqlite_file(url):
         yield MemoryStateStore()
         return
     engine = open_engine(url)

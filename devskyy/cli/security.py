@@ -22,7 +22,9 @@ from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
+from devskyy.cli._state import missing_sqlite_file
 from devskyy.core.audit import iso
+from devskyy.errors import DevskyyError
 from devskyy.model.manifests import Permission
 from devskyy.model.security import EventType
 from devskyy.runtime.security import SecurityManager
@@ -189,6 +191,18 @@ def audit(
     output: str,
 ) -> None:
     """Show recent security events, or verify the tamper-evident chain."""
+    if missing_sqlite_file(obj.url()):
+        # Not "intact, 0 events" (and no new empty store) when run from the wrong folder.
+        if verify:
+            raise DevskyyError(
+                f"no state store at {obj.url()}: nothing to verify "
+                "(run from the folder that holds .devskyy/, or pass --state)"
+            )
+        if output != "table":
+            emit([], output)
+        else:
+            click.echo("No audit events.")
+        return
     with _manager(obj) as sm:
         if verify:
             report = sm.verify_audit_log()
