@@ -162,3 +162,12 @@ def test_audit_in_a_folder_without_a_store_creates_nothing(
     assert _cli("audit") == (0, "No audit events.\n", "")
     assert _cli("audit", "-o", "json") == (0, "[]\n", "")
     assert not (tmp_path / ".devskyy").exists()
+
+
+def test_top_level_help_names_the_state_env_var() -> None:
+    code, out, _ = _cli("--help")
+    assert code == 0
+    assert (
+        "  --state URL  SQLAlchemy URL of the state store [default: sqlite in\n"
+        "               ./.devskyy/state.db].  [env var: DEVSKYY_STATE_URL]\n"
+    ) in out

@@ -79,6 +79,7 @@ class _Main(LazyGroup):
     envvar="DEVSKYY_STATE_URL",
     default=None,
     metavar="URL",
+    show_envvar=True,
     help="SQLAlchemy URL of the state store [default: sqlite in ./.devskyy/state.db].",
 )
 @click.version_option(package_name="devskyy")
