@@ -51,13 +51,13 @@ def _backup_of_run(url: str, run_id: str) -> Path:
     return Path(paths[0])
 
 
-def restore_target(url: str, target: str) -> dict[str, Any]:
+def restore_target(url: str, target: str, *, force: bool = False) -> dict[str, Any]:
     """Restore from a backup folder or a run id; what was written back."""
     path = Path(target)
     if not path.is_dir():
         path = _backup_of_run(url, target)
     try:
-        restored = backup.restore(path)
+        restored = backup.restore(path, force=force)
     except (backup.BackupError, OSError, ValueError) as exc:
         raise DevskyyError(f"cannot restore {path}: {exc}") from None
     return {"backup_path": restored.backup_path, "root": restored.root, "files": restored.files}
@@ -65,12 +65,16 @@ def restore_target(url: str, target: str) -> dict[str, Any]:
 
 @click.command("restore")
 @click.argument("target", metavar="RUN_ID_OR_BACKUP_PATH")
+@click.option("--force", is_flag=True, help="Also overwrite files edited since the fix.")
 @output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
-def restore(obj: CliContext, target: str, output: str) -> None:
-    """Restore the files a fixer run changed, from its backup."""
-    result = restore_target(obj.url(), target)
+def restore(obj: CliContext, target: str, force: bool, output: str) -> None:
+    """Restore the files a fixer run changed, from its backup.
+
+    A file edited since the fix is not overwritten (nothing is restored) unless --force.
+    """
+    result = restore_target(obj.url(), target, force=force)
     if output != "table":
         emit(result, output)
         return

@@ -1,10 +1,13 @@
 """Fixer backups: the original bytes of every file a fix run changed, restorable.
 
 One folder per fix run, ``<state dir>/backups/<backup id>/``, holding ``manifest.json``
-(the root, and each file's relative path, sha256, size and mode) and ``files/<path>``.
+(the root, and each file's relative path, sha256, size and mode, plus ``fixed_sha256``,
+the sha256 the fix wrote) and ``files/<path>``.
 The folder must lie outside the scanned tree, or inside a folder the walker always
 skips (such as ``.devskyy``), so that a later scan or fix never sees it. Restoring
-writes every original byte and mode back and checks each file's sha256.
+writes every original byte and mode back and checks each file's sha256. Like
+``git checkout``, it refuses to overwrite a file changed since the fix (its content is
+neither what the fix wrote nor the original) unless ``force`` is given.
 """
 
 from __future__ import annotations
@@ -50,8 +53,15 @@ def check_location(backup_dir: Path, root: Path) -> None:
             )
 
 
-def create(backup_dir: Path, root: Path, originals: Mapping[str, bytes], created: float) -> Path:
-    """Write ``originals`` (relative path -> bytes) into a new backup folder."""
+def create(
+    backup_dir: Path,
+    root: Path,
+    originals: Mapping[str, bytes],
+    created: float,
+    fixed: Mapping[str, bytes] | None = None,
+) -> Path:
+    """Write ``originals`` (relative path -> bytes) into a new backup folder; ``fixed``
+    (relative path -> the bytes the fix writes) lets ``restore`` see later edits."""
     check_location(backup_dir, root)
     if backup_dir.exists():
         raise BackupError(f"backup folder {backup_dir} already exists")
@@ -65,7 +75,15 @@ def create(backup_dir: Path, root: Path, originals: Mapping[str, bytes], created
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         mode = stat.S_IMODE(source.stat().st_mode) if source.exists() else 0o644
-        entries.append({"path": rel, "sha256": sha256_bytes(data), "size": len(data), "mode": mode})
+        entry: dict[str, Any] = {
+            "path": rel,
+            "sha256": sha256_bytes(data),
+            "size": len(data),
+            "mode": mode,
+        }
+        if fixed is not None and rel in fixed:
+            entry["fixed_sha256"] = sha256_bytes(fixed[rel])
+        entries.append(entry)
     manifest = {
         "format": FORMAT_VERSION,
         "root": str(root.resolve()),
@@ -86,12 +104,24 @@ def read_manifest(backup_dir: Path) -> dict[str, Any]:
     return data
 
 
-def restore(backup_dir: Path) -> Restored:
-    """Write every backed-up file back to its place, byte for byte, with its mode."""
+def _edited_since_fix(target: Path, entry: Mapping[str, Any]) -> bool:
+    """True when ``target`` holds neither what the fix wrote nor the original."""
+    fixed = entry.get("fixed_sha256")
+    if fixed is None or not target.is_file():
+        return False
+    return sha256_bytes(target.read_bytes()) not in (fixed, entry["sha256"])
+
+
+def restore(backup_dir: Path, *, force: bool = False) -> Restored:
+    """Write every backed-up file back to its place, byte for byte, with its mode.
+
+    Raises ``BackupError`` naming the files changed since the fix, unless ``force``.
+    """
     manifest = read_manifest(backup_dir)
     root = Path(manifest["root"])
     files_dir = (backup_dir / "files").resolve()
     plan: list[tuple[Path, bytes, int]] = []
+    edited: list[str] = []
     for entry in manifest["files"]:
         rel = str(entry["path"])
         source = (files_dir / rel).resolve()
@@ -102,6 +132,13 @@ def restore(backup_dir: Path) -> Restored:
         if sha256_bytes(data) != entry["sha256"]:
             raise BackupError(f"{source}: content does not match the backup's sha256")
         plan.append((target, data, int(entry["mode"])))
+        if not force and _edited_since_fix(target, entry):
+            edited.append(rel)
+    if edited:
+        raise BackupError(
+            f"{len(edited)} file(s) changed since the fix: {', '.join(edited)}; "
+            "restoring would lose those changes (restore --force overwrites them)"
+        )
     for target, data, mode in plan:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.devskyy-restore")

@@ -200,7 +200,8 @@ async def run_fix(
     if not dry_run and changed:
         if backup_dir is not None:
             originals = {p.file: p.original for p in changed}
-            backup_path = str(backup.create(backup_dir, root, originals, now))
+            written = {p.file: (p.new_text or "").encode("utf-8") for p in changed}
+            backup_path = str(backup.create(backup_dir, root, originals, now, written))
         for plan in changed:
             _write(plan)
     fixed = {issue for p in plans if p.error is None for issue in p.fixed}
