@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,18 @@ def test_top_level_help_names_the_state_env_var() -> None:
         "  --state URL  SQLAlchemy URL of the state store [default: sqlite in\n"
         "               ./.devskyy/state.db].  [env var: DEVSKYY_STATE_URL]\n"
     ) in out
+
+
+def test_a_closed_output_pipe_ends_quietly(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devskyy.cli", "schema"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # like `| head -1` that has already exited
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert (proc.wait(timeout=60), err) == (141, b"")

@@ -2,7 +2,8 @@
 
 ``error_boundary`` is the one place where exceptions become exit codes and messages:
 a ``DevskyyError`` prints its message to stderr and exits 1; anything else is a bug and
-still never shows a traceback unless ``DEVSKYY_DEBUG`` is set.
+still never shows a traceback unless ``DEVSKYY_DEBUG`` is set. A closed output pipe
+(``devskyy audit | head``) ends the command quietly with 141 (128 + SIGPIPE, as git).
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ def error_boundary(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return result
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`devskyy audit | head`): stop quietly, as git does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
         except ManifestError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
