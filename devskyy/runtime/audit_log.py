@@ -60,7 +60,10 @@ class AuditWriter:
         self._order = 0  # ties in time keep the order events came in
         self._buffer: list[tuple[int, AuditEvent]] = []
         self._first_at = 0.0
-        self._rollups: dict[tuple[Any, ...], list[Any]] = {}  # key -> [order, event, count, last]
+        # (actor, type, resource, *details items) -> [order, first time, count, last time]:
+        # plain values only, so that a full window of roll-ups adds few objects for the
+        # garbage collector to trace (the event is built when the window is written).
+        self._rollups: dict[tuple[Any, ...], list[Any]] = {}
         self._rollup_at = 0.0
         self._head: tuple[int, str] | None = None
         self._lock = threading.RLock()
@@ -91,8 +94,7 @@ class AuditWriter:
                 self._order += 1
                 if not self._rollups:
                     self._rollup_at = self._clock.monotonic()
-                event = AuditEvent(time, actor, event_type, resource, Outcome.SUCCESS, details)
-                self._rollups[key] = [self._order, event, 1, time]
+                self._rollups[key] = [self._order, time, 1, time]
             else:
                 entry[2] += 1
                 entry[3] = time
@@ -120,17 +122,13 @@ class AuditWriter:
         events = self._buffer
         self._buffer = []
         if rollups:
-            for order, event, count, last in self._rollups.values():
+            for key, (order, first, count, last) in self._rollups.items():
+                actor, event_type, resource = key[:3]
+                details = dict(key[3:])
                 if count > 1:
-                    details = {**event.details, "count": count, "last": iso(last)}
-                    event = AuditEvent(  # noqa: PLW2901 - the rolled-up form of the event
-                        event.time,
-                        event.actor,
-                        event.event_type,
-                        event.resource,
-                        event.outcome,
-                        details,
-                    )
+                    details["count"] = count
+                    details["last"] = iso(last)
+                event = AuditEvent(first, actor, event_type, resource, Outcome.SUCCESS, details)
                 events.append((order, event))
             self._rollups = {}
         events.sort(key=lambda item: (item[1].time, item[0]))
