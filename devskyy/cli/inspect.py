@@ -43,6 +43,18 @@ def resolve_kind(text: str) -> str:
     )
 
 
+def kind_and_name(kind: str, name: str | None) -> tuple[str, str | None]:
+    """``agent/scanner`` (kubectl's form) or ``agent scanner``: the kind and the name."""
+    if "/" not in kind:
+        return resolve_kind(kind), name
+    kind_text, _, own = kind.partition("/")
+    if name is not None:
+        raise DevskyyError(f'give "{kind}" or "{kind_text} {name}", not both')
+    if not own:
+        raise DevskyyError(f'"{kind}" names no resource (KIND/NAME, as agent/scanner)')
+    return resolve_kind(kind_text), own
+
+
 def _list(values: list[str]) -> str:
     return ",".join(values) if values else "-"
 
@@ -86,8 +98,11 @@ _HEADERS = {
 @click.pass_obj
 @error_boundary
 def get(obj: CliContext, kind: str, name: str | None, output: str) -> None:
-    """List applied resources of KIND (agents, workflows, roles, rolebindings)."""
-    resolved = resolve_kind(kind)
+    """List applied resources of KIND (agents, workflows, roles, rolebindings).
+
+    KIND NAME or KIND/NAME (agent/scanner) shows only that one.
+    """
+    resolved, name = kind_and_name(kind, name)
     with open_store(obj.url(), write=False) as store:
         items = list(store.live().by_kind(resolved))
     if name is not None:
@@ -118,13 +133,15 @@ def _mapping_text(values: dict[str, str]) -> str:
 
 @click.command()
 @click.argument("kind")
-@click.argument("name")
+@click.argument("name", required=False)
 @output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
-def describe(obj: CliContext, kind: str, name: str, output: str) -> None:
-    """Show one applied resource in full."""
-    resolved = resolve_kind(kind)
+def describe(obj: CliContext, kind: str, name: str | None, output: str) -> None:
+    """Show one applied resource in full: KIND NAME or KIND/NAME (agent/scanner)."""
+    resolved, name = kind_and_name(kind, name)
+    if name is None:
+        raise click.UsageError("Missing argument 'NAME' (describe KIND NAME or KIND/NAME).")
     with open_store(obj.url(), write=False) as store:
         manifest = store.live().get(resolved, name)
         revision = store.resource_revision(ResourceKey(resolved, name))
