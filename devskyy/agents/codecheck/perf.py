@@ -68,18 +68,53 @@ def _per_iteration(parent: ast.AST) -> frozenset[int]:
     return _NO_IDS
 
 
+_ITERATING = (*_LOOPS, ast.DictComp, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.comprehension)
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """``list(ast.iter_child_nodes(node))``, without a generator per node."""
+    out: list[ast.AST] = []
+    append = out.append
+    node_type = ast.AST
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, node_type):
+                    append(item)
+        elif isinstance(value, node_type):
+            append(value)
+    return out
+
+
 def _index(tree: ast.AST) -> list[_Scope]:
-    """Every scope of ``tree`` with its own nodes, in one pass (no recursion)."""
+    """Every scope of ``tree`` with its own nodes, in one pass (no recursion).
+
+    The hot loop of the AST checks (every node of every file): node kinds are tested
+    once per class (``kinds`` caches whether a class opens a scope or iterates), not
+    with ``isinstance`` on every node.
+    """
     root = _Scope(tree)
     scopes = [root]
+    kinds: dict[type, tuple[bool, bool]] = {}  # class -> (opens a scope, iterates)
     stack: list[tuple[ast.AST, _Scope, bool]] = [(tree, root, False)]
     while stack:
         node, scope, looped = stack.pop()
-        repeated = _per_iteration(node)
-        for child in ast.iter_child_nodes(node):
-            in_loop = looped or id(child) in repeated
-            scope.nodes.append((child, in_loop))
-            if isinstance(child, _SCOPES):
+        kind = kinds.get(type(node))
+        if kind is None:
+            kind = kinds[type(node)] = (isinstance(node, _SCOPES), isinstance(node, _ITERATING))
+        repeated = _per_iteration(node) if kind[1] else _NO_IDS
+        own = scope.nodes
+        for child in _children(node):
+            in_loop = looped or (bool(repeated) and id(child) in repeated)
+            own.append((child, in_loop))
+            child_kind = kinds.get(type(child))
+            if child_kind is None:
+                child_kind = kinds[type(child)] = (
+                    isinstance(child, _SCOPES),
+                    isinstance(child, _ITERATING),
+                )
+            if child_kind[0]:
                 inner = _Scope(child)
                 scopes.append(inner)
                 stack.append((child, inner, False))
