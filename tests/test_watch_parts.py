@@ -6,12 +6,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.daemon_lock import DaemonLease, LockHeld, holder_of
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.git_source import GitError, GitSource
 from devskyy.adapters.watcher import relevant
+from devskyy.cli import main
 from devskyy.core.debounce import Debounce, deadline, due, hint, next_wakeup
 
 
@@ -151,3 +153,20 @@ def test_git_source_refuses_a_rewritten_branch(origin: Path, tmp_path: Path) -> 
 def test_git_source_reports_a_missing_branch(origin: Path, tmp_path: Path) -> None:
     with pytest.raises(GitError, match="git clone failed"):
         GitSource(str(origin), "nope", tmp_path / "checkout").sync()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--interval", "0"], "Invalid value for '--interval': 0.0 is not in the range x>=0.1."),
+        (
+            ["--debounce", "-1"],
+            "Invalid value for '--debounce': -1.0 is not in the range 0.0<=x<=60.0.",
+        ),
+        (["--port", "70000"], "Invalid value for '--port': 70000 is not in the range 0<=x<=65535."),
+    ],
+)
+def test_watch_refuses_values_that_would_spin_or_cannot_work(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["watch", "manifests", *args])
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == f"Error: {message}"

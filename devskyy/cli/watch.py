@@ -41,16 +41,36 @@ log = logging.getLogger("devskyy.watch")
 @click.command()
 @click.argument("path", default="manifests", type=click.Path(path_type=Path))
 @click.option("--prune", is_flag=True, help="Delete live resources whose manifests are gone.")
-@click.option("--interval", default=60.0, show_default=True, help="Full resync every N seconds.")
 @click.option(
-    "--debounce", default=0.3, show_default=True, help="Quiet time after a change, in seconds."
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Full resync every N seconds.",
 )
 @click.option(
-    "--grace", default=30.0, show_default=True, help="Seconds in-flight work gets on SIGTERM."
+    "--debounce",
+    type=click.FloatRange(0.0, 60.0),
+    default=0.3,
+    show_default=True,
+    help="Quiet time after a change, in seconds.",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0.0),
+    default=30.0,
+    show_default=True,
+    help="Seconds in-flight work gets on SIGTERM.",
 )
 @click.option("--serve", is_flag=True, help="Also serve the HTTP API in this process.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="API address (--serve).")
-@click.option("--port", default=8000, show_default=True, help="API port (--serve).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="API port (--serve).",
+)
 @workspace_option
 @rate_limit_option
 @click.option("--git-url", default=None, help="Pull mode: a git URL or local repository path.")
