@@ -106,3 +106,30 @@ def test_module_file_finds_a_source_without_importing_it() -> None:
     assert path is not None
     assert path.name == "scanner.py"
     assert module_file("no_such_package.mod:Cls") is None
+
+
+def test_sighup_resync_spends_pending_hints(tmp_path: Path, state_url: str) -> None:
+    async def scenario() -> list[str]:
+        system = await open_system(state_url, start_agents=False)
+        try:
+            tree = _tree(tmp_path)
+            watcher = MemoryWatcher()
+            # A long debounce: only the resync can pick the edit up in this test.
+            settings = WatchSettings(path=tree, debounce=30, max_wait=60, interval=3600)
+            daemon = WatchDaemon(system, settings, watcher)
+            loop = asyncio.create_task(daemon.run())
+            while not daemon.passes:
+                await asyncio.sleep(0.01)
+            (tree / "a.yaml").write_text(AGENT.format(name="a", priority="low"))
+            watcher.emit(str(tree / "a.yaml"))
+            daemon.request_resync()
+            while len(daemon.passes) < 2:
+                await asyncio.sleep(0.01)
+            daemon.request_stop()
+            await asyncio.wait_for(loop, 10)
+            return [f"{p.reason}:{p.revision}" for p in daemon.passes]
+        finally:
+            await system.close()
+
+    # The edit is applied by the SIGHUP pass, and no second pass follows for its hint.
+    assert run(scenario()) == ["start:1", "sighup:2"]

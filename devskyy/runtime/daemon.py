@@ -245,12 +245,16 @@ class WatchDaemon:
                     await self.reconcile("sighup", pending.paths)
                 elif item is not None:
                     pending = hint(pending, item, now)
-                if pending.pending and due(pending, now, s.debounce, s.max_wait):
+                    if not due(pending, now, s.debounce, s.max_wait):
+                        continue
                     await self.reconcile("change", pending.paths)
-                elif now - last_pass >= s.interval and item is None:
+                elif pending.pending and due(pending, now, s.debounce, s.max_wait):
+                    await self.reconcile("change", pending.paths)
+                elif not pending.pending and now - last_pass >= s.interval:
                     await self.reconcile("resync")
                 else:
                     continue
+                # Every pass reads the whole tree: the hints gathered so far are spent.
                 pending = Debounce()
                 last_pass = clock.monotonic()
         finally:
