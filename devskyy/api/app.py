@@ -288,5 +288,6 @@ def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
     async def openapi_document(caller: Caller = guard) -> JSONResponse:
         """This API's OpenAPI document (any valid key may read it)."""
         return JSONResponse(app.openapi())
+
     app.add_middleware(_Edge, ctx=ctx)
     return app
