@@ -376,3 +376,17 @@ def test_execute_workflow_returns_the_guide_shape(clock: FakeClock) -> None:
     assert result["fix"]["kwargs_keys"] == ["files"]
     with pytest.raises(NotFound):
         run(registry.execute_workflow("nope", {}))
+
+
+def test_a_label_only_change_keeps_the_running_instances(clock: FakeClock) -> None:
+    a = agent("a", "fake_agents:SucceedAgent")
+    registry, state = registry_for(clock, a)
+    run(registry.discover_and_register_all_agents())
+    running = registry.get_agent("a")
+    relabelled = a.model_copy(
+        update={"metadata": a.metadata.model_copy(update={"labels": {"team": "ops"}})}
+    )
+    state[0] = ResourceSet((relabelled,))
+    summary = run(registry.discover_and_register_all_agents())
+    assert summary["agents"] == {"a": "unchanged"}
+    assert registry.get_agent("a") is running

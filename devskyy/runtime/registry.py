@@ -198,7 +198,11 @@ class Registry:
             await self._retire(name)
             outcome[name] = "removed"
         for name, manifest in sorted(manifests.items()):
-            if self._manifests.get(name) == manifest:
+            running = self._manifests.get(name)
+            if running is not None and running.spec == manifest.spec:
+                # Labels and annotations only: the running instances (and their breakers
+                # and metrics) stay; nothing an agent sees has changed.
+                self._manifests[name] = manifest
                 outcome[name] = "unchanged"
                 continue
             try:
