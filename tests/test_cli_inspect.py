@@ -93,6 +93,10 @@ def test_get_json_is_the_list_of_applied_documents(url: str) -> None:
 
 def test_get_one_by_name(url: str) -> None:
     assert run(url, "get", "agent", "scanner").stdout.splitlines()[1].startswith("scanner")
+    scanner = DESIRED.get("Agent", "scanner")
+    assert scanner is not None
+    # One named resource is printed as the object itself (kubectl get pod x -o json).
+    assert json.loads(run(url, "get", "agent/scanner", "-o", "json").stdout) == document(scanner)
     missing = run(url, "get", "agent", "ghost")
     assert (missing.exit_code, missing.stderr) == (1, 'error: Agent "ghost" not found\n')
 

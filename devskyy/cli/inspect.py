@@ -100,7 +100,8 @@ _HEADERS = {
 def get(obj: CliContext, kind: str, name: str | None, output: str) -> None:
     """List applied resources of KIND (agents, workflows, roles, rolebindings).
 
-    KIND NAME or KIND/NAME (agent/scanner) shows only that one.
+    KIND NAME or KIND/NAME (agent/scanner) shows only that one; with -o json|yaml it
+    prints that resource itself, as kubectl does, rather than a one-item list.
     """
     resolved, name = kind_and_name(kind, name)
     with open_store(obj.url(), write=False) as store:
@@ -110,7 +111,8 @@ def get(obj: CliContext, kind: str, name: str | None, output: str) -> None:
         if not items:
             raise NotFound(f'{resolved} "{name}" not found')
     if output != "table":
-        emit([document(m) for m in items], output)
+        documents = [document(m) for m in items]
+        emit(documents[0] if name is not None else documents, output)
         return
     if not items:
         click.echo(f"No {_PLURAL[resolved]} in live state.")
