@@ -79,10 +79,10 @@ def wait_until(predicate: Callable[[], bool], what: str, limit: float = 60.0) ->
         time.sleep(0.02)
 
 
-@pytest.mark.slow
-def test_kill_9_mid_run_then_resume_does_not_rerun_finished_steps(
+def applied_three_steps(
     tmp_path: Path, state_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[Path, Path, dict[str, str]]:
+    """Apply the three-step workflow; returns (count file, release file, child env)."""
     count, release = tmp_path / "count.txt", tmp_path / "release"
     folder = tmp_path / "manifests"
     folder.mkdir()
@@ -91,13 +91,20 @@ def test_kill_9_mid_run_then_resume_does_not_rerun_finished_steps(
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
     applied = CliRunner().invoke(main, ["--state", state_url, "apply", str(folder)])
     assert applied.exit_code == 0, applied.output
-
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
         "DEVSKYY_ALLOWED_MODULES": "fake_workflow_agents",
         "PYTHONUNBUFFERED": "1",
     }
+    return count, release, env
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume_does_not_rerun_finished_steps(
+    tmp_path: Path, state_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    count, release, env = applied_three_steps(tmp_path, state_url, monkeypatch)
     command = [sys.executable, "-m", "devskyy.cli", "--state", state_url]
     proc = subprocess.Popen(
         [*command, "run", "three", "-p", "label=hello"],

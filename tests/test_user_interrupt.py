@@ -8,19 +8,16 @@ on resume; the steps that succeeded are not.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from test_resume_subprocess import MANIFESTS, TESTS, wait_until
+from test_resume_subprocess import applied_three_steps, wait_until
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
-from devskyy.cli import main
 
 # A parent shell may have left SIGINT ignored (background jobs); Ctrl-C must reach us.
 CHILD = (
@@ -33,20 +30,7 @@ CHILD = (
 def test_ctrl_c_names_the_run_and_how_to_resume_it(
     tmp_path: Path, state_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    count, release = tmp_path / "count.txt", tmp_path / "release"
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    text = MANIFESTS.replace("COUNT", str(count)).replace("RELEASE", str(release))
-    (folder / "three.yaml").write_text(text)
-    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
-    applied = CliRunner().invoke(main, ["--state", state_url, "apply", str(folder)])
-    assert applied.exit_code == 0, applied.output
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-        "DEVSKYY_ALLOWED_MODULES": "fake_workflow_agents",
-        "PYTHONUNBUFFERED": "1",
-    }
+    count, release, env = applied_three_steps(tmp_path, state_url, monkeypatch)
     command = [sys.executable, "-c", CHILD, "--state", state_url]
     proc = subprocess.Popen(
         [*command, "run", "three"],
