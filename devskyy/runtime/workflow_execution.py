@@ -279,7 +279,7 @@ class RunExecution:
         """
         if spec.capability is None or "capability" in inputs:
             return inputs
-        manifest = self.engine.agents(agent)
+        manifest = self._agent(agent)
         if manifest is None or len(manifest.spec.capabilities) < 2:
             return inputs
         return {**inputs, "capability": spec.capability}
