@@ -16,6 +16,7 @@ from devskyy.adapters.state_store import SqlStateStore
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.reconciler import Reconciler
+from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.system import System, open_system
 
 
@@ -145,3 +146,19 @@ def test_default_url_is_under_the_working_directory(
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def test_close_writes_the_security_managers_buffered_audit_events(
+    state_url: str, clock: FakeClock
+) -> None:
+    async def scenario() -> None:
+        system = await open_system(state_url, clock=clock, start_agents=False)
+        manager = system.security_manager()
+        assert system.security_manager() is manager  # one per system
+        assert manager.check_permission("nobody", "database", "write") is False
+        await system.close()
+
+    asyncio.run(scenario())
+    reader = SecurityManager(open_engine(state_url), clock)
+    events = reader.get_audit_log(agent_name="nobody")
+    assert [(e["event_type"], e["outcome"]) for e in events] == [("permission.denied", "denied")]

@@ -44,13 +44,9 @@ class ApiContext:
     """What the routers need: the runtime, the settings and the API's own parts."""
 
     def __init__(self, system: System, settings: ApiSettings) -> None:
-        if system.security is None:
-            system.security = SecurityManager(
-                system.engine, system.clock, roles_source=system.state.live
-            )
         self.system = system
         self.settings = settings
-        self.security: SecurityManager = system.security
+        self.security: SecurityManager = system.security_manager()
         self.metrics = ApiMetrics(system)
         system.orchestrator.call_observers.append(self.metrics.observe_call)
         self.runs = Runs(system, self.metrics.run_ended)

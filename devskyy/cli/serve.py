@@ -130,6 +130,4 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
             extra={"fields": {"finished": drained.finished, "checkpointed": drained.cancelled}},
         )
     finally:
-        if system.security is not None:
-            system.security.close()
         await system.close()

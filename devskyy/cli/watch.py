@@ -32,7 +32,6 @@ from devskyy.cli._common import (
 )
 from devskyy.runtime.background import background_of
 from devskyy.runtime.daemon import WatchDaemon, WatchSettings
-from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.system import open_system
 
 log = logging.getLogger("devskyy.watch")
@@ -153,7 +152,7 @@ async def _run(url: str, **opts: Any) -> int:
         raise
     server: Any = None
     try:
-        _attach_security(system)
+        system.security_manager()  # applies are audited by the daemon's hook
         git = None
         path: Path = opts["path"]
         if opts["git_url"]:
@@ -192,12 +191,6 @@ async def _run(url: str, **opts: Any) -> int:
     finally:
         await asyncio.to_thread(lease.release)
         await system.close()
-
-
-def _attach_security(system: Any) -> None:
-    if system.security is not None:
-        return
-    system.security = SecurityManager(system.engine, system.clock, roles_source=system.state.live)
 
 
 def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:

@@ -56,6 +56,7 @@ from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
+from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.workflows import WorkflowEngine
 
 
@@ -75,15 +76,26 @@ class System:
     extras: dict[str, Any] = field(default_factory=dict)
     closed: bool = False
 
+    def security_manager(self) -> SecurityManager:
+        """The security manager of this store, created on first use (roles from live state)."""
+        if self.security is None:
+            self.security = SecurityManager(self.engine, self.clock, roles_source=self.state.live)
+        manager: SecurityManager = self.security
+        return manager
+
     async def close(self) -> None:
-        """Shut every agent down and release the store (idempotent)."""
+        """Shut every agent down, write buffered audit events, release the store (idempotent)."""
         if self.closed:
             return
         self.closed = True
         try:
             await self.registry.shutdown()
         finally:
-            self.engine.dispose()
+            try:
+                if self.security is not None:
+                    self.security.close()
+            finally:
+                self.engine.dispose()
 
     async def __aenter__(self) -> System:
         return self
