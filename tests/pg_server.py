@@ -1,11 +1,13 @@
 """A real PostgreSQL for the tests that need one: ``DEVSKYY_TEST_POSTGRES_URL``, or a
 throw-away cluster started with the machine's ``initdb``/``pg_ctl`` on 127.0.0.1 (as the
 ``postgres`` user when the tests run as root, since PostgreSQL refuses to run as root).
-Without server binaries (or the psycopg driver) the tests that need it are skipped.
+Without server binaries (or the psycopg driver) the tests that need it are skipped on a
+developer's machine and fail under CI (``CI`` set), where ``scripts/test-deps`` installs them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -15,7 +17,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from glob import glob
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -30,24 +34,41 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(_as_server_user(cmd), check=True, capture_output=True, timeout=60)
 
 
+def _unavailable(reason: str) -> NoReturn:
+    """Skip locally; under CI a missing server is a failure, never a silent skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL tests cannot run: {reason} (scripts/test-deps installs it)")
+    pytest.skip(reason)
+
+
+def _server_binary(name: str) -> str | None:
+    """``name`` on PATH, else in Debian's versioned folder (not on PATH by default)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """The URL of a server the tests may create databases in."""
-    pytest.importorskip("psycopg")
+    if importlib.util.find_spec("psycopg") is None:
+        _unavailable("the psycopg driver is not installed")
     given = os.environ.get("DEVSKYY_TEST_POSTGRES_URL")
     if given:
         yield given
         return
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    initdb, pg_ctl = _server_binary("initdb"), _server_binary("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+        _unavailable("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no postgres user to run the server")
+            _unavailable("running as root and there is no postgres user to run the server")
         if not shutil.which("runuser"):
-            pytest.skip("running as root without runuser to start PostgreSQL as postgres")
+            _unavailable("running as root without runuser to start PostgreSQL as postgres")
     base = Path(tempfile.mkdtemp(prefix="devskyy-pg-"))
     data, sockets = base / "data", base / "run"
     sockets.mkdir()
