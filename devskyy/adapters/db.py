@@ -172,4 +172,5 @@ TABLE_MODULES: list[str] = [
     "devskyy.adapters.commerce_store",
     "devskyy.adapters.history_store",
     "devskyy.adapters.task_runs",
+    "devskyy.adapters.ui_sessions",
 ]
