@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devskyy.core.jsonvalue import json_copy
+from devskyy.core.jsonvalue import JsonLimitError, check_json_depth, check_json_text, json_copy
 
 
 def test_json_copy_matches_a_json_round_trip_and_refuses_the_rest() -> None:
@@ -32,3 +32,34 @@ def test_json_copy_matches_a_json_round_trip_and_refuses_the_rest() -> None:
         deep = [deep]
     with pytest.raises(ValueError, match="nested deeper than 100 levels"):
         json_copy(deep)
+
+
+def test_check_json_text_counts_nesting_without_decoding() -> None:
+    check_json_text("[" * 100 + "]" * 100)
+    check_json_text(b'{"a": "' + b"[{" * 10_000 + b'"}')  # brackets in a string are text
+    check_json_text('["\\"[[[["]')  # an escaped quote does not end the string
+    for text in ("[" * 101 + "]" * 101, '{"a":' * 100_000, b"[" * 1_000_000):
+        with pytest.raises(JsonLimitError) as caught:
+            check_json_text(text)
+        assert str(caught.value) == "JSON nested deeper than 100 levels"
+    with pytest.raises(JsonLimitError, match=r"^JSON text is larger than the limit of 10 bytes$"):
+        check_json_text("[" + "1," * 10 + "1]", max_bytes=10)
+    check_json_text("[[1]]", max_depth=2)
+    with pytest.raises(JsonLimitError):
+        check_json_text("[[[1]]]", max_depth=2)
+
+
+def test_check_json_depth_walks_without_recursion() -> None:
+    deep: Any = 1
+    for _ in range(100):
+        deep = [deep]
+    check_json_depth(deep)
+    check_json_depth({"a": (1, {"b": deep[0]})}, max_depth=102)
+    for _ in range(100_000):  # far past the recursion limit
+        deep = {"k": deep}
+    with pytest.raises(JsonLimitError, match=r"^JSON nested deeper than 100 levels$"):
+        check_json_depth(deep)
+    looped: list[Any] = []
+    looped.append(looped)
+    with pytest.raises(JsonLimitError):
+        check_json_depth(looped)

@@ -189,6 +189,30 @@ def test_hostile_nesting_is_an_error_not_a_crash() -> None:
     assert "nesting depth" in problem.message
 
 
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "- " * 10_000 + "x\n",  # block sequences on one line
+        "".join(" " * i + "a:\n" for i in range(2_000)) + " " * 2_000 + "b: 1\n",
+        "a: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n",
+        "a: " + "[" * 10_000 + "1" + "]" * 10_000 + "\n",
+    ],
+    ids=["block sequence", "block mapping", "flow mapping", "flow sequence"],
+)
+def test_every_nesting_shape_stops_at_the_limit_with_a_located_problem(deep: str) -> None:
+    problems = load(deep).problems
+    assert problems, "deep nesting must be refused"
+    first = problems[0]
+    # Ours (MAX_DEPTH), or libyaml's own cap of 1,000 when its scanner sees it first.
+    assert first.message in (
+        f"nesting deeper than {MAX_DEPTH} levels is not allowed",
+        "invalid YAML: while increasing flow level: exceeded maximum nesting depth",
+    )
+    assert first.file == "m/x.yaml"
+    assert first.line >= 1
+    assert first.column >= 1
+
+
 def test_non_utf8_bytes_are_refused_at_their_position() -> None:
     result = load(b"a: 1\nname: caf\xe9\n")
     assert lines(result) == ["m/x.yaml:2:10: <file>: not valid UTF-8 (byte 0xe9)"]

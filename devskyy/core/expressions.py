@@ -9,6 +9,15 @@ step's ``needs`` is caught before anything runs.
 A reference that evaluates to ``null`` is an error (``MissingInput``): a step never
 silently receives nothing. Use JMESPath's ``||`` to give a default
 (``${{ params.limit || `10` }}``).
+
+Bounded input: JMESPath's parser and interpreter recurse once or more per level of the
+syntax tree, and so do the reference walk here and ``json.loads`` of a backquoted literal.
+Before any of them runs, ``check_bounds`` scans the text once, without recursion, and
+refuses an expression longer than ``MAX_LENGTH`` characters, with brackets nested deeper
+than ``MAX_DEPTH``, or with more than ``MAX_OPERATORS`` operators and brackets (a chain
+such as ``a || a || …`` or ``!!!…a`` nests the tree without any bracket). Within these
+limits the deepest tree costs a few hundred Python frames, far from the interpreter's
+recursion limit; beyond them the error is an ordinary ``ExpressionError``.
 """
 
 from __future__ import annotations
@@ -26,6 +35,18 @@ from devskyy.errors import MissingInput
 _TEMPLATE = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 ROOTS = ("params", "steps")
 
+MAX_LENGTH = 4096
+"""Characters in one expression (without ``${{ }}``)."""
+MAX_DEPTH = 32
+"""Brackets (``(``, ``[``, ``{``, also inside a backquoted JSON literal) open at once."""
+MAX_OPERATORS = 64
+"""Operators and opening brackets in one expression: each may add a level to the tree."""
+
+_OPENERS = frozenset("([{")
+_CLOSERS = frozenset(")]}")
+_OPERATORS = frozenset("|&!<>=*([{")
+_SHOWN = 60
+
 
 def _sole(text: str) -> re.Match[str] | None:
     """The match when ``text`` is exactly one ``${{ … }}`` and nothing else.
@@ -40,6 +61,68 @@ def _sole(text: str) -> re.Match[str] | None:
 
 class ExpressionError(ValueError):
     """An expression does not parse or refers to an unknown root."""
+
+
+def _shown(text: str) -> str:
+    """The expression as quoted in messages: long ones are cut (they can be megabytes)."""
+    if len(text) <= _SHOWN:
+        return repr(text)
+    return f"{text[:_SHOWN]!r}… ({len(text)} characters)"
+
+
+def check_bounds(text: str) -> None:
+    """Refuse an expression beyond the size, depth or operator limits; one linear pass.
+
+    Quoted strings (``'raw'``, ``"identifier"``) and the strings inside a backquoted JSON
+    literal do not count; the literal's own brackets do (``json.loads`` recurses on them).
+    """
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"expression {_shown(text)} is longer than the limit of {MAX_LENGTH} characters"
+        )
+    depth = deepest = operators = 0
+    quote = ""  # the quote character of the string being skipped, if any
+    in_literal = False
+    escaped = False
+    previous = ""
+    for char in text:
+        before, previous = previous, char
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char == "`":
+            in_literal = not in_literal
+            continue
+        if (char == "'" and not in_literal) or char == '"':
+            quote = char
+            continue
+        if char in _OPENERS:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSERS:
+            depth = max(0, depth - 1)
+        if in_literal or char not in _OPERATORS:
+            continue
+        if char in "|&=" and before in "|&=!<>":
+            # ``||``, ``&&``, ``==``, ``!=``, ``<=``, ``>=``: one operator, as the lexer
+            # reads them (greedy pairs: ``&&&`` is ``&&`` then ``&``).
+            previous = ""
+            continue
+        operators += 1
+    if deepest > MAX_DEPTH:
+        raise ExpressionError(
+            f"expression {_shown(text)} is nested {deepest} levels deep; the limit is {MAX_DEPTH}"
+        )
+    if operators > MAX_OPERATORS:
+        raise ExpressionError(
+            f"expression {_shown(text)} has {operators} operators and brackets; "
+            f"the limit is {MAX_OPERATORS} (split it into steps)"
+        )
 
 
 @dataclass(frozen=True)
@@ -94,16 +177,17 @@ def parse(source: str) -> Expression:
     text = source.strip()
     if not text:
         raise ExpressionError("empty expression")
+    check_bounds(text)
     try:
         ast = jmespath.compile(text).parsed
     except JMESPathError as exc:
-        raise ExpressionError(f"invalid expression {text!r}: {exc}") from None
+        raise ExpressionError(f"invalid expression {_shown(text)}: {exc}") from None
     refs: set[Reference] = set()
     _references(ast, refs)
     for ref in refs:
         if ref.root not in ROOTS:
             raise ExpressionError(
-                f"expression {text!r} refers to {ref.root!r}; use params.* or steps.*"
+                f"expression {_shown(text)} refers to {ref.root!r}; use params.* or steps.*"
             )
     return Expression(text, frozenset(refs))
 
@@ -114,7 +198,7 @@ def templates_in(value: Any) -> list[Expression]:
     if isinstance(value, str):
         found.extend(parse(m.group(1)) for m in _TEMPLATE.finditer(value))
         if "${{" in _TEMPLATE.sub("", value):
-            raise ExpressionError(f"unclosed '${{{{' in {value!r} (no matching '}}}}')")
+            raise ExpressionError(f"unclosed '${{{{' in {_shown(value)} (no matching '}}}}')")
     elif isinstance(value, dict):
         for item in value.values():
             found.extend(templates_in(item))
@@ -129,16 +213,20 @@ def parse_condition(source: str) -> Expression:
     match = _sole(source)
     if match is None and "${{" in source:
         raise ExpressionError(
-            f"{source.strip()!r} is not one ${{{{ … }}}} expression (unclosed or with text around)"
+            f"{_shown(source.strip())} is not one ${{{{ … }}}} expression "
+            "(unclosed or with text around)"
         )
     return parse(match.group(1) if match else source)
 
 
 def _search(expr: str, context: dict[str, Any]) -> Any:
+    text = expr.strip()
+    # Stored workflows were validated, but perhaps by an older version with other limits.
+    check_bounds(text)
     try:
-        return jmespath.search(expr.strip(), context)
+        return jmespath.search(text, context)
     except JMESPathError as exc:
-        raise ExpressionError(f"cannot evaluate {expr.strip()!r}: {exc}") from None
+        raise ExpressionError(f"cannot evaluate {_shown(text)}: {exc}") from None
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:
