@@ -13,15 +13,14 @@ neither what the fix wrote nor the original) unless ``force`` is given.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from devskyy.adapters import safe_files
 from devskyy.agents.codecheck.files import SKIP_DIRS, PathEscape, is_inside, sha256_bytes
 
 MANIFEST = "manifest.json"
@@ -53,45 +52,128 @@ def check_location(backup_dir: Path, root: Path) -> None:
             )
 
 
+def _anchor(backup_dir: Path) -> tuple[Path, PurePosixPath]:
+    """The trusted folder a backup is written under (the state dir: the folder's
+    grandparent, created if missing) and the backup folder relative to it."""
+    absolute = backup_dir.absolute()
+    anchor = absolute.parent.parent
+    anchor.mkdir(parents=True, exist_ok=True)
+    return anchor, PurePosixPath(absolute.parent.name, absolute.name)
+
+
 def create(
     backup_dir: Path,
     root: Path,
     originals: Mapping[str, bytes],
     created: float,
     fixed: Mapping[str, bytes] | None = None,
+    *,
+    run: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write ``originals`` (relative path -> bytes) into a new backup folder; ``fixed``
-    (relative path -> the bytes the fix writes) lets ``restore`` see later edits."""
+    """Write ``originals`` (relative path -> bytes) into the backup folder; ``fixed``
+    (relative path -> the bytes the fix writes) lets ``restore`` see later edits.
+
+    ``run`` ({"run_id", "step"}) is recorded in the manifest. A folder that already holds
+    a backup of the same root (an earlier attempt of the same step) is reused: the
+    originals it holds stay (they are the files before any attempt wrote), the new ones
+    are added. The manifest is written and synced last, before the caller's first write.
+    """
     check_location(backup_dir, root)
-    if backup_dir.exists():
+    anchor, base = _anchor(backup_dir)
+    entries: dict[str, dict[str, Any]] = {}
+    previous = _previous(backup_dir, root)
+    if previous is not None:
+        entries = {str(e["path"]): e for e in previous["files"]}
+        created = float(previous.get("created", created))
+    elif backup_dir.exists() and any(backup_dir.iterdir()) and not _is_partial(backup_dir):
         raise BackupError(f"backup folder {backup_dir} already exists")
-    files_dir = backup_dir / "files"
-    entries: list[dict[str, Any]] = []
     for rel, data in sorted(originals.items()):
-        source = root / rel
-        target = files_dir / rel
-        if not is_inside(files_dir.resolve(), target.resolve()):
+        if rel in entries:
+            continue
+        target = base / "files" / PurePosixPath(rel)
+        if ".." in PurePosixPath(rel).parts or PurePosixPath(rel).is_absolute():
             raise PathEscape(f"{rel} escapes the backup folder")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        mode = stat.S_IMODE(source.stat().st_mode) if source.exists() else 0o644
-        entry: dict[str, Any] = {
+        safe_files.write_bytes(
+            anchor, target, data, mode=0o600, make_parents=True, folder_mode=0o700
+        )
+        mode = safe_files.file_mode(root, rel)
+        entries[rel] = {
             "path": rel,
             "sha256": sha256_bytes(data),
             "size": len(data),
-            "mode": mode,
+            "mode": mode if mode is not None else 0o644,
         }
-        if fixed is not None and rel in fixed:
-            entry["fixed_sha256"] = sha256_bytes(fixed[rel])
-        entries.append(entry)
-    manifest = {
+    for rel, data in (fixed or {}).items():
+        if rel in entries:
+            entries[rel]["fixed_sha256"] = sha256_bytes(data)
+    manifest: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "root": str(root.resolve()),
         "created": created,
-        "files": entries,
+        "files": [entries[k] for k in sorted(entries)],
     }
-    (backup_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if run:
+        manifest["run"] = dict(run)
+    _write_manifest(anchor, base, manifest)
     return backup_dir
+
+
+def _write_manifest(anchor: Path, base: PurePosixPath, manifest: Mapping[str, Any]) -> None:
+    text = json.dumps(manifest, indent=2) + "\n"
+    safe_files.write_text(anchor, base / MANIFEST, text, mode=0o600, make_parents=True)
+
+
+def _is_partial(backup_dir: Path) -> bool:
+    """A folder an attempt was killed in before it wrote the manifest (only ``files/``)."""
+    return {p.name for p in backup_dir.iterdir()} <= {"files"}
+
+
+def _previous(backup_dir: Path, root: Path) -> dict[str, Any] | None:
+    """The manifest an earlier attempt left in ``backup_dir`` (None: there is none)."""
+    if not (backup_dir / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(backup_dir)
+    if Path(manifest["root"]) != root.resolve():
+        raise BackupError(f"backup folder {backup_dir} already holds a backup of another root")
+    return manifest
+
+
+def forget(backup_dir: Path, files: Sequence[str]) -> None:
+    """Drop ``files`` from a backup (the run could not write them after all)."""
+    manifest = read_manifest(backup_dir)
+    gone = set(files)
+    manifest["files"] = [e for e in manifest["files"] if e["path"] not in gone]
+    _write_manifest(*_anchor(backup_dir), manifest)
+
+
+def undo_partial(backup_dir: Path) -> list[str]:
+    """Put back the originals of files an interrupted attempt already fixed.
+
+    A re-run of the same step then sees the tree its scan saw (the files' sha256 match
+    again) and reuses this backup. Only files holding exactly what the fix wrote are
+    touched; a file edited since is left alone (the re-run reports it changed).
+    """
+    if not (backup_dir / MANIFEST).is_file():
+        return []
+    manifest = read_manifest(backup_dir)
+    root = Path(manifest["root"])
+    anchor, base = _anchor(backup_dir)
+    undone: list[str] = []
+    for entry in manifest["files"]:
+        rel = str(entry["path"])
+        try:
+            current = safe_files.read_bytes(root, rel)
+        except FileNotFoundError:
+            continue
+        fixed = entry.get("fixed_sha256")
+        if fixed is None or fixed == entry["sha256"] or sha256_bytes(current) != fixed:
+            continue
+        data = safe_files.read_bytes(anchor, base / "files" / rel)
+        if sha256_bytes(data) != entry["sha256"]:
+            raise BackupError(f"{rel}: the backup's copy does not match its sha256")
+        safe_files.write_bytes(root, rel, data, mode=int(entry["mode"]))
+        undone.append(rel)
+    return undone
 
 
 def read_manifest(backup_dir: Path) -> dict[str, Any]:
@@ -104,47 +186,64 @@ def read_manifest(backup_dir: Path) -> dict[str, Any]:
     return data
 
 
-def _edited_since_fix(target: Path, entry: Mapping[str, Any]) -> bool:
-    """True when ``target`` holds neither what the fix wrote nor the original."""
+def _current(root: Path, rel: str) -> bytes | None:
+    """What ``root/rel`` holds now (None: absent); ``BackupError`` when it is a link."""
+    try:
+        return safe_files.read_bytes(root, rel)
+    except FileNotFoundError:
+        return None
+    except safe_files.UnsafeWrite as exc:
+        raise BackupError(f"refused to restore {rel}: {exc.reason}") from None
+
+
+def _edited_since_fix(current: bytes | None, entry: Mapping[str, Any]) -> bool:
+    """True when the file holds neither what the fix wrote nor the original."""
     fixed = entry.get("fixed_sha256")
-    if fixed is None or not target.is_file():
+    if fixed is None or current is None:
         return False
-    return sha256_bytes(target.read_bytes()) not in (fixed, entry["sha256"])
+    return sha256_bytes(current) not in (fixed, entry["sha256"])
 
 
 def restore(backup_dir: Path, *, force: bool = False) -> Restored:
     """Write every backed-up file back to its place, byte for byte, with its mode.
 
+    Every file goes through ``safe_files``: a file or a folder on its way that is now a
+    symbolic link is refused (``BackupError`` naming it) before anything is written.
     Raises ``BackupError`` naming the files changed since the fix, unless ``force``.
     """
     manifest = read_manifest(backup_dir)
     root = Path(manifest["root"])
-    files_dir = (backup_dir / "files").resolve()
-    plan: list[tuple[Path, bytes, int]] = []
+    anchor, base = _anchor(backup_dir)
+    plan: list[tuple[str, bytes, int]] = []
     edited: list[str] = []
     for entry in manifest["files"]:
         rel = str(entry["path"])
-        source = (files_dir / rel).resolve()
-        target = (root / rel).resolve()
-        if not is_inside(files_dir, source) or not is_inside(root.resolve(), target):
-            raise PathEscape(f"{rel} escapes the backup or its root")
-        data = source.read_bytes()
+        try:
+            safe_files.split(rel)
+            data = safe_files.read_bytes(anchor, base / "files" / rel)
+        except (safe_files.UnsafeWrite, FileNotFoundError):
+            raise PathEscape(f"{rel} escapes the backup or its root") from None
         if sha256_bytes(data) != entry["sha256"]:
-            raise BackupError(f"{source}: content does not match the backup's sha256")
-        plan.append((target, data, int(entry["mode"])))
-        if not force and _edited_since_fix(target, entry):
+            raise BackupError(
+                f"{backup_dir / 'files' / rel}: content does not match the backup's sha256"
+            )
+        try:
+            safe_files.check_writable(root, rel)
+        except safe_files.UnsafeWrite as exc:
+            raise BackupError(f"refused to restore {rel}: {exc.reason}") from None
+        plan.append((rel, data, int(entry["mode"])))
+        if not force and _edited_since_fix(_current(root, rel), entry):
             edited.append(rel)
     if edited:
         raise BackupError(
             f"{len(edited)} file(s) changed since the fix: {', '.join(edited)}; "
             "restoring would lose those changes (restore --force overwrites them)"
         )
-    for target, data, mode in plan:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.devskyy-restore")
-        tmp.write_bytes(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+    for rel, data, mode in plan:
+        try:
+            safe_files.write_bytes(root, rel, data, mode=mode, make_parents=True)
+        except safe_files.UnsafeWrite as exc:
+            raise BackupError(f"refused to restore {rel}: {exc.reason}") from None
     return Restored(
         str(backup_dir.resolve()), str(root), [str(e["path"]) for e in manifest["files"]]
     )

@@ -13,12 +13,12 @@ to one backup folder first, then each file is replaced atomically (mode kept).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devskyy.adapters import safe_files
 from devskyy.agents.codecheck import backup, security
 from devskyy.agents.codecheck.files import PathEscape, relative, resolve_inside
 from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope, plan_file
@@ -38,6 +38,7 @@ SCAN_FOR_FIX = {
     "format": ScanType.QUICK,
 }
 PARALLEL_FILES = 4
+Refusal = dict[str, str]
 
 
 class FixRefused(ValueError):
@@ -99,13 +100,42 @@ def _secrets_of(plan: FilePlan) -> set[str]:
     return values
 
 
-def _write(plan: FilePlan) -> None:
-    assert plan.new_text is not None
-    mode = plan.path.stat().st_mode & 0o7777
-    tmp = plan.path.with_name(f".{plan.path.name}.devskyy-fix")
-    tmp.write_bytes(plan.new_text.encode("utf-8"))
-    os.chmod(tmp, mode)
-    os.replace(tmp, plan.path)
+def _writable(root: Path, plans: Sequence[FilePlan]) -> tuple[list[FilePlan], list[Refusal]]:
+    """The plans whose files may be written now, and the refusals of the others."""
+    ok: list[FilePlan] = []
+    refused: list[Refusal] = []
+    for plan in plans:
+        try:
+            safe_files.check_writable(root, plan.file)
+        except (safe_files.UnsafeWrite, OSError) as exc:
+            refused.append({"file": plan.file, "reason": _reason(exc)})
+        else:
+            ok.append(plan)
+    return ok, refused
+
+
+def _write_all(root: Path, plans: Sequence[FilePlan]) -> tuple[list[FilePlan], list[Refusal]]:
+    """Write each plan through ``safe_files`` (mode kept); a refused file does not stop
+    the others. Returns the plans written and the refusals."""
+    written: list[FilePlan] = []
+    refused: list[Refusal] = []
+    for plan in plans:
+        assert plan.new_text is not None
+        try:
+            safe_files.write_bytes(root, plan.file, plan.new_text.encode("utf-8"))
+        except (safe_files.UnsafeWrite, OSError) as exc:
+            refused.append({"file": plan.file, "reason": _reason(exc)})
+        else:
+            written.append(plan)
+    return written, refused
+
+
+def _reason(exc: Exception) -> str:
+    """Why a file was not written, without absolute paths (``UnsafeWrite`` names the
+    path relative to the root; an ``OSError`` shows only its text)."""
+    if isinstance(exc, safe_files.UnsafeWrite):
+        return f"refused: {exc.reason}"
+    return f"not written: {exc.strerror if isinstance(exc, OSError) else exc}"
 
 
 @dataclass(frozen=True)
@@ -197,13 +227,27 @@ async def run_fix(
     changed = [p for p in plans if p.changed and p.error is None]
     hidden = {p.file: await asyncio.to_thread(_secrets_of, p) for p in plans}
     backup_path: str | None = None
+    refused: list[Refusal] = []
     if not dry_run and changed:
-        if backup_dir is not None:
+        changed, refused = _writable(root, changed)
+        if changed and backup_dir is not None:
             originals = {p.file: p.original for p in changed}
             written = {p.file: (p.new_text or "").encode("utf-8") for p in changed}
             backup_path = str(backup.create(backup_dir, root, originals, now, written))
-        for plan in changed:
-            _write(plan)
+        changed, late = _write_all(root, changed)
+        if late and backup_path is not None:
+            # The backup must hold only files the run changed: restoring a refused one
+            # would have to write through the very link that was refused.
+            backup.forget(Path(backup_path), [r["file"] for r in late])
+        refused += late
+        if refused and not changed:
+            raise FixRefused(
+                "nothing was written; every file was refused: "
+                + "; ".join(f"{r['file']} ({r['reason']})" for r in refused)
+            )
+        reasons = {r["file"]: r["reason"] for r in refused}
+        for plan in plans:
+            plan.error = reasons.get(plan.file, plan.error)
     fixed = {issue for p in plans if p.error is None for issue in p.fixed}
     remaining = sort_issues(i for i in issues if i not in fixed)
     result: dict[str, Any] = {
@@ -221,6 +265,7 @@ async def run_fix(
         "remaining_issues": [i.to_dict() for i in remaining],
         "remaining_counts": summarize(remaining),
         "skipped": named.refused + [{"file": p.file, "reason": p.error} for p in plans if p.error],
+        "refused_writes": refused,
         "backup_path": backup_path,
     }
     if dry_run:
