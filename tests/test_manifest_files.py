@@ -102,3 +102,166 @@ def test_disk_refuses_fifos_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "m" / "pipe.yaml")
     found = {f.name: f.error for f in files.read_tree("m")}
     assert found["m/pipe.yaml"] == "cannot read file: not a regular file"
+
+
+# -- nothing is skipped in silence --------------------------------------------------------
+
+AGENT_DOC = """\
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata:
+  name: {name}
+spec:
+  module: devskyy.agents.scanner:ScannerAgent
+"""
+
+
+class _UnlistableFolder(DiskManifestFiles):
+    """The disk, except that one folder cannot be listed (as ``chmod 000`` for a non-root)."""
+
+    def __init__(self, cwd: Path, denied: str) -> None:
+        super().__init__(cwd=cwd)
+        self.denied = denied
+
+    def scan_folder(self, folder: str) -> list[os.DirEntry[str]]:
+        if Path(folder).name == self.denied:
+            raise PermissionError(13, "Permission denied")
+        return super().scan_folder(folder)
+
+
+def _two_agents(root: Path) -> Path:
+    tree = root / "m"
+    for folder, name in (("one", "scanner"), ("two", "fixer")):
+        (tree / folder).mkdir(parents=True)
+        (tree / folder / f"{name}.yaml").write_text(AGENT_DOC.format(name=name))
+    return tree
+
+
+def test_disk_reports_a_folder_it_cannot_list(tmp_path: Path) -> None:
+    _two_agents(tmp_path)
+    found = _UnlistableFolder(tmp_path, "two").read_tree("m")
+    assert [(f.name, f.error) for f in found] == [
+        ("m/one/scanner.yaml", None),
+        ("m/two", "cannot read folder: Permission denied"),
+    ]
+
+
+def test_disk_reports_an_unlistable_root(tmp_path: Path) -> None:
+    _two_agents(tmp_path)
+    [only] = _UnlistableFolder(tmp_path, "m").read_tree("m")
+    assert (only.name, only.data, only.error) == (
+        "m",
+        None,
+        "cannot read folder: Permission denied",
+    )
+
+
+def test_disk_reports_symlinked_folders_instead_of_skipping_them(tmp_path: Path) -> None:
+    tree = _two_agents(tmp_path)
+    (tree / "linked").symlink_to(tree / "one", target_is_directory=True)
+    (tree / "dangling.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    found = {f.name: f.error for f in DiskManifestFiles(cwd=tmp_path).read_tree("m")}
+    assert found["m/linked"] == (
+        "symbolic link to a folder: not followed (put the manifests inside the tree, "
+        "or name the linked folder itself)"
+    )
+    assert found["m/dangling.yaml"] == "cannot read file: No such file or directory"
+    assert "m/linked/scanner.yaml" not in found
+
+
+def test_memory_twin_reports_unreadable_folders_and_hides_their_files() -> None:
+    files = MemoryManifestFiles(
+        {
+            "m/a.yaml": b"a: 1\n",
+            "m/w/": PermissionError(13, "Permission denied"),
+            "m/w/x.yaml": b"x: 1\n",
+        }
+    )
+    assert [(f.name, f.error) for f in files.read_tree("m")] == [
+        ("m/a.yaml", None),
+        ("m/w", "cannot read folder: Permission denied"),
+    ]
+
+
+def test_validate_names_the_unreadable_folder_instead_of_a_smaller_valid_tree(
+    tmp_path: Path,
+) -> None:
+    from devskyy.runtime.manifests import validate_tree  # noqa: PLC0415 - runtime layer
+
+    _two_agents(tmp_path)
+    result = validate_tree("m", [], files=_UnlistableFolder(tmp_path, "two"))
+    assert [str(p) for p in result.problems] == [
+        "m/two:1:1: <file>: cannot read folder: Permission denied"
+    ]
+
+
+def test_prune_deletes_nothing_when_part_of_the_tree_is_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devskyy.adapters.clock import FakeClock  # noqa: PLC0415
+    from devskyy.adapters.db import open_engine  # noqa: PLC0415
+    from devskyy.adapters.state_store import SqlStateStore  # noqa: PLC0415
+    from devskyy.errors import ManifestError  # noqa: PLC0415
+    from devskyy.runtime.reconciler import Reconciler  # noqa: PLC0415
+
+    tree = _two_agents(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    store = SqlStateStore(engine)
+    reconciler = Reconciler(store, FakeClock())
+    assert reconciler.apply_tree(tree, prune=True).revision is not None
+    # The daemon's and the CLI's reading goes through DiskManifestFiles.scan_folder.
+    listed = DiskManifestFiles.scan_folder
+
+    def denied(self: DiskManifestFiles, folder: str) -> list[os.DirEntry[str]]:
+        if Path(folder).name == "two":
+            raise PermissionError(13, "Permission denied")
+        return listed(self, folder)
+
+    monkeypatch.setattr(DiskManifestFiles, "scan_folder", denied)
+    with pytest.raises(ManifestError) as caught:
+        reconciler.apply_tree(tree, prune=True)
+    assert [str(p) for p in caught.value.problems] == [
+        "m/two:1:1: <file>: cannot read folder: Permission denied"
+    ]
+    assert sorted(a.name for a in store.live().agents) == ["fixer", "scanner"]
+    assert store.current_revision() == 1
+    engine.dispose()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 folder anyway")
+def test_a_real_chmod_000_folder_is_a_problem(tmp_path: Path) -> None:
+    tree = _two_agents(tmp_path)
+    (tree / "two").chmod(0)
+    try:
+        found = {f.name: f.error for f in DiskManifestFiles(cwd=tmp_path).read_tree("m")}
+    finally:
+        (tree / "two").chmod(0o755)
+    assert found == {
+        "m/one/scanner.yaml": None,
+        "m/two": "cannot read folder: Permission denied",
+    }
+
+
+def test_validate_cli_exits_1_naming_the_unreadable_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from devskyy.cli import main  # noqa: PLC0415
+
+    _two_agents(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    listed = DiskManifestFiles.scan_folder
+
+    def denied(self: DiskManifestFiles, folder: str) -> list[os.DirEntry[str]]:
+        if Path(folder).name == "two":
+            raise PermissionError(13, "Permission denied")
+        return listed(self, folder)
+
+    monkeypatch.setattr(DiskManifestFiles, "scan_folder", denied)
+    result = CliRunner().invoke(main, ["validate", "m"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "m/two:1:1: <file>: cannot read folder: Permission denied\nm: 1 problem\n"
+    )
