@@ -13,8 +13,10 @@ import importlib
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from devskyy.cli._common import CliContext
+from devskyy.extras import missing_extra_message
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by --help without importing it)
@@ -23,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("devskyy.cli.declarative:apply", "Make live state match the manifests."),
     "history": ("devskyy.cli.declarative:history", "List applied revisions."),
     "rollback": ("devskyy.cli.declarative:rollback", "Re-apply a stored revision."),
+    "migrate": ("devskyy.cli.migrate:migrate", "Upgrade the state store's schema."),
     "get": ("devskyy.cli.inspect:get", "List applied resources of a kind."),
     "describe": ("devskyy.cli.inspect:describe", "Show one applied resource."),
     "graph": ("devskyy.cli.inspect:graph", "Agent dependencies and workflow DAGs."),
@@ -37,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("devskyy.cli.fixes:restore", "Restore files from a fixer backup."),
     "serve": ("devskyy.cli.serve:serve", "Serve the HTTP API."),
     "watch": ("devskyy.cli.watch:watch", "Apply manifests continuously (GitOps daemon)."),
+    "completion": (
+        "devskyy.cli.completion:completion",
+        "Print a bash, zsh or fish completion script.",
+    ),
 }
 
 
@@ -50,16 +57,36 @@ class LazyGroup(click.Group):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        if ctx.resilient_parsing or _only_listing(ctx):
+        if _only_listing(ctx):
             return click.Command(cmd_name, help=entry[1], short_help=entry[1])
+        # Everything else, shell completion included, needs the real command: its
+        # subcommands, options and argument completers (a stub completes nothing).
         module_name, attr = entry[0].split(":")
-        command = getattr(importlib.import_module(module_name), attr)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            message = missing_extra_message(exc)
+            if message is None:
+                raise
+            if ctx.resilient_parsing:  # completing: offer nothing, print nothing
+                return None
+            click.echo(f"error: devskyy {cmd_name}: {message}", err=True)
+            ctx.exit(1)
+        command = getattr(module, attr)
         assert isinstance(command, click.Command)
         return command
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # Completing a command name needs only names and one-line helps: no imports.
+        ctx.meta["devskyy.listing"] = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            ctx.meta["devskyy.listing"] = False
+
 
 def _only_listing(ctx: click.Context) -> bool:
-    """True while click formats the top-level help (no subcommand is being run)."""
+    """True while click lists command names (the top-level help, or completing a name)."""
     return bool(ctx.meta.get("devskyy.listing"))
 
 
@@ -72,7 +99,7 @@ class _Main(LazyGroup):
             ctx.meta["devskyy.listing"] = False
 
 
-@click.group(cls=_Main)
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--state",
     "state_url",

@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from devskyy.errors import DevskyyError, ManifestError
+from devskyy.extras import missing_extra_message
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,6 +70,9 @@ def error_boundary(fn: Callable[P, R]) -> Callable[P, R]:
             click.echo("interrupted", err=True)
             raise SystemExit(130) from None
         except Exception as exc:
+            if (missing := missing_extra_message(exc)) is not None:
+                click.echo(f"error: {missing}", err=True)  # an extra not installed
+                raise SystemExit(1) from None
             if os.environ.get("DEVSKYY_DEBUG"):
                 raise
             click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)

@@ -17,6 +17,7 @@ from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.agents.codecheck import backup
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
+from devskyy.cli.completion import complete_run_ids_or_paths
 from devskyy.errors import DevskyyError, NotFound
 
 
@@ -64,7 +65,7 @@ def restore_target(url: str, target: str, *, force: bool = False) -> dict[str, A
 
 
 @click.command("restore")
-@click.argument("target", metavar="RUN_ID_OR_BACKUP_PATH")
+@click.argument("target", metavar="RUN_ID_OR_BACKUP_PATH", shell_complete=complete_run_ids_or_paths)
 @click.option("--force", is_flag=True, help="Also overwrite files edited since the fix.")
 @output_option("table", "json", "yaml")
 @click.pass_obj

@@ -13,6 +13,7 @@ import click
 
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
 from devskyy.cli._state import open_store
+from devskyy.cli.completion import complete_kind_names, complete_kinds
 from devskyy.core.graph import to_dot, to_mermaid
 from devskyy.errors import DevskyyError, NotFound
 from devskyy.model.manifests import Agent, Manifest, Role, RoleBinding, Workflow
@@ -92,8 +93,8 @@ _HEADERS = {
 
 
 @click.command()
-@click.argument("kind")
-@click.argument("name", required=False)
+@click.argument("kind", shell_complete=complete_kinds)
+@click.argument("name", required=False, shell_complete=complete_kind_names)
 @output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
@@ -134,8 +135,8 @@ def _mapping_text(values: dict[str, str]) -> str:
 
 
 @click.command()
-@click.argument("kind")
-@click.argument("name", required=False)
+@click.argument("kind", shell_complete=complete_kinds)
+@click.argument("name", required=False, shell_complete=complete_kind_names)
 @output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary

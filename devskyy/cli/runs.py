@@ -27,6 +27,7 @@ from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
+from devskyy.cli.completion import complete_run_ids, complete_workflows
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepRecord
 from devskyy.runtime.system import System, open_system
@@ -201,7 +202,7 @@ async def _resume(url: str, run_id: str, output: str) -> None:
 
 
 @click.command()
-@click.argument("workflow")
+@click.argument("workflow", shell_complete=complete_workflows)
 @click.option(
     "-p",
     "--param",
@@ -243,7 +244,12 @@ def _now() -> float:
 
 
 @runs.command("list")
-@click.option("--workflow", default=None, help="Only runs of this workflow.")
+@click.option(
+    "--workflow",
+    default=None,
+    shell_complete=complete_workflows,
+    help="Only runs of this workflow.",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @output_option(*FORMATS)
 @click.pass_obj
@@ -277,7 +283,7 @@ def list_runs(obj: CliContext, workflow: str | None, limit: int, output: str) ->
 
 
 @runs.command("show")
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_run_ids)
 @output_option(*FORMATS)
 @click.pass_obj
 @error_boundary
@@ -310,7 +316,7 @@ def show(obj: CliContext, run_id: str, output: str) -> None:
 
 
 @runs.command("resume")
-@click.argument("run_id", metavar="ID")
+@click.argument("run_id", metavar="ID", shell_complete=complete_run_ids)
 @output_option(*FORMATS)
 @click.pass_obj
 @error_boundary

@@ -23,6 +23,7 @@ from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
 from devskyy.cli._state import missing_sqlite_file
+from devskyy.cli.completion import complete_agents, complete_key_ids
 from devskyy.core.audit import iso
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import Permission
@@ -116,7 +117,7 @@ def list_keys(obj: CliContext, principal: str | None, output: str) -> None:
 
 
 @keys.command("rotate")
-@click.argument("key_id")
+@click.argument("key_id", shell_complete=complete_key_ids)
 @click.option(
     "--grace",
     type=click.FloatRange(min=0),
@@ -138,7 +139,7 @@ def rotate(obj: CliContext, key_id: str, grace: float) -> None:
 
 
 @keys.command("revoke")
-@click.argument("key_id")
+@click.argument("key_id", shell_complete=complete_key_ids)
 @click.pass_obj
 @error_boundary
 def revoke(obj: CliContext, key_id: str) -> None:
@@ -149,7 +150,7 @@ def revoke(obj: CliContext, key_id: str) -> None:
 
 
 @click.command("can-i")
-@click.argument("principal")
+@click.argument("principal", shell_complete=complete_agents)
 @click.argument("permission", type=click.Choice([p.value for p in Permission]))
 @click.argument("resource")
 @click.pass_obj

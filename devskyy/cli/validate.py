@@ -17,6 +17,7 @@ import json
 import click
 
 from devskyy.cli._common import error_boundary, output_option
+from devskyy.cli.completion import complete_schema_kinds
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import KINDS
 from devskyy.model.schemas import render, schema_for
@@ -68,7 +69,7 @@ def validate(path: str, check_agents: bool, output: str) -> None:
 
 
 @click.command()
-@click.argument("kind", required=False)
+@click.argument("kind", required=False, shell_complete=complete_schema_kinds)
 @error_boundary
 def schema(kind: str | None) -> None:
     """Print the JSON Schema of KIND (Agent, Workflow, Role, RoleBinding), or of all."""

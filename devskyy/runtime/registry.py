@@ -37,6 +37,7 @@ from devskyy.adapters.clock import Clock
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.core.validation import normalize_prefixes
 from devskyy.errors import DevskyyError, NotFound
+from devskyy.extras import missing_extra_message
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.agent import AgentContext, AgentStatus, BaseAgent
@@ -118,8 +119,9 @@ class Registry:
             else:
                 module = importlib.import_module(module_name)
         except Exception as exc:
+            hint = missing_extra_message(exc)  # a built-in agent without devskyy[agents]
             raise AgentLoadError(
-                f"cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+                f"cannot import {module_name!r}: {hint or f'{type(exc).__name__}: {exc}'}"
             ) from exc
         cls = getattr(module, class_name, None)
         if cls is None:

@@ -1,0 +1,70 @@
+"""Optional parts of devskyy and the pip extra that brings each one.
+
+``pip install devskyy`` installs what ``validate``, ``plan``, ``apply``, ``get`` and the
+other store commands need, so a CI job that only checks and applies manifests stays
+small. The HTTP server, the watch daemon, the built-in agents and PostgreSQL come with
+extras (``devskyy[all]`` is everything). When an optional module is missing, the one
+place that meets the ``ModuleNotFoundError`` turns it into one line naming the extra
+(``missing_extra_message``) instead of a traceback. ``tests/test_packaging.py`` holds
+this table and ``pyproject.toml`` to each other.
+"""
+
+from __future__ import annotations
+
+# Top-level import name -> the extra that installs it.
+EXTRA_OF_MODULE: dict[str, str] = {
+    "fastapi": "serve",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "watchdog": "watch",
+    "anthropic": "agents",
+    "jinja2": "agents",
+    "markdown": "agents",
+    "pyphen": "agents",
+    "httpx": "agents",
+    "ruff": "agents",
+    "bandit": "agents",
+    "libcst": "agents",
+    "detect_secrets": "agents",
+    "pathspec": "agents",
+    "packaging": "agents",
+    "psycopg": "postgres",
+}
+
+# What each extra is for, in the words of the error message.
+PURPOSE: dict[str, str] = {
+    "serve": "the HTTP API and /metrics",
+    "watch": "the watch daemon",
+    "agents": "the built-in agents",
+    "postgres": "a PostgreSQL store",
+}
+
+
+def extra_for(module: str | None) -> str | None:
+    """The extra that provides ``module`` (``fastapi.routing`` -> ``serve``), if any."""
+    if not module:
+        return None
+    return EXTRA_OF_MODULE.get(module.split(".", 1)[0])
+
+
+def missing_extra_message(exc: BaseException) -> str | None:
+    """One line for a missing optional module, or None when ``exc`` is something else.
+
+    ``ModuleNotFoundError`` is followed through ``__cause__`` and ``__context__`` because
+    the loaders that import agent code wrap it in their own error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModuleNotFoundError):
+            name = current.name or ""
+            extra = extra_for(name)
+            if extra is not None:
+                return (
+                    f"{PURPOSE[extra]} need the {name.split('.')[0]!r} module: "
+                    f"pip install 'devskyy[{extra}]'"
+                )
+        current = current.__cause__ or current.__context__
+    return None
