@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devskyy.adapters.db import default_state_url, open_engine, resolve_state_url
+from devskyy.adapters.store_schema import head
 from devskyy.errors import StateError
 
 
@@ -28,17 +29,18 @@ def test_open_engine_creates_the_folder_and_every_table(tmp_path: Path) -> None:
     assert {"revisions", "resources", "runs", "api_keys", "audit_events"} <= tables
 
 
-def test_a_store_missing_columns_is_refused_with_what_to_do(tmp_path: Path) -> None:
+def test_an_unversioned_store_is_refused_with_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.execute("create table run_step_events (id integer primary key)")
     with pytest.raises(StateError) as err:
         open_engine(f"sqlite:///{path}")
     assert str(err.value) == (
-        f"the state store sqlite:///{path} was made by another version of devskyy: "
-        "table 'run_step_events' has no column 'run_id'; move it aside "
-        "(or use --state with a new URL) and apply again"
+        f"the state store sqlite:///{path} has no schema version (made by devskyy 0.1.0) "
+        f"and this devskyy needs {head()}: run `devskyy migrate` (with the same --state) "
+        "to upgrade it"
     )
     with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("select name from sqlite_master")]
         columns = [r[1] for r in conn.execute("pragma table_info(run_step_events)")]
-    assert columns == ["id"]  # nothing was altered
+    assert (tables, columns) == (["run_step_events"], ["id"])  # nothing created or altered

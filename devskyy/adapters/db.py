@@ -1,20 +1,23 @@
 """The SQL store's engine and shared table metadata (SQLAlchemy).
 
 Each area (declarative state, runs, security, commerce) declares its tables on the
-one ``metadata`` below, in its own module; ``open_engine`` creates them. The default
+one ``metadata`` below, in its own module (listed in ``TABLE_MODULES``); ``open_engine``
+checks the store's schema revision and creates a new store at head
+(``adapters/store_schema``; the migrations are in ``devskyy/migrations``). The default
 store is SQLite at ``.devskyy/state.db`` under the current directory; ``--state`` or
 ``DEVSKYY_STATE_URL`` give any SQLAlchemy URL (PostgreSQL for shared servers).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError
 
@@ -47,41 +50,68 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
-    """An engine for ``url`` with every registered table created.
+    """An engine for ``url``, its schema checked against this devskyy's migrations.
 
-    For SQLite files the parent folder is created, and WAL mode with a busy timeout
-    lets a daemon and CLI commands share one file.
+    A new store is created at the head revision; a store that is behind or has no
+    schema version is refused with a message naming ``devskyy migrate``
+    (``adapters/store_schema``). ``create=False`` skips that check (``devskyy migrate``
+    makes its own). For SQLite files the parent folder is created, and WAL mode with a
+    busy timeout lets a daemon and CLI commands share one file.
     """
-    _register_all_tables()
+    register_all_tables()
     try:
         engine = create_engine(url, future=True)
-    except (ArgumentError, ImportError) as exc:
+    except (ArgumentError, ImportError, ValueError) as exc:
         raise StateError(_bad_url_message(url, exc)) from None
-    if engine.dialect.name == "sqlite" and url != "sqlite:///:memory:":
-        database = engine.url.database
-        if database and database != ":memory:":
-            try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
-                _ignore_in_git(Path(database).parent)
-            except OSError as exc:
-                raise StateError(
-                    f"cannot create the folder of the state store {shown_url(url)}: "
-                    f"{exc.strerror or exc}"
-                ) from None
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _prepare_sqlite_file(Path(database), url)
         event.listen(engine, "connect", _sqlite_pragmas)
     if create:
+        from devskyy.adapters.store_schema import prepare  # noqa: PLC0415 - imports db
+
         try:
-            _create_tables(engine)
-            check_columns(engine)
+            prepare(engine, url)
         except DatabaseError as exc:
             engine.dispose()
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise StateError(f"cannot open the state store {shown_url(url)}: {reason}") from None
+            raise StateError(
+                f"cannot open the state store {shown_url(url)}: {reason(exc)}"
+            ) from None
         except StateError:
             engine.dispose()
             raise
     return engine
+
+
+def reason(exc: DatabaseError) -> str:
+    """The driver's first line of ``exc``, without the SQL SQLAlchemy appends."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+
+
+def _prepare_sqlite_file(path: Path, url: str) -> None:
+    """Create the store's folder (0700) and file (0600) before SQLite does.
+
+    SQLite creates ``-wal``, ``-shm`` and journal files with the mode of the database
+    file, so a 0600 ``state.db`` keeps the hashed keys and the audit log from other
+    local users. The file is created exclusively and never through a symbolic link; a
+    store that already exists keeps its mode.
+    """
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _ignore_in_git(path.parent)
+        elif path.parent.name == DEFAULT_DIR:
+            _ignore_in_git(path.parent)
+        if not path.exists() and not path.is_symlink():
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            # Another process may create it meanwhile: SQLite then opens theirs.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, flags, 0o600))
+    except OSError as exc:
+        raise StateError(
+            f"cannot create the state store {shown_url(url)}: {exc.strerror or exc}"
+        ) from None
 
 
 def _ignore_in_git(folder: Path) -> None:
@@ -93,27 +123,6 @@ def _ignore_in_git(folder: Path) -> None:
     marker = folder / ".gitignore"
     if folder.name == DEFAULT_DIR and not marker.exists():
         marker.write_text("# Created by devskyy: the local state store and backups.\n*\n")
-
-
-def _create_tables(engine: Engine) -> None:
-    """``create_all``, tolerating another process creating the same tables meanwhile.
-
-    Two first commands on a new store (two ``apply`` in CI, a daemon and a CLI) both see
-    no tables; the second one's ``CREATE TABLE`` then fails with "already exists". The
-    tables are there by then, so checking again (``create_all`` skips existing tables)
-    goes further. Each such failure means another process created one more table, so
-    there are at most as many as there are tables.
-    """
-    attempts = len(metadata.tables) + 1
-    for attempt in range(attempts):
-        try:
-            metadata.create_all(engine)
-            return
-        except DatabaseError as exc:
-            text = str(exc.orig).lower()
-            raced = "already exists" in text or "duplicate key" in text
-            if attempt == attempts - 1 or not raced:
-                raise
 
 
 def shown_url(url: str) -> str:
@@ -136,28 +145,7 @@ def _bad_url_message(url: str, exc: Exception) -> str:
     return f"state URL {shown!r}: unknown database driver {driver!r} ({example})"
 
 
-def check_columns(engine: Engine) -> None:
-    """Refuse a store whose existing tables lack columns this devskyy needs.
-
-    ``create_all`` adds missing tables but never alters existing ones, so a store made
-    by another version would otherwise fail later, mid-run, with a driver error.
-    """
-    existing = inspect(engine)
-    for table in metadata.sorted_tables:
-        if not existing.has_table(table.name):
-            continue
-        have = {c["name"] for c in existing.get_columns(table.name)}
-        missing = [c.name for c in table.columns if c.name not in have]
-        if missing:
-            where = engine.url.render_as_string(hide_password=True)
-            raise StateError(
-                f"the state store {where} was made by another version of devskyy: "
-                f"table {table.name!r} has no column {missing[0]!r}; move it aside "
-                "(or use --state with a new URL) and apply again"
-            )
-
-
-def _register_all_tables() -> None:
+def register_all_tables() -> None:
     """Import every adapters module that declares tables, so ``create_all`` sees them."""
     for name in TABLE_MODULES:
         importlib.import_module(name)

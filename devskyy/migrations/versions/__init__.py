@@ -1,0 +1,1 @@
+"""One module per schema revision, ``rNNNN_<slug>.py``; revision ids are ``NNNN``."""
