@@ -170,7 +170,7 @@ def test_write_atomic_leaves_the_old_file_when_writing_fails(
     target = tmp_path / "a.md"
     write_atomic(target, "old")
 
-    def broken_replace(src: str, dst: str) -> None:
+    def broken_replace(src: str, dst: str, **dir_fds: int) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)

@@ -81,14 +81,20 @@ def _refusal(parent_fd: int, name: str, shown: str) -> UnsafeWrite | None:
 
 @contextlib.contextmanager
 def open_folder(
-    root: Path, parts: Sequence[str], *, create: bool = False, folder_mode: int = 0o755
+    root: Path,
+    parts: Sequence[str],
+    *,
+    create: bool = False,
+    folder_mode: int = 0o755,
+    shown: str | None = None,
 ) -> Iterator[int]:
     """A descriptor of ``root/parts...``, every part opened without following links.
 
     With ``create``, missing folders are made (``folder_mode``, then umask). The
-    descriptor is closed when the block ends.
+    descriptor is closed when the block ends. ``shown`` is the path a refusal names
+    (default: the folder's).
     """
-    shown = "/".join(parts) or "."
+    shown = shown or "/".join(parts) or "."
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for part in parts:
@@ -142,7 +148,7 @@ def check_writable(root: Path, rel: str | PurePath) -> None:
     parts = split(rel)
     shown = "/".join(parts)
     try:
-        with open_folder(root, parts[:-1]) as fd:
+        with open_folder(root, parts[:-1], shown=shown) as fd:
             _destination(fd, parts[-1], shown)
     except FileNotFoundError:
         return
@@ -168,7 +174,9 @@ def write_bytes(
     """
     parts = split(rel)
     shown, name = "/".join(parts), parts[-1]
-    with open_folder(root, parts[:-1], create=make_parents, folder_mode=folder_mode) as fd:
+    with open_folder(
+        root, parts[:-1], create=make_parents, folder_mode=folder_mode, shown=shown
+    ) as fd:
         existing = _destination(fd, name, shown)
         if mode is None:
             mode = stat.S_IMODE(existing.st_mode) if existing is not None else default_mode
@@ -239,9 +247,10 @@ def read_bytes(root: Path, rel: str | PurePath) -> bytes:
     """The bytes of the regular file ``root/rel``, with no link followed on the way."""
     parts = split(rel)
     shown = "/".join(parts)
-    with open_folder(root, parts[:-1]) as folder:
+    with open_folder(root, parts[:-1], shown=shown) as folder:
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(parts[-1], flags, dir_fd=folder)
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise

@@ -3,10 +3,12 @@
 Files: ``<slug>.md`` (YAML front matter + Markdown) and ``<slug>.html`` (a full page,
 Markdown rendered by Python-Markdown with raw HTML escaped, since generated text is not
 trusted) in ``config.output_dir`` (default ``<state dir>/published``). Each file is written
-to a temporary file in the same folder and moved into place with ``os.replace``, so a
-reader never sees half a file. Publishing is idempotent by slug: the first publication's
-``date`` is kept, and when the rendered files equal what is on disk nothing is written and
-the result is ``unchanged``; a changed article gets ``updated``.
+through ``devskyy.adapters.safe_files``: to an exclusive temporary file in the same folder,
+moved into place with a rename, so a reader never sees half a file, and never through a
+symbolic link (a page or folder that is a link is refused, naming it). Publishing is
+idempotent by slug: the first publication's ``date`` is kept, and when the rendered files
+equal what is on disk nothing is written and the result is ``unchanged``; a changed article
+gets ``updated``.
 
 Webhook: a JSON POST with an ``Idempotency-Key`` (slug + content hash), retried with
 exponential backoff on network errors, 408, 429 (honouring ``Retry-After``) and 5xx. The
@@ -18,13 +20,10 @@ never logged or returned.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import os
 import re
-import stat
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -34,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from devskyy.adapters import safe_files
 from devskyy.agents._content_text import (
     Article,
     parse_article,
@@ -119,32 +119,23 @@ def render_files(
     return {"markdown": md_text, "html": html}
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder + os.replace.
+def write_atomic(path: Path, text: str, mode: int = 0o644, *, root: Path | None = None) -> None:
+    """Write ``text`` to ``path`` atomically, never through a symbolic link.
 
-    The file gets the mode of the file it replaces, else ``mode`` (published pages are
-    meant to be read; ``mkstemp`` alone would leave them 0600).
+    ``root`` (default: the file's folder) is the trusted folder the write must stay in;
+    ``devskyy.adapters.safe_files`` refuses (``UnsafeWrite``) a file or a folder below
+    ``root`` that is a link. The file gets the mode of the file it replaces, else ``mode``
+    (published pages are meant to be read; a bare temporary file would be 0600).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        mode = stat.S_IMODE(path.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    base = root if root is not None else path.parent
+    base.mkdir(parents=True, exist_ok=True)
+    safe_files.write_text(base, path.relative_to(base), text, default_mode=mode, make_parents=True)
 
 
-def _read(path: Path) -> str | None:
+def _read(root: Path, path: Path) -> str | None:
+    """The text of ``path`` under ``root`` (None when absent), no link followed."""
     try:
-        return path.read_text(encoding="utf-8")
+        return safe_files.read_bytes(root, path.relative_to(root)).decode("utf-8")
     except FileNotFoundError:
         return None
 
@@ -200,19 +191,26 @@ class PublisherAgent(BaseAgent):
     # -- files ---------------------------------------------------------------------
 
     def _write_files(self, article: Article, now: float) -> dict[str, Any]:
+        try:
+            return self._write_files_safely(article, now)
+        except safe_files.UnsafeWrite as exc:
+            raise PermanentError(f"publish: {exc}") from None
+
+    def _write_files_safely(self, article: Article, now: float) -> dict[str, Any]:
         folder = self.output_dir
+        folder.mkdir(parents=True, exist_ok=True)
         paths: dict[Format, Path] = {
             "markdown": folder / f"{article.slug}.md",
             "html": folder / f"{article.slug}.html",
         }
-        existing_md = _read(paths["markdown"])
+        existing_md = _read(folder, paths["markdown"])
         front = read_front_matter(existing_md or "")
         date = str(front.get("date") or iso(now))
         updated = str(front["updated"]) if front.get("updated") else None
         url = self._url(article.slug)
         wanted = self.config.formats
         texts = render_files(article, url, date, updated)
-        same = existing_md is not None and all(_read(paths[f]) == texts[f] for f in wanted)
+        same = existing_md is not None and all(_read(folder, paths[f]) == texts[f] for f in wanted)
         status = "unchanged" if same else "updated" if existing_md is not None else "created"
         if status == "updated":
             texts = render_files(article, url, date, iso(now))
@@ -220,7 +218,7 @@ class PublisherAgent(BaseAgent):
         written: list[Format] = list(dict.fromkeys(["markdown", *wanted]))
         if status != "unchanged":
             for fmt in written:
-                write_atomic(paths[fmt], texts[fmt])
+                write_atomic(paths[fmt], texts[fmt], root=folder)
         return {
             "target": "files",
             "status": status,
@@ -237,12 +235,20 @@ class PublisherAgent(BaseAgent):
     def _record_path(self, slug: str) -> Path:
         return self.context.state_dir / "published" / ".webhook" / f"{slug}.json"
 
+    def _record_root(self) -> Path:
+        """The trusted folder webhook records are kept under (the state dir)."""
+        self.context.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.context.state_dir
+
     async def _post(self, article: Article) -> dict[str, Any]:
         url = self.config.webhook_url or ""
         texts = render_files(article, self._url(article.slug), "", None)
         digest = sha256(texts["markdown"])
         record_path = self._record_path(article.slug)
-        previous = _read(record_path)
+        try:
+            previous = _read(self._record_root(), record_path)
+        except safe_files.UnsafeWrite as exc:
+            raise PermanentError(f"publish: {exc}") from None
         record = json.loads(previous) if previous else {}
         result: dict[str, Any] = {
             "target": "webhook",
@@ -277,7 +283,11 @@ class PublisherAgent(BaseAgent):
         status = "updated" if record else "created"
         now = self.clock.now()
         entry = {"sha256": digest, "webhook": url, "status_code": status_code, "at": iso(now)}
-        await asyncio.to_thread(write_atomic, record_path, json.dumps(entry, sort_keys=True))
+        text = json.dumps(entry, sort_keys=True)
+        try:
+            await asyncio.to_thread(write_atomic, record_path, text, root=self._record_root())
+        except safe_files.UnsafeWrite as exc:
+            raise PermanentError(f"publish: {exc}") from None
         return {**result, "status": status, "attempts": attempts, "status_code": status_code}
 
     async def _deliver(

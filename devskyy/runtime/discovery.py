@@ -20,12 +20,14 @@ For each agent class, the manifest gets:
   those names when they are literals (the class's own or a scanned ancestor's).
 
 ``write_manifests`` writes one ``<name>.yaml`` per agent and refuses (writing nothing)
-when a target exists, unless ``force``.
+when a target exists, unless ``force``. Writes go through ``devskyy.adapters.safe_files``:
+a target, or a folder of the working tree on its way, that is a symbolic link is refused.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from devskyy.adapters import safe_files
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import API_VERSION, NAME_PATTERN, Agent, Priority
 from devskyy.model.resources import document
@@ -275,15 +278,39 @@ def render(manifest: Agent) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
+def _anchor(out_dir: Path) -> tuple[Path, Path]:
+    """The trusted folder a write into ``out_dir`` starts from, and ``out_dir`` below it.
+
+    The working directory when ``out_dir`` lies under it (so a folder of the working tree
+    that is a symbolic link, such as a planted ``manifests -> /etc``, is refused), else
+    ``out_dir`` itself, which the user named explicitly.
+    """
+    absolute = Path(os.path.abspath(out_dir))
+    cwd = Path.cwd()
+    if absolute.is_relative_to(cwd) and absolute != cwd:
+        return cwd, absolute.relative_to(cwd)
+    absolute.mkdir(parents=True, exist_ok=True)
+    return absolute, Path()
+
+
 def write_manifests(found: tuple[Found, ...], out_dir: Path, *, force: bool = False) -> list[Path]:
-    """Write one file per agent; nothing is written when a target exists without ``force``."""
+    """Write one file per agent; nothing is written when a target exists without ``force``,
+    or when a target or a folder on its way is a symbolic link (``safe_files`` rules)."""
     targets = [(out_dir / f"{f.manifest.name}.yaml", f) for f in found]
-    existing = [str(path) for path, _ in targets if path.exists()]
+    existing = [str(path) for path, _ in targets if os.path.lexists(path)]
     if existing and not force:
         raise DiscoveryError(
             f"refusing to overwrite {', '.join(existing)} (use --force to replace)"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
+    root, below = _anchor(out_dir)
+    for path, _ in targets:
+        try:
+            safe_files.check_writable(root, below / path.name)
+        except safe_files.UnsafeWrite as exc:
+            raise DiscoveryError(f"refused to write {path}: {exc.reason}") from None
     for path, item in targets:
-        path.write_text(render(item.manifest), encoding="utf-8")
+        try:
+            safe_files.write_text(root, below / path.name, render(item.manifest), make_parents=True)
+        except safe_files.UnsafeWrite as exc:
+            raise DiscoveryError(f"refused to write {path}: {exc.reason}") from None
     return [path for path, _ in targets]
