@@ -41,9 +41,7 @@ def _rows(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple[obj
     """Every row of the given tables, limited to the given columns, sorted."""
     with sqlite3.connect(path) as db:
         return {
-            table: sorted(
-                db.execute(f"select {', '.join(cols)} from {table}").fetchall(), key=repr
-            )
+            table: sorted(db.execute(f"select {', '.join(cols)} from {table}").fetchall(), key=repr)
             for table, cols in columns.items()
         }
 
@@ -106,7 +104,7 @@ def test_two_processes_creating_one_store_at_once_both_open_it(tmp_path: Path) -
         try:
             barrier.wait()
             open_engine(url).dispose()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=opener) for _ in range(4)]
