@@ -63,8 +63,8 @@ def missing_extra_message(exc: BaseException) -> str | None:
             extra = extra_for(name)
             if extra is not None:
                 return (
-                    f"{PURPOSE[extra]} need the {name.split('.')[0]!r} module: "
-                    f"pip install 'devskyy[{extra}]'"
+                    f"{name.split('.')[0]!r} is not installed: "
+                    f"pip install 'devskyy[{extra}]' ({PURPOSE[extra]})"
                 )
         current = current.__cause__ or current.__context__
     return None

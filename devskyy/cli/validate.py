@@ -13,6 +13,7 @@ every kind as one JSON object keyed by kind.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -70,15 +71,44 @@ def validate(path: str, check_agents: bool, output: str) -> None:
 
 @click.command()
 @click.argument("kind", required=False, shell_complete=complete_schema_kinds)
+@click.option(
+    "--write",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    metavar="DIR",
+    help="Write KIND's schema (default: every kind's) as DIR/<kind>.json instead.",
+)
 @error_boundary
-def schema(kind: str | None) -> None:
-    """Print the JSON Schema of KIND (Agent, Workflow, Role, RoleBinding), or of all."""
-    if kind is None:
+def schema(kind: str | None, folder: Path | None) -> None:
+    """Print the JSON Schema of KIND (Agent, Workflow, Role, RoleBinding), or of all.
+
+    With --write DIR the files are written as in this repository's schemas/ folder
+    (agent.json, workflow.json…), so a repository of manifests elsewhere can point its
+    editor modelines at them: # yaml-language-server: $schema=../../schemas/agent.json
+    """
+    found = _kind(kind) if kind is not None else None
+    if folder is not None:
+        kinds = [found] if found is not None else list(KINDS)
+        for name in kinds:
+            target = folder / f"{name.lower()}.json"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                target.write_text(render(name), encoding="utf-8")
+            except OSError as exc:
+                raise DevskyyError(f"cannot write {target}: {exc.strerror or exc}") from None
+            click.echo(f"wrote {target}")
+        return
+    if found is None:
         everything = {name: schema_for(name) for name in KINDS}
         click.echo(json.dumps(everything, indent=2, sort_keys=True))
         return
-    by_lower = {name.lower(): name for name in KINDS}
-    found = by_lower.get(kind.lower())
-    if found is None:
-        raise DevskyyError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
     click.echo(render(found), nl=False)
+
+
+def _kind(text: str) -> str:
+    by_lower = {name.lower(): name for name in KINDS}
+    found = by_lower.get(text.lower())
+    if found is None:
+        raise DevskyyError(f"unknown kind {text!r}; choose one of {', '.join(KINDS)}")
+    return found
