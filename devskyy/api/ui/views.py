@@ -1,0 +1,420 @@
+"""What each dashboard page shows, gathered from the ``System`` as plain dicts for templates.
+
+Translation only: every figure comes from the same objects the API reads (registry,
+orchestrator metrics, run store, revisions, security manager). Elements a viewer may not
+read are left out here, not hidden in the template, so they never reach the browser.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devskyy.adapters.ui_queries import run_page, workflow_names
+from devskyy.api.ui.access import AGENT_DETAIL, KEYS, RESUME, RUN, WORKFLOW, Viewer
+from devskyy.api.ui.svg import graph_svg
+from devskyy.core.plan import plan
+from devskyy.core.plan_text import change_lines
+from devskyy.errors import DevskyyError
+from devskyy.model.resources import ResourceSet
+from devskyy.model.runs import RunRecord, RunStatus, StepEvent, StepStatus
+from devskyy.runtime.reconciler import load_tree
+from devskyy.runtime.workflows import effective_status
+
+if TYPE_CHECKING:
+    from devskyy.api.app import ApiContext
+
+PAGE_SIZE = 50
+OUTPUT_CAP = 20_000
+"""Characters of one step's output shown on the run page (the API has the rest)."""
+STATUS_FILTERS = tuple(s.value for s in RunStatus)
+
+
+def when(epoch: float | None) -> str:
+    """A UTC time for people (``2026-12-03 09:12:50Z``), or an em dash."""
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def seconds(value: float | None) -> str:
+    """A duration for people: ``850 ms``, ``12.3 s``, ``4 min 2 s``."""
+    if value is None:
+        return "—"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    return f"{int(value // 60)} min {int(value % 60)} s"
+
+
+def pretty(value: Any, cap: int = OUTPUT_CAP) -> str:
+    """JSON, indented, cut at ``cap`` characters with a note."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    if len(text) > cap:
+        return text[:cap] + f"\n… ({len(text) - cap} more characters; see /api/runs)"
+    return text
+
+
+# -- overview -------------------------------------------------------------------------
+
+
+def _anomaly_text(anomaly: dict[str, Any]) -> str:
+    return f"{anomaly['kind']} {anomaly['value']:.3g} > {anomaly['threshold']:.3g}"
+
+
+def agent_rows(ctx: ApiContext, viewer: Viewer) -> list[dict[str, Any]]:
+    """One row per agent: status, replicas, breaker, and (if readable) its figures."""
+    registry, orchestrator = ctx.system.registry, ctx.system.orchestrator
+    rows = []
+    for agent in registry.list_agents():
+        name = agent["name"]
+        row: dict[str, Any] = {
+            "name": name,
+            "status": agent["status"],
+            "replicas": agent["replicas"],
+            "priority": agent["priority"],
+            "detail": viewer.may_fill(AGENT_DETAIL, agent_name=name),
+        }
+        if row["detail"]:
+            m = orchestrator.get_agent_metrics(name)
+            live = sum(r["status"] in ("healthy", "degraded") for r in m["replicas"])
+            row.update(
+                live_replicas=live,
+                breaker=m["circuit_breaker"]["state"],
+                p95=seconds(m["p95_response_time"]) if m["total_calls"] else "—",
+                error_rate=f"{m['error_rate'] * 100:.1f} %" if m["window_calls"] else "—",
+                calls=m["total_calls"],
+                anomalies=[_anomaly_text(a) for a in m["recent_anomalies"][-3:]],
+            )
+        rows.append(row)
+    for name, error in sorted(registry.failures.items()):
+        if all(r["name"] != name for r in rows):
+            detail = viewer.may_fill(AGENT_DETAIL, agent_name=name)
+            rows.append(
+                {
+                    "name": name,
+                    "status": "failed",
+                    "replicas": 0,
+                    "priority": "—",
+                    "detail": False,
+                    "error": error if detail else None,
+                }
+            )
+    return rows
+
+
+def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many agents are in each status (the overview's headline)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+# -- graphs ---------------------------------------------------------------------------
+
+
+def agent_graph(ctx: ApiContext) -> dict[str, Any]:
+    """The agent dependency graph as SVG (dependency -> dependent) plus its facts."""
+    graph = ctx.system.orchestrator.get_dependency_graph()
+    status = {a["name"]: a["status"] for a in ctx.system.registry.list_agents()}
+    missing = sorted({d for deps in graph["missing"].values() for d in deps})
+    nodes = [*graph["nodes"], *missing]
+    states = {n: status.get(n, "missing") for n in nodes}
+    edges = [(d, n) for d, n in graph["edges"]]
+    return {
+        "svg": graph_svg("Agent dependencies", nodes, edges, states),
+        "nodes": [
+            {"name": n, "status": states[n], "needs": graph["nodes"].get(n, {}).get("dependencies")}
+            for n in nodes
+        ],
+        "order": graph["execution_order"],
+    }
+
+
+def workflow_graphs(ctx: ApiContext, viewer: Viewer) -> list[dict[str, Any]]:
+    """Each readable applied workflow's step DAG as SVG."""
+    out = []
+    for workflow in ctx.system.state.live().workflows:
+        name = workflow.metadata.name
+        if not viewer.may_fill(WORKFLOW, workflow_name=name):
+            continue
+        steps = workflow.spec.steps
+        out.append(
+            {
+                "name": name,
+                "svg": graph_svg(
+                    f"Workflow {name}",
+                    [s.name for s in steps],
+                    [(need, s.name) for s in steps for need in s.needs],
+                ),
+                "steps": [
+                    {"name": s.name, "runs": s.agent or f"by {s.capability}", "needs": s.needs}
+                    for s in steps
+                ],
+            }
+        )
+    return out
+
+
+# -- runs -----------------------------------------------------------------------------
+
+
+def runs_list(
+    ctx: ApiContext, viewer: Viewer, workflow: str | None, status: str | None, page: int
+) -> dict[str, Any]:
+    """A page of runs newest first, filtered by workflow and (effective) status."""
+    stored: tuple[str, ...] = ()
+    if status == RunStatus.INTERRUPTED.value:
+        # Stored as running/pending; whether its owner is gone is decided per run below.
+        stored = (RunStatus.RUNNING.value, RunStatus.PENDING.value, status)
+    elif status:
+        stored = (status,)
+    found = run_page(
+        ctx.system.engine,
+        workflow=workflow or None,
+        statuses=stored,
+        limit=PAGE_SIZE,
+        offset=page * PAGE_SIZE,
+    )
+    now = ctx.system.clock.now()
+    rows = []
+    for line in found.lines:
+        shown = effective_status(line.run, now).value
+        if status and shown != status:
+            continue
+        if not viewer.may_fill(RUN, run_id=line.run.id):
+            continue
+        rows.append(
+            {
+                "id": line.run.id,
+                "workflow": line.run.workflow,
+                "status": shown,
+                "created": when(line.run.created_at),
+                "duration": seconds(line.run.duration),
+                "progress": f"{line.steps_done}/{line.steps_total}",
+            }
+        )
+    applied = [w.metadata.name for w in ctx.system.state.live().workflows]
+    return {
+        "rows": rows,
+        "total": found.total,
+        "page": page,
+        "pages": max(1, -(-found.total // PAGE_SIZE)),
+        "workflows": sorted(set(applied) | set(workflow_names(ctx.system.engine))),
+        "statuses": STATUS_FILTERS,
+        "workflow": workflow or "",
+        "status": status or "",
+    }
+
+
+@dataclass
+class _Attempt:
+    step: str
+    attempt: int
+    start: float | None
+    end: float | None = None
+    outcome: str = "running"
+    error: str | None = None
+    retry_at: float | None = None
+    worker: str | None = None
+
+    def shown(self) -> dict[str, Any]:
+        duration = "—"
+        if self.start is not None and self.end is not None:
+            duration = seconds(self.end - self.start)
+        return {
+            "step": self.step,
+            "attempt": self.attempt,
+            "started": when(self.start),
+            "duration": duration,
+            "outcome": self.outcome,
+            "error": self.error,
+            "retry": when(self.retry_at) if self.retry_at else None,
+            "worker": self.worker,
+        }
+
+
+def attempts(events: list[StepEvent]) -> list[dict[str, Any]]:
+    """The timeline: one line per attempt (start, duration, outcome, worker) and each skip.
+
+    An attempt's end event carries its start; a separate ``running`` event exists only
+    for an attempt still running at a commit. ``worker`` is shown when a distributed
+    runner recorded one on the event (the in-process runner records none).
+    """
+    lines: list[_Attempt] = []
+    running: dict[tuple[str, int], _Attempt] = {}
+    for event in events:
+        slot = (event.step, event.attempt)
+        worker = getattr(event, "worker", None)
+        if event.status is StepStatus.RUNNING:
+            running[slot] = line = _Attempt(event.step, event.attempt, event.at, worker=worker)
+            lines.append(line)
+            continue
+        found = running.pop(slot, None)
+        if found is None:
+            start = event.at if event.status is StepStatus.SKIPPED else event.started_at
+            found = _Attempt(event.step, event.attempt, start)
+            lines.append(found)
+        found.end, found.outcome, found.error = event.at, event.status.value, event.error
+        found.retry_at = event.retry_at
+        found.worker = found.worker or worker
+    return [line.shown() for line in lines]
+
+
+def step_edges(ctx: ApiContext, record: RunRecord) -> list[tuple[str, str]]:
+    """The run's DAG edges from its workflow as applied (none if no longer applied)."""
+    workflow = ctx.system.registry.applied_workflow(record.workflow)
+    if workflow is None:
+        return []
+    names = {s.name for s in record.steps}
+    return [
+        (need, s.name)
+        for s in workflow.spec.steps
+        for need in s.needs
+        if s.name in names and need in names
+    ]
+
+
+def run_state(ctx: ApiContext, record: RunRecord) -> dict[str, Any]:
+    """What the live view needs: status and each step's state and attempts (JSON)."""
+    status = effective_status(record, ctx.system.clock.now())
+    return {
+        "id": record.id,
+        "status": status.value,
+        "finished": status.finished,
+        "steps": {
+            s.name: {
+                "status": s.status.value,
+                "attempts": s.attempts,
+                "duration": seconds(s.duration),
+            }
+            for s in record.steps
+        },
+    }
+
+
+def run_page_data(ctx: ApiContext, viewer: Viewer, record: RunRecord) -> dict[str, Any]:
+    """The run page: DAG by step state, steps, timeline, inputs and outputs, resume."""
+    state = run_state(ctx, record)
+    states = {name: s["status"] for name, s in state["steps"].items()}
+    workflow = ctx.system.registry.applied_workflow(record.workflow)
+    inputs = {s.name: s.input for s in workflow.spec.steps} if workflow else {}
+    status = RunStatus(state["status"])
+    return {
+        "run": record,
+        "state": state,
+        "status": status.value,
+        "created": when(record.created_at),
+        "started": when(record.started_at),
+        "finished": when(record.finished_at),
+        "duration": seconds(record.duration),
+        "svg": graph_svg(
+            f"Run {record.id} of {record.workflow}",
+            [s.name for s in record.steps],
+            step_edges(ctx, record),
+            states,
+        ),
+        "steps": [
+            {
+                "name": s.name,
+                "status": s.status.value,
+                "attempts": s.attempts,
+                "duration": seconds(s.duration),
+                "error": s.error,
+                "reason": s.reason,
+                "input": pretty(inputs[s.name]) if s.name in inputs else None,
+                "output": None if s.output is None else pretty(s.output),
+            }
+            for s in record.steps
+        ],
+        "params": pretty(record.params),
+        "timeline": attempts(ctx.runs.engine.store.events(record.id)),
+        "live": not status.finished and status is not RunStatus.INTERRUPTED,
+        "can_resume": status in (RunStatus.INTERRUPTED, RunStatus.CANCELLED)
+        and viewer.may_fill(RESUME, run_id=record.id),
+    }
+
+
+# -- revisions ------------------------------------------------------------------------
+
+
+def revisions(ctx: ApiContext) -> list[dict[str, Any]]:
+    """Every revision, newest first, with its counts, source and git commit."""
+    return [
+        {
+            "number": r.number,
+            "created": r.created_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            "source": r.source,
+            "commit": r.git_commit,
+            "dirty": r.git_dirty,
+            "summary": r.summary,
+            "rollback_of": r.rollback_of,
+        }
+        for r in reversed(ctx.system.state.revisions())
+    ]
+
+
+def revision_diff(ctx: ApiContext, number: int) -> list[tuple[str, str]]:
+    """Revision ``number``'s plan against the one before it: (action, line) pairs."""
+    after = ctx.system.state.snapshot(number)
+    before = ctx.system.state.snapshot(number - 1) if number > 1 else ResourceSet(())
+    marked = change_lines(plan(after, before, prune=True), lambda text, action: f"{action}\0{text}")
+    pairs = []
+    for line in marked:
+        action, sep, text = line.partition("\0")
+        pairs.append((action, text) if sep else ("detail", line))
+    return pairs
+
+
+def drift(ctx: ApiContext) -> dict[str, Any]:
+    """Whether live state matches the manifest tree the server watches (cached 5 s).
+
+    ``watch --serve`` names its tree in ``system.extras["manifests_tree"]``; without one
+    (plain ``serve``) the answer is unknown, and the page says so.
+    """
+    tree = ctx.system.extras.get("manifests_tree")
+    if tree is None:
+        return {"known": False}
+    key = (str(tree), ctx.system.state.current_revision(), ctx.system.clock.monotonic() // 5)
+    cached = ctx.system.extras.get("ui_drift")
+    if cached is not None and cached[0] == key:
+        result: dict[str, Any] = cached[1]
+        return result
+    try:
+        desired = load_tree(Path(tree), ctx.system.registry.prefixes())
+    except DevskyyError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        result = {"known": True, "tree": str(tree), "matches": False, "problem": first}
+    else:
+        pending = plan(desired, ctx.system.state.live())
+        result = {
+            "known": True,
+            "tree": str(tree),
+            "matches": not pending.has_changes,
+            "summary": pending.summary(),
+        }
+    ctx.system.extras["ui_drift"] = (key, result)
+    return result
+
+
+# -- security -------------------------------------------------------------------------
+
+
+def security(ctx: ApiContext, viewer: Viewer) -> dict[str, Any]:
+    """Key counts and blocks, and the keys themselves when the role may read keys."""
+    summary = ctx.security.get_security_summary()
+    keys = ctx.security.list_api_keys() if viewer.may(KEYS) else None
+    return {"summary": summary, "keys": keys}
+
+
+def audit(ctx: ApiContext, actor: str | None, limit: int = 100) -> dict[str, Any]:
+    """The newest events (newest first) and the chain's verify result."""
+    ctx.security.flush()
+    events = ctx.security.get_audit_log(agent_name=actor or None, limit=limit)
+    report = ctx.security.verify_audit_log()
+    return {"events": list(reversed(events)), "report": report, "actor": actor or ""}
