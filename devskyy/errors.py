@@ -14,6 +14,7 @@ API map these to exit codes and HTTP statuses in one place each.
     │   ├── RateLimited          over the limit; carries retry_after seconds
     │   └── Blocked              threat detection blocked the principal or key
     └── ExecutionError           an agent call or step failed
+        ├── BrokenResult         the agent answered with something that is not a JSON dict
         ├── TemporaryError       a retry may help
         │   ├── StepTimeout
         │   └── CircuitOpen      the breaker refused the call
@@ -84,6 +85,10 @@ class Blocked(SecurityError):
 
 class ExecutionError(DevskyyError):
     """An agent call or workflow step failed."""
+
+
+class BrokenResult(ExecutionError):
+    """The agent returned something other than a JSON dict: its fault (breaker, retry)."""
 
 
 class TemporaryError(ExecutionError):

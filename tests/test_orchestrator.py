@@ -367,16 +367,20 @@ def test_execute_task_orders_by_dependency_and_passes_results(clock: FakeClock) 
 
     result = run(scenario())
     assert result["status"] == "completed"
+    assert result["error"] is None
     # The scanner is pulled in as the fixer's dependency; security (critical) goes first.
     assert result["agents"] == ["security", "scanner", "fixer"]
     assert [c[0] for c in CALLS] == ["security", "scanner", "fixer"]
-    assert CALLS[0][2] == {"target_path": "./src"}
-    fixer_kwargs = CALLS[2][2]
-    assert fixer_kwargs["target_path"] == "./src"
-    assert fixer_kwargs["upstream"] == {"scanner": result["results"]["scanner"]}
+    # Agents without an input model take every parameter, and no upstream output.
+    assert [c[2] for c in CALLS] == [{"target_path": "./src"}] * 3
     assert result["attempts"] == {"security": 1, "scanner": 1, "fixer": 1}
     assert result["errors"] == {}
     assert result["priority"] == "high"
+    # A task is a workflow run: durable, listed with the runs.
+    listed = orch.workflows.store.list_runs()
+    assert [(r.id, r.workflow, r.status.value) for r in listed] == [
+        (result["run_id"], "task:scan_and_fix", "succeeded")
+    ]
 
 
 def test_execute_task_retries_with_exact_delays(clock: FakeClock) -> None:
@@ -426,8 +430,11 @@ def test_execute_task_gives_up_and_skips_dependents(clock: FakeClock) -> None:
     assert result["status"] == "failed"
     assert result["errors"] == {
         "scanner": "Flaky: scanner failure 2 (attempt 2 of 2 failed)",
-        "fixer": "skipped: dependency 'scanner' did not succeed",
+        "fixer": "skipped: needs failed: scanner",
     }
+    assert result["error"] == (
+        "agent 'scanner' failed: Flaky: scanner failure 2 (attempt 2 of 2 failed)"
+    )
     assert result["results"] == {"other": {"agent": "other", "call": 1, "label": ""}}
     assert CALLS == []
     assert clock.sleeps == [1.0]

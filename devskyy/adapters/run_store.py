@@ -210,8 +210,13 @@ class MemoryRunStore:
         run = self.get(run_id)
         if run.owner != expected_owner:
             return False
-        self._runs[run_id] = replace(
-            self._runs[run_id], owner=owner, heartbeat_at=now, status=RunStatus.RUNNING
+        self._runs[run_id] = replace(  # running again: no longer finished
+            self._runs[run_id],
+            owner=owner,
+            heartbeat_at=now,
+            status=RunStatus.RUNNING,
+            finished_at=None,
+            error=None,
         )
         return True
 
@@ -554,7 +559,13 @@ class SqlRunStore:
             result = conn.execute(
                 update(runs_table)
                 .where(runs_table.c.id == run_id, match)
-                .values(owner=owner, heartbeat_at=now, status=RunStatus.RUNNING.value)
+                .values(  # running again: no longer finished
+                    owner=owner,
+                    heartbeat_at=now,
+                    status=RunStatus.RUNNING.value,
+                    finished_at=None,
+                    error=None,
+                )
             )
             if result.rowcount == 1:
                 return True

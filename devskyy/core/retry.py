@@ -9,9 +9,8 @@ with the inputs made explicit, so every decision is a pure function of its argum
 Numbering: attempts are 1-based. After attempt ``n`` fails, ``decide(n, error, r)`` says
 what to do next:
 
-* ``GiveUp(reason)`` when ``error`` is not an ``Exception`` (cancellation, interrupts), is a
-  ``devskyy.errors.PermanentError``, matches ``nonRetryableErrors``, or ``n`` reached
-  ``maxAttempts``;
+* ``GiveUp(reason)`` when ``error`` answers the request (``Fault.REQUEST`` below) or is not
+  an ``Exception`` (cancellation, interrupts), or ``n`` reached ``maxAttempts``;
 * otherwise ``DoSleep(delay)`` before attempt ``n + 1``, or ``DoAttempt()`` when that delay
   is zero.
 
@@ -22,13 +21,32 @@ and finally clamped to ``[0, maximum]``.
 
 ``nonRetryableErrors`` entries match an exception class or any class it derives from,
 by plain name (``ValueError``) or by qualified name (``mypkg.errors.Boom``).
+
+Errors are classified once, by ``RetryPolicy.classify`` (a ``Fault``), and both the retry
+decision and the circuit breaker read that one answer:
+
+* ``Fault.REQUEST``: the error answers the request (a ``PermanentError`` such as a declined
+  card or bad input, a ``DevskyyError`` outside ``ExecutionError`` such as ``NotFound``, or
+  an error listed in ``nonRetryableErrors``). The agent is up: never retried, and the
+  breaker counts it as a success (pybreaker's ``exclude``).
+* ``Fault.AGENT``: the error says something about the agent (timeouts, temporary errors,
+  unexpected exceptions, and the two permanent errors that are the agent's own failure:
+  ``RetriesExhausted``, its self-healing gave up, and ``BrokenResult``, a result that is not
+  a JSON dict). Retried while attempts remain; the breaker counts a failure.
+* ``Fault.CANCELLED``: not an ``Exception`` (cancellation, interrupts): neither.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from devskyy.errors import PermanentError
+from devskyy.errors import (
+    DevskyyError,
+    ExecutionError,
+    PermanentError,
+    RetriesExhausted,
+)
 from devskyy.model.manifests import RetrySpec
 
 
@@ -52,6 +70,22 @@ class GiveUp:
 
 
 Decision = DoAttempt | DoSleep | GiveUp
+
+
+class Fault(StrEnum):
+    """Whose fault an error is; the retry policy and the breaker both read it."""
+
+    REQUEST = "request"
+    AGENT = "agent"
+    CANCELLED = "cancelled"
+
+    @property
+    def outcome(self) -> str:
+        """The outcome name metrics record for an attempt that failed this way."""
+        return _OUTCOMES[self]
+
+
+_OUTCOMES = {Fault.REQUEST: "answered", Fault.AGENT: "error", Fault.CANCELLED: "cancelled"}
 
 
 def class_names(error: BaseException) -> list[str]:
@@ -136,17 +170,27 @@ class RetryPolicy:
         """Whether any retry may help with this error (ignoring the attempt count)."""
         return self._refusal(error) is None
 
+    def classify(self, error: BaseException) -> Fault:
+        """Whose fault ``error`` is (see the module docstring): the one classification."""
+        if not isinstance(error, Exception):
+            return Fault.CANCELLED
+        return Fault.AGENT if self._refusal(error) is None else Fault.REQUEST
+
     def _refusal(self, error: BaseException) -> str | None:
         kind = type(error).__name__
         if not isinstance(error, Exception):
             return f"{kind} is not retried (cancellation or interrupt)"
-        if isinstance(error, PermanentError):
-            return f"{kind} is a permanent error"
         match = self.non_retryable_match(error)
         if match is not None:
             if match in (kind, f"{type(error).__module__}.{type(error).__qualname__}"):
                 return f"{kind} is listed in nonRetryableErrors"
             return f"{kind} matches nonRetryableErrors entry {match!r}"
+        if isinstance(error, RetriesExhausted):
+            return None  # the agent's own healing gave up: its fault, so counted and retried
+        if isinstance(error, PermanentError):
+            return f"{kind} is a permanent error"
+        if isinstance(error, DevskyyError) and not isinstance(error, ExecutionError):
+            return f"{kind} is not retried"
         return None
 
     def decide(self, attempt: int, error: BaseException, random_value: float = 0.5) -> Decision:

@@ -10,10 +10,14 @@ Subclasses implement ``execute_core_function(**kwargs)`` (abstract) and usually
 
 A class may declare ``config_model`` (a pydantic model): the manifest's ``spec.config``
 is validated with it and stored in ``self.config``; without one, ``self.config`` is the
-plain dict.
+plain dict. It may declare ``input_model`` (the pydantic model of its inputs) and
+``consumes`` (``core.tasks.Consumes``: inputs taken from an upstream capability's output):
+``execute_task`` passes an agent only the parameters its input model declares, plus what
+it consumes from the agents it depends on (``inputs(capability)``).
 
 Status (``BaseAgent.AgentStatus``): INITIALIZING until ``initialize()`` succeeds;
-``@BaseAgent.with_healing`` sets RECOVERING while it retries, FAILED when the retry policy
+``@BaseAgent.with_healing`` (attempts through ``runtime.attempt``, the one retry loop)
+sets RECOVERING while it retries, FAILED when the retry policy
 gives up after a failure it tried to heal (or on the last allowed attempt), and HEALTHY
 again after a success. DEGRADED replaces HEALTHY while an anomaly alarm is on.
 
@@ -37,15 +41,17 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Concatenate, ParamSpec, TypeVar, cast
 
 from pydantic import BaseModel
 
 from devskyy.adapters.clock import Clock, SystemClock
-from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
+from devskyy.core.retry import RetryPolicy
 from devskyy.core.stats import CallTracker
+from devskyy.core.tasks import AgentInputs, Consumes
 from devskyy.errors import RetriesExhausted
 from devskyy.model.manifests import RetrySpec
+from devskyy.runtime.attempt import AttemptExecutor, Plan
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -115,6 +121,8 @@ class BaseAgent(abc.ABC):
 
     AgentStatus: ClassVar[type[AgentStatus]] = AgentStatus
     config_model: ClassVar[type[BaseModel] | None] = None
+    input_model: ClassVar[type[BaseModel] | None] = None
+    consumes: ClassVar[tuple[Consumes, ...]] = ()
     metrics_window: ClassVar[int] = 100
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -153,6 +161,22 @@ class BaseAgent(abc.ABC):
         self.context = context
         model = type(self).config_model
         self.config = model.model_validate(context.config) if model else dict(context.config)
+
+    @classmethod
+    def inputs(cls, capability: str) -> AgentInputs:
+        """What the agent takes for ``capability`` (``execute_task`` passes only that).
+
+        The default: the fields of ``input_model`` (names and aliases) and ``consumes``;
+        without an input model the agent takes every parameter (``**kwargs``). An agent
+        whose capabilities take different inputs overrides this.
+        """
+        del capability  # one input model serves every capability by default
+        model = cls.input_model
+        if model is None:
+            return AgentInputs(None, cls.consumes)
+        names = set(model.model_fields)
+        names.update(f.alias for f in model.model_fields.values() if f.alias)
+        return AgentInputs(frozenset(names), cls.consumes)
 
     async def initialize(self) -> bool:
         """Prepare resources; return True when ready. The default has nothing to prepare."""
@@ -225,30 +249,27 @@ class BaseAgent(abc.ABC):
         @functools.wraps(fn)
         async def healing(self: A, /, *args: P.args, **kwargs: P.kwargs) -> R:
             policy = RetryPolicy.from_spec(self.context.retry)
-            attempt = 1
-            while True:
-                try:
-                    result = await fn(self, *args, **kwargs)
-                except Exception as exc:
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    decision = policy.decide(attempt, exc, self.context.random())
-                    if isinstance(decision, GiveUp):
-                        exhausted = attempt >= policy.max_attempts
-                        if attempt == 1 and not exhausted:
-                            raise
-                        self.status = AgentStatus.FAILED
-                        self.healing["gave_up"] += 1
-                        raise RetriesExhausted(attempt, exc) from exc
-                    self.status = AgentStatus.RECOVERING
-                    self.healing["retries"] += 1
-                    if isinstance(decision, DoSleep):
-                        await self.context.clock.sleep(decision.seconds)
-                    attempt += 1
-                    continue
-                if attempt > 1 or self.status in (AgentStatus.FAILED, AgentStatus.RECOVERING):
-                    self.healing["recoveries"] += 1
-                self.status = AgentStatus.HEALTHY
-                self._settle()
-                return result
+
+            def recovering(_attempt: int, exc: Exception, _delay: float) -> None:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.status = AgentStatus.RECOVERING
+                self.healing["retries"] += 1
+
+            plan = Plan(f"agent {self.name!r}", policy, on_retry=recovering)
+            executor = AttemptExecutor(self.context.clock, self.context.random)
+            outcome = await executor.run(lambda: fn(self, *args, **kwargs), plan)
+            exc = outcome.error
+            if exc is not None:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                if outcome.attempts == 1 and outcome.attempts < policy.max_attempts:
+                    raise exc
+                self.status = AgentStatus.FAILED
+                self.healing["gave_up"] += 1
+                raise RetriesExhausted(outcome.attempts, exc) from exc
+            if outcome.attempts > 1 or self.status in (AgentStatus.FAILED, AgentStatus.RECOVERING):
+                self.healing["recoveries"] += 1
+            self.status = AgentStatus.HEALTHY
+            self._settle()
+            return cast("R", outcome.result)
 
         return healing

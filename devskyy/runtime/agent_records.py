@@ -1,10 +1,10 @@
 """The orchestrator's per-agent records and the reports built from them.
 
-``Replica`` (an instance and its load), ``AgentEntry`` (everything kept per agent name),
-``Attempted`` (how a retried call ended), the rule that decides which errors count
-against an agent's breaker (``answers_the_request``), and the JSON reports that
+``Replica`` (an instance and its load), ``AgentEntry`` (everything kept per agent name:
+its breaker cell for the attempt executor, its statistics), and the JSON reports that
 ``Orchestrator.get_agent_metrics``, ``get_dependency_graph`` and
-``get_orchestrator_health`` return.
+``get_orchestrator_health`` return. Which errors count against a breaker is decided once,
+by ``RetryPolicy.classify`` (``core.retry``).
 """
 
 from __future__ import annotations
@@ -18,25 +18,10 @@ from devskyy.core.breaker import Breaker
 from devskyy.core.retry import RetryPolicy
 from devskyy.core.selection import AgentInfo, dependency_order
 from devskyy.core.stats import CallTracker
-from devskyy.errors import ExecutionError, PermanentError, RetriesExhausted
+from devskyy.errors import ExecutionError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
 _LIVE = (AgentStatus.HEALTHY, AgentStatus.DEGRADED, AgentStatus.RECOVERING)
-
-
-@dataclass(frozen=True)
-class Attempted:
-    """How ``call_with_retry`` ended: a result, or the last error and why it stopped."""
-
-    result: dict[str, Any] | None
-    error: Exception | None
-    attempts: int
-    reason: str
-
-    def describe_error(self) -> str:
-        if self.error is None:
-            return ""
-        return f"{type(self.error).__name__}: {self.error} ({self.reason})"
 
 
 @dataclass
@@ -79,17 +64,11 @@ class AgentEntry:
     timeouts: int = 0
     rejected: int = 0
 
-
-def answers_the_request(error: BaseException, policy: RetryPolicy) -> bool:
-    """True for errors about the request rather than the agent's health.
-
-    A ``PermanentError`` raised by the agent (a declined card, bad input) or an error in
-    its ``nonRetryableErrors`` shows the agent is up; ``RetriesExhausted`` (its own
-    self-healing gave up) does not.
-    """
-    if isinstance(error, RetriesExhausted):
-        return False
-    return isinstance(error, PermanentError) or policy.non_retryable_match(error) is not None
+    def refused(self, retry_after: float) -> str:
+        """The ``CircuitOpen`` message when this agent's breaker refuses a call."""
+        return (
+            f"circuit breaker for agent {self.info.name!r} is open; retry after {retry_after:.1f}s"
+        )
 
 
 def agent_metrics(name: str, entry: AgentEntry, now: float) -> dict[str, Any]:

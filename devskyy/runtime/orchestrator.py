@@ -1,28 +1,28 @@
 """The Agent Orchestrator: replicas, breakers, timeouts, the priority queue, tasks.
 
-``call_agent(name, kwargs)`` is ONE attempt, the seam the workflow engine and
-``execute_task`` share: it asks the agent's circuit breaker (``CircuitOpen`` when it
-refuses), picks the replica with the fewest outstanding calls, enforces the timeout
-(``StepTimeout``), and records the outcome in the agent's statistics and breaker.
-Retrying is the caller's business, with the agent's ``retry_policy(name)``.
+Every attempt goes through the one attempt executor (``runtime.attempt``) and the step
+runner (``runtime.step_runner``; ``LocalStepRunner`` runs it on the least-loaded replica):
 
-``execute_task(task_type, parameters, required_capabilities, priority)`` selects the
-agents that cover the capabilities (plus their dependencies), runs each as soon as its
-dependencies have succeeded, passes ``upstream={dependency: result}`` with the
-parameters, retries per the agent's policy, and records the task in the history store.
-Every attempt waits for a slot of the priority queue (``max_concurrency``; critical
-before high before medium before low).
+* ``call_agent(name, kwargs)`` is ONE attempt: the agent's circuit breaker
+  (``CircuitOpen`` when it refuses), the timeout (``StepTimeout``), and the outcome
+  recorded in the agent's statistics, breaker and ``call_observers``; with ``priority``
+  it first waits for a slot of the priority queue;
+* ``call_with_retry(name, kwargs)`` is attempts until success or the retry policy (the
+  agent's, or the one given) gives up, each through the priority queue; the workflow
+  engine runs every step through it (with the step's breaker, timeout and deadline);
+* ``execute_task(task_type, parameters, required_capabilities, priority)`` compiles the
+  agents that cover the capabilities (``core.tasks``) into a Workflow value and runs it
+  through the workflow engine: durable, resumable, listed in ``runs``. The result keeps
+  the guide's shape (``status`` completed|failed, ``results`` and ``errors`` per step,
+  ``attempts``) plus ``run_id`` and a top-level ``error`` naming each failed agent and
+  the reason. The task is also recorded in the execution history.
 
-Breaker failures are the errors that say something about the agent: timeouts, temporary
-errors, unexpected exceptions, exhausted self-healing, a result that is not a dict. An
-error that answers the request (a ``PermanentError`` such as a declined card, or an
-error listed in the agent's ``nonRetryableErrors``) shows the agent is up: it counts as
-an error in the statistics but as a success for the breaker (pybreaker's ``exclude``),
-so that five bad requests cannot lock every caller out.
-
-Timeouts are enforced by the event loop (``asyncio.timeout``): a hung call must be
-interrupted even when the injected clock is a fake one. Durations, breaker times and
-TTLs come from the injected clock.
+Which errors count against a breaker is the retry policy's classification
+(``RetryPolicy.classify``): an error that answers the request (a ``PermanentError``
+such as a declined card, an error listed in ``nonRetryableErrors``) is never retried and
+counts as a success for the breaker, so that five bad requests cannot lock every caller
+out; timeouts, unexpected errors, exhausted self-healing and a result that is not a JSON
+dict count as failures and are retried.
 """
 
 from __future__ import annotations
@@ -30,39 +30,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.history_store import ExecutionRecord, HistoryStore, MemoryHistoryStore
+from devskyy.adapters.run_store import MemoryRunStore, RunStore
 from devskyy.core.breaker import Breaker, BreakerPolicy
-from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
-from devskyy.core.selection import (
-    AgentInfo,
-    dependency_order,
-    least_loaded,
-    providers,
-    select_for,
-)
-from devskyy.errors import (
-    CircuitOpen,
-    NotFound,
-    PermanentError,
-    StepTimeout,
-)
-from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
+from devskyy.core.retry import RetryPolicy
+from devskyy.core.selection import AgentInfo, providers
+from devskyy.core.tasks import TASK_PREFIX, AgentInputs, TaskRequest, compile_task
+from devskyy.errors import NotFound, StepTimeout
+from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec, Workflow
+from devskyy.model.runs import RunRecord, StepStatus
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 from devskyy.runtime.agent_records import (
     AgentEntry,
-    Attempted,
     Replica,
     agent_metrics,
     agents_health,
-    answers_the_request,
     dependency_graph,
 )
+from devskyy.runtime.attempt import Attempted, AttemptExecutor, BreakerCell, Plan
 from devskyy.runtime.queue import PriorityGate
+from devskyy.runtime.step_runner import LocalStepRunner, StepRunner
+from devskyy.runtime.workflows import WorkflowEngine
 
 ExecutionPriority = Priority
 """The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
@@ -83,6 +75,8 @@ class Orchestrator:
         max_concurrency: int = 16,
         random_source: Callable[[], float] = random.random,
         history_limit: int = 100,
+        runs: RunStore | None = None,
+        runner: StepRunner | None = None,
     ) -> None:
         self.clock = clock
         self.history: HistoryStore = history if history is not None else MemoryHistoryStore()
@@ -90,6 +84,18 @@ class Orchestrator:
         self.random = random_source
         self.history_limit = history_limit
         self._agents: dict[str, AgentEntry] = {}
+        self.executor = AttemptExecutor(clock, random_source)
+        self.runner: StepRunner = runner or LocalStepRunner(self._replicas)
+        # The engine that runs tasks; open_system shares one with named workflows.
+        self.workflows = WorkflowEngine(
+            self,
+            runs if runs is not None else MemoryRunStore(),
+            clock,
+            lambda _name: None,
+            defaults=self._defaults,
+            random_value=random_source,
+        )
+        self.workflows.compilers[TASK_PREFIX] = self.recompile
         self._shared: dict[str, tuple[Any, float | None]] = {}
         self._started = clock.monotonic()
         self._tasks = {"completed": 0, "failed": 0}
@@ -224,7 +230,53 @@ class Orchestrator:
             raise NotFound(f"agent {name!r} is not registered")
         return entry
 
-    # -- one attempt -----------------------------------------------------------------
+    def _replicas(self, name: str) -> list[Replica]:
+        return self._entry(name).replicas
+
+    def _defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
+        entry = self._agents.get(name)
+        return (None, None) if entry is None else (entry.retry, entry.timeout)
+
+    # -- attempts (through the one attempt executor) --------------------------------------
+
+    def plan(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+        priority: Priority | None = None,
+        retry: RetryPolicy | None = None,
+        breakers: tuple[BreakerCell, ...] = (),
+        **hooks: Any,
+    ) -> Plan:
+        """How to attempt a call of agent ``name``: its breaker first, then ``breakers``."""
+        entry = self._entry(name)
+        return Plan(
+            f"agent {name!r}",
+            retry or entry.retry,
+            timeout if timeout is not None else entry.timeout,
+            (entry, *breakers),
+            self.queue if priority is not None else None,
+            priority or Priority.MEDIUM,
+            entry.info.priority.rank,
+            observe=self._observer(entry),
+            **hooks,
+        )
+
+    def _observer(self, entry: AgentEntry) -> Callable[[float, str, BaseException | None], None]:
+        def observe(seconds: float, outcome: str, error: BaseException | None) -> None:
+            if outcome == "rejected":
+                entry.rejected += 1
+                return
+            if isinstance(error, StepTimeout):
+                entry.timeouts += 1
+            for observer in self.call_observers:
+                with contextlib.suppress(Exception):  # metrics must never fail a call
+                    observer(entry.info.name, seconds, outcome)
+            if outcome != "cancelled":
+                entry.tracker.record(seconds, outcome == "ok", self.clock.now())
+
+        return observe
 
     async def call_agent(
         self,
@@ -234,76 +286,9 @@ class Orchestrator:
         timeout: float | None = None,
         priority: Priority | None = None,
     ) -> dict[str, Any]:
-        """One attempt at ``name`` with ``kwargs``: breaker, least-loaded replica, timeout.
-
-        With ``priority`` the attempt first waits for a slot of the priority queue (the
-        workflow engine passes its workflow's priority); without, the caller manages
-        admission itself (``call_with_retry`` holds the slot across the attempt).
-        """
-        if priority is not None:
-            async with self.queue.slot(priority, self._entry(name).info.priority.rank):
-                return await self.call_agent(name, kwargs, timeout=timeout)
-        entry = self._entry(name)
-        admission = entry.breaker.admit(self.clock.monotonic())
-        entry.breaker = admission.breaker
-        if not admission.allowed:
-            entry.rejected += 1
-            raise CircuitOpen(
-                f"circuit breaker for agent {name!r} is open; "
-                f"retry after {admission.retry_after:.1f}s"
-            )
-        index = least_loaded([(r.outstanding, r.served) for r in entry.replicas])
-        replica = entry.replicas[index]
-        limit = timeout if timeout is not None else entry.timeout
-        replica.outstanding += 1
-        replica.served += 1
-        started = self.clock.monotonic()
-        outcome = "error"
-        deadline = asyncio.timeout(limit)
-        try:
-            async with deadline:
-                result = await replica.agent.execute_core_function(**kwargs)
-        except TimeoutError:
-            if not deadline.expired():
-                raise  # the agent's own timeout, not ours
-            entry.timeouts += 1
-            raise StepTimeout(f"agent {name!r} did not answer within {limit:g}s") from None
-        except asyncio.CancelledError:
-            outcome = "cancelled"
-            raise
-        except Exception as exc:
-            if answers_the_request(exc, entry.retry):
-                outcome = "answered"
-            raise
-        else:
-            if not isinstance(result, dict):
-                raise PermanentError(f"agent {name!r} returned {type(result).__name__}, not a dict")
-            outcome = "ok"
-            if "headline" not in result:
-                line = None
-                with contextlib.suppress(Exception):  # a summary must never fail a call
-                    line = replica.agent.headline(result)
-                if line:
-                    result = {**result, "headline": line}
-            return result
-        finally:
-            replica.finished_one()
-            self._settle(entry, outcome, started)
-
-    def _settle(self, entry: AgentEntry, outcome: str, started: float) -> None:
-        """Record one finished attempt in the statistics, the breaker and the observers."""
-        now = self.clock.monotonic()
-        for observe in self.call_observers:
-            with contextlib.suppress(Exception):  # metrics must never fail a call
-                observe(entry.info.name, now - started, outcome)
-        if outcome == "cancelled":
-            entry.breaker = entry.breaker.release()
-            return
-        entry.tracker.record(now - started, outcome == "ok", self.clock.now())
-        if outcome == "error":
-            entry.breaker = entry.breaker.on_failure(now)
-        else:
-            entry.breaker = entry.breaker.on_success(now)
+        """ONE attempt at ``name`` with ``kwargs`` (see the module docstring)."""
+        plan = self.plan(name, timeout=timeout, priority=priority)
+        return await self.executor.once(lambda: self.runner.run_attempt(name, kwargs), plan)
 
     async def call_with_retry(
         self,
@@ -312,27 +297,52 @@ class Orchestrator:
         *,
         priority: Priority = Priority.MEDIUM,
         timeout: float | None = None,
-    ) -> Attempted:
+        retry: RetryPolicy | None = None,
+        breakers: tuple[BreakerCell, ...] = (),
+        **hooks: Any,
+    ) -> Attempted[dict[str, Any]]:
         """Attempts, each through the priority queue, until success or the policy gives up.
 
-        Sleeps between attempts go through the clock and hold no queue slot.
+        Sleeps between attempts go through the clock and hold no queue slot. ``hooks`` are
+        the ``Plan``'s ``deadline``, ``deadline_reason``, ``deadline_error``, ``on_retry``
+        and ``before_attempt``.
         """
-        entry = self._entry(name)
-        attempt = 1
-        while True:
-            try:
-                async with self.queue.slot(priority, entry.info.priority.rank):
-                    result = await self.call_agent(name, kwargs, timeout=timeout)
-                return Attempted(result, None, attempt, "")
-            except Exception as exc:
-                decision = entry.retry.decide(attempt, exc, self.random())
-                if isinstance(decision, GiveUp):
-                    return Attempted(None, exc, attempt, decision.reason)
-                if isinstance(decision, DoSleep):
-                    await self.clock.sleep(decision.seconds)
-                attempt += 1
+        plan = self.plan(
+            name, timeout=timeout, priority=priority, retry=retry, breakers=breakers, **hooks
+        )
+        return await self.executor.run(lambda: self.runner.run_attempt(name, kwargs), plan)
 
     # -- tasks -------------------------------------------------------------------------
+
+    def agent_inputs(self, name: str, capability: str) -> AgentInputs:
+        """What agent ``name`` declares it takes for ``capability`` (its class decides)."""
+        return type(self._entry(name).replicas[0].agent).inputs(capability)
+
+    def compile_task(self, request: TaskRequest) -> Workflow:
+        """The Workflow value that runs a task over the agents registered now."""
+        infos = {n: e.info for n, e in self._agents.items()}
+        return compile_task(request, infos, self.agent_inputs)
+
+    def create_task(
+        self,
+        task_type: str,
+        parameters: dict[str, Any] | None = None,
+        required_capabilities: list[str] | None = None,
+        priority: Priority | str = Priority.MEDIUM,
+    ) -> RunRecord:
+        """Compile and record a task as a pending run (``workflows.execute`` runs it)."""
+        request = TaskRequest(
+            task_type,
+            dict(parameters or {}),
+            tuple(required_capabilities or ()),
+            Priority(priority),
+        )
+        workflow = self.compile_task(request)
+        return self.workflows.create_run(workflow, request.workflow_name, request.as_params())
+
+    def recompile(self, record_params: dict[str, Any]) -> Workflow:
+        """The workflow of a recorded task run (for resume)."""
+        return self.compile_task(TaskRequest.from_params(record_params))
 
     async def execute_task(
         self,
@@ -341,56 +351,49 @@ class Orchestrator:
         required_capabilities: list[str] | None = None,
         priority: Priority | str = Priority.MEDIUM,
     ) -> dict[str, Any]:
-        """Run the agents covering the capabilities in dependency order (see module doc)."""
-        level = Priority(priority)
-        params = dict(parameters or {})
-        infos = {n: e.info for n, e in self._agents.items()}
-        order = dependency_order(select_for(required_capabilities or [], infos), infos)
-        task_id = uuid.uuid4().hex
-        started_at, started = self.clock.now(), self.clock.monotonic()
-        results: dict[str, Any] = {}
+        """Run the agents covering the capabilities as a workflow (see the module doc)."""
+        record = self.create_task(task_type, parameters, required_capabilities, priority)
+        record = await self.workflows.execute(record.id)
+        return self.task_result(record)
+
+    def task_result(self, record: RunRecord) -> dict[str, Any]:
+        """The guide's task result of a finished task run; recorded in the history."""
+        workflow = self.workflows.workflow_of(record)
+        agents = {s.name: s.agent or "" for s in workflow.spec.steps}
+        results = {s.name: s.output for s in record.steps if s.status is StepStatus.SUCCEEDED}
         errors: dict[str, str] = {}
-        attempts: dict[str, int] = {}
-        done: dict[str, asyncio.Event] = {n: asyncio.Event() for n in order}
-
-        async def run_one(name: str) -> None:
-            try:
-                deps = [d for d in infos[name].dependencies if d in done]
-                for dep in deps:
-                    await done[dep].wait()
-                failed = [d for d in deps if d not in results]
-                if failed:
-                    errors[name] = f"skipped: dependency {failed[0]!r} did not succeed"
-                    return
-                kwargs = dict(params)
-                if deps:
-                    kwargs["upstream"] = {d: results[d] for d in deps}
-                outcome = await self.call_with_retry(name, kwargs, priority=level)
-                attempts[name] = outcome.attempts
-                if outcome.error is None:
-                    results[name] = outcome.result
-                else:
-                    errors[name] = outcome.describe_error()
-            finally:
-                done[name].set()
-
-        await asyncio.gather(*(run_one(n) for n in order))
-        status = "failed" if errors else "completed"
+        failures: list[str] = []
+        for step in record.steps:
+            if step.status is StepStatus.FAILED:
+                why = f"{step.error} ({step.reason})" if step.reason else f"{step.error}"
+                errors[step.name] = why
+                failures.append(f"agent {agents[step.name]!r} failed: {why}")
+            elif step.status is StepStatus.SKIPPED:
+                errors[step.name] = f"skipped: {step.reason}"
+        if record.error and not failures:
+            failures.append(record.error)
+        status = "completed" if record.status.value == "succeeded" else "failed"
         self._tasks[status] += 1
-        record = ExecutionRecord(
-            task_id=task_id,
-            task_type=task_type,
+        duration = record.duration or 0.0
+        execution = ExecutionRecord(
+            task_id=record.id,
+            task_type=str(record.params.get("task_type", "")),
             status=status,
-            priority=level.value,
-            started_at=started_at,
-            duration=self.clock.monotonic() - started,
-            agents=tuple(order),
-            attempts=attempts,
+            priority=str(record.params.get("priority", "medium")),
+            started_at=record.started_at or record.created_at,
+            duration=duration,
+            agents=tuple(agents[s.name] for s in record.steps),
+            attempts={s.name: s.attempts for s in record.steps if s.attempts},
             results=results,
             errors=errors,
         )
-        self.history.append(record)
-        return {**record.as_dict(), "execution_time": record.duration}
+        self.history.append(execution)
+        return {
+            **execution.as_dict(),
+            "run_id": record.id,
+            "error": "; ".join(failures) or None,
+            "execution_time": duration,
+        }
 
     @property
     def execution_history(self) -> list[dict[str, Any]]:

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from devskyy.adapters.clock import Clock
-from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.core.validation import normalize_prefixes
 from devskyy.errors import DevskyyError, NotFound
 from devskyy.extras import missing_extra_message
@@ -320,17 +319,11 @@ class Registry:
         return to_guide_shape(record)
 
     def workflow_engine(self) -> WorkflowEngine:
-        """The workflow engine in use (built on first use over the store's runs)."""
+        """The workflow engine in use: the orchestrator's, looking up live state."""
         if self.workflows is None:
-            store: RunStore = SqlRunStore(self.engine) if self.engine else MemoryRunStore()
-            self.workflows = WorkflowEngine(
-                self.orchestrator,
-                store,
-                self.clock,
-                self.applied_workflow,
-                agents=self.applied_agent,
-                random_value=self.orchestrator.random,
-            )
+            self.workflows = self.orchestrator.workflows
+            self.workflows.use_workflows(self.applied_workflow)
+            self.workflows.use_agents(self.applied_agent)
         return self.workflows
 
     def applied_workflow(self, name: str) -> Workflow | None:

@@ -130,20 +130,15 @@ async def open_system(
     try:
         state = SqlStateStore(engine)
         orchestrator = Orchestrator(
-            clock, history=SqlHistoryStore(engine), max_concurrency=max_concurrency
+            clock,
+            history=SqlHistoryStore(engine),
+            max_concurrency=max_concurrency,
+            runs=SqlRunStore(engine),
         )
         registry = Registry(
             orchestrator, state.live, clock=clock, engine=engine, state_dir=_state_dir(url)
         )
-        workflows = WorkflowEngine(
-            orchestrator,
-            SqlRunStore(engine),
-            clock,
-            registry.applied_workflow,
-            agents=registry.applied_agent,
-            random_value=orchestrator.random,
-        )
-        registry.workflows = workflows
+        workflows = registry.workflow_engine()
         system = System(url, engine, clock, state, orchestrator, registry, workflows)
         if start_agents:
             system.discovery = await registry.discover_and_register_all_agents()

@@ -1,9 +1,21 @@
 """One session of driving one workflow run: the engine's inner loop (see ``workflows``).
 
 ``RunExecution.drive()`` asks ``DagProgress`` for ready steps, evaluates ``when``, renders
-inputs, starts one asyncio task per step, runs each attempt through the ``AgentCaller``
-(one call per attempt; retry and breaker decisions are made here), and group-commits
-finished steps to the run store before their dependents start.
+inputs, and starts one asyncio task per step. A step task only runs the step's attempts
+through the one attempt executor (``runtime.attempt``: the step's breaker, the workflow
+deadline, the retry policy and its sleeps), each attempt ONE ``AgentCaller.call_agent``
+(the agent's breaker, the priority queue, the timeout, the step runner); it reports what
+happened (attempt started, retry wait, outcome) and wakes the loop.
+
+The session computes the transitions (step records, events, run patches) and queues
+their effects; ``drive`` is the one place that applies them: it commits (group commit,
+before dependents start unless they finish within the commit window) and then calls the
+progress listener. A listener that raises fails the run with that error (and the error
+propagates to the caller); only real cancellation (``CancelledError``, Ctrl-C) records
+the run as ``cancelled``; any other error records it ``failed`` with that error.
+
+It needs from the engine only ``RunServices`` (a Protocol), so the engine and its run
+session do not import each other.
 """
 
 from __future__ import annotations
@@ -12,21 +24,16 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from devskyy.adapters.clock import Clock
+from devskyy.adapters.run_store import RunStore
 from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.dag import DagProgress
 from devskyy.core.expressions import ExpressionError, render, truthy
 from devskyy.core.jsonvalue import json_copy
-from devskyy.core.retry import DoSleep, GiveUp, RetryPolicy
-from devskyy.errors import (
-    CircuitOpen,
-    DevskyyError,
-    ExecutionError,
-    MissingInput,
-    PermanentError,
-    StepTimeout,
-)
+from devskyy.core.retry import RetryPolicy
+from devskyy.errors import DevskyyError, MissingInput, PermanentError
 from devskyy.model.manifests import Agent, Priority, StepSpec, Workflow
 from devskyy.model.runs import (
     RunPatch,
@@ -37,9 +44,7 @@ from devskyy.model.runs import (
     StepRecord,
     StepStatus,
 )
-
-if TYPE_CHECKING:
-    from devskyy.runtime.workflows import WorkflowEngine
+from devskyy.runtime.attempt import AttemptExecutor, Plan, StepBreaker
 
 S = StepStatus
 STEPS_FAILED = "step(s) failed:"
@@ -66,6 +71,30 @@ class AgentCaller(Protocol):
         ...
 
 
+class RunServices(Protocol):
+    """What a run session needs from its engine."""
+
+    caller: AgentCaller
+    store: RunStore
+    clock: Clock
+    executor: AttemptExecutor
+    commit_interval: float
+    heartbeat_interval: float
+    breakers: dict[tuple[str, str], StepBreaker]
+
+    def agent_manifest(self, name: str) -> Agent | None:
+        """The Agent manifest of ``name`` in live state, if any."""
+        ...
+
+    def agent_defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
+        """The agent's declared retry policy and timeout (None: not declared)."""
+        ...
+
+
+class ProgressListenerError(DevskyyError):
+    """The progress listener raised: the run is recorded failed with this error."""
+
+
 class NotSerializable(PermanentError):
     """A step's input or output is not a JSON value (the step-runner seam needs JSON)."""
 
@@ -83,7 +112,7 @@ class RunExecution:
 
     def __init__(
         self,
-        engine: WorkflowEngine,
+        engine: RunServices,
         workflow: Workflow,
         record: RunRecord,
         dag: DagProgress,
@@ -91,6 +120,7 @@ class RunExecution:
     ) -> None:
         self.engine = engine
         self.clock = engine.clock
+        self.notices: list[StepRecord] = []
         self.workflow = workflow
         self.run = record
         self.dag = dag
@@ -115,6 +145,7 @@ class RunExecution:
         self.timed_out = False
         self.flushed_at = self.clock.monotonic()
         self.agent_manifests: dict[str, Agent | None] = {}
+        self.agent_defaults: dict[str, tuple[RetryPolicy | None, float | None]] = {}
         self.not_json: dict[str, str] = {}
         for spec in workflow.spec.steps:
             try:
@@ -130,7 +161,22 @@ class RunExecution:
         if event is not None:
             self.events.append(event)
         if self.on_step is not None:
-            self.on_step(self.run, record)
+            self.notices.append(record)
+
+    def _apply(self, commit: bool = True) -> None:
+        """THE place effects happen: commit what changed, then tell the listener."""
+        if commit:
+            self.flush()
+        if not self.notices or self.on_step is None:
+            return
+        notices, self.notices = self.notices, []
+        for record in notices:
+            try:
+                self.on_step(self.run, record)
+            except Exception as exc:
+                raise ProgressListenerError(
+                    f"progress listener failed: {type(exc).__name__}: {exc}"
+                ) from exc
 
     def _patch(self, patch: RunPatch) -> None:
         """Merge run fields into the pending write (a later value wins per field)."""
@@ -200,7 +246,7 @@ class RunExecution:
                     # Let steps that finish at once do so: their start and end share a commit.
                     await asyncio.sleep(0)
                 if not self.completions:
-                    self.flush()
+                    self._apply()
                     await self._idle()
                 self.wakeup.clear()
                 batch, self.completions = self.completions, []
@@ -209,14 +255,13 @@ class RunExecution:
                 # Group commit: results are durable before dependents start, unless steps
                 # finish faster than the commit window; then one commit covers the window.
                 window = self.engine.commit_interval
-                if not window or self.clock.monotonic() - self.flushed_at >= window:
-                    self.flush()
+                self._apply(not window or self.clock.monotonic() - self.flushed_at >= window)
                 for outcome in batch:
                     self._advance_outcome(outcome)
-        except BaseException:
-            await self._abandon()
+            return self._close()
+        except BaseException as exc:
+            await self._abandon(exc)
             raise
-        return self._close()
 
     async def _idle(self) -> None:
         """Wait for a step event; write a heartbeat whenever the wait lasts an interval."""
@@ -311,111 +356,97 @@ class RunExecution:
     def _retry_policy(self, spec: StepSpec, agent: str) -> RetryPolicy:
         if spec.retry is not None:
             return RetryPolicy.from_spec(spec.retry)
-        manifest = self._agent(agent)
-        return RetryPolicy.from_spec(manifest.spec.retry) if manifest else RetryPolicy()
+        return self._defaults(agent)[0] or RetryPolicy()
+
+    def _defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
+        # Looked up once per run session.
+        if name not in self.agent_defaults:
+            self.agent_defaults[name] = self.engine.agent_defaults(name)
+        return self.agent_defaults[name]
 
     def _agent(self, name: str) -> Agent | None:
-        # Looked up once per run session: live state may be a store read.
+        # Looked up once per run session.
         if name not in self.agent_manifests:
-            self.agent_manifests[name] = self.engine.agents(name)
+            self.agent_manifests[name] = self.engine.agent_manifest(name)
         return self.agent_manifests[name]
 
     def _timeout(self, spec: StepSpec, agent: str) -> float:
         timeout = spec.timeout_seconds
         if timeout is None:
-            manifest = self._agent(agent)
-            timeout = manifest.spec.timeout_seconds if manifest else 300.0
+            timeout = self._defaults(agent)[1] or 300.0
         return max(0.0, min(timeout, self.deadline - self.clock.monotonic()))
 
-    def _decide(self, policy: RetryPolicy, tries: int, exc: Exception) -> tuple[float, str | None]:
-        """The delay before the next attempt, or why there is none (the give-up reason)."""
-        if isinstance(exc, DevskyyError) and not isinstance(exc, ExecutionError):
-            return 0.0, f"{type(exc).__name__} is not retried"
-        decision = policy.decide(tries, exc, self.engine.random_value())
-        if isinstance(decision, GiveUp):
-            return 0.0, decision.reason
-        delay = decision.seconds if isinstance(decision, DoSleep) else 0.0
-        if self.clock.monotonic() + delay >= self.deadline:
-            return 0.0, "the workflow timeout leaves no time to retry"
-        return delay, None
+    def _plan(self, spec: StepSpec, agent: str) -> Plan:
+        name = spec.name
+        breakers: tuple[StepBreaker, ...] = ()
+        if spec.circuit_breaker is not None:
+            key = (self.workflow.name, name)
+            cell = self.engine.breakers.get(key)
+            if cell is None:
+                policy = BreakerPolicy.from_spec(spec.circuit_breaker)
+                cell = self.engine.breakers[key] = StepBreaker(Breaker(policy), f"step {name!r}")
+            breakers = (cell,)
+
+        def on_retry(_attempt: int, exc: Exception, delay: float) -> None:
+            self._retry_wait(name, exc, delay)
+
+        def before_attempt(_attempt: int) -> None:
+            self._attempt_started(name, self.dag.start(name))
+            self.wakeup.set()
+
+        return Plan(
+            f"step {name!r}",
+            self._retry_policy(spec, agent),
+            breakers=breakers,
+            deadline=self.deadline,
+            deadline_reason="the workflow timeout leaves no time to retry",
+            deadline_error=f"step {name!r}: workflow timed out",
+            on_retry=on_retry,
+            before_attempt=before_attempt,
+        )
+
+    def _retry_wait(self, name: str, exc: Exception, delay: float) -> None:
+        now = self.clock.now()
+        self.dag.retry_wait(name, now + delay)
+        record = replace(
+            self.records[name],
+            status=S.RETRY_WAIT,
+            error=_describe(exc),
+            error_type=type(exc).__name__,
+        )
+        began = self.attempt_began.pop(name, None)
+        attempts = self.dag.attempts(name)
+        self._set(
+            record, StepEvent(name, S.RETRY_WAIT, attempts, now, record.error, now + delay, began)
+        )
+        self.wakeup.set()
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
-        name = spec.name
-        policy: RetryPolicy | None = None  # compiled on the first failure only
-        tries = 1  # attempts in this session: a resumed step gets a fresh retry budget
+        priority = self.workflow.spec.priority
+
+        def attempt() -> Any:
+            timeout = self._timeout(spec, agent)
+            return self.engine.caller.call_agent(
+                agent, dict(inputs), timeout=timeout, priority=priority
+            )
+
         try:
-            while True:
-                try:
-                    output = await self._attempt(spec, agent, inputs)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    policy = policy or self._retry_policy(spec, agent)
-                    delay, give_up = self._decide(policy, tries, exc)
-                    if give_up is not None:
-                        if self.clock.monotonic() >= self.deadline:
-                            self.timed_out = True
-                        self.completions.append(_Outcome(name, error=exc, reason=give_up))
-                        return
-                    now = self.clock.now()
-                    self.dag.retry_wait(name, now + delay)
-                    record = replace(
-                        self.records[name],
-                        status=S.RETRY_WAIT,
-                        error=_describe(exc),
-                        error_type=type(exc).__name__,
-                    )
-                    event = StepEvent(
-                        name,
-                        S.RETRY_WAIT,
-                        self.dag.attempts(name),
-                        now,
-                        _describe(exc),
-                        now + delay,
-                        self.attempt_began.pop(name, None),
-                    )
-                    self._set(record, event)
-                    self.wakeup.set()
-                    if delay > 0:
-                        await self.clock.sleep(delay)
-                    tries += 1
-                    self._attempt_started(name, self.dag.start(name))
-                    self.wakeup.set()
-                else:
-                    self.completions.append(_Outcome(name, output=output))
-                    return
+            # A resumed step gets a fresh retry budget: attempts count in this session.
+            done = await self.engine.executor.run(attempt, self._plan(spec, agent))
+            if done.error is None:
+                output = self._output(spec, agent, done.result)
+                self.completions.append(_Outcome(spec.name, output=output))
+            else:
+                if self.clock.monotonic() >= self.deadline:
+                    self.timed_out = True
+                self.completions.append(_Outcome(spec.name, error=done.error, reason=done.reason))
+        except NotSerializable as exc:
+            self.completions.append(_Outcome(spec.name, error=exc, reason=None))
         finally:
             self.wakeup.set()
 
-    async def _attempt(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        timeout = self._timeout(spec, agent)
-        if timeout <= 0:
-            raise StepTimeout(f"step {spec.name!r}: workflow timed out")
-        key = (self.workflow.name, spec.name)
-        breakers = self.engine.breakers  # breakers count in monotonic time
-        if spec.circuit_breaker is not None:
-            breaker = breakers.get(key) or Breaker(BreakerPolicy.from_spec(spec.circuit_breaker))
-            admission = breaker.admit(self.clock.monotonic())
-            breakers[key] = admission.breaker
-            if not admission.allowed:
-                raise CircuitOpen(
-                    f"step {spec.name!r}: circuit open; retry after {admission.retry_after:.1f}s"
-                )
-        guarded = spec.circuit_breaker is not None
-        try:
-            output = await self.engine.caller.call_agent(
-                agent, dict(inputs), timeout=timeout, priority=self.workflow.spec.priority
-            )
-        except asyncio.CancelledError:
-            if guarded:
-                breakers[key] = breakers[key].release()
-            raise
-        except Exception:
-            if guarded:
-                breakers[key] = breakers[key].on_failure(self.clock.monotonic())
-            raise
-        if guarded:
-            breakers[key] = breakers[key].on_success(self.clock.monotonic())
+    def _output(self, spec: StepSpec, agent: str, output: Any) -> dict[str, Any]:
+        """The JSON dict a step produced (a caller other than the orchestrator may err)."""
         if not isinstance(output, dict):
             raise NotSerializable(
                 f"step {spec.name!r}: agent {agent!r} returned {type(output).__name__}, not a dict"
@@ -448,6 +479,7 @@ class RunExecution:
             self.dag.fail(outcome.name, _describe(outcome.error))
 
     def _close(self) -> RunRecord:
+        self._apply(commit=False)  # the listener hears of the last skips before the end
         now = self.clock.now()
         failed = [s.name for s in self.records.values() if s.status is S.FAILED]
         status = RunStatus.FAILED if failed or self.timed_out else RunStatus.SUCCEEDED
@@ -468,12 +500,14 @@ class RunExecution:
         )
         return self.run
 
-    async def _abandon(self) -> None:
-        """Cancelled (Ctrl-C, task cancel): stop steps, record the run as cancelled."""
+    async def _abandon(self, error: BaseException) -> None:
+        """Stop the steps; record the run cancelled (real cancellation) or failed (error)."""
         for task in self.tasks.values():
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        cancelled = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
+        why = "the run was cancelled" if cancelled else f"the run failed: {_describe(error)}"
         # The original error matters more than a failed last write; resume recovers.
         with contextlib.suppress(Exception):
             batch, self.completions = self.completions, []
@@ -483,12 +517,20 @@ class RunExecution:
                 record = replace(
                     self.records[name],
                     status=S.PENDING,
-                    error="CancelledError: the run was cancelled during this step",
+                    error=f"CancelledError: {why} during this step",
                     error_type="CancelledError",
                 )
                 self._set(record, None)
-            self._patch(RunPatch(status=RunStatus.CANCELLED, finished_at=self.clock.now()))
+            now = self.clock.now()
+            if cancelled:
+                patch = RunPatch(status=RunStatus.CANCELLED, finished_at=now)
+            else:
+                patch = RunPatch(status=RunStatus.FAILED, finished_at=now, error=_describe(error))
+            self._patch(patch)
             self.flush()
+            if cancelled:  # a failed listener is not called again
+                with contextlib.suppress(Exception):
+                    self._apply(commit=False)
 
 
 def _set_fields(patch: RunPatch) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from devskyy.adapters.clock import Clock
 from devskyy.adapters.run_store import RunStore, owner_alive, process_owner
 from devskyy.core.breaker import Breaker
 from devskyy.core.dag import DagProgress, nodes_of
+from devskyy.core.retry import RetryPolicy
 from devskyy.errors import (
     DevskyyError,
     NotFound,
@@ -58,11 +59,13 @@ from devskyy.model.runs import (
     StepRecord,
     StepStatus,
 )
+from devskyy.runtime.attempt import AttemptExecutor, StepBreaker
 from devskyy.runtime.workflow_execution import (
     STEPS_FAILED,
     AgentCaller,
     NotSerializable,
     ProgressListener,
+    ProgressListenerError,
     RunExecution,
 )
 
@@ -71,6 +74,7 @@ __all__ = [
     "NotSerializable",
     "ParamsError",
     "ProgressListener",
+    "ProgressListenerError",
     "WorkflowEngine",
     "effective_status",
     "not_applied",
@@ -197,6 +201,7 @@ class WorkflowEngine:
         workflows: Callable[[str], Workflow | None],
         *,
         agents: Callable[[str], Agent | None] | None = None,
+        defaults: Callable[[str], tuple[RetryPolicy | None, float | None]] | None = None,
         random_value: Callable[[], float] = random.random,
         owner: str | None = None,
         id_factory: Callable[[], str] | None = None,
@@ -208,12 +213,32 @@ class WorkflowEngine:
         self.clock = clock
         self._workflows = workflows
         self.agents: Callable[[str], Agent | None] = agents or (lambda _name: None)
-        self.random_value = random_value
+        self._defaults = defaults
+        self.executor = AttemptExecutor(clock, random_value)
         self.owner = owner or process_owner()
         self._new_id = id_factory or _random_id
         self.commit_interval = commit_interval
         self.heartbeat_interval = heartbeat_interval
-        self.breakers: dict[tuple[str, str], Breaker] = {}
+        self.breakers: dict[tuple[str, str], StepBreaker] = {}
+        self.compilers: dict[str, Callable[[dict[str, Any]], Workflow]] = {}
+
+    def use_workflows(self, workflows: Callable[[str], Workflow | None]) -> None:
+        """Look named workflows up with ``workflows`` (``open_system`` wires live state)."""
+        self._workflows = workflows
+
+    def use_agents(self, agents: Callable[[str], Agent | None]) -> None:
+        """Look Agent manifests up with ``agents``."""
+        self.agents = agents
+
+    def agent_manifest(self, name: str) -> Agent | None:
+        return self.agents(name)
+
+    def agent_defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
+        """The agent's retry policy and timeout: its manifest's, else the caller's."""
+        manifest = self.agents(name)
+        if manifest is not None:
+            return RetryPolicy.from_spec(manifest.spec.retry), manifest.spec.timeout_seconds
+        return self._defaults(name) if self._defaults is not None else (None, None)
 
     def workflow(self, name: str) -> Workflow:
         """The applied Workflow manifest; ``NotFound`` when it is not applied."""
@@ -222,9 +247,17 @@ class WorkflowEngine:
             raise not_applied(name)
         return workflow
 
+    def workflow_of(self, record: RunRecord) -> Workflow:
+        """The workflow a run runs: a compiled one (``prefix:...``), else the applied one."""
+        prefix, colon, _ = record.workflow.partition(":")
+        if colon and prefix + ":" in self.compilers:
+            return self.compilers[prefix + ":"](record.params)
+        return self.workflow(record.workflow)
+
     def breaker(self, workflow: str, step: str) -> Breaker | None:
         """The step-level breaker of a step, if it has one and it has been used."""
-        return self.breakers.get((workflow, step))
+        cell = self.breakers.get((workflow, step))
+        return None if cell is None else cell.breaker
 
     def create(self, workflow_name: str, params: Mapping[str, Any]) -> RunRecord:
         """Validate and record a new pending run (``execute`` then runs it)."""
@@ -234,6 +267,21 @@ class WorkflowEngine:
             id=self._new_id(),
             workflow=workflow.name,
             params=clean,
+            status=RunStatus.PENDING,
+            created_at=self.clock.now(),
+            owner=self.owner,
+            heartbeat_at=self.clock.now(),
+            steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
+        )
+        self.store.create(record)
+        return record
+
+    def create_run(self, workflow: Workflow, name: str, params: dict[str, Any]) -> RunRecord:
+        """Record a new pending run of a compiled workflow (a task) under ``name``."""
+        record = RunRecord(
+            id=self._new_id(),
+            workflow=name,
+            params=params,
             status=RunStatus.PENDING,
             created_at=self.clock.now(),
             owner=self.owner,
@@ -262,7 +310,7 @@ class WorkflowEngine:
         return await self._execute(record, on_step)
 
     async def _execute(self, record: RunRecord, on_step: ProgressListener | None) -> RunRecord:
-        workflow = self.workflow(record.workflow)
+        workflow = self.workflow_of(record)
         execution = RunExecution(
             self, workflow, record, DagProgress.from_workflow(workflow), on_step
         )
@@ -276,7 +324,7 @@ class WorkflowEngine:
             raise StateError(f'run "{run_id}" is still {status.value} (owner {record.owner})')
         if status.finished and status is not RunStatus.CANCELLED:
             raise StateError(f'run "{run_id}" already {status.value}; nothing to resume')
-        workflow = self.workflow(record.workflow)
+        workflow = self.workflow_of(record)
         if [s.name for s in workflow.spec.steps] != [s.name for s in record.steps]:
             raise StateError(
                 f'run "{run_id}" has other steps than workflow "{workflow.name}" has now; '
@@ -297,7 +345,14 @@ class WorkflowEngine:
         steps = tuple(
             s if dag.status(s.name).terminal else replace(s, status=S.PENDING) for s in record.steps
         )
-        record = replace(record, steps=steps, owner=self.owner, status=RunStatus.RUNNING)
+        record = replace(
+            record,
+            steps=steps,
+            owner=self.owner,
+            status=RunStatus.RUNNING,
+            finished_at=None,
+            error=None,
+        )
         return await RunExecution(self, workflow, record, dag, on_step).drive()
 
 

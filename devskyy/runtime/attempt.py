@@ -1,0 +1,213 @@
+"""The one attempt executor: every piece of work runs its attempts here.
+
+A ``with_healing`` method, an orchestrator call (``call_agent``, ``call_with_retry``,
+``execute_task``'s steps) and a workflow step all describe their work as a ``Plan`` and
+hand it to ``AttemptExecutor``. One attempt (``once``):
+
+1. waits for a slot of the priority gate, if the plan has one (held for the attempt
+   only, never across a retry's sleep);
+2. refuses with ``StepTimeout`` when the plan's deadline (a workflow's timeout) has passed;
+3. asks every breaker of the plan (the agent's, a step's own) for admission, in order;
+   the first refusal raises ``CircuitOpen`` and gives back the probe slots already taken;
+4. runs the call under ``asyncio.timeout`` (the plan's timeout, never past its deadline):
+   expiry raises ``StepTimeout``; an agent's own ``TimeoutError`` stays its own;
+5. classifies the outcome once (``RetryPolicy.classify``) and settles it: every admitted
+   breaker counts a failure only for ``Fault.AGENT``, a success for ``Fault.REQUEST`` and
+   for results, nothing for cancellation; the plan's ``observe`` gets the seconds and the
+   outcome name (``ok``, ``error``, ``answered``, ``cancelled``, or ``rejected`` when a
+   breaker refused).
+
+``run`` is THE retry loop of devskyy (``grep`` finds no other): after a failed attempt
+the policy decides (``DoSleep``/``DoAttempt``/``GiveUp``); a retry whose sleep would end
+past the deadline is not tried. ``on_retry`` is told before the sleep, ``before_attempt``
+after it; sleeps go through the injected clock. The result is an ``Attempted`` value.
+
+Timeouts are enforced by the event loop (``asyncio.timeout``): a hung call must be
+interrupted even when the injected clock is a fake one. Durations and breaker times come
+from the injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from devskyy.adapters.clock import Clock
+from devskyy.core.breaker import Breaker
+from devskyy.core.retry import DoSleep, Fault, GiveUp, RetryPolicy
+from devskyy.errors import CircuitOpen, StepTimeout
+from devskyy.model.manifests import Priority
+from devskyy.runtime.queue import PriorityGate
+
+T = TypeVar("T")
+
+Observer = Callable[[float, str, BaseException | None], None]
+"""Told after every attempt: seconds, outcome name, the error (None on success)."""
+
+
+class BreakerCell(Protocol):
+    """Where a breaker lives between attempts (an agent's entry, a step's cell)."""
+
+    breaker: Breaker
+
+    def refused(self, retry_after: float) -> str:
+        """The ``CircuitOpen`` message when this breaker refuses a call."""
+        ...
+
+
+class StepBreaker:
+    """A breaker cell of its own (a workflow step's ``circuitBreaker``)."""
+
+    __slots__ = ("breaker", "label")
+
+    def __init__(self, breaker: Breaker, label: str) -> None:
+        self.breaker = breaker
+        self.label = label
+
+    def refused(self, retry_after: float) -> str:
+        return f"{self.label}: circuit open; retry after {retry_after:.1f}s"
+
+
+@dataclass(frozen=True)
+class Attempted(Generic[T]):
+    """How ``run`` ended: a result, or the last error and why it stopped."""
+
+    result: T | None
+    error: Exception | None
+    attempts: int
+    reason: str
+
+    def describe_error(self) -> str:
+        if self.error is None:
+            return ""
+        return f"{type(self.error).__name__}: {self.error} ({self.reason})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to attempt one piece of work (see the module docstring)."""
+
+    label: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
+    breakers: Sequence[BreakerCell] = ()
+    gate: PriorityGate | None = None
+    priority: Priority = Priority.MEDIUM
+    rank: int = 0
+    deadline: float | None = None
+    deadline_reason: str = "the deadline leaves no time to retry"
+    deadline_error: str | None = None
+    observe: Observer | None = None
+    on_retry: Callable[[int, Exception, float], None] | None = None
+    before_attempt: Callable[[int], None] | None = None
+
+
+class AttemptExecutor:
+    """Runs attempts of plans with one clock and one random source."""
+
+    def __init__(self, clock: Clock, random_value: Callable[[], float] = random.random) -> None:
+        self.clock = clock
+        self.random = random_value
+
+    async def once(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
+        """ONE attempt of ``call`` under ``plan``; raises what the attempt raised."""
+        if plan.gate is None:
+            return await self._attempt(call, plan)
+        async with plan.gate.slot(plan.priority, plan.rank):
+            return await self._attempt(call, plan)
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
+        clock = self.clock
+        now = clock.monotonic()
+        limit = plan.timeout
+        if plan.deadline is not None:
+            left = plan.deadline - now
+            if left <= 0:
+                raise StepTimeout(plan.deadline_error or f"{plan.label}: the deadline has passed")
+            limit = None if limit is None else min(limit, left)
+        try:
+            admitted = _admit(plan.breakers, now)
+        except CircuitOpen as exc:
+            if plan.observe is not None:
+                with contextlib.suppress(Exception):
+                    plan.observe(0.0, "rejected", exc)
+            raise
+        outcome = "cancelled"
+        error: BaseException | None = None
+        timer = asyncio.timeout(limit)
+        try:
+            async with timer:
+                result = await call()
+            outcome = "ok"
+            return result
+        except TimeoutError as exc:
+            if not timer.expired():
+                outcome, error = plan.retry.classify(exc).outcome, exc
+                raise  # the agent's own timeout, not ours
+            error = StepTimeout(f"{plan.label} did not answer within {limit:g}s")
+            outcome = Fault.AGENT.outcome
+            raise error from None
+        except BaseException as exc:
+            outcome, error = plan.retry.classify(exc).outcome, exc
+            raise
+        finally:
+            end = clock.monotonic()
+            for cell in admitted:
+                breaker = cell.breaker
+                if outcome == "error":
+                    cell.breaker = breaker.on_failure(end)
+                elif outcome == "cancelled":
+                    cell.breaker = breaker.release()
+                else:
+                    cell.breaker = breaker.on_success(end)
+            if plan.observe is not None:
+                with contextlib.suppress(Exception):  # metrics must never fail a call
+                    plan.observe(end - now, outcome, error)
+
+    async def run(self, call: Callable[[], Awaitable[T]], plan: Plan) -> Attempted[T]:
+        """Attempts until success or the policy gives up (THE retry loop)."""
+        attempt = 1
+        while True:
+            try:
+                result = await self.once(call, plan)
+            except Exception as exc:
+                delay, reason = self.decide(plan, attempt, exc)
+                if reason is not None:
+                    return Attempted(None, exc, attempt, reason)
+                if plan.on_retry is not None:
+                    plan.on_retry(attempt, exc, delay)
+                if delay > 0:
+                    await self.clock.sleep(delay)
+                attempt += 1
+                if plan.before_attempt is not None:
+                    plan.before_attempt(attempt)
+            else:
+                return Attempted(result, None, attempt, "")
+
+    def decide(self, plan: Plan, attempt: int, error: Exception) -> tuple[float, str | None]:
+        """The delay before the next attempt, or why there is none (the give-up reason)."""
+        decision = plan.retry.decide(attempt, error, self.random())
+        if isinstance(decision, GiveUp):
+            return 0.0, decision.reason
+        delay = decision.seconds if isinstance(decision, DoSleep) else 0.0
+        if plan.deadline is not None and self.clock.monotonic() + delay >= plan.deadline:
+            return 0.0, plan.deadline_reason
+        return delay, None
+
+
+def _admit(cells: Sequence[BreakerCell], now: float) -> list[BreakerCell]:
+    """Ask each breaker in turn; on a refusal give back the probes taken and raise."""
+    admitted: list[BreakerCell] = []
+    for cell in cells:
+        admission = cell.breaker.admit(now)
+        cell.breaker = admission.breaker
+        if not admission.allowed:
+            for taken in admitted:
+                taken.breaker = taken.breaker.release()
+            raise CircuitOpen(cell.refused(admission.retry_after))
+        admitted.append(cell)
+    return admitted
