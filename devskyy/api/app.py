@@ -261,6 +261,7 @@ class _Edge:
 def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
     """The HTTP API over ``system`` (see the package docs for the endpoints)."""
     from devskyy.api.routers import agents, orchestrator, registry, runs, security  # noqa: PLC0415
+    from devskyy.api.ui import build as build_ui  # noqa: PLC0415
 
     ctx = ApiContext(system, settings or ApiSettings())
     app = FastAPI(
@@ -277,6 +278,7 @@ def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
     _install_handlers(app)
     for module in (orchestrator, registry, security, agents, runs):
         app.include_router(module.build(ctx))
+    app.include_router(build_ui(ctx))  # the dashboard under /ui (docs/ui.md)
 
     guard = Depends(ctx.guard)
 
