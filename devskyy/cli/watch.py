@@ -163,6 +163,7 @@ async def _run(url: str, **opts: Any) -> int:
             if not path.exists():
                 raise click.UsageError(f"{path} does not exist")
             watch_root = path
+        system.extras["manifests_tree"] = git.checkout / path if git else path  # for /ui
         settings = WatchSettings(
             path=path,
             prune=opts["prune"],
