@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from devskyy.adapters.run_store import runs_table
 from devskyy.runtime.system import System
+from devskyy.runtime.watch_metrics import standard_collectors
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BREAKER_STATES = ("closed", "half-open", "open")
@@ -113,6 +114,7 @@ class ApiMetrics:
             buckets=(0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
         r.register(_RuntimeCollector(system))
+        standard_collectors(r)  # process, Python, devskyy_build_info
 
     def run_ended(self, kind: str, status: str) -> None:
         self.runs.labels(kind, status).inc()

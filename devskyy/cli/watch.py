@@ -62,13 +62,24 @@ log = logging.getLogger("devskyy.watch")
     help="Seconds in-flight work gets on SIGTERM.",
 )
 @click.option("--serve", is_flag=True, help="Also serve the HTTP API in this process.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="API address (--serve).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address of the API (--serve) and of --metrics-port.",
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8000,
     show_default=True,
     help="API port (--serve).",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the daemon's Prometheus metrics at http://HOST:PORT/metrics (no --serve needed).",
 )
 @workspace_option
 @rate_limit_option
@@ -95,6 +106,7 @@ def watch(
     serve: bool,
     host: str,
     port: int,
+    metrics_port: int | None,
     workspaces: tuple[Path, ...],
     rate_limit: int | None,
     git_url: str | None,
@@ -120,6 +132,7 @@ def watch(
             serve=serve,
             host=host,
             port=port,
+            metrics_port=metrics_port,
             api=api_settings(workspaces, rate_limit) if serve else None,
             git_url=git_url,
             git_branch=git_branch,
@@ -151,6 +164,7 @@ async def _run(url: str, **opts: Any) -> int:
         await system.close()
         raise
     server: Any = None
+    metrics_server: Any = None
     try:
         system.security_manager()  # applies are audited by the daemon's hook
         git = None
@@ -174,6 +188,8 @@ async def _run(url: str, **opts: Any) -> int:
         loop = asyncio.get_running_loop()
         watch_root.mkdir(parents=True, exist_ok=True)
         daemon = WatchDaemon(system, settings, FsWatcher(watch_root, loop), lease=lease)
+        if opts["metrics_port"] is not None:
+            metrics_server = _start_metrics(daemon, opts["host"], opts["metrics_port"])
         with _signals(loop, daemon):
             if opts["serve"]:
                 server = _start_server(system, opts["host"], opts["port"], opts["api"])
@@ -190,8 +206,30 @@ async def _run(url: str, **opts: Any) -> int:
         )
         return 0
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         await asyncio.to_thread(lease.release)
         await system.close()
+
+
+def _start_metrics(daemon: WatchDaemon, host: str, port: int) -> Any:
+    """The daemon's own /metrics, bound before the first pass (a port in use exits 1)."""
+    from devskyy.runtime.watch_metrics import (  # noqa: PLC0415 - only with --metrics-port
+        DaemonMetrics,
+        serve_metrics,
+        standard_collectors,
+    )
+
+    metrics = DaemonMetrics()
+    standard_collectors(metrics.registry)
+    daemon.observers.append(metrics.observe)
+    server = serve_metrics(metrics.registry, host, port)
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        f"metrics on http://{shown}:{server.port}/metrics",
+        extra={"fields": {"metrics_port": server.port}},
+    )
+    return server
 
 
 def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:

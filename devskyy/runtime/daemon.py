@@ -27,6 +27,7 @@ import asyncio
 import importlib.util
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,12 @@ class PassOutcome:
     agents: dict[str, str] = field(default_factory=dict)
     reloaded: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    # What the pass changed ("update Agent/a") and the live resources the manifests no
+    # longer name, which --prune would delete: the logs name them, not just counts.
+    changed: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    finished_at: float | None = None  # epoch seconds (the clock's now())
+    seconds: float = 0.0  # how long the pass took (monotonic)
 
 
 def module_file(module_path: str) -> Path | None:
@@ -114,6 +121,8 @@ class WatchDaemon:
             hooks.append(self._audit)
         self.reconciler = Reconciler(system.state, system.clock, hooks)
         self.passes: list[PassOutcome] = []
+        # Called with every finished pass (metrics); an observer must not raise.
+        self.observers: list[Callable[[PassOutcome], None]] = []
         self._sources: dict[Path, set[str]] = {}
 
     # -- one pass -----------------------------------------------------------------
@@ -130,6 +139,7 @@ class WatchDaemon:
     async def reconcile(self, reason: str, paths: frozenset[str] = frozenset()) -> PassOutcome:
         """Run one full pass; never raises for bad input (the outcome says what happened)."""
         outcome = PassOutcome(reason)
+        started = self.system.clock.monotonic()
         try:
             await self._pass(outcome, paths)
         except ManifestError as exc:
@@ -143,7 +153,11 @@ class WatchDaemon:
         except DevskyyError as exc:
             outcome.error = str(exc)
             log.error("pass failed", extra={"fields": {"reason": reason, "error": str(exc)}})
+        outcome.seconds = self.system.clock.monotonic() - started
+        outcome.finished_at = self.system.clock.now()
         self.passes.append(outcome)
+        for observer in self.observers:
+            observer(outcome)
         return outcome
 
     async def _pass(self, outcome: PassOutcome, paths: frozenset[str]) -> None:
@@ -162,15 +176,31 @@ class WatchDaemon:
         )
         outcome.revision = result.live_revision
         outcome.counts = _counts(result.plan)
+        outcome.changed = [
+            f"{c.action.value} {c.key}" for c in result.plan if c.action is not Action.UNCHANGED
+        ]
+        outcome.orphans = [str(c.key) for c in result.plan.orphans]
         if result.revision is not None:
             log.info(
-                f"applied revision {result.revision.number}",
-                extra={"fields": {"revision": result.revision.number, **outcome.counts}},
+                f"applied revision {result.revision.number}: {', '.join(outcome.changed)}",
+                extra={
+                    "fields": {
+                        "revision": result.revision.number,
+                        **outcome.counts,
+                        "changed": outcome.changed,
+                    }
+                },
             )
         else:
             log.info(
                 "in sync: no changes",
                 extra={"fields": {"reason": outcome.reason, "revision": result.live_revision}},
+            )
+        previous = self.passes[-1].orphans if self.passes else []
+        if outcome.orphans and outcome.orphans != previous:  # once, not every resync
+            log.warning(
+                f"not in the manifests, kept (--prune would delete): {', '.join(outcome.orphans)}",
+                extra={"fields": {"orphans": outcome.orphans}},
             )
         summary = await self.system.registry.discover_and_register_all_agents()
         outcome.agents = {
