@@ -26,6 +26,9 @@ class StepConfig(BaseModel):
     wait_for: str = ""
     poll_seconds: float = 0.02
     fail: bool = False
+    # Takes this long (through the agent's clock), so that each result outlasts the run
+    # store's commit window and is committed on its own (the failpoint tests).
+    sleep_seconds: float = 0.0
 
 
 class StepAgent(BaseAgent):
@@ -53,6 +56,8 @@ class StepAgent(BaseAgent):
         if settings.wait_for:
             while not Path(settings.wait_for).exists():
                 await self.clock.sleep(settings.poll_seconds)
+        if settings.sleep_seconds:
+            await self.clock.sleep(settings.sleep_seconds)
         if settings.fail:
             raise RuntimeError(f"{self.name} failed as scripted")
         return {"agent": self.name, "echo": kwargs}

@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.errors import NotFound, StateError
 from devskyy.model.runs import (
@@ -300,6 +301,7 @@ class SqlRunStore:
         }
         if self._raw:
             self._create_sqlite(run, row)
+            failpoints.hit("run.created")
             return
         try:
             with self._engine.begin() as conn:
@@ -314,6 +316,7 @@ class SqlRunStore:
                     )
         except IntegrityError:
             raise StateError(f'run "{run.id}" already exists') from None
+        failpoints.hit("run.created")
 
     def write(self, batch: RunWrite) -> None:
         try:
@@ -324,6 +327,9 @@ class SqlRunStore:
         except (sqlite3.Error, SQLAlchemyError) as exc:
             # The one error type the CLI and API map: the store could not take the write.
             raise StateError(f'run "{batch.run_id}": the run store refused a write: {exc}') from exc
+        for step in batch.steps:
+            if step.status is StepStatus.SUCCEEDED:  # counted per step, not per write
+                failpoints.hit("run.step_recorded")
 
     def _write_core(self, batch: RunWrite) -> None:
         with self._engine.begin() as conn:

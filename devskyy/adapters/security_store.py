@@ -37,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 
+from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.errors import StateError
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
@@ -223,6 +224,29 @@ def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
     conn.exec_driver_sql(str(compiled), params)
 
 
+def append_audit_in(
+    conn: Connection, make: Callable[[tuple[int, str] | None], list[AuditRecord]]
+) -> list[AuditRecord]:
+    """Chain and insert audit records inside the caller's open transaction.
+
+    ``make`` receives the stored head (None for an empty log) and returns the chained
+    records to append after it. An apply writes its revision's event this way, so the
+    revision and its event commit together or not at all. The head row is locked (the
+    writer's SQLite transaction already holds the file's write lock).
+    """
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).with_for_update()).first()
+    records = make(None if head is None else (int(head.seq), str(head.hash)))
+    if not records:
+        return records
+    _insert_audit_rows(conn, records)
+    last = records[-1]
+    if head is None:
+        conn.execute(insert(audit_head).values(id=1, seq=last.seq, hash=last.hash))
+    else:
+        conn.execute(update(audit_head).values(seq=last.seq, hash=last.hash))
+    return records
+
+
 class SqlSecurityStore:
     """The security tables in a SQLAlchemy database."""
 
@@ -326,6 +350,7 @@ class SqlSecurityStore:
                     conn.execute(update(audit_head).values(seq=last.seq, hash=last.hash))
         except (exc.IntegrityError, exc.OperationalError) as error:
             raise AuditConflict(f"concurrent audit append: {type(error).__name__}") from None
+        failpoints.hit("audit.appended")
 
     def audit_query(
         self,

@@ -14,6 +14,7 @@ revision keeps the full snapshot of live state after it, which ``rollback`` re-a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Integer,
@@ -37,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.errors import RevisionNotFound, StateError
 from devskyy.model.manifests import Manifest
@@ -66,6 +69,11 @@ revisions_table = Table(
 )
 
 
+Transaction = Connection
+InApply = Callable[[Transaction, Revision], None]
+"""Writes that commit with a revision: called inside ``apply``'s transaction."""
+
+
 class StateStore(Protocol):
     """Where live state and its history are kept."""
 
@@ -81,8 +89,12 @@ class StateStore(Protocol):
         """The revision that last wrote ``key``, None if it is not live."""
         ...
 
-    def apply(self, plan: Plan, meta: ApplyMeta) -> Revision:
-        """Write every pending change of ``plan`` as the next revision, all or nothing."""
+    def apply(self, plan: Plan, meta: ApplyMeta, *, within: InApply | None = None) -> Revision:
+        """Write every pending change of ``plan`` as the next revision, all or nothing.
+
+        ``within(transaction, revision)`` writes what must commit with the revision (its
+        audit event) in the same transaction; only SQL stores take it.
+        """
         ...
 
     def revisions(self) -> list[Revision]:
@@ -183,7 +195,7 @@ class SqlStateStore:
             value = conn.execute(query).scalar()
         return None if value is None else int(value)
 
-    def apply(self, plan: Plan, meta: ApplyMeta) -> Revision:
+    def apply(self, plan: Plan, meta: ApplyMeta, *, within: InApply | None = None) -> Revision:
         t = resources_table
         key_match = (t.c.kind == bindparam("k"), t.c.name == bindparam("n"))
         try:
@@ -235,11 +247,15 @@ class SqlStateStore:
                         snapshot=_snapshot_text(stored),
                     )
                 )
+                if within is not None:
+                    within(conn, revision)
+                failpoints.hit("apply.writing")
         except (IntegrityError, OperationalError) as exc:
             raise StateError(
                 "the store refused the apply (another apply at the same time?): "
                 f"{type(exc.orig).__name__}: {exc.orig}"
             ) from exc
+        failpoints.hit("apply.committed")
         return revision
 
     def revisions(self) -> list[Revision]:
@@ -298,7 +314,9 @@ class MemoryStateStore:
         entry = self._rows.get(key)
         return None if entry is None else entry[1]
 
-    def apply(self, plan: Plan, meta: ApplyMeta) -> Revision:
+    def apply(self, plan: Plan, meta: ApplyMeta, *, within: InApply | None = None) -> Revision:
+        if within is not None:
+            raise StateError("the in-memory store has no transaction to write along an apply")
         number = (self.current_revision() or 0) + 1
         rows = dict(self._rows)  # work on a copy: nothing is visible until the end
         for change in plan.pending:

@@ -14,14 +14,13 @@ from typing import Any
 
 import click
 
-from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.state_store import SqlStateStore, StateStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
 from devskyy.cli._state import open_store
 from devskyy.core.plan_text import counts_text, plan_text, revision_text
 from devskyy.errors import DevskyyError
 from devskyy.model.plan import Plan, Revision
-from devskyy.runtime.reconciler import AppliedHook, ApplyResult, Reconciler
+from devskyy.runtime.reconciler import ApplyResult, Reconciler
 
 _COLOURS = {"create": "green", "update": "yellow", "delete": "red", "orphan": "cyan"}
 
@@ -36,26 +35,9 @@ _path_argument = click.argument(
 )
 
 
-def _audit_hooks(store: StateStore) -> list[AppliedHook]:
-    """Record each applied revision in the security audit log (SQL stores only)."""
-    if not isinstance(store, SqlStateStore):
-        return []
-
-    def audit(revision: Revision, applied: Plan) -> None:
-        from devskyy.runtime.security import SecurityManager  # noqa: PLC0415 - apply only
-
-        manager = SecurityManager(store.engine, SystemClock(), store.live)
-        try:
-            details = {k: v for k, v in revision.summary.items() if k != "unchanged"}
-            if revision.rollback_of is not None:
-                details["rollback_of"] = revision.rollback_of
-            manager.audit_manifests_applied(
-                revision.number, actor="cli", source=revision.source, **details
-            )
-        finally:
-            manager.close()
-
-    return [audit]
+def _reconciler(store: StateStore) -> Reconciler:
+    """A reconciler whose revisions commit with their audit event (SQL stores)."""
+    return Reconciler(store, audit_actor="cli" if isinstance(store, SqlStateStore) else None)
 
 
 def _plan_json(plan: Plan, source: str, live_revision: int | None) -> dict[str, Any]:
@@ -130,7 +112,7 @@ def apply(obj: CliContext, path: str, prune: bool, dry_run: bool, output: str) -
     """Validate PATH [default: manifests/] and make live state match it, as one revision."""
     tree = Path(path)
     with open_store(obj.url(), write=not dry_run) as store:
-        reconciler = Reconciler(store, on_applied=_audit_hooks(store))
+        reconciler = _reconciler(store)
         result = reconciler.apply_tree(tree, prune=prune, dry_run=dry_run)
     if output == "json":
         emit(_result_json(result, path), "json")
@@ -199,7 +181,7 @@ def rollback(obj: CliContext, rev: int, dry_run: bool, output: str) -> None:
         if store.current_revision() is None:
             raise DevskyyError(f"revision {rev} does not exist")
     with open_store(obj.url(), write=not dry_run) as store:
-        reconciler = Reconciler(store, on_applied=_audit_hooks(store))
+        reconciler = _reconciler(store)
         result = reconciler.rollback(rev, dry_run=dry_run)
     source = revision_text(rev)
     if output == "json":

@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 
-from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.logs import configure
 from devskyy.adapters.state_store import SqlStateStore
@@ -73,20 +72,11 @@ def serve(
 
 def _apply(url: str, tree: Path) -> None:
     from devskyy.runtime.reconciler import Reconciler  # noqa: PLC0415
-    from devskyy.runtime.security import SecurityManager  # noqa: PLC0415
 
     engine = open_engine(url)
     try:
-        store = SqlStateStore(engine)
-
-        def audit(revision: Any, _plan: Any) -> None:
-            manager = SecurityManager(engine, SystemClock(), store.live)
-            try:
-                manager.audit_manifests_applied(revision.number, actor="serve")
-            finally:
-                manager.close()
-
-        result = Reconciler(store, on_applied=[audit]).apply_tree(tree)
+        # The revision commits with its audit event (one transaction).
+        result = Reconciler(SqlStateStore(engine), audit_actor="serve").apply_tree(tree)
     finally:
         engine.dispose()
     number = result.revision.number if result.revision else result.live_revision

@@ -7,10 +7,15 @@ numbered revision with the tree's git commit and dirty flag. A plan without chan
 records nothing. ``rollback(N)`` plans revision N's snapshot against live state with
 pruning and applies that as a new revision marked "rollback of N".
 
+A revision and its ``manifests.applied`` audit event are one transaction: with
+``audit_actor`` set, the store's apply chains the event onto the audit log inside its own
+transaction (``audit_in_apply``), so a crash can never leave a revision without its event
+(``audit --verify`` checks that every revision has one).
+
 After each applied revision the ``on_applied`` hooks run with the revision and the
-plan (the security manager audits applies there; the runtime rebuilds itself).
-The revision is already committed when they run: a failing hook is reported as a
-``StateError`` that names the revision, it does not undo it.
+plan (the runtime rebuilds itself, the security manager reloads roles). The revision is
+already committed when they run: a failing hook is reported as a ``StateError`` that
+names the revision, it does not undo it.
 """
 
 from __future__ import annotations
@@ -22,14 +27,43 @@ from pathlib import Path
 
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.git_info import git_info
-from devskyy.adapters.state_store import StateStore
+from devskyy.adapters.security_store import append_audit_in
+from devskyy.adapters.state_store import InApply, StateStore, Transaction
+from devskyy.core.audit import GENESIS, chain
 from devskyy.core.plan import plan
 from devskyy.errors import StateError
 from devskyy.model.plan import ApplyMeta, Plan, Revision
 from devskyy.model.resources import ResourceSet
+from devskyy.model.security import AuditEvent, EventType, Outcome
 from devskyy.runtime.manifests import load_desired
 
 AppliedHook = Callable[[Revision, Plan], None]
+
+
+def applied_event(revision: Revision, actor: str) -> AuditEvent:
+    """The ``manifests.applied`` event of ``revision``: its number, source and counts."""
+    details: dict[str, object] = {"revision": revision.number, "source": revision.source}
+    details.update({k: v for k, v in revision.summary.items() if k != "unchanged"})
+    if revision.rollback_of is not None:
+        details["rollback_of"] = revision.rollback_of
+    return AuditEvent(
+        revision.created_at.timestamp(),
+        actor,
+        EventType.MANIFESTS_APPLIED,
+        "manifests",
+        Outcome.SUCCESS,
+        details,
+    )
+
+
+def audit_in_apply(actor: str) -> InApply:
+    """Chain ``revision``'s audit event onto the log inside the apply's transaction."""
+
+    def write(conn: Transaction, revision: Revision) -> None:
+        event = applied_event(revision, actor)
+        append_audit_in(conn, lambda head: chain([event], *(head or (0, GENESIS))))
+
+    return write
 
 
 @dataclass(frozen=True)
@@ -64,6 +98,7 @@ class Reconciler:
     clock: Clock = field(default_factory=SystemClock)
     on_applied: list[AppliedHook] = field(default_factory=list)
     allowed_prefixes: Sequence[str] | None = None
+    audit_actor: str | None = None  # set: each revision commits with its audit event
 
     def plan_tree(self, path: Path, *, prune: bool = False) -> Plan:
         """The plan that ``apply_tree`` would run now."""
@@ -95,7 +130,7 @@ class Reconciler:
             git_commit=info.commit if info else None,
             git_dirty=info.dirty if info else None,
         )
-        revision = self.store.apply(the_plan, meta)
+        revision = self.store.apply(the_plan, meta, within=self._within())
         self._notify(revision, the_plan)
         return ApplyResult(the_plan, revision, revision.number)
 
@@ -114,9 +149,12 @@ class Reconciler:
             git_dirty=original.git_dirty,
             rollback_of=number,
         )
-        revision = self.store.apply(the_plan, meta)
+        revision = self.store.apply(the_plan, meta, within=self._within())
         self._notify(revision, the_plan)
         return ApplyResult(the_plan, revision, revision.number, rollback_of=number)
+
+    def _within(self) -> InApply | None:
+        return None if self.audit_actor is None else audit_in_apply(self.audit_actor)
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), tz=UTC)
