@@ -1,9 +1,10 @@
 """Shared set-up for the API tests: a manifest tree, a running System, keys per role.
 
 ``write_tree(root, workspace)`` writes the shipped roles plus a scanner and a fixer
-confined to ``workspace`` (the real agents), an ``echo`` agent and an ``echo_flow``
+confined to ``workspace`` (the real agents), an ``echo`` agent, an ``echo_flow``
 workflow (``fake_workflow_agents:StepAgent``, so ``DEVSKYY_ALLOWED_MODULES`` must
-include ``fake_workflow_agents``). ``ApiWorld`` opens the system over that tree and
+include ``fake_workflow_agents``) and a ``path_flow`` workflow whose ``target_path``
+feeds the scanner's (a path the API confines). ``ApiWorld`` opens the system over that tree and
 builds the app; ``key(role)`` mints a fresh key, ``blocked_key()`` one that threat
 detection has blocked.
 """
@@ -58,17 +59,6 @@ spec:
       agent: echo
       needs: [first]
       input: {{got: "${{{{ steps.first.output.echo.word }}}}"}}
----
-apiVersion: devskyy.dev/v1
-kind: Workflow
-metadata: {{name: path_flow}}
-spec:
-  params:
-    target_path: {{type: string, default: "."}}
-  steps:
-    - name: look
-      agent: echo
-      input: {{path: "${{{{ params.target_path }}}}"}}
 """
 
 KEYMASTER = """\
@@ -103,6 +93,17 @@ spec:
   dependencies: [scanner]
   retry: {{maxAttempts: 1}}
   config: {{allowedRoots: ["{ws}"]}}
+---
+apiVersion: devskyy.dev/v1
+kind: Workflow
+metadata: {{name: path_flow}}
+spec:
+  params:
+    target_path: {{type: string, default: "."}}
+  steps:
+    - name: look
+      agent: scanner
+      input: {{target_path: "${{{{ params.target_path }}}}", scan_type: quick}}
 """
 
 

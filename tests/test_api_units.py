@@ -43,7 +43,7 @@ def test_confine(tmp_path: Path) -> None:
         confine("link", [ws])
     with pytest.raises(OutsideWorkspace, match=r"through '\.\.' or a symbolic link"):
         confine("a/../..", [ws])
-    with pytest.raises(OutsideWorkspace, match="is outside the workspace roots: "):
+    with pytest.raises(OutsideWorkspace, match=r"is outside the workspace roots$"):
         confine(str(tmp_path / "secret"), [ws])
     with pytest.raises(OutsideWorkspace, match="NUL"):
         confine("a\x00", [ws])

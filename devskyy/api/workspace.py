@@ -1,47 +1,65 @@
-"""Confine scanner and fixer paths to the configured workspace roots (pure path checks).
+"""Confine the paths of API requests to the configured workspace roots (pure path checks).
 
-Scanner and fixer requests name their paths directly; tasks and workflow runs reach the
-same agents through parameters, so ``confine_params`` checks ``target_path`` (and
-``target_files``) there too. A path is resolved against the first root when relative,
-with every symlink followed (``Path.resolve(strict=True)``), and must then lie inside
-one resolved root. ``..`` and links that lead out are refused with the reason; nothing
-outside is ever touched.
+Which inputs are paths is declared by each agent's input model with the path types of
+``devskyy.model.paths`` (``WorkspaceFolder``, ``WorkspaceFiles``), never guessed from
+parameter names. ``confine_inputs`` confines the declared inputs of a request; a folder
+input the request omits gets the first workspace root, so no request ever reaches the
+server's working directory by default. ``workflow_path_params`` finds the workflow
+parameters that flow into a declared path input of a step (``${{ params.X }}``).
+
+A path is resolved against the first root when relative, with every existing symlink
+followed, and must then lie inside one resolved root. The check of "inside" comes before
+the check of existence, so an error never tells whether a path outside the workspace
+exists; errors name the path as the client gave it, never a server path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from devskyy.model.paths import PathField, PathKind
 
 
 class OutsideWorkspace(ValueError):
     """The path is not inside any workspace root (the message says why)."""
 
 
-def confine(path: str, roots: Sequence[Path]) -> Path:
-    """The resolved path inside a root; ``OutsideWorkspace`` otherwise."""
+def _inside(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def confine(path: str, roots: Sequence[Path], base: Path | None = None) -> Path:
+    """The resolved path inside a root; ``OutsideWorkspace`` otherwise.
+
+    A relative ``path`` is taken from ``base`` (a folder already confined), else from the
+    first root; errors name ``path`` as given.
+    """
     if not roots:
         raise OutsideWorkspace("no workspace roots are configured")
     if "\x00" in path:
         raise OutsideWorkspace("path contains a NUL byte")
     resolved_roots = [r.resolve() for r in roots]
     raw = Path(path)
-    candidate = raw if raw.is_absolute() else resolved_roots[0] / raw
+    candidate = raw if raw.is_absolute() else (base or resolved_roots[0]) / raw
     try:
-        real = candidate.resolve(strict=True)
-    except (OSError, RuntimeError):
-        raise OutsideWorkspace(f"path {path!r} does not exist in the workspace") from None
-    for root in resolved_roots:
-        if real == root or root in real.parents:
-            return real
-    via = (
-        " (through '..' or a symbolic link)"
-        if candidate.absolute() != real or ".." in raw.parts
-        else ""
-    )
-    shown = ", ".join(str(r) for r in resolved_roots)
-    raise OutsideWorkspace(f"path {path!r} is outside the workspace roots{via}: {shown}")
+        # Not strict: a missing part does not stop the resolution, so a dangling link out
+        # of the workspace is "outside" exactly like a link to a path that exists.
+        real = candidate.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        raise OutsideWorkspace(f"path {path!r} cannot be resolved in the workspace") from None
+    if not any(_inside(root, real) for root in resolved_roots):
+        via = (
+            " (through '..' or a symbolic link)"
+            if candidate.absolute() != real or ".." in raw.parts
+            else ""
+        )
+        raise OutsideWorkspace(f"path {path!r} is outside the workspace roots{via}")
+    if not real.exists():
+        raise OutsideWorkspace(f"path {path!r} does not exist in the workspace")
+    return real
 
 
 def confine_files(files: Sequence[str], roots: Sequence[Path]) -> list[str]:
@@ -49,26 +67,75 @@ def confine_files(files: Sequence[str], roots: Sequence[Path]) -> list[str]:
     return [str(confine(f, roots)) for f in files]
 
 
-PATH_PARAMS = ("target_path",)
-"""Task and workflow parameters that name a folder the code agents work in."""
+def _given(params: Mapping[str, Any], names: Iterable[str]) -> str | None:
+    """The first of ``names`` present in ``params`` (a field may come by name or alias)."""
+    return next((n for n in names if n in params), None)
 
 
-def confine_params(params: dict[str, Any], roots: Sequence[Path]) -> dict[str, Any]:
-    """``params`` with each path parameter resolved inside a root (``OutsideWorkspace``)."""
+def _spellings(field: str, declared: Mapping[str, PathField]) -> list[str]:
+    """Every name ``declared`` lists for the input ``field`` (its name and its alias)."""
+    return [n for n, f in declared.items() if f.field == field] or [field]
+
+
+def confine_inputs(
+    params: Mapping[str, Any], roots: Sequence[Path], declared: Mapping[str, PathField]
+) -> dict[str, Any]:
+    """``params`` with every declared path input confined inside a root.
+
+    A folder input that ``params`` omits (or sets to null) is set to the first root; a
+    files input is confined file by file, relative to its folder input unless absolute.
+    """
+    if not roots:
+        raise OutsideWorkspace("no workspace roots are configured")
     out = dict(params)
-    for name in PATH_PARAMS:
-        value = out.get(name)
+    for field in sorted({f.field for f in declared.values() if f.kind is PathKind.FOLDER}):
+        key = _given(out, _spellings(field, declared)) or field
+        value = out.get(key)
         if value is None:
+            out[key] = str(roots[0].resolve())
+        elif isinstance(value, str):
+            out[key] = str(confine(value, roots))
+        else:
+            raise OutsideWorkspace(f"parameter {key!r} must be a path string")
+    for name, entry in declared.items():
+        if entry.kind is not PathKind.FILES or out.get(name) is None:
             continue
-        if not isinstance(value, str):
-            raise OutsideWorkspace(f"parameter {name!r} must be a path string")
-        out[name] = str(confine(value, roots))
-    files = out.get("target_files")
-    if isinstance(files, list):
-        base = Path(out.get("target_path") or roots[0])
-        out["target_files"] = [
-            str(confine(f if Path(f).is_absolute() else str(base / f), roots))
-            for f in files
-            if isinstance(f, str)
-        ]
+        files = out[name]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise OutsideWorkspace(f"parameter {name!r} must be a list of path strings")
+        base_key = _given(out, _spellings(entry.relative_to or "", declared))
+        base = Path(out[base_key]) if base_key is not None else roots[0].resolve()
+        out[name] = [str(confine(f, roots, base)) for f in files]
     return out
+
+
+_PARAM = re.compile(r"^\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$")
+
+
+def _param_of(value: Any) -> str | None:
+    match = _PARAM.match(value) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+def workflow_path_params(
+    steps: Iterable[tuple[Mapping[str, Any], Mapping[str, PathField]]],
+) -> dict[str, PathField]:
+    """The workflow parameters that are paths.
+
+    ``steps`` gives, per step, its ``input`` and the path inputs its agent declares. A
+    parameter passed unchanged (``${{ params.X }}``) into a declared path input is a path
+    of the same kind; a files input's folder becomes the parameter feeding the step's
+    folder input (if one does).
+    """
+    found: dict[str, PathField] = {}
+    for inputs, declared in steps:
+        for name, field in declared.items():
+            param = _param_of(inputs.get(name))
+            if param is None:
+                continue
+            relative_to = None
+            if field.relative_to is not None:
+                feeding = _given(inputs, _spellings(field.relative_to, declared))
+                relative_to = _param_of(inputs.get(feeding)) if feeding else None
+            found[param] = PathField(param, field.kind, relative_to)
+    return found

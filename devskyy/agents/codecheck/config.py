@@ -2,6 +2,8 @@
 
 Config keys may be written camelCase (as manifests are) or snake_case. Parameters are
 checked strictly: an unknown parameter or a bad value is a ``PermanentError`` naming it.
+Path parameters carry the path types of ``devskyy.model.paths``, which the API reads to
+confine them to its workspace (and to give an omitted folder the workspace root).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from devskyy.agents.codecheck.params import check_root
 from devskyy.agents.codecheck.perf import DEFAULT_MAX_COMPLEXITY, PerfSettings
 from devskyy.agents.codecheck.scanning import ScanSettings
 from devskyy.errors import PermanentError
+from devskyy.model.paths import WorkspaceFiles, WorkspaceFolder
 
 M = TypeVar("M", bound=BaseModel)
 RuffRule = Annotated[str, StringConstraints(pattern=ruff.RULE_PATTERN)]
@@ -76,7 +79,7 @@ class ScanParams(_Camel):
     """The scanner's parameters (the guide's ``POST /api/agents/scanner/scan`` body)."""
 
     scan_type: Literal["full", "security", "performance", "quick"] = "full"
-    target_path: str = "."
+    target_path: WorkspaceFolder = "."
     include_live_check: bool = False
     compare_with: dict[str, Any] | None = None
 
@@ -86,8 +89,8 @@ class FixParams(_Camel):
 
     fix_type: Literal["auto", "security", "performance", "format"] = "auto"
     scan_results: dict[str, Any] | None = None
-    target_files: list[str] = Field(default_factory=list)
-    target_path: str | None = None
+    target_files: WorkspaceFiles = Field(default_factory=list)
+    target_path: WorkspaceFolder | None = None
     dry_run: bool = False
     create_backup: bool = True
 
@@ -95,7 +98,7 @@ class FixParams(_Camel):
 class SecurityParams(_Camel):
     """The security agent's parameters."""
 
-    target_path: str = "."
+    target_path: WorkspaceFolder = "."
     checks: list[SecurityCheck] = Field(default_factory=lambda: list(SECURITY_CHECKS), min_length=1)
 
 

@@ -73,7 +73,7 @@ def build(ctx: ApiContext) -> APIRouter:
             except NotFound as exc:
                 raise ApiError(404, "not_found", str(exc)) from None
         request = body.model_dump(exclude={"wait"})
-        request["parameters"] = confined_params(ctx, body.parameters)
+        request["parameters"] = confined_params(ctx, body.parameters, body.required_capabilities)
         run_id = ctx.runs.start_task(request)
         waited = wait or body.wait
         if waited:

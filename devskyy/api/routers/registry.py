@@ -19,7 +19,7 @@ from devskyy.api.models import (
     RunView,
     WorkflowRequest,
 )
-from devskyy.api.routers.agents import confined_params
+from devskyy.api.routers.agents import confined_workflow_params
 from devskyy.api.routers.orchestrator import accepted_or_done
 from devskyy.runtime.workflows import validate_params
 
@@ -69,7 +69,7 @@ def build(ctx: ApiContext) -> APIRouter:
         """Run an applied workflow in the background; 202 with the run id at once."""
         caller.require({"workflow_name": body.workflow_name})
         workflow = ctx.runs.engine.workflow(body.workflow_name)
-        params = confined_params(ctx, validate_params(workflow, body.parameters))
+        params = confined_workflow_params(ctx, workflow, validate_params(workflow, body.parameters))
         run_id = ctx.runs.start_workflow(body.workflow_name, params)
         waited = wait or body.wait
         if waited:
