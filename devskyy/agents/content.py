@@ -200,6 +200,7 @@ class ContentGeneratorAgent(BaseAgent):
     """Writes an article from a brief: Claude when a key is set, else the offline template."""
 
     config_model: ClassVar[type[BaseModel] | None] = ContentConfig
+    input_model: ClassVar[type[BaseModel] | None] = Brief
     config: ContentConfig
 
     def __init__(self) -> None:

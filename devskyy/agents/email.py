@@ -36,6 +36,7 @@ from devskyy.agents._content_text import (
     render_html,
     templates,
 )
+from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -113,6 +114,9 @@ class EmailAgent(BaseAgent):
     """Renders a campaign mail from an article and sends it when SMTP is configured."""
 
     config_model: ClassVar[type[BaseModel] | None] = EmailConfig
+    input_model: ClassVar[type[BaseModel] | None] = _Input
+    # execute_task hands it the article of the content generator it depends on.
+    consumes = (Consumes("article", "generate_content", "article"),)
     config: EmailConfig
 
     def __init__(self) -> None:

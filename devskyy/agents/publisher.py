@@ -41,6 +41,7 @@ from devskyy.agents._content_text import (
     slugify,
     templates,
 )
+from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -144,10 +145,19 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class PublishInput(BaseModel):
+    """The one input ``execute_core_function`` reads (``execute_task`` passes only it)."""
+
+    article: dict[str, Any]
+
+
 class PublisherAgent(BaseAgent):
     """Publishes an article to files (atomically, idempotent by slug) or to a webhook."""
 
     config_model: ClassVar[type[BaseModel] | None] = PublisherConfig
+    input_model: ClassVar[type[BaseModel] | None] = PublishInput
+    # execute_task hands it the article as the SEO agent it depends on optimized it.
+    consumes = (Consumes("article", "seo_optimize", "article"),)
     config: PublisherConfig
 
     def __init__(self) -> None:
@@ -173,7 +183,7 @@ class PublisherAgent(BaseAgent):
         return f"{result.get('status')} {result.get('slug')} {where}".rstrip()
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
-        unknown = sorted(set(kwargs) - {"article"})
+        unknown = sorted(set(kwargs) - set(PublishInput.model_fields))
         if unknown:
             raise PermanentError(f"publish: unknown input(s) {', '.join(unknown)}")
         article = parse_article(kwargs.get("article"))

@@ -24,6 +24,7 @@ class SecurityAgent(BaseAgent):
     """Secrets, dependency pins and risky settings."""
 
     config_model = CodeAgentConfig
+    input_model = SecurityParams
 
     def __init__(self) -> None:
         super().__init__(agent_name="Security Agent", version="2.0.0")

@@ -40,6 +40,7 @@ from devskyy.agents._content_text import (
     truncate_words,
     words,
 )
+from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -371,10 +372,21 @@ def optimize(article: Article, config: SeoConfig) -> tuple[Article, list[dict[st
     return new, changes
 
 
+class SeoInput(BaseModel):
+    """The inputs ``execute_core_function`` reads (``execute_task`` passes only these)."""
+
+    article: dict[str, Any]
+    keywords: list[str] | str | None = None
+    optimize: bool | None = None
+
+
 class SeoAgent(BaseAgent):
     """Scores an article, applies the safe fixes, and explains every sub-score."""
 
     config_model: ClassVar[type[BaseModel] | None] = SeoConfig
+    input_model: ClassVar[type[BaseModel] | None] = SeoInput
+    # execute_task hands it the article of the content generator it depends on.
+    consumes = (Consumes("article", "generate_content", "article"),)
     config: SeoConfig
 
     def __init__(self) -> None:
@@ -394,7 +406,7 @@ class SeoAgent(BaseAgent):
         )
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
-        unknown = sorted(set(kwargs) - {"article", "keywords", "optimize"})
+        unknown = sorted(set(kwargs) - set(SeoInput.model_fields))
         if unknown:
             raise PermanentError(f"seo_optimize: unknown input(s) {', '.join(unknown)}")
         article = parse_article(kwargs.get("article"))

@@ -28,6 +28,7 @@ from devskyy.agents._content_text import (
     parse_article,
     truncate_words,
 )
+from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -222,6 +223,9 @@ class SocialMediaAgent(BaseAgent):
     """Writes a post per platform from an article, each within that platform's limits."""
 
     config_model: ClassVar[type[BaseModel] | None] = SocialConfig
+    input_model: ClassVar[type[BaseModel] | None] = _Input
+    # execute_task hands it the article of the content generator it depends on.
+    consumes = (Consumes("article", "generate_content", "article"),)
     config: SocialConfig
 
     def __init__(self) -> None:

@@ -62,7 +62,7 @@ class BackgroundTasks:
 
 
 def background_of(system: Any) -> BackgroundTasks:
-    """The background tasks of a ``System`` (created on first use, kept in its extras)."""
-    tasks = system.extras.setdefault("background", BackgroundTasks())
+    """The background tasks of a ``System`` (its ``background`` field)."""
+    tasks = system.background
     assert isinstance(tasks, BackgroundTasks)
     return tasks

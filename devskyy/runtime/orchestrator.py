@@ -391,7 +391,7 @@ class Orchestrator:
         return {
             **execution.as_dict(),
             "run_id": record.id,
-            "error": "; ".join(failures) or None,
+            "error": "\n".join(failures) or None,  # one line per failed agent
             "execution_time": duration,
         }
 

@@ -36,8 +36,14 @@ The guide's ``from agent.registry import registry`` becomes an explicit, closeab
 builds the orchestrator (execution history in the store), the workflow engine (runs in
 the store) and the registry, and, unless ``start_agents=False``, builds and initializes
 the applied agents. ``await system.close()`` (or leaving ``async with``) shuts the agents
-down and releases the store. The optional slots ``security`` (the security manager) and
-``extras`` are for the entry points that need more than the runtime core.
+down and releases the store.
+
+Every service is built once, with its real type: ``live`` (the live-state view: one
+parsed snapshot per revision, ``live.current()``), the orchestrator with its workflow
+engine (``workflows``, shared by tasks and named workflows), the registry, the
+background tasks of long-running entry points, and the security manager (created on first
+use by ``security_manager()``, over the same live view). ``extras`` is kept only for the
+dashboard's own entries until they get typed fields.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ from devskyy.adapters.db import open_engine, resolve_state_url
 from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
+from devskyy.runtime.background import BackgroundTasks
+from devskyy.runtime.live import LiveView
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
 from devskyy.runtime.security import SecurityManager
@@ -70,18 +78,21 @@ class System:
     state: SqlStateStore
     orchestrator: Orchestrator
     registry: Registry
-    workflows: WorkflowEngine | None = None
-    security: Any = None
+    workflows: WorkflowEngine
+    live: LiveView
+    security: SecurityManager | None = None
+    background: BackgroundTasks = field(default_factory=BackgroundTasks)
     discovery: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
     closed: bool = False
 
     def security_manager(self) -> SecurityManager:
-        """The security manager of this store, created on first use (roles from live state)."""
+        """The security manager of this store, created once (roles from the live view)."""
         if self.security is None:
-            self.security = SecurityManager(self.engine, self.clock, roles_source=self.state.live)
-        manager: SecurityManager = self.security
-        return manager
+            self.security = SecurityManager(
+                self.engine, self.clock, roles_source=self.live.resources
+            )
+        return self.security
 
     async def close(self) -> None:
         """Shut every agent down, write buffered audit events, release the store (idempotent)."""
@@ -129,6 +140,7 @@ async def open_system(
     engine = open_engine(url)
     try:
         state = SqlStateStore(engine)
+        live = LiveView(state)
         orchestrator = Orchestrator(
             clock,
             history=SqlHistoryStore(engine),
@@ -136,10 +148,10 @@ async def open_system(
             runs=SqlRunStore(engine),
         )
         registry = Registry(
-            orchestrator, state.live, clock=clock, engine=engine, state_dir=_state_dir(url)
+            orchestrator, live.resources, clock=clock, engine=engine, state_dir=_state_dir(url)
         )
         workflows = registry.workflow_engine()
-        system = System(url, engine, clock, state, orchestrator, registry, workflows)
+        system = System(url, engine, clock, state, orchestrator, registry, workflows, live)
         if start_agents:
             system.discovery = await registry.discover_and_register_all_agents()
     except BaseException:

@@ -34,6 +34,7 @@ from devskyy.adapters import commerce_store as store
 from devskyy.adapters.db import open_engine
 from devskyy.core.commerce import Product, parse_catalog
 from devskyy.core.ledger import CHART_OF_ACCOUNTS
+from devskyy.core.tasks import AgentInputs, Consumes
 from devskyy.errors import MissingInput
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -132,36 +133,32 @@ class CommerceAgent(BaseAgent):
             parts.append(" (replayed)")
         return "".join(parts)
 
-    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
-        """Run the capability named by ``capability`` (default: the first one).
+    @classmethod
+    def inputs(cls, capability: str) -> AgentInputs:
+        """The parameters of the method behind ``capability``; the order comes upstream.
 
-        ``upstream`` (what the orchestrator's ``execute_task`` passes: the results of the
-        agents this one depends on) supplies ``order_id`` when it is not given.
+        ``execute_task`` hands an operation that takes ``order_id`` the order id of the
+        validated order (the e-commerce agent it depends on).
         """
+        method_name = cls.operations.get(capability)
+        if method_name is None:
+            return AgentInputs(frozenset(), ())
+        names = frozenset(inspect.signature(getattr(cls, method_name)).parameters) - {"self"}
+        consumes = (Consumes("order_id", "validate_order", "order_id"),)
+        return AgentInputs(names, consumes if "order_id" in names else ())
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        """Run the capability named by ``capability`` (default: the first one)."""
         capability = kwargs.pop("capability", None) or next(iter(type(self).operations))
         method_name = type(self).operations.get(str(capability))
         if method_name is None:
             known = ", ".join(sorted(type(self).operations))
             raise MissingInput(f"{self.name} has no capability {capability!r} (it has: {known})")
         method: Callable[..., Awaitable[dict[str, Any]]] = getattr(self, method_name)
-        upstream = kwargs.pop("upstream", None)
         signature = inspect.signature(method)
-        if "order_id" in signature.parameters and "order_id" not in kwargs:
-            found = _order_id_from(upstream)
-            if found is not None:
-                kwargs["order_id"] = found
         try:
             signature.bind(**kwargs)
         except TypeError as exc:
             # Wrong or missing inputs are the caller's mistake: say which, and never retry.
             raise MissingInput(f"{capability}: {exc}") from None
         return await method(**kwargs)
-
-
-def _order_id_from(upstream: Any) -> str | None:
-    """The ``order_id`` of the first upstream result that has one."""
-    if isinstance(upstream, dict):
-        for result in upstream.values():
-            if isinstance(result, dict) and isinstance(result.get("order_id"), str):
-                return str(result["order_id"])
-    return None
