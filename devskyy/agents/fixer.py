@@ -24,6 +24,7 @@ from devskyy.agents.codecheck.files import PathEscape
 from devskyy.agents.codecheck.fixrun import FixRefused, run_fix
 from devskyy.agents.codecheck.proc import ToolError
 from devskyy.agents.codecheck.ruff import ruff_version
+from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
@@ -32,6 +33,9 @@ class FixerAgent(BaseAgent):
     """Applies ruff's safe fixes, ruff format and devskyy's codemods to named issues."""
 
     config_model = AnalysisConfig
+    input_model = FixParams
+    # execute_task hands the fixer the report of the scan it depends on.
+    consumes = (Consumes("scan_results", "scan"),)
 
     def __init__(self) -> None:
         super().__init__(agent_name="Fixer Agent", version="2.0.0")

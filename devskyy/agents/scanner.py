@@ -30,6 +30,7 @@ class ScannerAgent(BaseAgent):
     """Scans a Python codebase with ruff, bandit and devskyy's AST checks."""
 
     config_model = ScannerConfig
+    input_model = ScanParams
 
     def __init__(self) -> None:
         super().__init__(agent_name="Scanner Agent", version="2.0.0")
