@@ -22,10 +22,11 @@ from devskyy.agents.codecheck import backup
 from devskyy.agents.codecheck.config import AnalysisConfig, FixParams, parse
 from devskyy.agents.codecheck.files import PathEscape
 from devskyy.agents.codecheck.fixrun import FixRefused, run_fix
-from devskyy.agents.codecheck.proc import ToolError
+from devskyy.agents.codecheck.policy import PolicyError
+from devskyy.agents.codecheck.proc import ToolError, classify
 from devskyy.agents.codecheck.ruff import ruff_version
 from devskyy.core.tasks import Consumes
-from devskyy.errors import PermanentError, TemporaryError
+from devskyy.errors import PermanentError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
 
@@ -55,10 +56,11 @@ class FixerAgent(BaseAgent):
         return True
 
     def headline(self, result: dict[str, Any]) -> str | None:
-        fixes = len(result.get("fixes_applied", []))
+        fixes = result.get("fix_counts", {}).get("applied", len(result.get("fixes_applied", [])))
         remaining = result.get("remaining_counts", {}).get("total", 0)
         verb = "would apply" if result.get("dry_run") else "applied"
-        line = f"{verb} {fixes} fixes in {result.get('files_fixed')} files, {remaining} left"
+        files = len(result.get("changed_files", []))
+        line = f"{verb} {fixes} fixes in {files} files, {remaining} left"
         backup = result.get("backup_path")
         return f"{line}; backup {backup}" if backup else line
 
@@ -81,7 +83,7 @@ class FixerAgent(BaseAgent):
                 now=now,
                 settings=self.config.scan_settings(),
             )
-        except (FixRefused, PathEscape, backup.BackupError) as exc:
+        except (FixRefused, PathEscape, backup.BackupError, PolicyError) as exc:
             raise PermanentError(str(exc)) from None
         except ToolError as exc:
-            raise TemporaryError(str(exc)) from None
+            raise classify(exc) from None

@@ -8,7 +8,12 @@ What each scan type runs is in ``devskyy.agents.codecheck.scanning``.
 Output: ``files_scanned``, ``issues`` (file, line, column, rule, tool, severity,
 confidence, message, fixable, action), ``counts`` (total, fixable, by severity, by
 tool), ``duration_seconds``, ``live_check``, and what the fixer needs to act on exactly
-these results (``target_path``, ``settings``, ``file_hashes``).
+these results (``target_path``, ``settings``, ``file_hashes``), and ``policy``: whose
+rules judged the tree (the project's own ruff/bandit configuration, or devskyy's).
+
+A file that cannot be read is a ``skipped`` finding; an analyzer that fails the same way
+on every try (a bad project configuration, a crash on given input) is a
+``PermanentError``, never retried; only a killed analyzer is a ``TemporaryError``.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from typing import Any
 from devskyy.agents.codecheck import live
 from devskyy.agents.codecheck.config import ScannerConfig, ScanParams, parse
 from devskyy.agents.codecheck.issues import severity_line
-from devskyy.agents.codecheck.proc import ToolError
+from devskyy.agents.codecheck.policy import PolicyError
+from devskyy.agents.codecheck.proc import ToolError, classify
 from devskyy.agents.codecheck.ruff import ruff_version
 from devskyy.agents.codecheck.scanning import ScanType, scan_tree
-from devskyy.errors import TemporaryError
+from devskyy.errors import PermanentError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 
 
@@ -64,9 +70,13 @@ class ScannerAgent(BaseAgent):
         root = self.config.root(params.target_path)
         started = self.clock.monotonic()
         try:
-            report = await scan_tree(root, ScanType(params.scan_type), self.config.scan_settings())
+            report = await scan_tree(
+                root, ScanType(params.scan_type), self.config.scan_settings(), self.context.name
+            )
+        except PolicyError as exc:
+            raise PermanentError(str(exc)) from None
         except ToolError as exc:
-            raise TemporaryError(str(exc)) from None
+            raise classify(exc) from None
         if params.include_live_check:
             report["live_check"] = await live.probe(
                 self.config.live_check_url,

@@ -1,8 +1,11 @@
 """bandit as the security scanner: its findings with severity and confidence.
 
 bandit runs as ``python -m bandit -f json`` in its own process (so it works on another
-core while ruff runs), on the exact file list the walker chose, with no config file of
-the scanned project (``# nosec`` comments are still honoured). Its hard-coded password
+core while ruff runs), from the scanned root, on the exact file list the walker chose.
+The project's own configuration applies when it has one (``.bandit`` via ``--ini``, or
+``[tool.bandit]`` in ``pyproject.toml`` via ``-c``: its tests, skips and exclusions);
+otherwise devskyy's ``banditSkip``. ``# nosec`` comments are always honoured. A file
+bandit could not read or parse is a ``skipped`` finding. Its hard-coded password
 findings quote the password; devskyy replaces the value before the message goes anywhere.
 """
 
@@ -18,9 +21,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck.files import relative
-from devskyy.agents.codecheck.issues import Issue, Severity, Tool
-from devskyy.agents.codecheck.proc import ToolError, chunks, python, run
+from devskyy.agents.codecheck.files import oserror_reason, relative
+from devskyy.agents.codecheck.issues import Issue, Severity, Tool, skipped_issue
+from devskyy.agents.codecheck.proc import chunks, python, run, tool_error
 
 SECRET_RULES = frozenset({"B105", "B106", "B107"})
 ROTATE_ACTION = "manual: move the secret to the environment or a secret store, then rotate it"
@@ -58,10 +61,26 @@ def _issue(root: Path, item: dict[str, Any]) -> Issue:
     )
 
 
+def _error_reason(reason: str) -> str:
+    if "syntax error" in reason.lower() or "exception while scanning" in reason.lower():
+        return "bandit could not parse it"
+    return oserror_reason(reason)
+
+
 def parse_output(root: Path, stdout: str) -> list[Issue]:
-    """Issues from ``bandit -f json`` (paths made relative to ``root``)."""
+    """Issues from ``bandit -f json`` (paths made relative to ``root``), and a skipped
+    finding for each file bandit reported an error for."""
     data = json.loads(stdout)
-    return [_issue(root, item) for item in data.get("results", [])]
+    issues = [_issue(root, item) for item in data.get("results", [])]
+    for error in data.get("errors", []):
+        name = Path(str(error.get("filename", "")))
+        path = name if name.is_absolute() else root / name
+        try:
+            rel = relative(root, path)
+        except ValueError:
+            continue
+        issues.append(skipped_issue(rel, _error_reason(str(error.get("reason", "")))))
+    return issues
 
 
 def partition(files: Sequence[Path], workers: int) -> list[list[Path]]:
@@ -69,36 +88,57 @@ def partition(files: Sequence[Path], workers: int) -> list[list[Path]]:
     count = max(workers, 1)
     sizes = [0] * count
     groups: list[list[Path]] = [[] for _ in range(count)]
-    for size, path in sorted(((p.stat().st_size, p) for p in files), key=lambda s: (-s[0], s[1])):
+    for size, path in sorted(((_size(p), p) for p in files), key=lambda s: (-s[0], s[1])):
         lightest = sizes.index(min(sizes))
         groups[lightest].append(path)
         sizes[lightest] += size
     return [sorted(group) for group in groups if group]
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # vanished since the walk: bandit reports it as an error
+        return 0
+
+
 def workers_for(files: Sequence[Path]) -> int:
     """One bandit process per ``BYTES_PER_WORKER`` of source, up to the CPU count (max 4)."""
-    total = sum(p.stat().st_size for p in files)
+    total = sum(_size(p) for p in files)
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS, total // BYTES_PER_WORKER))
 
 
-async def _one(root: Path, files: Sequence[Path], skip: Sequence[str]) -> list[Issue]:
+def policy_args(root: Path, skip: Sequence[str], config: str | None) -> list[str]:
+    """The project's configuration (``--ini``/``-c``), or devskyy's skips."""
+    if config == ".bandit":
+        return ["--ini", str(root / config)]
+    if config is not None:
+        return ["-c", str(root / config)]
+    return ["-s", ",".join(skip)] if skip else []
+
+
+async def _one(
+    root: Path, files: Sequence[Path], skip: Sequence[str], config: str | None, config_root: Path
+) -> list[Issue]:
     issues: list[Issue] = []
     for part in chunks([str(f) for f in files]):
         # -I: isolated mode, so the scanned tree (the working directory) is never on
         # bandit's sys.path; a project's own ``yaml.py`` must not be imported by bandit.
         argv = [python(), "-I", "-m", "bandit", "-f", "json", "-q", "--exit-zero"]
-        if skip:
-            argv += ["-s", ",".join(skip)]
-        done = await run([*argv, "--", *part])
+        argv += policy_args(config_root, skip, config)
+        done = await run([*argv, "--", *part], cwd=root)
         if done.returncode != 0 or not done.stdout.strip():
-            raise ToolError(f"bandit failed: {done.stderr.strip()[:500]}")
+            raise tool_error("bandit", done)
         issues += parse_output(root, done.stdout)
     return issues
 
 
 async def scan(
-    root: Path, files: Sequence[Path], skip: Sequence[str] = DEFAULT_SKIP
+    root: Path,
+    files: Sequence[Path],
+    skip: Sequence[str] = DEFAULT_SKIP,
+    config: str | None = None,
+    config_root: Path | None = None,
 ) -> list[Issue]:
     """bandit on ``files``; every finding, whatever its severity or confidence.
 
@@ -106,5 +146,6 @@ async def scan(
     bandit processes that run at once (one per CPU at most); a small one uses one.
     """
     groups = partition(files, workers_for(files))
-    results = await asyncio.gather(*(_one(root, group, skip) for group in groups))
+    base = config_root or root
+    results = await asyncio.gather(*(_one(root, group, skip, config, base) for group in groups))
     return [issue for part in results for issue in part]

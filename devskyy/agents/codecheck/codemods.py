@@ -1,17 +1,28 @@
-"""libcst codemods for bandit findings whose fix is behaviour-preserving or clearly safer.
+"""libcst codemods for two bandit findings: what is provably the same, or unsafe by definition.
 
 Each codemod names the bandit rule it answers and changes only the call on the reported
-line, keeping comments and layout (libcst is a concrete syntax tree):
+line, keeping comments and layout (libcst is a concrete syntax tree). ``assess`` says,
+for each finding, which of three cases it is, and why:
 
-- ``B506`` ``yaml.load(stream, Loader=…)`` → ``yaml.safe_load(stream)``: the safe loader
-  builds the same plain data and refuses the Python-object tags that make ``load``
-  run code; with PyYAML ≥ 6 a ``load`` without a Loader does not even run.
-- ``B602`` ``subprocess.run("git status --short", shell=True)`` →
+- ``EQUIVALENT`` (applied by ``fix_type: auto`` and ``security``): ``B602``
+  ``subprocess.run("git status --short", shell=True)`` →
   ``subprocess.run(["git", "status", "--short"])``, only when the command is one plain
-  string literal of words made of ``[A-Za-z0-9_./=:,@%+-]`` and the program is not a shell
-  builtin: then the shell would run exactly that argument vector, so behaviour is kept
-  and the shell (and its injection risk) is gone. The one difference: a missing program
-  raises ``FileNotFoundError`` instead of exiting with status 127.
+  string literal of words made of ``[A-Za-z0-9_./=:,@%+-]`` (no quoting, expansion,
+  globbing, redirection, pipes or separators: no shell syntax), whose first word is not an
+  assignment (``FOO=bar env`` sets a variable for ``env``), not a shell keyword (``time``,
+  ``if``, ``!``…) and not a builtin (``cd``, ``echo``, ``.``…), in a call without
+  ``executable=`` (``Popen("ls", shell=True, executable="/bin/bash")`` runs bash, not
+  ls). Then ``/bin/sh -c`` would run exactly that argument vector. The one difference: a
+  missing program raises ``FileNotFoundError`` instead of exiting with status 127.
+  ``run`` may be ``subprocess.run`` or a name imported with ``from subprocess import``.
+- ``BEHAVIOUR`` (applied only by ``fix_type: security``, and labelled so in the fix):
+  ``B506`` ``yaml.load(stream)`` or ``yaml.load(stream, Loader=<one of PyYAML's own
+  unsafe loaders>)`` → ``yaml.safe_load(stream)``. This is what makes the code safe, and
+  it changes behaviour by definition: ``!!python/*`` tags are refused (and with
+  PyYAML ≥ 6 a ``load`` without a Loader raised ``TypeError`` before).
+- ``REVIEW``: everything else, never edited. The reason says why, for example a custom
+  loader (``Loader=IncludeLoader`` may be a ``SafeLoader`` subclass with its own
+  constructors, which ``safe_load`` would drop) or a command with shell syntax.
 
 Deliberately not done: ``hashlib.md5(…)`` → ``usedforsecurity=False`` only silences the
 finding (it is right only if the hash is not security-relevant, which code cannot tell);
@@ -23,6 +34,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
+from enum import StrEnum
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -30,8 +43,23 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 CODEMOD_RULES = frozenset({"B506", "B602"})
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_./=:,@%+-]+$")
 _SUBPROCESS_FUNCS = frozenset({"run", "call", "check_call", "check_output", "Popen"})
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+# PyYAML's own loaders that construct arbitrary Python objects (or some of them).
+_UNSAFE_LOADERS = frozenset(
+    {"Loader", "UnsafeLoader", "FullLoader", "CLoader", "CUnsafeLoader", "CFullLoader"}
+)
+# Words the shell treats itself before any program lookup (bash and POSIX sh).
+_SHELL_KEYWORDS = frozenset(
+    [
+        *("!", "[[", "]]", "{", "}", "case", "coproc", "do", "done", "elif", "else", "esac"),
+        *("fi", "for", "function", "if", "in", "select", "then", "time", "until", "while"),
+    ]
+)
 _SHELL_BUILTINS = frozenset(
     [
+        ".",
+        ":",
+        "[",
         "alias",
         "bg",
         "bind",
@@ -88,6 +116,27 @@ _SHELL_BUILTINS = frozenset(
 )
 
 
+class Verdict(StrEnum):
+    """What the fixer may do with one finding."""
+
+    EQUIVALENT = "equivalent"  # same behaviour, proven from the code: fix_type auto
+    BEHAVIOUR = "behaviour"  # safer by definition, behaviour changes: fix_type security only
+    REVIEW = "review"  # never edited: a person decides
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A codemod's answer for one ``(rule, line)``: the verdict and the reason."""
+
+    verdict: Verdict
+    reason: str
+
+
+BEHAVIOUR_NOTE = {
+    "B506": ("behaviour change: yaml.safe_load refuses the !!python/* tags this loader accepted"),
+}
+
+
 def _is_attr(node: cst.BaseExpression, module: str, names: Collection[str]) -> bool:
     return (
         isinstance(node, cst.Attribute)
@@ -101,50 +150,94 @@ def _plain_args(call: cst.Call) -> bool:
     return all(arg.star == "" for arg in call.args)
 
 
-def _yaml_safe_load(call: cst.Call) -> cst.Call | None:
+def _dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+def _yaml_safe_load(call: cst.Call, _names: dict[str, str]) -> tuple[cst.Call | None, Assessment]:
+    review = Assessment(Verdict.REVIEW, "not a plain yaml.load(stream[, Loader]) call")
     if not _is_attr(call.func, "yaml", {"load"}) or not _plain_args(call):
-        return None
+        return None, review
     positional = [a for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a for a in call.args if a.keyword is not None}
     if set(keywords) - {"stream", "Loader"} or len(positional) > 2:
-        return None
+        return None, review
     if len(positional) == 2 and "Loader" in keywords:
-        return None
+        return None, review
     stream = positional[0] if positional else keywords.get("stream")
     if stream is None or (positional and "stream" in keywords):
-        return None
+        return None, review
+    loader_arg = positional[1] if len(positional) == 2 else keywords.get("Loader")
+    if loader_arg is not None:
+        loader = _dotted(loader_arg.value)
+        own = loader is not None and loader.startswith("yaml.") and loader[5:] in _UNSAFE_LOADERS
+        if not own:
+            shown = loader or cst.Module([]).code_for_node(loader_arg.value)
+            return None, Assessment(
+                Verdict.REVIEW,
+                f"Loader={shown} is not one of PyYAML's own unsafe loaders; a custom loader "
+                "(such as a SafeLoader subclass with its own constructors) may be safe and "
+                "would lose its constructors under yaml.safe_load: review it",
+            )
     assert isinstance(call.func, cst.Attribute)
-    return call.with_changes(
+    new = call.with_changes(
         func=call.func.with_changes(attr=cst.Name("safe_load")),
         args=[cst.Arg(value=stream.value)],
     )
+    return new, Assessment(Verdict.BEHAVIOUR, BEHAVIOUR_NOTE["B506"])
 
 
-def _literal_argv(node: cst.BaseExpression) -> list[str] | None:
+def _command_words(node: cst.BaseExpression) -> tuple[list[str] | None, str]:
     if not isinstance(node, cst.SimpleString) or node.prefix.lower() not in ("", "r"):
-        return None
+        return None, "the command is not one plain string literal"
     value = node.evaluated_value
     if not isinstance(value, str):
-        return None
+        return None, "the command is not a text literal"
     words = value.split()
-    if not words or words[0] in _SHELL_BUILTINS or not all(_SAFE_WORD.match(w) for w in words):
-        return None
-    return words
+    if not words:
+        return None, "the command is empty"
+    if not all(_SAFE_WORD.match(w) for w in words):
+        return None, "the command uses shell syntax (quoting, $, globs, pipes, redirection…)"
+    if _ASSIGNMENT.match(words[0]):
+        return None, f"the command starts with a variable assignment ({words[0]})"
+    if words[0] in _SHELL_KEYWORDS:
+        return None, f"its first word `{words[0]}` is a shell keyword"
+    if words[0] in _SHELL_BUILTINS:
+        return None, f"its first word `{words[0]}` is a shell builtin"
+    return words, ""
 
 
-def _subprocess_without_shell(call: cst.Call) -> cst.Call | None:
-    if not _is_attr(call.func, "subprocess", _SUBPROCESS_FUNCS) or not _plain_args(call):
-        return None
-    if not call.args or call.args[0].keyword is not None:
-        return None
+def _is_subprocess_call(func: cst.BaseExpression, names: dict[str, str]) -> bool:
+    if _is_attr(func, "subprocess", _SUBPROCESS_FUNCS):
+        return True
+    return isinstance(func, cst.Name) and names.get(func.value) in _SUBPROCESS_FUNCS
+
+
+def _subprocess_without_shell(
+    call: cst.Call, names: dict[str, str]
+) -> tuple[cst.Call | None, Assessment]:
+    def review(reason: str) -> tuple[None, Assessment]:
+        return None, Assessment(Verdict.REVIEW, f"shell=True kept: {reason}")
+
+    if not _is_subprocess_call(call.func, names):
+        return review("not a call of a subprocess function")
+    if not _plain_args(call) or not call.args or call.args[0].keyword is not None:
+        return review("the command is not the first positional argument")
     shell = [a for a in call.args if a.keyword is not None and a.keyword.value == "shell"]
     if len(shell) != 1 or not (
         isinstance(shell[0].value, cst.Name) and shell[0].value.value == "True"
     ):
-        return None
-    words = _literal_argv(call.args[0].value)
+        return review("shell is not the literal True")
+    if any(a.keyword is not None and a.keyword.value == "executable" for a in call.args):
+        return review("executable= names the shell (or program) that runs the command")
+    words, why = _command_words(call.args[0].value)
     if words is None:
-        return None
+        return review(why)
     argv = cst.List(
         [cst.Element(cst.SimpleString(f'"{w}"'), comma=cst.MaybeSentinel.DEFAULT) for w in words]
     )
@@ -154,51 +247,105 @@ def _subprocess_without_shell(call: cst.Call) -> cst.Call | None:
     if last.comma is not cst.MaybeSentinel.DEFAULT and len(kept) < len(call.args):
         # The removed shell=True was last: drop the comma it leaves dangling on one line.
         kept[-1] = last.with_changes(comma=cst.MaybeSentinel.DEFAULT)
-    return call.with_changes(args=kept)
+    return call.with_changes(args=kept), Assessment(
+        Verdict.EQUIVALENT, "the shell would run exactly this argument vector"
+    )
 
 
 _REWRITES = {"B506": _yaml_safe_load, "B602": _subprocess_without_shell}
 
 
+def _subprocess_names(module: cst.Module) -> dict[str, str]:
+    """Local name -> subprocess function, from top-level ``from subprocess import …``."""
+    names: dict[str, str] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not isinstance(small, cst.ImportFrom) or isinstance(small.names, cst.ImportStar):
+                continue
+            if small.relative or _dotted(small.module or cst.Name("_")) != "subprocess":
+                continue
+            for alias in small.names:
+                if isinstance(alias.name, cst.Name):
+                    local = alias.asname.name if alias.asname else alias.name
+                    if isinstance(local, cst.Name):
+                        names[local.value] = alias.name.value
+    return names
+
+
 class _Rewriter(cst.CSTTransformer):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, targets: Collection[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        targets: Collection[tuple[str, int]],
+        allowed: Collection[Verdict],
+        names: dict[str, str],
+    ) -> None:
         super().__init__()
         self.targets = set(targets)
+        self.allowed = set(allowed)
+        self.names = names
         self.applied: list[tuple[str, int]] = []
+        self.assessed: dict[tuple[str, int], Assessment] = {}
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         line = self.get_metadata(PositionProvider, original_node).start.line
         for rule, rewrite in _REWRITES.items():
-            if (rule, line) in self.targets:
-                new = rewrite(updated_node)
-                if new is not None:
-                    self.applied.append((rule, line))
-                    return new
+            if (rule, line) not in self.targets:
+                continue
+            new, assessment = rewrite(updated_node, self.names)
+            known = self.assessed.get((rule, line))
+            if new is None:
+                # Several calls may share the line: the verdict of a rewritable one wins.
+                if known is None:
+                    self.assessed[(rule, line)] = assessment
+                continue
+            self.assessed[(rule, line)] = assessment
+            if assessment.verdict in self.allowed:
+                self.applied.append((rule, line))
+                return new
         return updated_node
 
 
-def rewrite(source: str, targets: Collection[tuple[str, int]]) -> tuple[str, list[tuple[str, int]]]:
-    """Apply the codemods at ``(rule, line)`` targets; returns new source and what applied.
+def _run(
+    source: str, targets: Collection[tuple[str, int]], allowed: Collection[Verdict]
+) -> tuple[str, _Rewriter] | None:
+    wanted = [(r, line) for r, line in targets if r in CODEMOD_RULES]
+    if not wanted:
+        return None
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return None
+    rewriter = _Rewriter(wanted, allowed, _subprocess_names(module))
+    return MetadataWrapper(module).visit(rewriter).code, rewriter
+
+
+def rewrite(
+    source: str,
+    targets: Collection[tuple[str, int]],
+    allowed: Collection[Verdict] = (Verdict.EQUIVALENT,),
+) -> tuple[str, list[tuple[str, int]]]:
+    """Apply the codemods whose verdict is ``allowed`` at ``(rule, line)`` targets;
+    returns the new source and what applied.
 
     A rewrite that would change the number of lines is refused, so line numbers reported
     by the scan stay valid for the fixer's next steps.
     """
-    wanted = [(r, line) for r, line in targets if r in CODEMOD_RULES]
-    if not wanted:
+    done = _run(source, targets, allowed)
+    if done is None:
         return source, []
-    try:
-        wrapper = MetadataWrapper(cst.parse_module(source))
-    except cst.ParserSyntaxError:
-        return source, []
-    rewriter = _Rewriter(wanted)
-    new = wrapper.visit(rewriter).code
+    new, rewriter = done
     if new.count("\n") != source.count("\n"):
         return source, []
     return new, sorted(set(rewriter.applied), key=lambda t: (t[1], t[0]))
 
 
-def fixable(source: str, targets: Collection[tuple[str, int]]) -> set[tuple[str, int]]:
-    """The ``(rule, line)`` targets a codemod would fix in ``source``."""
-    return set(rewrite(source, targets)[1])
+def assess(source: str, targets: Collection[tuple[str, int]]) -> dict[tuple[str, int], Assessment]:
+    """What each ``(rule, line)`` target is (equivalent, behaviour-changing, or for review)."""
+    done = _run(source, targets, ())
+    if done is None:
+        return {}
+    return done[1].assessed

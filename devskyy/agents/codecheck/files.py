@@ -6,16 +6,23 @@ to its own folder) and always skips version-control folders, virtualenvs (any fo
 a ``pyvenv.cfg``, plus ``.venv``/``venv``), caches, build output and devskyy's own state.
 ``.gitignore`` files above the root are not read: the root is the project being scanned.
 
+Files a scan cannot read are skipped *with a reason* (``walk_tree``): a symlink loop or
+a dangling symlink, a FIFO, socket or device (opening a FIFO would block the scan
+forever), a file without read permission, a folder that cannot be listed. One such file
+never fails the scan of the rest.
+
 ``resolve_inside`` is the fixer's guard: a path is used only if, with every symlink
 resolved, it is still inside the root.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
@@ -44,6 +51,15 @@ SKIP_DIRS = frozenset(
     }
 )
 PYTHON_SUFFIXES = (".py", ".pyi")
+NOTEBOOK_SUFFIX = ".ipynb"
+SCAN_SUFFIXES = (*PYTHON_SUFFIXES, NOTEBOOK_SUFFIX)  # what ruff lints by default
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe), not a regular file"),
+    (stat.S_ISSOCK, "a socket, not a regular file"),
+    (stat.S_ISCHR, "a character device, not a regular file"),
+    (stat.S_ISBLK, "a block device, not a regular file"),
+    (stat.S_ISDIR, "a folder"),
+)
 
 
 class PathEscape(ValueError):
@@ -71,20 +87,87 @@ def _read_gitignore(folder: Path, base: str) -> _Ignore | None:
     source = folder / ".gitignore"
     if not source.is_file():
         return None
-    lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
     return _Ignore(base, pathspec.GitIgnoreSpec.from_lines(lines))
 
 
+@dataclass
+class Walked:
+    """What a walk found: readable files (sorted, absolute), and what it skipped, why."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+
+
+def oserror_reason(exc: OSError | str) -> str:
+    """A short, stable reason for a file that could not be read (same text from every tool)."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = str(exc)
+    if code == errno.ENOENT or "No such file" in text:
+        return "the file vanished during the scan"
+    if code in (errno.EACCES, errno.EPERM) or "ermission denied" in text:
+        return "no permission to read it"
+    if code == errno.ELOOP or "ymlink loop" in text or "too many levels" in text.lower():
+        return "a symlink loop"
+    return f"unreadable: {text.strip()[:200]}"
+
+
+def _unreadable(path: Path, root: Path) -> str | None:
+    """Why ``path`` cannot be scanned, or None (it is a readable regular file in ``root``).
+
+    A symlink pointing outside the root is reported as the empty string: left out
+    silently, as it is not part of the project.
+    """
+    try:
+        if path.is_symlink():
+            real = path.resolve(strict=True)
+            if not is_inside(root, real):
+                return ""
+        mode = path.stat().st_mode
+    except RuntimeError:  # Python 3.11 raises RuntimeError for a symlink loop
+        return "a symlink loop"
+    except FileNotFoundError:
+        return "a dangling symlink" if path.is_symlink() else "the file vanished during the scan"
+    except OSError as exc:
+        return oserror_reason(exc)
+    for test, reason in _KINDS:
+        if test(mode):
+            return reason
+    try:
+        # Open it (non-blocking, so nothing can hang): the only test of permission that
+        # holds for every user, ACLs included.
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except OSError as exc:
+        return oserror_reason(exc)
+    return None
+
+
 def walk(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
-    """Files under ``root`` (sorted, absolute), filtered as the module docstring says.
+    """The readable files under ``root`` (see ``walk_tree``)."""
+    return walk_tree(root, suffixes).files
+
+
+def walk_tree(root: Path, suffixes: tuple[str, ...] | None = None) -> Walked:
+    """Files under ``root`` (sorted, absolute), filtered as the module docstring says,
+    and the files (or folders) skipped because they cannot be read.
 
     Symlinked folders are not followed, and symlinked files are listed only when they
     point inside the root, so a scan never reads outside it.
     """
     root = root.resolve()
-    found: list[Path] = []
+    walked = Walked()
+    found = walked.files
     ignores: list[_Ignore] = []
-    for current, dirs, files in os.walk(root):
+
+    def unlisted(exc: OSError) -> None:
+        name = exc.filename if isinstance(exc.filename, str) else str(root)
+        rel = Path(name).relative_to(root).as_posix() if Path(name) != root else "."
+        walked.skipped.append((rel, f"folder not listed: {oserror_reason(exc)}"))
+
+    for current, dirs, files in os.walk(root, onerror=unlisted):
         here = Path(current)
         base = here.relative_to(root).as_posix()
         base = "" if base == "." else base
@@ -111,10 +194,12 @@ def walk(root: Path, suffixes: tuple[str, ...] | None = None) -> list[Path]:
             if any(i.matches(rel, is_dir=False) for i in ignores):
                 continue
             path = here / name
-            if path.is_symlink() and not is_inside(root, path.resolve()):
-                continue
-            found.append(path)
-    return found
+            reason = _unreadable(path, root)
+            if reason is None:
+                found.append(path)
+            elif reason:
+                walked.skipped.append((rel, reason))
+    return walked
 
 
 def is_inside(root: Path, path: Path) -> bool:
@@ -144,5 +229,12 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def file_hashes(root: Path, paths: Iterable[Path]) -> dict[str, str]:
-    """``relative path -> sha256`` of each file, so the fixer can tell what changed since."""
-    return {relative(root, p): sha256_bytes(p.read_bytes()) for p in paths}
+    """``relative path -> sha256`` of each file, so the fixer can tell what changed since
+    (a file gone meanwhile has none: the fixer then refuses it)."""
+    hashes: dict[str, str] = {}
+    for path in paths:
+        try:
+            hashes[relative(root, path)] = sha256_bytes(path.read_bytes())
+        except OSError:
+            continue
+    return hashes

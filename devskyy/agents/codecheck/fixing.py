@@ -1,40 +1,49 @@
 """The fixer's plan: new contents for the named files, computed in memory.
 
-``plan_fixes`` reads each named file once and computes its fixed text in three passes,
+``plan_file`` reads a named file once and computes its fixed text in three passes,
 never touching the disk: the caller shows the diffs (dry run) or backs up and writes.
 
 1. libcst codemods for the named bandit findings (line-count preserving, so the scan's
-   line numbers stay valid for pass 2);
-2. ruff's safe fixes for the named ruff findings. When every fixable finding of a rule in
-   the file is named, ruff itself fixes that rule (``--select RULE --fix``, with its own
-   conflict handling); when only some are named, exactly their edits are applied (one
-   pass, overlapping edits skipped);
+   line numbers stay valid for pass 2). ``fix_type: auto`` applies only rewrites proven
+   equivalent; ``fix_type: security`` also those that change behaviour by definition
+   (each such fix carries its ``behaviour_change`` label);
+2. ruff's *safe* fixes for the named ruff findings, judged by the scan's policy (the
+   project's own configuration, or devskyy's) from the scanned root. When every fixable
+   finding of a rule in the file is named, ruff itself fixes that rule (``--select RULE
+   --fix``, with its own conflict handling); when only some are named, exactly their
+   edits are applied (one pass, overlapping edits skipped);
 3. ``ruff format``, when the file was named for formatting, or when the scan checked
    formatting and found the file clean and passes 1-2 changed it (so a fix never leaves
    a formatted file unformatted).
 
-A file that changed since the scan (sha256 differs), does not decode as UTF-8, resolves
-outside the root, or would no longer compile is left alone and reported.
+Each pass records *candidate* fixes with their real before and after (the lines ruff's
+or the codemod's edit spans, and what they become); ``settle`` keeps those the rescan
+of the fixed text confirms. A file that changed since the scan (sha256 differs), does not
+decode as UTF-8, resolves outside the root, or would no longer compile is left alone
+and reported. Every step is linear in the file's size (see ``linediff``).
 """
 
 from __future__ import annotations
 
-import difflib
+import bisect
 import re
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck import codemods, ruff
+from devskyy.agents.codecheck import codemods, linediff, ruff
 from devskyy.agents.codecheck.files import PathEscape, resolve_inside, sha256_bytes
 from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Tool
+
+# A fix's before/after quote at most this many lines each (the diff holds the rest).
+QUOTE_LINES = 20
 
 
 @dataclass(frozen=True)
 class Fix:
-    """One applied fix: the line before, and the same line after (None when removed)."""
+    """One applied fix: the lines its edit spans before, and what they became (None when
+    removed); ``behaviour_change`` says how a deliberately behaviour-changing fix differs."""
 
     file: str
     rule: str
@@ -42,6 +51,7 @@ class Fix:
     line: int
     before: str
     after: str | None
+    behaviour_change: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +61,7 @@ class Fix:
             "line": self.line,
             "before": self.before,
             "after": self.after,
+            "behaviour_change": self.behaviour_change,
         }
 
 
@@ -65,6 +76,10 @@ class FilePlan:
     fixes: list[Fix] = field(default_factory=list)
     fixed: set[Issue] = field(default_factory=set)
     error: str | None = None
+    # Each candidate fix, the named issues it answers and the round it belongs to
+    # (settled against the rescan); ``bases`` holds the text each round started from.
+    candidates: list[tuple[Fix, list[Issue], int]] = field(default_factory=list)
+    bases: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -76,7 +91,7 @@ class FilePlan:
             return ""
         before = self.original.decode("utf-8").splitlines(keepends=True)
         after = self.new_text.splitlines(keepends=True)
-        return "".join(difflib.unified_diff(before, after, f"a/{self.file}", f"b/{self.file}"))
+        return "".join(linediff.unified(before, after, f"a/{self.file}", f"b/{self.file}"))
 
 
 FIX_TYPES = ("auto", "security", "performance", "format")
@@ -84,11 +99,15 @@ _RULE = re.compile(ruff.RULE_PATTERN)
 
 
 def in_scope(issue: Issue, fix_type: str) -> bool:
-    """Whether a fix of this type handles this issue."""
+    """Whether a fix of this type handles this issue.
+
+    ``security`` takes every bandit finding a codemod knows (the codemod decides, and
+    may change behaviour); the other types only what is ``fixable`` (safe).
+    """
+    if fix_type == "security":
+        return issue.tool == Tool.BANDIT and (issue.fixable or issue.rule in codemods.CODEMOD_RULES)
     if not issue.fixable:
         return False
-    if fix_type == "security":
-        return issue.tool == Tool.BANDIT
     if fix_type == "performance":
         return issue.tool == Tool.RUFF and issue.rule.startswith(("PERF", "C4"))
     if fix_type == "format":
@@ -96,100 +115,112 @@ def in_scope(issue: Issue, fix_type: str) -> bool:
     return True
 
 
+def allowed_verdicts(fix_type: str) -> tuple[codemods.Verdict, ...]:
+    if fix_type == "security":
+        return (codemods.Verdict.EQUIVALENT, codemods.Verdict.BEHAVIOUR)
+    return (codemods.Verdict.EQUIVALENT,)
+
+
 def line_map(before: list[str], after: list[str]) -> dict[int, int | None]:
     """1-based line numbers of ``before`` mapped to ``after`` (None: the line went away)."""
-    mapping: dict[int, int | None] = {}
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        for offset, i in enumerate(range(i1, i2)):
-            if tag == "equal" or (tag == "replace" and j2 > j1):
-                mapping[i + 1] = min(j1 + offset, j2 - 1) + 1
-            else:
-                mapping[i + 1] = None
-    return mapping
+    return linediff.line_map(before, after)
 
 
-def _line(lines: list[str], number: int | None) -> str | None:
-    if number is None or not 1 <= number <= len(lines):
-        return None
-    return lines[number - 1].rstrip("\r\n")
+class _Offsets:
+    """Character offsets of (row, column) positions in a text, in O(log n) each."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0]
+        for n, char in enumerate(text):
+            if char == "\n":
+                self.starts.append(n + 1)
+        self.size = len(text)
+
+    def at(self, row: int, column: int) -> int:
+        if row - 1 >= len(self.starts):
+            return self.size
+        return min(self.starts[row - 1] + column - 1, self.size)
+
+    def row_of(self, offset: int) -> int:
+        return bisect.bisect_right(self.starts, offset)
 
 
-def _offset(lines: list[str], row: int, column: int) -> int:
-    return sum(len(line) for line in lines[: row - 1]) + column - 1
+def _edits(offsets: _Offsets, diag: dict[str, Any]) -> list[tuple[int, int, str]]:
+    return [
+        (
+            offsets.at(e["location"]["row"], e["location"]["column"]),
+            offsets.at(e["end_location"]["row"], e["end_location"]["column"]),
+            str(e["content"]),
+        )
+        for e in diag["fix"]["edits"]
+    ]
 
 
 def apply_edits(text: str, diagnostics: Sequence[dict[str, Any]]) -> str:
     """Apply the safe fixes of ``diagnostics`` in one pass, skipping overlapping ones."""
-    lines = text.splitlines(keepends=True)
+    offsets = _Offsets(text)
     spans: list[tuple[int, int, str]] = []
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # sorted, disjoint
     for diag in sorted(diagnostics, key=lambda d: (d["location"]["row"], d["location"]["column"])):
-        edits = [
-            (
-                _offset(lines, e["location"]["row"], e["location"]["column"]),
-                _offset(lines, e["end_location"]["row"], e["end_location"]["column"]),
-                str(e["content"]),
-            )
-            for e in diag["fix"]["edits"]
-        ]
-        if any(s < te and ts < max(e, s + 1) for s, e, _ in edits for ts, te in taken):
+        edits = _edits(offsets, diag)
+        claimed = [(s, max(e, s + 1)) for s, e, _ in edits]
+        if any(_overlaps(taken, s, e) for s, e in claimed):
             continue
         spans += edits
-        taken += [(s, max(e, s + 1)) for s, e, _ in edits]
-    for start, end, content in sorted(spans, reverse=True):
-        text = text[:start] + content + text[end:]
-    return text
+        for span in claimed:
+            bisect.insort(taken, span)
+    out: list[str] = []
+    position = 0
+    for start, end, content in sorted(spans):
+        out += [text[position:start], content]
+        position = max(position, end)
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _overlaps(taken: list[tuple[int, int]], start: int, end: int) -> bool:
+    k = bisect.bisect_left(taken, (start, start))
+    return any(s < end and start < e for s, e in taken[max(k - 1, 0) : k + 1])
+
+
+def _quote(lines: Sequence[str]) -> str:
+    lines = list(lines)
+    while lines and not lines[-1].strip():  # trailing blank lines say nothing
+        lines.pop()
+    shown = [line.rstrip("\r\n") for line in lines[:QUOTE_LINES]]
+    if len(lines) > QUOTE_LINES:
+        shown.append(f"… ({len(lines) - QUOTE_LINES} more lines)")
+    return "\n".join(shown)
+
+
+def _edit_quote(text: str, offsets: _Offsets, diag: dict[str, Any]) -> tuple[str, str | None]:
+    """(before, after) of the lines one diagnostic's edits span, applied alone."""
+    edits = sorted(_edits(offsets, diag))
+    first = offsets.row_of(edits[0][0])
+    last_end = max(e for _, e, _ in edits)
+    last = offsets.row_of(max(last_end - 1, edits[0][0]))
+    start, stop = offsets.starts[first - 1], offsets.at(last + 1, 1)
+    region = text[start:stop]
+    pieces: list[str] = []
+    position = start
+    for s, e, content in edits:
+        pieces += [text[position:s], content]
+        position = max(position, e)
+    pieces.append(text[position:stop])
+    after = "".join(pieces)
+    return _quote(region.splitlines()), _quote(after.splitlines()) if after.strip() else None
 
 
 def _safe(diag: dict[str, Any]) -> bool:
     fix = diag.get("fix")
-    return bool(fix and fix.get("applicability") == "safe")
-
-
-async def _ruff_pass(
-    plan: FilePlan, text: str, named: list[Issue], settings: ruff.RuffSettings
-) -> str:
-    rules = sorted({i.rule for i in named})
-    wanted = _by_place(named)
-    fresh = [d for d in await ruff.check_text(text, plan.path, settings, rules) if _safe(d)]
-    hits = [d for d in fresh if _place(d) in wanted]
-    if not hits:
-        return text
-    whole = {
-        rule
-        for rule in {d["code"] for d in hits}
-        if all(_place(d) in wanted for d in fresh if d["code"] == rule)
-    }
-    new = apply_edits(text, [d for d in hits if d["code"] not in whole])
-    if whole:
-        new = await ruff.fix_text(new, plan.path, settings, sorted(whole))
-    before, after = text.splitlines(), new.splitlines()
-    mapping = line_map(before, after)
-    left = Counter(_place(d) for d in await ruff.check_text(new, plan.path, settings, rules))
-    for (code, row), count in sorted(Counter(_place(d) for d in hits).items()):
-        moved = mapping.get(row)
-        still = left.get((code, moved), 0) if moved is not None else 0
-        for issue in wanted[(code, row)][: max(count - still, 0)]:
-            plan.fixed.add(issue)
-            plan.fixes.append(
-                Fix(
-                    plan.file,
-                    code,
-                    Tool.RUFF.value,
-                    row,
-                    _line(before, row) or "",
-                    _line(after, moved),
-                )
-            )
-    return new
+    return bool(fix and fix.get("applicability") == "safe" and fix.get("edits"))
 
 
 def _place(diag: dict[str, Any]) -> tuple[str, int]:
     return str(diag["code"]), int(diag["location"]["row"])
 
 
-def _by_place(issues: list[Issue]) -> dict[tuple[str, int], list[Issue]]:
+def _by_place(issues: Collection[Issue]) -> dict[tuple[str, int], list[Issue]]:
     """Issues by (rule, line); several findings of one rule may share a line."""
     places: dict[tuple[str, int], list[Issue]] = {}
     for issue in sorted(issues, key=lambda i: i.column):
@@ -197,48 +228,85 @@ def _by_place(issues: list[Issue]) -> dict[tuple[str, int], list[Issue]]:
     return places
 
 
-def _codemod_pass(plan: FilePlan, text: str, named: list[Issue]) -> str:
+async def _ruff_pass(
+    plan: FilePlan, text: str, named: list[Issue], settings: ruff.RuffSettings, root: Path
+) -> str:
+    rules = sorted({i.rule for i in named})
     wanted = _by_place(named)
-    new, applied = codemods.rewrite(text, list(wanted))
-    before, after = text.splitlines(), new.splitlines()
-    for rule, line in applied:
-        plan.fixed.update(wanted[(rule, line)])
-        plan.fixes.append(
-            Fix(
-                plan.file,
-                rule,
-                Tool.BANDIT.value,
-                line,
-                _line(before, line) or "",
-                _line(after, line),
-            )
-        )
+    fresh = [d for d in await ruff.check_text(text, plan.path, settings, rules, root) if _safe(d)]
+    hits = [d for d in fresh if _place(d) in wanted]
+    if not hits:
+        return text
+    # A rule goes to ruff whole when every fixable finding of it in the file is named.
+    whole = {
+        rule
+        for rule in {d["code"] for d in hits}
+        if all(_place(d) in wanted for d in fresh if d["code"] == rule)
+    }
+    offsets = _Offsets(text)
+    for diag in hits:
+        before, after = _edit_quote(text, offsets, diag)
+        code, line = _place(diag)
+        fix = Fix(plan.file, code, Tool.RUFF.value, line, before, after)
+        plan.candidates.append((fix, wanted[(code, line)], 0))
+    new = apply_edits(text, [d for d in hits if d["code"] not in whole])
+    if whole:
+        new = await ruff.fix_text(new, plan.path, settings, sorted(whole), root)
     return new
 
 
+def _codemod_pass(plan: FilePlan, text: str, named: list[Issue], fix_type: str) -> str:
+    wanted = _by_place(named)
+    new, applied = codemods.rewrite(text, list(wanted), allowed_verdicts(fix_type))
+    if not applied:
+        return text
+    before, after = text.splitlines(), new.splitlines()
+    for rule, line in applied:
+        fix = Fix(
+            plan.file,
+            rule,
+            Tool.BANDIT.value,
+            line,
+            before[line - 1] if line <= len(before) else "",
+            after[line - 1] if line <= len(after) else None,
+            codemods.BEHAVIOUR_NOTE.get(rule) if fix_type == "security" else None,
+        )
+        plan.candidates.append((fix, wanted[(rule, line)], 0))
+    return new
+
+
+def first_change(before: list[str], after: list[str]) -> tuple[int, str, str | None]:
+    """(line, before, after) from the first changed line through the first change that
+    is more than blank lines (so a reformat shows what it did, not one empty line)."""
+    codes = linediff.opcodes(before, after)
+    changes = [c for c in codes if c[0] != "equal"]
+    if not changes:
+        return 1, "", ""
+    first = changes[0]
+    last = next(
+        (c for c in changes if any(x.strip() for x in before[c[1] : c[2]] + after[c[3] : c[4]])),
+        first,
+    )
+    old, new = before[first[1] : last[2]], after[first[3] : last[4]]
+    return first[1] + 1, _quote(old), _quote(new) if new else None
+
+
 async def _format_pass(
-    plan: FilePlan, text: str, named: list[Issue], keep_formatted: bool, settings: ruff.RuffSettings
+    plan: FilePlan,
+    text: str,
+    named: list[Issue],
+    *,
+    keep_formatted: bool,
+    settings: ruff.RuffSettings,
+    root: Path,
 ) -> str:
     if not named and not keep_formatted:
         return text
-    new = await ruff.format_text(text, plan.path, settings)
-    for issue in named:
-        plan.fixed.add(issue)
-        before, after = text.splitlines(), new.splitlines()
-        first = next(
-            (n for n, (a, b) in enumerate(zip(before, after, strict=False), 1) if a != b),
-            min(len(before), len(after)) + 1,
-        )
-        plan.fixes.append(
-            Fix(
-                plan.file,
-                FORMAT_RULE,
-                Tool.RUFF_FORMAT.value,
-                first,
-                _line(before, first) or "",
-                _line(after, first),
-            )
-        )
+    new = await ruff.format_text(text, plan.path, settings, root)
+    if named and new != text:
+        line, before, after = first_change(text.splitlines(), new.splitlines())
+        fix = Fix(plan.file, FORMAT_RULE, Tool.RUFF_FORMAT.value, line, before, after)
+        plan.candidates.append((fix, list(named), 0))
     return new
 
 
@@ -250,36 +318,46 @@ async def plan_file(
     expected_sha: str | None,
     format_clean: bool,
     settings: ruff.RuffSettings,
+    fix_type: str = "auto",
+    text: str | None = None,
 ) -> FilePlan:
-    """The fixed text of one file for its named, in-scope issues."""
+    """The fixed text of one file for its named, in-scope issues; ``text`` is the
+    content to start from when it is not the file's own (a further round)."""
     try:
         path = resolve_inside(root, file)
     except PathEscape as exc:
         return FilePlan(file, root / file, b"", error=f"refused: {exc}")
     if not path.is_file():
         return FilePlan(file, path, b"", error="refused: not a regular file")
-    plan = FilePlan(file, path, path.read_bytes())
+    try:
+        original = path.read_bytes()
+    except OSError as exc:
+        return FilePlan(file, path, b"", error=f"skipped: cannot read it ({exc.strerror})")
+    plan = FilePlan(file, path, original)
     if expected_sha is not None and sha256_bytes(plan.original) != expected_sha:
         plan.error = "skipped: the file changed since the scan"
         return plan
+    if file.endswith(".ipynb"):
+        plan.error = "skipped: notebooks are reported, not fixed"
+        return plan
     try:
-        text = plan.original.decode("utf-8")
-        compiled = _compiles(text, file)
+        start = plan.original.decode("utf-8") if text is None else text
     except UnicodeDecodeError:
         plan.error = "skipped: not UTF-8"
         return plan
-    text = _codemod_pass(plan, text, [i for i in issues if i.tool == Tool.BANDIT])
+    plan.bases.append(start)
+    compiled = _compiles(start, file)
+    text = _codemod_pass(plan, start, [i for i in issues if i.tool == Tool.BANDIT], fix_type)
     ruff_named = [i for i in issues if i.tool == Tool.RUFF and _RULE.match(i.rule)]
     if ruff_named:
-        text = await _ruff_pass(plan, text, ruff_named, settings)
+        text = await _ruff_pass(plan, text, ruff_named, settings, root)
     fmt = [i for i in issues if i.tool == Tool.RUFF_FORMAT]
     text = await _format_pass(
-        plan, text, fmt, format_clean and text.encode() != plan.original, settings
+        plan, text, fmt, keep_formatted=format_clean and text != start, settings=settings, root=root
     )
     if compiled and not _compiles(text, file):
         plan.error = "skipped: the fixed file would not compile"
-        plan.fixes.clear()
-        plan.fixed.clear()
+        plan.candidates.clear()
         return plan
     plan.new_text = text
     return plan

@@ -1,7 +1,8 @@
 """One fix run: choose the named issues, plan every file, then show or write the result.
 
 Lines of code quoted in the result (before/after lines, dry-run diffs) have any value
-detect-secrets flags replaced, so a run record never carries a secret.
+detect-secrets flags masked inside its literal, so a run record never carries a secret;
+how fixes are planned, rescanned, counted and bounded is ``settle``'s.
 
 The fixer changes only files named by ``scan_results`` (or ``target_files``), and inside
 them only the issues named and in scope of the fix type. With neither, it refuses: it
@@ -19,17 +20,21 @@ from pathlib import Path
 from typing import Any
 
 from devskyy.adapters import safe_files
-from devskyy.agents.codecheck import backup, security
+from devskyy.agents.codecheck import backup
 from devskyy.agents.codecheck.files import PathEscape, relative, resolve_inside
-from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope, plan_file
-from devskyy.agents.codecheck.issues import Issue, Tool, sort_issues, summarize
+from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope
+from devskyy.agents.codecheck.issues import Issue, summarize
+from devskyy.agents.codecheck.policy import policy_record
 from devskyy.agents.codecheck.scanning import (
+    PolicyChanged,
     ScanSettings,
     ScanType,
+    resolve_policy,
     scan_files,
     settings_from_record,
     settings_record,
 )
+from devskyy.agents.codecheck.settle import plan_and_settle, records, scan_type_of
 
 SCAN_FOR_FIX = {
     "auto": ScanType.FULL,
@@ -37,7 +42,6 @@ SCAN_FOR_FIX = {
     "performance": ScanType.PERFORMANCE,
     "format": ScanType.QUICK,
 }
-PARALLEL_FILES = 4
 Refusal = dict[str, str]
 
 
@@ -56,7 +60,7 @@ async def _issues_from_files(
             raise FixRefused(f"refused: {exc}") from None
     scan_type = SCAN_FOR_FIX[fix_type]
     issues = await scan_files(root, sorted(set(paths)), scan_type, settings)
-    return issues, settings_record(scan_type, settings)
+    return issues, settings_record(scan_type, settings, root)
 
 
 def _rebase(
@@ -80,24 +84,6 @@ def _with_file(issue: Issue, file: str) -> Issue:
     data = issue.to_dict()
     data["file"] = file
     return Issue.from_dict(data)
-
-
-def _redacted(fix: dict[str, Any], values: set[str]) -> dict[str, Any]:
-    """A fix record whose quoted lines hide any secret they contain."""
-    for key in ("before", "after"):
-        if fix[key]:
-            fix[key] = security.redact(fix[key], values)
-    return fix
-
-
-def _secrets_of(plan: FilePlan) -> set[str]:
-    """Secret values in a file before and after its fix (only files with fixes)."""
-    if plan.error is not None or not plan.fixes:
-        return set()
-    values = security.secret_values(plan.path)
-    if plan.new_text is not None:
-        values |= security.secret_values(plan.path, plan.new_text)
-    return values
 
 
 def _writable(root: Path, plans: Sequence[FilePlan]) -> tuple[list[FilePlan], list[Refusal]]:
@@ -159,8 +145,10 @@ def _from_scan(
     scan_root = Path(scan_results.get("target_path") or root).resolve()
     record = scan_results.get("settings", {})
     try:
-        settings = settings_from_record(record, settings)
+        settings = settings_from_record(record, settings, root)
         raw = [Issue.from_dict(i) for i in scan_results.get("issues", [])]
+    except PolicyChanged as exc:
+        raise FixRefused(str(exc)) from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise FixRefused(f"scan_results is not a scanner's output: {exc!r}") from None
     issues, refused = _rebase(raw, scan_root, root)
@@ -198,6 +186,7 @@ async def run_fix(
     if scan_results:
         named = _from_scan(root, scan_results, target_files, settings)
     elif target_files:
+        settings = resolve_policy(root, settings)
         issues, record = await _issues_from_files(root, target_files, fix_type, settings)
         named = _Named(issues, [], {}, record, settings)
     else:
@@ -208,24 +197,18 @@ async def run_fix(
     for issue in issues:
         if in_scope(issue, fix_type):
             chosen.setdefault(issue.file, []).append(issue)
-    format_checked = "ruff-format" in named.record.get("checks", [])
-    unformatted = {i.file for i in issues if i.tool == Tool.RUFF_FORMAT}
-    gate = asyncio.Semaphore(PARALLEL_FILES)
-
-    async def one(file: str, named: list[Issue]) -> FilePlan:
-        async with gate:
-            return await plan_file(
-                root,
-                file,
-                named,
-                expected_sha=hashes.get(file),
-                format_clean=format_checked and file not in unformatted,
-                settings=settings.ruff,
-            )
-
-    plans = await asyncio.gather(*(one(f, named) for f, named in sorted(chosen.items())))
+    settled = await plan_and_settle(
+        root,
+        issues,
+        chosen,
+        hashes=hashes,
+        format_checked="ruff-format" in named.record.get("checks", []),
+        settings=settings,
+        fix_type=fix_type,
+        scan_type=scan_type_of(named.record.get("checks", [])),
+    )
+    plans = settled.plans
     changed = [p for p in plans if p.changed and p.error is None]
-    hidden = {p.file: await asyncio.to_thread(_secrets_of, p) for p in plans}
     backup_path: str | None = None
     refused: list[Refusal] = []
     if not dry_run and changed:
@@ -248,26 +231,22 @@ async def run_fix(
         reasons = {r["file"]: r["reason"] for r in refused}
         for plan in plans:
             plan.error = reasons.get(plan.file, plan.error)
-    fixed = {issue for p in plans if p.error is None for issue in p.fixed}
-    remaining = sort_issues(i for i in issues if i not in fixed)
+    remaining = settled.remaining(issues, [p.file for p in changed])
+    shown = await asyncio.to_thread(records, [p for p in plans if p.error is None], dry_run)
     result: dict[str, Any] = {
         "fix_type": fix_type,
         "dry_run": dry_run,
         "target_path": str(root),
         "files_fixed": 0 if dry_run else len(changed),
         "changed_files": [p.file for p in changed],
-        "fixes_applied": [
-            _redacted(f.to_dict(), hidden[p.file])
-            for p in plans
-            if p.error is None
-            for f in p.fixes
-        ],
+        **shown,
+        "policy": policy_record(
+            settings.ruff.config, settings.bandit_config, "scanner" if scan_results else "fixer"
+        ),
         "remaining_issues": [i.to_dict() for i in remaining],
         "remaining_counts": summarize(remaining),
         "skipped": named.refused + [{"file": p.file, "reason": p.error} for p in plans if p.error],
         "refused_writes": refused,
         "backup_path": backup_path,
     }
-    if dry_run:
-        result["diffs"] = {p.file: security.redact(p.diff(), hidden[p.file]) for p in changed}
     return result

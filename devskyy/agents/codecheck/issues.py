@@ -38,9 +38,11 @@ class Tool(StrEnum):
     DETECT_SECRETS = "detect-secrets"
     DEPENDENCIES = "devskyy-deps"
     CONFIG = "devskyy-config"
+    WALK = "devskyy-walk"
 
 
 FORMAT_RULE = "format"
+SKIPPED_RULE = "skipped"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,20 @@ class Issue:
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file, self.line, self.column, self.rule)
+
+
+def skipped_issue(file: str, reason: str) -> Issue:
+    """The finding for a file a scan could not read (a symlink loop, a FIFO, no access,
+    vanished mid-scan): it is named, not silently dropped, and never fixable."""
+    return Issue(
+        file=file,
+        line=1,
+        column=1,
+        rule=SKIPPED_RULE,
+        tool=Tool.WALK.value,
+        severity=Severity.LOW.value,
+        message=f"not scanned: {reason}",
+    )
 
 
 def sort_issues(issues: Iterable[Issue]) -> list[Issue]:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devskyy.errors import ExecutionError, PermanentError, TemporaryError
+
 MAX_ARGS_CHARS = 100_000
 
 
@@ -25,7 +27,32 @@ class Completed:
 
 
 class ToolError(RuntimeError):
-    """An analyzer failed in a way that makes its result unusable."""
+    """An analyzer failed in a way that makes its result unusable.
+
+    ``permanent`` is True when running it again on the same tree would fail the same way
+    (a bad configuration, a crash on given input: a non-zero exit); False when the
+    process was killed by a signal (out of memory, a timeout), which a retry may survive.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def classify(exc: ToolError) -> ExecutionError:
+    """The runtime's error for a failed analyzer: permanent (never retried) or temporary."""
+    if exc.permanent:
+        return PermanentError(str(exc))
+    return TemporaryError(str(exc))
+
+
+def tool_error(what: str, done: Completed) -> ToolError:
+    """The error for a failed run of ``what``: its exit status and stderr's first lines."""
+    detail = done.stderr.strip()[:500] or "(no output)"
+    if done.returncode < 0:
+        signal = -done.returncode
+        return ToolError(f"{what} was killed by signal {signal}: {detail}", permanent=False)
+    return ToolError(f"{what} failed (exit {done.returncode}): {detail}")
 
 
 async def run(

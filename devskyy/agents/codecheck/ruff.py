@@ -1,12 +1,18 @@
 """ruff as lint scanner, safe fixer and formatter.
 
-devskyy runs ruff with ``--isolated`` (no ``pyproject.toml``/``ruff.toml`` of the scanned
-project is read) and ``--no-cache``, with the rule selection, target version and line
-length from the scanner's manifest config. The scan policy lives in git with the other
-manifests, and the same tree always gives the same findings, whoever scans it.
-``# noqa`` comments in the scanned code are still honoured: they are the code's own word.
+ruff always runs with the scanned root as its working directory (its project root, so
+first-party imports are told apart the same way by the scanner and the fixer) and with
+``--no-cache`` (nothing is written into the scanned tree). Which rules apply is the
+policy of ``devskyy.agents.codecheck.policy``: the project's own ruff configuration when
+its root has one (then ruff discovers it as the project's own ``ruff check`` would, and
+``--force-exclude`` keeps its exclusions even for files named on the command line), else
+devskyy's manifest policy with ``--isolated``. ``# noqa`` comments are always honoured.
 
-``fixable`` means ruff offers a *safe* fix (the only kind ``ruff --fix`` applies).
+``fixable`` means ruff offers a *safe* fix (the only kind ``ruff --fix`` applies);
+``--no-unsafe-fixes`` overrides a project's ``unsafe-fixes = true`` and ``--no-fix`` its
+``fix = true``, so that a scan never writes and a fix never goes beyond safe edits.
+Notebooks (``.ipynb``) are linted and format-checked as ruff does; their findings name
+the cell and are reported, not fixed (their line numbers are per cell).
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ from typing import Any
 from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
 from devskyy.agents.codecheck.files import relative
-from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Severity, Tool
-from devskyy.agents.codecheck.proc import ToolError, chunks, run
+from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Severity, Tool, skipped_issue
+from devskyy.agents.codecheck.proc import chunks, run, tool_error
 
 DEFAULT_SELECT = ("E4", "E7", "E9", "F", "W", "I", "B", "UP", "C4", "SIM", "PERF")
 PERFORMANCE_SELECT = ("PERF",)
 RULE_PATTERN = r"^(ALL|[A-Z]{1,4}\d{0,4})$"  # a rule code or prefix, as --select takes
 # pyflakes/pycodestyle codes that mean "this will fail at run time" (flake8's own short list).
-_HIGH = ("E9", "F63", "F7", "F82")
+_HIGH = ("E9", "F63", "F7", "F82", "invalid-syntax")
 _MEDIUM = ("B", "F")
+_CELL = re.compile(r":cell \d+$")
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
 
 
@@ -43,8 +50,13 @@ class RuffSettings:
     target_version: str = "py39"
     line_length: int = 88
     extra: tuple[str, ...] = field(default=())
+    # The project's own configuration file (relative to the root), or None: devskyy's policy.
+    config: str | None = None
 
     def common(self) -> list[str]:
+        """Options of every ruff command (check and format)."""
+        if self.config is not None:
+            return ["--no-cache", "--force-exclude", *self.extra]
         return [
             "--isolated",
             "--no-cache",
@@ -54,6 +66,15 @@ class RuffSettings:
             str(self.line_length),
             *self.extra,
         ]
+
+    def check_args(self, select: Sequence[str] | None = None) -> list[str]:
+        """Options of ``ruff check``: the policy's rules, or exactly ``select``."""
+        args = [*self.common(), "--no-unsafe-fixes"]
+        if select is not None:
+            return [*args, "--select", ",".join(select)]
+        if self.config is None:
+            return [*args, "--select", ",".join(self.select)]
+        return args
 
 
 @cache
@@ -77,10 +98,16 @@ def severity_of(code: str) -> Severity:
     return Severity.LOW
 
 
-def _issue(root: Path, item: dict[str, Any]) -> Issue:
+def issue_from(root: Path, item: dict[str, Any]) -> Issue:
+    """One ruff JSON diagnostic as an ``Issue`` (path relative to ``root``)."""
     fix = item.get("fix") or None
-    code = item.get("code") or "E999"  # ruff reports syntax errors without a code
+    # Syntax errors: ``invalid-syntax`` since ruff 0.12, no code before.
+    code = item.get("code") or "invalid-syntax"
     location = item.get("location") or {"row": 1, "column": 1}
+    message = str(item.get("message", ""))
+    cell = item.get("cell")
+    if cell is not None:
+        message = f"cell {cell}: {message}"
     return Issue(
         file=relative(root, Path(item["filename"])),
         line=int(location["row"]),
@@ -88,28 +115,34 @@ def _issue(root: Path, item: dict[str, Any]) -> Issue:
         rule=code,
         tool=Tool.RUFF.value,
         severity=severity_of(code).value,
-        message=str(item.get("message", "")),
-        fixable=bool(fix and fix.get("applicability") == "safe"),
+        message=message,
+        fixable=cell is None and bool(fix and fix.get("applicability") == "safe"),
     )
 
 
 def parse_check_output(root: Path, stdout: str) -> list[Issue]:
-    """Issues from ``ruff check --output-format json``."""
-    return [_issue(root, item) for item in json.loads(stdout or "[]")]
+    """Issues from ``ruff check --output-format json``; an ``E902`` (the file could not
+    be read: it vanished or is unreadable) becomes a ``skipped`` finding."""
+    issues = []
+    for item in json.loads(stdout or "[]"):
+        if item.get("code") == "E902":
+            issues.append(skipped_issue(relative(root, Path(item["filename"])), item["message"]))
+        else:
+            issues.append(issue_from(root, item))
+    return issues
 
 
 async def lint(
     root: Path, files: Sequence[Path], settings: RuffSettings, select: Sequence[str] | None = None
 ) -> list[Issue]:
     """``ruff check`` on ``files`` with the configured (or given) rule selection."""
-    rules = ",".join(select if select is not None else settings.select)
     issues: list[Issue] = []
     for part in chunks([str(f) for f in files]):
-        argv = [ruff_bin(), "check", *settings.common(), "--select", rules]
+        argv = [ruff_bin(), "check", *settings.check_args(select), "--no-fix"]
         argv += ["--output-format", "json", "--exit-zero", "--", *part]
         done = await run(argv, cwd=root)
         if done.returncode != 0:
-            raise ToolError(f"ruff check failed: {done.stderr.strip()[:500]}")
+            raise tool_error("ruff check", done)
         issues += parse_check_output(root, done.stdout)
     return issues
 
@@ -128,8 +161,11 @@ def parse_format_diff(root: Path, diff: str) -> list[Issue]:
 
     for line in diff.splitlines():
         if line.startswith("--- "):
+            name = _CELL.sub("", line[4:].strip())
+            if name == current:  # the next cell of the same notebook: one issue per file
+                continue
             flush()
-            current, first, changed, context_before = line[4:].strip(), None, 0, 0
+            current, first, changed, context_before = name, None, 0, 0
         elif line.startswith("+++ "):
             continue
         elif (m := _HUNK.match(line)) is not None:
@@ -157,7 +193,7 @@ def _format_issue(root: Path, name: str, line: int, changed: int) -> Issue:
         tool=Tool.RUFF_FORMAT.value,
         severity=Severity.LOW.value,
         message=f"File is not formatted (ruff format would change {changed} lines)",
-        fixable=True,
+        fixable=not name.endswith(".ipynb"),
     )
 
 
@@ -168,40 +204,49 @@ async def format_check(root: Path, files: Sequence[Path], settings: RuffSettings
         done = await run(
             [ruff_bin(), "format", *settings.common(), "--diff", "--", *part], cwd=root
         )
-        if done.returncode not in (0, 1, 2):
-            raise ToolError(f"ruff format failed: {done.stderr.strip()[:500]}")
-        # Exit 2 means some files did not parse; ruff check reports those as E999.
+        # Exit 2 with "Failed to parse": some files did not parse (ruff check reports
+        # those as invalid-syntax); any other exit 2, such as a bad configuration, fails.
+        unparsed = done.returncode == 2 and "Failed to parse" in done.stderr
+        if done.returncode not in (0, 1) and not unparsed:
+            raise tool_error("ruff format", done)
         issues += parse_format_diff(root, done.stdout)
     return issues
 
 
 async def check_text(
-    text: str, filename: Path, settings: RuffSettings, select: Sequence[str]
+    text: str,
+    filename: Path,
+    settings: RuffSettings,
+    select: Sequence[str] | None,
+    root: Path,
 ) -> list[dict[str, Any]]:
-    """Raw ruff diagnostics for in-memory source (the fixer's view before and after)."""
-    argv = [ruff_bin(), "check", *settings.common(), "--select", ",".join(select)]
+    """Raw ruff diagnostics for in-memory source, judged as the file ``filename`` under
+    ``root`` (its configuration, its project root): the fixer's view before and after."""
+    argv = [ruff_bin(), "check", *settings.check_args(select), "--no-fix"]
     argv += ["--output-format", "json", "--exit-zero", "--stdin-filename", str(filename), "-"]
-    done = await run(argv, stdin=text)
+    done = await run(argv, stdin=text, cwd=root)
     if done.returncode != 0:
-        raise ToolError(f"ruff check failed: {done.stderr.strip()[:500]}")
+        raise tool_error("ruff check", done)
     result: list[dict[str, Any]] = json.loads(done.stdout or "[]")
     return result
 
 
-async def fix_text(text: str, filename: Path, settings: RuffSettings, select: Sequence[str]) -> str:
+async def fix_text(
+    text: str, filename: Path, settings: RuffSettings, select: Sequence[str], root: Path
+) -> str:
     """``text`` with ruff's safe fixes for the ``select``ed rules applied."""
-    argv = [ruff_bin(), "check", *settings.common(), "--select", ",".join(select)]
-    argv += ["--fix-only", "--stdin-filename", str(filename), "-"]
-    done = await run(argv, stdin=text)
+    argv = [ruff_bin(), "check", *settings.check_args(select), "--fix-only"]
+    argv += ["--stdin-filename", str(filename), "-"]
+    done = await run(argv, stdin=text, cwd=root)
     if done.returncode != 0:
-        raise ToolError(f"ruff --fix failed on {filename.name}: {done.stderr.strip()[:500]}")
+        raise tool_error(f"ruff --fix on {filename.name}", done)
     return done.stdout
 
 
-async def format_text(text: str, filename: Path, settings: RuffSettings) -> str:
-    """``text`` formatted by ``ruff format``."""
+async def format_text(text: str, filename: Path, settings: RuffSettings, root: Path) -> str:
+    """``text`` formatted by ``ruff format`` (with the project's format settings)."""
     argv = [ruff_bin(), "format", *settings.common(), "--stdin-filename", str(filename), "-"]
-    done = await run(argv, stdin=text)
+    done = await run(argv, stdin=text, cwd=root)
     if done.returncode != 0:
-        raise ToolError(f"ruff format failed on {filename.name}: {done.stderr.strip()[:500]}")
+        raise tool_error(f"ruff format on {filename.name}", done)
     return done.stdout

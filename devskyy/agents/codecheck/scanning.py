@@ -10,9 +10,15 @@ full           all of the above
 =============  ======================================================================
 
 ruff and bandit run as separate processes at the same time; the AST checks run in a
-worker thread meanwhile. The report carries the ruff settings used, so the fixer
-applies fixes with exactly the rules and formatting the scan judged by, and the sha256
-of each file with issues, so the fixer can refuse a file that changed since.
+worker thread meanwhile. Whose rules apply (the project's own ruff and bandit
+configuration, or devskyy's) is decided by ``policy`` and named in the report's
+``policy``. The report carries the settings used (with the sha256 of the project's
+configuration files), so the fixer applies fixes with exactly the rules and formatting
+the scan judged by, and the sha256 of each file with issues, so the fixer can refuse a
+file that changed since.
+
+Notebooks are linted and format-checked by ruff (bandit and the AST checks read Python
+files only). A file that cannot be read is a ``skipped`` finding, never a failed scan.
 """
 
 from __future__ import annotations
@@ -20,15 +26,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck import bandit, codemods, perf, ruff
-from devskyy.agents.codecheck.files import PYTHON_SUFFIXES, file_hashes, walk
-from devskyy.agents.codecheck.issues import Issue, Tool, sort_issues, summarize
+from devskyy.agents.codecheck import bandit, codemods, perf, policy, ruff
+from devskyy.agents.codecheck.files import (
+    PYTHON_SUFFIXES,
+    SCAN_SUFFIXES,
+    file_hashes,
+    oserror_reason,
+    relative,
+    walk_tree,
+)
+from devskyy.agents.codecheck.issues import Issue, Tool, skipped_issue, sort_issues, summarize
 
 
 class ScanType(StrEnum):
@@ -53,30 +66,76 @@ class ScanSettings:
     ruff: ruff.RuffSettings = field(default_factory=ruff.RuffSettings)
     perf: perf.PerfSettings = field(default_factory=perf.PerfSettings)
     bandit_skip: tuple[str, ...] = bandit.DEFAULT_SKIP
+    # The project's own bandit configuration (".bandit" or "pyproject.toml"), or None.
+    bandit_config: str | None = None
+
+
+def resolve_policy(root: Path, settings: ScanSettings) -> ScanSettings:
+    """``settings`` with the root's own ruff and bandit configuration files filled in."""
+    return dataclasses.replace(
+        settings,
+        ruff=dataclasses.replace(settings.ruff, config=policy.ruff_config(root)),
+        bandit_config=policy.bandit_config(root),
+    )
+
+
+def _python_only(files: Sequence[Path]) -> list[Path]:
+    return [f for f in files if f.name.endswith(PYTHON_SUFFIXES)]
 
 
 def _perf_checks(root: Path, files: Sequence[Path], settings: perf.PerfSettings) -> list[Issue]:
     found: list[Issue] = []
     for path in files:
-        source = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            source = path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            found.append(skipped_issue(relative(root, path), oserror_reason(exc)))
+            continue
         found += perf.check_source(source, path.relative_to(root).as_posix(), settings)
     return found
 
 
-def _mark_codemod_fixable(root: Path, issues: list[Issue]) -> list[Issue]:
-    """bandit issues a codemod can fix at their exact line become ``fixable``."""
+def _codemod_action(assessment: codemods.Assessment) -> str:
+    if assessment.verdict is codemods.Verdict.BEHAVIOUR:
+        return f"fix_type: security rewrites it to yaml.safe_load ({assessment.reason})"
+    return f"review: {assessment.reason}"
+
+
+def _read(root: Path) -> Callable[[str], str | None]:
+    def read(rel: str) -> str | None:
+        try:
+            return (root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    return read
+
+
+def mark_codemods(issues: list[Issue], read: Callable[[str], str | None]) -> list[Issue]:
+    """bandit issues a codemod fixes without changing behaviour become ``fixable``; the
+    others get an ``action`` saying what ``fix_type: security`` would do, or why not.
+    ``read`` gives a file's text by relative path (None: unreadable)."""
     targets: dict[str, list[tuple[str, int]]] = {}
     for issue in issues:
         if issue.tool == Tool.BANDIT and issue.rule in codemods.CODEMOD_RULES:
             targets.setdefault(issue.file, []).append((issue.rule, issue.line))
-    can: set[tuple[str, str, int]] = set()
+    verdicts: dict[tuple[str, str, int], codemods.Assessment] = {}
     for file, wanted in targets.items():
-        source = (root / file).read_text(encoding="utf-8", errors="replace")
-        can |= {(file, rule, line) for rule, line in codemods.fixable(source, wanted)}
-    return [
-        dataclasses.replace(i, fixable=True) if (i.file, i.rule, i.line) in can else i
-        for i in issues
-    ]
+        source = read(file)
+        if source is None:
+            continue
+        for (rule, line), verdict in codemods.assess(source, wanted).items():
+            verdicts[(file, rule, line)] = verdict
+    marked = []
+    for issue in issues:
+        found = verdicts.get((issue.file, issue.rule, issue.line))
+        if found is None or issue.tool != Tool.BANDIT:
+            marked.append(issue)
+        elif found.verdict is codemods.Verdict.EQUIVALENT:
+            marked.append(dataclasses.replace(issue, fixable=True))
+        else:
+            marked.append(dataclasses.replace(issue, action=_codemod_action(found)))
+    return marked
 
 
 async def scan_files(
@@ -85,10 +144,11 @@ async def scan_files(
     """The issues of ``files`` (inside ``root``) for one scan type."""
     checks = CHECKS[scan_type]
     jobs: list[Awaitable[list[Issue]]] = []
+    python = _python_only(files)
     if not files:
         return []
-    if "bandit" in checks:
-        jobs.append(bandit.scan(root, files, settings.bandit_skip))
+    if "bandit" in checks and python:
+        jobs.append(bandit.scan(root, python, settings.bandit_skip, settings.bandit_config))
     if "ruff" in checks:
         jobs.append(ruff.lint(root, files, settings.ruff))
     if "ruff-perf" in checks:
@@ -96,42 +156,51 @@ async def scan_files(
     if "ruff-format" in checks:
         jobs.append(ruff.format_check(root, files, settings.ruff))
     if "devskyy-ast" in checks:
-        jobs.append(asyncio.to_thread(_perf_checks, root, files, settings.perf))
+        jobs.append(asyncio.to_thread(_perf_checks, root, python, settings.perf))
     results = await asyncio.gather(*jobs)
     issues = [issue for part in results for issue in part]
     if "bandit" in checks:
-        issues = _mark_codemod_fixable(root, issues)
+        issues = mark_codemods(issues, _read(root))
     return sort_issues(issues)
 
 
-def settings_record(scan_type: ScanType, settings: ScanSettings) -> dict[str, Any]:
+def settings_record(scan_type: ScanType, settings: ScanSettings, root: Path) -> dict[str, Any]:
     """The settings part of a report (what the fixer needs to reproduce the judgement)."""
     return {
         "checks": list(CHECKS[scan_type]),
         "ruff": {
+            "config": settings.ruff.config,
             "select": list(settings.ruff.select),
             "target_version": settings.ruff.target_version,
             "line_length": settings.ruff.line_length,
         },
         "max_complexity": settings.perf.max_complexity,
         "bandit_skip": list(settings.bandit_skip),
+        "bandit_config": settings.bandit_config,
+        "config_sha256": policy.config_hashes(root, [settings.ruff.config, settings.bandit_config]),
     }
 
 
-async def scan_tree(root: Path, scan_type: ScanType, settings: ScanSettings) -> dict[str, Any]:
-    """Walk ``root`` and scan its Python files: the scanner's report, without timing."""
+async def scan_tree(
+    root: Path, scan_type: ScanType, settings: ScanSettings, agent: str = "scanner"
+) -> dict[str, Any]:
+    """Walk ``root`` and scan its Python files and notebooks: the scanner's report,
+    without timing. ``settings`` is devskyy's policy; the root's own configuration wins."""
     root = root.resolve()
-    files = await asyncio.to_thread(walk, root, PYTHON_SUFFIXES)
-    issues = await scan_files(root, files, scan_type, settings)
-    with_issues = sorted({root / i.file for i in issues})
+    settings = resolve_policy(root, settings)
+    walked = await asyncio.to_thread(walk_tree, root, SCAN_SUFFIXES)
+    issues = await scan_files(root, walked.files, scan_type, settings)
+    issues = sort_issues([*issues, *(skipped_issue(f, why) for f, why in walked.skipped)])
+    with_issues = sorted({root / i.file for i in issues if i.tool != Tool.WALK})
     return {
         "scan_type": scan_type.value,
         "target_path": str(root),
-        "files_scanned": len(files),
+        "files_scanned": len(walked.files),
         "issues": [i.to_dict() for i in issues],
         "counts": summarize(issues),
         "file_hashes": file_hashes(root, with_issues),
-        "settings": settings_record(scan_type, settings),
+        "policy": policy.policy_record(settings.ruff.config, settings.bandit_config, agent),
+        "settings": settings_record(scan_type, settings, root),
         "tools": _tool_versions(CHECKS[scan_type]),
     }
 
@@ -145,9 +214,37 @@ def _tool_versions(checks: Sequence[str]) -> dict[str, str]:
     return versions
 
 
-def settings_from_record(record: dict[str, Any], default: ScanSettings) -> ScanSettings:
-    """The scan settings stored in a report (falling back to ``default`` per field)."""
+class PolicyChanged(ValueError):
+    """A project configuration the scan judged by changed since (scan again)."""
+
+
+def settings_from_record(record: dict[str, Any], default: ScanSettings, root: Path) -> ScanSettings:
+    """The scan settings stored in a report (falling back to ``default`` per field).
+
+    Raises ``ValueError`` when a project configuration file the scan judged by is gone
+    or changed since (its sha256 differs): fixing by other rules than the scan's would
+    not fix what it reported.
+    """
+    if not record:
+        return resolve_policy(root, default)
     ruff_rec = record.get("ruff", {})
+    ruff_config = ruff_rec.get("config")
+    bandit_config = record.get("bandit_config")
+    if ruff_config not in (None, *policy.RUFF_FILES) or bandit_config not in (
+        None,
+        ".bandit",
+        "pyproject.toml",
+    ):
+        raise ValueError(f"scan settings: bad configuration file {ruff_config or bandit_config!r}")
+    for name, sha in dict(record.get("config_sha256", {})).items():
+        try:
+            now = policy.config_hashes(root, [name]).get(name)
+        except OSError:
+            now = None
+        if now != sha:
+            raise PolicyChanged(
+                f"the project's configuration {name} changed since the scan; scan again"
+            )
     select = [str(r) for r in ruff_rec.get("select", default.ruff.select)]
     target = str(ruff_rec.get("target_version", default.ruff.target_version))
     length = ruff_rec.get("line_length", default.ruff.line_length)
@@ -156,7 +253,10 @@ def settings_from_record(record: dict[str, Any], default: ScanSettings) -> ScanS
     if not re.match(r"^py3\d{1,2}$", target) or not isinstance(length, int):
         raise ValueError(f"scan settings: bad ruff target {target!r} or line length {length!r}")
     return ScanSettings(
-        ruff=ruff.RuffSettings(select=tuple(select), target_version=target, line_length=length),
+        ruff=ruff.RuffSettings(
+            select=tuple(select), target_version=target, line_length=length, config=ruff_config
+        ),
         perf=perf.PerfSettings(int(record.get("max_complexity", default.perf.max_complexity))),
         bandit_skip=tuple(record.get("bandit_skip", default.bandit_skip)),
+        bandit_config=bandit_config,
     )

@@ -93,11 +93,60 @@ def secret_values(path: Path, text: str | None = None) -> set[str]:
             return {s.secret_value for s in scan_file(str(copy)) if s.secret_value}
 
 
-def redact(text: str, values: Collection[str]) -> str:
-    """``text`` with each of ``values`` (longest first) replaced by HIDDEN."""
+# One string literal on one line: optional prefix, then a quoted run (escapes allowed).
+_LITERAL = re.compile(r"""[rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1)[^\\\n])*\1""")
+
+
+def _mask_line(line: str, values: Sequence[str]) -> str:
+    """``line`` with each secret value masked inside the string literal that holds it.
+
+    Only literals (and, for a value outside any literal on the line, such as the inner
+    line of a triple-quoted string, the whole word it forms) change: the rest of the
+    line, and every line without a secret, stays byte for byte as it was.
+    """
+    present = [v for v in values if v in line]
+    if not present:
+        return line
+    spans = [m.span() for m in _LITERAL.finditer(line)]
+    out: list[str] = []
+    position = 0
+    for start, end in spans:
+        literal = line[start:end]
+        if any(v in literal for v in present):
+            out += [line[position:start], _replace(literal, present)]
+            position = end
+    out.append(line[position:])
+    masked = "".join(out)
+    leftover = [v for v in present if v in masked]
+    for value in leftover:  # not inside a literal: mask it only as a whole word
+        masked = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", HIDDEN, masked)
+    return masked
+
+
+def _replace(literal: str, values: Sequence[str]) -> str:
     for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, HIDDEN)
-    return text
+        literal = literal.replace(value, HIDDEN)
+    return literal
+
+
+def redact(text: str, values: Collection[str]) -> str:
+    """``text`` with every secret in ``values`` masked inside its literal, line by line
+    (the same line always masks the same way, so both sides of a diff agree)."""
+    if not values or not text:
+        return text
+    ordered = sorted(values, key=len, reverse=True)
+    if not any(v in text for v in ordered):
+        return text
+    return "".join(_mask_line(line, ordered) for line in text.splitlines(keepends=True))
+
+
+def secrets_in_lines(name: str, lines: Collection[str]) -> set[str]:
+    """The values detect-secrets flags in ``lines``, read as lines of a file named
+    ``name`` (its suffix picks the plugins' rules): linear in what is shown, not in
+    the size of the file."""
+    if not lines:
+        return set()
+    return secret_values(Path(name), "\n".join(sorted(set(lines))) + "\n")
 
 
 def _dep_issue(file: str, line: int, rule: str, severity: Severity, message: str) -> Issue:
