@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from devskyy.adapters import failpoints
 from devskyy.adapters.commerce_store import (
     journal_entries,
     journal_lines,
@@ -72,12 +73,13 @@ def record_payment(
             row = conn.execute(
                 select(payments).where(payments.c.idempotency_key == payment["idempotency_key"])
             ).one()
-            return dict(row._mapping), True
     except IntegrityError:
         stored = payment_by_key(engine, payment["idempotency_key"])
         if stored is None:
             raise
         return stored, False
+    failpoints.hit("payment.recorded")
+    return dict(row._mapping), True
 
 
 # --------------------------------------------------------------------------- ledger
@@ -144,12 +146,13 @@ def post_sale(
                 move_status(conn, order_id, allowed_from, status, now)
             created = _entry(conn, entry["reference"])
             assert created is not None
-            return created, True
     except IntegrityError:
         stored = entry_by_reference(engine, entry["reference"])
         if stored is None:
             raise
         return stored, False
+    failpoints.hit("ledger.recorded")
+    return created, True
 
 
 def ledger_lines(engine: Engine, order_id: str | None = None) -> list[dict[str, Any]]:
@@ -203,4 +206,5 @@ def put_sandbox_charge(
         return stored, False
     stored = sandbox_charge(engine, charge["idempotency_key"])
     assert stored is not None
+    failpoints.hit("gateway.charged")
     return stored, True

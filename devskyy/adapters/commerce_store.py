@@ -49,6 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 
 products = Table(
@@ -328,6 +329,7 @@ def create_order(
         conn.execute(insert(order_lines), [{**line, "order_id": order["id"]} for line in lines])
         created = _order(conn, order["id"])
     assert created is not None
+    failpoints.hit("order.stored")
     return created, True
 
 

@@ -27,8 +27,11 @@ FAILPOINTS: dict[str, str] = {
     "run.created": "a run's record committed before any step starts (resumable run)",
     "run.step_recorded": "a step's success recorded (never re-run on resume)",
     "order.stored": "an order and its lines stored (a re-run reuses it: no orphan order)",
+    "gateway.charged": "the sandbox gateway charged, before devskyy recorded it (no 2nd charge)",
     "payment.recorded": "a payment's outcome recorded (a re-run never charges again)",
     "ledger.recorded": "a sale's journal entry recorded (never twice)",
+    "fix.backup_recorded": "a fix step's backup and its run recorded (restore RUN_ID finds it)",
+    "fix.file_written": "one fixed file written (restore RUN_ID undoes it; a re-run redoes it)",
 }
 
 _armed: dict[str, int] | None = None

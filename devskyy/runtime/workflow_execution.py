@@ -45,6 +45,7 @@ from devskyy.model.runs import (
     StepStatus,
 )
 from devskyy.runtime.attempt import AttemptExecutor, Plan, StepBreaker
+from devskyy.runtime.step_context import in_step
 
 S = StepStatus
 STEPS_FAILED = "step(s) failed:"
@@ -432,7 +433,9 @@ class RunExecution:
 
         try:
             # A resumed step gets a fresh retry budget: attempts count in this session.
-            done = await self.engine.executor.run(attempt, self._plan(spec, agent))
+            # in_step: the agent keys its side effects by run and step (issue 19.7).
+            with in_step(self.run.id, spec.name):
+                done = await self.engine.executor.run(attempt, self._plan(spec, agent))
             if done.error is None:
                 output = self._output(spec, agent, done.result)
                 self.completions.append(_Outcome(spec.name, output=output))

@@ -5,11 +5,14 @@ against the catalog in the store (known, active SKU; positive quantity within th
 limits; the shop's currency), prices it in integer cents with the configured tax rate,
 and stores it as ``validated``. Every problem is reported at once (``OrderInvalid``).
 
-An empty ``order_id`` means "a new order": an id is generated, so running the
-``ecommerce_order`` workflow twice places two orders. Giving an id makes the call
-idempotent: the same order again returns the stored one (``replayed: true``), the same
-id with other contents is refused, and an order that already failed or was cancelled
-must be placed anew under a new id. Stock is not checked here; the inventory agent
+An empty ``order_id`` means "a new order": running the ``ecommerce_order`` workflow
+twice places two orders. Inside a workflow step the new id is derived from the run and
+the step (``runtime.step_context``), so the same step re-run after a crash (``runs
+resume``) finds the order its first attempt stored and reuses it: no orphan order.
+Outside a run a random id is generated. Giving an id makes the call idempotent: the same
+order again returns the stored one (``replayed: true``), the same id with other contents
+is refused, and an order that already failed or was cancelled must be placed anew under
+a new id. Stock is not checked here; the inventory agent
 reserves it atomically.
 """
 
@@ -33,6 +36,7 @@ from devskyy.core.commerce import (
     parse_items,
     validate_order,
 )
+from devskyy.runtime.step_context import current_step
 
 DEFAULT_ITEMS: list[dict[str, Any]] = [{"sku": "DSK-MUG-001", "quantity": 1}]
 DEFAULT_CUSTOMER = "customer@example.com"
@@ -49,8 +53,10 @@ class EcommerceConfig(CommerceConfig):
 
 
 def new_order_id() -> str:
-    """A fresh order id (``ord_`` and 20 random hex digits)."""
-    return "ord_" + uuid.uuid4().hex[:20]
+    """A new order's id: ``ord_`` and 20 hex digits, derived from the run and step when
+    called inside a workflow step (the same on every attempt), else random."""
+    step = current_step()
+    return "ord_" + (step.key("order") if step is not None else uuid.uuid4().hex[:20])
 
 
 def _product(row: dict[str, Any]) -> Product:

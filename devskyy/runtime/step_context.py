@@ -1,0 +1,54 @@
+"""Which run and step an agent call belongs to, for side effects keyed by run and step.
+
+The workflow engine runs each step's attempts inside ``in_step(run_id, step)``; an agent
+that writes outside devskyy's own records (an order, a payment, a backup) reads
+``current_step()`` and derives its keys from it, so that a step re-run after a crash finds
+what its first attempt wrote instead of writing it again (issue 19.7). Outside a workflow
+step (a direct ``call_agent``, a test) it is None and the agent keeps its own ids.
+
+A ``ContextVar`` carries it because agents are called with their declared inputs only
+(an extra keyword would be refused by their input models) and ``AgentContext`` is bound
+once per agent, not per call. asyncio copies the context into every task the attempt
+spawns (timeouts included). A runner that ships attempts to other processes (Dask) must
+send ``current_step()`` along and re-enter ``in_step`` on the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StepRef:
+    """One step of one run."""
+
+    run_id: str
+    step: str
+
+    def key(self, purpose: str, size: int = 20) -> str:
+        """A stable hex key for ``purpose`` in this step: the same on every attempt."""
+        text = f"{self.run_id}\x00{self.step}\x00{purpose}"
+        return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+_CURRENT: ContextVar[StepRef | None] = ContextVar("devskyy_current_step", default=None)
+
+
+def current_step() -> StepRef | None:
+    """The run and step being executed, None outside a workflow step."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def in_step(run_id: str, step: str) -> Iterator[StepRef]:
+    """Run the body as step ``step`` of run ``run_id``."""
+    ref = StepRef(run_id, step)
+    token = _CURRENT.set(ref)
+    try:
+        yield ref
+    finally:
+        _CURRENT.reset(token)
