@@ -33,6 +33,7 @@ from devskyy.model.runs import (
 from devskyy.runtime.workflows import (
     STALE_AFTER,
     ParamsError,
+    ProgressListenerError,
     WorkflowEngine,
     effective_status,
     to_guide_shape,
@@ -851,3 +852,83 @@ def test_a_capability_step_tells_a_multi_capability_agent_which_one(clock: FakeC
     ]
     # A single-capability agent gets its input untouched.
     assert [kw for name, kw, _ in caller.calls if name == "scanner"] == [{"path": "."}]
+
+
+def test_a_failing_progress_listener_fails_the_run_with_its_error(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}])
+    caller = FakeCaller(clock)
+    engine, store = engine_for(caller, wf)
+    heard: list[tuple[str, str]] = []
+
+    def listener(run: RunRecord, step: StepRecord) -> None:
+        heard.append((step.name, step.status.value))
+        if (step.name, step.status) == ("a", S.SUCCEEDED):
+            raise ValueError("the display broke")
+
+    with pytest.raises(ProgressListenerError) as caught:
+        asyncio.run(engine.run("wf", {}, on_step=listener))
+    assert str(caught.value) == "progress listener failed: ValueError: the display broke"
+    assert isinstance(caught.value.__cause__, ValueError)
+    record = store.get("run1")
+    assert record.status is RunStatus.FAILED  # not "cancelled": nothing was cancelled
+    assert record.error == (
+        "ProgressListenerError: progress listener failed: ValueError: the display broke"
+    )
+    assert record.finished_at is not None
+    assert record.step("a").status is S.SUCCEEDED  # results that arrived are kept
+    # The listener is told each change once, in order, and never again after it failed.
+    assert heard == [("a", "running"), ("a", "succeeded")]
+
+
+def test_only_real_cancellation_records_cancelled(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}])
+
+    class Broken(MemoryRunStore):
+        def write(self, batch: RunWrite) -> None:
+            if batch.patch is not None and batch.patch.status is RunStatus.SUCCEEDED:
+                raise OSError("disk full")
+            super().write(batch)
+
+    caller = FakeCaller(clock)
+    engine, store = engine_for(caller, wf, store=Broken())
+    with pytest.raises(OSError, match=r"^disk full$"):
+        asyncio.run(engine.run("wf", {}))
+    record = store.get("run1")
+    assert (record.status, record.error) == (RunStatus.FAILED, "OSError: disk full")
+
+
+def test_a_resumed_run_is_not_finished_until_it_ends(clock: FakeClock) -> None:
+    wf = workflow([{"name": "a", "agent": "x"}, {"name": "b", "agent": "y", "needs": ["a"]}])
+
+    async def scenario() -> tuple[RunRecord, list[float | None], RunRecord]:
+        gate = asyncio.Event()
+
+        async def blocked(caller: FakeCaller, kwargs: dict[str, Any], timeout: Any) -> Any:
+            await gate.wait()
+            return {}
+
+        caller = FakeCaller(clock, y=[blocked, ok({"b": 2})])
+        engine, store = engine_for(caller, wf)
+        task = asyncio.create_task(engine.run("wf", {}))
+        while caller.called("y") == 0:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        cancelled = store.get("run1")
+        clock.advance(60)
+        seen: list[float | None] = []
+
+        def listener(run: RunRecord, step: StepRecord) -> None:
+            seen.append(store.get("run1").finished_at)
+
+        resumed = await engine.resume("run1", on_step=listener)
+        return cancelled, seen, resumed
+
+    cancelled, seen, resumed = asyncio.run(scenario())
+    assert cancelled.finished_at is not None
+    assert seen
+    assert set(seen) == {None}  # while it runs again the store says it is not finished
+    assert resumed.finished_at is not None
+    assert resumed.finished_at > cancelled.finished_at
+    assert resumed.error is None

@@ -41,9 +41,11 @@ from devskyy.agents._content_text import (
     slugify,
     templates,
 )
+from devskyy.core.retry import RetryPolicy
 from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
+from devskyy.runtime.attempt import AttemptExecutor, Plan
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_SLUG = 200  # file names stay well under the usual 255-byte limit
@@ -303,29 +305,54 @@ class PublisherAgent(BaseAgent):
     async def _deliver(
         self, url: str, payload: dict[str, Any], headers: dict[str, str]
     ) -> tuple[int, int]:
-        """POST until a 2xx; returns (attempts, status code). Retries what may pass later."""
+        """POST until a 2xx; returns (attempts, status code). Retries what may pass later.
+
+        The attempts run through devskyy's one attempt executor: exponential backoff from
+        ``webhookBackoffSeconds``, capped at ``webhookMaxBackoffSeconds``, and a server's
+        ``Retry-After`` honoured (within the cap).
+        """
         cfg = self.config
-        last = ""
-        async with httpx.AsyncClient(timeout=cfg.webhook_timeout_seconds) as client:
-            for attempt in range(1, cfg.webhook_max_attempts + 1):
-                backoff = cfg.webhook_backoff_seconds * 2 ** (attempt - 1)
-                delay = min(backoff, cfg.webhook_max_backoff_seconds)
-                try:
-                    response = await client.post(url, json=payload, headers=headers)
-                except httpx.HTTPError as exc:
-                    last = f"{type(exc).__name__}: {exc}"
-                else:
-                    code = response.status_code
-                    if 200 <= code < 300:
-                        return attempt, code
-                    last = f"HTTP {code}: {response.text[:200]}"
-                    if code not in (408, 425, 429) and code < 500:
-                        raise PermanentError(f"webhook {url} refused the article: {last}")
-                    retry_after = response.headers.get("Retry-After", "")
-                    if retry_after.isdigit():
-                        delay = min(float(retry_after), cfg.webhook_max_backoff_seconds)
-                if attempt < cfg.webhook_max_attempts:
-                    await self.clock.sleep(delay)
-        raise TemporaryError(
-            f"webhook {url} failed after {cfg.webhook_max_attempts} attempt(s): {last}"
+        policy = RetryPolicy(
+            max_attempts=cfg.webhook_max_attempts,
+            initial_interval=cfg.webhook_backoff_seconds,
+            backoff_coefficient=2.0,
+            maximum_interval=cfg.webhook_max_backoff_seconds,
         )
+        executor = AttemptExecutor(self.clock, self.context.random)
+        async with httpx.AsyncClient(timeout=cfg.webhook_timeout_seconds) as client:
+
+            async def post() -> int:
+                return await _post_once(client, url, payload, headers)
+
+            done = await executor.run(post, Plan(f"webhook {url}", policy))
+        if done.result is not None:
+            return done.attempts, done.result
+        if isinstance(done.error, PermanentError):
+            raise done.error
+        raise TemporaryError(f"webhook {url} failed after {done.attempts} attempt(s): {done.error}")
+
+
+class _Undelivered(TemporaryError):
+    """One POST that may pass later (a network error, 5xx, 408, 425, 429)."""
+
+    def __init__(self, text: str, retry_after: float | None = None) -> None:
+        super().__init__(text)
+        self.retry_after = retry_after
+
+
+async def _post_once(
+    client: httpx.AsyncClient, url: str, payload: dict[str, Any], headers: dict[str, str]
+) -> int:
+    """One POST: the 2xx status code, else ``_Undelivered`` or ``PermanentError``."""
+    try:
+        response = await client.post(url, json=payload, headers=headers)
+    except httpx.HTTPError as exc:
+        raise _Undelivered(f"{type(exc).__name__}: {exc}") from None
+    code = response.status_code
+    if 200 <= code < 300:
+        return code
+    last = f"HTTP {code}: {response.text[:200]}"
+    if code not in (408, 425, 429) and code < 500:
+        raise PermanentError(f"webhook {url} refused the article: {last}")
+    retry_after = response.headers.get("Retry-After", "")
+    raise _Undelivered(last, float(retry_after) if retry_after.isdigit() else None)

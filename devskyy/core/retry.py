@@ -17,7 +17,8 @@ what to do next:
 The delay before attempt ``n + 1`` is ``min(initial * coefficient ** (n - 1), maximum)``,
 then jittered by ``delay * (1 + jitter * (2 * r - 1))`` for the uniform random value
 ``r`` in ``[0, 1]`` (so ``r = 0.5`` means no jitter, the extremes give ``delay * (1 ± jitter)``),
-and finally clamped to ``[0, maximum]``.
+and finally clamped to ``[0, maximum]``. An error that carries ``retry_after`` (seconds a
+server asked for, HTTP's ``Retry-After``) sets the delay instead, capped at ``maximum``.
 
 ``nonRetryableErrors`` entries match an exception class or any class it derives from,
 by plain name (``ValueError``) or by qualified name (``mypkg.errors.Boom``).
@@ -203,6 +204,9 @@ class RetryPolicy:
         if attempt >= self.max_attempts:
             return GiveUp(f"attempt {attempt} of {self.max_attempts} failed")
         seconds = self.delay(attempt, random_value)
+        hint = getattr(error, "retry_after", None)
+        if isinstance(hint, int | float) and not isinstance(hint, bool) and hint >= 0:
+            seconds = min(float(hint), self.maximum_interval)  # what the other side asked
         return DoSleep(seconds) if seconds > 0 else DoAttempt()
 
     def schedule(self, random_value: float = 0.5) -> list[float]:
