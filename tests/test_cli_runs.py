@@ -243,11 +243,15 @@ def test_runs_list_and_show(applied: str) -> None:
 
 
 def test_reading_runs_never_creates_a_store(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'none' / 'state.db'}"
+    url = f"sqlite:///{tmp_path / 'state.db'}"
     listed = cli(url, "runs", "list")
     assert (listed.exit_code, listed.stdout) == (0, "no runs\n")
     assert cli(url, "runs", "show", "x").stderr == 'error: run "x" not found\n'
     assert cli(url, "runs", "resume", "x").stderr == 'error: run "x" not found\n'
+    assert list(tmp_path.iterdir()) == []
+    # A folder that does not exist is a mistake in --state, not an empty store.
+    missing = f"sqlite:///{tmp_path / 'none' / 'state.db'}"
+    assert cli(missing, "runs", "list").exit_code == 1
     assert not (tmp_path / "none").exists()
 
 

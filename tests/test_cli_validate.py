@@ -146,14 +146,16 @@ def test_json_output_for_machines(tree: Path) -> None:
             "line": 7,
             "column": 18,
             "path": "spec.dependencies[0]",
-            "message": "unknown agent 'a'",
+            "message": "unknown agent 'a' "
+            "(perhaps a consequence of the broken manifests/agents/a.yaml above)",
         },
         {
             "file": "manifests/workflows/flow.yaml",
             "line": 8,
             "column": 7,
             "path": "spec.steps[0].agent",
-            "message": "unknown agent 'a'",
+            "message": "unknown agent 'a' "
+            "(perhaps a consequence of the broken manifests/agents/a.yaml above)",
         },
     ]
 

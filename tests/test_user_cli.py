@@ -54,8 +54,7 @@ def test_bad_state_url_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> N
     assert _cli("--state", f"sqlite:///{blocker}/x.db", "keys", "list") == (
         1,
         "",
-        f"error: cannot create the folder of the state store sqlite:///{blocker}/x.db: "
-        "File exists\n",
+        f"error: state store sqlite:///{blocker}/x.db: {blocker} is not a folder\n",
     )
 
 
@@ -133,6 +132,7 @@ def test_the_default_state_folder_keeps_itself_out_of_git(
     assert _cli("keys", "list")[0] == 0
     assert ignore.read_text() == "state.db\n"
     other = tmp_path / "elsewhere"
+    other.mkdir()  # a folder --state names must exist (only .devskyy/ is created)
     assert _cli("--state", f"sqlite:///{other / 'state.db'}", "keys", "list")[0] == 0
     assert not (other / ".gitignore").exists()  # only the default folder name
 

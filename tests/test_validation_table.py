@@ -267,7 +267,11 @@ CASES = [
             "b.yaml": agent("b", "  dependencies: [c]"),
             "c.yaml": agent("c", "  dependencies: [a]"),
         },
-        ["m/a.yaml:8:18: spec.dependencies[0]: dependency cycle: a -> b -> c -> a"],
+        [  # in each agent's file, from that agent
+            "m/a.yaml:8:18: spec.dependencies[0]: dependency cycle: a -> b -> c -> a",
+            "m/b.yaml:8:18: spec.dependencies[0]: dependency cycle: b -> c -> a -> b",
+            "m/c.yaml:8:18: spec.dependencies[0]: dependency cycle: c -> a -> b -> c",
+        ],
     ),
     Case(
         "self-dependency",
@@ -463,12 +467,14 @@ CASES = [
             "roles/r.yaml": BINDING.format(name="rb", role="nobody"),
             "workflows/w.yaml": b"\xff",
         },
-        [
-            "m/agents/a.yaml:8:18: spec.dependencies[0]: unknown agent 'ghost'",
+        [  # the unreadable file might define 'ghost' and 'nobody': those come last
             "m/agents/b.yaml:6:3: spec.module: module 'evil:B' is outside the allowed prefixes "
             "(devskyy.agents); add its package to DEVSKYY_ALLOWED_MODULES",
-            "m/roles/r.yaml:6:3: spec.role: unknown role 'nobody'",
             "m/workflows/w.yaml:1:1: <file>: not valid UTF-8 (byte 0xff)",
+            "m/agents/a.yaml:8:18: spec.dependencies[0]: unknown agent 'ghost' "
+            "(perhaps a consequence of the broken m/workflows/w.yaml above)",
+            "m/roles/r.yaml:6:3: spec.role: unknown role 'nobody' "
+            "(perhaps a consequence of the broken m/workflows/w.yaml above)",
         ],
     ),
 ]

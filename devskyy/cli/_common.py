@@ -36,12 +36,42 @@ class CliContext:
     _resolved: str | None = field(default=None, repr=False)
 
     def url(self) -> str:
-        """The state URL in force (option, env, or ``./.devskyy/state.db``)."""
+        """The state URL in force (option, env, or ``./.devskyy/state.db``).
+
+        A SQLite file in a folder that does not exist is an error, not a new empty
+        store: ``--state sqlite:////srv/devsky/state.db`` (a typo) must not read as
+        "no agents" or quietly start a second system. Only the default ``.devskyy/``
+        folder is created on first use.
+        """
         if self._resolved is None:
             from devskyy.adapters.db import resolve_state_url  # noqa: PLC0415 - SQLAlchemy is slow to import
 
-            self._resolved = resolve_state_url(self.state_url, Path.cwd())
+            url = resolve_state_url(self.state_url, Path.cwd())
+            check_sqlite_folder(url)
+            self._resolved = url
         return self._resolved
+
+
+def check_sqlite_folder(url: str) -> None:
+    """A DevskyyError when a SQLite URL names a folder, or a file in a missing folder."""
+    if not url.startswith("sqlite:///") or url.startswith(
+        ("sqlite:///:memory:", "sqlite:///file:")
+    ):
+        return
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    if path.is_dir():
+        raise DevskyyError(
+            f"state store {url} is a folder; name a file in it (sqlite:///{path / 'state.db'})"
+        )
+    folder = path.parent
+    if folder.is_dir() or (folder.name == ".devskyy" and folder.parent.is_dir()):
+        return
+    if folder.exists():
+        raise DevskyyError(f"state store {url}: {folder} is not a folder")
+    raise DevskyyError(
+        f"state store {url}: the folder {folder} does not exist "
+        "(create it, or correct --state / DEVSKYY_STATE_URL)"
+    )
 
 
 def error_boundary(fn: Callable[P, R]) -> Callable[P, R]:

@@ -30,6 +30,7 @@ from devskyy.cli._common import CliContext, emit, error_boundary, output_option,
 from devskyy.cli.completion import complete_run_ids, complete_workflows
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepRecord
+from devskyy.runtime.agent_failures import explain_failures
 from devskyy.runtime.system import System, open_system
 from devskyy.runtime.workflows import effective_status
 
@@ -148,10 +149,20 @@ def _interrupted(run_id: str) -> None:
 
 
 async def _start_agents(system: System) -> None:
-    """Build the applied agents; one that fails is reported, its steps will fail."""
+    """Build the applied agents; one that fails is reported, its steps will fail.
+
+    The reasons are worded as ``validate --check-agents`` does, at ``file:line:col`` in
+    the tree the live revision was applied from when it is still there.
+    """
     summary = await system.registry.discover_and_register_all_agents()
-    for name, error in sorted(summary.get("errors", {}).items()):
-        click.echo(f'warning: agent "{name}" did not start: {error}', err=True)
+    errors = summary.get("errors", {})
+    if not errors:
+        return
+    revisions = system.state.revisions()
+    tree = Path(revisions[-1].source) if revisions else None
+    for name, reasons in explain_failures(errors, system.state.live(), tree).items():
+        for reason in reasons:
+            click.echo(f'warning: agent "{name}" did not start: {reason}', err=True)
 
 
 async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], output: str) -> None:

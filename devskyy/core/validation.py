@@ -14,19 +14,27 @@ Pure: documents (from ``devskyy.core.yaml_strict``) in, a ``ResourceSet`` and ev
    among the step's transitive ``needs`` and a declared param.
 
 Documents that failed loading or schema validation still lend their kind and name to
-the set checks, so that one typo does not cascade into "unknown agent" elsewhere.
+the set checks, so that one typo does not cascade into "unknown agent" elsewhere. When a
+file is too broken to say which resources it defines (a YAML syntax error ends the file
+there), the "unknown agent/role/capability" problems elsewhere may be its consequences:
+they are marked so, naming the broken file, and listed after every other problem.
+A dependency cycle is reported in the document of each agent on it (each file shows
+the cycle from its own agent), and an expression that fails on a bare number hints at
+JMESPath's back-quoted literals.
 
-Order of the problems: by file, then document, the document's most relevant schema
-error first, then by line and column. Cost grows linearly with the number of documents;
-ancestor sets are computed only for steps whose expressions read other steps.
+Order of the problems: consequences last; otherwise by file, then document, the
+document's most relevant schema error first, then by line and column. Cost grows
+linearly with the number of documents; ancestor sets are computed only for steps whose
+expressions read other steps.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from devskyy.core import cycles as graphs
@@ -34,7 +42,7 @@ from devskyy.core.expressions import Expression, ExpressionError, parse_conditio
 from devskyy.core.schema_check import check_document, show
 from devskyy.core.yaml_strict import Document, JsonPath, LoadResult
 from devskyy.model.manifests import KINDS, Agent, Manifest, RoleBinding, Workflow
-from devskyy.model.problems import Problem
+from devskyy.model.problems import FILE, Problem
 from devskyy.model.resources import ResourceKey, ResourceSet
 
 DEFAULT_MODULE_PREFIX = "devskyy.agents"
@@ -88,12 +96,11 @@ class _Collector:
             for doc in result.documents:
                 self._starts.setdefault(doc.file, []).append(doc.line)
 
-    def add(self, problem: Problem, rank: int = 1) -> None:
+    def add(self, problem: Problem, rank: int = 1, *, consequence: bool = False) -> None:
         starts = self._starts.get(problem.file, [])
         doc_index = bisect.bisect_right(starts, problem.line) - 1
-        self.items.append(
-            ((problem.file, doc_index, rank, problem.line, problem.column, problem.path), problem)
-        )
+        place = (problem.file, doc_index, rank, problem.line, problem.column, problem.path)
+        self.items.append(((consequence, *place), problem))
 
     def sorted(self) -> tuple[Problem, ...]:
         seen: set[Problem] = set()
@@ -103,6 +110,34 @@ class _Collector:
                 seen.add(problem)
                 out.append(problem)
         return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Unknown:
+    """How to word a reference to a name no document defines.
+
+    A broken document may be why: ``named`` maps a name to the files whose document
+    carries that name but no usable kind; ``stopped`` are files whose loading stopped
+    (a YAML syntax error, an unreadable file, a document without a name) and may define
+    any name. Such a problem is marked as a consequence and listed after the rest.
+    """
+
+    stopped: tuple[str, ...] = ()
+    named: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def add(self, out: _Collector, problem: Problem, name: str) -> None:
+        named = self.named.get(name, ())
+        if named:
+            note = f"a consequence of the broken {' and '.join(named)} above"
+        elif self.stopped:
+            note = f"perhaps a consequence of the broken {' and '.join(self.stopped)} above"
+        else:
+            out.add(problem)
+            return
+        marked = Problem(
+            problem.file, problem.line, problem.column, problem.path, f"{problem.message} ({note})"
+        )
+        out.add(marked, consequence=True)
 
 
 def _document_entry(doc: Document, out: _Collector) -> _Entry | None:
@@ -166,6 +201,7 @@ def _check_agents(
     prefixes: Sequence[str],
     out: _Collector,
     check_agent: AgentCheck | None = None,
+    unknown: _Unknown = _Unknown(),
 ) -> None:
     agent_names = {e.name for e in entries if e.kind == "Agent"}
     edges: dict[str, list[str]] = {}
@@ -189,17 +225,25 @@ def _check_agents(
         targets = edges.setdefault(entry.name, [])
         for index, dep in enumerate(spec.dependencies):
             if dep not in agent_names:
-                out.add(
-                    entry.doc.problem(_agent_dependencies_path(index), f"unknown agent {dep!r}")
+                unknown.add(
+                    out,
+                    entry.doc.problem(_agent_dependencies_path(index), f"unknown agent {dep!r}"),
+                    dep,
                 )
                 continue
             targets.append(dep)
             where.setdefault((entry.name, dep), (entry.doc, index))
     for cycle in graphs.cycles(edges):
-        doc, index = where[(cycle[0], cycle[1 % len(cycle)])]
-        out.add(
-            doc.problem(_agent_dependencies_path(index), f"dependency cycle: {_cycle_text(cycle)}")
-        )
+        # In each agent's own document: its files may be far apart, and whoever opens
+        # one of them sees the cycle from that agent.
+        for at in range(len(cycle)):
+            here = [*cycle[at:], *cycle[:at]]
+            doc, index = where[(here[0], here[1 % len(here)])]
+            out.add(
+                doc.problem(
+                    _agent_dependencies_path(index), f"dependency cycle: {_cycle_text(here)}"
+                )
+            )
 
 
 def _expressions(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
@@ -219,6 +263,35 @@ def _one_line(exc: Exception) -> str:
     """The first line of an error (JMESPath adds a caret drawing below it)."""
     lines = str(exc).strip().splitlines() or [type(exc).__name__]
     return lines[0].rstrip(":").removesuffix(", for expression").strip()
+
+
+_BARE_NUMBER = re.compile(r'column (\d+), token "(-?\d+)" \(NUMBER\)')
+
+
+def _inner(source: str) -> str:
+    """The expression inside one ``${{ … }}`` (or the bare text), stripped."""
+    text = source.strip()
+    if text.startswith("${{") and text.endswith("}}"):
+        return text[3:-2].strip()
+    return text
+
+
+def _expression_error(exc: Exception, source: str) -> str:
+    """The error's first line; on a bare number, JMESPath's literal syntax as a hint.
+
+    JMESPath reads ``count > 0`` as a syntax error: a number outside an index must be a
+    literal in back quotes (``count > `0```). People write the bare number first.
+    """
+    message = _one_line(exc)
+    found = _BARE_NUMBER.search(message)
+    if found is None:
+        return message
+    column, number = int(found.group(1)), found.group(2)
+    text = _inner(source)
+    if text[column : column + len(number)] == number:
+        fixed = f"{text[:column]}`{number}`{text[column + len(number) :]}"
+        return f"{message}; JMESPath literals go in back quotes: {fixed!r}"
+    return f"{message}; JMESPath literals go in back quotes: `{number}`"
 
 
 def _check_references(
@@ -254,6 +327,8 @@ def _check_workflow(
     agent_names: set[str],
     capabilities: set[str],
     out: _Collector,
+    *,
+    unknown: _Unknown = _Unknown(),
 ) -> None:
     doc = entry.doc
     spec = workflow.spec
@@ -274,12 +349,16 @@ def _check_workflow(
     for index, step in enumerate(spec.steps):
         base: JsonPath = ("spec", "steps", index)
         if step.agent is not None and step.agent not in agent_names:
-            out.add(doc.problem((*base, "agent"), f"unknown agent {step.agent!r}"))
+            unknown.add(
+                out, doc.problem((*base, "agent"), f"unknown agent {step.agent!r}"), step.agent
+            )
         if step.capability is not None and step.capability not in capabilities:
-            out.add(
+            unknown.add(
+                out,
                 doc.problem(
                     (*base, "capability"), f"no agent offers capability {step.capability!r}"
-                )
+                ),
+                "",  # a capability is no document's name: only a stopped file explains it
             )
         targets = edges.setdefault(step.name, [])
         for n, need in enumerate(step.needs):
@@ -304,7 +383,7 @@ def _check_workflow(
             try:
                 found = templates_in(text)
             except ExpressionError as exc:
-                out.add(doc.problem(path, _one_line(exc)))
+                out.add(doc.problem(path, _expression_error(exc, text)))
                 continue
             for message in _check_references(found, step.name, ancestors, steps, params):
                 out.add(doc.problem(path, message))
@@ -312,7 +391,7 @@ def _check_workflow(
             try:
                 condition = parse_condition(step.when)
             except ExpressionError as exc:
-                out.add(doc.problem((*base, "when"), _one_line(exc)))
+                out.add(doc.problem((*base, "when"), _expression_error(exc, step.when)))
                 continue
             for message in _check_references([condition], step.name, ancestors, steps, params):
                 out.add(doc.problem((*base, "when"), message))
@@ -370,30 +449,49 @@ def validate_set(
     for problem in extra_problems:
         out.add(problem, rank=0)
     entries: list[_Entry] = []
+    stopped = {p.file for p in extra_problems}
+    named: dict[str, set[str]] = {}
     for result in loaded:
         for problem in result.problems:
             out.add(problem)
+            if problem.path == FILE or problem.message.startswith("invalid YAML"):
+                stopped.add(problem.file)  # loading stopped: later resources are lost
         for doc in result.documents:
             if doc.data is None:
                 continue
             entry = _document_entry(doc, out) if doc.ok else _raw_entry(doc)
             if entry is not None:
                 entries.append(entry)
+            elif (name := _raw_name(doc)) is not None:
+                named.setdefault(name, set()).add(doc.file)  # a name without a usable kind
+            else:
+                stopped.add(doc.file)  # no name: it could have been any
+    unknown = _Unknown(
+        tuple(sorted(stopped)), {name: tuple(sorted(files)) for name, files in named.items()}
+    )
     kept = _check_unique(entries, out)
     prefixes = normalize_prefixes(allowed_prefixes)
-    _check_agents(kept, prefixes, out, check_agent)
+    _check_agents(kept, prefixes, out, check_agent, unknown=unknown)
     agent_names = {e.name for e in kept if e.kind == "Agent"}
     capabilities = {cap for e in kept if e.kind == "Agent" for cap in _raw_capabilities(e.doc)}
     role_names = {e.name for e in kept if e.kind == "Role"} | BUILTIN_ROLES
     for entry in kept:
         if isinstance(entry.manifest, Workflow):
-            _check_workflow(entry, entry.manifest, agent_names, capabilities, out)
+            _check_workflow(entry, entry.manifest, agent_names, capabilities, out, unknown=unknown)
         elif isinstance(entry.manifest, RoleBinding) and entry.manifest.spec.role not in role_names:
-            out.add(
-                entry.doc.problem(("spec", "role"), f"unknown role {entry.manifest.spec.role!r}")
+            unknown.add(
+                out,
+                entry.doc.problem(("spec", "role"), f"unknown role {entry.manifest.spec.role!r}"),
+                entry.manifest.spec.role,
             )
     manifests = tuple(e.manifest for e in kept if e.manifest is not None)
     return Validated(ResourceSet(manifests), out.sorted())
+
+
+def _raw_name(doc: Document) -> str | None:
+    meta = doc.data.get("metadata") if isinstance(doc.data, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _raw_entry(doc: Document) -> _Entry | None:
