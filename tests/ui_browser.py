@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from api_fixtures import ECHO, ROOT, apply_tree, free_port, wait_until
 
 from devskyy.api import ApiSettings, create_app
@@ -44,7 +45,12 @@ FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
 )
-SHIPPED_AGENTS = sorted(p.stem for p in (ROOT / "manifests" / "agents").glob("*.yaml"))
+SHIPPED_AGENTS = sorted(
+    doc["metadata"]["name"]
+    for path in (ROOT / "manifests" / "agents").glob("*.yaml")
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc and doc.get("kind") == "Agent"
+)
 
 
 def require_browser() -> None:

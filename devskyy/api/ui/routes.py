@@ -90,6 +90,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.globals["state_text"] = state_text
+        self.env.filters["short_time"] = views.short_time
         self.static = _static_files()
 
     def render(

@@ -9,6 +9,7 @@ the next, with an arrowhead. Every name is escaped. The drawing has a ``<title>`
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -61,30 +62,33 @@ def graph_svg(
     longest = max((len(_label(n)) for n in nodes), default=8)
     box = Box(width=max(120.0, longest * _CHAR_WIDTH + 28), height=46.0 if states else 34.0)
     placed = layout(nodes, edges, box)
+    # One page shows several graphs: each needs its own arrowhead id.
+    marker = "arrow-" + hashlib.sha256(title.encode()).hexdigest()[:10]
     parts = [
         f'<svg class="graph" role="img" xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="0 0 {placed.width:.0f} {placed.height:.0f}" '
         f'width="{placed.width:.0f}" height="{placed.height:.0f}">',
         f"<title>{escape(title)}</title>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" '
+        f'<defs><marker id="{marker}" viewBox="0 0 10 10" refX="10" refY="5" '
         'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
         '<path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>',
     ]
     for edge in placed.edges:
         bend = max(24.0, (edge.x2 - edge.x1) / 2)
         parts.append(
-            f'<path class="edge" marker-end="url(#arrow)" '
-            f'data-edge="{escape(edge.src)}>{escape(edge.dst)}" '
+            f'<path class="edge" marker-end="url(#{marker})" '
+            f'data-edge="{escape(edge.src)}→{escape(edge.dst)}" '
             f'd="M{edge.x1:.1f},{edge.y1:.1f} C{edge.x1 + bend:.1f},{edge.y1:.1f} '
             f'{edge.x2 - bend:.1f},{edge.y2:.1f} {edge.x2:.1f},{edge.y2:.1f}"/>'
         )
+    name_y = 20.0 if states else box.height / 2 + 4.5  # centred when alone in its box
     for node in placed.nodes:
         state = states.get(node.name)
         cls = f"node state-{escape(state)}" if state else "node"
         inner = [
             f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{box.width:.1f}" '
             f'height="{box.height:.1f}" rx="6"/>',
-            f'<text class="name" x="{node.x + 12:.1f}" y="{node.y + 20:.1f}">'
+            f'<text class="name" x="{node.x + 12:.1f}" y="{node.y + name_y:.1f}">'
             f"{escape(_label(node.name))}</text>",
         ]
         if state:

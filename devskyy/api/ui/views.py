@@ -40,6 +40,13 @@ def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def short_time(iso: str | None) -> str:
+    """An ISO-8601 UTC time from the security manager, to the second (``…09:12:50Z``)."""
+    if not iso:
+        return "—"
+    return iso[:19].replace("T", " ") + "Z" if iso.endswith("+00:00") else iso
+
+
 def seconds(value: float | None) -> str:
     """A duration for people: ``850 ms``, ``12.3 s``, ``4 min 2 s``."""
     if value is None:
