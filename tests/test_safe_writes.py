@@ -8,15 +8,17 @@ its mode), and that the run reports the refusal.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from codecheck_helpers import call, make_agent
 
-from devskyy.agents.codecheck import fixrun
+from devskyy.agents.codecheck import backup, fixrun
 from devskyy.agents.codecheck.fixing import FilePlan
 from devskyy.agents.fixer import FixerAgent
 from devskyy.agents.scanner import ScannerAgent
@@ -101,23 +103,23 @@ def test_a_file_swapped_for_a_link_between_scan_and_fix_is_refused(
     assert skipped["reason"].startswith("refused: ")
 
 
-def _swap_after_planning(
+def _swap_before_writing(
     monkeypatch: pytest.MonkeyPatch, swap: dict[str, Any], outside: Path
 ) -> None:
-    """Swap a planned file (or its folder) for a link once the plan is made: the race
-    between the fixer's checks and its write."""
-    real_plan = fixrun.plan_file
+    """Swap a planned file (or its folder) for a link after every check and the backup,
+    just before the writes: the race between the fixer's checks and its write."""
+    real_write_all = fixrun._write_all
 
-    async def plan_then_swap(root: Path, file: str, *args: Any, **kwargs: Any) -> FilePlan:
-        plan = await real_plan(root, file, *args, **kwargs)
-        if file == swap["file"]:
-            swap["do"](root)
-        return plan
+    def swap_then_write(
+        root: Path, plans: Sequence[FilePlan]
+    ) -> tuple[list[FilePlan], list[dict[str, str]]]:
+        swap["do"](root)
+        return real_write_all(root, plans)
 
-    monkeypatch.setattr(fixrun, "plan_file", plan_then_swap)
+    monkeypatch.setattr(fixrun, "_write_all", swap_then_write)
 
 
-def test_a_file_swapped_for_a_link_after_planning_is_refused_at_write_time(
+def test_a_file_swapped_for_a_link_before_writing_is_refused_at_write_time(
     tmp_path: Path, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, victim = tree["root"], tree["victim"]
@@ -128,7 +130,7 @@ def test_a_file_swapped_for_a_link_after_planning_is_refused_at_write_time(
 
     scanner, fixer = _agents(tmp_path)
     scanned = _scan(scanner, root)
-    _swap_after_planning(monkeypatch, {"file": "pkg/a.py", "do": swap}, tree["outside"])
+    _swap_before_writing(monkeypatch, {"do": swap}, tree["outside"])
     result = call(fixer, scan_results=scanned)
     _untouched(victim)
     assert (root / "pkg" / "a.py").is_symlink()
@@ -140,12 +142,16 @@ def test_a_file_swapped_for_a_link_after_planning_is_refused_at_write_time(
     assert result["files_fixed"] == 1
     assert {f["file"] for f in result["fixes_applied"]} == {"b.py"}
     assert (root / "b.py").read_bytes() == FIXED
-    # The backup holds only what the run changed, so restore never meets the link.
-    backup_files = Path(result["backup_path"]) / "files"
-    assert sorted(p.name for p in backup_files.rglob("*") if p.is_file()) == ["b.py"]
+    # The backup lists only what the run changed, so restore never meets the link.
+    manifest = json.loads((Path(result["backup_path"]) / "manifest.json").read_text())
+    assert [e["path"] for e in manifest["files"]] == ["b.py"]
+    (root / "b.py").write_bytes(FIXED)
+    assert backup.restore(Path(result["backup_path"])).files == ["b.py"]
+    assert (root / "b.py").read_bytes() == UNUSED
+    _untouched(victim)
 
 
-def test_a_folder_swapped_for_a_link_after_planning_is_refused_at_write_time(
+def test_a_folder_swapped_for_a_link_before_writing_is_refused_at_write_time(
     tmp_path: Path, tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root, outside = tree["root"], tree["outside"]
@@ -159,7 +165,7 @@ def test_a_folder_swapped_for_a_link_after_planning_is_refused_at_write_time(
 
     scanner, fixer = _agents(tmp_path)
     scanned = _scan(scanner, root)
-    _swap_after_planning(monkeypatch, {"file": "pkg/a.py", "do": swap}, outside)
+    _swap_before_writing(monkeypatch, {"do": swap}, outside)
     result = call(fixer, scan_results=scanned)
     assert (decoy / "a.py").read_bytes() == UNUSED
     assert sorted(os.listdir(decoy)) == ["a.py"]  # no temporary file left there either
@@ -202,7 +208,7 @@ def test_when_every_write_is_refused_the_run_fails_naming_them(
 
     scanner, fixer = _agents(tmp_path)
     scanned = _scan(scanner, root)
-    _swap_after_planning(monkeypatch, {"file": "b.py", "do": swap}, tree["outside"])
+    _swap_before_writing(monkeypatch, {"do": swap}, tree["outside"])
     with pytest.raises(PermanentError) as raised:
         call(fixer, scan_results=scanned, target_files=["b.py"])
     assert str(raised.value) == (

@@ -2,8 +2,10 @@
 
 Given a folder, it is read as a fixer backup (``manifest.json`` + ``files/``). Given a
 run id, the backup path is taken from the output of that run's fix step in the run
-store. Every backed-up file is written back with its original bytes and mode, after
-each one's sha256 is checked; nothing is written when any check fails.
+store or, when the step never finished (killed mid-fix), from the backup whose manifest
+records that run under the state dir. Every backed-up file is written back with its
+original bytes and mode, after each one's sha256 is checked; nothing is written when any
+check fails.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ def _missing_sqlite_file(url: str) -> bool:
     return not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists()
 
 
+def _state_dir(url: str) -> Path:
+    """Where the agents of a store keep files (the rule of ``runtime.system``): next to a
+    SQLite store, else ``./.devskyy``."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent
+    return Path(".devskyy")
+
+
 def _backup_of_run(url: str, run_id: str) -> Path:
     if _missing_sqlite_file(url):
         raise NotFound(f'run "{run_id}" not found (no state store at {url})')
@@ -40,6 +50,9 @@ def _backup_of_run(url: str, run_id: str) -> Path:
         for step in record.steps
         if step.output and step.output.get("backup_path")
     ]
+    if not paths:
+        # A fix step killed mid-way never recorded its output; its backup names the run.
+        paths = [str(p) for p in backup.of_run(_state_dir(url), run_id)]
     if not paths:
         raise NotFound(
             f'run "{run_id}" made no fixer backup (its fix step was skipped, failed, '

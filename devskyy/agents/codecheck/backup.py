@@ -8,6 +8,13 @@ skips (such as ``.devskyy``), so that a later scan or fix never sees it. Restori
 writes every original byte and mode back and checks each file's sha256. Like
 ``git checkout``, it refuses to overwrite a file changed since the fix (its content is
 neither what the fix wrote nor the original) unless ``force`` is given.
+
+Every file is written and read through ``devskyy.adapters.safe_files`` (no symbolic link
+is ever followed below the state dir or the fixed root). Inside a workflow step the
+folder is named by run and step and its manifest records both, written and synced before
+the fix's first write: a crash mid-fix leaves a backup ``devskyy restore RUN_ID`` finds
+(``of_run``), and a re-run of the step first puts back what the crashed attempt had
+already written (``undo_partial``), then reuses the same folder.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 
 from devskyy.adapters import safe_files
 from devskyy.agents.codecheck.files import SKIP_DIRS, PathEscape, is_inside, sha256_bytes
+from devskyy.runtime.step_context import current_step
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -73,7 +81,9 @@ def create(
     """Write ``originals`` (relative path -> bytes) into the backup folder; ``fixed``
     (relative path -> the bytes the fix writes) lets ``restore`` see later edits.
 
-    ``run`` ({"run_id", "step"}) is recorded in the manifest. A folder that already holds
+    ``run`` ({"run_id", "step"}; default: the workflow step being run, if any) is recorded
+    in the manifest, so ``devskyy restore RUN_ID`` finds the backup even when the run
+    store never recorded the step's output (a crash mid-fix). A folder that already holds
     a backup of the same root (an earlier attempt of the same step) is reused: the
     originals it holds stay (they are the files before any attempt wrote), the new ones
     are added. The manifest is written and synced last, before the caller's first write.
@@ -112,6 +122,9 @@ def create(
         "created": created,
         "files": [entries[k] for k in sorted(entries)],
     }
+    step = current_step()
+    if run is None and step is not None:
+        run = {"run_id": step.run_id, "step": step.step}
     if run:
         manifest["run"] = dict(run)
     _write_manifest(anchor, base, manifest)
@@ -161,17 +174,17 @@ def undo_partial(backup_dir: Path) -> list[str]:
     undone: list[str] = []
     for entry in manifest["files"]:
         rel = str(entry["path"])
-        try:
-            current = safe_files.read_bytes(root, rel)
-        except FileNotFoundError:
-            continue
+        current = _current(root, rel)
         fixed = entry.get("fixed_sha256")
-        if fixed is None or fixed == entry["sha256"] or sha256_bytes(current) != fixed:
+        if current is None or fixed in (None, entry["sha256"]) or sha256_bytes(current) != fixed:
             continue
-        data = safe_files.read_bytes(anchor, base / "files" / rel)
-        if sha256_bytes(data) != entry["sha256"]:
-            raise BackupError(f"{rel}: the backup's copy does not match its sha256")
-        safe_files.write_bytes(root, rel, data, mode=int(entry["mode"]))
+        try:
+            data = safe_files.read_bytes(anchor, base / "files" / rel)
+            if sha256_bytes(data) != entry["sha256"]:
+                raise BackupError(f"{rel}: the backup's copy does not match its sha256")
+            safe_files.write_bytes(root, rel, data, mode=int(entry["mode"]))
+        except safe_files.UnsafeWrite as exc:
+            raise BackupError(f"refused to undo {rel}: {exc.reason}") from None
         undone.append(rel)
     return undone
 
@@ -249,11 +262,39 @@ def restore(backup_dir: Path, *, force: bool = False) -> Restored:
     )
 
 
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
 def new_backup_dir(state_dir: Path, now: float, run_id: str | None = None) -> Path:
-    """A fresh backup folder name: the run id when known, else a UTC timestamp + random."""
+    """The backup folder of a fix: named by run and step inside a workflow step (so every
+    attempt of that step, before or after a crash, uses the same folder), by ``run_id``
+    when given, else a UTC timestamp + random."""
+    step = current_step()
     if run_id:
-        name = "".join(c if c.isalnum() or c in "-_" else "_" for c in run_id)
+        name = _safe_name(run_id)
+    elif step is not None:
+        name = _safe_name(f"{step.run_id}-{step.step}")
     else:
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
         name = f"fix-{stamp}-{secrets.token_hex(3)}"
     return state_dir / "backups" / name
+
+
+def of_run(state_dir: Path, run_id: str) -> list[Path]:
+    """The backups under ``state_dir`` whose manifest records run ``run_id`` (sorted).
+
+    A fix step records its run in the manifest before its first write, so this finds
+    the backup of a step killed before the run store recorded its output.
+    """
+    found: list[Path] = []
+    folder = state_dir / "backups"
+    for candidate in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            manifest = read_manifest(candidate)
+        except (BackupError, OSError, ValueError):
+            continue
+        run = manifest.get("run")
+        if isinstance(run, dict) and run.get("run_id") == run_id:
+            found.append(candidate)
+    return found

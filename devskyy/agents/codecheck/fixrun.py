@@ -8,7 +8,10 @@ The fixer changes only files named by ``scan_results`` (or ``target_files``), an
 them only the issues named and in scope of the fix type. With neither, it refuses: it
 never fixes a whole tree by default. Every path must resolve inside ``target_path``.
 A dry run returns a unified diff per file and writes nothing; otherwise the originals go
-to one backup folder first, then each file is replaced atomically (mode kept).
+to one backup folder first (recorded and synced before the first write), then each file
+is replaced through ``devskyy.adapters.safe_files`` (atomically, mode kept, never through
+a symbolic link). A file refused at write time is listed in ``refused_writes`` (and
+``skipped``); the run fails only when every file was refused.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devskyy.adapters import safe_files
+from devskyy.adapters import failpoints, safe_files
 from devskyy.agents.codecheck import backup
 from devskyy.agents.codecheck.files import PathEscape, relative, resolve_inside
 from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope
@@ -113,6 +116,7 @@ def _write_all(root: Path, plans: Sequence[FilePlan]) -> tuple[list[FilePlan], l
             refused.append({"file": plan.file, "reason": _reason(exc)})
         else:
             written.append(plan)
+            failpoints.hit("fix.file_written")
     return written, refused
 
 
@@ -183,6 +187,11 @@ async def run_fix(
     root = Path(base).resolve()
     if not root.is_dir():
         raise FixRefused(f"target_path {root} is not a folder")
+    if backup_dir is not None and not dry_run:
+        # A re-run of a step killed mid-fix (same folder, see backup.new_backup_dir): put
+        # back what it had written, so the files match the scan again and this attempt
+        # redoes the whole fix, keeping the originals the first attempt backed up.
+        backup.undo_partial(backup_dir)
     if scan_results:
         named = _from_scan(root, scan_results, target_files, settings)
     elif target_files:
@@ -217,6 +226,7 @@ async def run_fix(
             originals = {p.file: p.original for p in changed}
             written = {p.file: (p.new_text or "").encode("utf-8") for p in changed}
             backup_path = str(backup.create(backup_dir, root, originals, now, written))
+            failpoints.hit("fix.backup_recorded")
         changed, late = _write_all(root, changed)
         if late and backup_path is not None:
             # The backup must hold only files the run changed: restoring a refused one
