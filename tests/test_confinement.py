@@ -20,7 +20,7 @@ from api_fixtures import apply_tree, write_tree
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from devskyy.agents.codecheck.config import FixParams, ScanParams, SecurityParams
+from devskyy.agents.codecheck.config import FixParams, ScanParams, SecurityParams, VerifyParams
 from devskyy.api import ApiSettings, create_app
 from devskyy.api.workspace import (
     OutsideWorkspace,
@@ -165,7 +165,12 @@ def test_workflow_params_that_feed_a_path_input_are_paths() -> None:
     shipped = Workflow.model_validate(
         __import__("yaml").safe_load((ROOT / "manifests/workflows/scan_and_fix.yaml").read_text())
     )
-    declared = {"security": SecurityParams, "scanner": ScanParams, "fixer": FixParams}
+    declared = {
+        "security": SecurityParams,
+        "scanner": ScanParams,
+        "fixer": FixParams,
+        "verifier": VerifyParams,
+    }
     steps = [(s.input, path_inputs(declared[s.agent or ""])) for s in shipped.spec.steps]
     assert workflow_path_params(steps) == {"target_path": PathField("target_path", PathKind.FOLDER)}
     built = [

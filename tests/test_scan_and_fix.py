@@ -22,6 +22,7 @@ MANIFESTS = [
     "agents/scanner.yaml",
     "agents/fixer.yaml",
     "agents/security.yaml",
+    "agents/verifier.yaml",
     "workflows/scan_and_fix.yaml",
 ]
 
@@ -68,21 +69,31 @@ def test_scan_and_fix_end_to_end_then_restore(workdir: Path) -> None:
     assert statuses(record) == {
         "security": "succeeded",
         "scan": "succeeded",
+        "verify_before": "succeeded",
         "fix": "succeeded",
+        "verify_after": "succeeded",
+        "restore": "skipped",
         "rescan": "succeeded",
     }
+    assert shape["verify_before"] == {
+        "ran": False,
+        "passed": None,
+        "reason": "no verify_command",
+        "headline": "not run: no verify_command",
+    }
     assert shape["security"]["counts"]["total"] == 5
-    assert shape["scan"]["counts"]["fixable"] == 5
-    assert shape["fix"]["files_fixed"] == 3
+    assert shape["scan"]["counts"]["fixable"] == 4
+    assert shape["fix"]["files_fixed"] == 2
     assert shape["fix"]["remaining_counts"]["fixable"] == 0
     comparison = shape["rescan"]["comparison"]
-    assert (comparison["before"]["total"], comparison["after"]["total"]) == (22, 18)
-    assert (comparison["before"]["fixable"], comparison["after"]["fixable"]) == (5, 0)
+    assert (comparison["before"]["total"], comparison["after"]["total"]) == (22, 19)
+    assert (comparison["before"]["fixable"], comparison["after"]["fixable"]) == (4, 0)
+    # The fixer's remaining numbers are the rescan's.
+    assert shape["fix"]["remaining_counts"] == comparison["after"]
     backup_path = Path(shape["fix"]["backup_path"])
     assert backup_path.parent == workdir / ".devskyy" / "backups"
     now = tree_bytes(project)
     assert {k for k in now if now[k] != original[k]} == {
-        "inventory/config.py",
         "inventory/report.py",
         "inventory/store.py",
     }
@@ -92,20 +103,22 @@ def test_scan_and_fix_end_to_end_then_restore(workdir: Path) -> None:
     assert statuses(again) == {
         "security": "succeeded",
         "scan": "succeeded",
+        "verify_before": "skipped",
         "fix": "skipped",
+        "verify_after": "skipped",
+        "restore": "skipped",
         "rescan": "skipped",
     }
-    assert to_guide_shape(again)["scan"]["counts"]["total"] == 18
+    assert to_guide_shape(again)["scan"]["counts"]["total"] == 19
     assert tree_bytes(project) == now
 
     # devskyy restore RUN_ID puts every byte back; a run without a backup says why.
     restored = cli("restore", record.id)
     assert restored.exit_code == 0, restored.output
     assert restored.output == (
-        f"Restored 3 file(s) under {project}\n"
+        f"Restored 2 file(s) under {project}\n"
         f"from {backup_path}\n"
         "FILE\n"
-        "inventory/config.py\n"
         "inventory/report.py\n"
         "inventory/store.py\n"
     )
@@ -125,11 +138,7 @@ def test_dry_run_workflow_changes_nothing(workdir: Path) -> None:
     shape = to_guide_shape(record)
     assert shape["status"] == "completed"
     assert shape["fix"]["backup_path"] is None
-    assert sorted(shape["fix"]["diffs"]) == [
-        "inventory/config.py",
-        "inventory/report.py",
-        "inventory/store.py",
-    ]
+    assert sorted(shape["fix"]["diffs"]) == ["inventory/report.py", "inventory/store.py"]
     assert shape["rescan"]["comparison"]["change"]["total"] == 0
     assert tree_bytes(project) == original
     assert not (workdir / ".devskyy" / "backups").exists()
@@ -153,7 +162,10 @@ def test_target_outside_allowed_roots_fails_the_run(workdir: Path, tmp_path: Pat
     shape = to_guide_shape(record)
     assert shape["status"] == "failed"
     assert shape["errors"][0] == (
-        f"security: PermanentError: target_path / is outside the allowed roots: {workdir}"
+        f"security: PermanentError: target_path / is outside the allowed roots of agent"
+        f" security: {workdir}; to allow it, add / (or a folder above it) to"
+        " spec.config.allowedRoots in the manifests of the agents scanner, fixer, security,"
+        " verifier (manifests/agents/<name>.yaml), then run devskyy apply"
     )
 
 
@@ -168,18 +180,17 @@ def test_quick_start_command_line(workdir: Path) -> None:
     assert {name: step["status"] for name, step in steps.items()} == {
         "security": "succeeded",
         "scan": "succeeded",
+        "verify_before": "succeeded",
         "fix": "succeeded",
+        "verify_after": "succeeded",
+        "restore": "skipped",
         "rescan": "succeeded",
     }
-    assert steps["fix"]["output"]["files_fixed"] == 3
+    assert steps["fix"]["output"]["files_fixed"] == 2
     assert steps["rescan"]["output"]["comparison"]["after"]["fixable"] == 0
     restored = cli("restore", run_record["id"], "-o", "json")
     assert restored.exit_code == 0, restored.output
-    assert json.loads(restored.output)["files"] == [
-        "inventory/config.py",
-        "inventory/report.py",
-        "inventory/store.py",
-    ]
+    assert json.loads(restored.output)["files"] == ["inventory/report.py", "inventory/store.py"]
     assert tree_bytes(project) == tree_bytes(SAMPLE)
 
 
@@ -203,7 +214,7 @@ def test_restore_by_path_and_refusals(workdir: Path) -> None:
     assert json.loads(result.output) == {
         "backup_path": backup_path,
         "root": str(project),
-        "files": ["inventory/config.py", "inventory/report.py", "inventory/store.py"],
+        "files": ["inventory/report.py", "inventory/store.py"],
     }
     assert tree_bytes(project) == tree_bytes(SAMPLE)
     missing = cli("restore", "0123456789ab")

@@ -124,14 +124,17 @@ def test_scan_and_fix_steps(shipped: ResourceSet) -> None:
     assert _steps(workflow) == {
         "security": ("security", [], Trigger.ALL_SUCCEEDED),
         "scan": ("scanner", ["security"], Trigger.ALL_SUCCEEDED),
-        "fix": ("fixer", ["scan"], Trigger.ALL_SUCCEEDED),
-    } | {"rescan": _steps(workflow)["rescan"]}
-    rescan = _steps(workflow)["rescan"]
-    assert rescan[0] == "scanner"
-    assert "fix" in rescan[1]  # the rescan confirms the fixes
-    fix = next(s for s in workflow.spec.steps if s.name == "fix")
-    assert fix.when is not None  # only when something is fixable
-    assert "steps.scan" in fix.when
+        "verify_before": ("verifier", ["scan"], Trigger.ALL_SUCCEEDED),
+        "fix": ("fixer", ["scan", "verify_before"], Trigger.ALL_SUCCEEDED),
+        "verify_after": ("verifier", ["verify_before", "fix"], Trigger.ALL_SUCCEEDED),
+        # Compensation: the project's own check broke, the fix's backup goes back.
+        "restore": ("fixer", ["verify_after"], Trigger.ANY_FAILED),
+        # The rescan confirms the fixes, once the project's own check accepted them.
+        "rescan": ("scanner", ["scan", "verify_after"], Trigger.ALL_SUCCEEDED),
+    }
+    gate = next(s for s in workflow.spec.steps if s.name == "verify_before")
+    assert gate.when is not None  # verify and fix only when the fix type has work
+    assert "steps.scan.output.fixable_by_fix_type" in gate.when
 
 
 def test_content_pipeline_steps(shipped: ResourceSet) -> None:

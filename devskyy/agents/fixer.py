@@ -8,14 +8,20 @@ only the files and issues those name, never a path outside ``target_path`` (and
 ``devskyy.agents.codecheck.fixrun`` and ``fixing``. A hard-coded secret is never
 "fixed": it stays in ``remaining_issues`` with its manual ``action``.
 
-Output: ``files_fixed``, ``fixes_applied`` (file, rule, tool, line, before, after),
+With ``undo`` (a fix step's output) it fixes nothing and restores that fix's backup
+instead: ``scan_and_fix``'s compensation when the project's own check broke.
+
+Output: ``files_fixed``, ``fixes_applied`` (file, rule, tool, line, before, after,
+``behaviour_change``), ``fix_counts``, ``policy`` (whose rules judged),
 ``remaining_issues`` (+ ``remaining_counts``), ``skipped``, ``backup_path`` (restore
 with ``devskyy restore``), and ``diffs`` (file -> unified diff) for a dry run.
 """
 
 from __future__ import annotations
 
+import asyncio
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 from devskyy.agents.codecheck import backup
@@ -56,6 +62,9 @@ class FixerAgent(BaseAgent):
         return True
 
     def headline(self, result: dict[str, Any]) -> str | None:
+        if result.get("undone"):
+            files = result.get("reverted_files", [])
+            return f"reverted the fixes of {len(files)} files: {', '.join(files)}"
         fixes = result.get("fix_counts", {}).get("applied", len(result.get("fixes_applied", [])))
         remaining = result.get("remaining_counts", {}).get("total", 0)
         verb = "would apply" if result.get("dry_run") else "applied"
@@ -66,8 +75,10 @@ class FixerAgent(BaseAgent):
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(FixParams, kwargs, "fix")
+        if params.undo is not None:
+            return await asyncio.to_thread(self._undo, params.undo, params.undo_reason)
         scan_root = (params.scan_results or {}).get("target_path")
-        root = self.config.root(params.target_path or scan_root)
+        root = self.config.root(params.target_path or scan_root, self.name)
         now = self.clock.now()
         backup_dir = None
         if params.create_backup and not params.dry_run:
@@ -87,3 +98,27 @@ class FixerAgent(BaseAgent):
             raise PermanentError(str(exc)) from None
         except ToolError as exc:
             raise classify(exc) from None
+
+    def _undo(self, fix: dict[str, Any], reason: str | None) -> dict[str, Any]:
+        """Restore the backup a fix step made (the workflow's compensation)."""
+        path = fix.get("backup_path")
+        if not isinstance(path, str) or not path:
+            raise PermanentError(
+                "undo: the fix step made no backup (a dry run, create_backup: false, or "
+                "nothing written); nothing can be restored"
+            )
+        backups = (self.context.state_dir.absolute() / "backups").resolve()
+        folder = Path(path).resolve()
+        if folder.parent != backups:
+            raise PermanentError(f"undo: {path} is not a backup of this fixer ({backups})")
+        try:
+            restored = backup.restore(folder)
+        except backup.BackupError as exc:
+            raise PermanentError(f"undo: {exc}") from None
+        return {
+            "undone": True,
+            "reason": reason,
+            "backup_path": restored.backup_path,
+            "target_path": restored.root,
+            "reverted_files": restored.files,
+        }

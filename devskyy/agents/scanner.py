@@ -7,7 +7,8 @@ What each scan type runs is in ``devskyy.agents.codecheck.scanning``.
 
 Output: ``files_scanned``, ``issues`` (file, line, column, rule, tool, severity,
 confidence, message, fixable, action), ``counts`` (total, fixable, by severity, by
-tool), ``duration_seconds``, ``live_check``, and what the fixer needs to act on exactly
+tool), ``fixable_by_fix_type`` (how many issues each fix type would fix),
+``duration_seconds``, ``live_check``, and what the fixer needs to act on exactly
 these results (``target_path``, ``settings``, ``file_hashes``), and ``policy``: whose
 rules judged the tree (the project's own ruff/bandit configuration, or devskyy's).
 
@@ -23,7 +24,8 @@ from typing import Any
 
 from devskyy.agents.codecheck import live
 from devskyy.agents.codecheck.config import ScannerConfig, ScanParams, parse
-from devskyy.agents.codecheck.issues import severity_line
+from devskyy.agents.codecheck.fixing import fixable_by_fix_type
+from devskyy.agents.codecheck.issues import Issue, severity_line
 from devskyy.agents.codecheck.policy import PolicyError
 from devskyy.agents.codecheck.proc import ToolError, classify
 from devskyy.agents.codecheck.ruff import ruff_version
@@ -67,7 +69,7 @@ class ScannerAgent(BaseAgent):
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(ScanParams, kwargs, "scan")
-        root = self.config.root(params.target_path)
+        root = self.config.root(params.target_path, self.name)
         started = self.clock.monotonic()
         try:
             report = await scan_tree(
@@ -77,6 +79,8 @@ class ScannerAgent(BaseAgent):
             raise PermanentError(str(exc)) from None
         except ToolError as exc:
             raise classify(exc) from None
+        issues = [Issue.from_dict(i) for i in report["issues"]]
+        report["fixable_by_fix_type"] = fixable_by_fix_type(issues)
         if params.include_live_check:
             report["live_check"] = await live.probe(
                 self.config.live_check_url,

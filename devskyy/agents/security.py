@@ -48,7 +48,7 @@ class SecurityAgent(BaseAgent):
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(SecurityParams, kwargs, "security_scan")
-        root = self.config.root(params.target_path)
+        root = self.config.root(params.target_path, self.name)
         started = self.clock.monotonic()
         report = await asyncio.to_thread(security.scan_tree, root, params.checks)
         report["duration_seconds"] = round(self.clock.monotonic() - started, 3)

@@ -132,6 +132,8 @@ class Assessment:
     reason: str
 
 
+# The start of the ``action`` of a finding only ``fix_type: security`` fixes.
+SECURITY_FIX_ACTION = "fix_type: security rewrites it"
 BEHAVIOUR_NOTE = {
     "B506": ("behaviour change: yaml.safe_load refuses the !!python/* tags this loader accepted"),
 }

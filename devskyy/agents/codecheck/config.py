@@ -37,10 +37,11 @@ class CodeAgentConfig(_Camel):
 
     allowed_roots: list[str] = Field(default_factory=lambda: ["."], min_length=1)
 
-    def root(self, target_path: str | None) -> Path:
-        """``target_path`` resolved and checked against ``allowed_roots``."""
+    def root(self, target_path: str | None, agent: str | None = None) -> Path:
+        """``target_path`` resolved and checked against ``allowed_roots``; ``agent``
+        (the manifest name) is named in the refusal, with the fields to change."""
         try:
-            return check_root(target_path, self.allowed_roots, Path.cwd())
+            return check_root(target_path, self.allowed_roots, Path.cwd(), agent)
         except ValueError as exc:
             raise PermanentError(str(exc)) from None
 
@@ -91,6 +92,31 @@ class FixParams(_Camel):
     scan_results: dict[str, Any] | None = None
     target_files: WorkspaceFiles = Field(default_factory=list)
     target_path: WorkspaceFolder | None = None
+    dry_run: bool = False
+    create_backup: bool = True
+    # Compensation: the output of a fix step whose changes to revert from its backup
+    # (then nothing is fixed); ``undo_reason`` says why, for the record.
+    undo: dict[str, Any] | None = None
+    undo_reason: str | None = Field(default=None, max_length=500)
+
+
+class VerifierConfig(CodeAgentConfig):
+    """``spec.config`` of the verifier: where it may run, and for how long at most."""
+
+    max_timeout_seconds: float = Field(default=3600, gt=0, le=86_400)
+
+
+class VerifyParams(_Camel):
+    """The verifier's parameters (``scan_and_fix``'s ``verify_before``/``verify_after``)."""
+
+    target_path: WorkspaceFolder = "."
+    command: str = Field(default="", max_length=4096)
+    shell: bool = False
+    timeout_seconds: float = Field(default=900, gt=0)
+    # After the fix: the verify_before output and the fix output.
+    baseline: dict[str, Any] | None = None
+    fix: dict[str, Any] | None = None
+    # Before the fix: what the fix will do (a fix without a backup cannot be undone).
     dry_run: bool = False
     create_backup: bool = True
 

@@ -95,17 +95,27 @@ class FilePlan:
 
 
 FIX_TYPES = ("auto", "security", "performance", "format")
+
+
+def fixable_by_fix_type(issues: Collection[Issue]) -> dict[str, int]:
+    """How many of ``issues`` each fix type would fix (the workflow's ``when``)."""
+    return {t: sum(1 for i in issues if in_scope(i, t)) for t in FIX_TYPES}
+
+
 _RULE = re.compile(ruff.RULE_PATTERN)
 
 
 def in_scope(issue: Issue, fix_type: str) -> bool:
     """Whether a fix of this type handles this issue.
 
-    ``security`` takes every bandit finding a codemod knows (the codemod decides, and
-    may change behaviour); the other types only what is ``fixable`` (safe).
+    ``security`` takes the bandit findings a codemod fixes, also those whose fix
+    changes behaviour (the scan's ``action`` says so); the other types only what is
+    ``fixable`` (safe).
     """
     if fix_type == "security":
-        return issue.tool == Tool.BANDIT and (issue.fixable or issue.rule in codemods.CODEMOD_RULES)
+        return issue.tool == Tool.BANDIT and (
+            issue.fixable or (issue.action or "").startswith(codemods.SECURITY_FIX_ACTION)
+        )
     if not issue.fixable:
         return False
     if fix_type == "performance":

@@ -13,9 +13,18 @@ from pathlib import Path
 
 from devskyy.agents.codecheck.files import is_inside
 
+CODE_AGENTS = ("scanner", "fixer", "security", "verifier")
 
-def check_root(target_path: str | None, allowed_roots: Sequence[str], base: Path) -> Path:
-    """The resolved ``target_path``; ``ValueError`` with a readable reason otherwise."""
+
+def check_root(
+    target_path: str | None, allowed_roots: Sequence[str], base: Path, agent: str | None = None
+) -> Path:
+    """The resolved ``target_path``; ``ValueError`` with a readable reason otherwise.
+
+    The refusal of a folder outside the roots names the manifest field to change,
+    ``spec.config.allowedRoots``, in each code agent's manifest: the code agents of one
+    workflow must all be allowed the folder.
+    """
     if not target_path:
         raise ValueError("target_path is required")
     root = (base / target_path).resolve()
@@ -24,5 +33,11 @@ def check_root(target_path: str | None, allowed_roots: Sequence[str], base: Path
     allowed = [(base / a).resolve() for a in allowed_roots]
     if not any(is_inside(a, root) for a in allowed):
         shown = ", ".join(str(a) for a in allowed) or "(none)"
-        raise ValueError(f"target_path {root} is outside the allowed roots: {shown}")
+        who = f" of agent {agent}" if agent else ""
+        raise ValueError(
+            f"target_path {root} is outside the allowed roots{who}: {shown}; to allow it,"
+            f" add {root} (or a folder above it) to spec.config.allowedRoots in the"
+            f" manifests of the agents {', '.join(CODE_AGENTS)}"
+            " (manifests/agents/<name>.yaml), then run devskyy apply"
+        )
     return root

@@ -97,7 +97,7 @@ def _perf_checks(root: Path, files: Sequence[Path], settings: perf.PerfSettings)
 
 def _codemod_action(assessment: codemods.Assessment) -> str:
     if assessment.verdict is codemods.Verdict.BEHAVIOUR:
-        return f"fix_type: security rewrites it to yaml.safe_load ({assessment.reason})"
+        return f"{codemods.SECURITY_FIX_ACTION} to yaml.safe_load ({assessment.reason})"
     return f"review: {assessment.reason}"
 
 

@@ -1,0 +1,115 @@
+"""Running the project's own check (``verify_command``) before and after a fix.
+
+This runs the scanned project's code: its test suite, its build. It is off unless a
+``verify_command`` is given. The command runs in the target root, without a shell: it is
+split as a POSIX shell would split words (``shlex``), and quotes group words but no
+expansion, pipe or redirection happens. ``shell: true`` hands the text to ``/bin/sh -c``
+instead, only when the caller asks. The process gets the environment of devskyy minus
+its own ``DEVSKYY_*`` settings (a state URL may carry a password), runs in its own
+process group, and is killed with its children when it outlives ``timeout_seconds``.
+
+The result keeps the exit status and the last ``TAIL_CHARS`` characters of the output.
+``judge`` compares a run after the fix with the one before: only "passed before, fails
+after" is the fix's fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TAIL_CHARS = 2_000
+
+
+class VerifyError(ValueError):
+    """The verify command cannot be run as given (empty, unparsable, not found)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run of the verify command."""
+
+    command: str
+    returncode: int | None  # None: killed at the timeout
+    output_tail: str
+    timed_out: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.returncode == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ran": True,
+            "command": self.command,
+            "passed": self.passed,
+            "returncode": self.returncode,
+            "timed_out": self.timed_out,
+            "output_tail": self.output_tail,
+        }
+
+
+def argv_of(command: str, shell: bool) -> list[str]:
+    """The argument vector: ``shlex`` words, or ``/bin/sh -c command`` when asked."""
+    if not command.strip():
+        raise VerifyError("verify_command is empty")
+    if shell:
+        return ["/bin/sh", "-c", command]
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise VerifyError(f"verify_command {command!r} cannot be split into words: {exc}") from None
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("DEVSKYY_")}
+
+
+async def run(root: Path, command: str, *, shell: bool, timeout: float) -> Outcome:
+    """Run ``command`` in ``root``; a timeout kills its whole process group."""
+    argv = argv_of(command, shell)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=root,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=_environment(),
+            start_new_session=True,
+        )
+    except FileNotFoundError:
+        raise VerifyError(f"verify_command: program {argv[0]!r} not found") from None
+    except PermissionError:
+        raise VerifyError(f"verify_command: program {argv[0]!r} is not executable") from None
+    timed_out = False
+    try:
+        out, _ = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        out, _ = await process.communicate()
+    text = out.decode("utf-8", errors="replace")
+    return Outcome(
+        command=command,
+        returncode=None if timed_out else process.returncode,
+        output_tail=text[-TAIL_CHARS:],
+        timed_out=timed_out,
+    )
+
+
+def judge(before: dict[str, Any] | None, after: Outcome) -> str | None:
+    """Why the fix broke the project (its check passed before and fails after), or None."""
+    if not before or not before.get("ran") or not before.get("passed") or after.passed:
+        return None
+    how = (
+        "was killed at its timeout" if after.timed_out else f"exited with status {after.returncode}"
+    )
+    return f"verify_command {after.command!r} passed before the fix and {how} after it"
