@@ -304,3 +304,27 @@ def test_discover_writes_under_the_working_tree(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     written = repo / "manifests" / "agents" / "scanner.yaml"
     assert written.read_text().startswith("apiVersion: devskyy.dev/v1\n")
+
+
+# -- schema --write --------------------------------------------------------------------
+
+
+def test_schema_write_refuses_a_planted_link(repo: Path, victim: Path) -> None:
+    (repo / "schemas").mkdir()
+    (repo / "schemas" / "agent.json").symlink_to(victim)
+    result = CliRunner().invoke(main, ["schema", "--write", "schemas"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: refused to write schemas/agent.json: it is a symbolic link\n")
+    _untouched(victim)
+    assert not (repo / "schemas" / "workflow.json").exists()  # stopped at the first
+
+
+def test_schema_write_refuses_a_symlinked_folder_of_the_tree(repo: Path, victim: Path) -> None:
+    (repo / "docs").symlink_to(victim.parent, target_is_directory=True)
+    result = CliRunner().invoke(main, ["schema", "--write", "docs/schemas"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: refused to write docs/schemas/agent.json: "
+        "the folder 'docs' on its way is a symbolic link\n"
+    )
+    assert sorted(os.listdir(victim.parent)) == ["victim.txt"]

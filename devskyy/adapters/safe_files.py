@@ -154,6 +154,22 @@ def check_writable(root: Path, rel: str | PurePath) -> None:
         return
 
 
+def anchor(folder: Path) -> tuple[Path, Path]:
+    """The trusted root for writes into a folder a command line named, and the folder
+    relative to it.
+
+    The working directory when ``folder`` lies below it, so a folder of the working tree
+    that is a symbolic link (a planted ``manifests -> /etc``) is refused; else ``folder``
+    itself (created if missing), which the user named explicitly.
+    """
+    absolute = Path(os.path.abspath(folder))
+    cwd = Path.cwd()
+    if absolute.is_relative_to(cwd) and absolute != cwd:
+        return cwd, absolute.relative_to(cwd)
+    absolute.mkdir(parents=True, exist_ok=True)
+    return absolute, Path()
+
+
 def write_bytes(
     root: Path,
     rel: str | PurePath,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from devskyy.adapters import safe_files
 from devskyy.cli._common import error_boundary, output_option
 from devskyy.cli.completion import complete_schema_kinds
 from devskyy.errors import DevskyyError
@@ -93,8 +94,11 @@ def schema(kind: str | None, folder: Path | None) -> None:
         for name in kinds:
             target = folder / f"{name.lower()}.json"
             try:
-                folder.mkdir(parents=True, exist_ok=True)
-                target.write_text(render(name), encoding="utf-8")
+                # Never through a link: a checkout may plant schemas/agent.json -> ~/.bashrc.
+                root, below = safe_files.anchor(folder)
+                safe_files.write_text(root, below / target.name, render(name), make_parents=True)
+            except safe_files.UnsafeWrite as exc:
+                raise DevskyyError(f"refused to write {target}: {exc.reason}") from None
             except OSError as exc:
                 raise DevskyyError(f"cannot write {target}: {exc.strerror or exc}") from None
             click.echo(f"wrote {target}")

@@ -278,21 +278,6 @@ def render(manifest: Agent) -> str:
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
-def _anchor(out_dir: Path) -> tuple[Path, Path]:
-    """The trusted folder a write into ``out_dir`` starts from, and ``out_dir`` below it.
-
-    The working directory when ``out_dir`` lies under it (so a folder of the working tree
-    that is a symbolic link, such as a planted ``manifests -> /etc``, is refused), else
-    ``out_dir`` itself, which the user named explicitly.
-    """
-    absolute = Path(os.path.abspath(out_dir))
-    cwd = Path.cwd()
-    if absolute.is_relative_to(cwd) and absolute != cwd:
-        return cwd, absolute.relative_to(cwd)
-    absolute.mkdir(parents=True, exist_ok=True)
-    return absolute, Path()
-
-
 def write_manifests(found: tuple[Found, ...], out_dir: Path, *, force: bool = False) -> list[Path]:
     """Write one file per agent; nothing is written when a target exists without ``force``,
     or when a target or a folder on its way is a symbolic link (``safe_files`` rules)."""
@@ -302,7 +287,7 @@ def write_manifests(found: tuple[Found, ...], out_dir: Path, *, force: bool = Fa
         raise DiscoveryError(
             f"refusing to overwrite {', '.join(existing)} (use --force to replace)"
         )
-    root, below = _anchor(out_dir)
+    root, below = safe_files.anchor(out_dir)
     for path, _ in targets:
         try:
             safe_files.check_writable(root, below / path.name)
