@@ -1,27 +1,30 @@
-"""Per-step overhead of the workflow engine on 1,000-step no-op workflows.
+"""Per-step cost of a whole ``devskyy run`` (1,000-step chain and fan-out), records on.
 
-Two shapes, a chain (each step needs the previous one) and a 1,000-wide fan-out (every
-step independent), each run:
+Each figure is measured in the same process, interleaved, best of ``--repeat``:
 
-* with plain asyncio (one task per step, chained awaits / ``gather``): the baseline;
-* through ``WorkflowEngine`` with the in-memory run store;
-* through ``WorkflowEngine`` with the SQL run store on SQLite in a temp dir (run records
-  on: every step's start and result written, each result committed before dependents).
+* ``devskyy run``: the whole command, in-process through click (open the SQLite store,
+  start the applied agents, run the workflow with every step's start and result recorded,
+  print a progress line per step, close). Every step is a real agent call through the one
+  path: the orchestrator's attempt executor (breaker, priority slot, timeout), the local
+  step runner, a no-op ``BaseAgent`` (``NoopAgent`` below, applied from a manifest);
+* the fixed cost is removed by subtracting a 1-step ``devskyy run``: per step =
+  (run(N) - run(1)) / (N - 1);
+* the baseline: a bare asyncio task per step (chained awaits / ``gather``), per step.
 
-The agent is a no-op ``call_agent``, so the figures are the engine's own cost. Prints
-microseconds per step, the ratio to asyncio, and peak traced memory (``tracemalloc``).
-Targets (issue 3): with run records on, within 10x of plain asyncio and under 1 ms per
-step (100x below the ~0.1 s per task that Prefect publishes). Exits 1 when missed.
+Peak memory (``tracemalloc``) of the whole command at N and 2N steps, minus the 1-step
+run, per step: flat in N means the same bytes per step at both sizes.
 
-Usage: ``.venv/bin/python benchmarks/bench_workflow.py [--steps 1000] [--repeat 3]``
+Target (issue 12): at most 10x the bare asyncio task per step. Exits 1 when missed.
+
+Usage: ``.venv/bin/python benchmarks/bench_workflow.py [--steps 1000] [--repeat 5]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import gc
+import os
 import sys
 import tempfile
 import time
@@ -30,54 +33,51 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from devskyy.adapters.clock import SystemClock
-from devskyy.adapters.db import open_engine
-from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
-from devskyy.model.manifests import Priority, Workflow
-from devskyy.model.runs import RunStatus
-from devskyy.runtime.workflows import DEFAULT_COMMIT_WINDOW, WorkflowEngine
+from devskyy.runtime.agent import BaseAgent
 
-PREFECT_PER_TASK = 0.1  # seconds: the per-task overhead Prefect's own docs/benchmarks cite
 RATIO_TARGET = 10.0
-ABSOLUTE_TARGET = PREFECT_PER_TASK / 100
+SHAPES = ("chain", "fanout")
 
 
-class NoopCaller:
-    """An agent that does nothing: what is left is the engine's overhead."""
+class NoopAgent(BaseAgent):
+    """The agent of every step: returns at once, so what is left is devskyy's cost."""
 
-    async def call_agent(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        *,
-        timeout: float | None = None,
-        priority: Priority | None = None,
-    ) -> dict[str, Any]:
-        return {"ok": True}
+    capabilities = ["noop"]
 
-    def resolve(self, capability: str) -> str:
-        return capability
+    def __init__(self) -> None:
+        super().__init__("noop")
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        return {"i": kwargs.get("i")}
 
 
-def make_workflow(shape: str, steps: int) -> Workflow:
-    specs: list[dict[str, Any]] = []
+AGENT = """\
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata: {name: noop}
+spec:
+  module: bench_workflow:NoopAgent
+  capabilities: [noop]
+  timeoutSeconds: 30
+"""
+
+
+def workflow_yaml(name: str, shape: str, steps: int) -> str:
+    lines = [
+        "apiVersion: devskyy.dev/v1",
+        "kind: Workflow",
+        f"metadata: {{name: {name}}}",
+        "spec:",
+        "  steps:",
+    ]
     for i in range(steps):
-        spec: dict[str, Any] = {"name": f"s{i}", "agent": "noop", "input": {"i": i}}
-        if shape == "chain" and i:
-            spec["needs"] = [f"s{i - 1}"]
-        specs.append(spec)
-    return Workflow.model_validate(
-        {
-            "apiVersion": "devskyy.dev/v1",
-            "kind": "Workflow",
-            "metadata": {"name": shape},
-            "spec": {"steps": specs},
-        }
-    )
+        needs = f", needs: [s{i - 1}]" if shape == "chain" and i else ""
+        lines.append(f"    - {{name: s{i}, agent: noop, input: {{i: {i}}}{needs}}}")
+    return "\n".join(lines) + "\n"
 
 
 async def noop_step(i: int) -> dict[str, Any]:
-    return {"ok": True, "i": i}
+    return {"i": i}
 
 
 async def plain_chain(steps: int) -> None:
@@ -89,35 +89,27 @@ async def plain_fanout(steps: int) -> None:
     await asyncio.gather(*(asyncio.create_task(noop_step(i)) for i in range(steps)))
 
 
-def timed(factory: Callable[[], Coroutine[Any, Any, Any]]) -> float:
+def timed(fn: Callable[[], object]) -> float:
     gc.collect()
     began = time.perf_counter()
-    asyncio.run(factory())
+    fn()
     return time.perf_counter() - began
 
 
-def peak_memory(factory: Callable[[], Coroutine[Any, Any, Any]]) -> int:
-    """Peak memory traced by ``tracemalloc`` during one run."""
+def peak_memory(fn: Callable[[], object]) -> int:
     gc.collect()
     tracemalloc.start()
-    asyncio.run(factory())
+    fn()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak
 
 
-def engine_runner(
-    store: RunStore, workflow: Workflow, window: float
-) -> Callable[[], Coroutine[Any, Any, Any]]:
-    engine = WorkflowEngine(
-        NoopCaller(), store, SystemClock(), {workflow.name: workflow}.get, commit_interval=window
+def plain(shape: str, steps: int) -> Callable[[], object]:
+    factory: Callable[[int], Coroutine[Any, Any, None]] = (
+        plain_chain if shape == "chain" else plain_fanout
     )
-
-    async def one() -> None:
-        record = await engine.run(workflow.name, {})
-        assert record.status is RunStatus.SUCCEEDED, record.error
-
-    return one
+    return lambda: asyncio.run(factory(steps))
 
 
 def main() -> int:
@@ -126,58 +118,63 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     steps: int = args.steps
+    sys.path.insert(0, str(Path(__file__).parent))  # the registry imports NoopAgent
+    os.environ["DEVSKYY_ALLOWED_MODULES"] = "bench_workflow"
+    from click.testing import CliRunner  # noqa: PLC0415 (after the environment is set)
+
+    from devskyy.cli import main as devskyy  # noqa: PLC0415
+
     failures: list[str] = []
-    print(
-        f"{steps}-step no-op workflows; best of {args.repeat} interleaved runs; "
-        f"default commit window {DEFAULT_COMMIT_WINDOW * 1e3:g} ms"
-    )
-    header = (
-        f"{'shape':8} {'runner':34} {'total ms':>9} {'us/step':>8} {'x asyncio':>9} {'peak MiB':>8}"
-    )
-    print(header)
     with tempfile.TemporaryDirectory() as tmp:
-        db = open_engine(f"sqlite:///{Path(tmp) / 'state.db'}")
-        sql_store = SqlRunStore(db)
-        for shape, plain in (("chain", plain_chain), ("fan-out", plain_fanout)):
-            workflow = make_workflow(shape.replace("-", ""), steps)
-            runners: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {
-                "plain asyncio": functools.partial(plain, steps),
-                "engine, memory store": engine_runner(
-                    MemoryRunStore(), workflow, DEFAULT_COMMIT_WINDOW
-                ),
-                "engine, sqlite (default)": engine_runner(
-                    sql_store, workflow, DEFAULT_COMMIT_WINDOW
-                ),
-                "engine, sqlite, commit every step": engine_runner(sql_store, workflow, 0.0),
-            }
+        root = Path(tmp)
+        tree = root / "manifests"
+        tree.mkdir()
+        (tree / "noop.yaml").write_text(AGENT)
+        sizes = {"one": 1, **{f"{s}{steps}": steps for s in SHAPES}}
+        sizes.update({f"{s}{2 * steps}": 2 * steps for s in SHAPES})
+        for name, n in sizes.items():
+            shape = "fanout" if name.startswith("fanout") else "chain"
+            (tree / f"{name}.yaml").write_text(workflow_yaml(name, shape, n))
+        url = f"sqlite:///{root / 'state.db'}"
+        cli = CliRunner()
+        applied = cli.invoke(devskyy, ["--state", url, "apply", str(tree)])
+        assert applied.exit_code == 0, applied.output
+
+        def run(name: str) -> Callable[[], object]:
+            def go() -> None:
+                result = cli.invoke(devskyy, ["--state", url, "run", name])
+                assert result.exit_code == 0, result.output
+
+            return go
+
+        print(
+            f"whole `devskyy run` (SQLite, records on, progress printed) minus a 1-step run, "
+            f"per step; best of {args.repeat} interleaved"
+        )
+        print(
+            f"{'shape':8} {'steps':>6} {'run us/step':>12} {'asyncio us/step':>16} "
+            f"{'x asyncio':>9} {'peak KiB/step':>14} {'at 2N':>8}"
+        )
+        for shape in SHAPES:
+            name = f"{shape}{steps}"
+            runners = {"one": run("one"), name: run(name), "plain": plain(shape, steps)}
             best = dict.fromkeys(runners, float("inf"))
-            for _ in range(args.repeat):  # interleaved, so load spikes hit every runner alike
-                for label, factory in runners.items():
-                    best[label] = min(best[label], timed(factory))
-            base = best["plain asyncio"]
-            for label, factory in runners.items():
-                elapsed = best[label]
-                per_step = elapsed / steps
-                ratio = elapsed / base
-                peak = peak_memory(factory)
-                print(
-                    f"{shape:8} {label:34} {elapsed * 1e3:9.1f} {per_step * 1e6:8.1f} "
-                    f"{ratio:9.1f} {peak / 2**20:8.2f}"
-                )
-                if label == "engine, sqlite (default)":
-                    if ratio > RATIO_TARGET:
-                        failures.append(f"{shape}: {ratio:.1f}x plain asyncio > {RATIO_TARGET:g}x")
-                    if per_step > ABSOLUTE_TARGET:
-                        failures.append(
-                            f"{shape}: {per_step * 1e3:.3f} ms per step > "
-                            f"{ABSOLUTE_TARGET * 1e3:g} ms"
-                        )
-        db.dispose()
-    print(
-        f"targets with run records on (sqlite, default settings): <= {RATIO_TARGET:g}x plain "
-        f"asyncio, <= {ABSOLUTE_TARGET * 1e3:g} ms/step "
-        f"(Prefect ~{PREFECT_PER_TASK:g} s/task / 100)"
-    )
+            for _ in range(args.repeat):  # interleaved: load spikes hit every runner alike
+                for label, fn in runners.items():
+                    best[label] = min(best[label], timed(fn))
+            per_step = (best[name] - best["one"]) / (steps - 1)
+            base = best["plain"] / steps
+            ratio = per_step / base
+            one = peak_memory(run("one"))
+            mem = (peak_memory(run(name)) - one) / steps
+            mem2 = (peak_memory(run(f"{shape}{2 * steps}")) - one) / (2 * steps)
+            print(
+                f"{shape:8} {steps:6d} {per_step * 1e6:12.1f} {base * 1e6:16.2f} "
+                f"{ratio:9.1f} {mem / 1024:14.2f} {mem2 / 1024:8.2f}"
+            )
+            if ratio > RATIO_TARGET:
+                failures.append(f"{shape}: {ratio:.1f}x a bare asyncio task > {RATIO_TARGET:g}x")
+    print(f"target: <= {RATIO_TARGET:g}x a bare asyncio task per step; memory per step flat")
     for failure in failures:
         print(f"MISSED: {failure}")
     print("PASS" if not failures else "FAIL")

@@ -10,7 +10,7 @@ by ``RetryPolicy.classify`` (``core.retry``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,9 @@ class AgentEntry:
     tracker: CallTracker = field(default_factory=CallTracker)
     timeouts: int = 0
     rejected: int = 0
+    observe: Callable[[float, str, BaseException | None], None] | None = field(
+        default=None, repr=False
+    )
 
     def refused(self, retry_after: float) -> str:
         """The ``CircuitOpen`` message when this agent's breaker refuses a call."""

@@ -87,9 +87,12 @@ class Attempted(Generic[T]):
         return f"{type(self.error).__name__}: {self.error} ({self.reason})"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Plan:
-    """How to attempt one piece of work (see the module docstring)."""
+    """How to attempt one piece of work (see the module docstring).
+
+    Not frozen, for speed (one is built per call); nothing changes a plan once built.
+    """
 
     label: str
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -115,10 +118,14 @@ class AttemptExecutor:
 
     async def once(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
         """ONE attempt of ``call`` under ``plan``; raises what the attempt raised."""
-        if plan.gate is None:
+        gate = plan.gate
+        if gate is None:
             return await self._attempt(call, plan)
-        async with plan.gate.slot(plan.priority, plan.rank):
+        await gate.acquire(plan.priority, plan.rank)
+        try:
             return await self._attempt(call, plan)
+        finally:
+            gate.release()
 
     async def _attempt(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
         clock = self.clock
@@ -138,14 +145,17 @@ class AttemptExecutor:
             raise
         outcome = "cancelled"
         error: BaseException | None = None
-        timer = asyncio.timeout(limit)
+        timer = None if limit is None else asyncio.timeout(limit)
         try:
-            async with timer:
+            if timer is None:
                 result = await call()
+            else:
+                async with timer:
+                    result = await call()
             outcome = "ok"
             return result
         except TimeoutError as exc:
-            if not timer.expired():
+            if timer is None or not timer.expired():
                 outcome, error = plan.retry.classify(exc).outcome, exc
                 raise  # the agent's own timeout, not ours
             error = StepTimeout(f"{plan.label} did not answer within {limit:g}s")

@@ -259,11 +259,13 @@ class Orchestrator:
             self.queue if priority is not None else None,
             priority or Priority.MEDIUM,
             entry.info.priority.rank,
-            observe=self._observer(entry),
+            observe=entry.observe or self._observer(entry),
             **hooks,
         )
 
     def _observer(self, entry: AgentEntry) -> Callable[[float, str, BaseException | None], None]:
+        """The entry's metrics observer (made once per entry: one is needed per call)."""
+
         def observe(seconds: float, outcome: str, error: BaseException | None) -> None:
             if outcome == "rejected":
                 entry.rejected += 1
@@ -276,6 +278,7 @@ class Orchestrator:
             if outcome != "cancelled":
                 entry.tracker.record(seconds, outcome == "ok", self.clock.now())
 
+        entry.observe = observe
         return observe
 
     async def call_agent(

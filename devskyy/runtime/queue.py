@@ -37,13 +37,14 @@ class PriorityGate:
     @asynccontextmanager
     async def slot(self, priority: Priority = Priority.MEDIUM, sub: int = 0) -> AsyncIterator[None]:
         """Hold one slot for the body; ``sub`` orders waiters of equal priority."""
-        await self._acquire(priority, sub)
+        await self.acquire(priority, sub)
         try:
             yield
         finally:
-            self._release()
+            self.release()
 
-    async def _acquire(self, priority: Priority, sub: int) -> None:
+    async def acquire(self, priority: Priority, sub: int = 0) -> None:
+        """Take one slot (wait for it); ``release`` gives it back (the hot path's form)."""
         # Live waiters exist only while every slot is taken (a release hands its slot
         # straight to the best waiter), so a free slot means nobody is ahead of us.
         if self.running < self.limit:
@@ -57,11 +58,12 @@ class PriorityGate:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 # The slot was handed over just as we were cancelled: pass it on.
-                self._release()
+                self.release()
             raise
         self.admitted += 1
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give a slot back: to the best waiter, else to the pool."""
         while self._waiting:
             *_, future = heapq.heappop(self._waiting)
             if not future.done():

@@ -15,7 +15,6 @@ result unless the agent set one.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -41,7 +40,10 @@ class LocalStepRunner:
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         replicas = self._replicas(name)
-        replica = replicas[least_loaded([(r.outstanding, r.served) for r in replicas])]
+        if len(replicas) == 1:
+            replica = replicas[0]
+        else:
+            replica = replicas[least_loaded([(r.outstanding, r.served) for r in replicas])]
         replica.outstanding += 1
         replica.served += 1
         try:
@@ -55,9 +57,10 @@ class LocalStepRunner:
         except (TypeError, ValueError) as exc:
             raise BrokenResult(f"output of agent {name!r} is not JSON: {exc}") from None
         if "headline" not in output:
-            line = None
-            with contextlib.suppress(Exception):  # a summary must never fail a call
+            try:
                 line = replica.agent.headline(output)
+            except Exception:  # a summary must never fail a call
+                line = None
             if line:
                 output["headline"] = line
         return output

@@ -49,6 +49,7 @@ from devskyy.runtime.step_context import in_step
 
 S = StepStatus
 STEPS_FAILED = "step(s) failed:"
+DEFAULT_RETRY = RetryPolicy()
 ProgressListener = Callable[[RunRecord, StepRecord], None]
 
 
@@ -357,7 +358,7 @@ class RunExecution:
     def _retry_policy(self, spec: StepSpec, agent: str) -> RetryPolicy:
         if spec.retry is not None:
             return RetryPolicy.from_spec(spec.retry)
-        return self._defaults(agent)[0] or RetryPolicy()
+        return self._defaults(agent)[0] or DEFAULT_RETRY
 
     def _defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
         # Looked up once per run session.
