@@ -19,6 +19,7 @@ from devskyy.api.ui.svg import graph_svg
 from devskyy.core.plan import plan
 from devskyy.core.plan_text import change_lines
 from devskyy.errors import DevskyyError
+from devskyy.model.manifests import Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.model.runs import RunRecord, RunStatus, StepEvent, StepStatus
 from devskyy.runtime.reconciler import load_tree
@@ -64,6 +65,27 @@ def pretty(value: Any, cap: int = OUTPUT_CAP) -> str:
     if len(text) > cap:
         return text[:cap] + f"\n… ({len(text) - cap} more characters; see /api/runs)"
     return text
+
+
+def live(ctx: ApiContext) -> ResourceSet:
+    """Live state, parsed once per revision (every change to it is a new revision).
+
+    Parsing 1,000 manifests takes ~150 ms; the revision number is one indexed query.
+    """
+    revision = ctx.system.state.current_revision()
+    cached = ctx.system.extras.get("ui_live")
+    if cached is not None and cached[0] == revision:
+        found: ResourceSet = cached[1]
+        return found
+    fresh = ctx.system.state.live()
+    ctx.system.extras["ui_live"] = (revision, fresh)
+    return fresh
+
+
+def applied_workflow(ctx: ApiContext, name: str) -> Workflow | None:
+    """The applied Workflow called ``name``, if any (from the cached live state)."""
+    found = live(ctx).get("Workflow", name)
+    return found if isinstance(found, Workflow) else None
 
 
 # -- overview -------------------------------------------------------------------------
@@ -126,27 +148,29 @@ def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def agent_graph(ctx: ApiContext) -> dict[str, Any]:
-    """The agent dependency graph as SVG (dependency -> dependent) plus its facts."""
-    graph = ctx.system.orchestrator.get_dependency_graph()
-    status = {a["name"]: a["status"] for a in ctx.system.registry.list_agents()}
-    missing = sorted({d for deps in graph["missing"].values() for d in deps})
-    nodes = [*graph["nodes"], *missing]
-    states = {n: status.get(n, "missing") for n in nodes}
-    edges = [(d, n) for d, n in graph["edges"]]
+    """The agent dependency graph as SVG (dependency -> dependent) plus its facts.
+
+    Built from the registry's listing (the orchestrator's ``get_dependency_graph`` also
+    lists each agent's dependents, quadratic in the number of agents).
+    """
+    agents = ctx.system.registry.list_agents()
+    status = {a["name"]: a["status"] for a in agents}
+    needs = {a["name"]: list(a["dependencies"]) for a in agents}
+    missing = sorted({d for deps in needs.values() for d in deps if d not in status})
+    nodes = [*status, *missing]
+    failed = ctx.system.registry.failures
+    states = {n: status.get(n) or ("failed" if n in failed else "missing") for n in nodes}
+    edges = [(d, n) for n, deps in needs.items() for d in deps]
     return {
         "svg": graph_svg("Agent dependencies", nodes, edges, states),
-        "nodes": [
-            {"name": n, "status": states[n], "needs": graph["nodes"].get(n, {}).get("dependencies")}
-            for n in nodes
-        ],
-        "order": graph["execution_order"],
+        "nodes": [{"name": n, "status": states[n], "needs": needs.get(n)} for n in nodes],
     }
 
 
 def workflow_graphs(ctx: ApiContext, viewer: Viewer) -> list[dict[str, Any]]:
     """Each readable applied workflow's step DAG as SVG."""
     out = []
-    for workflow in ctx.system.state.live().workflows:
+    for workflow in live(ctx).workflows:
         name = workflow.metadata.name
         if not viewer.may_fill(WORKFLOW, workflow_name=name):
             continue
@@ -206,7 +230,7 @@ def runs_list(
                 "progress": f"{line.steps_done}/{line.steps_total}",
             }
         )
-    applied = [w.metadata.name for w in ctx.system.state.live().workflows]
+    applied = [w.metadata.name for w in live(ctx).workflows]
     return {
         "rows": rows,
         "total": found.total,
@@ -275,7 +299,7 @@ def attempts(events: list[StepEvent]) -> list[dict[str, Any]]:
 
 def step_edges(ctx: ApiContext, record: RunRecord) -> list[tuple[str, str]]:
     """The run's DAG edges from its workflow as applied (none if no longer applied)."""
-    workflow = ctx.system.registry.applied_workflow(record.workflow)
+    workflow = applied_workflow(ctx, record.workflow)
     if workflow is None:
         return []
     names = {s.name for s in record.steps}
@@ -309,7 +333,7 @@ def run_page_data(ctx: ApiContext, viewer: Viewer, record: RunRecord) -> dict[st
     """The run page: DAG by step state, steps, timeline, inputs and outputs, resume."""
     state = run_state(ctx, record)
     states = {name: s["status"] for name, s in state["steps"].items()}
-    workflow = ctx.system.registry.applied_workflow(record.workflow)
+    workflow = applied_workflow(ctx, record.workflow)
     inputs = {s.name: s.input for s in workflow.spec.steps} if workflow else {}
     status = RunStatus(state["status"])
     return {
@@ -398,7 +422,7 @@ def drift(ctx: ApiContext) -> dict[str, Any]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         result = {"known": True, "tree": str(tree), "matches": False, "problem": first}
     else:
-        pending = plan(desired, ctx.system.state.live())
+        pending = plan(desired, live(ctx))
         result = {
             "known": True,
             "tree": str(tree),
