@@ -106,13 +106,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = open_engine(f"sqlite:///{Path(tmp) / 'state.db'}")
         live = _roles(args.roles)
-        sm = SecurityManager(engine, SystemClock(), lambda: live, refresh_seconds=30.0)
+        sm = SecurityManager(engine, SystemClock(), lambda: live)
         t0 = time.perf_counter()
         keys = [
             sm.generate_api_key(f"agent-{i}", f"role-{i % args.roles}").key
             for i in range(args.keys)
         ]
         setup = time.perf_counter() - t0
+        key_ids = [k.split("_")[1] for k in keys]
         print(f"setup: {args.keys} keys, {args.roles} roles in {setup:.1f}s")
         store = SqlSecurityStore(engine)
         sample = [rng.randrange(args.keys) for _ in range(args.calls)]
@@ -156,20 +157,30 @@ def main() -> None:
         sm.flush()  # the warm-up's audit events are not part of what is timed
 
         def cold(i: int) -> bool:
-            sm._memo.clear()
+            sm.access.forget_decisions()
             return sm.check_permission(*questions[i])
 
         results = {
             "floor: dict + sha256 + compare_digest": _per_call(floor, args.calls),
             "one SQL lookup by key id (no cache)": _per_call(uncached_lookup, 2_000),
-            "validate_api_key": _per_call(
+            "sync (change marks: one query per request)": _per_call(
+                lambda i: sm.sync(), args.calls
+            ),
+            "validate_api_key (sync included)": _per_call(
                 lambda i: sm.validate_api_key(keys[sample[i]]), args.calls, sm.flush
             ),
             "validate_api_key (one hot key)": _per_call(
                 lambda i: sm.validate_api_key(keys[0]), args.calls, sm.flush
             ),
-            "check_permission (warm, 90% allowed)": _per_call(
+            "check_permission (warm, 90% allowed; sync included)": _per_call(
                 lambda i: sm.check_permission(*questions[i]), args.calls, sm.flush
+            ),
+            "authorize with the request's key (no sync: validate did it)": _per_call(
+                lambda i: sm.authorize(
+                    f"agent-{sample[i]}", "agents", "read", presented_key_id=key_ids[sample[i]]
+                ),
+                args.calls,
+                sm.flush,
             ),
             "check_permission (one hot principal)": _per_call(
                 lambda i: sm.check_permission(*questions[0]), args.calls, sm.flush

@@ -23,7 +23,7 @@ from devskyy.adapters.security_store import MemorySecurityStore, details_json
 from devskyy.core.audit import GENESIS, _event_payload, chain, iso, record_hash
 from devskyy.core.rbac import CompiledRule, Policy, matches
 from devskyy.model.security import ApiKeyRecord, AuditEvent, EventType, Outcome
-from devskyy.runtime.key_index import KeyIndex
+from devskyy.runtime.security.key_index import KeyIndex
 
 
 def _reference_iso(ts: float) -> str:
@@ -99,7 +99,7 @@ def _key(key_id: str, role: str, expires: float, **extra: Any) -> ApiKeyRecord:
 def test_key_roles_cache_follows_expiry_grace_and_revocation() -> None:
     clock = FakeClock(1000.0)
     store = MemorySecurityStore()
-    index = KeyIndex(store, clock, refresh_seconds=5.0)
+    index = KeyIndex(store, clock)
     index.changed(_key("a" * 12, "admin", expires=1100.0))
     index.changed(_key("b" * 12, "guest", expires=2000.0, grace_until=1050.0))
     assert index.roles("bot", 1000.0) == ("admin", "guest")

@@ -7,7 +7,12 @@ verification live in ``devskyy.core``; this module only stores what it is given.
 
 Tables: ``api_keys`` (only the SHA-256 hash of a secret, never the secret),
 ``grants``, ``audit_events`` (the hash chain, numbered from 1) with ``audit_head``
-(count and last hash, updated in the same transaction as each append), ``blocks``.
+(count and last hash, updated in the same transaction as each append), ``blocks``, and
+``security_version``: one counter raised in the same transaction as every write to a
+key (not its last-used time), a grant or a block. ``marks()`` reads that counter and
+the latest revision number in one query, so every server can check once per request
+whether anything that decides access changed, whoever changed it (issue 15: a revoked
+key or a new Roles revision takes effect on the next request, on every server).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from sqlalchemy import (
 
 from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
+from devskyy.adapters.state_store import revisions_table
 from devskyy.errors import StateError
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
 
@@ -102,6 +108,13 @@ blocks = Table(
     Column("principal", String(253)),
 )
 
+security_version = Table(
+    "security_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("counter", Integer, nullable=False),
+)
+
 MAX_QUERY = 10_000
 
 
@@ -136,6 +149,19 @@ class SecurityStore(Protocol):
     def put_block(self, record: BlockRecord) -> None: ...
     def delete_block(self, subject: str) -> bool: ...
     def blocks(self) -> list[BlockRecord]: ...
+    def marks(self) -> tuple[int, int | None]: ...
+    def revision_numbers(self) -> list[int] | None: ...
+
+
+def _bump(conn: Connection) -> None:
+    """Raise the change counter inside the caller's transaction."""
+    raised = conn.execute(
+        update(security_version)
+        .where(security_version.c.id == 1)
+        .values(counter=security_version.c.counter + 1)
+    )
+    if not raised.rowcount:
+        conn.execute(insert(security_version).values(id=1, counter=1))
 
 
 def _key(row: Any) -> ApiKeyRecord:
@@ -252,12 +278,14 @@ class SqlSecurityStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._marks_text: str | None = None
 
     # API keys
     def add_key(self, record: ApiKeyRecord) -> None:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(api_keys).values(**record.__dict__))
+                _bump(conn)
         except exc.IntegrityError:
             raise StateError(f"key {record.key_id} exists") from None
 
@@ -278,6 +306,7 @@ class SqlSecurityStore:
         key_id = values.pop("key_id")
         with self.engine.begin() as conn:
             conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(**values))
+            _bump(conn)
 
     def touch(self, last_used: dict[str, float]) -> None:
         if not last_used:
@@ -300,6 +329,7 @@ class SqlSecurityStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(grants).values(**grant.__dict__))
+                _bump(conn)
         except exc.IntegrityError:
             return False
         return True
@@ -313,6 +343,8 @@ class SqlSecurityStore:
                     grants.c.permission == permission,
                 )
             )
+            if result.rowcount:
+                _bump(conn)
         return bool(result.rowcount)
 
     def grants(self) -> list[Grant]:
@@ -372,10 +404,14 @@ class SqlSecurityStore:
         return rows[::-1]
 
     def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]:
-        with self.engine.connect() as conn:
-            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
-            rows = conn.execute(select(audit_events).order_by(audit_events.c.seq))
-            records = [_audit(r) for r in rows]
+        try:
+            with self.engine.connect() as conn:
+                head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+                rows = conn.execute(select(audit_events).order_by(audit_events.c.seq))
+                records = [_audit(r) for r in rows]
+        except (exc.OperationalError, exc.ProgrammingError):
+            # A dropped table is a finding of verify, not a crash (no SQL in the message).
+            raise StateError("the audit tables are missing or unreadable") from None
         return records, None if head is None else (int(head.seq), str(head.hash))
 
     def audit_count(self) -> int:
@@ -392,16 +428,54 @@ class SqlSecurityStore:
         with self.engine.begin() as conn:
             conn.execute(delete(blocks).where(blocks.c.subject == record.subject))
             conn.execute(insert(blocks).values(**record.__dict__))
+            _bump(conn)
 
     def delete_block(self, subject: str) -> bool:
         with self.engine.begin() as conn:
             result = conn.execute(delete(blocks).where(blocks.c.subject == subject))
+            if result.rowcount:
+                _bump(conn)
         return bool(result.rowcount)
 
     def blocks(self) -> list[BlockRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(blocks).order_by(blocks.c.subject))
             return [BlockRecord(**dict(r._mapping)) for r in rows]
+
+    # Change marks
+    def marks(self) -> tuple[int, int | None]:
+        """(security change counter, latest revision number): one query, per request."""
+        with self.engine.connect() as conn:
+            row = conn.exec_driver_sql(self._marks_sql(conn)).first()
+        counter = 0 if row is None or row[0] is None else int(row[0])
+        revision = None if row is None or row[1] is None else int(row[1])
+        return counter, revision
+
+    def _marks_sql(self, conn: Connection) -> str:
+        # Compiled once: this runs on every request, so SQLAlchemy's statement building
+        # is skipped after the first time.
+        if self._marks_text is None:
+            revision = select(func.max(revisions_table.c.number)).scalar_subquery()
+            counter = (
+                select(security_version.c.counter)
+                .where(security_version.c.id == 1)
+                .scalar_subquery()
+            )
+            statement = select(counter, revision)
+            compiled = statement.compile(
+                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
+            )
+            self._marks_text = str(compiled)
+        return self._marks_text
+
+    def revision_numbers(self) -> list[int] | None:
+        """Every revision number in the store (None when it has no revisions table)."""
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(revisions_table.c.number).order_by("number"))
+                return [int(r.number) for r in rows]
+        except exc.OperationalError:
+            return None
 
 
 class MemorySecurityStore:
@@ -414,12 +488,21 @@ class MemorySecurityStore:
         self._audit: list[AuditRecord] = []
         self._head: tuple[int, str] | None = None
         self._blocks: dict[str, BlockRecord] = {}
+        self.counter = 0
+        self.revisions: list[int] | None = None
+
+    def marks(self) -> tuple[int, int | None]:
+        return self.counter, max(self.revisions) if self.revisions else None
+
+    def revision_numbers(self) -> list[int] | None:
+        return None if self.revisions is None else list(self.revisions)
 
     def add_key(self, record: ApiKeyRecord) -> None:
         with self._lock:
             if record.key_id in self._keys:
                 raise StateError(f"key {record.key_id} exists")
             self._keys[record.key_id] = record
+            self.counter += 1
 
     def get_key(self, key_id: str) -> ApiKeyRecord | None:
         return self._keys.get(key_id)
@@ -432,6 +515,7 @@ class MemorySecurityStore:
         with self._lock:
             if record.key_id in self._keys:
                 self._keys[record.key_id] = record
+                self.counter += 1
 
     def touch(self, last_used: dict[str, float]) -> None:
         with self._lock:
@@ -445,6 +529,7 @@ class MemorySecurityStore:
             if any((g.principal, g.resource, g.permission) == triple for g in self._grants):
                 return False
             self._grants.append(grant)
+            self.counter += 1
             return True
 
     def remove_grant(self, principal: str, resource: str, permission: str) -> bool:
@@ -455,7 +540,9 @@ class MemorySecurityStore:
                 for g in self._grants
                 if (g.principal, g.resource, g.permission) != (principal, resource, permission)
             ]
-            return len(self._grants) != before
+            removed = len(self._grants) != before
+            self.counter += removed
+            return removed
 
     def grants(self) -> list[Grant]:
         return list(self._grants)
@@ -506,10 +593,13 @@ class MemorySecurityStore:
     def put_block(self, record: BlockRecord) -> None:
         with self._lock:
             self._blocks[record.subject] = record
+            self.counter += 1
 
     def delete_block(self, subject: str) -> bool:
         with self._lock:
-            return self._blocks.pop(subject, None) is not None
+            removed = self._blocks.pop(subject, None) is not None
+            self.counter += removed
+            return removed
 
     def blocks(self) -> list[BlockRecord]:
         return sorted(self._blocks.values(), key=lambda b: b.subject)

@@ -36,7 +36,6 @@ from devskyy.runtime.system import System
 
 access_log = logging.getLogger("devskyy.api.access")
 error_log = logging.getLogger("devskyy.api")
-LIVE_REFRESH_SECONDS = 5.0
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -51,24 +50,13 @@ class ApiContext:
         system.orchestrator.call_observers.append(self.metrics.observe_call)
         self.runs = Runs(system, self.metrics.run_ended)
         self.guard = Guard(self)
-        self._limited: frozenset[str] = frozenset()
-        self._limited_at = -LIVE_REFRESH_SECONDS
-
-    def _limited_agents(self) -> frozenset[str]:
-        """Agents whose manifest sets ``rateLimit`` (re-read from live state every 5 s)."""
-        now = self.system.clock.monotonic()
-        if now - self._limited_at >= LIVE_REFRESH_SECONDS:
-            live = self.system.state.live()
-            self._limited = frozenset(a.name for a in live.agents if a.spec.rate_limit)
-            self._limited_at = now
-        return self._limited
 
     def rate_limit(self, principal: str) -> RateDecision:
         """Count a request of ``principal``: its Agent manifest's limit, else the default."""
         limit = self.settings.rate_limit
-        if limit is None or principal in self._limited_agents():
+        if limit is None:
             return self.security.rate_limit(principal)
-        return self.security.rate_limit(principal, limit, self.settings.rate_window)
+        return self.security.rate_limit(principal, default=(limit, self.settings.rate_window))
 
     def decide(self, caller: Caller, need: Need) -> None:
         """RBAC for the presented key (audited by the manager); 403 with the reason."""

@@ -10,8 +10,13 @@ store keeps a head (count and last hash), so verification tells apart:
 - a *reordered* event (or one renumbered after a deletion): its ``prev_hash`` is not
   the hash of the event now before it.
 
-Whoever can rewrite every later row and the head can forge a consistent chain; keep
-the head hash that ``devskyy audit --verify`` prints somewhere else to catch that too.
+Whoever can rewrite every later row and the head, or delete the newest rows with the
+head, can forge a consistent chain. Checkpoints close that gap, as CloudTrail's digest
+files do: ``{seq, hash, at}`` of the head, kept outside the database (``devskyy audit
+checkpoint``, and logged by ``serve``/``watch`` every few minutes); ``check_checkpoint``
+says when the stored chain no longer holds that event, naming the missing range.
+``missing_revisions`` finds applied revisions that have no ``manifests.applied`` event
+(an apply and its event are written together, so a gap means tampering).
 """
 
 from __future__ import annotations
@@ -152,6 +157,77 @@ def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[A
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """The head of the chain at a moment: event ``seq`` had ``hash`` (``at``: ISO time)."""
+
+    seq: int
+    hash: str
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"seq", "hash", "at"}``, the one JSON line ``audit checkpoint`` prints."""
+        return {"seq": self.seq, "hash": self.hash, "at": self.at}
+
+
+def check_checkpoint(records: Sequence[AuditRecord], checkpoint: Checkpoint) -> str | None:
+    """Why the (already verified, contiguous) chain contradicts ``checkpoint``, or None."""
+    if checkpoint.seq <= 0:
+        return None
+    count = len(records)
+    if count < checkpoint.seq:
+        missing = (
+            f"event {checkpoint.seq} is"
+            if count + 1 == checkpoint.seq
+            else f"events {count + 1}-{checkpoint.seq} are"
+        )
+        return (
+            f"{missing} missing: the checkpoint of {checkpoint.at} recorded event "
+            f"{checkpoint.seq} (hash {checkpoint.hash[:16]}), the log ends at event {count}"
+        )
+    if records[checkpoint.seq - 1].hash != checkpoint.hash:
+        return (
+            f"event {checkpoint.seq} does not match the checkpoint of {checkpoint.at}: "
+            f"events 1-{checkpoint.seq} were rewritten"
+        )
+    return None
+
+
+def missing_revisions(records: Iterable[AuditRecord], revisions: Iterable[int]) -> list[int]:
+    """Revision numbers with no ``manifests.applied`` event naming them."""
+    audited: set[int] = set()
+    for record in records:
+        if record.event_type != "manifests.applied" or not isinstance(record.details, dict):
+            continue
+        value = record.details.get("revision")
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            audited.add(int(value))
+    return [n for n in revisions if n not in audited]
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    """``1-3, 7`` for ``[1, 2, 3, 7]``."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
+
+
+def revisions_problem(missing: Sequence[int], total: int, events: int) -> str | None:
+    """The verify failure for revisions without their event (None when all have one)."""
+    if not missing:
+        return None
+    if events == 0:
+        return f"the audit log is empty but the store has {total} revision(s)"
+    return f"revision(s) {_ranges(missing)} have no manifests.applied event in the audit log"
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """Result of verifying the log: ``first_bad`` names the first broken event."""
 
@@ -167,7 +243,11 @@ def _label(record: AuditRecord) -> str:
 
 
 def verify(records: Iterable[AuditRecord], head: tuple[int, str] | None) -> ChainReport:
-    """Walk the log in sequence order and report the first event that breaks it."""
+    """Walk the log in sequence order and report the first event that breaks it.
+
+    A log with events but no head row was cut behind the writer's back (the head is
+    written in the same transaction as every append).
+    """
     expected = 1
     prev = GENESIS
     for record in records:
@@ -193,6 +273,10 @@ def verify(records: Iterable[AuditRecord], head: tuple[int, str] | None) -> Chai
         prev = record.hash
         expected += 1
     count = expected - 1
+    if head is None and count:
+        return ChainReport(
+            False, count, prev, count, "the audit head row is missing (deleted behind its back)"
+        )
     if head is not None:
         head_count, head_hash = head
         if head_count > count:

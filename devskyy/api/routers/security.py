@@ -37,7 +37,11 @@ def build(ctx: ApiContext) -> APIRouter:
         """Create a key for ``agent_name`` with ``role`` (never above the caller's rights)."""
         expires = None if body.expires_in_days is None else body.expires_in_days * 86_400.0
         new = sm.generate_api_key(
-            body.agent_name, body.role, expires_in=expires, granted_by=caller.principal
+            body.agent_name,
+            body.role,
+            expires_in=expires,
+            granted_by=caller.principal,
+            presented_key_id=caller.key_id,
         )
         return {
             "api_key": new.key,
@@ -57,7 +61,9 @@ def build(ctx: ApiContext) -> APIRouter:
         key_id: str = Path(min_length=1, max_length=64), caller: Caller = guard
     ) -> dict[str, Any]:
         """Revoke a key at once."""
-        revoked = sm.revoke_api_key(key_id, granted_by=caller.principal)
+        revoked = sm.revoke_api_key(
+            key_id, granted_by=caller.principal, presented_key_id=caller.key_id
+        )
         return {"key_id": key_id, "revoked": revoked}
 
     @router.get("/audit-log", response_model=AuditLog)

@@ -2,15 +2,20 @@
 
 Three paces, so that a request's security checks cost microseconds, not a commit:
 
-- *urgent* events (keys created, rotated, revoked; authentication failures; grants;
-  blocks; manifests applied) are written at once;
+- *urgent* events (keys created, rotated, revoked; grants; blocks; manifests applied)
+  are written at once;
 - *buffered* events (permission denied) are written in one transaction when ``batch``
   are waiting or the oldest has waited ``max_delay`` seconds (checked on the next
   event);
-- *rolled-up* successes (a key validated, a permission allowed) are counted per
-  (actor, type, resource, details) and written as one event per ``rollup_seconds``
-  window (60 s), whose details carry ``count`` and ``last`` (the time of the last one)
-  when more than one happened. Every success is recorded, as a count.
+- *rolled-up* events (a key validated, a permission allowed, and failed sign-ins per
+  source and reason) are counted per (actor, type, resource, outcome, details) and
+  written as one event per ``rollup_seconds`` window (60 s), whose details carry
+  ``count`` and ``last`` (the time of the last one) when more than one happened. Every
+  one is recorded, as a count, and a flood adds a bounded number of rows.
+
+``checkpoint()`` gives the head as ``{seq, hash, at}`` to keep outside the database;
+``verify(checkpoints)`` also checks those, and that every revision of the store has
+its ``manifests.applied`` event.
 
 Everything waiting is written before any read or verification and on
 ``flush()``/``close()``; a crash may lose the events of the last window. Within one
@@ -25,11 +30,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.security_store import AuditConflict, SecurityStore
-from devskyy.core.audit import GENESIS, ChainReport, chain, iso, verify
+from devskyy.core.audit import (
+    GENESIS,
+    ChainReport,
+    Checkpoint,
+    chain,
+    check_checkpoint,
+    iso,
+    missing_revisions,
+    revisions_problem,
+    verify,
+)
 from devskyy.errors import StateError
 from devskyy.model.security import AuditEvent, AuditRecord, EventType, Outcome
 
@@ -85,9 +101,11 @@ class AuditWriter:
         event_type: EventType,
         resource: str,
         details: dict[str, Any],
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
     ) -> None:
-        """Count one success into this window's roll-up event."""
-        key = (actor, event_type, resource, *details.items())
+        """Count one event (a success, or a failure of a flood) into this window's roll-up."""
+        key = (actor, event_type, resource, outcome, *details.items())
         with self._lock:
             entry = self._rollups.get(key)
             if entry is None:
@@ -123,12 +141,12 @@ class AuditWriter:
         self._buffer = []
         if rollups:
             for key, (order, first, count, last) in self._rollups.items():
-                actor, event_type, resource = key[:3]
-                details = dict(key[3:])
+                actor, event_type, resource, outcome = key[:4]
+                details = dict(key[4:])
                 if count > 1:
                     details["count"] = count
                     details["last"] = iso(last)
-                event = AuditEvent(first, actor, event_type, resource, Outcome.SUCCESS, details)
+                event = AuditEvent(first, actor, event_type, resource, outcome, details)
                 events.append((order, event))
             self._rollups = {}
         events.sort(key=lambda item: (item[1].time, item[0]))
@@ -176,8 +194,30 @@ class AuditWriter:
         self.flush()
         return self._store.audit_query(actor, event_type, since, limit)
 
-    def verify(self) -> ChainReport:
-        """Verify the whole stored chain (after writing the buffer)."""
+    def checkpoint(self) -> Checkpoint:
+        """The stored head now (after writing the buffer), to keep outside the database."""
         self.flush()
-        records, head = self._store.audit_all()
-        return verify(records, head)
+        head = self._store.audit_head() or (0, GENESIS)
+        return Checkpoint(head[0], head[1], iso(self._clock.now()))
+
+    def verify(self, checkpoints: tuple[Checkpoint, ...] = ()) -> ChainReport:
+        """Verify the stored chain, the checkpoints, and one event per revision."""
+        self.flush()
+        try:
+            records, head = self._store.audit_all()
+        except StateError as exc:
+            return ChainReport(False, 0, GENESIS, 1, str(exc))
+        report = verify(records, head)
+        if not report.ok:
+            return report
+        for checkpoint in checkpoints:
+            problem = check_checkpoint(records, checkpoint)
+            if problem is not None:
+                first = min(len(records) + 1, checkpoint.seq)
+                return replace(report, ok=False, first_bad=first, problem=problem)
+        revisions = self._store.revision_numbers() or []
+        missing = missing_revisions(records, revisions)
+        problem = revisions_problem(missing, len(revisions), len(records))
+        if problem is not None:
+            return replace(report, ok=False, problem=problem)
+        return report

@@ -1,12 +1,12 @@
-"""An in-memory mirror of the API key records (hashes only), kept fresh cheaply.
+"""An in-memory mirror of the API key records (hashes only), refreshed on a change mark.
 
-Validating a key or finding a principal's key roles must not cost a database round
-trip per request. The index loads every record once, then every ``refresh_seconds``
-fetches only the records whose ``updated`` time is recent (with an overlap, so that
-writers whose clocks differ a little are not missed). A key created by another
-process since the last refresh is fetched on first sight; local changes go straight
-into the index. Revocations made elsewhere are therefore seen within
-``refresh_seconds`` (5 s by default), the usual bound for a cached credential check.
+Validating a key or finding a principal's key roles must not cost a full read of the
+keys per request. The index loads every record once; after that ``refresh()`` fetches
+only the records whose ``updated`` time is recent (with an overlap, so that writers
+whose clocks differ a little are not missed). It is called when the store's change
+counter moved (``SecurityManager.sync``, once per request), so a key created, revoked
+or rotated by any process is seen on the next request; no time-based staleness.
+Local changes go straight into the index.
 
 It holds hashes, never secrets.
 """
@@ -35,16 +35,15 @@ def _changes(record: ApiKeyRecord) -> tuple[float, ...]:
 class KeyIndex:
     """Key records by key id and by principal."""
 
-    def __init__(self, store: SecurityStore, clock: Clock, refresh_seconds: float) -> None:
+    def __init__(self, store: SecurityStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._by_id: dict[str, ApiKeyRecord] = {}
         self._by_principal: dict[str, dict[str, ApiKeyRecord]] = {}
         # principal -> (roles of its usable keys, the wall-time span in which that holds)
         self._roles: dict[str, tuple[tuple[str, ...], float, float]] = {}
-        self._loaded_at: float | None = None  # monotonic
+        self._loaded = False
         self._loaded_wall = 0.0
 
     def _put(self, record: ApiKeyRecord) -> None:
@@ -57,34 +56,30 @@ class KeyIndex:
         if old is not None:
             self._roles.pop(old.principal, None)
 
-    def _ensure_fresh(self) -> None:
-        mono = self._clock.monotonic()
-        if self._loaded_at is not None and mono - self._loaded_at < self._refresh:
-            return
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Load every record the first time, then only those changed since (with overlap)."""
         wall = self._clock.now()
         with self._lock:
-            if self._loaded_at is None:
+            if not self._loaded:
                 records = self._store.list_keys()
             else:
                 records = self._store.keys_updated_since(self._loaded_wall - OVERLAP_SECONDS)
             for record in records:
                 self._put(record)
-            self._loaded_at, self._loaded_wall = mono, wall
+            self._loaded, self._loaded_wall = True, wall
 
     def get(self, key_id: str) -> ApiKeyRecord | None:
-        """The record of ``key_id``, fetching it if another process just created it."""
-        self._ensure_fresh()
-        record = self._by_id.get(key_id)
-        if record is None:
-            record = self._store.get_key(key_id)
-            if record is not None:
-                with self._lock:
-                    self._put(record)
-        return record
+        """The record of ``key_id`` (as of the last refresh or local change)."""
+        self._ensure_loaded()
+        return self._by_id.get(key_id)
 
     def of(self, principal: str) -> list[ApiKeyRecord]:
         """Every key of ``principal``."""
-        self._ensure_fresh()
+        self._ensure_loaded()
         return list(self._by_principal.get(principal, {}).values())
 
     def roles(self, principal: str, now: float) -> tuple[str, ...]:
@@ -93,7 +88,7 @@ class KeyIndex:
         Kept per principal until the next moment one of its keys changes state (expires,
         leaves its grace period, or reaches a revocation time) or a record changes.
         """
-        self._ensure_fresh()
+        self._ensure_loaded()
         cached = self._roles.get(principal)
         if cached is not None and cached[1] <= now < cached[2]:
             return cached[0]
@@ -110,7 +105,7 @@ class KeyIndex:
 
     def all(self) -> list[ApiKeyRecord]:
         """Every key."""
-        self._ensure_fresh()
+        self._ensure_loaded()
         return list(self._by_id.values())
 
     def changed(self, record: ApiKeyRecord) -> None:
@@ -124,4 +119,4 @@ class KeyIndex:
             self._by_id.clear()
             self._by_principal.clear()
             self._roles.clear()
-            self._loaded_at = None
+            self._loaded = False

@@ -2,9 +2,10 @@
 
 The decisions (how many failures, how long a block, whether a block would lock out
 the last admin) are ``devskyy.core.threats``; this class keeps the failure counts in
-memory, the blocks in the security store (with a cache refreshed every
-``refresh_seconds``, so blocks written by another process are honoured), and audits
-every block, refused block and unblock through the callback it is given.
+memory and the blocks in the security store, mirrored in memory and reloaded when the
+store's change counter moves (``SecurityManager.sync``, once per request), so a block
+or unblock written by any process is honoured on the next request. It audits every
+block, refused block and unblock through the callback it is given.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from devskyy.adapters.security_store import SecurityStore
 from devskyy.core.audit import iso
 from devskyy.core.threats import FailureCounter, ThreatPolicy, is_blocked, judge, may_block
 from devskyy.model.security import ApiKeyRecord, BlockRecord, EventType, Outcome
-from devskyy.runtime.key_index import KeyIndex
+from devskyy.runtime.security.key_index import KeyIndex
 
 log = logging.getLogger("devskyy.security")
 
@@ -37,7 +38,6 @@ class ThreatGuard:
         *,
         is_admin: Callable[[ApiKeyRecord], bool],
         audit: Audit,
-        refresh_seconds: float,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -45,16 +45,17 @@ class ThreatGuard:
         self._keys = keys
         self._is_admin = is_admin
         self._audit = audit
-        self._refresh = refresh_seconds
         self._failures = FailureCounter()
         self._blocks: dict[str, BlockRecord] | None = None
-        self._blocks_at = 0.0
+
+    def reload(self) -> None:
+        """Forget the mirrored blocks; the next check reads them from the store."""
+        self._blocks = None
 
     def _block_map(self) -> dict[str, BlockRecord]:
         blocks = self._blocks
-        if blocks is None or self._clock.monotonic() - self._blocks_at >= self._refresh:
-            blocks = {b.subject: b for b in self._store.blocks()}
-            self._blocks, self._blocks_at = blocks, self._clock.monotonic()
+        if blocks is None:
+            blocks = self._blocks = {b.subject: b for b in self._store.blocks()}
         return blocks
 
     def blocked(self, subject: str) -> BlockRecord | None:
