@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from devskyy.adapters.run_store import SqlRunStore
-from devskyy.adapters.ui_sessions import session_hash, ui_sessions_table
+from devskyy.adapters.ui_sessions import SqlUiSessions, UiSession, session_hash, ui_sessions_table
 from devskyy.model.runs import RunRecord, RunStatus, StepRecord, StepStatus
 
 CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
@@ -147,6 +147,14 @@ def test_a_forged_cookie_is_sent_to_the_login_page_and_cleared(world: ApiWorld) 
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui/login?next=/ui/"
     assert answer.headers["set-cookie"].startswith('devskyy_session=""; expires=')
+
+
+def test_signing_in_purges_expired_sessions(world: ApiWorld) -> None:
+    stale = UiSession("0123456789ab", "gone", "guest", 1.0, 2.0)
+    SqlUiSessions(world.system.engine).create("stale-session", stale)
+    assert session_rows(world) == [session_hash("stale-session")]
+    client = signed_in(world, "guest")
+    assert session_rows(world) == [session_hash(client.cookies["devskyy_session"])]
 
 
 def test_a_revoked_key_ends_its_sessions(world: ApiWorld) -> None:

@@ -103,6 +103,7 @@ class UiAuth:
         if check.expires is not None:
             expires = min(expires, check.expires)
         session_id = new_session_id()
+        self.store.purge(now)  # sessions never signed out would otherwise stay forever
         self.store.create(
             session_id, UiSession(check.key_id, check.principal, check.role or "", now, expires)
         )
