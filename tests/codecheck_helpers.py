@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from devskyy.adapters.clock import FakeClock
+from devskyy.agents.codecheck.ruff import ruff_bin
 from devskyy.runtime.agent import AgentContext, BaseAgent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,3 +79,44 @@ def run_sample_tests(project: Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         check=False,
     )
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Create ``files`` (relative path -> text) under ``root``; returns ``root``."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def own_ruff(project: Path, *args: str) -> set[tuple[str, int, str]]:
+    """What the project's own ``ruff check`` (run in its root, by its own configuration)
+    reports: (file, line, code) of each finding."""
+    done = subprocess.run(
+        [ruff_bin(), "check", "--no-cache", "--output-format", "json", "--exit-zero", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return {
+        (Path(d["filename"]).relative_to(project).as_posix(), d["location"]["row"], d["code"])
+        for d in json.loads(done.stdout)
+    }
+
+
+def own_ruff_format(project: Path) -> set[str]:
+    """The files the project's own ``ruff format --check`` would reformat (read from
+    ``--diff``, whose file headers are stable across ruff versions)."""
+    done = subprocess.run(
+        [ruff_bin(), "format", "--no-cache", "--diff"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return {line[4:].strip() for line in done.stdout.splitlines() if line.startswith("--- ")}

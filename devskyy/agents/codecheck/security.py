@@ -20,6 +20,7 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,29 +98,31 @@ def secret_values(path: Path, text: str | None = None) -> set[str]:
 _LITERAL = re.compile(r"""[rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1)[^\\\n])*\1""")
 
 
-def _mask_line(line: str, values: Sequence[str]) -> str:
+def _mask_line(line: str, values: Sequence[str], flagged: Collection[str]) -> str:
     """``line`` with each secret value masked inside the string literal that holds it.
 
-    Only literals (and, for a value outside any literal on the line, such as the inner
-    line of a triple-quoted string, the whole word it forms) change: the rest of the
-    line, and every line without a secret, stays byte for byte as it was.
+    Only literals change, and on a line detect-secrets itself flagged (``flagged``, for
+    example the inner line of a triple-quoted string), the whole word the value forms.
+    The rest of the line, and every line without a secret, stays byte for byte as it
+    was: a short value such as ``abc`` is never replaced inside unrelated code.
     """
     present = [v for v in values if v in line]
     if not present:
         return line
-    spans = [m.span() for m in _LITERAL.finditer(line)]
     out: list[str] = []
     position = 0
-    for start, end in spans:
+    for match in _LITERAL.finditer(line):
+        start, end = match.span()
         literal = line[start:end]
         if any(v in literal for v in present):
             out += [line[position:start], _replace(literal, present)]
             position = end
     out.append(line[position:])
     masked = "".join(out)
-    leftover = [v for v in present if v in masked]
-    for value in leftover:  # not inside a literal: mask it only as a whole word
-        masked = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", HIDDEN, masked)
+    body = line.rstrip("\r\n")
+    if body in flagged or body[1:] in flagged:  # a diff line carries a one-character mark
+        for value in (v for v in present if v in masked):
+            masked = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", HIDDEN, masked)
     return masked
 
 
@@ -129,24 +132,45 @@ def _replace(literal: str, values: Sequence[str]) -> str:
     return literal
 
 
-def redact(text: str, values: Collection[str]) -> str:
-    """``text`` with every secret in ``values`` masked inside its literal, line by line
-    (the same line always masks the same way, so both sides of a diff agree)."""
-    if not values or not text:
+@dataclass(frozen=True)
+class Secrets:
+    """Secret values detect-secrets found, and the lines it found them on."""
+
+    values: frozenset[str] = frozenset()
+    lines: frozenset[str] = frozenset()
+
+
+def redact(text: str, secrets: Secrets | Collection[str]) -> str:
+    """``text`` with every secret masked inside its literal, line by line (the same line
+    always masks the same way, so both sides of a diff agree and it still applies to a
+    copy masked alike)."""
+    found = secrets if isinstance(secrets, Secrets) else Secrets(frozenset(secrets))
+    if not found.values or not text:
         return text
-    ordered = sorted(values, key=len, reverse=True)
+    ordered = sorted(found.values, key=len, reverse=True)
     if not any(v in text for v in ordered):
         return text
-    return "".join(_mask_line(line, ordered) for line in text.splitlines(keepends=True))
+    return "".join(
+        _mask_line(line, ordered, found.lines) for line in text.splitlines(keepends=True)
+    )
 
 
-def secrets_in_lines(name: str, lines: Collection[str]) -> set[str]:
-    """The values detect-secrets flags in ``lines``, read as lines of a file named
-    ``name`` (its suffix picks the plugins' rules): linear in what is shown, not in
-    the size of the file."""
-    if not lines:
-        return set()
-    return secret_values(Path(name), "\n".join(sorted(set(lines))) + "\n")
+def secrets_in_lines(name: str, lines: Collection[str]) -> Secrets:
+    """What detect-secrets flags in ``lines``, read as lines of a file named ``name`` (its
+    suffix picks the plugins' rules): linear in what is shown, not in the file's size."""
+    shown = sorted({line for line in lines if line.strip()})
+    if not shown:
+        return Secrets()
+    values: set[str] = set()
+    flagged: set[str] = set()
+    with _SETTINGS_LOCK, default_settings(), tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(name).name
+        copy.write_text("\n".join(shown) + "\n", encoding="utf-8")
+        for secret in scan_file(str(copy)):
+            if secret.secret_value:
+                values.add(secret.secret_value)
+                flagged.add(shown[int(secret.line_number) - 1])
+    return Secrets(frozenset(values), frozenset(flagged))
 
 
 def _dep_issue(file: str, line: int, rule: str, severity: Severity, message: str) -> Issue:
