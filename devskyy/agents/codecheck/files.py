@@ -215,7 +215,10 @@ def resolve_inside(root: Path, name: str | Path) -> Path:
         candidate = root / candidate
     real = candidate.resolve()
     if not is_inside(root, real):
-        raise PathEscape(f"{name} resolves to {real}, outside {root}")
+        # Named relative to the root when below it: the run's output may reach an API
+        # client, who must learn neither the server's folders nor where a link leads.
+        shown = candidate.relative_to(root) if candidate.is_relative_to(root) else name
+        raise PathEscape(f"{shown} leads outside the folder being fixed ('..' or a symbolic link)")
     return real
 
 
