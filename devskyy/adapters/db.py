@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SAWarning
 
 from devskyy.errors import StateError
 
@@ -59,10 +62,7 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     busy timeout lets a daemon and CLI commands share one file.
     """
     register_all_tables()
-    try:
-        engine = create_engine(url, future=True)
-    except (ArgumentError, ImportError, ValueError) as exc:
-        raise StateError(_bad_url_message(url, exc)) from None
+    engine = _create(url)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -73,20 +73,45 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
 
         try:
             prepare(engine, url)
-        except DatabaseError as exc:
+        except DBAPIError as exc:
             engine.dispose()
-            raise StateError(
-                f"cannot open the state store {shown_url(url)}: {reason(exc)}"
-            ) from None
+            raise StateError(store_error_message(exc, url, opening=True) or reason(exc)) from None
+        except TypeError as exc:
+            # The driver refused a query option of the URL at connect time.
+            engine.dispose()
+            raise StateError(_bad_url_message(url, exc)) from None
         except StateError:
             engine.dispose()
             raise
     return engine
 
 
-def reason(exc: DatabaseError) -> str:
+def _create(url: str) -> Engine:
+    """``create_engine``, with a malformed URL or an option the driver ignores refused."""
+    try:
+        with warnings.catch_warnings():
+            # SQLAlchemy only warns about query options a driver ignores; a store URL
+            # with an option that does nothing is a mistake to report, not to ignore.
+            warnings.simplefilter("error", SAWarning)
+            return create_engine(url, future=True)
+    except (ArgumentError, ImportError, ValueError, TypeError, SAWarning) as exc:
+        raise StateError(_bad_url_message(url, exc)) from None
+
+
+def engine_url(engine: Engine) -> str:
+    """The store URL of ``engine`` for messages: password hidden, ``file:`` not re-quoted."""
+    return unquote(engine.url.render_as_string(hide_password=True))
+
+
+def check_url(url: str) -> None:
+    """Refuse a malformed store URL without connecting (commands that read nothing yet)."""
+    _create(url).dispose()
+
+
+def reason(exc: DBAPIError) -> str:
     """The driver's first line of ``exc``, without the SQL SQLAlchemy appends."""
-    return str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    text = str(exc.orig).strip() if exc.orig is not None else ""
+    return text.splitlines()[0] if text else type(exc.orig or exc).__name__
 
 
 def _prepare_sqlite_file(path: Path, url: str) -> None:
@@ -114,6 +139,87 @@ def _prepare_sqlite_file(path: Path, url: str) -> None:
         ) from None
 
 
+# Driver messages (SQLite's, PostgreSQL's) and what a person can do about each.
+_STORE_ERRORS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (
+        ("readonly database", "read-only", "read only", "permission denied for"),
+        "is read-only",
+        "run as a user who may write it (and, for SQLite, its folder) or use another --state",
+    ),
+    (
+        ("unable to open database file", 'database "'),
+        "cannot be opened",
+        "check that the file and its folder exist and are readable and writable",
+    ),
+    (
+        ("database is locked", "lock timeout", "could not obtain lock"),
+        "is busy",
+        "another process held a lock past the wait; try again",
+    ),
+    (
+        ("malformed", "file is not a database", "not a database"),
+        "is damaged",
+        "restore it from a backup",
+    ),
+    (
+        ("disk i/o error", "no space left", "database or disk is full"),
+        "cannot be written",
+        "check the disk and the file system it is on",
+    ),
+    (
+        ("no such table", "no such column", 'relation "'),
+        "lacks a table or column this devskyy needs",
+        "run `devskyy migrate`, or restore the store from a backup",
+    ),
+    (
+        ("invalid keyword argument", "invalid connection option", "unrecognized parameter"),
+        "has an option the driver does not support",
+        "remove it from the URL",
+    ),
+)
+
+
+def store_error_message(
+    exc: BaseException, url: str | None = None, *, opening: bool = False
+) -> str | None:
+    """One line for a driver error from the store: what failed and what to do; no SQL.
+
+    None when ``exc`` is not a database error (the caller treats it as a bug).
+    ``opening``: the error came while opening the store (an unreachable server).
+    """
+    import sqlite3  # noqa: PLC0415 - only on an error path
+
+    if isinstance(exc, DBAPIError):
+        detail = reason(exc)
+    elif isinstance(exc, sqlite3.Error):
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    else:
+        return None
+    where = f"the state store {shown_url(url)}" if url else "the state store"
+    lowered = detail.lower()
+    for needles, what, todo in _STORE_ERRORS:
+        if any(n in lowered for n in needles):
+            return f"{where} {what} ({detail}): {todo}"
+    return f"cannot open {where}: {detail}" if opening else f"{where} failed: {detail}"
+
+
+def corrupt_row(table: str, key: dict[str, object], problem: str, remedy: str) -> StateError:
+    """The error for a stored row that cannot be read, named by table and key."""
+    keys = ", ".join(f"{k}={v}" for k, v in key.items())
+    return StateError(f"store row {table}({keys}) {problem} ({remedy})")
+
+
+def json_problem(text: object) -> str | None:
+    """Why ``text`` is not stored JSON (None: it parses)."""
+    if not isinstance(text, str | bytes):
+        return f"is not JSON text but {type(text).__name__}"
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"is not valid JSON: {exc}"
+    return None
+
+
 def _ignore_in_git(folder: Path) -> None:
     """Keep the default state folder out of git (as ``.pytest_cache`` does).
 
@@ -128,7 +234,9 @@ def _ignore_in_git(folder: Path) -> None:
 def shown_url(url: str) -> str:
     """``url`` fit for messages: the password, if any, is replaced by ``***``."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        # Rendering re-quotes the database part (file: URIs); only a password needs it.
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     except ArgumentError:
         return re.sub(r":[^:/@]*@", ":***@", url)
 
@@ -138,6 +246,9 @@ def _bad_url_message(url: str, exc: Exception) -> str:
     example = "e.g. sqlite:///.devskyy/state.db or postgresql+psycopg://user@host/db"
     if isinstance(exc, ImportError):
         return f"state URL {shown!r}: its database driver is not installed ({exc})"
+    if isinstance(exc, ValueError | TypeError | SAWarning):
+        detail = str(exc).split(" (Background on", 1)[0].strip()
+        return f"state URL {shown!r} has an option the driver does not accept ({detail}); remove it"
     try:
         driver = make_url(url).drivername
     except ArgumentError:

@@ -35,14 +35,22 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    func,
     insert,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from devskyy.adapters import failpoints
-from devskyy.adapters.db import metadata
+from devskyy.adapters.db import (
+    corrupt_row,
+    engine_url,
+    json_problem,
+    metadata,
+    store_error_message,
+)
 from devskyy.errors import NotFound, StateError
 from devskyy.model.runs import (
     RunPatch,
@@ -119,6 +127,10 @@ class RunStore(Protocol):
 
     def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The newest runs first (optionally of one workflow), with their steps."""
+        ...
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many runs are in each recorded status (for metrics)."""
         ...
 
     def events(self, run_id: str) -> list[StepEvent]:
@@ -201,6 +213,12 @@ class MemoryRunStore:
         runs = [r for r in self._runs.values() if workflow is None or r.workflow == workflow]
         runs.sort(key=lambda r: (r.created_at, order[r.id]), reverse=True)
         return [self.get(r.id) for r in runs[:limit]]
+
+    def count_by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for run in self._runs.values():
+            counts[run.status.value] = counts.get(run.status.value, 0) + 1
+        return counts
 
     def events(self, run_id: str) -> list[StepEvent]:
         if run_id not in self._events:
@@ -325,8 +343,10 @@ class SqlRunStore:
             else:
                 self._write_core(batch)
         except (sqlite3.Error, SQLAlchemyError) as exc:
-            # The one error type the CLI and API map: the store could not take the write.
-            raise StateError(f'run "{batch.run_id}": the run store refused a write: {exc}') from exc
+            # The one error type the CLI and API map: the store could not take the write
+            # (said without the SQL statement).
+            detail = store_error_message(exc, engine_url(self._engine)) or str(exc)
+            raise StateError(f'run "{batch.run_id}": {detail}') from exc
         for step in batch.steps:
             if step.status is StepStatus.SUCCEEDED:  # counted per step, not per write
                 failpoints.hit("run.step_recorded")
@@ -493,7 +513,48 @@ class SqlRunStore:
         query = query.order_by(runs_table.c.created_at.desc(), runs_table.c.id.desc())
         return self._load(query.limit(limit))
 
+    def count_by_status(self) -> dict[str, int]:
+        query = select(runs_table.c.status, func.count()).group_by(runs_table.c.status)
+        with self._engine.connect() as conn:
+            return {str(status): int(count) for status, count in conn.execute(query)}
+
     def _load(self, query: Any) -> list[RunRecord]:
+        try:
+            return self._load_rows(query)
+        except (ValueError, TypeError, RecursionError):
+            # A stored row that does not decode: name it (table and key) instead of
+            # surfacing a JSONDecodeError from inside SQLAlchemy's row processing.
+            problem = self._first_corrupt_row()
+            if problem is None:
+                raise
+            raise problem from None
+
+    def _first_corrupt_row(self) -> StateError | None:
+        checks = (
+            (runs_table, ("id",), "params", RunStatus),
+            (run_steps_table, ("run_id", "name"), "output", StepStatus),
+        )
+        with self._engine.connect() as conn:
+            for table, keys, column, statuses in checks:
+                raw = type_coerce(table.c[column], Text).label("raw")
+                query = select(*(table.c[k] for k in keys), raw, table.c.status)
+                for row in conn.execute(query).mappings():
+                    key = {k: row[k] for k in keys}
+                    problem = None if row["raw"] is None else json_problem(row["raw"])
+                    if problem is not None:
+                        return corrupt_row(
+                            table.name, key, f"{column} {problem}", "restore from a backup"
+                        )
+                    if row["status"] not in {s.value for s in statuses}:
+                        return corrupt_row(
+                            table.name,
+                            key,
+                            f"has an unknown status {row['status']!r}",
+                            "restore from a backup",
+                        )
+        return None
+
+    def _load_rows(self, query: Any) -> list[RunRecord]:
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
             ids = [row["id"] for row in rows]

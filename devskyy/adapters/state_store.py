@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from devskyy.adapters import failpoints
-from devskyy.adapters.db import metadata
+from devskyy.adapters.db import corrupt_row, engine_url, metadata, store_error_message
 from devskyy.errors import RevisionNotFound, StateError
 from devskyy.model.manifests import Manifest
 from devskyy.model.plan import Action, ApplyMeta, Change, Plan, Revision, revision_summary
@@ -130,6 +130,17 @@ def _manifest(doc: dict[str, Any]) -> Manifest:
         ) from None
 
 
+def _stored_json(text: str, table: str, key: dict[str, object], column: str) -> Any:
+    """A stored JSON column; a row that does not parse is a ``StateError`` naming it."""
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        what = "is" if column == "document" else f"{column} is"  # a resource is its document
+        problem = f"{what} not valid JSON: {detail}"
+        raise corrupt_row(table, key, problem, "restore from a backup or rollback") from None
+
+
 def _resource_set(docs: dict[ResourceKey, dict[str, Any]]) -> ResourceSet:
     return ResourceSet(tuple(_manifest(docs[k]) for k in sorted(docs, key=_order)))
 
@@ -178,7 +189,12 @@ class SqlStateStore:
         t = resources_table
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.c.kind, t.c.name, t.c.document)).all()
-        return {ResourceKey(r.kind, r.name): json.loads(r.document) for r in rows}
+        return {
+            ResourceKey(r.kind, r.name): _stored_json(
+                r.document, "resources", {"kind": r.kind, "name": r.name}, "document"
+            )
+            for r in rows
+        }
 
     def live(self) -> ResourceSet:
         return _resource_set(self._docs())
@@ -250,11 +266,15 @@ class SqlStateStore:
                 if within is not None:
                     within(conn, revision)
                 failpoints.hit("apply.writing")
-        except (IntegrityError, OperationalError) as exc:
+        except IntegrityError as exc:
             raise StateError(
                 "the store refused the apply (another apply at the same time?): "
                 f"{type(exc.orig).__name__}: {exc.orig}"
             ) from exc
+        except OperationalError as exc:
+            # Read-only, locked past the busy timeout, damaged: say which, without SQL.
+            message = store_error_message(exc, engine_url(self.engine))
+            raise StateError(message or str(exc.orig)) from exc
         failpoints.hit("apply.committed")
         return revision
 
@@ -278,7 +298,7 @@ class SqlStateStore:
                 source=row.source,
                 git_commit=row.git_commit,
                 git_dirty=row.git_dirty,
-                summary=json.loads(row.summary),
+                summary=_stored_json(row.summary, "revisions", {"number": row.number}, "summary"),
                 rollback_of=row.rollback_of,
             )
             for row in rows
@@ -290,7 +310,8 @@ class SqlStateStore:
             text = conn.execute(select(r.c.snapshot).where(r.c.number == number)).scalar()
         if text is None:
             raise RevisionNotFound(f"revision {number} does not exist")
-        return ResourceSet(tuple(_manifest(d) for d in json.loads(text)))
+        docs = _stored_json(text, "revisions", {"number": number}, "snapshot")
+        return ResourceSet(tuple(_manifest(d) for d in docs))
 
 
 class MemoryStateStore:

@@ -8,8 +8,10 @@ still never shows a traceback unless ``DEVSKYY_DEBUG`` is set. A closed output p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -91,25 +93,60 @@ def error_boundary(fn: Callable[P, R]) -> Callable[P, R]:
             raise SystemExit(141) from None
         except ManifestError as exc:
             for problem in exc.problems:
-                click.echo(str(problem), err=True)
+                fatal(str(problem))
             raise SystemExit(1) from None
         except DevskyyError as exc:
-            click.echo(f"error: {exc}", err=True)
+            fatal(f"error: {exc}")
             raise SystemExit(1) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise SystemExit(130) from None
         except Exception as exc:
+            if (store := _store_error(exc)) is not None:
+                fatal(f"error: {store}")  # a driver error: said plainly, without SQL
+                raise SystemExit(1) from None
             if (missing := missing_extra_message(exc)) is not None:
                 click.echo(f"error: {missing}", err=True)  # an extra not installed
                 raise SystemExit(1) from None
             if os.environ.get("DEVSKYY_DEBUG"):
                 raise
-            click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
-            click.echo("(set DEVSKYY_DEBUG=1 for a traceback)", err=True)
+            fatal(f"internal error: {type(exc).__name__}: {exc}")
+            fatal("(set DEVSKYY_DEBUG=1 for a traceback)")
             raise SystemExit(1) from None
 
     return wrapper
+
+
+def fatal(text: str) -> None:
+    """One line on stderr; one JSON log line instead once ``--log-format json`` is in force."""
+    if _json_logging():
+        message = text.removeprefix("error: ")
+        logging.getLogger("devskyy.cli").error(message, extra={"fields": {"fatal": True}})
+    else:
+        click.echo(text, err=True)
+
+
+def _json_logging() -> bool:
+    logs = sys.modules.get("devskyy.adapters.logs")  # configured only if it was imported
+    if logs is None:
+        return False
+    handlers = logging.getLogger("devskyy").handlers
+    return any(isinstance(h.formatter, logs.JsonFormatter) for h in handlers)
+
+
+def _store_error(exc: Exception) -> str | None:
+    """The one-line message for a database driver error, else None."""
+    if type(exc).__module__.split(".")[0] not in ("sqlalchemy", "sqlite3", "psycopg"):
+        return None
+    from devskyy.adapters.db import store_error_message  # noqa: PLC0415 - error path only
+
+    url = None
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(CliContext) if ctx is not None else None
+    if obj is not None:
+        with contextlib.suppress(Exception):
+            url = obj.url()
+    return store_error_message(exc, url)
 
 
 def output_option(*choices: str) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -11,21 +11,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devskyy.adapters.db import open_engine
+from devskyy.adapters.db import check_url, open_engine
 from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, StateStore
 
 
 def missing_sqlite_file(url: str) -> bool:
-    """True for a SQLite URL whose file does not exist (yet)."""
+    """True for a SQLite URL whose file does not exist (yet).
+
+    A ``file:`` URI (``sqlite:///file:/srv/state.db?mode=ro&uri=true``, a read-only
+    opening) names its file after the scheme.
+    """
     if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
         return False
-    return not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists()
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if path.startswith("file:"):
+        path = path.removeprefix("file:")
+        if not path or path == ":memory:":
+            return False
+    return not Path(path).exists()
 
 
 @contextmanager
 def open_store(url: str, *, write: bool) -> Iterator[StateStore]:
     """The store at ``url``; with ``write=False`` a missing SQLite file reads as empty."""
     if not write and missing_sqlite_file(url):
+        check_url(url)  # a bad option is an error even before the file exists
         yield MemoryStateStore()
         return
     engine = open_engine(url)

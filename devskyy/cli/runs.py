@@ -24,9 +24,10 @@ from typing import Any
 import click
 
 from devskyy.adapters.clock import SystemClock
-from devskyy.adapters.db import open_engine
+from devskyy.adapters.db import check_url, open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
+from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids, complete_workflows
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepRecord
@@ -239,8 +240,8 @@ def runs() -> None:
 @contextmanager
 def _run_store(url: str) -> Iterator[RunStore]:
     """The run store, read-only: a SQLite file that does not exist reads as empty."""
-    sqlite_file = url.startswith("sqlite:///") and url != "sqlite:///:memory:"
-    if sqlite_file and not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists():
+    if missing_sqlite_file(url):  # file: URIs (read-only openings) included
+        check_url(url)
         yield MemoryRunStore()
         return
     engine = open_engine(url)
