@@ -19,9 +19,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
-from devskyy.adapters.run_store import runs_table
 from devskyy.runtime.system import System
 from devskyy.runtime.watch_metrics import standard_collectors
 
@@ -68,11 +66,7 @@ class _RuntimeCollector(Collector):
         runs = GaugeMetricFamily(
             "devskyy_workflow_runs", "Workflow runs in the store by status", labels=["status"]
         )
-        with self.system.engine.connect() as conn:
-            rows = conn.execute(
-                select(runs_table.c.status, func.count()).group_by(runs_table.c.status)
-            ).all()
-        for status, count in rows:
+        for status, count in sorted(self.system.workflows.store.count_by_status().items()):
             runs.add_metric([str(status)], float(count))
         yield from (calls, errors, mean, p95, breaker, runs)
 

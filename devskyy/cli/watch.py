@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
 from devskyy.adapters.daemon_lock import DaemonLease
+from devskyy.adapters.engine import safe_url
 from devskyy.adapters.git_source import GitSource
 from devskyy.adapters.logs import configure
 from devskyy.adapters.watcher import FsWatcher
@@ -27,9 +27,7 @@ from devskyy.cli._common import (
     CliContext,
     api_settings,
     error_boundary,
-    listen,
     rate_limit_option,
-    socket_url,
     workspace_option,
 )
 from devskyy.runtime.background import background_of
@@ -244,13 +242,11 @@ def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:
         def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
             return contextlib.nullcontext()
 
-    sock = listen(host, port)  # a port in use is one error line, exit 1
     config = uvicorn.Config(create_app(system, settings), host=host, port=port, log_config=None)
     server = _Embedded(config)
-    server.task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))  # type: ignore[attr-defined]
-    log.info(f"serving on {socket_url(sock)}", extra={"fields": {"url": socket_url(sock)}})
+    server.task = asyncio.get_running_loop().create_task(server.serve())  # type: ignore[attr-defined]
     return server
 
 
 def _safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
+    return safe_url(url)

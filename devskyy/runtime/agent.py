@@ -54,7 +54,7 @@ from devskyy.model.manifests import RetrySpec
 from devskyy.runtime.attempt import AttemptExecutor, Plan
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from devskyy.adapters.engine import Engine
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -45,7 +45,7 @@ from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.workflows import WorkflowEngine, to_guide_shape
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from devskyy.adapters.engine import Engine
 
 LiveSource = Callable[[], ResourceSet]
 HEALTH_TIMEOUT = 10.0

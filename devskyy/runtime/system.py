@@ -53,10 +53,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine
-
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.db import open_engine, resolve_state_url
+from devskyy.adapters.engine import Engine
 from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore

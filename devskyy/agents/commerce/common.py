@@ -28,10 +28,10 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Engine
 
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.db import open_engine
+from devskyy.adapters.engine import Engine
 from devskyy.core.commerce import Product, parse_catalog
 from devskyy.core.ledger import CHART_OF_ACCOUNTS
 from devskyy.core.tasks import AgentInputs, Consumes

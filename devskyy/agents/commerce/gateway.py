@@ -34,11 +34,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
-
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import Clock
+from devskyy.adapters.engine import Engine
 from devskyy.core.commerce import CommerceError, card_brand, luhn_valid, normalize_card
 from devskyy.errors import TemporaryError
 
