@@ -29,9 +29,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from devskyy.adapters.clock import Clock, SystemClock
+from devskyy.adapters.engine import Engine
 from devskyy.adapters.security_store import SecurityStore, SqlSecurityStore
 from devskyy.core.audit import ChainReport, Checkpoint, iso
 from devskyy.core.ratelimit import RateDecision
