@@ -222,3 +222,24 @@ def test_when_every_write_is_refused_the_run_fails_naming_them(
     )
     _untouched(victim)
     assert (root / "pkg" / "a.py").read_bytes() == UNUSED  # not named, not touched
+
+
+def test_a_symlinked_backups_folder_stops_the_fix_before_any_write(
+    tmp_path: Path, tree: dict[str, Path]
+) -> None:
+    """The state dir may sit in a checkout (``.devskyy`` of the repository): a planted
+    ``backups`` link must not receive the originals, and no file is fixed without them."""
+    root, outside = tree["root"], tree["outside"]
+    state = tmp_path / "state" / ".devskyy"
+    state.mkdir(parents=True)
+    (state / "backups").symlink_to(outside, target_is_directory=True)
+    scanner, fixer = _agents(tmp_path)
+    with pytest.raises(PermanentError) as raised:
+        call(fixer, scan_results=_scan(scanner, root))
+    assert str(raised.value).startswith(
+        "refused to write the fixer backup: refused to write backups/"
+    )
+    assert str(raised.value).endswith(": the folder 'backups' on its way is a symbolic link")
+    assert sorted(os.listdir(outside)) == ["victim.py"]
+    assert (root / "b.py").read_bytes() == UNUSED
+    assert (root / "pkg" / "a.py").read_bytes() == UNUSED

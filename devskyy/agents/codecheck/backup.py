@@ -78,6 +78,22 @@ def create(
     *,
     run: Mapping[str, str] | None = None,
 ) -> Path:
+    """``_create``; a refused write (a link in the state dir) is a ``BackupError``."""
+    try:
+        return _create(backup_dir, root, originals, created, fixed, run=run)
+    except safe_files.UnsafeWrite as exc:
+        raise BackupError(f"refused to write the fixer backup: {exc}") from None
+
+
+def _create(
+    backup_dir: Path,
+    root: Path,
+    originals: Mapping[str, bytes],
+    created: float,
+    fixed: Mapping[str, bytes] | None = None,
+    *,
+    run: Mapping[str, str] | None = None,
+) -> Path:
     """Write ``originals`` (relative path -> bytes) into the backup folder; ``fixed``
     (relative path -> the bytes the fix writes) lets ``restore`` see later edits.
 
@@ -156,7 +172,10 @@ def forget(backup_dir: Path, files: Sequence[str]) -> None:
     manifest = read_manifest(backup_dir)
     gone = set(files)
     manifest["files"] = [e for e in manifest["files"] if e["path"] not in gone]
-    _write_manifest(*_anchor(backup_dir), manifest)
+    try:
+        _write_manifest(*_anchor(backup_dir), manifest)
+    except safe_files.UnsafeWrite as exc:
+        raise BackupError(f"refused to write the fixer backup: {exc}") from None
 
 
 def undo_partial(backup_dir: Path) -> list[str]:
