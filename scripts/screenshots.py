@@ -10,12 +10,15 @@ Chromium and saves each page at full height.
     .venv/bin/python scripts/screenshots.py [--out docs/ui]
 """
 
+# ruff: noqa: S603 (a developer script running git on its own scratch folder)
+
 from __future__ import annotations
 
 import argparse
 import base64
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +78,11 @@ def changed_revision(server: UiServer) -> None:
 
     seo = server.tree / "agents" / "seo.yaml"
     seo.write_text(seo.read_text().replace("priority: medium", "priority: high"))
-    apply_tree(server.url, server.tree)
+    git = ["git", "-C", str(server.tree), "-c", "user.name=docs", "-c", "user.email=docs@example"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "seo: high priority"], check=True)
+    apply_tree(server.url, server.tree)  # revision 2 records the commit
     assert server.system is not None
     manager = server.system.security_manager()
     for number in (1, 2):

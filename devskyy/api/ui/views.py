@@ -255,8 +255,9 @@ class _Attempt:
     worker: str | None = None
 
     def shown(self) -> dict[str, Any]:
+        skipped = self.outcome == StepStatus.SKIPPED.value  # a decision, not an attempt
         duration = "—"
-        if self.start is not None and self.end is not None:
+        if self.start is not None and self.end is not None and not skipped:
             duration = seconds(self.end - self.start)
         return {
             "step": self.step,
@@ -266,7 +267,7 @@ class _Attempt:
             "outcome": self.outcome,
             "error": self.error,
             "retry": when(self.retry_at) if self.retry_at else None,
-            "worker": self.worker,
+            "worker": self.worker or ("—" if skipped else "in-process"),
         }
 
 
