@@ -34,6 +34,7 @@ from typing import Any
 
 from devskyy.adapters.daemon_lock import DaemonLease
 from devskyy.adapters.git_source import GitError, GitSource
+from devskyy.adapters.state_store import SqlStateStore
 from devskyy.adapters.watcher import Watcher
 from devskyy.core.debounce import Debounce, due, hint, next_wakeup
 from devskyy.errors import DevskyyError, ManifestError
@@ -119,7 +120,9 @@ class WatchDaemon:
         hooks: list[AppliedHook] = []
         if system.security is not None:
             hooks.append(self._audit)
-        self.reconciler = Reconciler(system.state, system.clock, hooks)
+        # Each revision commits with its audit event (one transaction, issue 19.5).
+        actor = "watch" if isinstance(system.state, SqlStateStore) else None
+        self.reconciler = Reconciler(system.state, system.clock, hooks, audit_actor=actor)
         self.passes: list[PassOutcome] = []
         # Called with every finished pass (metrics); an observer must not raise.
         self.observers: list[Callable[[PassOutcome], None]] = []
@@ -128,9 +131,10 @@ class WatchDaemon:
     # -- one pass -----------------------------------------------------------------
 
     def _audit(self, revision: Revision, plan: Plan) -> None:
-        self.system.security.audit_manifests_applied(
-            revision.number, actor="watch", **_counts(plan), source=revision.source
-        )
+        # The event itself was written in the apply's transaction (audit_actor above);
+        # the security manager only reloads roles and bindings.
+        if self.system.security is not None:
+            self.system.security.access.invalidate()
 
     def _tree(self) -> Path:
         git = self.settings.git
