@@ -10,10 +10,12 @@ broken and names the first bad event.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,7 +26,7 @@ from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_agents, complete_key_ids
-from devskyy.core.audit import iso
+from devskyy.core.audit import Checkpoint, iso, parse_checkpoints
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import Permission
 from devskyy.model.security import EventType
@@ -79,6 +81,12 @@ def create(obj: CliContext, name: str, role: str, expires_days: float) -> None:
     click.echo(new.key)
 
 
+_FORCE = click.option(
+    "--force",
+    is_flag=True,
+    help="Also for the last usable admin key (which would leave no admin able to sign in).",
+)
+
 _KEY_HEADERS = ["key id", "principal", "role", "state", "created", "expires", "last used"]
 
 
@@ -125,12 +133,13 @@ def list_keys(obj: CliContext, principal: str | None, output: str) -> None:
     show_default=True,
     help="Seconds the old key keeps working (0 for a compromised key).",
 )
+@_FORCE
 @click.pass_obj
 @error_boundary
-def rotate(obj: CliContext, key_id: str, grace: float) -> None:
+def rotate(obj: CliContext, key_id: str, grace: float, force: bool) -> None:
     """Replace KEY_ID with a new key, printed alone on stdout."""
     with _manager(obj) as sm:
-        new = sm.rotate_api_key(key_id, grace_seconds=grace)
+        new = sm.rotate_api_key(key_id, grace_seconds=grace, force=force)
     _err(
         f"rotated {key_id} -> {new.key_id} for {new.principal} (role {new.role}); "
         f"the old key works for {grace:g} more second(s)"
@@ -140,12 +149,13 @@ def rotate(obj: CliContext, key_id: str, grace: float) -> None:
 
 @keys.command("revoke")
 @click.argument("key_id", shell_complete=complete_key_ids)
+@_FORCE
 @click.pass_obj
 @error_boundary
-def revoke(obj: CliContext, key_id: str) -> None:
+def revoke(obj: CliContext, key_id: str, force: bool) -> None:
     """Revoke KEY_ID at once."""
     with _manager(obj) as sm:
-        changed = sm.revoke_api_key(key_id)
+        changed = sm.revoke_api_key(key_id, force=force)
     click.echo(f"key {key_id} revoked" if changed else f"key {key_id} was already revoked")
 
 
@@ -168,7 +178,7 @@ def can_i(obj: CliContext, principal: str, permission: str, resource: str) -> No
 _AUDIT_HEADERS = ["seq", "time", "actor", "type", "resource", "outcome"]
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--agent", default=None, help="Only events by this actor.")
 @click.option("--type", "event_type", type=click.Choice([e.value for e in EventType]), default=None)
 @click.option(
@@ -177,21 +187,40 @@ _AUDIT_HEADERS = ["seq", "time", "actor", "type", "resource", "outcome"]
 @click.option(
     "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most 1000."
 )
-@click.option("--verify", is_flag=True, help="Check the hash chain; exit 1 if it is broken.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the hash chain, and that every revision has its event; exit 1 if not.",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    type=click.Path(dir_okay=False, path_type=Path),
+    multiple=True,
+    help="With --verify: checkpoints kept outside the store (`audit checkpoint` output, or "
+    "a serve/watch log); exit 1 naming the missing events if the chain lost one.",
+)
 @output_option("table", "json", "yaml")
-@click.pass_obj
+@click.pass_context
 @error_boundary
 def audit(
-    obj: CliContext,
+    ctx: click.Context,
     *,
     agent: str | None,
     event_type: str | None,
     since: datetime | None,
     limit: int,
     verify: bool,
+    checkpoints: tuple[Path, ...],
     output: str,
 ) -> None:
     """Show recent security events, or verify the tamper-evident chain."""
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: CliContext = ctx.obj
+    if checkpoints and not verify:
+        raise click.UsageError("--checkpoint goes with --verify")
+    marks = _read_checkpoints(checkpoints)
     if missing_sqlite_file(obj.url()):
         # Not "intact, 0 events" (and no new empty store) when run from the wrong folder.
         if verify:
@@ -206,7 +235,7 @@ def audit(
         return
     with _manager(obj) as sm:
         if verify:
-            report = sm.verify_audit_log()
+            report = sm.verify_audit_log(marks)
             _print_report(report.ok, report.checked, report.head_hash, report.problem, output)
             if not report.ok:
                 sys.exit(1)
@@ -234,6 +263,46 @@ def audit(
             _AUDIT_HEADERS,
         )
     )
+
+
+def _read_checkpoints(files: tuple[Path, ...]) -> tuple[Checkpoint, ...]:
+    marks: list[Checkpoint] = []
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise DevskyyError(f"cannot read checkpoint file {file}: {reason}") from None
+        try:
+            marks.extend(parse_checkpoints(text, str(file)))
+        except ValueError as exc:
+            raise DevskyyError(str(exc)) from None
+    return tuple(marks)
+
+
+@audit.command("checkpoint")
+@output_option("json", "yaml", "table")
+@click.pass_obj
+@error_boundary
+def checkpoint(obj: CliContext, output: str) -> None:
+    """Print the chain's head as {seq, hash, at}: one JSON line to keep outside the store.
+
+    Later, `devskyy audit --verify --checkpoint FILE` fails (exit 1, naming the missing
+    events) when the newest events, the head row or the whole table were deleted.
+    """
+    if missing_sqlite_file(obj.url()):
+        raise DevskyyError(
+            f"no state store at {obj.url()} (run from the folder that holds .devskyy/, "
+            "or pass --state)"
+        )
+    with _manager(obj) as sm:
+        mark = sm.audit_checkpoint().to_dict()
+    if output == "json":
+        click.echo(json.dumps(mark, sort_keys=True))
+    elif output == "yaml":
+        emit(mark, output)
+    else:
+        click.echo(f"checkpoint: event {mark['seq']}, hash {mark['hash']}, at {mark['at']}")
 
 
 def _print_report(ok: bool, checked: int, head: str, problem: str, output: str) -> None:

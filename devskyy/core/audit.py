@@ -169,6 +169,50 @@ class Checkpoint:
         return {"seq": self.seq, "hash": self.hash, "at": self.at}
 
 
+_MARK = "audit checkpoint "
+
+
+def _checkpoint_of(data: Any) -> Checkpoint | None:
+    if not isinstance(data, dict) or "seq" not in data or "hash" not in data:
+        return None
+    seq, digest, at = data["seq"], data["hash"], data.get("at", "?")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError("seq must be a whole number >= 0")
+    if not isinstance(digest, str) or len(digest) != 64:
+        raise ValueError("hash must be 64 hex characters")
+    return Checkpoint(seq, digest, str(at))
+
+
+def parse_checkpoints(text: str, source: str) -> tuple[Checkpoint, ...]:
+    """The checkpoints in ``text``: JSON lines as ``audit checkpoint`` prints them, or a
+    log of ``serve``/``watch`` (JSON lines with ``seq``/``hash`` fields, or text lines
+    ending in ``audit checkpoint {...}``); other log lines are skipped.
+
+    Raises ``ValueError`` naming ``source:line`` for a malformed checkpoint, or when the
+    text holds none at all.
+    """
+    found: list[Checkpoint] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        body = line.strip()
+        if _MARK in body and not body.startswith("{"):
+            body = body[body.index(_MARK) + len(_MARK) :]
+        if not body.startswith("{"):
+            continue
+        try:
+            checkpoint = _checkpoint_of(json.loads(body))
+        except (ValueError, RecursionError) as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise ValueError(f"{source}:{number}: not a checkpoint: {detail}") from None
+        if checkpoint is not None:
+            found.append(checkpoint)
+    if not found:
+        raise ValueError(
+            f"{source}: no checkpoint found (expected lines like "
+            '{"seq": 12, "hash": "…", "at": "…"} from `devskyy audit checkpoint`)'
+        )
+    return tuple(found)
+
+
 def check_checkpoint(records: Sequence[AuditRecord], checkpoint: Checkpoint) -> str | None:
     """Why the (already verified, contiguous) chain contradicts ``checkpoint``, or None."""
     if checkpoint.seq <= 0:
