@@ -8,6 +8,7 @@ key ids, in bash, zsh and fish.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -78,8 +79,6 @@ def store(tmp_path: Path, state_url: str) -> str:
 def key_ids(state_url: str) -> list[str]:
     listed = CliRunner().invoke(main, ["--state", state_url, "keys", "list", "-o", "json"])
     assert listed.exit_code == 0, listed.output
-    import json
-
     return [k["key_id"] for k in json.loads(listed.stdout)]
 
 

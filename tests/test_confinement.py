@@ -24,6 +24,7 @@ from devskyy.agents.codecheck.config import FixParams, ScanParams, SecurityParam
 from devskyy.api import ApiSettings, create_app
 from devskyy.api.workspace import (
     OutsideWorkspace,
+    PathNotFound,
     confine,
     confine_inputs,
     workflow_path_params,
@@ -141,7 +142,7 @@ def test_errors_do_not_tell_whether_an_outside_path_exists(ws: Path, tmp_path: P
     (ws / "to-missing").symlink_to(tmp_path / "missing")
 
     def reason(path: str) -> str:
-        with pytest.raises(OutsideWorkspace) as raised:
+        with pytest.raises((OutsideWorkspace, PathNotFound)) as raised:
             confine(path, [ws])
         return str(raised.value)
 

@@ -250,6 +250,7 @@ class AgentHistory(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No key, or a bad one (detail.reason says which)"},
     403: {"model": ErrorBody, "description": "RBAC denied, key blocked, or outside workspace"},
+    404: {"model": ErrorBody, "description": "A path in the workspace that does not exist"},
     413: {"model": ErrorBody, "description": "Body over the size cap"},
     422: {"model": ErrorBody, "description": "Invalid body or parameters (field errors)"},
     429: {"model": ErrorBody, "description": "Over the rate limit; see Retry-After"},

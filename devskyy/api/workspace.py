@@ -27,6 +27,15 @@ class OutsideWorkspace(ValueError):
     """The path is not inside any workspace root (the message says why)."""
 
 
+class PathNotFound(ValueError):
+    """The path is inside a workspace root but does not exist (404 ``not_found``).
+
+    Not an ``OutsideWorkspace``: a typo in a path inside the workspace must not read as
+    a permission problem. It is raised only after the "inside" check, so it never tells
+    anything about paths outside the workspace.
+    """
+
+
 def _inside(root: Path, path: Path) -> bool:
     return path == root or root in path.parents
 
@@ -58,7 +67,7 @@ def confine(path: str, roots: Sequence[Path], base: Path | None = None) -> Path:
         )
         raise OutsideWorkspace(f"path {path!r} is outside the workspace roots{via}")
     if not real.exists():
-        raise OutsideWorkspace(f"path {path!r} does not exist in the workspace")
+        raise PathNotFound(f"path {path!r} does not exist in the workspace")
     return real
 
 

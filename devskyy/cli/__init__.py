@@ -26,7 +26,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("devskyy.cli.declarative:history", "List applied revisions."),
     "rollback": ("devskyy.cli.declarative:rollback", "Re-apply a stored revision."),
     "migrate": ("devskyy.cli.migrate:migrate", "Upgrade the state store's schema."),
-    "migrate": ("devskyy.cli.migrate:migrate", "Upgrade the state store's schema."),
     "get": ("devskyy.cli.inspect:get", "List applied resources of a kind."),
     "describe": ("devskyy.cli.inspect:describe", "Show one applied resource."),
     "graph": ("devskyy.cli.inspect:graph", "Agent dependencies and workflow DAGs."),

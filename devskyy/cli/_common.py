@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,8 +206,44 @@ rate_limit_option = click.option(
 
 
 def api_settings(workspaces: tuple[Path, ...], rate_limit: int | None) -> Any:
-    """``ApiSettings`` from ``--workspace`` and ``--rate-limit`` (serve, watch --serve)."""
+    """``ApiSettings`` from ``--workspace`` and ``--rate-limit`` (serve, watch --serve).
+
+    A workspace folder that does not exist (the default ``./workspace`` in a fresh
+    checkout) is warned about at start: every scanner and fixer path would be refused.
+    """
     from devskyy.api import ApiSettings  # noqa: PLC0415 - FastAPI is slow to import
 
     roots = tuple(p.resolve() for p in workspaces) or (Path.cwd() / "workspace",)
+    for root in roots:
+        if not root.is_dir():
+            logging.getLogger("devskyy.serve").warning(
+                f"workspace folder {root} does not exist: scanner and fixer requests "
+                "will find no files until it does (choose one with --workspace DIR)",
+                extra={"fields": {"workspace": str(root)}},
+            )
     return ApiSettings(workspace_roots=roots, rate_limit=rate_limit)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn; a port in use is a DevskyyError.
+
+    Binding here, before uvicorn starts, makes "address in use" one ``error:`` line
+    with exit 1 (uvicorn would log and exit on its own) and lets the caller log the
+    URL only once the port is really ours (port 0 included).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DevskyyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a bound socket (IPv6 hosts in brackets)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -26,7 +26,9 @@ from devskyy.cli._common import (
     CliContext,
     api_settings,
     error_boundary,
+    listen,
     rate_limit_option,
+    socket_url,
     workspace_option,
 )
 
@@ -99,6 +101,7 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
     from devskyy.runtime.background import background_of  # noqa: PLC0415
     from devskyy.runtime.system import open_system  # noqa: PLC0415
 
+    sock = listen(host, port)  # before anything starts: a port in use is one error line
     system = await open_system(url)
     try:
         app = create_app(system, settings)
@@ -109,15 +112,17 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, server.stop)
+        # Only now that the port is ours is the URL worth printing.
         log.info(
-            "serving",
-            extra={"fields": {"url": f"http://{host}:{port}", "pid": os.getpid()}},
+            f"serving on {socket_url(sock)}",
+            extra={"fields": {"url": socket_url(sock), "pid": os.getpid()}},
         )
-        await server.serve()
+        await server.serve(sockets=[sock])
         drained = await background_of(system).drain(grace)
         log.info(
             "stopped",
             extra={"fields": {"finished": drained.finished, "checkpointed": drained.cancelled}},
         )
     finally:
+        sock.close()
         await system.close()

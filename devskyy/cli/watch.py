@@ -27,7 +27,9 @@ from devskyy.cli._common import (
     CliContext,
     api_settings,
     error_boundary,
+    listen,
     rate_limit_option,
+    socket_url,
     workspace_option,
 )
 from devskyy.runtime.background import background_of
@@ -242,9 +244,11 @@ def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:
         def capture_signals(self) -> contextlib.AbstractContextManager[None]:  # type: ignore[override]
             return contextlib.nullcontext()
 
+    sock = listen(host, port)  # a port in use is one error line, exit 1
     config = uvicorn.Config(create_app(system, settings), host=host, port=port, log_config=None)
     server = _Embedded(config)
-    server.task = asyncio.get_running_loop().create_task(server.serve())  # type: ignore[attr-defined]
+    server.task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))  # type: ignore[attr-defined]
+    log.info(f"serving on {socket_url(sock)}", extra={"fields": {"url": socket_url(sock)}})
     return server
 
 

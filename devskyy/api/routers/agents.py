@@ -8,6 +8,7 @@ through the orchestrator (breaker, retry policy, priority queue) like any other 
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,7 @@ from devskyy.api.models import (
 )
 from devskyy.api.workspace import (
     OutsideWorkspace,
+    PathNotFound,
     confine,
     confine_inputs,
     workflow_path_params,
@@ -37,11 +39,15 @@ from devskyy.model.paths import PathField, path_inputs
 AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 
 
-def _confined(ctx: ApiContext, path: str) -> str:
+def _confined(ctx: ApiContext, path: str, base: str | None = None) -> str:
+    """``path`` confined (relative to ``base``, else the first root); errors name it as given."""
     try:
-        return str(confine(path, ctx.settings.workspace_roots))
+        folder = pathlib.Path(base) if base is not None else None
+        return str(confine(path, ctx.settings.workspace_roots, folder))
     except OutsideWorkspace as exc:
         raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
+    except PathNotFound as exc:
+        raise ApiError(404, "not_found", {"reason": str(exc)}) from None
 
 
 def _declared(ctx: ApiContext, agent: str | None) -> dict[str, PathField]:
@@ -84,6 +90,8 @@ def _confine(
         return confine_inputs(params, ctx.settings.workspace_roots, declared)
     except OutsideWorkspace as exc:
         raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
+    except PathNotFound as exc:
+        raise ApiError(404, "not_found", {"reason": str(exc)}) from None
 
 
 async def _call(ctx: ApiContext, agent: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +126,7 @@ def build(ctx: ApiContext) -> APIRouter:
             raise ApiError(422, "invalid_request", {"reason": "target_path must be a string"})
         root = _confined(ctx, given or str(ctx.settings.workspace_roots[0]))
         for name in body.target_files:
-            _confined(ctx, name if name.startswith("/") else f"{root}/{name}")
+            _confined(ctx, name, base=root)
         kwargs = {
             **body.model_dump(exclude={"target_path", "scan_results"}),
             "scan_results": body.scan_results or None,
