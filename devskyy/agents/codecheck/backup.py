@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from devskyy.adapters import safe_files
-from devskyy.agents.codecheck.files import SKIP_DIRS, PathEscape, is_inside, sha256_bytes
+from devskyy.agents.codecheck.files import SKIP_DIRS, is_inside, sha256_bytes
 from devskyy.runtime.step_context import current_step
 
 MANIFEST = "manifest.json"
@@ -118,7 +118,7 @@ def _create(
             continue
         target = base / "files" / PurePosixPath(rel)
         if ".." in PurePosixPath(rel).parts or PurePosixPath(rel).is_absolute():
-            raise PathEscape(f"{rel} escapes the backup folder")
+            raise BackupError(f"{rel} escapes the backup folder")
         safe_files.write_bytes(
             anchor, target, data, mode=0o600, make_parents=True, folder_mode=0o700
         )
@@ -254,7 +254,7 @@ def restore(backup_dir: Path, *, force: bool = False) -> Restored:
             safe_files.split(rel)
             data = safe_files.read_bytes(anchor, base / "files" / rel)
         except (safe_files.UnsafeWrite, FileNotFoundError):
-            raise PathEscape(f"{rel} escapes the backup or its root") from None
+            raise BackupError(f"{rel} escapes the backup or its root") from None
         if sha256_bytes(data) != entry["sha256"]:
             raise BackupError(
                 f"{backup_dir / 'files' / rel}: content does not match the backup's sha256"
