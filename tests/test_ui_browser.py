@@ -231,3 +231,15 @@ def test_static_pages_work_without_javascript(server: UiServer, tmp_path: Path) 
             got = http.get(path)
             assert got.status_code == 200, path
             assert "<script" not in got.text, path  # only the run page follows a run live
+
+
+def test_behind_a_trusted_tls_proxy_the_cookie_is_secure(server: UiServer) -> None:
+    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (its forwarded_allow_ips default).
+    key = server.key("guest", "ui-proxied")
+    with httpx.Client(base_url=server.base) as http:
+        proxied = http.post(
+            "/ui/login", data={"api_key": key}, headers={"X-Forwarded-Proto": "https"}
+        )
+        direct = http.post("/ui/login", data={"api_key": key})
+    assert "; Secure" in proxied.headers["set-cookie"]
+    assert "; Secure" not in direct.headers["set-cookie"]
