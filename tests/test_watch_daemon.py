@@ -233,7 +233,8 @@ def test_sigterm_exits_zero_and_releases_the_store(
     daemon: Daemon, tree: Path, env: dict[str, str]
 ) -> None:
     second = _cli(tree, env, "watch", "manifests")
-    assert second.returncode == 1
+    assert second.returncode == 3  # EXIT_LEASE_REFUSED: systemd does not restart it
+    assert second.stderr.rstrip().endswith("(use --standby to wait for it)")
     assert second.stderr.startswith(
         f"error: another devskyy watch holds this state store: pid {daemon.proc.pid} on "
     )

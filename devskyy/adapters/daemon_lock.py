@@ -1,10 +1,20 @@
 """One watch daemon per state store: a lease row in the store itself.
 
-A lease names its holder (pid, host, since) and is renewed by heartbeats. A second
-daemon finds a live lease and refuses with the holder's identity. A lease is taken
-over when its heartbeat is older than ``ttl`` seconds, or when its holder is a dead
-process on this same host (a ``kill -9`` leaves no heartbeat behind). Because the lease
-lives in the store, it works for SQLite files and shared PostgreSQL alike.
+A lease names its holder (pid, host, since) and is renewed by heartbeats. A second daemon
+finds a live lease and is refused with the holder's identity (``LockHeld``), or, with
+``devskyy watch --standby``, polls until it can take the lease over. A lease is taken over
+when its heartbeat is older than ``ttl`` seconds, or when its holder is a process on this
+same host that is gone or a zombie (``kill -9`` leaves no heartbeat behind, and a killed
+process that its parent has not reaped yet still answers ``kill(pid, 0)``: its state in
+``/proc/PID/stat`` is ``Z``). Because the lease lives in the store, it works for SQLite
+files and shared PostgreSQL alike.
+
+Every change of holder is a compare-and-swap on the row as it was read (token and
+heartbeat), so two standbys racing for a stale lease cannot both win, and a holder's renewal
+that lands first makes the takeover fail. ``fence(conn)`` is the same check inside another
+transaction: the reconciler's apply runs it on its own connection before writing, so a
+daemon whose lease was taken over (paused, partitioned) can never commit a revision next to
+the new leader; the heartbeat write also locks the lease row until that apply commits.
 """
 
 from __future__ import annotations
@@ -13,12 +23,17 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Column, Engine, Float, Integer, String, Table, delete, select
+from sqlalchemy import Column, Engine, Float, Integer, String, Table, select
+from sqlalchemy.exc import IntegrityError
 
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.db import metadata
 from devskyy.errors import StateError
+
+DEFAULT_TTL = 10.0
+"""Seconds without a heartbeat after which a lease is stale (renewed every third of it)."""
 
 leases = Table(
     "daemon_leases",
@@ -42,6 +57,14 @@ class Holder:
     heartbeat: float
 
 
+@dataclass(frozen=True)
+class Takeover:
+    """A lease taken from another holder: who it was, and why it was free."""
+
+    previous: Holder
+    reason: str
+
+
 class LockHeld(StateError):
     """Another daemon holds the store."""
 
@@ -52,20 +75,55 @@ class LockHeld(StateError):
         )
 
 
-def _alive(pid: int) -> bool:
+_DEAD = ("Z", "X", "x")  # zombie, dead (two spellings across kernel versions)
+
+
+class LeaseLost(StateError):
+    """This daemon's lease was taken over: it must stop applying at once."""
+
+
+def process_state(pid: int) -> str | None:
+    """The one-letter state of ``pid`` from ``/proc`` (``R``, ``S``, ``Z``…), or None.
+
+    None when there is no such process, or no ``/proc`` to ask.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode("ascii", "replace")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return "?"
+    # The command name is in parentheses and may itself contain ") ": split at the last.
+    _, _, rest = stat.rpartition(")")
+    fields = rest.split()
+    return fields[0] if fields else "?"
+
+
+def alive(pid: int) -> bool:
+    """True when ``pid`` is a running process (not gone, not a zombie or dead)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # it exists, owned by someone else
+    state = process_state(pid)
+    if state is None:
+        # kill() found it but /proc did not: it exited in between, or there is no /proc
+        # on this system (then kill() is all we can ask).
+        return not os.path.isdir("/proc/self")
+    return state not in _DEAD
 
 
 class DaemonLease:
-    """Acquire, renew and release the store's daemon lease."""
+    """Acquire, renew, fence and release the store's daemon lease."""
 
-    def __init__(self, engine: Engine, clock: Clock, *, name: str = "watch", ttl: float = 30.0):
+    def __init__(
+        self, engine: Engine, clock: Clock, *, name: str = "watch", ttl: float = DEFAULT_TTL
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.name = name
@@ -74,48 +132,100 @@ class DaemonLease:
         self.pid = os.getpid()
         self.host = socket.gethostname()
 
-    def _stale(self, row: Holder) -> bool:
-        if self.clock.now() - row.heartbeat > self.ttl:
-            return True
-        return row.host == self.host and row.pid != self.pid and not _alive(row.pid)
+    @property
+    def renew_every(self) -> float:
+        """How often the holder heartbeats: a third of the TTL (two misses are tolerated)."""
+        return self.ttl / 3
 
-    def acquire(self) -> None:
-        """Take the lease or raise ``LockHeld`` naming the holder."""
+    def _why_free(self, row: Holder) -> str | None:
+        """Why ``row``'s lease may be taken over, or None while its holder is live."""
+        age = self.clock.now() - row.heartbeat
+        if age > self.ttl:
+            return f"no heartbeat for {age:.1f}s (ttl {self.ttl:g}s)"
+        if row.host == self.host and row.pid != self.pid and not alive(row.pid):
+            state = process_state(row.pid)
+            return "its process is a zombie" if state in _DEAD else "its process is gone"
+        return None
+
+    def try_acquire(self) -> Takeover | None:
+        """Take the lease; ``LockHeld`` while a live daemon holds it.
+
+        Returns the ``Takeover`` when the lease was taken from another (dead or silent)
+        holder, None when it was free or already ours.
+        """
         now = self.clock.now()
-        with self.engine.begin() as conn:
-            row = conn.execute(select(leases).where(leases.c.name == self.name)).first()
-            if row is not None:
+        values = {
+            "token": self.token,
+            "pid": self.pid,
+            "host": self.host,
+            "since": now,
+            "heartbeat": now,
+        }
+        try:
+            with self.engine.begin() as conn:
+                row = conn.execute(select(leases).where(leases.c.name == self.name)).first()
+                if row is None:
+                    conn.execute(leases.insert().values(name=self.name, **values))
+                    return None
                 holder = Holder(row.pid, row.host, row.since, row.heartbeat)
-                if row.token != self.token and not self._stale(holder):
+                if row.token == self.token:
+                    self._beat(conn)
+                    return None
+                reason = self._why_free(holder)
+                if reason is None:
                     raise LockHeld(holder)
-                conn.execute(delete(leases).where(leases.c.name == self.name))
-            conn.execute(
-                leases.insert().values(
-                    name=self.name,
-                    token=self.token,
-                    pid=self.pid,
-                    host=self.host,
-                    since=now,
-                    heartbeat=now,
+                swapped = conn.execute(
+                    leases.update()
+                    .where(
+                        leases.c.name == self.name,
+                        leases.c.token == row.token,
+                        leases.c.heartbeat == row.heartbeat,
+                    )
+                    .values(**values)
                 )
+                if swapped.rowcount != 1:
+                    # Someone renewed or took it between our read and our write.
+                    raise LockHeld(holder)
+                return Takeover(holder, reason)
+        except IntegrityError:
+            # Another daemon inserted the first row at the same moment: it won.
+            current = holder_of(self.engine, self.name)
+            raise LockHeld(current or Holder(0, "?", now, now)) from None
+
+    def acquire(self) -> Takeover | None:
+        """Alias of ``try_acquire`` (kept for callers of the first version)."""
+        return self.try_acquire()
+
+    def _beat(self, conn: Any) -> None:
+        done = conn.execute(
+            leases.update()
+            .where(leases.c.name == self.name, leases.c.token == self.token)
+            .values(heartbeat=self.clock.now())
+        )
+        if done.rowcount != 1:
+            raise LeaseLost(
+                "the daemon lease was taken over by another process; this daemon stops applying"
             )
 
     def renew(self) -> None:
-        """Heartbeat; raises ``StateError`` if the lease was taken over."""
+        """Heartbeat; raises ``LeaseLost`` if the lease was taken over."""
         with self.engine.begin() as conn:
-            done = conn.execute(
-                leases.update()
-                .where(leases.c.name == self.name, leases.c.token == self.token)
-                .values(heartbeat=self.clock.now())
-            )
-            if done.rowcount != 1:
-                raise StateError("the daemon lease was taken over by another process")
+            self._beat(conn)
+
+    def fence(self, conn: Any) -> None:
+        """Inside another transaction (an apply): raise ``LeaseLost`` unless we hold the lease.
+
+        The check is a heartbeat write, so the row stays locked (PostgreSQL) or the file
+        write-locked (SQLite) until that transaction ends: a takeover waits for it, then
+        finds a fresh heartbeat.
+        """
+        self._beat(conn)
 
     def release(self) -> None:
         """Give the lease up (only if still ours)."""
         with self.engine.begin() as conn:
             conn.execute(
-                delete(leases).where(leases.c.name == self.name, leases.c.token == self.token)
+                leases.delete().where(leases.c.name == self.name, leases.c.token == self.token)
             )
 
 
@@ -126,4 +236,14 @@ def holder_of(engine: Engine, name: str = "watch") -> Holder | None:
     return None if row is None else Holder(row.pid, row.host, row.since, row.heartbeat)
 
 
-__all__ = ["DaemonLease", "Holder", "LockHeld", "holder_of"]
+__all__ = [
+    "DEFAULT_TTL",
+    "DaemonLease",
+    "Holder",
+    "LeaseLost",
+    "LockHeld",
+    "Takeover",
+    "alive",
+    "holder_of",
+    "process_state",
+]

@@ -3,6 +3,10 @@
 Translation only: options → ``WatchSettings``, signals → daemon requests, the API server
 in the same event loop, and the graceful stop: SIGTERM/SIGINT stop the loop, background
 runs get ``--grace`` seconds, the rest are checkpointed (resumable), exit 0.
+
+Fatal errors are logged in the chosen ``--log-format`` (one JSON object with ``--log-format
+json``) and end with the exit codes of ``runtime.daemon`` (docs/cli.md): 3 lease refused,
+4 lease lost, 5 store URL unusable, 1 anything else at start.
 """
 
 from __future__ import annotations
@@ -12,14 +16,15 @@ import contextlib
 import logging
 import os
 import signal
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from devskyy.adapters.daemon_lock import DaemonLease
-from devskyy.adapters.engine import safe_url
+from devskyy.adapters.daemon_lock import DEFAULT_TTL, DaemonLease, LeaseLost, LockHeld
+from devskyy.adapters.engine import safe_url, url_problem
 from devskyy.adapters.git_source import GitSource
 from devskyy.adapters.logs import configure
 from devskyy.adapters.watcher import FsWatcher
@@ -32,8 +37,19 @@ from devskyy.cli._common import (
     socket_url,
     workspace_option,
 )
+from devskyy.errors import DevskyyError
 from devskyy.runtime.background import background_of
-from devskyy.runtime.daemon import WatchDaemon, WatchSettings
+from devskyy.runtime.daemon import (
+    EXIT_ERROR,
+    EXIT_LEASE_LOST,
+    EXIT_LEASE_REFUSED,
+    EXIT_STORE_CONFIG,
+    StandbyStopped,
+    WatchDaemon,
+    WatchSettings,
+    record_takeover,
+    wait_for_lease,
+)
 from devskyy.runtime.system import open_system
 
 log = logging.getLogger("devskyy.watch")
@@ -94,6 +110,18 @@ log = logging.getLogger("devskyy.watch")
     help="Pull mode: where to keep the checkout [default: .devskyy/checkout].",
 )
 @click.option(
+    "--standby",
+    is_flag=True,
+    help="If another daemon holds the store, wait and take over when it dies (else exit 3).",
+)
+@click.option(
+    "--lease-ttl",
+    type=click.FloatRange(min=1.0, max=3600.0),
+    default=DEFAULT_TTL,
+    show_default=True,
+    help="Seconds without a heartbeat before a standby takes the lease over.",
+)
+@click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.pass_obj
@@ -114,6 +142,8 @@ def watch(
     git_url: str | None,
     git_branch: str,
     checkout: Path | None,
+    standby: bool,
+    lease_ttl: float,
     log_format: str,
 ) -> None:
     """Apply the manifests under PATH continuously (default: manifests/).
@@ -123,9 +153,15 @@ def watch(
     In pull mode (--git-url) PATH is relative to the repository's root.
     """
     configure(log_format)
-    code = asyncio.run(
-        _run(
-            obj.url(),
+    url = obj.url()
+    as_json = log_format == "json"
+    problem = _store_config_problem(url)
+    if problem is not None:
+        message = f"the state store URL cannot be used: {problem}"
+        raise SystemExit(_fatal(message, EXIT_STORE_CONFIG, as_json=as_json))
+    try:
+        code = _watch(
+            url,
             path=path,
             prune=prune,
             interval=interval,
@@ -139,9 +175,53 @@ def watch(
             git_url=git_url,
             git_branch=git_branch,
             checkout=checkout,
+            standby=standby,
+            lease_ttl=lease_ttl,
         )
-    )
+    except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        raise
+    except LockHeld as exc:
+        message = f"{exc} (use --standby to wait for it)"
+        code = _fatal(message, EXIT_LEASE_REFUSED, as_json=as_json)
+    except LeaseLost as exc:
+        code = _fatal(str(exc), EXIT_LEASE_LOST, as_json=as_json)
+    except Exception as exc:
+        if not as_json:
+            raise  # the error boundary's one line ("error: …"), exit 1
+        # Anything else ends a start: one JSON line, with the traceback when it is not
+        # one of ours; systemd restarts the daemon (exit 1).
+        code = _fatal(str(exc), EXIT_ERROR, exc, as_json=True)
     raise SystemExit(code)
+
+
+def _watch(url: str, **opts: Any) -> int:
+    return asyncio.run(_run(url, **opts))
+
+
+def _fatal(message: str, code: int, exc: BaseException | None = None, *, as_json: bool) -> int:
+    """Say why the daemon ends, in the chosen log format, and return its exit code.
+
+    Text: the usual ``error: …`` line on stderr. JSON: one ``critical`` log object with
+    the message and exit code (and the traceback of an error that is not one of ours).
+    """
+    if not as_json:
+        click.echo(f"error: {message}", err=True)
+        return code
+    fields: dict[str, Any] = {"exit_code": code}
+    if exc is not None and not isinstance(exc, DevskyyError):
+        message = f"{type(exc).__name__}: {exc}"
+        fields["traceback"] = "".join(traceback.format_exception(exc))
+    log.critical(f"stopping: {message}", extra={"fields": fields})
+    return code
+
+
+def _store_config_problem(url: str) -> str | None:
+    """Why ``url`` can never work (malformed, unknown or missing driver), or None.
+
+    Only what retrying cannot fix: an unreachable server is a start error that systemd
+    retries, not a configuration problem.
+    """
+    return url_problem(url)  # SQLAlchemy is an adapter's business (import-linter)
 
 
 @contextlib.contextmanager
@@ -157,14 +237,43 @@ def _signals(loop: asyncio.AbstractEventLoop, daemon: Any) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
+@contextlib.contextmanager
+def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
+    """While standing by, SIGTERM/SIGINT end the wait (exit 0)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _take_lease(system: Any, opts: dict[str, Any]) -> DaemonLease | None:
+    """The store's lease (waiting for it with --standby); None if a signal ended the wait."""
+    lease = DaemonLease(system.engine, system.clock, ttl=opts["lease_ttl"])
+    stop = asyncio.Event()
+    try:
+        with _stop_on_signals(asyncio.get_running_loop(), stop):
+            takeover = await wait_for_lease(lease, system.clock, standby=opts["standby"], stop=stop)
+    except StandbyStopped:
+        log.info("stopped while standing by")
+        return None
+    if takeover is not None:
+        record_takeover(system, takeover)
+    return lease
+
+
 async def _run(url: str, **opts: Any) -> int:
     system = await open_system(url, start_agents=False)
-    lease = DaemonLease(system.engine, system.clock)
     try:
-        await asyncio.to_thread(lease.acquire)
+        lease = await _take_lease(system, opts)
     except BaseException:
         await system.close()
         raise
+    if lease is None:
+        await system.close()
+        return 0
     server: Any = None
     metrics_server: Any = None
     try:

@@ -30,6 +30,7 @@ class EventType(StrEnum):
     BLOCK_REFUSED = "threat.block_refused"
     UNBLOCKED = "threat.unblocked"
     MANIFESTS_APPLIED = "manifests.applied"
+    DAEMON_TAKEOVER = "daemon.takeover"  # a standby took the lease of a dead or silent daemon
 
 
 class Outcome(StrEnum):

@@ -19,6 +19,16 @@ full pass runs, never two at once:
 A periodic resync (``interval``) catches missed events and drift; SIGHUP forces one.
 SIGTERM/SIGINT stop the loop; the caller then drains background work
 (``BackgroundTasks.drain``) and releases the store's daemon lease.
+
+Crash-only: no input, file-system event or store error ends the daemon. A pass that fails
+for any reason other than invalid manifests (the store, git, a bug) is logged with its
+traceback, the last good state keeps running, and the next pass is retried after an
+exponential backoff (``WatchSettings.retry``, 1 s doubling to 60 s, on the clock seam). Only
+a signal (exit 0), a lost lease (``EXIT_LEASE_LOST``) and, at start, a refused lease
+(``EXIT_LEASE_REFUSED``) or a broken store configuration (``EXIT_STORE_CONFIG``) end it.
+The lease is renewed every third of its TTL, and every apply checks it in its own
+transaction (``DaemonLease.fence``): a daemon that lost its lease never applies again.
+``wait_for_lease`` is ``--standby``: poll until the lease is free or stale, then take it.
 """
 
 from __future__ import annotations
@@ -27,18 +37,22 @@ import asyncio
 import importlib.util
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devskyy.adapters.daemon_lock import DaemonLease
+from devskyy.adapters.clock import Clock
+from devskyy.adapters.daemon_lock import DaemonLease, LeaseLost, LockHeld, Takeover
 from devskyy.adapters.git_source import GitError, GitSource
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.adapters.watcher import Watcher
 from devskyy.core.debounce import Debounce, due, hint, next_wakeup
+from devskyy.core.retry import RetryPolicy
 from devskyy.errors import DevskyyError, ManifestError
 from devskyy.model.plan import Action, Plan, Revision
+from devskyy.model.security import AuditEvent, EventType, Outcome
 from devskyy.runtime.reconciler import AppliedHook, Reconciler, load_tree
 from devskyy.runtime.system import System
 
@@ -46,6 +60,17 @@ log = logging.getLogger("devskyy.watch")
 
 STOP = "\x00stop"
 RESYNC = "\x00resync"
+
+# Exit codes of `devskyy watch` (docs/cli.md; deploy/devskyy-watch.service stops restarting
+# on the ones a restart cannot fix).
+EXIT_OK = 0  # stopped by SIGTERM/SIGINT after draining
+EXIT_ERROR = 1  # an error at start (restarting may help: systemd retries)
+EXIT_LEASE_REFUSED = 3  # another daemon holds the store's lease (without --standby)
+EXIT_LEASE_LOST = 4  # this daemon's lease was taken over while it ran
+EXIT_STORE_CONFIG = 5  # the store URL cannot be used (malformed, unknown driver)
+
+PASS_RETRY = RetryPolicy(initial_interval=1.0, backoff_coefficient=2.0, maximum_interval=60.0)
+"""Backoff between failed passes: 1, 2, 4 … 60 seconds."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,7 @@ class WatchSettings:
     max_wait: float = 2.0
     interval: float = 60.0
     git: GitSource | None = None
+    retry: RetryPolicy = PASS_RETRY
 
 
 @dataclass
@@ -127,6 +153,10 @@ class WatchDaemon:
         # Called with every finished pass (metrics); an observer must not raise.
         self.observers: list[Callable[[PassOutcome], None]] = []
         self._sources: dict[Path, set[str]] = {}
+        if lease is not None:
+            self.reconciler.fence = lease.fence
+        self.failures = 0  # failed passes in a row (not rejections)
+        self.retry_at: float | None = None  # monotonic time of the next retry, if any
 
     # -- one pass -----------------------------------------------------------------
 
@@ -154,15 +184,46 @@ class WatchDaemon:
             )
             for line in outcome.rejected:
                 log.warning(line)
-        except DevskyyError as exc:
-            outcome.error = str(exc)
-            log.error("pass failed", extra={"fields": {"reason": reason, "error": str(exc)}})
+            self._succeeded()
+        except LeaseLost:
+            raise  # another daemon leads now: this one must stop, not retry
+        except Exception as exc:  # crash-only: any failure is retried
+            outcome.error = _summary(exc)
+            self._failed(reason, exc)
+        else:
+            self._succeeded()
         outcome.seconds = self.system.clock.monotonic() - started
         outcome.finished_at = self.system.clock.now()
         self.passes.append(outcome)
         for observer in self.observers:
-            observer(outcome)
+            try:
+                observer(outcome)
+            except Exception:  # an observer must not end the daemon
+                log.exception("pass observer failed")
         return outcome
+
+    def _succeeded(self) -> None:
+        """A pass that applied, was in sync, or rejected bad input: no retry pending."""
+        self.failures = 0
+        self.retry_at = None
+
+    def _failed(self, reason: str, exc: BaseException) -> None:
+        self.failures += 1
+        delay = self.settings.retry.base_delay(self.failures)
+        self.retry_at = self.system.clock.monotonic() + delay
+        fields: dict[str, Any] = {
+            "reason": reason,
+            "error": _summary(exc),
+            "failures": self.failures,
+            "retry_in": delay,
+        }
+        if not isinstance(exc, DevskyyError):
+            # A bug or an unexpected store error: keep the whole story for the report.
+            fields["traceback"] = "".join(traceback.format_exception(exc))
+        log.error(
+            f"pass failed; the last good state keeps running; retrying in {delay:g}s",
+            extra={"fields": fields},
+        )
 
     async def _pass(self, outcome: PassOutcome, paths: frozenset[str]) -> None:
         git_path = None
@@ -249,56 +310,195 @@ class WatchDaemon:
         self.watcher.queue.put_nowait(RESYNC)
 
     async def run(self) -> None:
-        """Reconcile now, then on every debounced hint, resync or SIGHUP, until stopped."""
+        """Reconcile now, then on every debounced hint, retry, resync or SIGHUP, until stopped.
+
+        Returns when stopped (``STOP``); raises ``LeaseLost`` when another daemon took the
+        lease. Nothing else ends it.
+        """
         clock = self.system.clock
         s = self.settings
         # Watch before the first pass, so that nothing saved during it is missed.
-        self.watcher.start()
-        first = await self.reconcile("start")
-        log.info(
-            "watching",
-            extra={"fields": {"path": str(s.path), "revision": first.revision}},
-        )
-        pending = Debounce()
-        last_pass = clock.monotonic()
-        last_beat = last_pass
         try:
+            self.watcher.start()
+        except Exception:  # no file events is degraded, not fatal
+            log.exception(
+                "cannot watch the tree; changes wait for the periodic resync",
+                extra={"fields": {"path": str(s.path), "interval": s.interval}},
+            )
+        try:
+            first = await self.reconcile("start")
+            log.info(
+                "watching",
+                extra={"fields": {"path": str(s.path), "revision": first.revision}},
+            )
+            pending = Debounce()
+            last_pass = clock.monotonic()
+            last_beat = last_pass
             while True:
                 now = clock.monotonic()
                 wake = next_wakeup(pending, last_pass, s.interval, s.debounce, s.max_wait)
+                if self.retry_at is not None:
+                    wake = min(wake, self.retry_at)
                 if self.lease is not None:
-                    wake = min(wake, last_beat + self.lease.ttl / 3)
+                    wake = min(wake, last_beat + self.lease.renew_every)
                 item = await self._next(max(0.0, wake - now))
                 now = clock.monotonic()
                 if item == STOP:
                     return
-                if self.lease is not None and now - last_beat >= self.lease.ttl / 3:
-                    await asyncio.to_thread(self.lease.renew)
+                if self.lease is not None and now - last_beat >= self.lease.renew_every:
+                    await self._renew()
                     last_beat = now
+                reason: str | None = None
                 if item == RESYNC:
-                    await self.reconcile("sighup", pending.paths)
+                    reason = "sighup"
                 elif item is not None:
                     pending = hint(pending, item, now)
-                    if not due(pending, now, s.debounce, s.max_wait):
-                        continue
-                    await self.reconcile("change", pending.paths)
+                    if due(pending, now, s.debounce, s.max_wait):
+                        reason = "change"
                 elif pending.pending and due(pending, now, s.debounce, s.max_wait):
-                    await self.reconcile("change", pending.paths)
+                    reason = "change"
+                elif self.retry_at is not None and now >= self.retry_at:
+                    reason = "retry"
                 elif not pending.pending and now - last_pass >= s.interval:
-                    await self.reconcile("resync")
-                else:
+                    reason = "resync"
+                if reason is None:
                     continue
+                await self.reconcile(reason, pending.paths)
                 # Every pass reads the whole tree: the hints gathered so far are spent.
                 pending = Debounce()
                 last_pass = clock.monotonic()
         finally:
             self.watcher.stop()
 
-    async def _next(self, timeout: float) -> str | None:
+    async def _renew(self) -> None:
+        """Heartbeat the lease; a store error is logged (the fence still guards applies)."""
+        assert self.lease is not None
         try:
-            return await asyncio.wait_for(self.watcher.queue.get(), timeout)
-        except TimeoutError:
-            return None
+            await asyncio.to_thread(self.lease.renew)
+        except LeaseLost:
+            raise
+        except Exception as exc:  # crash-only: retried at the next beat
+            log.error(
+                "cannot renew the daemon lease; retrying",
+                extra={
+                    "fields": {
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "traceback": "".join(traceback.format_exception(exc)),
+                    }
+                },
+            )
+
+    async def _next(self, timeout: float) -> str | None:
+        """The next hint, or None once ``timeout`` seconds have passed on the clock seam."""
+        queue = self.watcher.queue
+        if not queue.empty():
+            return queue.get_nowait()
+        getter = asyncio.ensure_future(queue.get())
+        sleeper = asyncio.ensure_future(self.system.clock.sleep(timeout))
+        try:
+            await asyncio.wait({getter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        return None
+
+
+async def wait_for_lease(
+    lease: DaemonLease,
+    clock: Clock,
+    *,
+    standby: bool,
+    stop: asyncio.Event,
+    poll: float | None = None,
+) -> Takeover | None:
+    """Take the store's lease; with ``standby``, wait for it until ``stop`` is set.
+
+    Returns the ``Takeover`` when it was taken from a dead or silent holder (to log and
+    audit), None when it was free. Raises ``LockHeld`` without ``standby``, and
+    ``StandbyStopped`` when ``stop`` is set while waiting.
+    A store error while standing by is logged and retried: a standby survives outages.
+    """
+    every = poll if poll is not None else min(1.0, lease.ttl / 5)
+    announced: tuple[int, str] | None = None
+    while True:
+        try:
+            return await asyncio.to_thread(lease.try_acquire)
+        except LockHeld as held:
+            if not standby:
+                raise
+            who = (held.holder.pid, held.holder.host)
+            if who != announced:
+                announced = who
+                log.info(
+                    "standing by: another daemon holds the lease",
+                    extra={"fields": {"holder_pid": who[0], "holder_host": who[1]}},
+                )
+        except Exception as exc:
+            if not standby:
+                raise
+            log.error(
+                "cannot read the daemon lease; retrying",
+                extra={
+                    "fields": {
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "traceback": "".join(traceback.format_exception(exc)),
+                    }
+                },
+            )
+        if await _stopped_within(clock, every, stop):
+            raise StandbyStopped()
+
+
+def record_takeover(system: System, takeover: Takeover) -> None:
+    """Log and audit that this daemon took the lease from a dead or silent one."""
+    previous = takeover.previous
+    details: dict[str, Any] = {
+        "previous_pid": previous.pid,
+        "previous_host": previous.host,
+        "previous_heartbeat": previous.heartbeat,
+        "reason": takeover.reason,
+    }
+    log.warning(
+        f"took over the daemon lease from pid {previous.pid} on {previous.host}: {takeover.reason}",
+        extra={"fields": details},
+    )
+    event = AuditEvent(
+        system.clock.now(),
+        "watch",
+        EventType.DAEMON_TAKEOVER,
+        "daemon/watch",
+        Outcome.SUCCESS,
+        details,
+    )
+    system.security_manager().audit.record(event, urgent=True)
+
+
+class StandbyStopped(Exception):
+    """A signal ended ``--standby`` before the lease came free."""
+
+
+async def _stopped_within(clock: Clock, seconds: float, stop: asyncio.Event) -> bool:
+    """Sleep ``seconds`` on the clock seam; True at once if ``stop`` is set meanwhile."""
+    if stop.is_set():
+        return True
+    waiter = asyncio.ensure_future(stop.wait())
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        sleeper.cancel()
+    return stop.is_set()
+
+
+def _summary(exc: BaseException) -> str:
+    """One line: our errors as they read, others with their type (SQL and the like in the
+    traceback field only)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return first if isinstance(exc, DevskyyError) else f"{type(exc).__name__}: {first}"
 
 
 def describe_outcome(outcome: PassOutcome) -> dict[str, Any]:

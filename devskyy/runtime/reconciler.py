@@ -99,6 +99,9 @@ class Reconciler:
     on_applied: list[AppliedHook] = field(default_factory=list)
     allowed_prefixes: Sequence[str] | None = None
     audit_actor: str | None = None  # set: each revision commits with its audit event
+    # The watch daemon's lease check (DaemonLease.fence): runs inside each apply's
+    # transaction, so a daemon whose lease was taken over can never commit a revision.
+    fence: Callable[[Transaction], None] | None = None
 
     def plan_tree(self, path: Path, *, prune: bool = False) -> Plan:
         """The plan that ``apply_tree`` would run now."""
@@ -154,7 +157,17 @@ class Reconciler:
         return ApplyResult(the_plan, revision, revision.number, rollback_of=number)
 
     def _within(self) -> InApply | None:
-        return None if self.audit_actor is None else audit_in_apply(self.audit_actor)
+        audit = None if self.audit_actor is None else audit_in_apply(self.audit_actor)
+        fence = self.fence
+        if fence is None:
+            return audit
+
+        def fenced(transaction: Transaction, revision: Revision) -> None:
+            fence(transaction)
+            if audit is not None:
+                audit(transaction, revision)
+
+        return fenced
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), tz=UTC)
