@@ -243,8 +243,12 @@ def test_target_path_must_be_inside_allowed_roots(tmp_path: Path, sample: Path) 
     agent = make_agent(ScannerAgent, tmp_path, "scanner", allowedRoots=[str(sample / "tests")])
     with pytest.raises(PermanentError) as info:
         call(agent, scan_type="quick", target_path=str(sample))
+    # The refusal names the manifest field to change, in every code agent's manifest.
     assert str(info.value) == (
-        f"target_path {sample} is outside the allowed roots: {sample / 'tests'}"
+        f"target_path {sample} is outside the allowed roots of agent scanner:"
+        f" {sample / 'tests'}; to allow it, add {sample} (or a folder above it) to"
+        " spec.config.allowedRoots in the manifests of the agents scanner, fixer, security,"
+        " verifier (manifests/agents/<name>.yaml), then run devskyy apply"
     )
     with pytest.raises(PermanentError, match="is not a folder"):
         call(agent, target_path=str(sample / "missing"))

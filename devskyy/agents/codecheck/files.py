@@ -80,14 +80,19 @@ class _Ignore:
 
 
 def _skip_dir(path: Path, name: str) -> bool:
-    return name in SKIP_DIRS or name.endswith(".egg-info") or (path / "pyvenv.cfg").is_file()
+    if name in SKIP_DIRS or name.endswith(".egg-info"):
+        return True
+    try:
+        return (path / "pyvenv.cfg").is_file()
+    except OSError:  # a folder we may not look into: os.walk reports it
+        return False
 
 
 def _read_gitignore(folder: Path, base: str) -> _Ignore | None:
     source = folder / ".gitignore"
-    if not source.is_file():
-        return None
     try:
+        if not source.is_file():
+            return None
         lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
@@ -199,6 +204,7 @@ def walk_tree(root: Path, suffixes: tuple[str, ...] | None = None) -> Walked:
                 found.append(path)
             elif reason:
                 walked.skipped.append((rel, reason))
+    walked.skipped.sort()
     return walked
 
 
@@ -213,7 +219,9 @@ def resolve_inside(root: Path, name: str | Path) -> Path:
     candidate = Path(name)
     if not candidate.is_absolute():
         candidate = root / candidate
-    real = candidate.resolve()
+    # realpath, not Path.resolve: a symlink loop must not raise here (Python 3.11 raises
+    # RuntimeError); the walker already reported it, and a loop is no regular file.
+    real = Path(os.path.realpath(candidate))
     if not is_inside(root, real):
         # Named relative to the root when below it: the run's output may reach an API
         # client, who must learn neither the server's folders nor where a link leads.
@@ -224,7 +232,7 @@ def resolve_inside(root: Path, name: str | Path) -> Path:
 
 def relative(root: Path, path: Path) -> str:
     """POSIX path of ``path`` relative to ``root`` (both resolved)."""
-    return path.resolve().relative_to(root.resolve()).as_posix()
+    return Path(os.path.realpath(path)).relative_to(root.resolve()).as_posix()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -28,9 +28,9 @@ from typing import Any
 
 from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
-from devskyy.agents.codecheck.files import relative
+from devskyy.agents.codecheck.files import oserror_reason, relative
 from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Severity, Tool, skipped_issue
-from devskyy.agents.codecheck.proc import chunks, run, tool_error
+from devskyy.agents.codecheck.proc import Completed, chunks, run, tool_error
 
 DEFAULT_SELECT = ("E4", "E7", "E9", "F", "W", "I", "B", "UP", "C4", "SIM", "PERF")
 PERFORMANCE_SELECT = ("PERF",)
@@ -126,7 +126,8 @@ def parse_check_output(root: Path, stdout: str) -> list[Issue]:
     issues = []
     for item in json.loads(stdout or "[]"):
         if item.get("code") == "E902":
-            issues.append(skipped_issue(relative(root, Path(item["filename"])), item["message"]))
+            rel = relative(root, Path(item["filename"]))
+            issues.append(skipped_issue(rel, oserror_reason(str(item["message"]))))
         else:
             issues.append(issue_from(root, item))
     return issues
@@ -197,6 +198,24 @@ def _format_issue(root: Path, name: str, line: int, changed: int) -> Issue:
     )
 
 
+_FILE_ERROR = re.compile(r"^error: Failed to (parse|format|read) (.+?): (.*)$")
+
+
+def _file_errors(done: Completed) -> list[tuple[str, str]] | None:
+    """``ruff format``'s exit 2 when every error is about one file: the files it could
+    not read, with the reason (a file that does not parse is ruff check's finding,
+    ``invalid-syntax``); None when any other error (a bad configuration) is among them."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    unreadable: list[tuple[str, str]] = []
+    for line in errors:
+        match = _FILE_ERROR.match(line)
+        if match is None:
+            return None
+        if match.group(1) != "parse":
+            unreadable.append((match.group(2), oserror_reason(match.group(3))))
+    return unreadable if errors else None
+
+
 async def format_check(root: Path, files: Sequence[Path], settings: RuffSettings) -> list[Issue]:
     """``ruff format --diff``: which files are not formatted, from their first changed line."""
     issues: list[Issue] = []
@@ -204,12 +223,11 @@ async def format_check(root: Path, files: Sequence[Path], settings: RuffSettings
         done = await run(
             [ruff_bin(), "format", *settings.common(), "--diff", "--", *part], cwd=root
         )
-        # Exit 2 with "Failed to parse": some files did not parse (ruff check reports
-        # those as invalid-syntax); any other exit 2, such as a bad configuration, fails.
-        unparsed = done.returncode == 2 and "Failed to parse" in done.stderr
-        if done.returncode not in (0, 1) and not unparsed:
+        unreadable = _file_errors(done) if done.returncode == 2 else None
+        if done.returncode not in (0, 1) and unreadable is None:
             raise tool_error("ruff format", done)
         issues += parse_format_diff(root, done.stdout)
+        issues += [skipped_issue(relative(root, root / f), why) for f, why in unreadable or []]
     return issues
 
 
