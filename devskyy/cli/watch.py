@@ -50,6 +50,7 @@ from devskyy.runtime.daemon import (
     record_takeover,
     wait_for_lease,
 )
+from devskyy.runtime.security.checkpoints import checkpoint_loop
 from devskyy.runtime.system import open_system
 
 log = logging.getLogger("devskyy.watch")
@@ -124,6 +125,13 @@ log = logging.getLogger("devskyy.watch")
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--audit-checkpoint-interval",
+    type=click.FloatRange(min=1.0),
+    default=300.0,
+    show_default=True,
+    help="Seconds between audit checkpoints in the log (for audit --verify --checkpoint).",
+)
 @click.pass_obj
 @error_boundary
 def watch(
@@ -145,6 +153,7 @@ def watch(
     standby: bool,
     lease_ttl: float,
     log_format: str,
+    audit_checkpoint_interval: float,
 ) -> None:
     """Apply the manifests under PATH continuously (default: manifests/).
 
@@ -177,6 +186,7 @@ def watch(
             checkout=checkout,
             standby=standby,
             lease_ttl=lease_ttl,
+            audit_checkpoint_interval=audit_checkpoint_interval,
         )
     except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
         raise
@@ -276,8 +286,14 @@ async def _run(url: str, **opts: Any) -> int:
         return 0
     server: Any = None
     metrics_server: Any = None
+    checkpoints: asyncio.Task[None] | None = None
     try:
         system.security_manager()  # applies are audited by the daemon's hook
+        checkpoints = asyncio.create_task(
+            checkpoint_loop(
+                system.security_manager(), system.clock, opts["audit_checkpoint_interval"]
+            )
+        )
         git = None
         path: Path = opts["path"]
         if opts["git_url"]:
@@ -317,6 +333,8 @@ async def _run(url: str, **opts: Any) -> int:
         )
         return 0
     finally:
+        if checkpoints is not None:
+            checkpoints.cancel()
         if metrics_server is not None:
             metrics_server.close()
         await asyncio.to_thread(lease.release)
@@ -354,7 +372,15 @@ def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:
             return contextlib.nullcontext()
 
     sock = listen(host, port)  # a port in use is one error line, exit 1
-    config = uvicorn.Config(create_app(system, settings), host=host, port=port, log_config=None)
+    # No X-Forwarded-For from anyone: uvicorn's default trusts it from 127.0.0.1, and a
+    # local client could then choose its source address (serve has --forwarded-allow-ips).
+    config = uvicorn.Config(
+        create_app(system, settings),
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=False,
+    )
     server = _Embedded(config)
     server.task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))  # type: ignore[attr-defined]
     log.info(f"serving on {socket_url(sock)}", extra={"fields": {"url": socket_url(sock)}})
