@@ -54,6 +54,22 @@ def test_coordinates_are_left_to_right_and_columns_centred() -> None:
     assert (edge.x1, edge.y1, edge.x2, edge.y2) == (105, 50, 155, 25)
 
 
+def test_an_edge_that_skips_a_layer_passes_through_its_own_slot() -> None:
+    # a -> b -> c and a -> c: the long edge gets a slot in b's column, beside b, not on it.
+    box = Box(width=100, height=40, gap_x=50, gap_y=10, margin=5)
+    placed = layout(["a", "b", "c"], [("a", "b"), ("b", "c"), ("a", "c")], box)
+    assert [n.name for n in placed.nodes] == ["a", "b", "c"]  # slots are not nodes
+    b = placed.node("b")
+    long_edge = placed.edges[2]
+    assert (long_edge.src, long_edge.dst) == ("a", "c")
+    (x_in, y_in), (x_out, y_out) = long_edge.via
+    assert (x_in, x_out) == (b.x, b.x + box.width)
+    assert y_in == y_out
+    assert abs(y_in - (b.y + box.height / 2)) >= box.height + box.gap_y  # another row
+    assert placed.edges[0].via == ()
+    assert placed.height == 5 + 40 + 10 + 40 + 5  # two rows: b and the slot
+
+
 def test_an_empty_graph_has_only_margins() -> None:
     placed = layout([], [])
     assert placed.nodes == ()

@@ -51,7 +51,11 @@ class PlacedNode:
 
 @dataclass(frozen=True)
 class PlacedEdge:
-    """An edge from the right middle of ``src``'s box to the left middle of ``dst``'s."""
+    """An edge from the right middle of ``src``'s box to the left middle of ``dst``'s.
+
+    ``via``: for an edge that skips layers, the entry and exit point of the slot it
+    passes through in each layer between (empty for an edge between adjacent layers).
+    """
 
     src: str
     dst: str
@@ -59,6 +63,8 @@ class PlacedEdge:
     y1: float
     x2: float
     y2: float
+    via: tuple[tuple[float, float], ...] = ()
+    """Points an edge that skips layers passes through, left to right."""
 
 
 @dataclass(frozen=True)
@@ -146,15 +152,47 @@ def order_layers(
     return columns
 
 
+def _split_long_edges(
+    pairs: Sequence[tuple[str, str]], layer: dict[str, int]
+) -> tuple[list[str], list[tuple[str, str]], list[list[str]]]:
+    """Virtual nodes for edges that skip layers, so they are routed between boxes.
+
+    Returns the virtual nodes (their layers added to ``layer``), the edges of the
+    graph with every long edge replaced by its chain, and each input edge's chain.
+    """
+    virtual: list[str] = []
+    short: list[tuple[str, str]] = []
+    chains: list[list[str]] = []
+    for index, (src, dst) in enumerate(pairs):
+        chain: list[str] = []
+        previous = src
+        for step in range(layer[src] + 1, layer[dst]):
+            # NUL never appears in a manifest name, so these cannot clash with nodes.
+            name = f"\0{index}:{step}"
+            layer[name] = step
+            virtual.append(name)
+            chain.append(name)
+            short.append((previous, name))
+            previous = name
+        short.append((previous, dst))
+        chains.append(chain)
+    return virtual, short, chains
+
+
 def layout(
     nodes: Sequence[str], edges: Sequence[tuple[str, str]], box: Box | None = None
 ) -> Layout:
-    """Place ``nodes`` left to right along ``edges`` (``src -> dst``); see the module doc."""
+    """Place ``nodes`` left to right along ``edges`` (``src -> dst``); see the module doc.
+
+    An edge that skips layers passes through a reserved slot in each layer between its
+    ends (``PlacedEdge.via``), as in the Sugiyama scheme, instead of through other boxes.
+    """
     box = box or Box()
     unique = list(dict.fromkeys(nodes))
     pairs = list(dict.fromkeys(edges))
     layer = longest_path_layers(unique, pairs)
-    columns = order_layers(unique, pairs, layer)
+    virtual, short, chains = _split_long_edges(pairs, layer)
+    columns = order_layers([*unique, *virtual], short, layer)
     tallest = max((len(c) for c in columns), default=0)
     height = 2 * box.margin + tallest * box.height + max(tallest - 1, 0) * box.gap_y
     width = 2 * box.margin + len(columns) * box.width + max(len(columns) - 1, 0) * box.gap_x
@@ -179,7 +217,15 @@ def layout(
             placed[src].y + half,
             placed[dst].x,
             placed[dst].y + half,
+            tuple(
+                point
+                for v in chain
+                for point in (
+                    (placed[v].x, placed[v].y + half),
+                    (placed[v].x + box.width, placed[v].y + half),
+                )
+            ),
         )
-        for src, dst in pairs
+        for (src, dst), chain in zip(pairs, chains, strict=True)
     )
     return Layout(tuple(placed[n] for n in unique), placed_edges, width, height, box)

@@ -10,6 +10,7 @@ the next, with an arrowhead. Every name is escaped. The drawing has a ``<title>`
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 from html import escape
 
@@ -74,12 +75,14 @@ def graph_svg(
         '<path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>',
     ]
     for edge in placed.edges:
-        bend = max(24.0, (edge.x2 - edge.x1) / 2)
+        points = [(edge.x1, edge.y1), *edge.via, (edge.x2, edge.y2)]
+        path = [f"M{points[0][0]:.1f},{points[0][1]:.1f}"]
+        for (xa, ya), (xb, yb) in itertools.pairwise(points):
+            bend = max(12.0, (xb - xa) / 2)
+            path.append(f"C{xa + bend:.1f},{ya:.1f} {xb - bend:.1f},{yb:.1f} {xb:.1f},{yb:.1f}")
         parts.append(
             f'<path class="edge" marker-end="url(#{marker})" '
-            f'data-edge="{escape(edge.src)}→{escape(edge.dst)}" '
-            f'd="M{edge.x1:.1f},{edge.y1:.1f} C{edge.x1 + bend:.1f},{edge.y1:.1f} '
-            f'{edge.x2 - bend:.1f},{edge.y2:.1f} {edge.x2:.1f},{edge.y2:.1f}"/>'
+            f'data-edge="{escape(edge.src)}→{escape(edge.dst)}" d="{" ".join(path)}"/>'
         )
     name_y = 20.0 if states else box.height / 2 + 4.5  # centred when alone in its box
     for node in placed.nodes:
