@@ -5,6 +5,11 @@ Translation only: options → ``ApiSettings``; ``--manifests PATH`` is applied f
 agents started, the app built with ``devskyy.api.create_app`` and served. On SIGTERM
 or Ctrl-C uvicorn stops taking requests, background runs get ``--grace`` seconds, the
 rest are recorded as cancelled (resumable), and the exit code is 0.
+
+The client address is the connection's: ``X-Forwarded-For`` is trusted only from the
+proxies named by ``--forwarded-allow-ips``. An audit checkpoint (``{seq, hash, at}``) is
+logged at start and every ``--audit-checkpoint-interval`` seconds, for
+``devskyy audit --verify --checkpoint LOG``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from devskyy.cli._common import (
 )
 
 log = logging.getLogger("devskyy.serve")
+CHECKPOINT_INTERVAL = 300.0
 
 
 @click.command()
@@ -52,6 +58,21 @@ log = logging.getLogger("devskyy.serve")
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="IPS",
+    help="Behind a reverse proxy: the proxy addresses (comma-separated, or *) whose "
+    "X-Forwarded-For/-Proto are trusted. Without it they are ignored and the client "
+    "address is the connection's.",
+)
+@click.option(
+    "--audit-checkpoint-interval",
+    type=click.FloatRange(min=1.0),
+    default=CHECKPOINT_INTERVAL,
+    show_default=True,
+    help="Seconds between audit checkpoints in the log (for audit --verify --checkpoint).",
+)
 @click.pass_obj
 @error_boundary
 def serve(
@@ -63,13 +84,32 @@ def serve(
     rate_limit: int | None,
     grace: float,
     log_format: str,
+    forwarded_allow_ips: str | None,
+    audit_checkpoint_interval: float,
 ) -> None:
     """Serve the HTTP API (every route but /healthz needs an API key)."""
     configure(log_format)
     if manifests is not None:
         _apply(obj.url(), manifests)
     settings = api_settings(workspaces, rate_limit)
-    asyncio.run(_serve(obj.url(), host, port, settings, grace))
+    edge = _Edge(forwarded_allow_ips, audit_checkpoint_interval)
+    asyncio.run(_serve(obj.url(), host, port, settings, grace, edge))
+
+
+class _Edge:
+    """How the server meets the network: trusted proxies, checkpoint pace."""
+
+    def __init__(self, forwarded_allow_ips: str | None, checkpoint_interval: float) -> None:
+        self.forwarded_allow_ips = forwarded_allow_ips
+        self.checkpoint_interval = checkpoint_interval
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default (and FORWARDED_ALLOW_IPS
+        # from the environment): any local client could then pick its source address,
+        # dodging a source block or framing another address. Off unless asked for.
+        if self.forwarded_allow_ips is None:
+            return {"proxy_headers": False}
+        return {"proxy_headers": True, "forwarded_allow_ips": self.forwarded_allow_ips}
 
 
 def _apply(url: str, tree: Path) -> None:
@@ -85,7 +125,7 @@ def _apply(url: str, tree: Path) -> None:
     log.info("manifests applied", extra={"fields": {"path": str(tree), "revision": number}})
 
 
-async def _serve(url: str, host: str, port: int, settings: Any, grace: float) -> None:
+async def _serve(url: str, host: str, port: int, settings: Any, grace: float, edge: _Edge) -> None:
     import uvicorn  # noqa: PLC0415
 
     class _Server(uvicorn.Server):
@@ -99,6 +139,7 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
 
     from devskyy.api import create_app  # noqa: PLC0415
     from devskyy.runtime.background import background_of  # noqa: PLC0415
+    from devskyy.runtime.security.checkpoints import checkpoint_loop  # noqa: PLC0415
     from devskyy.runtime.system import open_system  # noqa: PLC0415
 
     sock = listen(host, port)  # before anything starts: a port in use is one error line
@@ -106,7 +147,16 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
     try:
         app = create_app(system, settings)
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, server_header=False
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            **edge.uvicorn_options(),
+        )
+        checkpoints = asyncio.create_task(
+            checkpoint_loop(system.security_manager(), system.clock, edge.checkpoint_interval)
         )
         server = _Server(config)
         loop = asyncio.get_running_loop()
@@ -117,7 +167,10 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float) ->
             f"serving on {socket_url(sock)}",
             extra={"fields": {"url": socket_url(sock), "pid": os.getpid()}},
         )
-        await server.serve(sockets=[sock])
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            checkpoints.cancel()
         drained = await background_of(system).drain(grace)
         log.info(
             "stopped",

@@ -170,6 +170,7 @@ class Checkpoint:
 
 
 _MARK = "audit checkpoint "
+_DECODER = json.JSONDecoder()
 
 
 def _checkpoint_of(data: Any) -> Checkpoint | None:
@@ -199,7 +200,8 @@ def parse_checkpoints(text: str, source: str) -> tuple[Checkpoint, ...]:
         if not body.startswith("{"):
             continue
         try:
-            checkpoint = _checkpoint_of(json.loads(body))
+            # raw_decode: a text log line goes on after the object (key=value fields).
+            checkpoint = _checkpoint_of(_DECODER.raw_decode(body)[0])
         except (ValueError, RecursionError) as exc:
             detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise ValueError(f"{source}:{number}: not a checkpoint: {detail}") from None
