@@ -328,3 +328,22 @@ def test_schema_write_refuses_a_symlinked_folder_of_the_tree(repo: Path, victim:
         "the folder 'docs' on its way is a symbolic link\n"
     )
     assert sorted(os.listdir(victim.parent)) == ["victim.txt"]
+
+
+# -- the state folder's .gitignore -------------------------------------------------------
+
+
+def test_a_dangling_gitignore_link_in_the_state_folder_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "checkout"
+    (checkout / ".devskyy").mkdir(parents=True)
+    aimed = tmp_path / "outside" / "created-by-devskyy"
+    (tmp_path / "outside").mkdir()
+    (checkout / ".devskyy" / ".gitignore").symlink_to(aimed)
+    monkeypatch.chdir(checkout)
+    monkeypatch.delenv("DEVSKYY_STATE_URL", raising=False)
+    result = CliRunner().invoke(main, ["keys", "list"])
+    assert result.exit_code == 0, result.output
+    assert not aimed.exists()
+    assert (checkout / ".devskyy" / ".gitignore").is_symlink()

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SAWarning
 
+from devskyy.adapters import safe_files
 from devskyy.errors import StateError
 
 metadata = MetaData()
@@ -227,8 +228,12 @@ def _ignore_in_git(folder: Path) -> None:
     to a manifests repository a ``git add .`` must not pick it up.
     """
     marker = folder / ".gitignore"
-    if folder.name == DEFAULT_DIR and not marker.exists():
-        marker.write_text("# Created by devskyy: the local state store and backups.\n*\n")
+    if folder.name == DEFAULT_DIR and not os.path.lexists(marker):
+        # lexists and safe_files: a checkout may hold a dangling .devskyy/.gitignore link
+        # aimed at a file to create elsewhere; a marker is not worth following it.
+        with contextlib.suppress(safe_files.UnsafeWrite):
+            text = "# Created by devskyy: the local state store and backups.\n*\n"
+            safe_files.write_text(folder, ".gitignore", text)
 
 
 def shown_url(url: str) -> str:
