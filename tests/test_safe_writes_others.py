@@ -112,6 +112,28 @@ def test_a_failed_rename_leaves_the_old_file_and_no_temporary(
     assert os.listdir(tmp_path) == ["a.txt"]
 
 
+def test_check_read_mode_and_folders(tmp_path: Path, victim: Path) -> None:
+    safe_files.check_writable(tmp_path, "not/yet/there.txt")  # a missing folder is fine
+    safe_files.make_folders(tmp_path, "a/b", folder_mode=0o700)
+    assert stat.S_IMODE((tmp_path / "a" / "b").stat().st_mode) == 0o700
+    long_name = "n" * 250
+    safe_files.write_bytes(tmp_path, f"a/b/{long_name}", b"long", mode=0o640)
+    assert safe_files.read_bytes(tmp_path, f"a/b/{long_name}") == b"long"
+    assert safe_files.file_mode(tmp_path, f"a/b/{long_name}") == 0o640
+    assert safe_files.file_mode(tmp_path, "a/b/missing") is None
+    (tmp_path / "a" / "link").symlink_to(victim)
+    assert safe_files.file_mode(tmp_path, "a/link") is None
+    with pytest.raises(safe_files.UnsafeWrite, match="it is a symbolic link"):
+        safe_files.check_writable(tmp_path, "a/link")
+    os.mkfifo(tmp_path / "a" / "pipe")
+    with pytest.raises(safe_files.UnsafeWrite, match="refused to read a/pipe: it is not"):
+        safe_files.read_bytes(tmp_path, "a/pipe")  # and it did not block
+    (tmp_path / "c").symlink_to(victim.parent, target_is_directory=True)
+    with pytest.raises(safe_files.UnsafeWrite, match="the folder 'c' on its way"):
+        safe_files.make_folders(tmp_path, "c/d")
+    _untouched(victim)
+
+
 # -- restore ---------------------------------------------------------------------------
 
 
