@@ -1,7 +1,8 @@
 """``create_app(system, settings)``: the FastAPI app over one ``System`` (no globals).
 
-The app holds an ``ApiContext`` (system, settings, security manager, metrics, runs)
-that the routers close over. Around every request, ``_Edge`` (plain ASGI, cheap):
+The app holds an ``ApiContext`` (``api/context.py``: system, settings, security manager,
+metrics, runs) in ``app.state.api``; routers reach it through the ``api_context``
+dependency and import nothing from this module. Around every request, ``_Edge`` (plain ASGI, cheap):
 assigns the request id (``X-Request-ID`` echoed when sane, else generated), refuses a
 body over the cap (413), turns any unhandled exception into
 ``{"error": "internal", "request_id": …}`` (never a stack trace), adds the
@@ -24,56 +25,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from devskyy.api.deps import ApiError, Caller, Guard
-from devskyy.api.metrics import ApiMetrics
-from devskyy.api.permissions import Need
-from devskyy.api.runs import Runs
+from devskyy.api.context import ApiContext
+from devskyy.api.deps import ApiError, Caller
 from devskyy.api.settings import ApiSettings
-from devskyy.core.ratelimit import RateDecision
 from devskyy.errors import DevskyyError, NotFound, PermissionDenied, SecurityError, StateError
-from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.system import System
+
+__all__ = ["ApiContext", "create_app"]
 
 access_log = logging.getLogger("devskyy.api.access")
 error_log = logging.getLogger("devskyy.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class ApiContext:
-    """What the routers need: the runtime, the settings and the API's own parts."""
-
-    def __init__(self, system: System, settings: ApiSettings) -> None:
-        self.system = system
-        self.settings = settings
-        self.security: SecurityManager = system.security_manager()
-        self.metrics = ApiMetrics(system)
-        system.orchestrator.call_observers.append(self.metrics.observe_call)
-        self.runs = Runs(system, self.metrics.run_ended)
-        self.guard = Guard(self)
-
-    def rate_limit(self, principal: str) -> RateDecision:
-        """Count a request of ``principal``: its Agent manifest's limit, else the default."""
-        limit = self.settings.rate_limit
-        if limit is None:
-            return self.security.rate_limit(principal)
-        return self.security.rate_limit(principal, default=(limit, self.settings.rate_window))
-
-    def decide(self, caller: Caller, need: Need) -> None:
-        """RBAC for the presented key (audited by the manager); 403 with the reason."""
-        decision = self.security.authorize(
-            caller.principal, need.resource, need.permission, presented_key_id=caller.key_id
-        )
-        if not decision.allowed:
-            self.metrics.denied.inc()
-            raise ApiError(
-                403,
-                "forbidden",
-                {
-                    "reason": decision.reason,
-                    "permission": need.permission,
-                    "resource": need.resource,
-                },
-            )
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:

@@ -21,16 +21,32 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from fastapi import Request
 
+from devskyy.api.metrics import ApiMetrics
 from devskyy.api.permissions import TABLE, Need
+from devskyy.api.settings import ApiSettings
 from devskyy.core.ratelimit import RateDecision
 from devskyy.model.security import KeyReason
+from devskyy.runtime.security import SecurityManager
 
-if TYPE_CHECKING:
-    from devskyy.api.app import ApiContext
+
+class ApiContext(Protocol):
+    """What authentication needs of the app's context (``api.context.ApiContext``).
+
+    A Protocol, so that this module and the context do not import each other.
+    """
+
+    settings: ApiSettings
+    security: SecurityManager
+    metrics: ApiMetrics
+
+    def rate_limit(self, principal: str) -> RateDecision: ...
+
+    def decide(self, caller: Caller, need: Need) -> None: ...
+
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 

@@ -2,19 +2,19 @@
 
 Scanner and fixer paths are confined to the workspace roots before any agent sees
 them (403 with the reason otherwise); task and workflow parameters are confined where an
-agent's input model declares them paths (``devskyy.model.paths``). The agent then runs
-through the orchestrator (breaker, retry policy, priority queue) like any other call.
+agent's input model declares them paths (``devskyy.model.paths``; ``api/confine.py``, for
+the orchestrator and registry routers). The agent then runs through the orchestrator
+(breaker, retry policy, priority queue) like any other call.
 """
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from devskyy.api.app import ApiContext
+from devskyy.api.context import ApiContext
 from devskyy.api.deps import ApiError, Caller
 from devskyy.api.models import (
     ERRORS,
@@ -28,13 +28,9 @@ from devskyy.api.workspace import (
     OutsideWorkspace,
     PathNotFound,
     confine,
-    confine_inputs,
-    workflow_path_params,
 )
-from devskyy.core.selection import select_for
 from devskyy.errors import CircuitOpen, NotFound, PermanentError, TemporaryError
-from devskyy.model.manifests import Priority, Workflow
-from devskyy.model.paths import PathField, path_inputs
+from devskyy.model.manifests import Priority
 
 AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -44,50 +40,6 @@ def _confined(ctx: ApiContext, path: str, base: str | None = None) -> str:
     try:
         folder = pathlib.Path(base) if base is not None else None
         return str(confine(path, ctx.settings.workspace_roots, folder))
-    except OutsideWorkspace as exc:
-        raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
-    except PathNotFound as exc:
-        raise ApiError(404, "not_found", {"reason": str(exc)}) from None
-
-
-def _declared(ctx: ApiContext, agent: str | None) -> dict[str, PathField]:
-    """The path inputs agent ``agent`` declares (its class's ``input_model``)."""
-    instance = ctx.system.registry.get_agent(agent) if agent else None
-    return path_inputs(getattr(type(instance), "input_model", None)) if instance else {}
-
-
-def confined_params(
-    ctx: ApiContext, params: dict[str, Any], capabilities: Iterable[str]
-) -> dict[str, Any]:
-    """Task parameters with the path inputs of the task's agents confined, and a folder
-    input omitted set to the workspace root (403 outside the workspace)."""
-    orchestrator = ctx.system.orchestrator
-    infos = {n: orchestrator.agent_info(n) for n in orchestrator.agent_names}
-    declared: dict[str, PathField] = {}
-    for agent in select_for(capabilities, infos):
-        declared.update(_declared(ctx, agent))
-    return _confine(ctx, params, declared)
-
-
-def confined_workflow_params(
-    ctx: ApiContext, workflow: Workflow, params: dict[str, Any]
-) -> dict[str, Any]:
-    """Workflow parameters that feed a declared path input of a step, confined."""
-    steps = []
-    for step in workflow.spec.steps:
-        try:
-            agent = step.agent or ctx.system.orchestrator.resolve(step.capability or "")
-        except NotFound:
-            continue  # the run itself reports the missing agent
-        steps.append((step.input, _declared(ctx, agent)))
-    return _confine(ctx, params, workflow_path_params(steps))
-
-
-def _confine(
-    ctx: ApiContext, params: dict[str, Any], declared: dict[str, PathField]
-) -> dict[str, Any]:
-    try:
-        return confine_inputs(params, ctx.settings.workspace_roots, declared)
     except OutsideWorkspace as exc:
         raise ApiError(403, "outside_workspace", {"reason": str(exc)}) from None
     except PathNotFound as exc:

@@ -1,4 +1,10 @@
-"""Orchestrator endpoints: health, metrics, dependencies, execute (202 + run id)."""
+"""Orchestrator endpoints: health, metrics, dependencies, execute (202 + run id).
+
+``POST /execute`` compiles the task at once (``Orchestrator.compile_task``), so an unknown
+capability is 404 and a bad task type or an empty capability list is 400 before anything
+runs; the task then runs in the background as a workflow run of the DAG engine. Handlers
+get the ``ApiContext`` through the ``api_context`` dependency.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from devskyy.api.app import ApiContext
-from devskyy.api.deps import ApiError, Caller
+from devskyy.api.confine import confined_params
+from devskyy.api.context import ApiContext, accepted_or_done, api_context
+from devskyy.api.deps import Caller
 from devskyy.api.models import (
     ERRORS,
     AgentMetricsReport,
@@ -17,40 +24,29 @@ from devskyy.api.models import (
     RunAccepted,
     RunView,
 )
-from devskyy.api.routers.agents import confined_params
-from devskyy.errors import NotFound
+from devskyy.core.tasks import TaskRequest
+from devskyy.model.manifests import Priority
 
-
-def accepted_or_done(
-    ctx: ApiContext, run_id: str, kind: str, waited: bool, response: Response
-) -> dict[str, Any]:
-    """The run's view when the caller waited and it ended, else 202 with where to poll."""
-    view = ctx.runs.view(run_id)
-    if waited and view["status"] not in ("pending", "running"):
-        response.status_code = 200
-        return view
-    response.status_code = 202
-    return RunAccepted(
-        run_id=run_id, kind=kind, status=view["status"], status_url=f"/api/runs/{run_id}"
-    ).model_dump()
+Context = Depends(api_context)
 
 
 def build(ctx: ApiContext) -> APIRouter:
+    """The router; handlers take the context from the ``api_context`` dependency."""
     router = APIRouter(prefix="/api/agents/orchestrator", tags=["orchestrator"], responses=ERRORS)
-    guard = Depends(ctx.guard)
+    guard = Depends(ctx.guard)  # authentication needs the guard before any handler runs
 
     @router.get("/health", response_model=OrchestratorHealth)
-    async def health(caller: Caller = guard) -> dict[str, Any]:
+    async def health(caller: Caller = guard, ctx: ApiContext = Context) -> dict[str, Any]:
         """Overall status, per-agent status and breakers, the queue, task counts."""
         return await ctx.system.orchestrator.get_orchestrator_health()
 
     @router.get("/metrics", response_model=AgentMetricsReport)
-    async def metrics(caller: Caller = guard) -> dict[str, Any]:
+    async def metrics(caller: Caller = guard, ctx: ApiContext = Context) -> dict[str, Any]:
         """Performance figures for every agent, keyed by name."""
         return ctx.system.orchestrator.get_agent_metrics()
 
     @router.get("/dependencies", response_model=DependencyGraph)
-    async def dependencies(caller: Caller = guard) -> dict[str, Any]:
+    async def dependencies(caller: Caller = guard, ctx: ApiContext = Context) -> dict[str, Any]:
         """The agent dependency graph."""
         return ctx.system.orchestrator.get_dependency_graph()
 
@@ -64,14 +60,17 @@ def build(ctx: ApiContext) -> APIRouter:
         body: ExecuteRequest,
         response: Response,
         caller: Caller = guard,
+        ctx: ApiContext = Context,
         wait: bool = Query(False, description="Wait (bounded) for the task to finish."),
     ) -> dict[str, Any]:
         """Run a multi-agent task in the background; 202 with the run id at once."""
-        for cap in body.required_capabilities:
-            try:
-                ctx.system.orchestrator.resolve(cap)
-            except NotFound as exc:
-                raise ApiError(404, "not_found", str(exc)) from None
+        task = TaskRequest(
+            body.task_type,
+            body.parameters,
+            tuple(body.required_capabilities),
+            Priority(body.priority),
+        )
+        ctx.system.orchestrator.compile_task(task)  # 404 / 400 now, not in the background
         request = body.model_dump(exclude={"wait"})
         request["parameters"] = confined_params(ctx, body.parameters, body.required_capabilities)
         run_id = ctx.runs.start_task(request)

@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from devskyy.api.app import ApiContext
+from devskyy.api.confine import confined_workflow_params
+from devskyy.api.context import ApiContext, accepted_or_done
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
     ERRORS,
@@ -19,8 +20,6 @@ from devskyy.api.models import (
     RunView,
     WorkflowRequest,
 )
-from devskyy.api.routers.agents import confined_workflow_params
-from devskyy.api.routers.orchestrator import accepted_or_done
 from devskyy.runtime.workflows import validate_params
 
 AgentName = Path(pattern=r"^[a-z][a-z0-9_-]{0,62}$")

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from devskyy.api.app import ApiContext
+from devskyy.api.context import ApiContext
 from devskyy.api.deps import Caller
 from devskyy.api.metrics import CONTENT_TYPE
 from devskyy.api.models import ERRORS, Liveness, RunAccepted, RunView

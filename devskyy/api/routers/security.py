@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from devskyy.api.app import ApiContext
+from devskyy.api.context import ApiContext
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
     ERRORS,

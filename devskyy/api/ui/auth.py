@@ -38,7 +38,7 @@ from devskyy.api.ui.access import Viewer
 from devskyy.model.security import KeyReason
 
 if TYPE_CHECKING:
-    from devskyy.api.app import ApiContext
+    from devskyy.api.context import ApiContext
 
 COOKIE = "devskyy_session"
 SESSION_SECONDS = 8 * 3600.0

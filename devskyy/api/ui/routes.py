@@ -44,7 +44,7 @@ from devskyy.api.ui.svg import state_text
 from devskyy.errors import DevskyyError, NotFound
 
 if TYPE_CHECKING:
-    from devskyy.api.app import ApiContext
+    from devskyy.api.context import ApiContext
 
 LIVE_POLL_SECONDS = 0.25
 """How often the live view of a run re-reads the store."""

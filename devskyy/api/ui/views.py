@@ -26,7 +26,7 @@ from devskyy.runtime.reconciler import load_tree
 from devskyy.runtime.workflows import effective_status
 
 if TYPE_CHECKING:
-    from devskyy.api.app import ApiContext
+    from devskyy.api.context import ApiContext
 
 PAGE_SIZE = 50
 OUTPUT_CAP = 20_000
