@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devskyy.core.keys import PREFIX, find_keys
+from devskyy.core.keys import PREFIX, redact
 from devskyy.model.security import AuditEvent, AuditRecord
 
 GENESIS = "0" * 64
-REDACTED = "[redacted]"
 
 
 _SECONDS: dict[int, str] = {}
@@ -103,17 +102,12 @@ def _event_payload(  # noqa: PLR0917 - the six fields of the canonical body
 
 def scrub(value: Any) -> Any:
     """``value`` with anything that looks like an API key replaced by ``[redacted]``."""
-    if isinstance(value, str):
-        for key in find_keys(value):
-            value = value.replace(key, REDACTED)
-        return value
-    if isinstance(value, dict):
-        return {str(k): scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return scrub(str(value))
+    redacted = redact(value)
+    if redacted is None or isinstance(redacted, str | bool | int | float | dict | list):
+        return redacted
+    if isinstance(redacted, tuple):
+        return list(redacted)
+    return str(redacted)
 
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:

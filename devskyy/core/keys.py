@@ -9,6 +9,11 @@ A key reads ``dsk_<keyid>_<secret><checksum>``:
   GitHub's tokens, a secret scanner can tell a real key from random noise offline, and
   a typo is reported as ``malformed`` without touching the store.
 
+``redact(value)`` is the one redaction of the project: every well-formed key inside any
+string of a JSON-like value (keys of mappings included) becomes ``[redacted]``. The API
+applies it to request bodies and query strings, the run store to parameters, step
+outputs and errors, and the audit chain to every event.
+
 Only ``hash_secret(key_id, secret)`` is ever stored: SHA-256 over a domain tag, the key
 id and the secret, so a hash copied onto another key id does not verify. ``verify``
 compares in constant time with ``hmac.compare_digest``.
@@ -21,6 +26,7 @@ import hmac
 import re
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 PREFIX = "dsk"
 KEY_ID_BYTES = 8
@@ -38,6 +44,10 @@ _SHAPE = re.compile(
     rf"(?P<secret>[0-9A-Za-z]{{{SECRET_LEN}}})(?P<checksum>[0-9A-Za-z]{{{CHECKSUM_LEN}}})$"
 )
 KEY_ID_PATTERN = re.compile(rf"^[0-9a-z]{{{KEY_ID_LEN}}}$")
+_FIND = re.compile(rf"{PREFIX}_[0-9a-z]{{{KEY_ID_LEN}}}_[0-9A-Za-z]{{{SECRET_LEN + CHECKSUM_LEN}}}")
+MARK = PREFIX + "_"
+REDACTED = "[redacted]"
+MAX_REDACT_DEPTH = 256
 
 
 def _encode(value: int, alphabet: str, width: int) -> str:
@@ -113,8 +123,46 @@ def looks_like_key(text: str) -> bool:
 
 def find_keys(text: str) -> list[str]:
     """Every well-formed key inside ``text`` (a secret scanner's check)."""
-    pattern = rf"{PREFIX}_[0-9a-z]{{{KEY_ID_LEN}}}_[0-9A-Za-z]{{{SECRET_LEN + CHECKSUM_LEN}}}"
-    return [m for m in re.findall(pattern, text) if looks_like_key(m)]
+    return [m for m in _FIND.findall(text) if looks_like_key(m)]
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every well-formed key (prefix and checksum) replaced by ``[redacted]``."""
+    if MARK not in text:  # the common case costs one substring search
+        return text
+    return _FIND.sub(lambda m: REDACTED if looks_like_key(m.group(0)) else m.group(0), text)
+
+
+def redact(value: Any, _depth: int = 0) -> Any:
+    """``value`` with every key inside its strings (and mapping keys) redacted.
+
+    JSON-like values keep their shape; a value with nothing to redact is returned as is
+    (no copy). Other objects are returned unchanged unless their text holds a key, then
+    as that text, redacted. Deeper than ``MAX_REDACT_DEPTH`` levels (beyond every input
+    limit of the project) a subtree holding the key prefix is replaced whole.
+    """
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if _depth >= MAX_REDACT_DEPTH:
+        return REDACTED if MARK in repr(value) else value
+    if isinstance(value, dict):
+        changed = False
+        out: dict[Any, Any] = {}
+        for k, v in value.items():
+            nk = redact_text(k) if isinstance(k, str) else k
+            nv = redact(v, _depth + 1)
+            changed = changed or nk is not k or nv is not v
+            out[nk] = nv
+        return out if changed else value
+    if isinstance(value, list | tuple):
+        items = [redact(v, _depth + 1) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items if isinstance(value, list) else tuple(items)
+    text = str(value)
+    return redact_text(text) if MARK in text else value
 
 
 def hash_secret(key_id: str, secret: str) -> str:

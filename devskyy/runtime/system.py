@@ -64,6 +64,7 @@ from devskyy.runtime.live import LiveView
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
 from devskyy.runtime.security import SecurityManager
+from devskyy.runtime.security.redaction import RedactingRunStore
 from devskyy.runtime.workflows import WorkflowEngine
 
 
@@ -144,7 +145,8 @@ async def open_system(
             clock,
             history=SqlHistoryStore(engine),
             max_concurrency=max_concurrency,
-            runs=SqlRunStore(engine),
+            # API keys in parameters, outputs or errors are stored as [redacted].
+            runs=RedactingRunStore(SqlRunStore(engine)),
         )
         registry = Registry(
             orchestrator, live.resources, clock=clock, engine=engine, state_dir=_state_dir(url)

@@ -1,0 +1,83 @@
+"""No API key is stored with a run: a ``RunStore`` that redacts what it is given.
+
+``RedactingRunStore`` wraps the store the workflow engine writes through (every run,
+including orchestrator tasks, which run as workflows): run parameters, step outputs,
+step and run errors pass through ``devskyy.core.keys.redact`` before they reach the
+store, so a key typed into a parameter or found by a scan and put in an output is kept
+as ``[redacted]``, and so is everything read back from it. Values without a key are
+passed on as they are (no copy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from devskyy.adapters.run_store import RunStore
+from devskyy.core.keys import redact, redact_text
+from devskyy.model.runs import RunPatch, RunRecord, RunWrite, StepEvent, StepRecord
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else redact_text(value)
+
+
+def _step(step: StepRecord) -> StepRecord:
+    output, error, reason = redact(step.output), _text(step.error), _text(step.reason)
+    if output is step.output and error == step.error and reason == step.reason:
+        return step
+    return replace(step, output=output, error=error, reason=reason)
+
+
+def _event(event: StepEvent) -> StepEvent:
+    error = _text(event.error)
+    return event if error == event.error else replace(event, error=error)
+
+
+def _patch(patch: RunPatch | None) -> RunPatch | None:
+    if patch is None or patch.error is None:
+        return patch
+    error = redact_text(patch.error)
+    return patch if error == patch.error else replace(patch, error=error)
+
+
+class RedactingRunStore:
+    """A ``RunStore`` that redacts API keys on the way in."""
+
+    def __init__(self, inner: RunStore) -> None:
+        self.inner = inner
+
+    def create(self, run: RunRecord) -> None:
+        params = redact(run.params)
+        steps = tuple(_step(s) for s in run.steps)
+        error = _text(run.error)
+        self.inner.create(replace(run, params=params, steps=steps, error=error))
+
+    def write(self, batch: RunWrite) -> None:
+        self.inner.write(
+            replace(
+                batch,
+                patch=_patch(batch.patch),
+                steps=tuple(_step(s) for s in batch.steps),
+                events=tuple(_event(e) for e in batch.events),
+            )
+        )
+
+    def get(self, run_id: str) -> RunRecord:
+        return self.inner.get(run_id)
+
+    def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
+        return self.inner.list_runs(workflow=workflow, limit=limit)
+
+    def count_by_status(self) -> dict[str, int]:
+        return self.inner.count_by_status()
+
+    def events(self, run_id: str) -> list[StepEvent]:
+        return self.inner.events(run_id)
+
+    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+        return self.inner.claim(run_id, expected_owner=expected_owner, owner=owner, now=now)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything beyond the protocol (an implementation's extras) is the inner store's.
+        return getattr(self.inner, name)
