@@ -2,13 +2,15 @@
 guarantee that rests on that write: a whole revision with its audit event, a verifiable
 audit chain, a resumable run that never re-runs a recorded success.
 
-The commerce failpoints (order, payment, ledger) are in ``tests/test_failpoints_commerce.py``.
+The commerce failpoints (order, charge, payment, ledger) are in
+``tests/test_failpoints_commerce.py``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +201,34 @@ def test_a_run_killed_after_a_durable_write_resumes_without_repeating_a_step(
     calls = _calls(count)
     assert set(calls) == set(STEPS)
     assert [calls.count(step) for step in done] == [1] * len(done)  # never re-run
+
+
+def _tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_fix_killed_after_its_backup_resumes_and_restores(tmp_path: Path, state_url: str) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    project = tmp_path / "proj"
+    shutil.copytree(ROOT / "examples" / "sample_project", project)
+    originals = _tree_bytes(project)
+    ok(devskyy(state_url, tmp_path, "apply", str(tmp_path / "manifests")))
+    params = ["-p", f"target_path={project}"]
+    killed(devskyy(state_url, tmp_path, "run", "scan_and_fix", *params, fail="backup.recorded"))
+    assert _tree_bytes(project) == originals  # the backup is written before any fix
+    engine = open_engine(state_url)
+    try:
+        (run,) = SqlRunStore(engine).list_runs(workflow="scan_and_fix")
+    finally:
+        engine.dispose()
+    # The step never recorded its output, yet restore finds the backup by the run id.
+    assert "Restored" in ok(devskyy(state_url, tmp_path, "restore", run.id))
+    ok(devskyy(state_url, tmp_path, "runs", "resume", run.id))
+    assert _tree_bytes(project) != originals  # the resumed fix step wrote its fixes
+    # Backups live beside the store (state.db is in tmp_path).
+    backups = sorted(p.name for p in (tmp_path / "backups").iterdir())
+    assert backups == [f"{run.id}-fix"]  # the re-run reused its first attempt's backup
+    ok(devskyy(state_url, tmp_path, "restore", run.id))
+    assert _tree_bytes(project) == originals

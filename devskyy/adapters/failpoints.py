@@ -30,6 +30,7 @@ FAILPOINTS: dict[str, str] = {
     "gateway.charged": "the sandbox gateway charged, before devskyy recorded it (no 2nd charge)",
     "payment.recorded": "a payment's outcome recorded (a re-run never charges again)",
     "ledger.recorded": "a sale's journal entry recorded (never twice)",
+    "backup.recorded": "a fix's backup written before its first write (restore RUN_ID finds it)",
     "fix.backup_recorded": "a fix step's backup and its run recorded (restore RUN_ID finds it)",
     "fix.file_written": "one fixed file written (restore RUN_ID undoes it; a re-run redoes it)",
 }

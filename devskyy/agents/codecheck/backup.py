@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from devskyy.adapters import safe_files
+from devskyy.adapters import failpoints, safe_files
 from devskyy.agents.codecheck.files import SKIP_DIRS, is_inside, sha256_bytes
 from devskyy.runtime.step_context import current_step
 
@@ -144,6 +144,7 @@ def _create(
     if run:
         manifest["run"] = dict(run)
     _write_manifest(anchor, base, manifest)
+    failpoints.hit("backup.recorded")
     return backup_dir
 
 
