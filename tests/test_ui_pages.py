@@ -394,3 +394,22 @@ def test_revisions_show_each_plan_diff_and_commit(world: ApiWorld) -> None:
     assert '<span class="a-create">+ create Agent/echo</span>' in diff
     assert '<span class="a-create">+ create Workflow/echo_flow</span>' in diff
     assert client.get("/ui/revisions/2").status_code == 404
+
+
+def test_every_template_and_static_file_ships_in_the_wheel() -> None:
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["devskyy"]
+    package = root / "devskyy"
+    assets = [
+        p.relative_to(package).as_posix()
+        for folder in ("api/ui/templates", "api/ui/static")
+        for p in (package / folder).iterdir()
+    ]
+    assert len(assets) >= 13
+    unshipped = [a for a in assets if not any(fnmatch.fnmatch(a, pat) for pat in patterns)]
+    assert unshipped == []
