@@ -161,9 +161,14 @@ def _dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _yaml_safe_load(call: cst.Call, _names: dict[str, str]) -> tuple[cst.Call | None, Assessment]:
+Rewrite = tuple[cst.Call | None, Assessment | None]  # (None, None): not this rule's call
+
+
+def _yaml_safe_load(call: cst.Call, _names: dict[str, str]) -> Rewrite:
     review = Assessment(Verdict.REVIEW, "not a plain yaml.load(stream[, Loader]) call")
-    if not _is_attr(call.func, "yaml", {"load"}) or not _plain_args(call):
+    if not _is_attr(call.func, "yaml", {"load"}):
+        return None, None
+    if not _plain_args(call):
         return None, review
     positional = [a for a in call.args if a.keyword is None]
     keywords = {a.keyword.value: a for a in call.args if a.keyword is not None}
@@ -220,14 +225,12 @@ def _is_subprocess_call(func: cst.BaseExpression, names: dict[str, str]) -> bool
     return isinstance(func, cst.Name) and names.get(func.value) in _SUBPROCESS_FUNCS
 
 
-def _subprocess_without_shell(
-    call: cst.Call, names: dict[str, str]
-) -> tuple[cst.Call | None, Assessment]:
+def _subprocess_without_shell(call: cst.Call, names: dict[str, str]) -> Rewrite:
     def review(reason: str) -> tuple[None, Assessment]:
         return None, Assessment(Verdict.REVIEW, f"shell=True kept: {reason}")
 
     if not _is_subprocess_call(call.func, names):
-        return review("not a call of a subprocess function")
+        return None, None
     if not _plain_args(call) or not call.args or call.args[0].keyword is not None:
         return review("the command is not the first positional argument")
     shell = [a for a in call.args if a.keyword is not None and a.keyword.value == "shell"]
@@ -293,20 +296,24 @@ class _Rewriter(cst.CSTTransformer):
         self.assessed: dict[tuple[str, int], Assessment] = {}
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        line = self.get_metadata(PositionProvider, original_node).start.line
+        # bandit names a call spread over several lines by one of them (not always the
+        # first): a target anywhere in the call's lines is this call's.
+        span = self.get_metadata(PositionProvider, original_node)
         for rule, rewrite in _REWRITES.items():
-            if (rule, line) not in self.targets:
+            lines = [
+                n for n in range(span.start.line, span.end.line + 1) if (rule, n) in self.targets
+            ]
+            if not lines:
                 continue
             new, assessment = rewrite(updated_node, self.names)
-            known = self.assessed.get((rule, line))
-            if new is None:
-                # Several calls may share the line: the verdict of a rewritable one wins.
-                if known is None:
-                    self.assessed[(rule, line)] = assessment
+            if assessment is None:  # not a call this rule is about (such as .stdout's)
                 continue
-            self.assessed[(rule, line)] = assessment
-            if assessment.verdict in self.allowed:
-                self.applied.append((rule, line))
+            target = (rule, lines[0])
+            if target in self.assessed:  # an inner call of the rule's kind came first
+                continue
+            self.assessed[target] = assessment
+            if new is not None and assessment.verdict in self.allowed:
+                self.applied.append(target)
                 return new
         return updated_node
 
