@@ -185,9 +185,15 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def use_color() -> bool:
-    """Colour only on a terminal, and never with ``NO_COLOR`` set to a non-empty value
-    (https://no-color.org: an empty ``NO_COLOR`` does not turn colour off)."""
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    """Colour only on a terminal, never with ``NO_COLOR`` set to a non-empty value
+    (https://no-color.org: an empty ``NO_COLOR`` does not turn colour off), and never on
+    ``TERM=dumb`` (a terminal that shows escape codes as text)."""
+    return live_terminal() and not os.environ.get("NO_COLOR")
+
+
+def live_terminal() -> bool:
+    """stdout is a terminal that understands escape codes (not ``TERM=dumb``)."""
+    return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
 
 
 workspace_option = click.option(

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,23 @@ import click
 from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import check_url, open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
-from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
+from devskyy.cli._common import (
+    CliContext,
+    emit,
+    error_boundary,
+    live_terminal,
+    output_option,
+    table,
+    use_color,
+)
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids, complete_workflows
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepRecord
+from devskyy.runtime import progress
 from devskyy.runtime.agent_failures import explain_failures
+from devskyy.runtime.progress import StepProgress
+from devskyy.runtime.step_context import StepRef
 from devskyy.runtime.system import System, open_system
 from devskyy.runtime.workflows import effective_status
 
@@ -78,12 +90,75 @@ def _seconds(value: float | None) -> str:
 
 
 class Progress:
-    """Prints one line per step change (the engine's ``on_step`` listener)."""
+    """Prints one line per step change (the engine's ``on_step`` listener).
 
-    def __init__(self, color: bool) -> None:
+    With ``live`` (a terminal that understands cursor movement) it also keeps one line per
+    running step at the bottom, redrawn in place as the step's agent reports progress
+    ("3/5 checks on 7 files (60%)"); the step change lines scroll above it. Piped output
+    and ``-o json`` never get it: their output stays one line per change, or none.
+    """
+
+    REDRAW_SECONDS = 0.1  # at most ten redraws a second, however often agents report
+
+    def __init__(
+        self,
+        color: bool,
+        *,
+        live: bool = False,
+        write: Callable[[str], None] | None = None,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
         self.color = color
+        self.live = live
+        self.write = write or (lambda text: click.echo(text, nl=False))
+        self.monotonic = monotonic or SystemClock().monotonic
+        self.running: dict[str, str] = {}
+        self.reported: set[str] = set()
+        self.drawn = 0
+        self.last_draw = float("-inf")
+        self.lock = threading.Lock()  # an agent may report from a worker thread
+
+    def _clear(self) -> None:
+        if self.drawn:
+            # To the start of the first live line, then erase to the end of the screen.
+            self.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.drawn = 0
+
+    def _draw(self) -> None:
+        mark = _paint(f"{'running':<10}", "running", self.color)
+        for name, text in self.running.items():
+            self.write(f"  {name:<20} {mark} {text}\n")
+        self.drawn = len(self.running)
+        self.last_draw = self.monotonic()
+
+    def on_progress(self, ref: StepRef | None, progress: StepProgress) -> None:
+        """An agent's report (``devskyy.runtime.progress``): redraw that step's line."""
+        if not self.live or ref is None:
+            return
+        with self.lock:
+            # A fast agent may report before the engine has announced its step: the
+            # report is kept, and "running" (announced next) does not overwrite it.
+            self.running[ref.step] = str(progress)
+            first = ref.step not in self.reported  # the first report shows at once
+            self.reported.add(ref.step)
+            if not first and self.monotonic() - self.last_draw < self.REDRAW_SECONDS:
+                return
+            self._clear()
+            self._draw()
 
     def __call__(self, run: RunRecord, step: StepRecord) -> None:
+        with self.lock:
+            self._clear()
+            self._line(step)
+            if step.status.value != "running":
+                self.running.pop(step.name, None)
+                self.reported.discard(step.name)
+            elif step.name not in self.reported:
+                self.running[step.name] = f"attempt {step.attempts}"
+            if self.live:
+                self._draw()
+
+    def _line(self, step: StepRecord) -> None:
         status = step.status.value
         detail = ""
         if status == "running":
@@ -98,7 +173,11 @@ class Progress:
         elif status == "skipped" and step.reason:
             detail = step.reason
         mark = _paint(f"{status:<10}", status, self.color)
-        click.echo(f"  {step.name:<20} {mark} {detail}".rstrip())
+        self.write(f"  {step.name:<20} {mark} {detail}".rstrip() + "\n")
+
+
+def _ignore(_ref: StepRef | None, _progress: StepProgress) -> None:
+    """-o json|yaml: progress reports are dropped (stdout is the final record alone)."""
 
 
 def headline(step: StepRecord) -> str:
@@ -177,9 +256,10 @@ async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], outp
         listener = None
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")
-            listener = Progress(use_color())
+            listener = Progress(use_color(), live=live_terminal())
         try:
-            final = await engine.execute(record.id, on_step=listener)
+            with progress.listening(listener.on_progress if listener else _ignore):
+                final = await engine.execute(record.id, on_step=listener)
         except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us, then re-raises
             _interrupted(record.id)
             raise
@@ -202,9 +282,10 @@ async def _resume(url: str, run_id: str, output: str) -> None:
                 f"resuming run {run_id}: workflow {record.workflow} "
                 f"({done} of {len(record.steps)} steps already succeeded)"
             )
-            listener = Progress(use_color())
+            listener = Progress(use_color(), live=live_terminal())
         try:
-            final = await engine.resume(run_id, on_step=listener)
+            with progress.listening(listener.on_progress if listener else _ignore):
+                final = await engine.resume(run_id, on_step=listener)
         except asyncio.CancelledError:
             _interrupted(run_id)
             raise

@@ -42,6 +42,7 @@ from devskyy.agents.codecheck.files import (
     walk_tree,
 )
 from devskyy.agents.codecheck.issues import Issue, Tool, skipped_issue, sort_issues, summarize
+from devskyy.runtime import progress
 
 
 class ScanType(StrEnum):
@@ -138,6 +139,21 @@ def mark_codemods(issues: list[Issue], read: Callable[[str], str | None]) -> lis
     return marked
 
 
+def _counted(jobs: Sequence[Awaitable[list[Issue]]], unit: str) -> list[Awaitable[list[Issue]]]:
+    """The jobs, each reporting "N of M checks done" when it ends (``devskyy run`` shows it)."""
+    done = 0
+    progress.report(0, len(jobs), unit)
+
+    async def one(job: Awaitable[list[Issue]]) -> list[Issue]:
+        nonlocal done
+        result = await job
+        done += 1
+        progress.report(done, len(jobs), unit)
+        return result
+
+    return [one(job) for job in jobs]
+
+
 async def scan_files(
     root: Path, files: Sequence[Path], scan_type: ScanType, settings: ScanSettings
 ) -> list[Issue]:
@@ -157,7 +173,7 @@ async def scan_files(
         jobs.append(ruff.format_check(root, files, settings.ruff))
     if "devskyy-ast" in checks:
         jobs.append(asyncio.to_thread(_perf_checks, root, python, settings.perf))
-    results = await asyncio.gather(*jobs)
+    results = await asyncio.gather(*_counted(jobs, f"checks on {len(files)} files"))
     issues = [issue for part in results for issue in part]
     if "bandit" in checks:
         issues = mark_codemods(issues, _read(root))
