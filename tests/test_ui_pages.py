@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -397,9 +399,6 @@ def test_revisions_show_each_plan_diff_and_commit(world: ApiWorld) -> None:
 
 
 def test_every_template_and_static_file_ships_in_the_wheel() -> None:
-    import fnmatch
-    import tomllib
-
     root = Path(__file__).resolve().parents[1]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-data"
