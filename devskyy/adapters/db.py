@@ -129,7 +129,13 @@ def _prepare_sqlite_file(path: Path, url: str) -> None:
             _ignore_in_git(path.parent)
         elif path.parent.name == DEFAULT_DIR:
             _ignore_in_git(path.parent)
-        if not path.exists() and not path.is_symlink():
+        if path.is_symlink() and not path.exists():
+            # SQLite would create the link's target, wherever it points.
+            raise StateError(
+                f"the state store {shown_url(url)} is a symbolic link to a missing file; "
+                "remove the link or create its target"
+            )
+        if not path.exists():
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
             # Another process may create it meanwhile: SQLite then opens theirs.
             with contextlib.suppress(FileExistsError):
@@ -138,6 +144,32 @@ def _prepare_sqlite_file(path: Path, url: str) -> None:
         raise StateError(
             f"cannot create the state store {shown_url(url)}: {exc.strerror or exc}"
         ) from None
+
+
+def make_private(database: Path) -> list[Path]:
+    """Take group and other access off a SQLite store's files (0.1.0 made them 0644).
+
+    ``state.db`` and its ``-wal``, ``-shm`` and ``-journal`` files, each opened without
+    following a symbolic link and changed through its descriptor (a link is left alone);
+    returns the files whose mode changed.
+    """
+    changed: list[Path] = []
+    for path in (database, *(database.with_name(database.name + s) for s in _SIDE_FILES)):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue  # absent, or a symbolic link
+        try:
+            mode = os.fstat(fd).st_mode
+            if mode & 0o077:
+                os.fchmod(fd, mode & 0o700)
+                changed.append(path)
+        finally:
+            os.close(fd)
+    return changed
+
+
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 # Driver messages (SQLite's, PostgreSQL's) and what a person can do about each.

@@ -1,12 +1,14 @@
 """``devskyy migrate``: upgrade the state store's schema to this devskyy's head revision.
 
 Every other command refuses a store that is behind and names this one. A SQLite file is
-copied beside itself first (``state.db.before-<revision>``); the upgrade runs in one
-locked transaction. ``--check`` only reports: exit 0 at head, 2 when a migration is
+copied beside itself first (``state.db.before-<revision>``, 0600); the upgrade runs in one
+locked transaction, and the store's files lose the group and other access 0.1.0 gave them. ``--check`` only reports: exit 0 at head, 2 when a migration is
 pending (as ``plan --detailed-exitcode``), 1 on an error.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -22,7 +24,7 @@ from devskyy.errors import StateError
 def migrate(obj: CliContext, check: bool, output: str) -> None:
     """Upgrade the state store's schema (Alembic migrations shipped with devskyy)."""
     from devskyy.adapters import store_schema  # noqa: PLC0415 - SQLAlchemy is slow to import
-    from devskyy.adapters.db import open_engine, shown_url  # noqa: PLC0415
+    from devskyy.adapters.db import make_private, open_engine, shown_url  # noqa: PLC0415
 
     url = obj.url()
     engine = open_engine(url, create=False)
@@ -45,6 +47,9 @@ def migrate(obj: CliContext, check: bool, output: str) -> None:
         if found.state in (store_schema.SchemaState.BEHIND, store_schema.SchemaState.UNVERSIONED):
             backup = store_schema.backup_sqlite(engine, found.revision or "0.1.0")
         result = store_schema.migrate(engine, url)
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and not database.startswith(":"):
+            make_private(Path(database))  # 0.1.0 left them readable by every local user
     finally:
         engine.dispose()
     data.update(state="current", revision=result.after, before=result.before)
