@@ -412,3 +412,23 @@ def test_every_template_and_static_file_ships_in_the_wheel() -> None:
     assert len(assets) >= 13
     unshipped = [a for a in assets if not any(fnmatch.fnmatch(a, pat) for pat in patterns)]
     assert unshipped == []
+
+
+def test_an_orchestrator_task_has_a_page_too(world: ApiWorld, gate: Path) -> None:
+    gate.touch()
+    admin = {"X-API-Key": world.key("admin")}
+    body = {"task_type": "echo-it", "parameters": {"x": 1}, "required_capabilities": ["echo"]}
+    started = world.client.post("/api/agents/orchestrator/execute", json=body, headers=admin)
+    assert started.status_code == 202, started.text
+    task_id = started.json()["run_id"]
+    world.client.get(f"/api/runs/{task_id}", params={"wait": 10}, headers=admin)
+    client = signed_in(world, "operator")
+    page = client.get(f"/ui/runs/{task_id}")
+    assert page.status_code == 200
+    assert f"<h1>Task <code>{task_id}</code></h1>" in page.text
+    assert "<dd>echo-it</dd>" in page.text
+    assert '<span class="badge s-succeeded">✓ succeeded</span>' in page.text
+    assert "Start this task again" not in page.text  # only interrupted or cancelled ones
+    missing = client.get("/ui/runs/nosuchrun")
+    assert missing.status_code == 404
+    assert "No run has the id nosuchrun." in missing.text

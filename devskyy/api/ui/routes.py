@@ -280,13 +280,17 @@ def _run_routes(router: APIRouter, pages: Pages) -> None:
         try:
             record = ctx.runs.engine.store.get(run_id)
         except NotFound:
-            return pages.render(
-                "error.html",
-                viewer,
-                code=404,
-                title="No such run",
-                message=f"No workflow run has the id {run_id}.",
-            )
+            try:  # an orchestrator task started over the API has the same kind of id
+                task = views.task_page_data(ctx, viewer, run_id)
+            except NotFound:
+                return pages.render(
+                    "error.html",
+                    viewer,
+                    code=404,
+                    title="No such run",
+                    message=f"No run has the id {run_id}.",
+                )
+            return pages.render("task.html", viewer, title=f"Task {run_id}", active="runs", **task)
         data = views.run_page_data(ctx, viewer, record)
         return pages.render("run.html", viewer, title=f"Run {run_id}", active="runs", **data)
 

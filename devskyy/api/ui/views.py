@@ -372,6 +372,23 @@ def run_page_data(ctx: ApiContext, viewer: Viewer, record: RunRecord) -> dict[st
     }
 
 
+def task_page_data(ctx: ApiContext, viewer: Viewer, run_id: str) -> dict[str, Any]:
+    """An orchestrator task's page: its request, status, result or error, and resume.
+
+    ``NotFound`` when no task has that id either.
+    """
+    view = ctx.runs.view(run_id)
+    return {
+        "task": view,
+        "status": view["status"],
+        "created": when(view["created_at"]),
+        "finished": when(view["finished_at"]),
+        "request": pretty(view["request"]),
+        "result": None if view["result"] is None else pretty(view["result"]),
+        "can_resume": view["resumable"] and viewer.may_fill(RESUME, run_id=run_id),
+    }
+
+
 # -- revisions ------------------------------------------------------------------------
 
 
