@@ -227,3 +227,28 @@ def test_migrate_creates_an_empty_store_at_head(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert '"state": "current"' in result.output
     assert '"before": null' in result.output
+
+
+def test_a_store_behind_head_is_refused_then_migrated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = open_engine(url)
+    with engine.begin() as conn:  # as a store last opened by an older devskyy
+        command.downgrade(store_schema.alembic_config(conn), store_schema.BASELINE)
+    engine.dispose()
+    head = store_schema.head()
+    if head == store_schema.BASELINE:
+        pytest.skip("no migration after the baseline yet")
+    with pytest.raises(StateError) as err:
+        open_engine(url)
+    assert str(err.value) == (
+        f"the state store {url} has schema revision {store_schema.BASELINE} and this devskyy "
+        f"needs {head}: run `devskyy migrate` (with the same --state) to upgrade it"
+    )
+    result = CliRunner().invoke(main, ["--state", url, "migrate"])
+    assert result.output.splitlines()[0] == (
+        f"migrated {url} from {store_schema.BASELINE} to {head}"
+    )
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        assert _drift(conn) == []
+    engine.dispose()
