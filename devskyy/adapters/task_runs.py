@@ -5,12 +5,15 @@ records the request, the status (pending → running → succeeded | failed | ca
 the result, and the owning process, so ``GET /api/runs/{id}`` answers from the store
 and a task survives a server restart (a running task whose process is gone reads as
 ``interrupted`` and may be started again from its recorded request).
+
+``TaskRuns`` is the Protocol; ``SqlTaskRuns`` and the in-memory twin ``MemoryTaskRuns``
+pass one contract test (``tests/test_task_runs.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Double, Engine, String, Table, insert, select, update
 
@@ -47,6 +50,57 @@ class TaskRun:
     error: str | None = None
 
 
+_FIELDS = frozenset({"status", "owner", "finished_at", "result", "error"})
+
+
+class TaskRuns(Protocol):
+    """Where API task runs are kept (``SqlTaskRuns``; ``MemoryTaskRuns`` is the twin)."""
+
+    def create(self, run: TaskRun) -> None:
+        """Record a new task run; ``StateError``-free: ids are fresh."""
+        ...
+
+    def update(self, run_id: str, **values: Any) -> None:
+        """Change some of ``status``, ``owner``, ``finished_at``, ``result``, ``error``."""
+        ...
+
+    def find(self, run_id: str) -> TaskRun | None:
+        """The task run, or None."""
+        ...
+
+    def get(self, run_id: str) -> TaskRun:
+        """The task run; ``NotFound`` when there is none."""
+        ...
+
+
+class MemoryTaskRuns:
+    """Task runs in a dict (tests, and a runtime without a SQL store)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, TaskRun] = {}
+
+    def create(self, run: TaskRun) -> None:
+        if run.id in self._runs:
+            raise ValueError(f'task run "{run.id}" exists')
+        self._runs[run.id] = replace(run, finished_at=None, result=None, error=None)
+
+    def update(self, run_id: str, **values: Any) -> None:
+        unknown = set(values) - _FIELDS
+        if unknown:
+            raise TypeError(f"unknown task run field(s): {', '.join(sorted(unknown))}")
+        if run_id in self._runs:  # as an UPDATE of no row: nothing happens
+            self._runs[run_id] = replace(self._runs[run_id], **values)
+
+    def find(self, run_id: str) -> TaskRun | None:
+        return self._runs.get(run_id)
+
+    def get(self, run_id: str) -> TaskRun:
+        found = self.find(run_id)
+        if found is None:
+            raise NotFound(f'no task run "{run_id}"')
+        return found
+
+
 class SqlTaskRuns:
     """Task runs in the SQL store."""
 
@@ -67,6 +121,9 @@ class SqlTaskRuns:
             )
 
     def update(self, run_id: str, **values: Any) -> None:
+        unknown = set(values) - _FIELDS
+        if unknown:
+            raise TypeError(f"unknown task run field(s): {', '.join(sorted(unknown))}")
         with self.engine.begin() as conn:
             conn.execute(
                 update(task_runs_table).where(task_runs_table.c.id == run_id).values(**values)
