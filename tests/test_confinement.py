@@ -166,7 +166,7 @@ def test_workflow_params_that_feed_a_path_input_are_paths() -> None:
     shipped = Workflow.model_validate(
         __import__("yaml").safe_load((ROOT / "manifests/workflows/scan_and_fix.yaml").read_text())
     )
-    declared = {
+    declared: dict[str, type[BaseModel]] = {
         "security": SecurityParams,
         "scanner": ScanParams,
         "fixer": FixParams,
@@ -208,7 +208,7 @@ class Server:
         settings = ApiSettings(workspace_roots=(self.workspace,), rate_limit=10_000)
         self.client = TestClient(create_app(self.system, settings), raise_server_exceptions=False)
         self.client.__enter__()
-        key = self.system.security.generate_api_key("u-admin", "admin").key
+        key = self.system.security_manager().generate_api_key("u-admin", "admin").key
         self.headers = {"X-API-Key": key}
 
     def post(self, url: str, body: dict[str, Any]) -> Any:
@@ -216,7 +216,7 @@ class Server:
 
     def close(self) -> None:
         self.client.__exit__(None, None, None)
-        self.system.security.close()
+        self.system.security_manager().close()
         asyncio.run(self.system.close())
 
 
