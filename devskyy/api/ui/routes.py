@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from devskyy.api.deps import ApiError, Caller
 from devskyy.api.permissions import Need
-from devskyy.api.ui import views
+from devskyy.api.ui import run_views, views
 from devskyy.api.ui.access import (
     AUDIT,
     GRAPH,
@@ -263,9 +263,9 @@ def _overview_routes(router: APIRouter, pages: Pages) -> None:
         viewer = pages.gate(request, RUNS)
         if not isinstance(viewer, Viewer):
             return viewer
-        if status and status not in views.STATUS_FILTERS:
+        if status and status not in run_views.STATUS_FILTERS:
             status = None
-        data = views.runs_list(ctx, viewer, workflow, status, page)
+        data = run_views.runs_list(ctx, viewer, workflow, status, page)
         return pages.render("runs.html", viewer, title="Runs", active="runs", **data)
 
 
@@ -281,7 +281,7 @@ def _run_routes(router: APIRouter, pages: Pages) -> None:
             record = ctx.runs.engine.store.get(run_id)
         except NotFound:
             try:  # an orchestrator task started over the API has the same kind of id
-                task = views.task_page_data(ctx, viewer, run_id)
+                task = run_views.task_page_data(ctx, viewer, run_id)
             except NotFound:
                 return pages.render(
                     "error.html",
@@ -291,7 +291,7 @@ def _run_routes(router: APIRouter, pages: Pages) -> None:
                     message=f"No run has the id {run_id}.",
                 )
             return pages.render("task.html", viewer, title=f"Task {run_id}", active="runs", **task)
-        data = views.run_page_data(ctx, viewer, record)
+        data = run_views.run_page_data(ctx, viewer, record)
         return pages.render("run.html", viewer, title=f"Run {run_id}", active="runs", **data)
 
     @router.get("/ui/runs/{run_id}/events")
@@ -400,7 +400,7 @@ async def _live(ctx: ApiContext, run_id: str) -> AsyncIterator[str]:
         except NotFound:
             yield "event: end\ndata: {}\n\n"
             return
-        state = views.run_state(ctx, record)
+        state = run_views.run_state(ctx, record)
         text = json.dumps(state, separators=(",", ":"))
         if text != last:
             yield f"event: state\ndata: {text}\n\n"
