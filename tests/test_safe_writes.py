@@ -150,6 +150,8 @@ def test_a_file_swapped_for_a_link_before_writing_is_refused_at_write_time(
     # The backup lists only what the run changed, so restore never meets the link.
     manifest = json.loads((Path(result["backup_path"]) / "manifest.json").read_text())
     assert [e["path"] for e in manifest["files"]] == ["b.py"]
+    copies = Path(result["backup_path"]) / "files"
+    assert sorted(str(p.relative_to(copies)) for p in copies.rglob("*.py")) == ["b.py"]
     (root / "b.py").write_bytes(FIXED)
     assert backup.restore(Path(result["backup_path"])).files == ["b.py"]
     assert (root / "b.py").read_bytes() == UNUSED

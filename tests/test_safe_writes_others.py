@@ -263,6 +263,31 @@ def test_publisher_writes_pages_and_no_temporary_files(tmp_path: Path) -> None:
     assert stat.S_IMODE((site / "hello.md").stat().st_mode) == 0o644
 
 
+def test_publisher_webhook_records_never_go_through_a_symlinked_folder(
+    tmp_path: Path, victim: Path
+) -> None:
+    state = tmp_path / "state"
+    (state / "published").mkdir(parents=True)
+    (state / "published" / ".webhook").symlink_to(victim.parent, target_is_directory=True)
+    agent = PublisherAgent()
+    agent.bind(
+        AgentContext(
+            name="publisher",
+            # Nothing listens there: the refusal must come before any delivery attempt.
+            config={"webhookUrl": "http://127.0.0.1:9/hook", "webhookMaxAttempts": 1},
+            clock=FakeClock(),
+            state_dir=state,
+        )
+    )
+    with pytest.raises(PermanentError) as raised:
+        asyncio.run(agent.execute_core_function(article=ARTICLE))
+    assert str(raised.value) == (
+        "publish: refused to read published/.webhook/hello.json: "
+        "the folder '.webhook' on its way is a symbolic link"
+    )
+    assert sorted(os.listdir(victim.parent)) == ["victim.txt"]
+
+
 # -- discover --------------------------------------------------------------------------
 
 AGENT_SOURCE = """

@@ -66,16 +66,16 @@ def split(rel: str | PurePath) -> list[str]:
     return parts
 
 
-def _refusal(parent_fd: int, name: str, shown: str) -> UnsafeWrite | None:
+def _refusal(parent_fd: int, name: str, shown: str, action: str) -> UnsafeWrite | None:
     """Why ``name`` in ``parent_fd`` cannot be used as a folder (None: it can, or is absent)."""
     try:
         info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
     if stat.S_ISLNK(info.st_mode):
-        return UnsafeWrite(shown, f"the folder {name!r} on its way is a symbolic link")
+        return UnsafeWrite(shown, f"the folder {name!r} on its way is a symbolic link", action)
     if not stat.S_ISDIR(info.st_mode):
-        return UnsafeWrite(shown, f"{name!r} on its way is not a folder")
+        return UnsafeWrite(shown, f"{name!r} on its way is not a folder", action)
     return None
 
 
@@ -87,12 +87,13 @@ def open_folder(
     create: bool = False,
     folder_mode: int = 0o755,
     shown: str | None = None,
+    action: str = "write",
 ) -> Iterator[int]:
     """A descriptor of ``root/parts...``, every part opened without following links.
 
     With ``create``, missing folders are made (``folder_mode``, then umask). The
     descriptor is closed when the block ends. ``shown`` is the path a refusal names
-    (default: the folder's).
+    (default: the folder's), ``action`` what it says was refused.
     """
     shown = shown or "/".join(parts) or "."
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -105,11 +106,11 @@ def open_folder(
                     raise
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(part, folder_mode, dir_fd=fd)
-                child = _open_child(fd, part, shown)
+                child = _open_child(fd, part, shown, action)
             except OSError as exc:
                 if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
                     raise
-                raise _refusal(fd, part, shown) or exc from None
+                raise _refusal(fd, part, shown, action) or exc from None
             os.close(fd)
             fd = child
         yield fd
@@ -117,13 +118,13 @@ def open_folder(
         os.close(fd)
 
 
-def _open_child(parent_fd: int, part: str, shown: str) -> int:
+def _open_child(parent_fd: int, part: str, shown: str, action: str) -> int:
     try:
         return os.open(part, _DIR_FLAGS, dir_fd=parent_fd)
     except OSError as exc:
         if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
             raise
-        raise _refusal(parent_fd, part, shown) or exc from None
+        raise _refusal(parent_fd, part, shown, action) or exc from None
 
 
 def _destination(parent_fd: int, name: str, shown: str) -> os.stat_result | None:
@@ -253,6 +254,14 @@ def _write_temporary(folder_fd: int, name: str, data: bytes, mode: int, sync: bo
     raise FileExistsError(errno.EEXIST, "no free temporary name", name)
 
 
+def remove(root: Path, rel: str | PurePath) -> None:
+    """Delete the file ``root/rel`` (a link is removed itself, never its target); absent
+    is fine."""
+    parts = split(rel)
+    with contextlib.suppress(FileNotFoundError), open_folder(root, parts[:-1]) as folder:
+        os.unlink(parts[-1], dir_fd=folder)
+
+
 def make_folders(root: Path, rel: str | PurePath, *, folder_mode: int = 0o755) -> None:
     """Create ``root/rel`` and the folders on its way, refusing any symbolic link."""
     with open_folder(root, split(rel), create=True, folder_mode=folder_mode):
@@ -263,7 +272,7 @@ def read_bytes(root: Path, rel: str | PurePath) -> bytes:
     """The bytes of the regular file ``root/rel``, with no link followed on the way."""
     parts = split(rel)
     shown = "/".join(parts)
-    with open_folder(root, parts[:-1], shown=shown) as folder:
+    with open_folder(root, parts[:-1], shown=shown, action="read") as folder:
         try:
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
             fd = os.open(parts[-1], flags, dir_fd=folder)

@@ -173,8 +173,11 @@ def forget(backup_dir: Path, files: Sequence[str]) -> None:
     manifest = read_manifest(backup_dir)
     gone = set(files)
     manifest["files"] = [e for e in manifest["files"] if e["path"] not in gone]
+    anchor, base = _anchor(backup_dir)
     try:
-        _write_manifest(*_anchor(backup_dir), manifest)
+        _write_manifest(anchor, base, manifest)
+        for rel in sorted(gone):
+            safe_files.remove(anchor, base / "files" / rel)
     except safe_files.UnsafeWrite as exc:
         raise BackupError(f"refused to write the fixer backup: {exc}") from None
 
