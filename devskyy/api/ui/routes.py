@@ -5,13 +5,12 @@ cookie must name a live session of a usable key (else 303 to ``/ui/login``), the
 principal's rate limit applies (429), and the page's need is decided by
 ``ApiContext.decide`` with the presented key, audited as an API request is (403 page).
 The one write, resume, also needs the session's CSRF token. Pages carry a strict
-Content-Security-Policy (own scripts and styles only) and are never cached.
+Content-Security-Policy (own scripts and styles only) and are never cached. The live
+view of a run is a server-sent event stream (``run_views.live_events``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote
@@ -46,11 +45,6 @@ from devskyy.errors import DevskyyError, NotFound
 if TYPE_CHECKING:
     from devskyy.api.context import ApiContext
 
-LIVE_POLL_SECONDS = 0.25
-"""How often the live view of a run re-reads the store."""
-LIVE_STREAM_SECONDS = 25.0
-"""One event stream's longest life; the browser reconnects (so a stopping server is
-never held up by an open stream for long)."""
 STATIC = {"ui.css": "text/css; charset=utf-8", "ui.js": "text/javascript; charset=utf-8"}
 _FORM_CAP = 8192
 _HEADERS = {
@@ -300,7 +294,7 @@ def _run_routes(router: APIRouter, pages: Pages) -> None:
         if not isinstance(viewer, Viewer):
             return viewer
         return StreamingResponse(
-            _live(ctx, run_id),
+            run_views.live_events(ctx, run_id),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -386,28 +380,3 @@ async def _form(request: Request) -> dict[str, str]:
         return {}
     fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=16)
     return {name: values[0] for name, values in fields.items()}
-
-
-async def _live(ctx: ApiContext, run_id: str) -> AsyncIterator[str]:
-    """Server-sent events: the run's state whenever it changes, then ``end``."""
-    clock = ctx.system.clock
-    started = clock.monotonic()
-    last = None
-    yield "retry: 1000\n\n"
-    while True:
-        try:
-            record = ctx.runs.engine.store.get(run_id)
-        except NotFound:
-            yield "event: end\ndata: {}\n\n"
-            return
-        state = run_views.run_state(ctx, record)
-        text = json.dumps(state, separators=(",", ":"))
-        if text != last:
-            yield f"event: state\ndata: {text}\n\n"
-            last = text
-        if state["finished"] or state["status"] == "interrupted":
-            yield "event: end\ndata: {}\n\n"
-            return
-        if clock.monotonic() - started > LIVE_STREAM_SECONDS:
-            return
-        await clock.sleep(LIVE_POLL_SECONDS)

@@ -6,6 +6,8 @@ workflow. The live view's JSON (``run_state``) is the same shape the page starts
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,7 @@ from devskyy.adapters.ui_queries import run_page, workflow_names
 from devskyy.api.ui.access import RESUME, RUN, Viewer
 from devskyy.api.ui.svg import graph_svg
 from devskyy.api.ui.views import applied_workflow, live, pretty, seconds, when
+from devskyy.errors import NotFound
 from devskyy.model.runs import RunRecord, RunStatus, StepEvent, StepStatus
 from devskyy.runtime.workflows import effective_status
 
@@ -20,6 +23,11 @@ if TYPE_CHECKING:
     from devskyy.api.context import ApiContext
 
 PAGE_SIZE = 50
+LIVE_POLL_SECONDS = 0.25
+"""How often the live view of a run re-reads the store."""
+LIVE_STREAM_SECONDS = 25.0
+"""One event stream's longest life; the browser reconnects (so a stopping server is
+never held up by an open stream for long)."""
 STATUS_FILTERS = tuple(s.value for s in RunStatus)
 
 
@@ -215,3 +223,28 @@ def task_page_data(ctx: ApiContext, viewer: Viewer, run_id: str) -> dict[str, An
         "result": None if view["result"] is None else pretty(view["result"]),
         "can_resume": view["resumable"] and viewer.may_fill(RESUME, run_id=run_id),
     }
+
+
+async def live_events(ctx: ApiContext, run_id: str) -> AsyncIterator[str]:
+    """Server-sent events: the run's state whenever it changes, then ``end``."""
+    clock = ctx.system.clock
+    started = clock.monotonic()
+    last = None
+    yield "retry: 1000\n\n"
+    while True:
+        try:
+            record = ctx.runs.engine.store.get(run_id)
+        except NotFound:
+            yield "event: end\ndata: {}\n\n"
+            return
+        state = run_state(ctx, record)
+        text = json.dumps(state, separators=(",", ":"))
+        if text != last:
+            yield f"event: state\ndata: {text}\n\n"
+            last = text
+        if state["finished"] or state["status"] == "interrupted":
+            yield "event: end\ndata: {}\n\n"
+            return
+        if clock.monotonic() - started > LIVE_STREAM_SECONDS:
+            return
+        await clock.sleep(LIVE_POLL_SECONDS)
