@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names, typed, for mypy and editors; imported lazily at run time
+    from devskyy.core.tasks import Consumes
     from devskyy.errors import DevskyyError, ManifestError
     from devskyy.model.manifests import Agent, Priority, Role, RoleBinding, Workflow
     from devskyy.model.runs import RunRecord, RunStatus, StepStatus
@@ -18,12 +19,15 @@ if TYPE_CHECKING:  # the names, typed, for mypy and editors; imported lazily at 
     from devskyy.runtime.orchestrator import ExecutionPriority, Orchestrator
     from devskyy.runtime.registry import Registry
     from devskyy.runtime.security import SecurityManager, SecurityRole
+    from devskyy.runtime.step_runner import StepRunner
     from devskyy.runtime.system import System, open_system
     from devskyy.runtime.workflows import WorkflowEngine
 
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "Consumes": "devskyy.core.tasks",
+    "StepRunner": "devskyy.runtime.step_runner",
     "DevskyyError": "devskyy.errors",
     "ManifestError": "devskyy.errors",
     "Agent": "devskyy.model.manifests",
@@ -50,6 +54,7 @@ __all__ = [
     "Agent",
     "AgentStatus",
     "BaseAgent",
+    "Consumes",
     "DevskyyError",
     "ExecutionPriority",
     "ManifestError",
@@ -62,6 +67,7 @@ __all__ = [
     "RunStatus",
     "SecurityManager",
     "SecurityRole",
+    "StepRunner",
     "StepStatus",
     "System",
     "Workflow",

@@ -31,9 +31,9 @@ decision and the circuit breaker read that one answer:
   an error listed in ``nonRetryableErrors``). The agent is up: never retried, and the
   breaker counts it as a success (pybreaker's ``exclude``).
 * ``Fault.AGENT``: the error says something about the agent (timeouts, temporary errors,
-  unexpected exceptions, and the two permanent errors that are the agent's own failure:
-  ``RetriesExhausted``, its self-healing gave up, and ``BrokenResult``, a result that is not
-  a JSON dict). Retried while attempts remain; the breaker counts a failure.
+  unexpected exceptions, ``BrokenResult``: a result that is not a JSON dict, and
+  ``RetriesExhausted``: the agent's own self-healing gave up, the one permanent error that is
+  the agent's failure). Retried while attempts remain; the breaker counts a failure.
 * ``Fault.CANCELLED``: not an ``Exception`` (cancellation, interrupts): neither.
 """
 

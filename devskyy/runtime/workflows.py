@@ -7,11 +7,14 @@ at once (asyncio tasks), its input rendered by ``core.expressions.render`` from
 
 * ``when`` false → skipped (and the skip propagates to ``all_succeeded`` dependents);
 * the target is ``agent``, or the agent ``caller.resolve(capability)`` names;
-* each attempt is ONE ``caller.call_agent`` (the step-runner seam of DESIGN.md §3: JSON
-  in, JSON out, retry and breaker decisions stay here); the step's ``retry`` (else the
-  agent manifest's) compiles into ``core.retry.RetryPolicy``, whose sleeps go through the
-  clock; a step with ``circuitBreaker`` gets its own ``core.breaker.Breaker`` (kept by
-  the engine across runs, keyed by workflow and step);
+* the attempts run through the one attempt executor (``runtime.attempt``), each attempt
+  ONE ``caller.call_agent`` (the orchestrator: the agent's breaker, the priority slot, the
+  timeout, the step runner of DESIGN.md §3: JSON in, JSON out); the step's ``retry`` (else
+  the agent's) compiles into ``core.retry.RetryPolicy``, whose sleeps go through the
+  clock; a step with ``circuitBreaker`` gets its own breaker (kept by the engine across
+  runs, keyed by workflow and step);
+* a compiled workflow (``execute_task``'s, recorded as ``task:<type>``) is run the same
+  way; ``workflow_of(record)`` recompiles it from the run's params for resume;
 * the call timeout is the step's ``timeoutSeconds`` (else the agent's), never beyond the
   workflow's ``timeoutSeconds`` (counted from when this process started or resumed the run);
 * an input expression that yields nothing fails the step with ``MissingInput`` naming the
