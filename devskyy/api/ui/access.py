@@ -2,9 +2,9 @@
 
 A page that shows what an API route returns needs exactly what that route needs
 (``permissions.TABLE``), so a key sees the same things in the browser and over HTTP.
-Two pages have no API route behind them; their needs are named here and documented in
-``docs/ui.md``: the runs list (``read runs``) and the revisions (``read manifests``,
-what ``devskyy apply`` and the operator role speak of).
+What no API route returns has its need named here and documented in ``docs/ui.md``:
+the runs list (``read runs``), the revisions (``read manifests``, the resource the
+operator role names for them) and a workflow's step graph (``read workflows/NAME``).
 
 ``Viewer`` is the signed-in key. ``Viewer.may`` decides an element (a table column, a
 link, the resume button) purely from the policy with the key's role: it is neither

@@ -1,6 +1,6 @@
 """The ``/ui`` routes: server-rendered pages over one ``ApiContext``; translation only.
 
-Every page but the login form and the static files goes through ``_gate``: the session
+Every page but the login form and the static files goes through ``Pages.gate``: the session
 cookie must name a live session of a usable key (else 303 to ``/ui/login``), the
 principal's rate limit applies (429), and the page's need is decided by
 ``ApiContext.decide`` with the presented key, audited as an API request is (403 page).
