@@ -41,6 +41,9 @@ spec:
 """
 
 
+EXAMPLE = "e.g. sqlite:///.devskyy/state.db or postgresql+psycopg://user@host/db"
+
+
 @pytest.fixture(autouse=True)
 def _allow_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_agents")
@@ -276,8 +279,7 @@ def test_a_lost_lease_at_renewal_ends_run(tmp_path: Path, state_url: str) -> Non
     [
         (
             "text",
-            "error: the state store URL cannot be used: Can't load plugin: "
-            "sqlalchemy.dialects:nosuchdb\n",
+            f"error: state URL 'nosuchdb://x/y': unknown database driver 'nosuchdb' ({EXAMPLE})\n",
         ),
         ("json", None),
     ],
@@ -301,6 +303,5 @@ def test_an_unusable_store_url_exits_5_in_the_chosen_log_format(
     assert record["level"] == "critical"
     assert record["exit_code"] == 5
     assert record["message"] == (
-        "stopping: the state store URL cannot be used: Can't load plugin: "
-        "sqlalchemy.dialects:nosuchdb"
+        f"stopping: state URL 'nosuchdb://x/y': unknown database driver 'nosuchdb' ({EXAMPLE})"
     )

@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from devskyy.adapters.daemon_lock import DEFAULT_TTL, DaemonLease, LeaseLost, LockHeld
-from devskyy.adapters.engine import safe_url, url_problem
+from devskyy.adapters.engine import safe_url
 from devskyy.adapters.git_source import GitSource
 from devskyy.adapters.logs import configure
 from devskyy.adapters.watcher import FsWatcher
@@ -166,8 +166,7 @@ def watch(
     as_json = log_format == "json"
     problem = _store_config_problem(url)
     if problem is not None:
-        message = f"the state store URL cannot be used: {problem}"
-        raise SystemExit(_fatal(message, EXIT_STORE_CONFIG, as_json=as_json))
+        raise SystemExit(_fatal(problem, EXIT_STORE_CONFIG, as_json=as_json))
     try:
         code = _watch(
             url,
@@ -226,12 +225,19 @@ def _fatal(message: str, code: int, exc: BaseException | None = None, *, as_json
 
 
 def _store_config_problem(url: str) -> str | None:
-    """Why ``url`` can never work (malformed, unknown or missing driver), or None.
+    """Why ``url`` can never work (malformed, unknown or missing driver, bad option), or None.
 
     Only what retrying cannot fix: an unreachable server is a start error that systemd
     retries, not a configuration problem.
     """
-    return url_problem(url)  # SQLAlchemy is an adapter's business (import-linter)
+    from devskyy.adapters.db import check_url  # noqa: PLC0415 - SQLAlchemy is slow to import
+    from devskyy.errors import StateError  # noqa: PLC0415
+
+    try:
+        check_url(url)  # parses the URL and loads the driver; no connection
+    except StateError as exc:
+        return str(exc)
+    return None
 
 
 @contextlib.contextmanager
