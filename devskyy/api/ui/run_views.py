@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 LIVE_POLL_SECONDS = 0.25
 """How often the live view of a run re-reads the store."""
-LIVE_STREAM_SECONDS = 25.0
+LIVE_STREAM_SECONDS = 10.0
 """One event stream's longest life; the browser reconnects (so a stopping server is
 never held up by an open stream for long)."""
 STATUS_FILTERS = tuple(s.value for s in RunStatus)
