@@ -11,7 +11,6 @@ findings quote the password; devskyy replaces the value before the message goes 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from typing import Any
 
 from devskyy.agents.codecheck.files import oserror_reason, relative
 from devskyy.agents.codecheck.issues import Issue, Severity, Tool, skipped_issue
-from devskyy.agents.codecheck.proc import chunks, python, run, tool_error
+from devskyy.agents.codecheck.proc import chunks, gather_in_order, python, run, tool_error
 
 SECRET_RULES = frozenset({"B105", "B106", "B107"})
 ROTATE_ACTION = "manual: move the secret to the environment or a secret store, then rotate it"
@@ -147,5 +146,5 @@ async def scan(
     """
     groups = partition(files, workers_for(files))
     base = config_root or root
-    results = await asyncio.gather(*(_one(root, group, skip, config, base) for group in groups))
+    results = await gather_in_order([_one(root, group, skip, config, base) for group in groups])
     return [issue for part in results for issue in part]

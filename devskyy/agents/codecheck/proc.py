@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from devskyy.errors import ExecutionError, PermanentError, TemporaryError
 
 MAX_ARGS_CHARS = 100_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,20 @@ async def run(
         out.decode("utf-8", errors="replace"),
         err.decode("utf-8", errors="replace"),
     )
+
+
+async def gather_in_order(jobs: Sequence[Awaitable[T]]) -> list[T]:
+    """Wait for every job; then raise the first failure in the jobs' order, if any.
+
+    ``asyncio.gather`` raises whichever fails first in time, which would make the same
+    broken configuration report ruff's or ruff format's error at random, and leave the
+    other analyzers running unawaited.
+    """
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]  # no exception is left in it
 
 
 def chunks(paths: Sequence[str], limit: int = MAX_ARGS_CHARS) -> list[list[str]]:

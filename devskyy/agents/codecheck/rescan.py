@@ -22,6 +22,7 @@ from devskyy.agents.codecheck import bandit, perf, ruff
 from devskyy.agents.codecheck.files import PYTHON_SUFFIXES
 from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Severity, Tool, sort_issues
 from devskyy.agents.codecheck.linediff import opcodes
+from devskyy.agents.codecheck.proc import gather_in_order
 from devskyy.agents.codecheck.scanning import CHECKS, ScanSettings, ScanType, mark_codemods
 
 PARALLEL = 4
@@ -101,7 +102,7 @@ async def scan_texts(
             asyncio.to_thread(perf.check_source, text, rel, settings.perf)
             for rel, text in python.items()
         ]
-    results = await asyncio.gather(*jobs)
+    results = await gather_in_order(jobs)
     issues = [issue for part in results for issue in part]
     if "bandit" in checks:
         issues = mark_codemods(issues, texts.get)

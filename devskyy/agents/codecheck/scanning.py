@@ -42,6 +42,7 @@ from devskyy.agents.codecheck.files import (
     walk_tree,
 )
 from devskyy.agents.codecheck.issues import Issue, Tool, skipped_issue, sort_issues, summarize
+from devskyy.agents.codecheck.proc import gather_in_order
 from devskyy.runtime import progress
 
 
@@ -173,7 +174,7 @@ async def scan_files(
         jobs.append(ruff.format_check(root, files, settings.ruff))
     if "devskyy-ast" in checks:
         jobs.append(asyncio.to_thread(_perf_checks, root, python, settings.perf))
-    results = await asyncio.gather(*_counted(jobs, f"checks on {len(files)} files"))
+    results = await gather_in_order(_counted(jobs, f"checks on {len(files)} files"))
     issues = [issue for part in results for issue in part]
     if "bandit" in checks:
         issues = mark_codemods(issues, _read(root))

@@ -43,6 +43,9 @@ _COMMIT = re.compile(r"@[0-9a-f]{40}\b")
 # detect-secrets keeps its settings in a global; one user at a time.
 _SETTINGS_LOCK = threading.Lock()
 HIDDEN = "(secret hidden)"
+# A secret value this long is masked wherever it appears as a whole word; a shorter one
+# only on the line detect-secrets flagged (elsewhere it is likely unrelated text).
+LONG_SECRET = 12
 
 
 def _text(path: Path) -> str | None:
@@ -101,27 +104,30 @@ _LITERAL = re.compile(r"""[rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1)[^\\\n])*\1""")
 def _mask_line(line: str, values: Sequence[str], flagged: Collection[str]) -> str:
     """``line`` with each secret value masked inside the string literal that holds it.
 
-    Only literals change, and on a line detect-secrets itself flagged (``flagged``, for
-    example the inner line of a triple-quoted string), the whole word the value forms.
-    The rest of the line, and every line without a secret, stays byte for byte as it
-    was: a short value such as ``abc`` is never replaced inside unrelated code.
+    On a line detect-secrets flagged (``flagged``), the value is masked inside its
+    literal (or, outside any literal, such as the inner line of a triple-quoted string,
+    as a whole word). On other lines only a value of ``LONG_SECRET`` characters or more
+    is masked, as a whole word: that is the secret itself, copied. Everything else stays
+    byte for byte as it was: a short value such as ``abc`` is never replaced inside
+    unrelated code (``import abc``).
     """
     present = [v for v in values if v in line]
     if not present:
         return line
+    body = line.rstrip("\r\n")
+    on_flagged = body in flagged or body[1:] in flagged  # a diff line has a one-char mark
     out: list[str] = []
     position = 0
     for match in _LITERAL.finditer(line):
         start, end = match.span()
         literal = line[start:end]
-        if any(v in literal for v in present):
+        if any(v in literal and (on_flagged or len(v) >= LONG_SECRET) for v in present):
             out += [line[position:start], _replace(literal, present)]
             position = end
     out.append(line[position:])
     masked = "".join(out)
-    body = line.rstrip("\r\n")
-    if body in flagged or body[1:] in flagged:  # a diff line carries a one-character mark
-        for value in (v for v in present if v in masked):
+    for value in (v for v in present if v in masked):
+        if on_flagged or len(value) >= LONG_SECRET:
             masked = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", HIDDEN, masked)
     return masked
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -225,25 +226,62 @@ def _diff_lines(diff: str) -> list[str]:
     return diff.splitlines(keepends=True)
 
 
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+CONTEXT = 3
+
+
+def _span(start: int, count: int) -> str:
+    return f"{start if count else start - 1},{count}"
+
+
+def _cut_hunk(header: str, body: list[str], budget: int) -> list[str]:
+    """The longest prefix of one hunk that fits ``budget`` lines and ends between two
+    changes, closed with the old lines that follow as context (they stay unchanged),
+    so the part still applies. Empty when no change fits."""
+    match = _HUNK.match(header)
+    if match is None or budget < 2:
+        return []
+    best = 0
+    for k in range(1, min(len(body), budget - 1) + 1):
+        mark, following = body[k - 1][:1], body[k][:1] if k < len(body) else " "
+        if following == "\\":
+            continue  # "\ No newline at end of file" belongs to the line before it
+        if mark in "+-\\" and (following == " " or (mark != "-" and following == "-")):
+            best = k
+    if not best:
+        return []
+    kept = body[:best]
+    tail = [" " + line[1:] for line in body[best:] if line[:1] in " -"][:CONTEXT]
+    kept += tail[: max(budget - 1 - best, 0)]
+    old = sum(1 for line in kept if line[:1] in " -")
+    new = sum(1 for line in kept if line[:1] in " +")
+    start_old, start_new = int(match.group(1)), int(match.group(2))
+    return [f"@@ -{_span(start_old, old)} +{_span(start_new, new)} @@\n", *kept]
+
+
 def bounded_diff(diff: str, limit: int = MAX_DIFF_LINES) -> tuple[str, int]:
-    """The first whole hunks of ``diff`` within ``limit`` lines, and the total line count."""
+    """The first hunks of ``diff`` within ``limit`` lines (the last one cut between two
+    changes when it does not fit whole), and the diff's total line count. What is kept
+    applies as a patch on its own: it makes the first changes, not all."""
     lines = _diff_lines(diff)
     if len(lines) <= limit:
         return diff, len(lines)
-    kept: list[str] = []
-    hunk: list[str] = []
-    for line in lines:
-        if line.startswith("@@") and hunk:
-            if len(kept) + len(hunk) > limit:
-                break
-            kept += hunk
-            hunk = []
-        hunk.append(line)
-    else:
+    head = [line for line in lines[:2] if line.startswith(("--- ", "+++ "))]
+    hunks: list[list[str]] = []
+    for line in lines[len(head) :]:
+        if line.startswith("@@"):
+            hunks.append([line])
+        elif hunks:
+            hunks[-1].append(line)
+    kept = list(head)
+    for hunk in hunks:
         if len(kept) + len(hunk) <= limit:
             kept += hunk
-    if len(kept) <= 2:  # not even one whole hunk fits: show none (headers alone say nothing)
-        kept = []
+            continue
+        kept += _cut_hunk(hunk[0], hunk[1:], limit - len(kept))
+        break
+    if len(kept) <= len(head):  # not even one change fits: show none
+        return "", len(lines)
     return "".join(kept), len(lines)
 
 
