@@ -2,8 +2,9 @@
 
 Every other command refuses a store that is behind and names this one. A SQLite file is
 copied beside itself first (``state.db.before-<revision>``, 0600); the upgrade runs in one
-locked transaction, and the store's files lose the group and other access 0.1.0 gave them. ``--check`` only reports: exit 0 at head, 2 when a migration is
-pending (as ``plan --detailed-exitcode``), 1 on an error.
+locked transaction, and the store's files lose the group and other access 0.1.0 gave
+them. ``--check`` only reports: exit 0 at head, 2 when a migration is pending (as
+``plan --detailed-exitcode``), 1 on an error.
 """
 
 from __future__ import annotations
