@@ -7,7 +7,12 @@ assigns the request id (``X-Request-ID`` echoed when sane, else generated), refu
 body over the cap (413), turns any unhandled exception into
 ``{"error": "internal", "request_id": …}`` (never a stack trace), adds the
 ``RateLimit-*`` headers, counts the request and writes one JSON access log line
-(method, route, status, duration, principal; never a key).
+(method, route, status, duration, principal; never a key). It also cleans what comes in
+(``api/boundary.py``: JSON nested past the limit is 422 before anything decodes it; keys
+in JSON bodies and query strings are redacted) and what goes out (``Cache-Control:
+no-store`` on every answer; error bodies without keys or workspace paths). An internal
+error logs its traceback; the client sees only the request id. The Prometheus ``method``
+label keeps the known methods and counts the rest as ``other``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import json
 import logging
 import re
 import time
+import traceback
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -25,6 +32,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from devskyy.api.boundary import (
+    KEY_ROUTES,
+    clean_answer,
+    is_json,
+    redact_json_body,
+    redact_query,
+    too_deep,
+)
 from devskyy.api.context import ApiContext
 from devskyy.api.deps import ApiError, Caller
 from devskyy.api.settings import ApiSettings
@@ -36,10 +51,27 @@ __all__ = ["ApiContext", "create_app"]
 access_log = logging.getLogger("devskyy.api.access")
 error_log = logging.getLogger("devskyy.api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _error(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An error answer: no key and no absolute workspace path in it (``clean_answer``)."""
+    ctx = getattr(request.app.state, "api", None)
+    roots = _roots(ctx.settings.workspace_roots) if ctx is not None else ()
+    return _json(status, clean_answer(body, roots), headers)
+
+
+def _roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
+    # Longest first, so that a root inside another is replaced whole.
+    resolved = {*roots, *(r.resolve() for r in roots)}
+    return tuple(sorted(resolved, key=lambda r: len(str(r)), reverse=True))
 
 
 def _request_id(request: Request) -> str | None:
@@ -51,7 +83,7 @@ def _install_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
         body = {"error": exc.error, "detail": exc.detail, "request_id": _request_id(request)}
-        return _json(exc.status, body, exc.headers)
+        return _error(request, exc.status, body, exc.headers)
 
     async def devskyy_error(request: Request, exc: Exception) -> JSONResponse:
         status, code = 400, "bad_request"
@@ -64,7 +96,7 @@ def _install_handlers(app: FastAPI) -> None:
         elif isinstance(exc, SecurityError):
             status, code = 400, "bad_request"
         body = {"error": code, "detail": str(exc), "request_id": _request_id(request)}
-        return _json(status, body)
+        return _error(request, status, body)
 
     async def invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -73,13 +105,13 @@ def _install_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         body = {"error": "invalid_request", "detail": fields, "request_id": _request_id(request)}
-        return _json(422, body)
+        return _error(request, 422, body)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         body = {"error": code, "detail": exc.detail, "request_id": _request_id(request)}
-        return _json(exc.status_code, body, dict(exc.headers or {}))
+        return _error(request, exc.status_code, body, dict(exc.headers or {}))
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(DevskyyError, devskyy_error)
@@ -95,13 +127,15 @@ class _Exchange:
     """One request as the edge sees it: its id, the status sent, the body bytes read."""
 
     def __init__(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
-        given, self.length = "", ""
+        given, self.length, self.content_type = "", "", ""
         for name, value in scope["headers"]:
             lowered = name.lower()
             if lowered == b"x-request-id":
                 given = value.decode("latin-1")
             elif lowered == b"content-length":
                 self.length = value.decode("latin-1")
+            elif lowered == b"content-type":
+                self.content_type = value.decode("latin-1")
         self.rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         self.state: dict[str, Any] = scope.setdefault("state", {})
         self.state["request_id"] = self.rid
@@ -112,6 +146,29 @@ class _Exchange:
         self.overflow = False
         self._receive = receive
         self._send = send
+        self._replay: list[Message] = []
+
+    async def read_body(self) -> bytes:
+        """The whole body (capped), kept to be handed to the app by ``receive``."""
+        chunks: list[bytes] = []
+        while True:
+            message = await self.receive()
+            if message["type"] != "http.request":
+                self._replay.append(message)
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    def replay(self, body: bytes) -> None:
+        """Hand ``body`` to the app as one message (before anything else read)."""
+        self._replay.insert(0, {"type": "http.request", "body": body, "more_body": False})
+
+    async def app_receive(self) -> Message:
+        if self._replay:
+            return self._replay.pop(0)
+        return await self.receive()
 
     async def receive(self) -> Message:
         message = await self._receive()
@@ -134,6 +191,10 @@ class _Exchange:
             extra = [(b"x-request-id", self.rid.encode())]
             for name, value in self.state.get("ratelimit", {}).items():
                 extra.append((name.lower().encode(), value.encode()))
+            if not any(k.lower() == b"cache-control" for k, _ in message.get("headers", [])):
+                # Answers are per caller and may carry a key (a new one, once): no cache
+                # or proxy may keep them.
+                extra.append((b"cache-control", b"no-store"))
             message = {**message, "headers": [*message.get("headers", []), *extra]}
         await self._send(message)
 
@@ -147,6 +208,7 @@ class _Exchange:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(raw)).encode()),
             (b"x-request-id", self.rid.encode()),
+            (b"cache-control", b"no-store"),
         ]
         await self._send({"type": "http.response.start", "status": code, "headers": headers})
         await self._send({"type": "http.response.body", "body": raw})
@@ -171,18 +233,51 @@ class _Edge:
         try:
             if ex.length.isdigit() and int(ex.length) > ex.cap:
                 await ex.too_large()
-            else:
-                await self.app(scope, ex.receive, ex.send)
+            elif await self._admit(scope, ex):
+                await self.app(scope, ex.app_receive, ex.send)
         except _TooLarge:
             await ex.too_large()
         except Exception as exc:
+            # The client sees only the request id; the log keeps what happened, with the
+            # traceback (the log filter redacts keys in it).
             error_log.error(
                 "unhandled error",
-                extra={"fields": {"request_id": ex.rid, "error": type(exc).__name__}},
+                extra={
+                    "fields": {
+                        "request_id": ex.rid,
+                        "error": type(exc).__name__,
+                        "traceback": "".join(traceback.format_exception(exc)),
+                    }
+                },
             )
             await ex.reply(500, {"error": "internal"})
         finally:
             self._account(scope, ex.state, ex.rid, ex.status, time.perf_counter() - started)
+
+    async def _admit(self, scope: Scope, ex: _Exchange) -> bool:
+        """Clean the query string and body (``api/boundary.py``); False when refused."""
+        method, path = scope["method"], scope["path"]
+        exempt = (method, path) in KEY_ROUTES
+        if path.startswith("/api/") and not exempt:
+            scope["query_string"] = redact_query(scope.get("query_string", b""))
+        if method in _NO_BODY or not is_json(ex.content_type):
+            return True
+        body = await ex.read_body()
+        problem = too_deep(body)
+        if problem is not None:
+            field = {"loc": ["body"], "msg": problem, "type": "json_too_deep"}
+            await ex.reply(422, {"error": "invalid_request", "detail": [field]})
+            return False
+        if not exempt:
+            cleaned = redact_json_body(body)
+            if cleaned is not body:
+                body = cleaned
+                scope["headers"] = [
+                    (k, str(len(body)).encode() if k.lower() == b"content-length" else v)
+                    for k, v in scope["headers"]
+                ]
+        ex.replay(body)
+        return True
 
     def _account(
         self, scope: Scope, state: dict[str, Any], rid: str, status: int, seconds: float
@@ -190,7 +285,9 @@ class _Edge:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         method = scope["method"]
         metrics = self.ctx.metrics
-        metrics.requests.labels(method, route, str(status)).inc()
+        # A label per method a client makes up would grow the series without bound.
+        label = method if method in _METHODS else "other"
+        metrics.requests.labels(label, route, str(status)).inc()
         metrics.request_seconds.labels(route).observe(seconds)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
