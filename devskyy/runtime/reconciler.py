@@ -197,9 +197,14 @@ def apply_tree(
     dry_run: bool = False,
     clock: Clock | None = None,
     on_applied: Sequence[AppliedHook] = (),
+    audit_actor: str | None = None,
 ) -> ApplyResult:
-    """Validate, plan and apply the tree at ``path`` (see ``Reconciler.apply_tree``)."""
+    """Validate, plan and apply the tree at ``path`` (see ``Reconciler.apply_tree``).
+
+    ``audit_actor`` (with a SQL store): each revision commits with its audit event.
+    """
     reconciler = Reconciler(store, clock or SystemClock(), list(on_applied))
+    reconciler.audit_actor = audit_actor
     return reconciler.apply_tree(path, prune=prune, dry_run=dry_run)
 
 
@@ -210,7 +215,9 @@ def rollback(
     dry_run: bool = False,
     clock: Clock | None = None,
     on_applied: Sequence[AppliedHook] = (),
+    audit_actor: str | None = None,
 ) -> ApplyResult:
     """Re-apply revision ``number`` as a new revision (see ``Reconciler.rollback``)."""
     reconciler = Reconciler(store, clock or SystemClock(), list(on_applied))
+    reconciler.audit_actor = audit_actor
     return reconciler.rollback(number, dry_run=dry_run)
