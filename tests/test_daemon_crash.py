@@ -207,6 +207,25 @@ def test_an_observer_that_raises_does_not_end_the_daemon(
     assert [r["message"] for r in _records(json_log)].count("pass observer failed") == 2
 
 
+def test_the_watcher_is_rechecked_before_every_pass_after_the_first(
+    tmp_path: Path, state_url: str
+) -> None:
+    watcher = MemoryWatcher()
+
+    async def scenario() -> list[str]:
+        system = await open_system(state_url, clock=FakeClock(), start_agents=False)
+        try:
+            daemon = WatchDaemon(system, WatchSettings(path=_tree(tmp_path), interval=5), watcher)
+            _run_daemon(daemon, lambda o: len(daemon.passes) == 3)
+            await asyncio.wait_for(daemon.run(), 30)
+            return [p.reason for p in daemon.passes]
+        finally:
+            await system.close()
+
+    assert asyncio.run(scenario()) == ["start", "resync", "resync"]
+    assert watcher.checks == 2  # a folder swapped without an event is caught by the next pass
+
+
 def test_a_lost_lease_fences_the_apply_and_ends_the_loop(tmp_path: Path, state_url: str) -> None:
     clock = FakeClock()
 

@@ -24,8 +24,10 @@ from pg_server import fresh_database
 from test_watch_daemon import AGENT, AGENT_CODE, Daemon, _message
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.daemon_lock import DaemonLease, alive, holder_of, process_state
+from devskyy.adapters.daemon_lock import DaemonLease, LeaseLost, alive, holder_of, process_state
 from devskyy.adapters.db import open_engine
+from devskyy.adapters.state_store import SqlStateStore
+from devskyy.runtime.reconciler import Reconciler
 
 pytestmark = pytest.mark.slow
 
@@ -248,3 +250,48 @@ def test_two_standbys_cannot_both_take_a_stale_lease(state_url: str) -> None:
             dead.renew()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_fence_refuses_the_apply_of_a_leader_that_lost_its_lease(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    clock = FakeClock()
+    tree = tmp_path / "m"
+    tree.mkdir()
+    (tree / "echo.yaml").write_text(
+        AGENT.format(name="echo", module="devskyy.agents.scanner:ScannerAgent", priority="low")
+    )
+
+    def scenario(url: str) -> None:
+        engine = open_engine(url)
+        try:
+            store = SqlStateStore(engine)
+            lease = DaemonLease(engine, clock, ttl=10)
+            lease.try_acquire()
+            reconciler = Reconciler(store, clock, fence=lease.fence)
+            assert reconciler.apply_tree(tree).revision is not None
+            clock.advance(11)  # the leader stalls; a standby on another host takes over
+            standby = DaemonLease(engine, clock, ttl=10)
+            standby.host = "other-host"
+            assert standby.try_acquire() is not None
+            (tree / "echo.yaml").write_text(
+                AGENT.format(
+                    name="echo", module="devskyy.agents.scanner:ScannerAgent", priority="high"
+                )
+            )
+            with pytest.raises(LeaseLost):
+                reconciler.apply_tree(tree)
+            assert store.current_revision() == 1  # all or nothing: no revision 2
+            assert [a.spec.priority for a in store.live().agents] == ["low"]
+            # The new leader applies the same change.
+            Reconciler(store, clock, fence=standby.fence).apply_tree(tree)
+            assert store.current_revision() == 2
+        finally:
+            engine.dispose()
+
+    if backend == "sqlite":
+        scenario(f"sqlite:///{tmp_path / 'state.db'}")
+    else:
+        with fresh_database(request.getfixturevalue("server_url")) as url:
+            scenario(url)

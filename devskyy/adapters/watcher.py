@@ -49,6 +49,10 @@ class Watcher(Protocol):
 
     def watch_files(self, files: Iterable[Path]) -> None: ...
 
+    def check(self) -> None:
+        """Re-arm if the watched folders were replaced (the daemon asks before each pass)."""
+        ...
+
 
 def relevant(path: str, manifest_root: Path, sources: frozenset[Path]) -> bool:
     """True for a manifest file under the root or a watched agent source file."""
@@ -247,6 +251,7 @@ class MemoryWatcher:
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.sources: frozenset[Path] = frozenset()
         self.started = False
+        self.checks = 0
 
     def start(self) -> None:
         self.started = True
@@ -256,6 +261,9 @@ class MemoryWatcher:
 
     def watch_files(self, files: Iterable[Path]) -> None:
         self.sources = frozenset(f.resolve() for f in files)
+
+    def check(self) -> None:
+        self.checks += 1
 
     def emit(self, path: str) -> None:
         self.queue.put_nowait(path)

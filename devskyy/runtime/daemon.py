@@ -363,12 +363,20 @@ class WatchDaemon:
                     reason = "resync"
                 if reason is None:
                     continue
+                self._check_watcher()
                 await self.reconcile(reason, pending.paths)
                 # Every pass reads the whole tree: the hints gathered so far are spent.
                 pending = Debounce()
                 last_pass = clock.monotonic()
         finally:
             self.watcher.stop()
+
+    def _check_watcher(self) -> None:
+        """Before each pass: a folder replaced without an event we saw is watched again."""
+        try:
+            self.watcher.check()
+        except Exception:  # crash-only: the pass itself reads the whole tree anyway
+            log.exception("cannot re-check the watched folders")
 
     async def _renew(self) -> None:
         """Heartbeat the lease; a store error is logged (the fence still guards applies)."""
