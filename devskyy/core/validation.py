@@ -497,7 +497,10 @@ def _raw_name(doc: Document) -> str | None:
 def _raw_entry(doc: Document) -> _Entry | None:
     """The kind and name of a document that failed loading, so that it is not "unknown"."""
     data = doc.data
-    if not isinstance(data, dict) or data.get("kind") not in KINDS:
+    # The kind may be anything a broken file holds (a list after a refused tag): unhashable.
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        return None
+    if data["kind"] not in KINDS:
         return None
     meta = data.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
