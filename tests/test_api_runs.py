@@ -75,10 +75,13 @@ def test_execute_task_202_then_result_from_the_store(world: ApiWorld, gate: Path
     gate.touch()
     done = world.client.get(f"/api/runs/{run_id}?wait=10", headers=h).json()
     assert done["status"] == "succeeded"
+    assert done["kind"] == "task"
     assert done["result"]["results"]["echo"] == {"agent": "echo", "echo": {"x": 1}}
-    stored = SqlTaskRuns(world.system.engine).get(run_id)
-    assert stored.status == "succeeded"
-    assert stored.request["task_type"] == "echo-it"
+    assert done["result"]["error"] is None
+    # A task is a workflow run of the DAG engine: durable, listed with the runs.
+    stored = world.system.workflows.store.get(run_id)
+    assert (stored.workflow, stored.status.value) == ("task:echo-it", "succeeded")
+    assert stored.params["task_type"] == "echo-it"
 
 
 def test_bad_workflow_requests(world: ApiWorld) -> None:

@@ -3,22 +3,24 @@
 ``Runs.start_task`` / ``Runs.start_workflow`` record the run first (so its id exists
 in the store before the answer leaves), then start it with the system's
 ``BackgroundTasks`` (the daemon's graceful stop drains them; a run cancelled there
-stays resumable). ``wait_for`` lets a caller wait, bounded. ``view`` reads a run from
-the store: workflow runs from the run store (a dead owner reads ``interrupted``), tasks
-from ``api_task_runs``. ``resume`` continues a workflow run where it stopped, or starts
-an interrupted task again from its recorded request.
+stays resumable). A task is a workflow run of the DAG engine (``task:<type>``, compiled
+by the orchestrator), so it is durable and resumable like any run. ``wait_for`` lets a
+caller wait, bounded. ``view`` reads a run from the run store (a dead owner reads
+``interrupted``; a task's result is the guide's task shape); tasks recorded before they
+were workflow runs are read from ``api_task_runs``. ``resume`` continues a run where it
+stopped, or starts such an old task again from its recorded request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from devskyy.adapters.run_store import owner_alive, process_owner
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
+from devskyy.core.tasks import TASK_PREFIX
 from devskyy.errors import NotFound, StateError
 from devskyy.model.runs import RunRecord, RunStatus
 from devskyy.runtime.background import background_of
@@ -52,23 +54,34 @@ class Runs:
     # -- starting ------------------------------------------------------------------------
 
     def start_task(self, request: dict[str, Any], run_id: str | None = None) -> str:
-        """Record a task run and start it; returns its id."""
-        if run_id is None:
-            run_id = uuid.uuid4().hex[:12]
-            self.tasks.create(
-                TaskRun(
-                    run_id,
-                    request["task_type"],
-                    request,
-                    "pending",
-                    self.owner,
-                    self.system.clock.now(),
-                )
-            )
-        else:
+        """Record a task as a workflow run of the DAG engine and start it; returns its id.
+
+        ``run_id`` names a task recorded before tasks were workflow runs (``api_task_runs``):
+        it starts again from its recorded request.
+        """
+        if run_id is not None:
             self.tasks.update(run_id, status="pending", owner=self.owner, error=None)
-        self._start(run_id, self._task(run_id, request))
-        return run_id
+            self._start(run_id, self._task(run_id, request))
+            return run_id
+        record = self.system.orchestrator.create_task(
+            request["task_type"],
+            request.get("parameters") or {},
+            request.get("required_capabilities") or [],
+            request.get("priority", "medium"),
+        )
+        self._start(record.id, self._task_run(self.system.orchestrator.run_task(record.id)))
+        return record.id
+
+    async def _task_run(self, work: Coroutine[Any, Any, dict[str, Any]]) -> None:
+        status = "failed"
+        try:
+            result = await work
+            status = "succeeded" if result["status"] == "completed" else "failed"
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            self._observe("task", status)
 
     async def _task(self, run_id: str, request: dict[str, Any]) -> None:
         self.tasks.update(run_id, status="running")
@@ -139,14 +152,19 @@ class Runs:
         status = effective_status(record, self.system.clock.now())
         record = record.with_status(status)
         done = sum(1 for s in record.steps if s.status.terminal)
+        task = record.workflow.startswith(TASK_PREFIX)
+        result = None
+        if status.finished:
+            orchestrator = self.system.orchestrator
+            result = orchestrator.task_result(record) if task else to_guide_shape(record)
         return {
             "run_id": record.id,
-            "kind": "workflow",
+            "kind": "task" if task else "workflow",
             "status": status.value,
             "workflow": record.workflow,
             "progress": {"steps_done": done, "steps_total": len(record.steps)},
             "resumable": status in (RunStatus.INTERRUPTED, RunStatus.CANCELLED),
-            "result": to_guide_shape(record) if status.finished else None,
+            "result": result,
             "record": record.to_dict(),
         }
 
@@ -188,5 +206,13 @@ class Runs:
                 ) from None
             self.start_task(run.request, run_id)
             return "task"
+        record, _ = self.engine.resumable(run_id)
+        if record.workflow.startswith(TASK_PREFIX):
+            self._start(run_id, self._task_run(self._resume_task(run_id)))
+            return "task"
         self._start(run_id, self._workflow(self.engine.resume(run_id)))
         return "workflow"
+
+    async def _resume_task(self, run_id: str) -> dict[str, Any]:
+        record = await self.engine.resume(run_id)
+        return self.system.orchestrator.finish_task(record)

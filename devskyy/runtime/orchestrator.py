@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from devskyy.adapters.clock import Clock
@@ -42,7 +43,7 @@ from devskyy.core.selection import AgentInfo, providers
 from devskyy.core.tasks import TASK_PREFIX, AgentInputs, TaskRequest, compile_task
 from devskyy.errors import NotFound, StepTimeout
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec, Workflow
-from devskyy.model.runs import RunRecord, StepStatus
+from devskyy.model.runs import RunRecord, RunStatus, StepStatus
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 from devskyy.runtime.agent_records import (
     AgentEntry,
@@ -58,6 +59,13 @@ from devskyy.runtime.workflows import WorkflowEngine
 
 ExecutionPriority = Priority
 """The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
+
+
+@dataclass(frozen=True)
+class _TaskExecution(ExecutionRecord):
+    """A task's history record, with its step names (the history keeps agents only)."""
+
+    task_steps: tuple[str, ...] = ()
 
 
 CallObserver = Callable[[str, float, str], None]
@@ -356,47 +364,64 @@ class Orchestrator:
     ) -> dict[str, Any]:
         """Run the agents covering the capabilities as a workflow (see the module doc)."""
         record = self.create_task(task_type, parameters, required_capabilities, priority)
-        record = await self.workflows.execute(record.id)
-        return self.task_result(record)
+        return await self.run_task(record.id)
 
-    def task_result(self, record: RunRecord) -> dict[str, Any]:
-        """The guide's task result of a finished task run; recorded in the history."""
-        workflow = self.workflows.workflow_of(record)
-        agents = {s.name: s.agent or "" for s in workflow.spec.steps}
-        results = {s.name: s.output for s in record.steps if s.status is StepStatus.SUCCEEDED}
-        errors: dict[str, str] = {}
-        failures: list[str] = []
-        for step in record.steps:
-            if step.status is StepStatus.FAILED:
-                why = f"{step.error} ({step.reason})" if step.reason else f"{step.error}"
-                errors[step.name] = why
-                failures.append(f"agent {agents[step.name]!r} failed: {why}")
-            elif step.status is StepStatus.SKIPPED:
-                errors[step.name] = f"skipped: {step.reason}"
-        if record.error and not failures:
-            failures.append(record.error)
-        status = "completed" if record.status.value == "succeeded" else "failed"
-        self._tasks[status] += 1
-        duration = record.duration or 0.0
-        execution = ExecutionRecord(
-            task_id=record.id,
-            task_type=str(record.params.get("task_type", "")),
-            status=status,
-            priority=str(record.params.get("priority", "medium")),
-            started_at=record.started_at or record.created_at,
-            duration=duration,
-            agents=tuple(agents[s.name] for s in record.steps),
-            attempts={s.name: s.attempts for s in record.steps if s.attempts},
-            results=results,
-            errors=errors,
-        )
+    async def run_task(self, run_id: str) -> dict[str, Any]:
+        """Run a pending task run (``create_task``); its result, recorded in the history."""
+        return self.finish_task(await self.workflows.execute(run_id))
+
+    def finish_task(self, record: RunRecord) -> dict[str, Any]:
+        """Count a finished task run and add it to the execution history; its result."""
+        execution = self._execution(record)
+        self._tasks[execution.status] += 1
         self.history.append(execution)
+        return self.task_result(record, execution)
+
+    def task_result(
+        self, record: RunRecord, execution: _TaskExecution | None = None
+    ) -> dict[str, Any]:
+        """The guide's result of a task run (no side effects; the API reads it too)."""
+        execution = execution or self._execution(record)
+        agents = dict(zip(execution.task_steps, execution.agents, strict=True))
+        failures = [
+            f"agent {agents[name]!r} failed: {why}"
+            for name, why in execution.errors.items()
+            if not why.startswith("skipped: ")
+        ]
+        if record.error and not failures and record.status.finished:
+            failures.append(record.error)
         return {
             **execution.as_dict(),
             "run_id": record.id,
             "error": "\n".join(failures) or None,  # one line per failed agent
-            "execution_time": duration,
+            "execution_time": execution.duration,
         }
+
+    def _execution(self, record: RunRecord) -> _TaskExecution:
+        workflow = self.workflows.workflow_of(record)
+        agents = {s.name: s.agent or "" for s in workflow.spec.steps}
+        results = {s.name: s.output for s in record.steps if s.status is StepStatus.SUCCEEDED}
+        errors: dict[str, str] = {}
+        for step in record.steps:
+            if step.status is StepStatus.FAILED:
+                errors[step.name] = (
+                    f"{step.error} ({step.reason})" if step.reason else f"{step.error}"
+                )
+            elif step.status is StepStatus.SKIPPED:
+                errors[step.name] = f"skipped: {step.reason}"
+        return _TaskExecution(
+            task_id=record.id,
+            task_type=str(record.params.get("task_type", "")),
+            status="completed" if record.status is RunStatus.SUCCEEDED else "failed",
+            priority=str(record.params.get("priority", "medium")),
+            started_at=record.started_at or record.created_at,
+            duration=record.duration or 0.0,
+            agents=tuple(agents[s.name] for s in record.steps),
+            attempts={s.name: s.attempts for s in record.steps if s.attempts},
+            results=results,
+            errors=errors,
+            task_steps=tuple(s.name for s in record.steps),
+        )
 
     @property
     def execution_history(self) -> list[dict[str, Any]]:
