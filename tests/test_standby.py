@@ -179,13 +179,18 @@ def test_a_paused_leader_loses_the_lease_and_exits_4_without_applying(
                 daemon.stop(signal.SIGKILL)
 
 
-def test_sigterm_ends_a_waiting_standby_with_0(tree: Path, tmp_path: Path) -> None:
+def test_sighup_spares_a_waiting_standby_and_sigterm_ends_it_with_0(
+    tree: Path, tmp_path: Path
+) -> None:
     env = _env(tree, f"sqlite:///{tmp_path / 'state.db'}")
     leader = _standby(tree, env)
     try:
         leader.wait_for(_message("watching"))
         standby = _standby(tree, env)
         standby.wait_for(_message("standing by"))
+        standby.proc.send_signal(signal.SIGHUP)  # systemctl reload: must not kill it
+        standby.wait_for(_message("standing by: nothing to resync yet"))
+        assert standby.proc.poll() is None
         assert standby.stop(signal.SIGTERM) == 0
         assert standby.wait_for(_message("stopped while standing by"))
         assert leader.proc.poll() is None  # the leader never noticed

@@ -255,13 +255,15 @@ def _signals(loop: asyncio.AbstractEventLoop, daemon: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Iterator[None]:
-    """While standing by, SIGTERM/SIGINT end the wait (exit 0)."""
+    """While standing by, SIGTERM/SIGINT end the wait (exit 0); SIGHUP (a reload) must not
+    kill it (its default action), there is just nothing to resync yet."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, log.info, "standing by: nothing to resync yet")
     try:
         yield
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 
