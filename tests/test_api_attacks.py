@@ -332,3 +332,33 @@ def test_errors_never_print_the_workspace_path(
         assert root not in r.text
     finally:
         w.close()
+
+
+# -- 11.5: junk cannot flood the audit log ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ten_thousand_junk_requests_add_a_bounded_number_of_audit_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: every failed sign-in was its own audit row: 10,000 junk requests added
+    10,000 rows. (Counting failures per presented string, as without source blocking,
+    never blocks the flood: every request reaches the audit log.)"""
+    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
+    w = ApiWorld(tmp_path, {"block_sources": False}, code=False)
+    try:
+        w.security.flush()
+        before = w.security.store.audit_count()
+        statuses = {
+            w.client.get(HEALTH, headers=H(f"junk-{n}" if n % 2 else f"dsk_{n:052d}")).status_code
+            for n in range(10_000)
+        }
+        assert statuses <= {401, 403}
+        w.security.flush()
+        added = w.security.store.audit_count() - before
+        assert added <= 10  # one event per source, reason and minute (+ the block itself)
+        failed = w.security.get_audit_log(event_type="key.failed", limit=1000)
+        assert sum(e["details"].get("count", 1) for e in failed) == 10_000
+        assert {e["details"]["subject"] for e in failed} == {"source:testclient"}
+    finally:
+        w.close()

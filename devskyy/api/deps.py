@@ -126,8 +126,9 @@ class Guard:
                 {"WWW-Authenticate": "Bearer"},
             )
         client = request.client.host if request.client else None
-        source = client if ctx.settings.block_sources else None
-        check = ctx.security.validate_api_key(key, source=source)
+        check = ctx.security.validate_api_key(
+            key, source=client, block_source=ctx.settings.block_sources
+        )
         if not check.valid:
             reason = check.reason.value if check.reason else "unknown"
             ctx.metrics.auth_failures.labels(reason).inc()

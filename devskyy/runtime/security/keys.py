@@ -93,6 +93,7 @@ class KeyService:
         self.key_ttl = key_ttl
         self.last_used: dict[str, float] = {}
         self._last_used_at: dict[str, float] = {}
+        self._source = ""
 
     def _save(self, record: ApiKeyRecord, *, new: bool = False) -> ApiKeyRecord:
         record = replace(record, updated=self._clock.now())
@@ -270,14 +271,21 @@ class KeyService:
         ]
 
     # Validate ----------------------------------------------------------------------
-    def validate(self, api_key: str | NewKey, source: str | None) -> KeyCheck:
-        """Who presents ``api_key``, or a reason code; failures feed threat detection."""
+    def validate(
+        self, api_key: str | NewKey, source: str | None, *, block_source: bool = True
+    ) -> KeyCheck:
+        """Who presents ``api_key``, or a reason code; failures feed threat detection.
+
+        Failures count against the source address (``block_source``), else against the
+        exact string presented; the audit roll-up is per source whenever one is known.
+        """
         text = api_key.key if isinstance(api_key, NewKey) else str(api_key)
         presented = (
             f"source:{source}"
-            if source
+            if source and block_source
             else "presented:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
         )
+        self._source = f"source:{source}" if source else presented
         parsed = keyfmt.parse_key(text)
         record = None if isinstance(parsed, keyfmt.Malformed) else self._keys.get(parsed.key_id)
         now = self._clock.now()
@@ -339,7 +347,8 @@ class KeyService:
         The key id is kept only for real keys (revoked, expired): an id made up by the
         caller would make every junk request its own row.
         """
-        details: dict[str, Any] = {"reason": reason.value, "subject": presented}
+        # One row per source (not per junk string) and reason in each window.
+        details: dict[str, Any] = {"reason": reason.value, "subject": self._source or presented}
         if key_id is not None:
             details["key_id"] = key_id
         self._audit.count(

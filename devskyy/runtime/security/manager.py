@@ -240,13 +240,18 @@ class SecurityManager:
         self.flush()
         return self.keys.listing(principal)
 
-    def validate_api_key(self, api_key: str | NewKey, *, source: str | None = None) -> KeyCheck:
+    def validate_api_key(
+        self, api_key: str | NewKey, *, source: str | None = None, block_source: bool = True
+    ) -> KeyCheck:
         """Who presents ``api_key``, or a reason code; failures feed threat detection.
 
-        Starts with ``sync()``: the answer reflects every change committed before it.
+        Failures from ``source`` (the client address) count against it, so repeated
+        guessing blocks that address for attempts without a working key; with
+        ``block_source=False`` they count against the string presented. Starts with
+        ``sync()``: the answer reflects every change committed before it.
         """
         self.sync()
-        return self.keys.validate(api_key, source)
+        return self.keys.validate(api_key, source, block_source=block_source)
 
     # Threat detection --------------------------------------------------------------
     def unblock(self, principal: str, *, granted_by: str | None = None) -> list[str]:
