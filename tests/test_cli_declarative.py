@@ -124,7 +124,10 @@ def test_detailed_exitcode(cli: CliRunnerFn, tree: Path, tmp_path: Path) -> None
     missing = cli("plan", str(tmp_path / "nowhere"), "--detailed-exitcode")
     assert missing.exit_code == 1
     assert missing.stdout == ""
-    assert missing.stderr == f"{tmp_path / 'nowhere'}:1:1: <file>: no such file or directory\n"
+    assert missing.stderr == (
+        f"{tmp_path / 'nowhere'}:1:1: <file>: no such file or directory\n"
+        f"{tmp_path / 'nowhere'}: 1 problem\n"
+    )
 
 
 def test_invalid_tree_exits_1_and_applies_nothing(cli: CliRunnerFn, tree: Path) -> None:
@@ -137,7 +140,9 @@ def test_invalid_tree_exits_1_and_applies_nothing(cli: CliRunnerFn, tree: Path) 
     assert result.stdout == ""
     expected = "spec.priority: 'urgent' is not one of critical, high, medium, low"
     assert re.fullmatch(
-        rf"{re.escape(str(tree))}/agents/seo.yaml:7:\d+: {expected}\n", result.stderr
+        rf"{re.escape(str(tree))}/agents/seo.yaml:7:\d+: {expected}\n"
+        rf"{re.escape(str(tree))}: 1 problem\n",
+        result.stderr,
     )
     assert cli("plan", str(tree), "--detailed-exitcode").exit_code == 1
     history = cli("history", "-o", "json")
@@ -185,8 +190,8 @@ def test_plan_json(cli: CliRunnerFn, tree: Path) -> None:
     write_agent(tree, "seo", "low")
     data = json.loads(cli("plan", str(tree), "-o", "json").stdout)
     assert data["source"] == str(tree)
-    assert data["liveRevision"] == 1
-    assert data["hasChanges"] is True
+    assert data["live_revision"] == 1
+    assert data["has_changes"] is True
     assert data["summary"] == {"create": 0, "update": 1, "delete": 0, "unchanged": 1}
     assert [(c["kind"], c["name"], c["action"]) for c in data["changes"]] == [
         ("Agent", "scanner", "unchanged"),
@@ -199,9 +204,10 @@ def test_plan_json(cli: CliRunnerFn, tree: Path) -> None:
 
 def test_apply_json(cli: CliRunnerFn, tree: Path) -> None:
     data = json.loads(cli("apply", str(tree), "-o", "json").stdout)
-    assert data["dryRun"] is False
-    assert data["liveRevision"] == 1
-    assert data["plan"]["liveRevision"] is None
+    assert data["dry_run"] is False
+    assert data["live_revision"] == 1
+    assert data["plan"]["live_revision"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["revision"]["created_at"])
     assert data["revision"]["revision"] == 1
     assert data["revision"]["summary"] == {
         "created": 2,
@@ -211,7 +217,7 @@ def test_apply_json(cli: CliRunnerFn, tree: Path) -> None:
     }
     again = json.loads(cli("apply", str(tree), "-o", "json").stdout)
     assert again["revision"] is None
-    assert again["plan"]["hasChanges"] is False
+    assert again["plan"]["has_changes"] is False
 
 
 def test_history_and_rollback(cli: CliRunnerFn, tree: Path) -> None:
@@ -239,8 +245,8 @@ def test_history_and_rollback(cli: CliRunnerFn, tree: Path) -> None:
     assert re.fullmatch(rf"2\s+{stamp}\s+{src}\s+-\s+\+0 ~1 -0", lines[2])
     assert re.fullmatch(rf"3\s+{stamp}\s+{src}\s+-\s+\+0 ~1 -0\s+rollback of 1", lines[3])
     data = json.loads(cli("history", "-o", "json").stdout)
-    assert [(r["revision"], r["rollbackOf"]) for r in data] == [(1, None), (2, None), (3, 1)]
-    assert "rollbackOf: 1" in cli("history", "-o", "yaml").stdout
+    assert [(r["revision"], r["rollback_of"]) for r in data] == [(1, None), (2, None), (3, 1)]
+    assert "rollback_of: 1" in cli("history", "-o", "yaml").stdout
 
 
 def test_rollback_to_an_unknown_revision(cli: CliRunnerFn, tree: Path, tmp_path: Path) -> None:
@@ -317,7 +323,9 @@ def test_installed_console_script_in_a_temp_dir(tmp_path: Path) -> None:
     )
     bad = run("--state", other, "plan", "elsewhere", "--detailed-exitcode")
     assert bad.returncode == 1
-    assert bad.stderr == "elsewhere:1:1: <file>: no such file or directory\n"
+    assert bad.stderr == (
+        "elsewhere:1:1: <file>: no such file or directory\nelsewhere: 1 problem\n"
+    )
     assert "Traceback" not in bad.stderr
 
 

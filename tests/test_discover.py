@@ -135,7 +135,7 @@ def test_render_keeps_only_what_was_found(project: Path) -> None:
 def test_cli_writes_manifests_and_refuses_to_overwrite(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "manifests" / "agents"
     runner = CliRunner()
-    result = runner.invoke(main, ["discover", str(project), "-o", str(out)])
+    result = runner.invoke(main, ["discover", str(project), "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         f"wrote {out / 'fixer.yaml'} (fixer: agent.modules.fixer_agent:FixerAgent)",
@@ -148,7 +148,7 @@ def test_cli_writes_manifests_and_refuses_to_overwrite(project: Path, tmp_path: 
     assert written.spec.capabilities == ["scan", "analyze"]
 
     (out / "scanner.yaml").write_text("# hand edited\n")
-    again = runner.invoke(main, ["discover", str(project), "-o", str(out)])
+    again = runner.invoke(main, ["discover", str(project), "--output-dir", str(out)])
     assert again.exit_code == 1
     assert again.stderr.splitlines()[-1] == (
         f"error: refusing to overwrite {out / 'fixer.yaml'}, {out / 'scanner.yaml'} "
@@ -156,14 +156,16 @@ def test_cli_writes_manifests_and_refuses_to_overwrite(project: Path, tmp_path: 
     )
     assert (out / "scanner.yaml").read_text() == "# hand edited\n"
 
-    forced = runner.invoke(main, ["discover", str(project), "-o", str(out), "--force"])
+    forced = runner.invoke(main, ["discover", str(project), "--output-dir", str(out), "--force"])
     assert forced.exit_code == 0
     assert (out / "scanner.yaml").read_text().startswith("apiVersion: devskyy.dev/v1\n")
 
 
 def test_cli_dry_run_prints_yaml(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["discover", str(project), "-o", str(out), "--dry-run"])
+    result = CliRunner().invoke(
+        main, ["discover", str(project), "--output-dir", str(out), "--dry-run"]
+    )
     assert result.exit_code == 0
     docs = list(yaml.safe_load_all(result.stdout))
     assert [d["metadata"]["name"] for d in docs] == ["fixer", "scanner"]

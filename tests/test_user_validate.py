@@ -106,7 +106,7 @@ def test_prune_with_a_comment_only_tree_deletes_nothing(
     assert (pruned.exit_code, pruned.stdout) == (1, "")
     assert pruned.stderr == (
         "wrong/empty.yml:1:1: <file>: no resources in wrong: every manifest file is empty "
-        "or only comments\n"
+        "or only comments\nwrong: 1 problem\n"
     )
     listed = CliRunner().invoke(main, [*base, "get", "agents", "-o", "json"])
     assert [a["metadata"]["name"] for a in json.loads(listed.stdout)] == ["seo"]

@@ -293,7 +293,7 @@ def test_pull_mode_applies_each_new_commit_and_records_its_hash(
         _git("commit", "-qam", "two", cwd=origin)
         d.wait_for(_message("applied revision 2"))
         history = json.loads(_cli(tree, env, "history", "-o", "json").stdout)
-        assert history[-1]["gitCommit"] == _git("rev-parse", "HEAD", cwd=origin)
+        assert history[-1]["git_commit"] == _git("rev-parse", "HEAD", cwd=origin)
         assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["critical"]
     finally:
         assert d.stop() == 0

@@ -13,12 +13,13 @@ import functools
 import json
 import logging
 import os
+import re
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -175,6 +176,54 @@ def emit(data: Any, fmt: str) -> None:
         raise click.UsageError(f"unsupported output format {fmt!r}")
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+MANIFEST_KEYS = frozenset({"before", "after"})  # documents inside a plan: their own names
+
+
+def snake_keys(data: Any, keep: frozenset[str] = MANIFEST_KEYS) -> Any:
+    """``data`` with camelCase keys in snake_case, the one style of the CLI's JSON/YAML
+    (``liveRevision`` -> ``live_revision``); values under ``keep`` (manifest documents,
+    whose field names are the manifests' own) are left as they are."""
+    if isinstance(data, dict):
+        return {
+            (_CAMEL.sub("_", k).lower() if isinstance(k, str) else k): (
+                v if k in keep else snake_keys(v, keep)
+            )
+            for k, v in data.items()
+        }
+    if isinstance(data, list):
+        return [snake_keys(item, keep) for item in data]
+    return data
+
+
+@contextlib.contextmanager
+def problems_reported(path: str, output: str) -> Iterator[None]:
+    """Invalid manifests under ``path``: every problem, then their count, exit 1.
+
+    With ``-o json|yaml`` the problems are also the document on stdout (``path``,
+    ``valid``, ``problems``, as ``validate -o json``), so a script reads them there.
+    """
+    try:
+        yield
+    except ManifestError as exc:
+        count = len(exc.problems)
+        if output != "table":
+            emit(
+                {"path": path, "valid": False, "problems": [_problem(p) for p in exc.problems]},
+                output,
+            )
+        else:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+        click.echo(f"{path}: {count} problem{'' if count == 1 else 's'}", err=True)
+        raise SystemExit(1) from None
+
+
+def _problem(problem: object) -> Any:
+    to_dict = getattr(problem, "to_dict", None)  # a Problem; anything else as its text
+    return to_dict() if callable(to_dict) else {"message": str(problem)}
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain, aligned text table (kubectl style: upper-case headers, two spaces)."""
     cells = [[h.upper() for h in headers], *[[str(c) for c in r] for r in rows]]
@@ -194,6 +243,34 @@ def use_color() -> bool:
 def live_terminal() -> bool:
     """stdout is a terminal that understands escape codes (not ``TERM=dumb``)."""
     return sys.stdout.isatty() and os.environ.get("TERM") != "dumb"
+
+
+if TYPE_CHECKING:  # click >= 8.2 types ParamType generically; older clicks cannot subscript it
+    _ParamType = click.ParamType[Any]
+else:
+    _ParamType = click.ParamType
+
+
+class Rfc3339(_ParamType):
+    """A time as RFC 3339 (``2026-12-03T09:30:00Z``); without an offset it is UTC, as
+    every table prints times (``2026-12-03 09:30`` and a bare date work too)."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        from devskyy.core.timefmt import parse_time  # noqa: PLC0415 - only when given
+
+        try:
+            return parse_time(value)
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an RFC 3339 time (e.g. 2026-12-03T09:30:00Z; "
+                "without an offset the time is UTC)",
+                param,
+                ctx,
+            )
 
 
 workspace_option = click.option(

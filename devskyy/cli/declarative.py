@@ -15,9 +15,19 @@ from typing import Any
 import click
 
 from devskyy.adapters.state_store import SqlStateStore, StateStore
-from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table, use_color
+from devskyy.cli._common import (
+    CliContext,
+    emit,
+    error_boundary,
+    output_option,
+    problems_reported,
+    snake_keys,
+    table,
+    use_color,
+)
 from devskyy.cli._state import open_store
 from devskyy.core.plan_text import counts_text, plan_text, revision_text
+from devskyy.core.timefmt import times_in
 from devskyy.errors import DevskyyError
 from devskyy.model.plan import Plan, Revision
 from devskyy.runtime.reconciler import ApplyResult, Reconciler
@@ -41,16 +51,21 @@ def _reconciler(store: StateStore) -> Reconciler:
 
 
 def _plan_json(plan: Plan, source: str, live_revision: int | None) -> dict[str, Any]:
-    return {"source": source, "liveRevision": live_revision, **plan.to_json()}
+    data = {"source": source, "liveRevision": live_revision, **plan.to_json()}
+    return dict(snake_keys(data))  # the CLI's one style; manifest documents keep theirs
+
+
+def _revision_json(revision: Revision) -> dict[str, Any]:
+    return dict(times_in(snake_keys(revision.to_json()), frozenset({"created_at"})))
 
 
 def _result_json(result: ApplyResult, source: str) -> dict[str, Any]:
     before = result.revision.number - 1 if result.revision else result.live_revision
     return {
         "plan": _plan_json(result.plan, source, before or None),
-        "dryRun": result.dry_run,
-        "revision": result.revision.to_json() if result.revision else None,
-        "liveRevision": result.live_revision,
+        "dry_run": result.dry_run,
+        "revision": _revision_json(result.revision) if result.revision else None,
+        "live_revision": result.live_revision,
     }
 
 
@@ -82,17 +97,17 @@ class _PlanCommand(click.Command):
     is_flag=True,
     help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.",
 )
-@output_option("table", "json")
+@output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
 def plan(obj: CliContext, path: str, prune: bool, detailed_exitcode: bool, output: str) -> None:
     """Show what apply would change to make live state match PATH [default: manifests/]."""
     tree = Path(path)
-    with open_store(obj.url(), write=False) as store:
+    with open_store(obj.url(), write=False) as store, problems_reported(path, output):
         the_plan = Reconciler(store).plan_tree(tree, prune=prune)
         current = store.current_revision()
-    if output == "json":
-        emit(_plan_json(the_plan, path, current), "json")
+    if output != "table":
+        emit(_plan_json(the_plan, path, current), output)
     else:
         click.echo(plan_text(the_plan, path, current, _style))
     if detailed_exitcode and the_plan.has_changes:
@@ -105,17 +120,17 @@ def plan(obj: CliContext, path: str, prune: bool, detailed_exitcode: bool, outpu
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan that would be applied; write nothing."
 )
-@output_option("table", "json")
+@output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
 def apply(obj: CliContext, path: str, prune: bool, dry_run: bool, output: str) -> None:
     """Validate PATH [default: manifests/] and make live state match it, as one revision."""
     tree = Path(path)
-    with open_store(obj.url(), write=not dry_run) as store:
+    with open_store(obj.url(), write=not dry_run) as store, problems_reported(path, output):
         reconciler = _reconciler(store)
         result = reconciler.apply_tree(tree, prune=prune, dry_run=dry_run)
-    if output == "json":
-        emit(_result_json(result, path), "json")
+    if output != "table":
+        emit(_result_json(result, path), output)
         return
     if not result.plan.has_changes:
         click.echo(plan_text(result.plan, path, result.live_revision, _style))
@@ -149,7 +164,7 @@ def history(obj: CliContext, output: str) -> None:
     with open_store(obj.url(), write=False) as store:
         revisions = store.revisions()
     if output != "table":
-        emit([r.to_json() for r in revisions], output)
+        emit([_revision_json(r) for r in revisions], output)
         return
     if not revisions:
         click.echo("No revisions yet.")
@@ -172,7 +187,7 @@ def history(obj: CliContext, output: str) -> None:
 @click.command()
 @click.argument("rev", type=click.IntRange(min=1))
 @click.option("--dry-run", is_flag=True, help="Print the plan of the rollback; write nothing.")
-@output_option("table", "json")
+@output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
 def rollback(obj: CliContext, rev: int, dry_run: bool, output: str) -> None:
@@ -184,8 +199,8 @@ def rollback(obj: CliContext, rev: int, dry_run: bool, output: str) -> None:
         reconciler = _reconciler(store)
         result = reconciler.rollback(rev, dry_run=dry_run)
     source = revision_text(rev)
-    if output == "json":
-        emit(_result_json(result, source), "json")
+    if output != "table":
+        emit(_result_json(result, source), output)
         return
     if not result.plan.has_changes:
         click.echo(f"No changes. Live state already matches revision {rev}.")

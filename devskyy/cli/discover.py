@@ -17,7 +17,6 @@ from devskyy.runtime.discovery import render, write_manifests
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
-    "-o",
     "--output-dir",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -38,6 +38,7 @@ from devskyy.cli._common import (
 )
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids, complete_workflows
+from devskyy.core.timefmt import rfc3339, times_in
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepRecord
 from devskyy.runtime import progress
@@ -197,10 +198,31 @@ def _detail(step: StepRecord) -> str:
     return step.error or step.reason or ""
 
 
+_TIMES = frozenset({"created_at", "started_at", "finished_at", "heartbeat_at"})
+
+
 def _record_dict(record: RunRecord, now: float) -> dict[str, Any]:
-    data: dict[str, Any] = record.to_dict()
+    """The whole run (steps with their outputs), times in RFC 3339."""
+    data: dict[str, Any] = times_in(record.to_dict(), _TIMES)
     data["status"] = effective_status(record, now).value
     return data
+
+
+def _summary_dict(record: RunRecord, now: float) -> dict[str, Any]:
+    """One run of ``runs list``: what happened, without the steps' outputs."""
+    return {
+        "id": record.id,
+        "workflow": record.workflow,
+        "status": effective_status(record, now).value,
+        "params": record.params,
+        "created_at": rfc3339(record.created_at),
+        "started_at": rfc3339(record.started_at),
+        "finished_at": rfc3339(record.finished_at),
+        "duration": record.duration,
+        "error": record.error,
+        "steps_total": len(record.steps),
+        "steps_succeeded": sum(1 for s in record.steps if s.status.value == "succeeded"),
+    }
 
 
 def _finish(record: RunRecord, output: str, *, now: float) -> None:
@@ -352,9 +374,9 @@ def list_runs(obj: CliContext, workflow: str | None, limit: int, output: str) ->
     with _run_store(obj.url()) as store:
         records = store.list_runs(workflow=workflow, limit=limit)
     now = _now()
-    data = [_record_dict(r, now) for r in records]
+    data = [_summary_dict(r, now) for r in records]
     if output != "table":
-        emit(data, output)
+        emit(data, output)  # a summary: `runs show ID` has the steps and their outputs
         return
     if not data:
         click.echo("no runs")

@@ -23,10 +23,11 @@ import click
 from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import SqlStateStore
-from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
+from devskyy.cli._common import CliContext, Rfc3339, emit, error_boundary, output_option, table
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_agents, complete_key_ids
 from devskyy.core.audit import Checkpoint, iso, parse_checkpoints
+from devskyy.core.timefmt import times_in
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import Permission
 from devskyy.model.security import EventType
@@ -87,6 +88,8 @@ _FORCE = click.option(
     help="Also for the last usable admin key (which would leave no admin able to sign in).",
 )
 
+_KEY_TIMES = frozenset({"created", "expires", "last_used", "grace_until"})
+_AUDIT_TIMES = frozenset({"time", "expires"})
 _KEY_HEADERS = ["key id", "principal", "role", "state", "created", "expires", "last used"]
 
 
@@ -98,7 +101,7 @@ _KEY_HEADERS = ["key id", "principal", "role", "state", "created", "expires", "l
 def list_keys(obj: CliContext, principal: str | None, output: str) -> None:
     """List keys (ids, owners, roles, states; never secrets)."""
     with _manager(obj) as sm:
-        rows = sm.list_api_keys(principal)
+        rows = times_in(sm.list_api_keys(principal), _KEY_TIMES)
     if output != "table":
         emit(rows, output)
         return
@@ -182,7 +185,10 @@ _AUDIT_HEADERS = ["seq", "time", "actor", "type", "resource", "outcome"]
 @click.option("--agent", default=None, help="Only events by this actor.")
 @click.option("--type", "event_type", type=click.Choice([e.value for e in EventType]), default=None)
 @click.option(
-    "--since", type=click.DateTime(), default=None, help="Only events at or after (local time)."
+    "--since",
+    type=Rfc3339(),
+    default=None,
+    help="Only events at or after this RFC 3339 time (UTC when it has no offset).",
 )
 @click.option(
     "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="At most 1000."
@@ -242,7 +248,7 @@ def audit(
             return
         events = sm.get_audit_log(agent, event_type, since, limit)
     if output != "table":
-        emit(events, output)
+        emit(times_in(events, _AUDIT_TIMES), output)
         return
     if not events:
         click.echo("No audit events.")

@@ -3,8 +3,9 @@
 ``validate`` prints nothing but a one-line summary on stdout for a valid tree (exit 0).
 For an invalid tree every problem goes to stderr, one line each
 (``file:line:column: json.path: message``, the format editors' problem matchers read),
-then a count; the exit code is 1. ``-o json`` prints one JSON object on stdout instead
-(``path``, ``valid``, ``counts``, ``problems``) with the same exit codes.
+then a count; the exit code is 1. ``-o json`` (or ``yaml``) prints one object on stdout
+instead (``path``, ``valid``, ``counts``, ``problems``) with the same exit codes;
+``-o text`` is the old name of the default ``table``.
 
 ``schema`` prints the JSON Schema of one kind (exactly the file in ``schemas/``), or of
 every kind as one JSON object keyed by kind.
@@ -18,7 +19,7 @@ from pathlib import Path
 import click
 
 from devskyy.adapters import safe_files
-from devskyy.cli._common import error_boundary, output_option
+from devskyy.cli._common import emit, error_boundary, output_option
 from devskyy.cli.completion import complete_schema_kinds
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import KINDS
@@ -33,7 +34,7 @@ from devskyy.runtime.manifests import summarize, validate_tree
     is_flag=True,
     help="Also import each agent's class and check spec.config against it.",
 )
-@output_option("text", "json")
+@output_option("table", "json", "yaml", "text")
 @error_boundary
 def validate(path: str, check_agents: bool, output: str) -> None:
     """Check the manifests below PATH (default manifests/) and print every problem.
@@ -47,18 +48,17 @@ def validate(path: str, check_agents: bool, output: str) -> None:
     """
     result = validate_tree(path, check_agents=check_agents)
     summary = summarize(result.resources)
-    if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "path": path,
-                    "valid": result.ok,
-                    "counts": summary.counts if result.ok else {},
-                    "problems": [p.to_dict() for p in result.problems],
-                },
-                indent=2,
-            )
-        )
+    if output in ("json", "yaml"):
+        report = {
+            "path": path,
+            "valid": result.ok,
+            "counts": summary.counts if result.ok else {},
+            "problems": [p.to_dict() for p in result.problems],
+        }
+        if output == "json":  # in this order (emit sorts keys)
+            click.echo(json.dumps(report, indent=2))
+        else:
+            emit(report, output)
     elif result.ok:
         click.echo(f"{path}: {summary}: valid")
     else:
