@@ -22,6 +22,7 @@ recursion limit; beyond them the error is an ordinary ``ExpressionError``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -219,10 +220,17 @@ def parse_condition(source: str) -> Expression:
     return parse(match.group(1) if match else source)
 
 
+@functools.lru_cache(maxsize=4096)
+def _within_bounds(text: str) -> None:
+    """``check_bounds`` once per distinct text: workflows evaluate the same few expressions
+    on every run (an error is not cached, so a refused text is refused every time)."""
+    check_bounds(text)
+
+
 def _search(expr: str, context: dict[str, Any]) -> Any:
     text = expr.strip()
     # Stored workflows were validated, but perhaps by an older version with other limits.
-    check_bounds(text)
+    _within_bounds(text)
     try:
         return jmespath.search(text, context)
     except JMESPathError as exc:
