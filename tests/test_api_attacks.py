@@ -362,3 +362,34 @@ def test_ten_thousand_junk_requests_add_a_bounded_number_of_audit_rows(
         assert {e["details"]["subject"] for e in failed} == {"source:testclient"}
     finally:
         w.close()
+
+
+# -- 11.8: read rights are consistent ---------------------------------------------------
+
+
+def test_aggregated_views_show_only_agents_readable_one_by_one(world: ApiWorld) -> None:
+    """Attack: a guest is 403 on agents/echo/health but read echo's health, figures and
+    dependencies through the aggregated endpoints."""
+    guest, admin = world.key("guest"), world.key("admin")
+    assert world.client.get("/api/agents/echo/health", headers=H(guest)).status_code == 403
+    views = {
+        "/api/agents/registry/health": lambda body: body["agents"],
+        "/api/agents/orchestrator/health": lambda body: body["agents"],
+        "/api/agents/orchestrator/metrics": lambda body: body,
+        "/api/agents/orchestrator/dependencies": lambda body: body["nodes"],
+    }
+    for path, agents in views.items():
+        seen = world.client.get(path, headers=H(guest))
+        assert seen.status_code == 200, path
+        assert list(agents(seen.json())) == [], path
+        assert "echo" not in seen.text, path
+        full = world.client.get(path, headers=H(admin))
+        assert list(agents(full.json())) == ["echo"], path
+    health = world.client.get("/api/agents/registry/health", headers=H(guest)).json()
+    assert (health["total_agents"], health["healthy_agents"]) == (0, 0)
+    # A grant on one agent shows that agent, and only it, everywhere.
+    world.security.grant_resource_access("agents/echo", "u-guest", "read")
+    assert world.client.get("/api/agents/echo/health", headers=H(guest)).status_code == 200
+    for path, agents in views.items():
+        seen = world.client.get(path, headers=H(guest))
+        assert list(agents(seen.json())) == ["echo"], path

@@ -10,6 +10,7 @@ endpoints that start background work.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import Request, Response
@@ -43,6 +44,12 @@ class ApiContext:
         if limit is None:
             return self.security.rate_limit(principal)
         return self.security.rate_limit(principal, default=(limit, self.settings.rate_window))
+
+    def readable_agents(self, caller: Caller, names: Collection[str]) -> set[str]:
+        """The agents among ``names`` the caller's key may read one by one."""
+        resources = {f"agents/{name}": name for name in names}
+        allowed = self.security.may_read(caller.principal, caller.key_id, list(resources))
+        return {resources[r] for r in allowed}
 
     def decide(self, caller: Caller, need: Need) -> None:
         """RBAC for the presented key (audited by the manager); 403 with the reason."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from devskyy.api import visibility
 from devskyy.api.confine import confined_params
 from devskyy.api.context import ApiContext, accepted_or_done, api_context
 from devskyy.api.deps import Caller
@@ -38,17 +39,20 @@ def build(ctx: ApiContext) -> APIRouter:
     @router.get("/health", response_model=OrchestratorHealth)
     async def health(caller: Caller = guard, ctx: ApiContext = Context) -> dict[str, Any]:
         """Overall status, per-agent status and breakers, the queue, task counts."""
-        return await ctx.system.orchestrator.get_orchestrator_health()
+        report = await ctx.system.orchestrator.get_orchestrator_health()
+        return visibility.orchestrator_health(report, ctx.readable_agents(caller, report["agents"]))
 
     @router.get("/metrics", response_model=AgentMetricsReport)
     async def metrics(caller: Caller = guard, ctx: ApiContext = Context) -> dict[str, Any]:
-        """Performance figures for every agent, keyed by name."""
-        return ctx.system.orchestrator.get_agent_metrics()
+        """Performance figures for every agent the caller may read, keyed by name."""
+        report = ctx.system.orchestrator.get_agent_metrics()
+        return visibility.agent_metrics(report, ctx.readable_agents(caller, report))
 
     @router.get("/dependencies", response_model=DependencyGraph)
     async def dependencies(caller: Caller = guard, ctx: ApiContext = Context) -> dict[str, Any]:
-        """The agent dependency graph."""
-        return ctx.system.orchestrator.get_dependency_graph()
+        """The agent dependency graph (of the agents the caller may read)."""
+        graph = ctx.system.orchestrator.get_dependency_graph()
+        return visibility.dependency_graph(graph, ctx.readable_agents(caller, graph["nodes"]))
 
     @router.post(
         "/execute",

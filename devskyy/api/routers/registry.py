@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from devskyy.api import visibility
 from devskyy.api.confine import confined_workflow_params
 from devskyy.api.context import ApiContext, accepted_or_done
 from devskyy.api.deps import Caller
@@ -51,7 +52,8 @@ def build(ctx: ApiContext) -> APIRouter:
     @router.get("/health", response_model=RegistryHealth)
     async def health(caller: Caller = guard) -> dict[str, Any]:
         """Health of every agent."""
-        return await registry.health_check_all()
+        report = await registry.health_check_all()
+        return visibility.registry_health(report, ctx.readable_agents(caller, report["agents"]))
 
     @router.post(
         "/workflow",
