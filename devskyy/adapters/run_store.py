@@ -36,7 +36,6 @@ from sqlalchemy import (
     Text,
     bindparam,
     func,
-    func,
     insert,
     select,
     type_coerce,
@@ -134,10 +133,6 @@ class RunStore(Protocol):
         """How many runs are in each recorded status (for metrics)."""
         ...
 
-    def count_by_status(self) -> dict[str, int]:
-        """How many runs are in each recorded status (for metrics)."""
-        ...
-
     def events(self, run_id: str) -> list[StepEvent]:
         """Every step event of a run, in the order written."""
         ...
@@ -218,12 +213,6 @@ class MemoryRunStore:
         runs = [r for r in self._runs.values() if workflow is None or r.workflow == workflow]
         runs.sort(key=lambda r: (r.created_at, order[r.id]), reverse=True)
         return [self.get(r.id) for r in runs[:limit]]
-
-    def count_by_status(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for run in self._runs.values():
-            counts[run.status.value] = counts.get(run.status.value, 0) + 1
-        return counts
 
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -523,11 +512,6 @@ class SqlRunStore:
             query = query.where(runs_table.c.workflow == workflow)
         query = query.order_by(runs_table.c.created_at.desc(), runs_table.c.id.desc())
         return self._load(query.limit(limit))
-
-    def count_by_status(self) -> dict[str, int]:
-        query = select(runs_table.c.status, func.count()).group_by(runs_table.c.status)
-        with self._engine.connect() as conn:
-            return {str(status): int(count) for status, count in conn.execute(query)}
 
     def count_by_status(self) -> dict[str, int]:
         query = select(runs_table.c.status, func.count()).group_by(runs_table.c.status)
