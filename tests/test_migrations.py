@@ -252,3 +252,36 @@ def test_a_store_behind_head_is_refused_then_migrated(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert _drift(conn) == []
     engine.dispose()
+
+
+def test_the_generator_writes_the_next_migration_from_the_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-file recipe: declare a table, run ``new``, get ``rNNNN_<slug>.py``."""
+    from sqlalchemy import Column, Integer, String, Table  # noqa: PLC0415
+
+    from devskyy.migrations.__main__ import new  # noqa: PLC0415
+
+    copy = tmp_path / "migrations"
+    shutil.copytree(store_schema.MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(store_schema, "MIGRATIONS", copy)
+    monkeypatch.setattr(store_schema, "VERSIONS", copy / "versions")
+    store_schema.script_revisions.cache_clear()
+    before = store_schema.head()
+    register_all_tables()
+    extra = Table("test_leases", metadata, Column("name", String(63), primary_key=True))
+    extra.append_column(Column("generation", Integer, nullable=False))
+    try:
+        path = new("test leases")
+        after = store_schema.head()
+    finally:
+        metadata.remove(extra)
+        store_schema.script_revisions.cache_clear()
+    assert path == copy / "versions" / f"r{int(before) + 1:04d}_test_leases.py"
+    assert after == f"{int(before) + 1:04d}"
+    text = path.read_text()
+    assert f"down_revision = {before!r}" in text
+    assert (
+        'op.create_table(\n        "test_leases",' in text
+        or "op.create_table('test_leases'" in text
+    )
