@@ -140,21 +140,24 @@ def record_runs(engine: Any, runs: int) -> list[str]:
     return ids
 
 
-async def measure(client: Any, path: str, requests: int, **kw: Any) -> tuple[float, float]:
-    """Median and worst milliseconds of ``requests`` GETs (after two warm-ups)."""
-    for _ in range(2):
-        answer = await client.get(path, **kw)
-        assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+async def measure(client: Any, path: str, requests: int, **kw: Any) -> tuple[float, float, float]:
+    """The first GET's milliseconds (cold caches), then the median and worst of
+    ``requests`` more (after one more warm-up)."""
+    started = time.perf_counter()
+    answer = await client.get(path, **kw)
+    cold = (time.perf_counter() - started) * 1000
+    assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+    answer = await client.get(path, **kw)
     times = []
     for _ in range(requests):
         started = time.perf_counter()
         answer = await client.get(path, **kw)
         times.append((time.perf_counter() - started) * 1000)
         assert answer.status_code == 200, (path, answer.status_code)
-    return statistics.median(times), max(times)
+    return cold, statistics.median(times), max(times)
 
 
-async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, float, str]]:
+async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, float, float, str]]:
     import httpx
 
     from devskyy.api import ApiSettings, create_app
@@ -202,13 +205,13 @@ async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, f
                     ("/ui/security", "/ui/security", {}),
                     ("/ui/audit", "/ui/audit", {}),
                 ]:
-                    median, worst = await measure(client, path, requests, **kw)
+                    cold, median, worst = await measure(client, path, requests, **kw)
                     verdict = (
                         ""
                         if name.startswith("baseline")
                         else ("ok" if median < TARGET_MS else "OVER")
                     )
-                    rows.append((name, median, worst, verdict))
+                    rows.append((name, cold, median, worst, verdict))
             return rows
         finally:
             await system.close()
@@ -222,9 +225,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=15)
     args = parser.parse_args()
     rows = asyncio.run(run(args.agents, args.runs, args.requests))
-    print(f"{'page':42} {'median ms':>10} {'worst ms':>10}  target < {TARGET_MS:.0f} ms")
-    for name, median, worst, verdict in rows:
-        print(f"{name:42} {median:10.1f} {worst:10.1f}  {verdict}")
+    header = f"{'page':40} {'first ms':>9} {'median ms':>10} {'worst ms':>9}"
+    print(f"{header}  median < {TARGET_MS:.0f} ms")
+    for name, cold, median, worst, verdict in rows:
+        print(f"{name:40} {cold:9.1f} {median:10.1f} {worst:9.1f}  {verdict}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -9,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devskyy.api.ui.svg import graph_svg
-from devskyy.core.graph_layout import Box, layout, longest_path_layers, order_layers
+from devskyy.core.graph_layout import (
+    ROUTE_LIMIT,
+    Box,
+    layout,
+    longest_path_layers,
+    order_layers,
+)
 
 
 def test_layers_are_the_longest_path_from_a_source() -> None:
@@ -68,6 +75,21 @@ def test_an_edge_that_skips_a_layer_passes_through_its_own_slot() -> None:
     assert abs(y_in - (b.y + box.height / 2)) >= box.height + box.gap_y  # another row
     assert placed.edges[0].via == ()
     assert placed.height == 5 + 40 + 10 + 40 + 5  # two rows: b and the slot
+
+
+def test_big_graphs_draw_long_edges_straight() -> None:
+    nodes = ["a", "b", "c"]
+    edges = [("a", "b"), ("b", "c"), ("a", "c")]
+    straight = layout(nodes, edges, route=False)
+    assert straight.edges[2].via == ()
+    assert len({n.y for n in straight.nodes}) == 1  # no slot reserved: one row
+    # A chain of ROUTE_LIMIT + 1 nodes plus an edge from its first to its last node.
+    over = [f"n{i}" for i in range(ROUTE_LIMIT + 1)]
+    over_edges = [*itertools.pairwise(over), (over[0], over[-1])]
+    assert layout(over, over_edges).edges[-1].via == ()  # over the limit: straight
+    at = over[:-1]
+    at_edges = [*itertools.pairwise(at), (at[0], at[-1])]
+    assert len(layout(at, at_edges).edges[-1].via) == 2 * (ROUTE_LIMIT - 2)  # routed
 
 
 def test_an_empty_graph_has_only_margins() -> None:

@@ -25,6 +25,10 @@ from dataclasses import dataclass
 
 SWEEPS = 4
 """Barycenter passes (each one left-to-right plus right-to-left); more rarely helps."""
+ROUTE_LIMIT = 250
+"""Graphs with more nodes draw long edges straight: in a deep graph of a thousand nodes
+the slots for routing them outnumber the nodes tenfold, and such a drawing is read as a
+whole, not edge by edge."""
 
 
 @dataclass(frozen=True)
@@ -180,18 +184,28 @@ def _split_long_edges(
 
 
 def layout(
-    nodes: Sequence[str], edges: Sequence[tuple[str, str]], box: Box | None = None
+    nodes: Sequence[str],
+    edges: Sequence[tuple[str, str]],
+    box: Box | None = None,
+    *,
+    route: bool | None = None,
 ) -> Layout:
     """Place ``nodes`` left to right along ``edges`` (``src -> dst``); see the module doc.
 
-    An edge that skips layers passes through a reserved slot in each layer between its
-    ends (``PlacedEdge.via``), as in the Sugiyama scheme, instead of through other boxes.
+    With ``route`` (the default up to ``ROUTE_LIMIT`` nodes), an edge that skips layers
+    passes through a reserved slot in each layer between its ends (``PlacedEdge.via``),
+    as in the Sugiyama scheme, instead of through other boxes.
     """
     box = box or Box()
     unique = list(dict.fromkeys(nodes))
     pairs = list(dict.fromkeys(edges))
     layer = longest_path_layers(unique, pairs)
-    virtual, short, chains = _split_long_edges(pairs, layer)
+    if route is None:
+        route = len(unique) <= ROUTE_LIMIT
+    if route:
+        virtual, short, chains = _split_long_edges(pairs, layer)
+    else:
+        virtual, short, chains = [], pairs, [[] for _ in pairs]
     columns = order_layers([*unique, *virtual], short, layer)
     tallest = max((len(c) for c in columns), default=0)
     height = 2 * box.margin + tallest * box.height + max(tallest - 1, 0) * box.gap_y

@@ -205,8 +205,22 @@ def revisions(ctx: ApiContext) -> list[dict[str, Any]]:
     ]
 
 
+DIFF_CACHE = 16
+"""Revision diffs kept in memory: a stored revision never changes, so neither does its
+diff, and re-planning 1,000 resources on every view would cost ~100 ms."""
+
+
 def revision_diff(ctx: ApiContext, number: int) -> list[tuple[str, str]]:
     """Revision ``number``'s plan against the one before it: (action, line) pairs."""
+    cache: dict[int, list[tuple[str, str]]] = ctx.system.extras.setdefault("ui_diffs", {})
+    if number not in cache:
+        if len(cache) >= DIFF_CACHE:
+            del cache[next(iter(cache))]  # the oldest entry
+        cache[number] = _revision_diff(ctx, number)
+    return cache[number]
+
+
+def _revision_diff(ctx: ApiContext, number: int) -> list[tuple[str, str]]:
     after = ctx.system.state.snapshot(number)
     before = ctx.system.state.snapshot(number - 1) if number > 1 else ResourceSet(())
     marked = change_lines(plan(after, before, prune=True), lambda text, action: f"{action}\0{text}")
