@@ -42,6 +42,7 @@ from devskyy.api.boundary import (
 )
 from devskyy.api.context import ApiContext
 from devskyy.api.deps import ApiError, Caller
+from devskyy.api.openapi import document as api_document
 from devskyy.api.settings import ApiSettings
 from devskyy.errors import DevskyyError, NotFound, PermissionDenied, SecurityError, StateError
 from devskyy.runtime.system import System
@@ -328,6 +329,7 @@ def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(build_ui(ctx))  # the dashboard under /ui (docs/ui.md)
 
     guard = Depends(ctx.guard)
+    setattr(app, "openapi", lambda: api_document(app))  # noqa: B010 - FastAPI's hook
 
     @app.get("/openapi.json", tags=["meta"], response_class=JSONResponse)
     async def openapi_document(caller: Caller = guard) -> JSONResponse:
