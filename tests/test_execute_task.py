@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from codecheck_helpers import ROOT, copy_sample
 from fastapi.testclient import TestClient
@@ -42,25 +43,35 @@ PARAMETERS: dict[str, Any] = {
     "payment_method": "pm_card_visa",
 }
 
-# The guide's dependency graph has three parts (scanner -> fixer; the security agent
-# alone; the content and commerce agents joined through the SEO agent). Within each part,
-# every single capability, every pair of capabilities, and the whole part.
-PARTS = (
-    ("scan", "fix"),
-    ("security_scan",),
-    (
-        "generate_content",
-        "seo_optimize",
-        "social_posts",
-        "email_campaign",
-        "publish",
-        "validate_order",
-        "reserve_inventory",
-        "release_inventory",
-        "process_payment",
-        "record_transaction",
-    ),
-)
+
+def _parts() -> list[tuple[str, ...]]:
+    """The capabilities of each connected part of the shipped agents' dependency graph.
+
+    Today (the guide's graph): scanner -> fixer; the security agent; the verifier; the
+    content and commerce agents, joined through the SEO agent.
+    """
+    agents = {}
+    for path in sorted((ROOT / "manifests" / "agents").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            agents[doc["metadata"]["name"]] = doc["spec"]
+    part_of = {name: name for name in agents}
+
+    def root(name: str) -> str:
+        while part_of[name] != name:
+            name = part_of[name]
+        return name
+
+    for name, spec in agents.items():
+        for dep in spec.get("dependencies", []):
+            part_of[root(dep)] = root(name)
+    parts: dict[str, list[str]] = {}
+    for name in sorted(agents):
+        parts.setdefault(root(name), []).extend(agents[name]["capabilities"])
+    return sorted(tuple(caps) for caps in parts.values())
+
+
+# Within each part: every single capability, every pair, and the whole part.
+PARTS = _parts()
 
 
 def _combinations() -> list[tuple[str, ...]]:
