@@ -20,6 +20,7 @@ MODULE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Label = Annotated[str, StringConstraints(max_length=253)]
+ResourceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")]
 
 
 class Strict(BaseModel):
@@ -113,6 +114,11 @@ class AgentSpec(Strict):
     circuit_breaker: CircuitBreakerSpec = Field(default_factory=CircuitBreakerSpec)
     rate_limit: RateLimitSpec | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    # Where attempts run under the Dask runner (docs/scaling.md): ``any`` worker that has
+    # ``resources`` free (Dask worker resources, e.g. {gpu: 1}), or ``local``: always in
+    # the coordinating process (agents that hold a local device, a terminal, a lock).
+    resources: dict[ResourceName, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    placement: Literal["local", "any"] = "any"
 
 
 class ParamSpec(Strict):
