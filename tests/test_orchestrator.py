@@ -23,6 +23,7 @@ import devskyy
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.history_store import SqlHistoryStore
+from devskyy.core.tasks import TaskRequest
 from devskyy.errors import CircuitOpen, NotFound, StepTimeout
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
 from devskyy.runtime.agent import AgentContext
@@ -681,3 +682,26 @@ def test_the_agents_headline_is_added_to_each_result(clock: FakeClock) -> None:
     assert "headline" not in broken
     assert broken["call"] == 1
     assert "headline" not in plain
+
+
+def test_a_compiled_task_is_reused_until_the_agents_change(clock: FakeClock) -> None:
+    orch = Orchestrator(clock)
+    request = TaskRequest("t", {"a": 1}, ("record",))
+
+    async def scenario() -> tuple[Any, Any, Any, Any]:
+        await register(orch, make(RecordingAgent, "low", clock), capabilities=["record"])
+        first = orch.compile_task(request)
+        same = orch.compile_task(TaskRequest("t", {"a": 2}, ("record",)))  # values differ
+        await register(
+            orch,
+            make(RecordingAgent, "high", clock),
+            capabilities=["record"],
+            priority=Priority.HIGH,
+        )
+        return first, same, orch.compile_task(request), orch.compile_task(request)
+
+    first, same, after, again = run(scenario())
+    assert same is first
+    assert [s.agent for s in first.spec.steps] == ["low"]
+    assert [s.agent for s in after.spec.steps] == ["high"]  # a new agent: compiled again
+    assert again is after

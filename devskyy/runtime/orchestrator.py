@@ -57,6 +57,9 @@ from devskyy.runtime.queue import PriorityGate
 from devskyy.runtime.step_runner import LocalStepRunner, StepRunner
 from devskyy.runtime.workflows import WorkflowEngine
 
+COMPILED_CACHE = 256
+"""Compiled task workflows kept (per agent generation and request shape)."""
+
 ExecutionPriority = Priority
 """The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
 
@@ -93,6 +96,8 @@ class Orchestrator:
         self.history_limit = history_limit
         self._agents: dict[str, AgentEntry] = {}
         self.executor = AttemptExecutor(clock, random_source)
+        self._generation = 0  # bumped whenever the registered agents change
+        self._compiled: dict[tuple[Any, ...], Workflow] = {}
         self.runner: StepRunner = runner or LocalStepRunner(self._replicas)
         # The engine that runs tasks; open_system shares one with named workflows.
         self.workflows = WorkflowEngine(
@@ -129,6 +134,7 @@ class Orchestrator:
         """
         if agent.status is AgentStatus.INITIALIZING and not await agent.initialize():
             return False
+        self._generation += 1
         if capabilities is None:
             capabilities = list(getattr(type(agent), "capabilities", []) or [])
         name = agent.name
@@ -168,6 +174,7 @@ class Orchestrator:
         """
         if not agents:
             raise ValueError("install needs at least one instance")
+        self._generation += 1
         name = agents[0].name
         info = AgentInfo(name, tuple(capabilities), tuple(dependencies), Priority(priority))
         policy = BreakerPolicy.from_spec(circuit_breaker)
@@ -210,11 +217,13 @@ class Orchestrator:
         """Swap every instance of ``name`` at once (hot reload); returns the old ones."""
         entry = self._entry(name)
         old = [r.agent for r in entry.replicas]
+        self._generation += 1
         entry.replicas = [Replica(a) for a in agents]
         return old
 
     def unregister_agent(self, name: str) -> list[BaseAgent]:
         """Forget ``name``; returns its instances so the caller can shut them down."""
+        self._generation += 1
         entry = self._agents.pop(name, None)
         return [r.agent for r in entry.replicas] if entry else []
 
@@ -330,9 +339,27 @@ class Orchestrator:
         return type(self._entry(name).replicas[0].agent).inputs(capability)
 
     def compile_task(self, request: TaskRequest) -> Workflow:
-        """The Workflow value that runs a task over the agents registered now."""
-        infos = {n: e.info for n, e in self._agents.items()}
-        return compile_task(request, infos, self.agent_inputs)
+        """The Workflow value that runs a task over the agents registered now.
+
+        Compiled once per shape: the workflow depends on the agents (a change bumps the
+        generation) and on the names of the parameters, never on their values (the steps
+        read those from the run's params).
+        """
+        key = (
+            self._generation,
+            request.task_type,
+            request.required_capabilities,
+            request.priority,
+            tuple(sorted(request.parameters)),
+        )
+        workflow = self._compiled.get(key)
+        if workflow is None:
+            infos = {n: e.info for n, e in self._agents.items()}
+            workflow = compile_task(request, infos, self.agent_inputs)
+            if len(self._compiled) >= COMPILED_CACHE:
+                self._compiled.clear()  # old generations and rare shapes; cheap to rebuild
+            self._compiled[key] = workflow
+        return workflow
 
     def create_task(
         self,
