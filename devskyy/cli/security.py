@@ -5,7 +5,10 @@ any role. A new key is printed alone on stdout, so scripts can capture it
 (``KEY=$(devskyy keys create ci --role service)``); everything else goes to stderr.
 No other output ever carries a secret. ``can-i`` answers like ``kubectl auth can-i``:
 ``yes`` (exit 0) or ``no`` (exit 1). ``audit --verify`` exits 1 when the hash chain is
-broken and names the first bad event.
+broken (naming the first bad event), when a revision has no audit event, or, with
+``--checkpoint FILE``, when the chain lost an event a checkpoint recorded;
+``audit checkpoint`` prints ``{seq, hash, at}`` as one JSON line to keep elsewhere.
+``keys revoke`` and ``keys rotate`` refuse the last usable admin key unless ``--force``.
 """
 
 from __future__ import annotations
