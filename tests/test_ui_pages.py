@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from devskyy.adapters.run_store import SqlRunStore
+from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
 from devskyy.adapters.ui_sessions import SqlUiSessions, UiSession, session_hash, ui_sessions_table
 from devskyy.model.runs import RunRecord, RunStatus, StepRecord, StepStatus
 
@@ -414,7 +415,7 @@ def test_every_template_and_static_file_ships_in_the_wheel() -> None:
     assert unshipped == []
 
 
-def test_an_orchestrator_task_has_a_page_too(world: ApiWorld, gate: Path) -> None:
+def test_orchestrator_tasks_have_pages_too(world: ApiWorld, gate: Path) -> None:
     gate.touch()
     admin = {"X-API-Key": world.key("admin")}
     body = {"task_type": "echo-it", "parameters": {"x": 1}, "required_capabilities": ["echo"]}
@@ -423,12 +424,20 @@ def test_an_orchestrator_task_has_a_page_too(world: ApiWorld, gate: Path) -> Non
     task_id = started.json()["run_id"]
     world.client.get(f"/api/runs/{task_id}", params={"wait": 10}, headers=admin)
     client = signed_in(world, "operator")
-    page = client.get(f"/ui/runs/{task_id}")
+    page = client.get(f"/ui/runs/{task_id}")  # a task runs as a workflow run now
     assert page.status_code == 200
-    assert f"<h1>Task <code>{task_id}</code></h1>" in page.text
-    assert "<dd>echo-it</dd>" in page.text
-    assert '<span class="badge s-succeeded">✓ succeeded</span>' in page.text
-    assert "Start this task again" not in page.text  # only interrupted or cancelled ones
+    assert f"<h1>Run <code>{task_id}</code></h1>" in page.text
+    # A task recorded before tasks were workflow runs has its own page.
+    tasks = SqlTaskRuns(world.system.engine)
+    tasks.create(TaskRun("legacy000001", "echo-it", body, "running", None, 1.0))
+    tasks.update("legacy000001", status="succeeded", result={"ok": 1}, finished_at=2.0)
+    legacy = client.get("/ui/runs/legacy000001")
+    assert legacy.status_code == 200
+    assert "<h1>Task <code>legacy000001</code></h1>" in legacy.text
+    assert "<dd>echo-it</dd>" in legacy.text
+    assert '<span class="badge s-succeeded">✓ succeeded</span>' in legacy.text
+    assert "&#34;ok&#34;: 1" in legacy.text
+    assert "Start this task again" not in legacy.text  # only interrupted or cancelled ones
     missing = client.get("/ui/runs/nosuchrun")
     assert missing.status_code == 404
     assert "No run has the id nosuchrun." in missing.text
