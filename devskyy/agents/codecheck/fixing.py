@@ -26,6 +26,7 @@ and reported. Every step is linear in the file's size (see ``linediff``).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,11 @@ from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Tool
 
 # A fix's before/after quote at most this many lines each (the diff holds the rest).
 QUOTE_LINES = 20
+# The before of a fix whose lines are read from the final diff once it is known.
+PENDING = "\0pending"
+# From this size on, a complete scan's word is taken for which rules are named whole:
+# checking first would cost as much as the fix (its JSON alone is tens of megabytes).
+LARGE_FILE_LINES = 5_000
 
 
 @dataclass(frozen=True)
@@ -140,10 +146,9 @@ class _Offsets:
     """Character offsets of (row, column) positions in a text, in O(log n) each."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0]
-        for n, char in enumerate(text):
-            if char == "\n":
-                self.starts.append(n + 1)
+        # Row n starts after the (n-1)th newline (C-speed split, not a loop per char).
+        rows = text.split("\n")[:-1]
+        self.starts = [0, *itertools.accumulate(len(row) + 1 for row in rows)]
         self.size = len(text)
 
     def at(self, row: int, column: int) -> int:
@@ -239,27 +244,45 @@ def _by_place(issues: Collection[Issue]) -> dict[tuple[str, int], list[Issue]]:
 
 
 async def _ruff_pass(
-    plan: FilePlan, text: str, named: list[Issue], settings: ruff.RuffSettings, root: Path
+    plan: FilePlan,
+    text: str,
+    named: list[Issue],
+    *,
+    known_whole: Collection[str],
+    settings: ruff.RuffSettings,
+    root: Path,
 ) -> str:
-    rules = sorted({i.rule for i in named})
+    """ruff's safe fixes of the ``named`` issues.
+
+    A rule goes to ruff whole when every fixable finding of it in the file is named:
+    ``known_whole`` when the caller knows so from a complete scan (then nothing needs
+    checking first, and the fix's before/after are read from the final diff,
+    ``PENDING``); otherwise a check of the text tells, and gives each edit.
+    """
     wanted = _by_place(named)
-    fresh = [d for d in await ruff.check_text(text, plan.path, settings, rules, root) if _safe(d)]
-    hits = [d for d in fresh if _place(d) in wanted]
-    if not hits:
-        return text
-    # A rule goes to ruff whole when every fixable finding of it in the file is named.
-    whole = {
-        rule
-        for rule in {d["code"] for d in hits}
-        if all(_place(d) in wanted for d in fresh if d["code"] == rule)
-    }
-    offsets = _Offsets(text)
-    for diag in hits:
-        before, after = _edit_quote(text, offsets, diag)
-        code, line = _place(diag)
-        fix = Fix(plan.file, code, Tool.RUFF.value, line, before, after)
-        plan.candidates.append((fix, wanted[(code, line)], 0))
-    new = apply_edits(text, [d for d in hits if d["code"] not in whole])
+    known = sorted({i.rule for i in named} & set(known_whole))
+    for issue in (i for i in named if i.rule in known):
+        fix = Fix(plan.file, issue.rule, Tool.RUFF.value, issue.line, PENDING, None)
+        plan.candidates.append((fix, [issue], 0))
+    rules = sorted({i.rule for i in named} - set(known))
+    whole = set(known)
+    new = text
+    if rules:
+        checked = await ruff.check_text(text, plan.path, settings, rules, root)
+        fresh = [d for d in checked if _safe(d)]
+        hits = [d for d in fresh if _place(d) in wanted]
+        whole |= {
+            rule
+            for rule in {d["code"] for d in hits}
+            if all(_place(d) in wanted for d in fresh if d["code"] == rule)
+        }
+        offsets = _Offsets(text)
+        for diag in hits:
+            before, after = _edit_quote(text, offsets, diag)
+            code, line = _place(diag)
+            fix = Fix(plan.file, code, Tool.RUFF.value, line, before, after)
+            plan.candidates.append((fix, wanted[(code, line)], 0))
+        new = apply_edits(text, [d for d in hits if d["code"] not in whole])
     if whole:
         new = await ruff.fix_text(new, plan.path, settings, sorted(whole), root)
     return new
@@ -283,6 +306,19 @@ def _codemod_pass(plan: FilePlan, text: str, named: list[Issue], fix_type: str) 
         )
         plan.candidates.append((fix, wanted[(rule, line)], 0))
     return new
+
+
+def quote_change(
+    before: list[str], after: list[str], codes: list[linediff.Opcode], line: int
+) -> tuple[str, str | None]:
+    """(before, after) of the changed block of ``codes`` at (or next after) ``line``."""
+    k = max(bisect.bisect_right(codes, line - 1, key=lambda c: c[1]) - 1, 0)
+    while k < len(codes) and codes[k][0] == "equal":
+        k += 1
+    if k == len(codes):
+        return "", None
+    _, i1, i2, j1, j2 = codes[k]
+    return _quote(before[i1:i2]), _quote(after[j1:j2]) if j2 > j1 else None
 
 
 def first_change(before: list[str], after: list[str]) -> tuple[int, str, str | None]:
@@ -330,9 +366,17 @@ async def plan_file(
     settings: ruff.RuffSettings,
     fix_type: str = "auto",
     text: str | None = None,
+    compile_check: bool = True,
+    known_whole: Collection[str] = (),
 ) -> FilePlan:
     """The fixed text of one file for its named, in-scope issues; ``text`` is the
-    content to start from when it is not the file's own (a further round)."""
+    content to start from when it is not the file's own (a further round).
+
+    ``compile_check`` False leaves the "would it still compile" check to the caller's
+    rescan (ruff's ``invalid-syntax``, several times faster than ``compile`` on a large
+    file); ``known_whole`` are the ruff rules whose every fixable finding in the file is
+    named, known from a complete scan (used for files of ``LARGE_FILE_LINES`` or more;
+    their fixes quote the final diff at their line instead of their own edit)."""
     try:
         path = resolve_inside(root, file)
     except PathEscape as exc:
@@ -356,11 +400,15 @@ async def plan_file(
         plan.error = "skipped: not UTF-8"
         return plan
     plan.bases.append(start)
-    compiled = _compiles(start, file)
+    compiled = compile_check and _compiles(start, file)
     text = _codemod_pass(plan, start, [i for i in issues if i.tool == Tool.BANDIT], fix_type)
     ruff_named = [i for i in issues if i.tool == Tool.RUFF and _RULE.match(i.rule)]
     if ruff_named:
-        text = await _ruff_pass(plan, text, ruff_named, settings, root)
+        if text.count("\n") < LARGE_FILE_LINES:
+            known_whole = ()  # small: check first, and quote each fix from its own edits
+        text = await _ruff_pass(
+            plan, text, ruff_named, known_whole=known_whole, settings=settings, root=root
+        )
     fmt = [i for i in issues if i.tool == Tool.RUFF_FORMAT]
     text = await _format_pass(
         plan, text, fmt, keep_formatted=format_clean and text != start, settings=settings, root=root

@@ -37,7 +37,12 @@ from devskyy.agents.codecheck.scanning import (
     settings_from_record,
     settings_record,
 )
-from devskyy.agents.codecheck.settle import plan_and_settle, records, scan_type_of
+from devskyy.agents.codecheck.settle import (
+    is_complete,
+    plan_and_settle,
+    records,
+    scan_type_of,
+)
 
 SCAN_FOR_FIX = {
     "auto": ScanType.FULL,
@@ -72,13 +77,18 @@ def _rebase(
     """Issues with paths relative to ``root``; those outside it are refused."""
     kept: list[Issue] = []
     refused: list[dict[str, str]] = []
+    # One resolution per file, not per issue: a big file has tens of thousands of issues.
+    where: dict[str, str | PathEscape] = {}
     for issue in issues:
-        try:
-            real = resolve_inside(root, scan_root / issue.file)
-        except PathEscape as exc:
-            refused.append({"file": issue.file, "reason": f"refused: {exc}"})
+        if issue.file not in where:
+            try:
+                where[issue.file] = relative(root, resolve_inside(root, scan_root / issue.file))
+            except PathEscape as exc:
+                where[issue.file] = exc
+        rel = where[issue.file]
+        if isinstance(rel, PathEscape):
+            refused.append({"file": issue.file, "reason": f"refused: {rel}"})
             continue
-        rel = relative(root, real)
         kept.append(issue if rel == issue.file else _with_file(issue, rel))
     return kept, refused
 
@@ -215,6 +225,7 @@ async def run_fix(
         settings=settings,
         fix_type=fix_type,
         scan_type=scan_type_of(named.record.get("checks", [])),
+        complete=is_complete(scan_results),
     )
     plans = settled.plans
     changed = [p for p in plans if p.changed and p.error is None]

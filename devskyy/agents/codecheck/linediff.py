@@ -129,8 +129,13 @@ def _merge(blocks: Iterator[tuple[int, int, int]]) -> Iterator[tuple[int, int, i
 
 def line_map(before: Sequence[str], after: Sequence[str]) -> dict[int, int | None]:
     """1-based line numbers of ``before`` mapped to ``after`` (None: the line went away)."""
+    return map_from(opcodes(before, after))
+
+
+def map_from(codes: list[Opcode]) -> dict[int, int | None]:
+    """``line_map`` from opcodes already computed."""
     mapping: dict[int, int | None] = {}
-    for tag, i1, i2, j1, j2 in opcodes(before, after):
+    for tag, i1, i2, j1, j2 in codes:
         for offset, i in enumerate(range(i1, i2)):
             if tag == "equal" or (tag == "replace" and j2 > j1):
                 mapping[i + 1] = min(j1 + offset, j2 - 1) + 1

@@ -32,7 +32,8 @@ async def _lint(
     root: Path, rel: str, text: str, settings: ruff.RuffSettings, select: tuple[str, ...] | None
 ) -> list[Issue]:
     raw = await ruff.check_text(text, root / rel, settings, select, root)
-    return [ruff.issue_from(root, item) for item in raw]
+    names = {str(root / rel): rel}
+    return [ruff.issue_from(root, item, names) for item in raw]
 
 
 async def _format(root: Path, rel: str, text: str, settings: ruff.RuffSettings) -> list[Issue]:

@@ -98,8 +98,9 @@ def severity_of(code: str) -> Severity:
     return Severity.LOW
 
 
-def issue_from(root: Path, item: dict[str, Any]) -> Issue:
-    """One ruff JSON diagnostic as an ``Issue`` (path relative to ``root``)."""
+def issue_from(root: Path, item: dict[str, Any], names: dict[str, str] | None = None) -> Issue:
+    """One ruff JSON diagnostic as an ``Issue`` (path relative to ``root``); ``names``
+    caches relative paths by ruff's file name (one file has thousands of diagnostics)."""
     fix = item.get("fix") or None
     # Syntax errors: ``invalid-syntax`` since ruff 0.12, no code before.
     code = item.get("code") or "invalid-syntax"
@@ -108,8 +109,14 @@ def issue_from(root: Path, item: dict[str, Any]) -> Issue:
     cell = item.get("cell")
     if cell is not None:
         message = f"cell {cell}: {message}"
+    filename = str(item["filename"])
+    rel = names.get(filename) if names is not None else None
+    if rel is None:
+        rel = relative(root, Path(filename))
+        if names is not None:
+            names[filename] = rel
     return Issue(
-        file=relative(root, Path(item["filename"])),
+        file=rel,
         line=int(location["row"]),
         column=int(location["column"]),
         rule=code,
@@ -124,12 +131,13 @@ def parse_check_output(root: Path, stdout: str) -> list[Issue]:
     """Issues from ``ruff check --output-format json``; an ``E902`` (the file could not
     be read: it vanished or is unreadable) becomes a ``skipped`` finding."""
     issues = []
+    names: dict[str, str] = {}
     for item in json.loads(stdout or "[]"):
         if item.get("code") == "E902":
             rel = relative(root, Path(item["filename"]))
             issues.append(skipped_issue(rel, oserror_reason(str(item["message"]))))
         else:
-            issues.append(issue_from(root, item))
+            issues.append(issue_from(root, item, names))
     return issues
 
 

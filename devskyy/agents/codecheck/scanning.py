@@ -208,7 +208,7 @@ async def scan_tree(
     walked = await asyncio.to_thread(walk_tree, root, SCAN_SUFFIXES)
     issues = await scan_files(root, walked.files, scan_type, settings)
     issues = sort_issues([*issues, *(skipped_issue(f, why) for f, why in walked.skipped)])
-    with_issues = sorted({root / i.file for i in issues if i.tool != Tool.WALK})
+    with_issues = [root / f for f in sorted({i.file for i in issues if i.tool != Tool.WALK})]
     return {
         "scan_type": scan_type.value,
         "target_path": str(root),

@@ -32,13 +32,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck import ruff, security
-from devskyy.agents.codecheck.fixing import FilePlan, Fix, in_scope, line_map, plan_file
+from devskyy.agents.codecheck import linediff, ruff, security
+from devskyy.agents.codecheck.fixing import (
+    PENDING,
+    FilePlan,
+    Fix,
+    in_scope,
+    line_map,
+    plan_file,
+    quote_change,
+)
 from devskyy.agents.codecheck.issues import Issue, Tool, sort_issues
 from devskyy.agents.codecheck.rescan import scan_texts
 from devskyy.agents.codecheck.scanning import CHECKS, ScanSettings, ScanType
 
 MAX_ROUNDS = 3
+SYNTAX_RULE = "invalid-syntax"
 MAX_FIXES_PER_FILE = 200
 MAX_DIFF_LINES = 2_000
 PARALLEL_FILES = 4
@@ -67,6 +76,27 @@ def scan_type_of(checks: Sequence[str]) -> ScanType:
     return ScanType.FULL
 
 
+def is_complete(scan_results: dict[str, Any] | None) -> bool:
+    """Whether a scanner's output lists every issue it counted (no one trimmed it)."""
+    if not scan_results:
+        return True
+    listed = scan_results.get("issues")
+    total = scan_results.get("counts", {}).get("total")
+    return isinstance(listed, list) and len(listed) == total
+
+
+def _whole_rules(issues: Sequence[Issue], chosen: dict[str, list[Issue]]) -> dict[str, set[str]]:
+    """Per file, the ruff rules whose every fixable issue in it is chosen."""
+    named = {id(i) for group in chosen.values() for i in group}
+    whole: dict[str, set[str]] = {
+        f: {i.rule for i in n if i.tool == Tool.RUFF} for f, n in chosen.items()
+    }
+    for issue in issues:
+        if issue.tool == Tool.RUFF and issue.fixable and id(issue) not in named:
+            whole.get(issue.file, set()).discard(issue.rule)
+    return whole
+
+
 def _by_file(issues: Iterable[Issue]) -> dict[str, list[Issue]]:
     grouped: dict[str, list[Issue]] = {}
     for issue in issues:
@@ -84,10 +114,19 @@ async def plan_and_settle(
     settings: ScanSettings,
     fix_type: str,
     scan_type: ScanType,
+    complete: bool = False,
 ) -> Settled:
-    """Plan the ``chosen`` issues (file -> named issues), rescan, settle (module doc)."""
+    """Plan the ``chosen`` issues (file -> named issues), rescan, settle (module doc).
+
+    ``complete``: ``issues`` are every issue the scan found in their files (not a list
+    a caller trimmed), so which ruff rules are named whole is known without a check.
+    """
     unformatted = {i.file for i in issues if i.tool == Tool.RUFF_FORMAT}
     gate = asyncio.Semaphore(PARALLEL_FILES)
+    # ruff's rescan reports a syntax error as invalid-syntax: no compile() needed.
+    ruff_judges_syntax = bool({"ruff", "ruff-perf"} & set(CHECKS[scan_type]))
+    broken_before = {i.file for i in issues if i.rule == SYNTAX_RULE}
+    whole = _whole_rules(issues, chosen) if complete else {}
 
     async def one(file: str, named: list[Issue], text: str | None = None) -> FilePlan:
         async with gate:
@@ -100,6 +139,8 @@ async def plan_and_settle(
                 settings=settings.ruff,
                 fix_type=fix_type,
                 text=text,
+                compile_check=not ruff_judges_syntax,
+                known_whole=whole.get(file, ()) if text is None else (),
             )
 
     plans = list(await asyncio.gather(*(one(f, n) for f, n in sorted(chosen.items()))))
@@ -107,6 +148,8 @@ async def plan_and_settle(
     changed = {p.file: p for p in plans if p.error is None and p.changed}
     texts = {f: p.new_text or "" for f, p in changed.items()}
     final = _by_file(await scan_texts(root, texts, scan_type, settings))
+    for file in [f for f in changed if f not in broken_before and _broken(final.get(f, []))]:
+        _refuse_broken(changed.pop(file))
     for _ in range(MAX_ROUNDS - 1):
         looked = await asyncio.gather(
             *(
@@ -128,10 +171,12 @@ async def plan_and_settle(
             *(one(f, named, by_file[f].new_text) for f, named in sorted(again.items()))
         )
         progressed: dict[str, str] = {}
+        previous: dict[str, tuple[str | None, int, int]] = {}
         for extra in more:
             plan = by_file[extra.file]
             if extra.error is not None or extra.new_text in (None, plan.new_text):
                 continue
+            previous[plan.file] = (plan.new_text, len(plan.bases), len(plan.candidates))
             plan.bases.append(extra.bases[0])
             plan.candidates += [(f, n, len(plan.bases) - 1) for f, n, _ in extra.candidates]
             plan.new_text = extra.new_text
@@ -139,7 +184,14 @@ async def plan_and_settle(
         if not progressed:
             break
         rescanned = _by_file(await scan_texts(root, progressed, scan_type, settings))
-        final.update({f: rescanned.get(f, []) for f in progressed})
+        for file in progressed:
+            if file not in broken_before and _broken(rescanned.get(file, [])):
+                # This round broke the file: keep the previous round's result.
+                plan = by_file[file]
+                plan.new_text, bases, candidates = previous[file]
+                del plan.bases[bases:], plan.candidates[candidates:]
+                continue
+            final[file] = rescanned.get(file, [])
     changed = {p.file: p for p in plans if p.error is None and p.changed}
     for plan in changed.values():
         _settle(plan, final.get(plan.file, []))
@@ -187,6 +239,16 @@ async def _new_in_scope(
     return fresh
 
 
+def _broken(found: list[Issue]) -> bool:
+    return any(i.rule == SYNTAX_RULE for i in found)
+
+
+def _refuse_broken(plan: FilePlan) -> None:
+    plan.error = "skipped: the fixed file would not compile"
+    plan.new_text = None
+    plan.candidates.clear()
+
+
 def _settle(plan: FilePlan, final: list[Issue]) -> None:
     """Keep the candidate fixes the rescan confirms (``plan.fixes``, ``plan.fixed``)."""
     assert plan.new_text is not None
@@ -194,10 +256,13 @@ def _settle(plan: FilePlan, final: list[Issue]) -> None:
     left = Counter((i.rule, i.tool, i.line) for i in final)
     unformatted = any(i.tool == Tool.RUFF_FORMAT for i in final)
     maps: dict[int, dict[int, int | None]] = {}
+    codes: dict[int, list[linediff.Opcode]] = {}
+    bases: dict[int, list[str]] = {}
     back: dict[int, dict[int, int]] = {}
-    for fix, named, round_ in plan.candidates:
+    for candidate, named, round_ in plan.candidates:
         if round_ not in maps:
-            maps[round_] = line_map(plan.bases[round_].splitlines(), after)
+            codes[round_] = linediff.opcodes(plan.bases[round_].splitlines(), after)
+            maps[round_] = linediff.map_from(codes[round_])
         confirmed = []
         for issue in named:
             if issue.tool == Tool.RUFF_FORMAT:
@@ -212,6 +277,12 @@ def _settle(plan: FilePlan, final: list[Issue]) -> None:
             confirmed.append(issue)
         if not confirmed:
             continue
+        fix = candidate
+        if fix.before == PENDING:  # its real before/after: the final diff at its line
+            if round_ not in bases:
+                bases[round_] = plan.bases[round_].splitlines()
+            before, quoted = quote_change(bases[round_], after, codes[round_], fix.line)
+            fix = dataclasses.replace(fix, before=before, after=quoted)
         if round_ == 0:
             plan.fixed.update(confirmed)
             plan.fixes.append(fix)
