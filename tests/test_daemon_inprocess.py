@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,6 +18,8 @@ from devskyy.runtime.daemon import (
     module_file,
 )
 from devskyy.runtime.system import open_system
+
+T = TypeVar("T")
 
 AGENT = """\
 apiVersion: devskyy.dev/v1
@@ -40,8 +44,8 @@ def _tree(root: Path, priority: str = "medium") -> Path:
     return tree
 
 
-def run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
 
 
 def test_a_pass_applies_and_builds_agents_then_a_bad_change_is_rejected(
@@ -62,7 +66,7 @@ def test_a_pass_applies_and_builds_agents_then_a_bad_change_is_rejected(
         finally:
             await system.close()
 
-    first, bad, good = run(scenario())  # type: ignore[misc]
+    first, bad, good = run(scenario())
     assert first["revision"] == 1
     assert first["counts"] == {"created": 1, "updated": 0, "deleted": 0}
     assert first["agents"] == {"a": "registered"}

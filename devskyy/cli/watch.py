@@ -44,13 +44,11 @@ from devskyy.runtime.daemon import (
     EXIT_LEASE_LOST,
     EXIT_LEASE_REFUSED,
     EXIT_STORE_CONFIG,
-    StandbyStopped,
     WatchDaemon,
     WatchSettings,
-    record_takeover,
-    wait_for_lease,
 )
 from devskyy.runtime.security.checkpoints import checkpoint_loop
+from devskyy.runtime.standby import StandbyStopped, record_takeover, wait_for_lease
 from devskyy.runtime.system import open_system
 
 log = logging.getLogger("devskyy.watch")
@@ -312,7 +310,7 @@ async def _run(url: str, **opts: Any) -> int:
             if not path.exists():
                 raise click.UsageError(f"{path} does not exist")
             watch_root = path
-        system.extras["manifests_tree"] = git.checkout / path if git else path  # for /ui
+        system.manifests_tree = git.checkout / path if git else path  # for /ui
         settings = WatchSettings(
             path=path,
             prune=opts["prune"],

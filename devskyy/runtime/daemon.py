@@ -28,7 +28,7 @@ a signal (exit 0), a lost lease (``EXIT_LEASE_LOST``) and, at start, a refused l
 (``EXIT_LEASE_REFUSED``) or a broken store configuration (``EXIT_STORE_CONFIG``) end it.
 The lease is renewed every third of its TTL, and every apply checks it in its own
 transaction (``DaemonLease.fence``): a daemon that lost its lease never applies again.
-``wait_for_lease`` is ``--standby``: poll until the lease is free or stale, then take it.
+``runtime.standby`` waits for the lease (``--standby``) and records a takeover.
 """
 
 from __future__ import annotations
@@ -43,8 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devskyy.adapters.clock import Clock
-from devskyy.adapters.daemon_lock import DaemonLease, LeaseLost, LockHeld, Takeover
+from devskyy.adapters.daemon_lock import DaemonLease, LeaseLost
 from devskyy.adapters.git_source import GitError, GitSource
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.adapters.watcher import Watcher
@@ -52,7 +51,6 @@ from devskyy.core.debounce import Debounce, due, hint, next_wakeup
 from devskyy.core.retry import RetryPolicy
 from devskyy.errors import DevskyyError, ManifestError
 from devskyy.model.plan import Action, Plan, Revision
-from devskyy.model.security import AuditEvent, EventType, Outcome
 from devskyy.runtime.reconciler import AppliedHook, Reconciler, load_tree
 from devskyy.runtime.system import System
 
@@ -412,94 +410,6 @@ class WatchDaemon:
         if getter.done() and not getter.cancelled():
             return getter.result()
         return None
-
-
-async def wait_for_lease(
-    lease: DaemonLease,
-    clock: Clock,
-    *,
-    standby: bool,
-    stop: asyncio.Event,
-    poll: float | None = None,
-) -> Takeover | None:
-    """Take the store's lease; with ``standby``, wait for it until ``stop`` is set.
-
-    Returns the ``Takeover`` when it was taken from a dead or silent holder (to log and
-    audit), None when it was free. Raises ``LockHeld`` without ``standby``, and
-    ``StandbyStopped`` when ``stop`` is set while waiting.
-    A store error while standing by is logged and retried: a standby survives outages.
-    """
-    every = poll if poll is not None else min(1.0, lease.ttl / 5)
-    announced: tuple[int, str] | None = None
-    while True:
-        try:
-            return await asyncio.to_thread(lease.try_acquire)
-        except LockHeld as held:
-            if not standby:
-                raise
-            who = (held.holder.pid, held.holder.host)
-            if who != announced:
-                announced = who
-                log.info(
-                    "standing by: another daemon holds the lease",
-                    extra={"fields": {"holder_pid": who[0], "holder_host": who[1]}},
-                )
-        except Exception as exc:
-            if not standby:
-                raise
-            log.error(
-                "cannot read the daemon lease; retrying",
-                extra={
-                    "fields": {
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": "".join(traceback.format_exception(exc)),
-                    }
-                },
-            )
-        if await _stopped_within(clock, every, stop):
-            raise StandbyStopped()
-
-
-def record_takeover(system: System, takeover: Takeover) -> None:
-    """Log and audit that this daemon took the lease from a dead or silent one."""
-    previous = takeover.previous
-    details: dict[str, Any] = {
-        "previous_pid": previous.pid,
-        "previous_host": previous.host,
-        "previous_heartbeat": previous.heartbeat,
-        "reason": takeover.reason,
-    }
-    log.warning(
-        f"took over the daemon lease from pid {previous.pid} on {previous.host}: {takeover.reason}",
-        extra={"fields": details},
-    )
-    event = AuditEvent(
-        system.clock.now(),
-        "watch",
-        EventType.DAEMON_TAKEOVER,
-        "daemon/watch",
-        Outcome.SUCCESS,
-        details,
-    )
-    system.security_manager().audit.record(event, urgent=True)
-
-
-class StandbyStopped(Exception):
-    """A signal ended ``--standby`` before the lease came free."""
-
-
-async def _stopped_within(clock: Clock, seconds: float, stop: asyncio.Event) -> bool:
-    """Sleep ``seconds`` on the clock seam; True at once if ``stop`` is set meanwhile."""
-    if stop.is_set():
-        return True
-    waiter = asyncio.ensure_future(stop.wait())
-    sleeper = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiter.cancel()
-        sleeper.cancel()
-    return stop.is_set()
 
 
 def _summary(exc: BaseException) -> str:
