@@ -106,6 +106,7 @@ run_step_events_table = Table(
     Column("error", Text, nullable=True),
     Column("retry_at", Double, nullable=True),
     Column("started_at", Double, nullable=True),
+    Column("worker", String(255), nullable=True),
     Index("ix_run_step_events_run", "run_id", "id"),
 )
 
@@ -300,8 +301,8 @@ class SqlRunStore:
         self._raw_update_step = f"UPDATE run_steps SET {sets} WHERE run_id = ? AND name = ?"  # noqa: S608
         self._raw_insert_event = (
             "INSERT INTO run_step_events "
-            "(run_id, step, status, attempt, at, error, retry_at, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "(run_id, step, status, attempt, at, error, retry_at, started_at, worker) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
 
     def create(self, run: RunRecord) -> None:
@@ -388,6 +389,7 @@ class SqlRunStore:
                             "error": e.error,
                             "retry_at": e.retry_at,
                             "started_at": e.started_at,
+                            "worker": e.worker,
                         }
                         for e in batch.events
                     ],
@@ -477,6 +479,7 @@ class SqlRunStore:
                             e.error,
                             e.retry_at,
                             e.started_at,
+                            e.worker,
                         )
                         for e in batch.events
                     ],
@@ -615,6 +618,7 @@ class SqlRunStore:
                     error=r["error"],
                     retry_at=r["retry_at"],
                     started_at=r["started_at"],
+                    worker=r["worker"],
                 )
                 for r in rows
             ]

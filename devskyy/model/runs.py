@@ -58,7 +58,8 @@ class StepEvent:
     ``retry_wait`` (the attempt failed, the next one is due at ``retry_at``),
     ``succeeded``, ``failed`` or ``skipped``. An event that ends an attempt carries the
     attempt's ``started_at``; the separate ``running`` event is only kept when the
-    attempt was still running at a commit (group commit compacts the log).
+    attempt was still running at a commit (group commit compacts the log). ``worker``
+    names where an ended attempt ran when a distributed runner ran it (address, host, pid).
     """
 
     step: str
@@ -68,6 +69,7 @@ class StepEvent:
     error: str | None = None
     retry_at: float | None = None
     started_at: float | None = None
+    worker: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,69 @@ Inputs are JSON values (the workflow engine renders and checks them); the output
 a JSON object, else the attempt fails with ``BrokenResult`` (the agent's fault, so the
 breaker counts it). The local runner also adds the agent's one-line ``headline`` to the
 result unless the agent set one.
+
+``AttemptNote`` is what the workflow engine tells a runner about the attempt it asks for
+(the workflow's priority, the attempt number) and what the runner tells back (the worker
+that ran it, recorded with the attempt's event). It travels in a ``ContextVar`` because
+the Protocol's signature is the agent call's (name, inputs) and an orchestrator call
+outside a workflow has none. ``RunnerCounts`` are the per-runner attempt counters of
+``/metrics``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from devskyy.core.jsonvalue import json_copy
 from devskyy.core.selection import least_loaded
 from devskyy.errors import BrokenResult
+from devskyy.model.manifests import Priority
 from devskyy.runtime.agent_records import Replica
+
+
+@dataclass(slots=True)
+class AttemptNote:
+    """One attempt, as the engine describes it to the runner and the runner answers."""
+
+    priority: Priority = Priority.MEDIUM
+    attempt: int = 1
+    worker: str | None = None
+
+
+_NOTE: ContextVar[AttemptNote | None] = ContextVar("devskyy_attempt_note", default=None)
+
+
+def attempt_note() -> AttemptNote | None:
+    """The note of the attempt being run, None outside a workflow step."""
+    return _NOTE.get()
+
+
+@contextmanager
+def noting(note: AttemptNote) -> Iterator[AttemptNote]:
+    """Run the body's attempts under ``note`` (the engine sets one per step)."""
+    token = _NOTE.set(note)
+    try:
+        yield note
+    finally:
+        _NOTE.reset(token)
+
+
+class RunnerCounts:
+    """Attempts per (runner, outcome): ``devskyy_runner_attempts_total`` in /metrics."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def add(self, runner: str, outcome: str) -> None:
+        self.counts[(runner, outcome)] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        return dict(self.counts)
 
 
 class StepRunner(Protocol):
@@ -35,10 +87,27 @@ class StepRunner(Protocol):
 class LocalStepRunner:
     """In-process asyncio runner over the orchestrator's replicas."""
 
-    def __init__(self, replicas: Callable[[str], list[Replica]]) -> None:
+    name = "local"
+
+    def __init__(
+        self, replicas: Callable[[str], list[Replica]], counts: RunnerCounts | None = None
+    ) -> None:
         self._replicas = replicas
+        self.counts = counts or RunnerCounts()
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        outcome = "cancelled"
+        try:
+            output = await self._attempt(name, inputs)
+            outcome = "ok"
+            return output
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            self.counts.add(self.name, outcome)
+
+    async def _attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         replicas = self._replicas(name)
         if len(replicas) == 1:
             replica = replicas[0]

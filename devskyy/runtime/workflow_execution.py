@@ -46,6 +46,7 @@ from devskyy.model.runs import (
 )
 from devskyy.runtime.attempt import AttemptExecutor, Plan, StepBreaker
 from devskyy.runtime.step_context import in_step
+from devskyy.runtime.step_runner import AttemptNote, noting
 
 S = StepStatus
 STEPS_FAILED = "step(s) failed:"
@@ -148,6 +149,8 @@ class RunExecution:
         self.flushed_at = self.clock.monotonic()
         self.agent_manifests: dict[str, Agent | None] = {}
         self.agent_defaults: dict[str, tuple[RetryPolicy | None, float | None]] = {}
+        # Per running step: the runner's note of its current attempt (the worker).
+        self.notes: dict[str, AttemptNote] = {}
         self.not_json: dict[str, str] = {}
         for spec in workflow.spec.steps:
             try:
@@ -226,7 +229,10 @@ class RunExecution:
             reason,
         )
         began = self.attempt_began.pop(name, None)
-        self._set(record, StepEvent(name, status, attempts, now, error or reason, None, began))
+        note = self.notes.pop(name, None)
+        worker = None if note is None else note.worker
+        event = StepEvent(name, status, attempts, now, error or reason, None, began, worker)
+        self._set(record, event)
         self.steps_context[name] = {"output": output, "status": status.value}
 
     # -- driving ---------------------------------------------------------------------------
@@ -418,15 +424,21 @@ class RunExecution:
         )
         began = self.attempt_began.pop(name, None)
         attempts = self.dag.attempts(name)
+        note = self.notes.get(name)
+        worker = None if note is None else note.worker
         self._set(
-            record, StepEvent(name, S.RETRY_WAIT, attempts, now, record.error, now + delay, began)
+            record,
+            StepEvent(name, S.RETRY_WAIT, attempts, now, record.error, now + delay, began, worker),
         )
         self.wakeup.set()
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
         priority = self.workflow.spec.priority
+        note = self.notes[spec.name] = AttemptNote(priority)
 
         def attempt() -> Any:
+            note.attempt = self.dag.attempts(spec.name)
+            note.worker = None
             timeout = self._timeout(spec, agent)
             return self.engine.caller.call_agent(
                 agent, dict(inputs), timeout=timeout, priority=priority
@@ -435,7 +447,7 @@ class RunExecution:
         try:
             # A resumed step gets a fresh retry budget: attempts count in this session.
             # in_step: the agent keys its side effects by run and step (issue 19.7).
-            with in_step(self.run.id, spec.name):
+            with in_step(self.run.id, spec.name), noting(note):
                 done = await self.engine.executor.run(attempt, self._plan(spec, agent))
             if done.error is None:
                 output = self._output(spec, agent, done.result)
