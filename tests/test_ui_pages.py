@@ -252,17 +252,17 @@ def test_the_overview_compares_live_state_with_the_watched_tree(
     world: ApiWorld, tmp_path: Path
 ) -> None:
     tree = tmp_path / "manifests"
-    world.system.extras["manifests_tree"] = tree
+    world.system.manifests_tree = tree
     client = signed_in(world, "operator")
     assert "✓ in sync" in client.get("/ui/").text
     echo = tree / "agents" / "echo.yaml"
     echo.write_text(echo.read_text().replace("timeoutSeconds: 30", "timeoutSeconds: 31"))
-    world.system.extras.pop("ui_drift")  # the 5-second cache
+    world.app.state.api.drift = None  # the 5-second cache
     page = client.get("/ui/").text
     assert "! drift" in page
     assert ": 0 to create, 1 to update, 0 to delete." in page
     echo.write_text("kind: Agent\n")
-    world.system.extras.pop("ui_drift")
+    world.app.state.api.drift = None
     assert "✗ tree invalid" in client.get("/ui/").text
 
 

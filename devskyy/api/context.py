@@ -37,6 +37,10 @@ class ApiContext:
         system.orchestrator.call_observers.append(self.metrics.observe_call)
         self.runs = Runs(system, self.metrics.run_ended)
         self.guard = Guard(self)
+        # The dashboard's memos: diffs of stored revisions (which never change) and the
+        # last drift check (keyed by tree, revision and a 5 s slot).
+        self.revision_diffs: dict[int, list[tuple[str, str]]] = {}
+        self.drift: tuple[tuple[str, int | None, float], dict[str, Any]] | None = None
 
     def rate_limit(self, principal: str) -> RateDecision:
         """Count a request of ``principal``: its Agent manifest's limit, else the default."""

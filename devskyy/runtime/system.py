@@ -42,8 +42,8 @@ Every service is built once, with its real type: ``live`` (the live-state view: 
 parsed snapshot per revision, ``live.current()``), the orchestrator with its workflow
 engine (``workflows``, shared by tasks and named workflows), the registry, the
 background tasks of long-running entry points, and the security manager (created on first
-use by ``security_manager()``, over the same live view). ``extras`` is kept only for the
-dashboard's own entries until they get typed fields.
+use by ``security_manager()``, over the same live view), and, under ``watch``, the manifest
+tree it watches (``manifests_tree``, for the dashboard's drift check).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class System:
     security: SecurityManager | None = None
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     discovery: dict[str, Any] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
+    manifests_tree: Path | None = None  # the tree ``watch`` keeps live state in step with
     closed: bool = False
 
     def security_manager(self) -> SecurityManager:

@@ -62,18 +62,11 @@ def pretty(value: Any, cap: int = OUTPUT_CAP) -> str:
 
 
 def live(ctx: ApiContext) -> ResourceSet:
-    """Live state, parsed once per revision (every change to it is a new revision).
+    """Live state, parsed once per revision (the system's live-state view).
 
     Parsing 1,000 manifests takes ~150 ms; the revision number is one indexed query.
     """
-    revision = ctx.system.state.current_revision()
-    cached = ctx.system.extras.get("ui_live")
-    if cached is not None and cached[0] == revision:
-        found: ResourceSet = cached[1]
-        return found
-    fresh = ctx.system.state.live()
-    ctx.system.extras["ui_live"] = (revision, fresh)
-    return fresh
+    return ctx.system.live.resources()
 
 
 def applied_workflow(ctx: ApiContext, name: str) -> Workflow | None:
@@ -212,7 +205,7 @@ diff, and re-planning 1,000 resources on every view would cost ~100 ms."""
 
 def revision_diff(ctx: ApiContext, number: int) -> list[tuple[str, str]]:
     """Revision ``number``'s plan against the one before it: (action, line) pairs."""
-    cache: dict[int, list[tuple[str, str]]] = ctx.system.extras.setdefault("ui_diffs", {})
+    cache = ctx.revision_diffs
     if number not in cache:
         if len(cache) >= DIFF_CACHE:
             del cache[next(iter(cache))]  # the oldest entry
@@ -234,14 +227,14 @@ def _revision_diff(ctx: ApiContext, number: int) -> list[tuple[str, str]]:
 def drift(ctx: ApiContext) -> dict[str, Any]:
     """Whether live state matches the manifest tree the server watches (cached 5 s).
 
-    ``watch --serve`` names its tree in ``system.extras["manifests_tree"]``; without one
-    (plain ``serve``) the answer is unknown, and the page says so.
+    ``watch --serve`` names its tree in ``system.manifests_tree``; without one (plain
+    ``serve``) the answer is unknown, and the page says so.
     """
-    tree = ctx.system.extras.get("manifests_tree")
+    tree = ctx.system.manifests_tree
     if tree is None:
         return {"known": False}
     key = (str(tree), ctx.system.state.current_revision(), ctx.system.clock.monotonic() // 5)
-    cached = ctx.system.extras.get("ui_drift")
+    cached = ctx.drift
     if cached is not None and cached[0] == key:
         result: dict[str, Any] = cached[1]
         return result
@@ -258,7 +251,7 @@ def drift(ctx: ApiContext) -> dict[str, Any]:
             "matches": not pending.has_changes,
             "summary": pending.summary(),
         }
-    ctx.system.extras["ui_drift"] = (key, result)
+    ctx.drift = (key, result)
     return result
 
 
