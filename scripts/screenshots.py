@@ -113,7 +113,7 @@ def main() -> None:
         with UiServer(root) as server:
             changed_revision(server)
             assert server.system is not None
-            server.system.extras["manifests_tree"] = server.tree  # as watch --serve does
+            server.system.manifests_tree = server.tree  # as watch --serve does
             admin = server.key("admin", "alice")
             for role, who in (("operator", "bob"), ("guest", "carol"), ("service", "ci-bot")):
                 server.key(role, who)
