@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pg_server import fresh_database
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.security_store import (
@@ -27,10 +28,16 @@ from devskyy.model.security import (
 )
 
 
-@pytest.fixture(params=["sql", "memory"])
+@pytest.fixture(params=["sql", "memory", pytest.param("postgres", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecurityStore]:
     if request.param == "memory":
         yield MemorySecurityStore()
+        return
+    if request.param == "postgres":
+        with fresh_database(request.getfixturevalue("server_url")) as url:
+            engine = open_engine(url)
+            yield SqlSecurityStore(engine)
+            engine.dispose()
         return
     engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
     yield SqlSecurityStore(engine)
@@ -102,3 +109,38 @@ def test_blocks(store: SecurityStore) -> None:
     assert [b.subject for b in store.blocks()] == ["key:abc", "source:x"]
     assert store.delete_block("key:abc") is True
     assert store.delete_block("key:abc") is False
+
+
+def test_the_change_counter_moves_with_every_access_write(store: SecurityStore) -> None:
+    """The per-request check of every server: one read, moved by any process's write."""
+    counter, revision = store.marks()
+    assert revision is None  # no revision applied in this store
+
+    def moved(action: object, by: int) -> None:
+        nonlocal counter
+        now = store.marks()[0]
+        assert now - counter == by, action
+        counter = now
+
+    store.add_key(KEY)
+    moved("add_key", 1)
+    store.touch({KEY.key_id: 50.0})
+    moved("touch (last used) is not an access change", 0)
+    store.put_key(replace(KEY, revoked=20.0))
+    moved("put_key", 1)
+    grant = Grant("bob", "agents/*", "read", "alice", 1.0)
+    assert store.add_grant(grant)
+    moved("add_grant", 1)
+    assert not store.add_grant(grant)
+    moved("a grant that exists", 0)
+    assert store.remove_grant("bob", "agents/*", "read")
+    moved("remove_grant", 1)
+    assert not store.remove_grant("bob", "agents/*", "read")
+    moved("no grant to remove", 0)
+    store.put_block(BlockRecord("source:1.2.3.4", 99.0, 1, "x", None))
+    moved("put_block", 1)
+    assert store.delete_block("source:1.2.3.4")
+    moved("delete_block", 1)
+    assert not store.delete_block("source:1.2.3.4")
+    moved("no block to delete", 0)
+    assert store.revision_numbers() in (None, [])

