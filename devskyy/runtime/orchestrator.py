@@ -31,19 +31,18 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from devskyy.adapters.clock import Clock
-from devskyy.adapters.history_store import ExecutionRecord, HistoryStore, MemoryHistoryStore
+from devskyy.adapters.history_store import HistoryStore, MemoryHistoryStore
 from devskyy.adapters.run_store import MemoryRunStore, RunStore
 from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.retry import RetryPolicy
 from devskyy.core.selection import AgentInfo, providers
-from devskyy.core.tasks import TASK_PREFIX, AgentInputs, TaskRequest, compile_task
+from devskyy.core.tasks import TASK_PREFIX, AgentInputs, TaskRequest
 from devskyy.errors import NotFound, StepTimeout
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec, Workflow
-from devskyy.model.runs import RunRecord, RunStatus, StepStatus
+from devskyy.model.runs import RunRecord
 from devskyy.runtime.agent import AgentStatus, BaseAgent
 from devskyy.runtime.agent_records import (
     AgentEntry,
@@ -55,20 +54,11 @@ from devskyy.runtime.agent_records import (
 from devskyy.runtime.attempt import Attempted, AttemptExecutor, BreakerCell, Plan
 from devskyy.runtime.queue import PriorityGate
 from devskyy.runtime.step_runner import LocalStepRunner, StepRunner
+from devskyy.runtime.task_runner import TaskRunner
 from devskyy.runtime.workflows import WorkflowEngine
-
-COMPILED_CACHE = 256
-"""Compiled task workflows kept (per agent generation and request shape)."""
 
 ExecutionPriority = Priority
 """The guide's name for the priority enum (CRITICAL, HIGH, MEDIUM, LOW)."""
-
-
-@dataclass(frozen=True)
-class _TaskExecution(ExecutionRecord):
-    """A task's history record, with its step names (the history keeps agents only)."""
-
-    task_steps: tuple[str, ...] = ()
 
 
 CallObserver = Callable[[str, float, str], None]
@@ -97,7 +87,6 @@ class Orchestrator:
         self._agents: dict[str, AgentEntry] = {}
         self.executor = AttemptExecutor(clock, random_source)
         self._generation = 0  # bumped whenever the registered agents change
-        self._compiled: dict[tuple[Any, ...], Workflow] = {}
         self.runner: StepRunner = runner or LocalStepRunner(self._replicas)
         # The engine that runs tasks; open_system shares one with named workflows.
         self.workflows = WorkflowEngine(
@@ -108,10 +97,12 @@ class Orchestrator:
             defaults=self._defaults,
             random_value=random_source,
         )
-        self.workflows.compilers[TASK_PREFIX] = self.recompile
+        self.tasks = TaskRunner(
+            self.workflows, self.history, self.agent_infos, self.agent_inputs, self.generation
+        )
+        self.workflows.compilers[TASK_PREFIX] = self.tasks.recompile
         self._shared: dict[str, tuple[Any, float | None]] = {}
         self._started = clock.monotonic()
-        self._tasks = {"completed": 0, "failed": 0}
         self.call_observers: list[CallObserver] = []
 
     # -- registration --------------------------------------------------------------
@@ -247,6 +238,10 @@ class Orchestrator:
             raise NotFound(f"agent {name!r} is not registered")
         return entry
 
+    def generation(self) -> int:
+        """A number that changes whenever the registered agents change."""
+        return self._generation
+
     def _replicas(self, name: str) -> list[Replica]:
         return self._entry(name).replicas
 
@@ -332,34 +327,19 @@ class Orchestrator:
         )
         return await self.executor.run(lambda: self.runner.run_attempt(name, kwargs), plan)
 
-    # -- tasks -------------------------------------------------------------------------
+    # -- tasks (runtime/task_runner: compiled into workflows, run by the engine) ----------
 
     def agent_inputs(self, name: str, capability: str) -> AgentInputs:
         """What agent ``name`` declares it takes for ``capability`` (its class decides)."""
         return type(self._entry(name).replicas[0].agent).inputs(capability)
 
-    def compile_task(self, request: TaskRequest) -> Workflow:
-        """The Workflow value that runs a task over the agents registered now.
+    def agent_infos(self) -> dict[str, AgentInfo]:
+        """What task compilation needs of every registered agent."""
+        return {n: e.info for n, e in self._agents.items()}
 
-        Compiled once per shape: the workflow depends on the agents (a change bumps the
-        generation) and on the names of the parameters, never on their values (the steps
-        read those from the run's params).
-        """
-        key = (
-            self._generation,
-            request.task_type,
-            request.required_capabilities,
-            request.priority,
-            tuple(sorted(request.parameters)),
-        )
-        workflow = self._compiled.get(key)
-        if workflow is None:
-            infos = {n: e.info for n, e in self._agents.items()}
-            workflow = compile_task(request, infos, self.agent_inputs)
-            if len(self._compiled) >= COMPILED_CACHE:
-                self._compiled.clear()  # old generations and rare shapes; cheap to rebuild
-            self._compiled[key] = workflow
-        return workflow
+    def compile_task(self, request: TaskRequest) -> Workflow:
+        """The Workflow value that runs a task over the agents registered now."""
+        return self.tasks.compile(request)
 
     def create_task(
         self,
@@ -368,19 +348,15 @@ class Orchestrator:
         required_capabilities: list[str] | None = None,
         priority: Priority | str = Priority.MEDIUM,
     ) -> RunRecord:
-        """Compile and record a task as a pending run (``workflows.execute`` runs it)."""
-        request = TaskRequest(
-            task_type,
-            dict(parameters or {}),
-            tuple(required_capabilities or ()),
-            Priority(priority),
+        """Compile and record a task as a pending run (``run_task`` runs it)."""
+        return self.tasks.create(
+            TaskRequest(
+                task_type,
+                dict(parameters or {}),
+                tuple(required_capabilities or ()),
+                Priority(priority),
+            )
         )
-        workflow = self.compile_task(request)
-        return self.workflows.create_run(workflow, request.workflow_name, request.as_params())
-
-    def recompile(self, record_params: dict[str, Any]) -> Workflow:
-        """The workflow of a recorded task run (for resume)."""
-        return self.compile_task(TaskRequest.from_params(record_params))
 
     async def execute_task(
         self,
@@ -399,56 +375,11 @@ class Orchestrator:
 
     def finish_task(self, record: RunRecord) -> dict[str, Any]:
         """Count a finished task run and add it to the execution history; its result."""
-        execution = self._execution(record)
-        self._tasks[execution.status] += 1
-        self.history.append(execution)
-        return self.task_result(record, execution)
+        return self.tasks.finish(record)
 
-    def task_result(
-        self, record: RunRecord, execution: _TaskExecution | None = None
-    ) -> dict[str, Any]:
+    def task_result(self, record: RunRecord) -> dict[str, Any]:
         """The guide's result of a task run (no side effects; the API reads it too)."""
-        execution = execution or self._execution(record)
-        agents = dict(zip(execution.task_steps, execution.agents, strict=True))
-        failures = [
-            f"agent {agents[name]!r} failed: {why}"
-            for name, why in execution.errors.items()
-            if not why.startswith("skipped: ")
-        ]
-        if record.error and not failures and record.status.finished:
-            failures.append(record.error)
-        return {
-            **execution.as_dict(),
-            "run_id": record.id,
-            "error": "\n".join(failures) or None,  # one line per failed agent
-            "execution_time": execution.duration,
-        }
-
-    def _execution(self, record: RunRecord) -> _TaskExecution:
-        workflow = self.workflows.workflow_of(record)
-        agents = {s.name: s.agent or "" for s in workflow.spec.steps}
-        results = {s.name: s.output for s in record.steps if s.status is StepStatus.SUCCEEDED}
-        errors: dict[str, str] = {}
-        for step in record.steps:
-            if step.status is StepStatus.FAILED:
-                errors[step.name] = (
-                    f"{step.error} ({step.reason})" if step.reason else f"{step.error}"
-                )
-            elif step.status is StepStatus.SKIPPED:
-                errors[step.name] = f"skipped: {step.reason}"
-        return _TaskExecution(
-            task_id=record.id,
-            task_type=str(record.params.get("task_type", "")),
-            status="completed" if record.status is RunStatus.SUCCEEDED else "failed",
-            priority=str(record.params.get("priority", "medium")),
-            started_at=record.started_at or record.created_at,
-            duration=record.duration or 0.0,
-            agents=tuple(agents[s.name] for s in record.steps),
-            attempts={s.name: s.attempts for s in record.steps if s.attempts},
-            results=results,
-            errors=errors,
-            task_steps=tuple(s.name for s in record.steps),
-        )
+        return self.tasks.result(record)
 
     @property
     def execution_history(self) -> list[dict[str, Any]]:
@@ -521,6 +452,6 @@ class Orchestrator:
             **agents_health(self._agents, now),
             "queue": self.queue.describe(),
             "shared_context_keys": len(self._shared),
-            "tasks": dict(self._tasks),
+            "tasks": dict(self.tasks.counts),
             "uptime_seconds": now - self._started,
         }
