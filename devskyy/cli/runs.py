@@ -250,13 +250,34 @@ def _interrupted(run_id: str) -> None:
     )
 
 
-async def _start_agents(system: System) -> None:
-    """Build the applied agents; one that fails is reported, its steps will fail.
+def _called_by(system: System, workflow: Workflow) -> set[str]:
+    """The agents a workflow's steps call (by name or capability), with their
+    dependencies: the only ones ``devskyy run`` starts."""
+    agents = {a.name: a for a in system.state.live().agents}
+    wanted: set[str] = set()
+    for step in workflow.spec.steps:
+        if step.agent:
+            wanted.add(step.agent)
+        elif step.capability:
+            wanted |= {n for n, a in agents.items() if step.capability in a.spec.capabilities}
+    todo = list(wanted)
+    while todo:
+        found = agents.get(todo.pop())
+        for dependency in found.spec.dependencies if found else ():
+            if dependency not in wanted:
+                wanted.add(dependency)
+                todo.append(dependency)
+    return wanted
+
+
+async def _start_agents(system: System, only: set[str] | None = None) -> None:
+    """Build the applied agents (or ``only`` these); one that fails is reported, its
+    steps will fail.
 
     The reasons are worded as ``validate --check-agents`` does, at ``file:line:col`` in
     the tree the live revision was applied from when it is still there.
     """
-    summary = await system.registry.discover_and_register_all_agents()
+    summary = await system.registry.discover_and_register_all_agents(only)
     errors = summary.get("errors", {})
     if not errors:
         return
@@ -274,7 +295,7 @@ async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], outp
         assert engine is not None
         # Not applied, bad params: clear errors before any agent starts.
         record = engine.create(workflow, _typed(engine.workflow(workflow), params))
-        await _start_agents(system)
+        await _start_agents(system, _called_by(system, engine.workflow(workflow)))
         listener = None
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")

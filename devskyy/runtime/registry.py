@@ -28,7 +28,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -190,12 +190,21 @@ class Registry:
 
     # -- the guide's entry points ------------------------------------------------------
 
-    async def discover_and_register_all_agents(self) -> dict[str, Any]:
-        """Make the running agents match live state; returns what happened per agent."""
+    async def discover_and_register_all_agents(
+        self, only: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """Make the running agents match live state; returns what happened per agent.
+
+        ``only``: start (or update) just these agents and leave the others as they are,
+        as ``devskyy run`` does for the agents its workflow calls: starting every
+        applied agent would delay the first step by their imports and initialization.
+        """
         manifests = {a.name: a for a in self._live().agents}
+        if only is not None:
+            manifests = {n: m for n, m in manifests.items() if n in only}
         outcome: dict[str, str] = {}
         errors: dict[str, str] = {}
-        for name in sorted(set(self._manifests) - set(manifests)):
+        for name in sorted(set(self._manifests) - set(manifests) if only is None else ()):
             await self._retire(name)
             outcome[name] = "removed"
         for name, manifest in sorted(manifests.items()):
@@ -216,7 +225,7 @@ class Registry:
                 continue
             outcome[name] = "updated" if name in self._manifests else "registered"
             await self._serve(loaded)
-        for name in [n for n in self.failures if n not in manifests]:
+        for name in [n for n in self.failures if n not in manifests and only is None]:
             del self.failures[name]
         registered = sorted(self._manifests)
         return {

@@ -15,17 +15,16 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import tempfile
 import threading
 import tomllib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detect_secrets.core.scan import scan_file
-from detect_secrets.settings import default_settings
 from packaging.requirements import InvalidRequirement, Requirement
 
 from devskyy.agents.codecheck.files import relative, walk
@@ -48,6 +47,20 @@ HIDDEN = "(secret hidden)"
 LONG_SECRET = 12
 
 
+@contextlib.contextmanager
+def _detect_secrets() -> Iterator[Callable[[str], Iterable[Any]]]:
+    """detect-secrets' ``scan_file`` under its default settings, one user at a time.
+
+    Imported here, on use: it costs a tenth of a second that starting the agents (and
+    every ``devskyy run``) need not pay.
+    """
+    from detect_secrets.core.scan import scan_file  # noqa: PLC0415 - heavy, on use
+    from detect_secrets.settings import default_settings  # noqa: PLC0415
+
+    with _SETTINGS_LOCK, default_settings():
+        yield scan_file
+
+
 def _text(path: Path) -> str | None:
     try:
         data = path.read_bytes()
@@ -65,7 +78,7 @@ def _slug(kind: str) -> str:
 def secrets(root: Path, files: Sequence[Path]) -> list[Issue]:
     """detect-secrets findings (kind and line only)."""
     found: list[Issue] = []
-    with _SETTINGS_LOCK, default_settings():
+    with _detect_secrets() as scan_file:
         for path in files:
             if _text(path) is None:
                 continue
@@ -88,7 +101,7 @@ def secrets(root: Path, files: Sequence[Path]) -> list[Issue]:
 
 def secret_values(path: Path, text: str | None = None) -> set[str]:
     """The values detect-secrets flags in a file (or in ``text`` as if it were that file)."""
-    with _SETTINGS_LOCK, default_settings():
+    with _detect_secrets() as scan_file:
         if text is None:
             return {s.secret_value for s in scan_file(str(path)) if s.secret_value}
         with tempfile.TemporaryDirectory() as tmp:
@@ -169,7 +182,7 @@ def secrets_in_lines(name: str, lines: Collection[str]) -> Secrets:
         return Secrets()
     values: set[str] = set()
     flagged: set[str] = set()
-    with _SETTINGS_LOCK, default_settings(), tempfile.TemporaryDirectory() as tmp:
+    with _detect_secrets() as scan_file, tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / Path(name).name
         copy.write_text("\n".join(shown) + "\n", encoding="utf-8")
         for secret in scan_file(str(copy)):
