@@ -90,7 +90,7 @@ def _structured(
     """Load every document, change one node, dump again (as a YAML user would write it)."""
     try:
         docs = list(yaml.safe_load_all(data))
-    except yaml.YAMLError:
+    except Exception:  # PyYAML's own bugs too (a bad timestamp: AttributeError)
         return data
     if not docs:
         return data
