@@ -124,3 +124,46 @@ def test_another_process_applying_is_seen_by_the_revision_check(tmp_path: Path) 
             return before, after.revision, sorted(after.agents)
 
     assert asyncio.run(scenario()) == (None, 1, ["one"])
+
+
+def test_requests_parse_no_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api_fixtures import ApiWorld  # noqa: PLC0415 (the API's extra deps load only here)
+
+    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
+    (tmp_path / "go").touch()
+    world = ApiWorld(tmp_path, code=False, wait_for=str(tmp_path / "go"))
+    try:
+        headers = {"X-API-Key": world.key("admin")}
+        reads: list[int] = []
+        state = world.system.state
+        real_live = state.live
+
+        def counting_live() -> ResourceSet:
+            reads.append(1)
+            return real_live()
+
+        monkeypatch.setattr(state, "live", counting_live)  # the store adapter: our own seam
+        world.system.live.current()  # the snapshot of the current revision exists
+        reads.clear()
+        for path in (
+            "/api/agents/registry/list",
+            "/api/agents/orchestrator/health",
+            "/api/agents/orchestrator/dependencies",
+            "/api/agents/registry/info/echo",
+        ):
+            assert world.client.get(path, headers=headers).status_code == 200, path
+        done = world.client.post(
+            "/api/agents/registry/workflow?wait=true",
+            json={"workflow_name": "echo_flow"},
+            headers=headers,
+        )
+        assert done.json()["status"] == "succeeded"
+        task = world.client.post(
+            "/api/agents/orchestrator/execute?wait=true",
+            json={"task_type": "t", "required_capabilities": ["echo"]},
+            headers=headers,
+        )
+        assert task.json()["status"] == "succeeded"
+        assert reads == []  # no request read or parsed the applied manifests
+    finally:
+        world.close()
