@@ -20,6 +20,7 @@ from typing import Any
 
 from devskyy.adapters.run_store import owner_alive, process_owner
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
+from devskyy.core.keys import redact, redact_text
 from devskyy.core.tasks import TASK_PREFIX
 from devskyy.errors import NotFound, StateError
 from devskyy.model.runs import RunRecord, RunStatus
@@ -94,8 +95,8 @@ class Runs:
                 priority=request.get("priority", "medium"),
             )
             status = "succeeded" if result.get("status") == "completed" else "failed"
-            self.tasks.update(
-                run_id, status=status, result=result, finished_at=self.system.clock.now()
+            self.tasks.update(  # a key found by an agent is stored as [redacted]
+                run_id, status=status, result=redact(result), finished_at=self.system.clock.now()
             )
         except asyncio.CancelledError:
             status = "cancelled"
@@ -105,7 +106,7 @@ class Runs:
             self.tasks.update(
                 run_id,
                 status=status,
-                error=f"{type(exc).__name__}: {exc}"[:2000],
+                error=redact_text(f"{type(exc).__name__}: {exc}")[:2000],
                 finished_at=self.system.clock.now(),
             )
         finally:
