@@ -297,3 +297,42 @@ def test_pull_mode_applies_each_new_commit_and_records_its_hash(
         assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["critical"]
     finally:
         assert d.stop() == 0
+
+
+DEEP_WORKFLOW = """\
+apiVersion: devskyy.dev/v1
+kind: Workflow
+metadata:
+  name: deep
+spec:
+  params:
+    x:
+      type: string
+      default: a
+  steps:
+    - name: one
+      agent: echo
+      input:
+        value: '{expression}'
+"""
+
+
+def test_a_deeply_nested_expression_is_rejected_and_the_daemon_keeps_running(
+    daemon: Daemon, tree: Path, env: dict[str, str]
+) -> None:
+    # Issue 19: 10,000 nested parentheses raised RecursionError in the expression compiler,
+    # which killed the daemon, and every restart died on its first pass.
+    deep = "${{ " + "(" * 10_000 + "params.x" + ")" * 10_000 + " }}"
+    (tree / "manifests" / "deep.yaml").write_text(DEEP_WORKFLOW.format(expression=deep))
+    daemon.wait_for(_message("change rejected"))
+    problem = daemon.wait_for(_message("manifests/deep.yaml:"))
+    assert problem["message"].startswith(
+        "manifests/deep.yaml:14:9: spec.steps[0].input.value: expression '((((("
+    )
+    assert problem["message"].endswith("is longer than the limit of 4096 characters")
+    assert daemon.proc.poll() is None  # still running
+    fine = "${{ params.x }}"
+    (tree / "manifests" / "deep.yaml").write_text(DEEP_WORKFLOW.format(expression=fine))
+    record = daemon.wait_for(_message("applied revision 2"))
+    assert record["created"] == 1
+    assert not [r for r in daemon.seen if "internal error" in str(r.get("message"))]
