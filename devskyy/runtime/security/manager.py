@@ -31,6 +31,7 @@ from typing import Any
 
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.engine import Engine
+from devskyy.adapters.rate_store import SqlRateWindows
 from devskyy.adapters.security_store import SecurityStore, SqlSecurityStore
 from devskyy.core.audit import ChainReport, Checkpoint, iso
 from devskyy.core.ratelimit import RateDecision
@@ -84,6 +85,7 @@ class SecurityManager:
         audit_batch: int = 500,
         audit_max_delay: float = 1.0,
         audit_rollup_seconds: float = 60.0,
+        shared_limits: bool = True,
     ) -> None:
         self.store = _engine_store(store)
         self.clock: Clock = clock or SystemClock()
@@ -128,8 +130,15 @@ class SecurityManager:
             random_bytes=random_bytes,
             key_ttl=key_ttl_seconds,
         )
+        # A SQL store shares each principal's rate log with every server on it
+        # (``shared_limits=False`` keeps it in this process: the benchmark's baseline).
+        windows = (
+            SqlRateWindows(self.store.engine)
+            if shared_limits and isinstance(self.store, SqlSecurityStore)
+            else None
+        )
         self.limits = RateLimits(
-            self.clock, self.access.manifest_limit, self._event, self._counters
+            self.clock, self.access.manifest_limit, self._event, self._counters, windows
         )
         self.audit.on_flush.append(self.keys.flush_last_used)
         self._marks = _NO_MARKS
@@ -150,7 +159,12 @@ class SecurityManager:
             self.access.invalidate()
 
     def policy(self) -> Policy:
-        """The compiled RBAC policy (roles, bindings, grants)."""
+        """The compiled RBAC policy (roles, bindings, grants), as of every change committed.
+
+        Synced first: callers deciding on their own (the dashboard) see a new Roles
+        revision or grant from any process at once.
+        """
+        self.sync()
         return self.access.policy()
 
     @property
