@@ -103,6 +103,11 @@ class CircuitOpen(TemporaryError):
     """The circuit breaker for the agent is open and refused the call."""
 
 
+class RunnerLost(TemporaryError):
+    """The step runner's backend (a Dask scheduler) is gone: the attempt failed, and the
+    run stops as ``interrupted`` (resumable) instead of spending its retries."""
+
+
 class PermanentError(ExecutionError):
     """A failure that no retry will fix."""
 

@@ -30,6 +30,8 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "pathspec": "agents",
     "packaging": "agents",
     "psycopg": "postgres",
+    "dask": "distributed",
+    "distributed": "distributed",
 }
 
 # What each extra is for, in the words of the error message.
@@ -38,6 +40,7 @@ PURPOSE: dict[str, str] = {
     "watch": "the watch daemon",
     "agents": "the built-in agents",
     "postgres": "a PostgreSQL store",
+    "distributed": "the Dask step runner, --runner dask",
 }
 
 

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("devskyy.cli.fixes:restore", "Restore files from a fixer backup."),
     "serve": ("devskyy.cli.serve:serve", "Serve the HTTP API."),
     "watch": ("devskyy.cli.watch:watch", "Apply manifests continuously (GitOps daemon)."),
+    "worker": ("devskyy.cli.worker:worker", "Start a Dask worker for --runner dask."),
     "completion": (
         "devskyy.cli.completion:completion",
         "Print a bash, zsh or fish completion script.",

@@ -38,9 +38,11 @@ from devskyy.cli._common import (
 )
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids, complete_workflows
+from devskyy.cli.worker import RunnerChoice, runner_options
 from devskyy.core.timefmt import rfc3339, times_in
+from devskyy.errors import RunnerLost
 from devskyy.model.manifests import Workflow
-from devskyy.model.runs import RunRecord, StepRecord
+from devskyy.model.runs import RunRecord, StepEvent, StepRecord
 from devskyy.runtime import progress
 from devskyy.runtime.agent_failures import explain_failures
 from devskyy.runtime.progress import StepProgress
@@ -288,8 +290,22 @@ async def _start_agents(system: System, only: set[str] | None = None) -> None:
             click.echo(f'warning: agent "{name}" did not start: {reason}', err=True)
 
 
-async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], output: str) -> None:
-    system = await open_system(url, start_agents=False)
+def _cluster_line(system: System) -> None:
+    """Where attempts run, when a Dask cluster runs them (the dashboard to watch it)."""
+    if system.cluster is not None:
+        link = system.cluster.dashboard or "none"
+        click.echo(f"dask scheduler {system.cluster.address}, dashboard {link}", err=True)
+
+
+async def _run(
+    url: str,
+    workflow: str,
+    params: dict[str, tuple[str, Any]],
+    output: str,
+    choice: RunnerChoice = RunnerChoice(),  # noqa: B008 - frozen
+) -> None:
+    system = await open_system(url, start_agents=False, **choice.open_options())
+    _cluster_line(system)
     try:
         engine = system.workflows
         assert engine is not None
@@ -303,7 +319,7 @@ async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], outp
         try:
             with progress.listening(listener.on_progress if listener else _ignore):
                 final = await engine.execute(record.id, on_step=listener)
-        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels us, then re-raises
+        except (asyncio.CancelledError, RunnerLost):  # Ctrl-C; the Dask scheduler gone
             _interrupted(record.id)
             raise
         _finish(final, output, now=system.clock.now())
@@ -311,8 +327,14 @@ async def _run(url: str, workflow: str, params: dict[str, tuple[str, Any]], outp
         await system.close()
 
 
-async def _resume(url: str, run_id: str, output: str) -> None:
-    system = await open_system(url, start_agents=False)
+async def _resume(
+    url: str,
+    run_id: str,
+    output: str,
+    choice: RunnerChoice = RunnerChoice(),  # noqa: B008 - frozen
+) -> None:
+    system = await open_system(url, start_agents=False, **choice.open_options())
+    _cluster_line(system)
     try:
         engine = system.workflows
         assert engine is not None
@@ -329,7 +351,7 @@ async def _resume(url: str, run_id: str, output: str) -> None:
         try:
             with progress.listening(listener.on_progress if listener else _ignore):
                 final = await engine.resume(run_id, on_step=listener)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, RunnerLost):
             _interrupted(run_id)
             raise
         _finish(final, output, now=system.clock.now())
@@ -348,12 +370,20 @@ async def _resume(url: str, run_id: str, output: str) -> None:
     help="A workflow parameter; the text as is for a string param, else parsed as JSON.",
 )
 @output_option(*FORMATS)
+@runner_options
 @click.pass_obj
 @error_boundary
-def run(obj: CliContext, workflow: str, params: tuple[str, ...], output: str) -> None:
+def run(
+    obj: CliContext,
+    workflow: str,
+    params: tuple[str, ...],
+    output: str,
+    runner: str,
+    scheduler: str | None,
+) -> None:
     """Run WORKFLOW (applied with `devskyy apply`) and wait for it to finish."""
     values = {key: (p.partition("=")[2], value) for p in params for key, value in [parse_param(p)]}
-    asyncio.run(_run(obj.url(), workflow, values, output))
+    asyncio.run(_run(obj.url(), workflow, values, output, RunnerChoice.of(runner, scheduler)))
 
 
 @click.group()
@@ -427,7 +457,10 @@ def show(obj: CliContext, run_id: str, output: str) -> None:
     """One run and its steps."""
     with _run_store(obj.url()) as store:
         record = store.get(run_id)
+        workers = _attempt_workers(store.events(run_id))
     data = _record_dict(record, _now())
+    if workers:  # attempts run by a distributed runner: where each ran
+        data["attempts"] = workers
     if output != "table":
         emit(data, output)
         return
@@ -449,16 +482,32 @@ def show(obj: CliContext, run_id: str, output: str) -> None:
         for s in record.steps
     ]
     click.echo(table(rows, ["step", "status", "attempts", "duration", "detail"]))
+    if workers:
+        click.echo("")
+        rows = [[w["step"], str(w["attempt"]), w["status"], w["worker"]] for w in workers]
+        click.echo(table(rows, ["step", "attempt", "outcome", "worker"]))
+
+
+def _attempt_workers(events: list[StepEvent]) -> list[dict[str, Any]]:
+    """Each ended attempt and the worker that ran it, when any worker was recorded."""
+    ended = [e for e in events if e.status.value not in {"running", "skipped"}]
+    if not any(e.worker for e in ended):
+        return []
+    return [
+        {"step": e.step, "attempt": e.attempt, "status": e.status.value, "worker": e.worker or "-"}
+        for e in ended
+    ]
 
 
 @runs.command("resume")
 @click.argument("run_id", metavar="ID", shell_complete=complete_run_ids)
 @output_option(*FORMATS)
+@runner_options
 @click.pass_obj
 @error_boundary
-def resume(obj: CliContext, run_id: str, output: str) -> None:
+def resume(obj: CliContext, run_id: str, output: str, runner: str, scheduler: str | None) -> None:
     """Finish an interrupted run; steps that succeeded are not run again."""
     url = obj.url()
     with _run_store(url) as store:
         store.get(run_id)  # NotFound before any agent starts
-    asyncio.run(_resume(url, run_id, output))
+    asyncio.run(_resume(url, run_id, output, RunnerChoice.of(runner, scheduler)))

@@ -36,6 +36,7 @@ from devskyy.cli._common import (
     socket_url,
     workspace_option,
 )
+from devskyy.cli.worker import RunnerChoice, runner_options
 
 log = logging.getLogger("devskyy.serve")
 CHECKPOINT_INTERVAL = 300.0
@@ -73,6 +74,7 @@ CHECKPOINT_INTERVAL = 300.0
     show_default=True,
     help="Seconds between audit checkpoints in the log (for audit --verify --checkpoint).",
 )
+@runner_options
 @click.pass_obj
 @error_boundary
 def serve(
@@ -86,6 +88,8 @@ def serve(
     log_format: str,
     forwarded_allow_ips: str | None,
     audit_checkpoint_interval: float,
+    runner: str,
+    scheduler: str | None,
 ) -> None:
     """Serve the HTTP API (every route but /healthz needs an API key)."""
     configure(log_format)
@@ -93,7 +97,8 @@ def serve(
         _apply(obj.url(), manifests)
     settings = api_settings(workspaces, rate_limit)
     edge = _Edge(forwarded_allow_ips, audit_checkpoint_interval)
-    asyncio.run(_serve(obj.url(), host, port, settings, grace, edge))
+    choice = RunnerChoice.of(runner, scheduler)
+    asyncio.run(_serve(obj.url(), host, port, settings, grace, edge, choice))
 
 
 class _Edge:
@@ -125,7 +130,15 @@ def _apply(url: str, tree: Path) -> None:
     log.info("manifests applied", extra={"fields": {"path": str(tree), "revision": number}})
 
 
-async def _serve(url: str, host: str, port: int, settings: Any, grace: float, edge: _Edge) -> None:
+async def _serve(
+    url: str,
+    host: str,
+    port: int,
+    settings: Any,
+    grace: float,
+    edge: _Edge,
+    choice: RunnerChoice = RunnerChoice(),  # noqa: B008 - frozen
+) -> None:
     import uvicorn  # noqa: PLC0415
 
     class _Server(uvicorn.Server):
@@ -143,7 +156,7 @@ async def _serve(url: str, host: str, port: int, settings: Any, grace: float, ed
     from devskyy.runtime.system import open_system  # noqa: PLC0415
 
     sock = listen(host, port)  # before anything starts: a port in use is one error line
-    system = await open_system(url)
+    system = await open_system(url, **choice.open_options())
     try:
         app = create_app(system, settings)
         config = uvicorn.Config(

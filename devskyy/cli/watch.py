@@ -37,6 +37,7 @@ from devskyy.cli._common import (
     socket_url,
     workspace_option,
 )
+from devskyy.cli.worker import RunnerChoice, runner_options
 from devskyy.errors import DevskyyError
 from devskyy.runtime.background import background_of
 from devskyy.runtime.daemon import (
@@ -130,6 +131,7 @@ log = logging.getLogger("devskyy.watch")
     show_default=True,
     help="Seconds between audit checkpoints in the log (for audit --verify --checkpoint).",
 )
+@runner_options
 @click.pass_obj
 @error_boundary
 def watch(
@@ -152,6 +154,8 @@ def watch(
     lease_ttl: float,
     log_format: str,
     audit_checkpoint_interval: float,
+    runner: str,
+    scheduler: str | None,
 ) -> None:
     """Apply the manifests under PATH continuously (default: manifests/).
 
@@ -184,6 +188,7 @@ def watch(
             standby=standby,
             lease_ttl=lease_ttl,
             audit_checkpoint_interval=audit_checkpoint_interval,
+            runner=RunnerChoice.of(runner, scheduler),
         )
     except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
         raise
@@ -280,8 +285,13 @@ async def _take_lease(system: Any, opts: dict[str, Any]) -> DaemonLease | None:
     return lease
 
 
+def _runner(opts: dict[str, Any]) -> RunnerChoice:
+    choice = opts.get("runner")
+    return choice if isinstance(choice, RunnerChoice) else RunnerChoice()
+
+
 async def _run(url: str, **opts: Any) -> int:
-    system = await open_system(url, start_agents=False)
+    system = await open_system(url, start_agents=False, **_runner(opts).open_options())
     try:
         lease = await _take_lease(system, opts)
     except BaseException:

@@ -60,6 +60,7 @@ from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.runtime.background import BackgroundTasks
+from devskyy.runtime.dask_runner import DaskCluster, DaskStepRunner, start_dask
 from devskyy.runtime.live import LiveView
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
@@ -84,6 +85,7 @@ class System:
     background: BackgroundTasks = field(default_factory=BackgroundTasks)
     discovery: dict[str, Any] = field(default_factory=dict)
     manifests_tree: Path | None = None  # the tree ``watch`` keeps live state in step with
+    cluster: DaskCluster | None = None  # with runner="dask": the client (and LocalCluster)
     closed: bool = False
 
     def security_manager(self) -> SecurityManager:
@@ -103,6 +105,8 @@ class System:
             await self.registry.shutdown()
         finally:
             try:
+                if self.cluster is not None:
+                    await self.cluster.close()
                 if self.security is not None:
                     self.security.close()
             finally:
@@ -133,11 +137,18 @@ async def open_system(
     clock: Clock | None = None,
     start_agents: bool = True,
     max_concurrency: int = 16,
+    runner: str = "local",
+    scheduler: str | None = None,
 ) -> System:
-    """Open the store at ``state_url`` (option, ``DEVSKYY_STATE_URL``, or the default)."""
+    """Open the store at ``state_url`` (option, ``DEVSKYY_STATE_URL``, or the default).
+
+    ``runner="dask"`` runs step attempts on a Dask cluster (``runtime.dask_runner``): the
+    one at ``scheduler``, else a LocalCluster started here and closed with the system.
+    """
     url = resolve_state_url(state_url, Path.cwd())
     clock = clock or SystemClock()
     engine = open_engine(url)
+    system: System | None = None
     try:
         state = SqlStateStore(engine)
         live = LiveView(state)
@@ -153,9 +164,20 @@ async def open_system(
         )
         workflows = registry.workflow_engine()
         system = System(url, engine, clock, state, orchestrator, registry, workflows, live)
+        if runner == "dask":
+            system.cluster = await start_dask(scheduler)
+            orchestrator.runner = DaskStepRunner(
+                system.cluster.client,
+                agents=registry.applied_agent,
+                local=orchestrator.runner,
+                state_url=url,
+                prefixes=registry.prefixes,
+            )
         if start_agents:
             system.discovery = await registry.discover_and_register_all_agents()
     except BaseException:
+        if system is not None and system.cluster is not None:
+            await system.cluster.close()
         engine.dispose()
         raise
     return system

@@ -12,7 +12,9 @@ their effects; ``drive`` is the one place that applies them: it commits (group c
 before dependents start unless they finish within the commit window) and then calls the
 progress listener. A listener that raises fails the run with that error (and the error
 propagates to the caller); only real cancellation (``CancelledError``, Ctrl-C) records
-the run as ``cancelled``; any other error records it ``failed`` with that error.
+the run as ``cancelled``; ``RunnerLost`` (a distributed runner's scheduler went away)
+records it ``interrupted``, resumable, its in-flight steps pending; any other error
+records it ``failed`` with that error.
 
 It needs from the engine only ``RunServices`` (a Protocol), so the engine and its run
 session do not import each other.
@@ -33,7 +35,7 @@ from devskyy.core.dag import DagProgress
 from devskyy.core.expressions import ExpressionError, render, truthy
 from devskyy.core.jsonvalue import json_copy
 from devskyy.core.retry import RetryPolicy
-from devskyy.errors import DevskyyError, MissingInput, PermanentError
+from devskyy.errors import DevskyyError, MissingInput, PermanentError, RunnerLost
 from devskyy.model.manifests import Agent, Priority, StepSpec, Workflow
 from devskyy.model.runs import (
     RunPatch,
@@ -151,6 +153,8 @@ class RunExecution:
         self.agent_defaults: dict[str, tuple[RetryPolicy | None, float | None]] = {}
         # Per running step: the runner's note of its current attempt (the worker).
         self.notes: dict[str, AttemptNote] = {}
+        # The runner's backend went away (RunnerLost): the run stops, resumable.
+        self.lost: RunnerLost | None = None
         self.not_json: dict[str, str] = {}
         for spec in workflow.spec.steps:
             try:
@@ -257,6 +261,8 @@ class RunExecution:
                     self._apply()
                     await self._idle()
                 self.wakeup.clear()
+                if self.lost is not None:
+                    raise self.lost
                 batch, self.completions = self.completions, []
                 for outcome in batch:
                     self._record_outcome(outcome)
@@ -436,13 +442,18 @@ class RunExecution:
         priority = self.workflow.spec.priority
         note = self.notes[spec.name] = AttemptNote(priority)
 
-        def attempt() -> Any:
+        async def attempt() -> Any:
             note.attempt = self.dag.attempts(spec.name)
             note.worker = None
             timeout = self._timeout(spec, agent)
-            return self.engine.caller.call_agent(
-                agent, dict(inputs), timeout=timeout, priority=priority
-            )
+            try:
+                return await self.engine.caller.call_agent(
+                    agent, dict(inputs), timeout=timeout, priority=priority
+                )
+            except RunnerLost as exc:
+                self.lost = exc  # the loop stops the run (the attempt is still recorded)
+                self.wakeup.set()
+                raise
 
         try:
             # A resumed step gets a fresh retry budget: attempts count in this session.
@@ -452,6 +463,8 @@ class RunExecution:
             if done.error is None:
                 output = self._output(spec, agent, done.result)
                 self.completions.append(_Outcome(spec.name, output=output))
+            elif isinstance(done.error, RunnerLost):
+                pass  # not an outcome: the step runs again when the run is resumed
             else:
                 if self.clock.monotonic() >= self.deadline:
                     self.timed_out = True
@@ -524,6 +537,8 @@ class RunExecution:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         cancelled = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
         why = "the run was cancelled" if cancelled else f"the run failed: {_describe(error)}"
+        if isinstance(error, RunnerLost):
+            why = f"the run was interrupted: {_describe(error)}"
         # The original error matters more than a failed last write; resume recovers.
         with contextlib.suppress(Exception):
             batch, self.completions = self.completions, []
@@ -540,6 +555,8 @@ class RunExecution:
             now = self.clock.now()
             if cancelled:
                 patch = RunPatch(status=RunStatus.CANCELLED, finished_at=now)
+            elif isinstance(error, RunnerLost):  # resumable once the backend is back
+                patch = RunPatch(status=RunStatus.INTERRUPTED, error=_describe(error))
             else:
                 patch = RunPatch(status=RunStatus.FAILED, finished_at=now, error=_describe(error))
             self._patch(patch)

@@ -1,0 +1,73 @@
+"""Test-only agents for the Dask runner tests (``tests/test_dask_*.py``).
+
+The workers of a test's LocalCluster import them as ``dask_test_agents:WhereAgent``:
+the tests put ``tests/`` on the workers' ``PYTHONPATH`` and ``dask_test_agents`` in
+``DEVSKYY_ALLOWED_MODULES``. ``WhereAgent`` answers with the pid of the process that ran
+the attempt and how many times this instance was initialized; every attempt leaves a file
+``<marks>/<step>.<pid>.<n>`` (so a test sees which process runs which step, across
+processes) and may wait until the file ``release`` exists (a step to kill or cut off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from devskyy.runtime.agent import BaseAgent
+from devskyy.runtime.step_context import current_step
+
+_SEQUENCE = itertools.count(1)
+
+
+class WhereConfig(BaseModel):
+    """What a test scripts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    marks: str = ""
+    release: str = ""
+    hold_steps: list[str] = []
+    label: str = "v1"
+
+
+class WhereAgent(BaseAgent):
+    """Says where it ran; marks, holds as configured."""
+
+    config_model = WhereConfig
+
+    def __init__(self) -> None:
+        super().__init__(agent_name="Where Agent", version="1.0.0")
+        self.initialized = 0
+
+    @property
+    def settings(self) -> WhereConfig:
+        assert isinstance(self.config, WhereConfig)
+        return self.config
+
+    async def initialize(self) -> bool:
+        self.initialized += 1
+        self.status = BaseAgent.AgentStatus.HEALTHY
+        return True
+
+    async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+        settings = self.settings
+        ref = current_step()
+        step = ref.step if ref is not None else "-"
+        if settings.marks:
+            mark = Path(settings.marks) / f"{step}.{os.getpid()}.{next(_SEQUENCE)}"
+            mark.write_text(settings.label, encoding="utf-8")
+        if step in settings.hold_steps and settings.release:
+            while not Path(settings.release).exists():
+                await asyncio.sleep(0.02)  # real time: it runs in a worker process
+        return {
+            "pid": os.getpid(),
+            "step": step,
+            "label": settings.label,
+            "initialized": self.initialized,
+            "input": kwargs,
+        }
