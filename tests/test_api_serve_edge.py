@@ -26,7 +26,9 @@ HEALTH = "/api/agents/orchestrator/health"
 
 def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str, str]:
     workspace = make_workspace(tmp_path)
-    tree = write_tree(tmp_path, workspace, code=False)
+    tree = tmp_path / "manifests"
+    if not tree.exists():
+        tree = write_tree(tmp_path, workspace, code=False)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     port = free_port()
     proc = subprocess.Popen(
@@ -110,3 +112,33 @@ def test_serve_logs_an_audit_checkpoint_that_verify_checks(tmp_path: Path) -> No
     runner = CliRunner()
     ok = runner.invoke(main, ["--state", state, "audit", "--verify", "--checkpoint", str(log)])
     assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.slow
+def test_a_key_revoked_through_one_server_is_refused_by_the_other_at_once(
+    tmp_path: Path,
+) -> None:
+    """Issue 15.2: two servers on one store; a revocation through one took up to 5 s to
+    reach the other (its key cache), which kept serving the revoked key."""
+    first, base_a, state = _serve(tmp_path)
+    second, base_b, _ = _serve(tmp_path)
+    try:
+        runner = CliRunner()
+        keys = [
+            runner.invoke(main, ["--state", state, "keys", "create", name, "--role", role])
+            for name, role in (("root", "admin"), ("svc", "service"))
+        ]
+        admin, svc = (k.stdout.strip() for k in keys)
+        svc_id = svc.split("_")[1]
+        with httpx.Client(timeout=30.0) as http:
+            for base in (base_a, base_b):
+                assert http.get(base + HEALTH, headers={"X-API-Key": svc}).status_code == 200
+            revoked = http.delete(
+                f"{base_b}/api/security/api-key/{svc_id}", headers={"X-API-Key": admin}
+            )
+            assert revoked.status_code == 200, revoked.text
+            r = http.get(base_a + HEALTH, headers={"X-API-Key": svc})
+            assert (r.status_code, r.json()["detail"]["reason"]) == (401, "revoked")
+    finally:
+        _stop(second)
+        _stop(first)
