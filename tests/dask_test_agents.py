@@ -5,7 +5,8 @@ the tests put ``tests/`` on the workers' ``PYTHONPATH`` and ``dask_test_agents``
 ``DEVSKYY_ALLOWED_MODULES``. ``WhereAgent`` answers with the pid of the process that ran
 the attempt and how many times this instance was initialized; every attempt leaves a file
 ``<marks>/<step>.<pid>.<n>`` (so a test sees which process runs which step, across
-processes) and may wait until the file ``release`` exists (a step to kill or cut off).
+processes), may wait for marks of ``barrier`` distinct processes, and may wait until the
+file ``release`` exists (a step to kill or cut off).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class WhereConfig(BaseModel):
     release: str = ""
     hold_steps: list[str] = []
     label: str = "v1"
+    # Wait until this many distinct processes have left marks: with one thread per
+    # worker, a step that waits keeps its worker busy, so the others must go elsewhere.
+    barrier: int = 0
 
 
 class WhereAgent(BaseAgent):
@@ -61,6 +65,12 @@ class WhereAgent(BaseAgent):
         if settings.marks:
             mark = Path(settings.marks) / f"{step}.{os.getpid()}.{next(_SEQUENCE)}"
             mark.write_text(settings.label, encoding="utf-8")
+        if settings.barrier and settings.marks:
+            for _ in range(500):  # 10 s at most: a test that waits longer has failed
+                pids = {p.name.split(".")[1] for p in Path(settings.marks).iterdir()}
+                if len(pids) >= settings.barrier:
+                    break
+                await asyncio.sleep(0.02)
         if step in settings.hold_steps and settings.release:
             while not Path(settings.release).exists():
                 await asyncio.sleep(0.02)  # real time: it runs in a worker process
