@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.security_store import MemorySecurityStore, SecurityStore
+from devskyy.adapters.security_memory import MemorySecurityStore
+from devskyy.adapters.security_store import SecurityStore
 from devskyy.model.manifests import KINDS, Manifest
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.security import SecurityManager

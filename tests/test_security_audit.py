@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
-from devskyy.adapters.security_store import MemorySecurityStore
+from devskyy.adapters.security_memory import MemorySecurityStore
 from devskyy.core.audit import GENESIS, chain, verify
 from devskyy.core.keys import make_key
 from devskyy.model.security import AuditEvent, EventType, Outcome

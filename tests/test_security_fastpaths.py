@@ -19,7 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.security_store import MemorySecurityStore, details_json
+from devskyy.adapters.security_memory import MemorySecurityStore
+from devskyy.adapters.security_store import details_json
 from devskyy.core.audit import GENESIS, _event_payload, chain, iso, record_hash
 from devskyy.core.rbac import CompiledRule, Policy, matches
 from devskyy.model.security import ApiKeyRecord, AuditEvent, EventType, Outcome

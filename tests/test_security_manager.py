@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
-from devskyy.adapters.security_store import MemorySecurityStore
+from devskyy.adapters.security_memory import MemorySecurityStore
 from devskyy.core.keys import ParsedKey, checksum, parse_key
 from devskyy.errors import NotFound, PermissionDenied, SecurityError
 from devskyy.model.resources import ResourceSet

@@ -10,9 +10,9 @@ import pytest
 from pg_server import fresh_database
 
 from devskyy.adapters.db import open_engine
+from devskyy.adapters.security_memory import MemorySecurityStore
 from devskyy.adapters.security_store import (
     AuditConflict,
-    MemorySecurityStore,
     SecurityStore,
     SqlSecurityStore,
 )
