@@ -74,7 +74,7 @@ def test_check_agents_accepts_the_shipped_manifests() -> None:
     root = Path(__file__).resolve().parent.parent / "manifests"
     result = CliRunner().invoke(main, ["validate", "--check-agents", str(root)])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.endswith(": 5 roles, 2 role bindings, 11 agents, 3 workflows: valid\n")
+    assert result.stdout.endswith(": 5 roles, 2 role bindings, 12 agents, 3 workflows: valid\n")
 
 
 def test_check_agent_names_a_non_agent_class() -> None:
