@@ -20,7 +20,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from devskyy.adapters.clock import Clock
@@ -48,6 +48,14 @@ DEFAULT_KEY_TTL = 90 * 86_400.0
 DEFAULT_GRACE = 86_400.0
 LAST_USED_PRECISION = 60.0
 Audit = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A sign-in attempt: what threat detection counts it against, where it came from."""
+
+    subject: str
+    origin: str
 
 
 class LastAdminKey(StateError):
@@ -93,7 +101,6 @@ class KeyService:
         self.key_ttl = key_ttl
         self.last_used: dict[str, float] = {}
         self._last_used_at: dict[str, float] = {}
-        self._source = ""
 
     def _save(self, record: ApiKeyRecord, *, new: bool = False) -> ApiKeyRecord:
         record = replace(record, updated=self._clock.now())
@@ -280,12 +287,10 @@ class KeyService:
         exact string presented; the audit roll-up is per source whenever one is known.
         """
         text = api_key.key if isinstance(api_key, NewKey) else str(api_key)
-        presented = (
-            f"source:{source}"
-            if source and block_source
-            else "presented:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
-        )
-        self._source = f"source:{source}" if source else presented
+        digest = "presented:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:24]
+        # Threats count against ``subject``; the audit rolls failures up per ``origin``.
+        subject = f"source:{source}" if source and block_source else digest
+        who = _Attempt(subject, f"source:{source}" if source else digest)
         parsed = keyfmt.parse_key(text)
         record = None if isinstance(parsed, keyfmt.Malformed) else self._keys.get(parsed.key_id)
         now = self._clock.now()
@@ -298,21 +303,21 @@ class KeyService:
             # A key that works is judged on its own: a block on the address it came from
             # (someone else's junk from behind the same proxy or NAT) never refuses it.
             return self._accepted(record, parsed, now)
-        if self._threats.blocked(presented):
+        if self._threats.blocked(who.subject):
             self._counters["blocked"] += 1
-            self._failure(presented, KeyReason.BLOCKED, None)
+            self._failure(who, KeyReason.BLOCKED, None)
             return KeyCheck(False, reason=KeyReason.BLOCKED, detail="too many failures")
         if isinstance(parsed, keyfmt.Malformed):
-            return self._auth_failed(presented, KeyReason.MALFORMED, parsed.reason, None)
+            return self._auth_failed(who, KeyReason.MALFORMED, parsed.reason, None)
         if record is None or not keyfmt.verify(record.secret_hash, parsed):
             return self._auth_failed(
-                presented, KeyReason.UNKNOWN, "no such key", parsed.key_id, real=False
+                who, KeyReason.UNKNOWN, "no such key", parsed.key_id, real=False
             )
         state = record.state(now)
         if state == "revoked":
-            return self._auth_failed(presented, KeyReason.REVOKED, "key revoked", record.key_id)
+            return self._auth_failed(who, KeyReason.REVOKED, "key revoked", record.key_id)
         detail = "rotated; grace period over" if state == "rotated" else "key expired"
-        return self._auth_failed(presented, KeyReason.EXPIRED, detail, record.key_id)
+        return self._auth_failed(who, KeyReason.EXPIRED, detail, record.key_id)
 
     def _accepted(self, record: ApiKeyRecord, parsed: keyfmt.ParsedKey, now: float) -> KeyCheck:
         if self._threats.blocked(f"key:{record.key_id}") and not self._threats.last_admin(record):
@@ -341,14 +346,14 @@ class KeyService:
         )
         return KeyCheck(True, record.principal, record.role, record.key_id, expires, detail=state)
 
-    def _failure(self, presented: str, reason: KeyReason, key_id: str | None) -> None:
-        """One failed attempt into this window's roll-up for the subject and reason.
+    def _failure(self, who: _Attempt, reason: KeyReason, key_id: str | None) -> None:
+        """One failed attempt into this window's roll-up for its origin and reason.
 
-        The key id is kept only for real keys (revoked, expired): an id made up by the
-        caller would make every junk request its own row.
+        One row per source (not per junk string) and reason in each window. The key id is
+        kept only for real keys (revoked, expired): an id made up by the caller would
+        make every junk request its own row.
         """
-        # One row per source (not per junk string) and reason in each window.
-        details: dict[str, Any] = {"reason": reason.value, "subject": self._source or presented}
+        details: dict[str, Any] = {"reason": reason.value, "subject": who.origin}
         if key_id is not None:
             details["key_id"] = key_id
         self._audit.count(
@@ -362,7 +367,7 @@ class KeyService:
 
     def _auth_failed(
         self,
-        presented: str,
+        who: _Attempt,
         reason: KeyReason,
         detail: str,
         key_id: str | None,
@@ -370,8 +375,8 @@ class KeyService:
         real: bool = True,
     ) -> KeyCheck:
         self._counters["auth_failures"] += 1
-        self._failure(presented, reason, key_id if real else None)
-        self._threats.offence(presented, None)
+        self._failure(who, reason, key_id if real else None)
+        self._threats.offence(who.subject, None)
         return KeyCheck(False, key_id=key_id, reason=reason, detail=detail)
 
     def flush_last_used(self) -> None:
