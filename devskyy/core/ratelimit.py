@@ -8,15 +8,23 @@ burst of ``limit`` through and then keep admitting, so up to ``2*limit - 1`` req
 could land in one window. A log of at most ``limit`` accepted times per principal is
 exact: the ``limit + 1``-th request inside any window of ``window`` seconds is refused,
 and ``retry_after`` is the exact moment the oldest counted request leaves the window.
+
+Several servers share one log per principal in the store (``adapters/rate_store.py``):
+the database prunes and appends in one conditional upsert, in whole microseconds (exact in
+JSON and in ``bigint[]`` alike), and ``decide`` turns the times it returns into the same
+``RateDecision`` the in-process log gives, so one server or ten answer alike.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_LIMIT = 100
 DEFAULT_WINDOW = 60.0
+MICROS = 1_000_000
+"""Shared logs keep times in whole microseconds: integers compare exactly everywhere."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,40 @@ class RateDecision:
 
     def __bool__(self) -> bool:
         return self.allowed
+
+
+def check_limit(limit: int, window: float) -> None:
+    """``ValueError`` unless ``limit >= 1`` and ``window > 0``."""
+    if limit < 1 or window <= 0:
+        raise ValueError("limit must be >= 1 and window > 0")
+
+
+def to_micros(seconds: float) -> int:
+    """Seconds as whole microseconds (how the shared log stores times)."""
+    return round(seconds * MICROS)
+
+
+def slide(log: Sequence[int], now: int, limit: int, window: int) -> tuple[tuple[int, ...], bool]:
+    """One request at ``now`` against a log of accepted times (all in microseconds).
+
+    The log keeps the times inside the window (``> now - window``), sorted; ``now`` is
+    appended when fewer than ``limit`` remain. This is what the store's upsert computes in
+    SQL; the in-memory twin and the tests use it as the reference.
+    """
+    kept = tuple(sorted(t for t in log if t > now - window))
+    if len(kept) < limit:
+        return (*kept, now), True
+    return kept, False
+
+
+def decide(log: Sequence[int], accepted: bool, now: int, limit: int, window: int) -> RateDecision:
+    """The decision for a request, from the log after it (``slide``'s result; microseconds)."""
+    seconds = window / MICROS
+    if accepted:
+        reset = (log[0] + window - now) / MICROS if log else 0.0
+        return RateDecision(True, limit, seconds, max(0, limit - len(log)), 0.0, reset)
+    retry = (log[len(log) - limit] + window - now) / MICROS
+    return RateDecision(False, limit, seconds, 0, retry, (log[-1] + window - now) / MICROS)
 
 
 class SlidingWindowLog:
@@ -62,8 +104,7 @@ class SlidingWindowLog:
 
     def hit(self, key: str, now: float, limit: int, window: float) -> RateDecision:
         """Count one request for ``key`` at ``now`` if the window admits it."""
-        if limit < 1 or window <= 0:
-            raise ValueError("limit must be >= 1 and window > 0")
+        check_limit(limit, window)
         self._hits += 1
         if self._hits % self._sweep_every == 0:
             self.sweep(now)
