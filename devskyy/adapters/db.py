@@ -309,4 +309,5 @@ TABLE_MODULES: list[str] = [
     "devskyy.adapters.history_store",
     "devskyy.adapters.task_runs",
     "devskyy.adapters.ui_sessions",
+    "devskyy.adapters.rate_store",
 ]
