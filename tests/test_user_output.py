@@ -9,7 +9,9 @@ format.
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from devskyy.adapters.db import open_engine
+from devskyy.adapters.logs import configure
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.cli import main
 from devskyy.core.timefmt import parse_time, rfc3339
@@ -238,3 +241,13 @@ def test_a_closed_pipe_exits_141_in_every_format(store: str, fmt: str) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 141
     assert err == b""
+
+
+def test_json_log_lines_use_the_same_time_format() -> None:
+    stream = io.StringIO()
+    configure("json", stream=stream)
+    try:
+        logging.getLogger("devskyy.test").info("hello")
+    finally:
+        configure("text")
+    assert RFC3339.fullmatch(json.loads(stream.getvalue())["time"])
