@@ -36,6 +36,7 @@ from typing import Any
 from devskyy.agents.codecheck import codemods, linediff, ruff
 from devskyy.agents.codecheck.files import PathEscape, resolve_inside, sha256_bytes
 from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Tool
+from devskyy.agents.codecheck.perf import PARSE_LOCK
 
 # A fix's before/after quote at most this many lines each (the diff holds the rest).
 QUOTE_LINES = 20
@@ -423,7 +424,8 @@ async def plan_file(
 
 def _compiles(text: str, file: str) -> bool:
     try:
-        compile(text, file, "exec", dont_inherit=True)
+        with PARSE_LOCK:  # see perf.PARSE_LOCK: compile() builds an AST too
+            compile(text, file, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
         return False
     return True

@@ -13,6 +13,7 @@ as a list or a string only when every binding of it in that scope says so.
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -269,10 +270,23 @@ def _scope_issues(scope: _Scope, file: str) -> list[Issue]:
     return list(dict.fromkeys(found))
 
 
+# CPython 3.11/3.12 keep the AST builder's recursion depth in shared state: two threads
+# parsing at once fail with "SystemError: AST constructor recursion depth mismatch"
+# (seen when the fixer's rescan checked several files in worker threads). Every parse
+# in codecheck takes this lock.
+PARSE_LOCK = threading.Lock()
+
+
+def parse(source: str, file: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` under ``PARSE_LOCK``."""
+    with PARSE_LOCK:
+        return ast.parse(source, filename=file)
+
+
 def check_source(source: str, file: str, settings: PerfSettings) -> list[Issue]:
     """Every DS1xx issue of one module (a syntax error yields none: ruff reports it)."""
     try:
-        tree = ast.parse(source, filename=file)
+        tree = parse(source, file)
     except (SyntaxError, ValueError):
         return []
     found: list[Issue] = []

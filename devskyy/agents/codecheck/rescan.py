@@ -73,6 +73,11 @@ async def _bandit(root: Path, texts: Mapping[str, str], settings: ScanSettings) 
     return found
 
 
+def _perf_checks(texts: Mapping[str, str], settings: perf.PerfSettings) -> list[Issue]:
+    """devskyy's AST checks of every text, one after another in one worker thread."""
+    return [i for rel, text in texts.items() for i in perf.check_source(text, rel, settings)]
+
+
 async def scan_texts(
     root: Path, texts: Mapping[str, str], scan_type: ScanType, settings: ScanSettings
 ) -> list[Issue]:
@@ -99,10 +104,7 @@ async def scan_texts(
     if "bandit" in checks and python:
         jobs.append(_bandit(root, python, settings))
     if "devskyy-ast" in checks:
-        jobs += [
-            asyncio.to_thread(perf.check_source, text, rel, settings.perf)
-            for rel, text in python.items()
-        ]
+        jobs.append(asyncio.to_thread(_perf_checks, python, settings.perf))
     results = await gather_in_order(jobs)
     issues = [issue for part in results for issue in part]
     if "bandit" in checks:

@@ -29,6 +29,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from devskyy.agents.codecheck.files import relative, walk
 from devskyy.agents.codecheck.issues import Issue, Severity, Tool, sort_issues, summarize
+from devskyy.agents.codecheck.perf import parse
 
 MAX_FILE_BYTES = 1_000_000
 ROTATE_ACTION = (
@@ -302,7 +303,7 @@ def _is_const(node: ast.expr | None, value: object) -> bool:
 def python_config(file: str, source: str) -> list[Issue]:
     """CFG findings in Python source."""
     try:
-        tree = ast.parse(source)
+        tree = parse(source, file)
     except (SyntaxError, ValueError):
         return []
     found: list[Issue] = []
