@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -142,3 +143,66 @@ def test_a_key_revoked_through_one_server_is_refused_by_the_other_at_once(
     finally:
         _stop(second)
         _stop(first)
+
+
+@pytest.mark.slow
+def test_watch_logs_audit_checkpoints_every_interval(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path)
+    tree = write_tree(tmp_path, workspace, code=False)
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devskyy.cli",
+            "--state",
+            state,
+            "watch",
+            str(tree),
+            "--audit-checkpoint-interval",
+            "1",
+            "--log-format",
+            "json",
+        ],
+        env=subprocess_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+
+    def seqs() -> list[int]:
+        marked = [line for line in list(lines) if "audit checkpoint" in line]
+        return [m.seq for m in parse_checkpoints("".join(marked), "log")] if marked else []
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # One at start (the chain may still be empty), then one a second, until the first
+        # pass's apply is in the chain.
+        wait_until(
+            lambda: proc.poll() is not None or (len(seqs()) >= 2 and seqs()[-1] >= 1),
+            "checkpoints in the watch log, the apply among them",
+        )
+        assert proc.poll() is None, "".join(lines)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    text = "".join(lines)
+    marks = parse_checkpoints(text, "watch.log")
+    assert len(marks) >= 2
+    assert [m.seq for m in marks] == sorted(m.seq for m in marks)
+    assert marks[-1].seq >= 1
+    log = tmp_path / "watch.log"
+    log.write_text(text)
+    ok = CliRunner().invoke(main, ["--state", state, "audit", "--verify", "--checkpoint", str(log)])
+    assert ok.exit_code == 0, ok.output
