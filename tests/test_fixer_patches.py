@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from codecheck_helpers import call, make_agent, write_tree
 
-from devskyy.agents.codecheck import linediff, security
-from devskyy.agents.codecheck.settle import MAX_DIFF_LINES, MAX_FIXES_PER_FILE, bounded_diff
+from devskyy.agents.codecheck import linediff, redaction, security
+from devskyy.agents.codecheck.records import MAX_DIFF_LINES, MAX_FIXES_PER_FILE, bounded_diff
 from devskyy.agents.fixer import FixerAgent
 from devskyy.agents.scanner import ScannerAgent
 
@@ -100,9 +100,9 @@ def test_a_secret_on_a_changed_line_is_masked_alike_on_both_sides(
 
 
 def test_masking_is_line_local() -> None:
-    flagged = security.Secrets(frozenset({"abc", SECRET}), frozenset({'password = "abc"'}))
+    flagged = redaction.Secrets(frozenset({"abc", SECRET}), frozenset({'password = "abc"'}))
     text = f'password = "abc"\nimport abc\nlabel = "abc and more"\ntoken = "{SECRET}"  # {SECRET}\n'
-    assert security.redact(text, flagged) == (
+    assert redaction.redact(text, flagged) == (
         f'password = "{MASKED}"\n'
         "import abc\n"
         'label = "abc and more"\n'

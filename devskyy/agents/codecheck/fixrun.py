@@ -2,7 +2,8 @@
 
 Lines of code quoted in the result (before/after lines, dry-run diffs) have any value
 detect-secrets flags masked inside its literal, so a run record never carries a secret;
-how fixes are planned, rescanned, counted and bounded is ``settle``'s.
+how fixes are planned, rescanned and counted is ``settle``'s, what the record
+shows (bounded, masked) ``records``'.
 
 The fixer changes only files named by ``scan_results`` (or ``target_files``), and inside
 them only the issues named and in scope of the fix type. With neither, it refuses: it
@@ -28,6 +29,7 @@ from devskyy.agents.codecheck.files import PathEscape, relative, resolve_inside
 from devskyy.agents.codecheck.fixing import FIX_TYPES, FilePlan, in_scope
 from devskyy.agents.codecheck.issues import Issue, summarize
 from devskyy.agents.codecheck.policy import policy_record
+from devskyy.agents.codecheck.records import records
 from devskyy.agents.codecheck.scanning import (
     PolicyChanged,
     ScanSettings,
@@ -37,12 +39,7 @@ from devskyy.agents.codecheck.scanning import (
     settings_from_record,
     settings_record,
 )
-from devskyy.agents.codecheck.settle import (
-    is_complete,
-    plan_and_settle,
-    records,
-    scan_type_of,
-)
+from devskyy.agents.codecheck.settle import is_complete, plan_and_settle, scan_type_of
 
 SCAN_FOR_FIX = {
     "auto": ScanType.FULL,

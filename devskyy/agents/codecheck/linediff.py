@@ -162,7 +162,7 @@ def unified(
                 continue
             if tag == "replace" and i2 - i1 == j2 - j1:
                 # Line for line: each pair is its own change, so a long run of one-line
-                # fixes can be shown in part (settle.bounded_diff cuts between pairs).
+                # fixes can be shown in part (records.bounded_diff cuts between pairs).
                 for old, new in zip(before[i1:i2], after[j1:j2], strict=True):
                     yield from _lines("-", [old])
                     yield from _lines("+", [new])

@@ -17,11 +17,9 @@ from __future__ import annotations
 import ast
 import contextlib
 import re
-import tempfile
 import threading
 import tomllib
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +40,14 @@ _INSECURE_INDEX = re.compile(r"^\s*(?:-i|--index-url|--extra-index-url)[\s=]+htt
 _COMMIT = re.compile(r"@[0-9a-f]{40}\b")
 # detect-secrets keeps its settings in a global; one user at a time.
 _SETTINGS_LOCK = threading.Lock()
-HIDDEN = "(secret hidden)"
+HIDDEN = "(secret hidden)"  # what redaction puts in a secret's place
 # A secret value this long is masked wherever it appears as a whole word; a shorter one
 # only on the line detect-secrets flagged (elsewhere it is likely unrelated text).
 LONG_SECRET = 12
 
 
 @contextlib.contextmanager
-def _detect_secrets() -> Iterator[Callable[[str], Iterable[Any]]]:
+def detect_secrets() -> Iterator[Callable[[str], Iterable[Any]]]:
     """detect-secrets' ``scan_file`` under its default settings, one user at a time.
 
     Imported here, on use: it costs a tenth of a second that starting the agents (and
@@ -79,7 +77,7 @@ def _slug(kind: str) -> str:
 def secrets(root: Path, files: Sequence[Path]) -> list[Issue]:
     """detect-secrets findings (kind and line only)."""
     found: list[Issue] = []
-    with _detect_secrets() as scan_file:
+    with detect_secrets() as scan_file:
         for path in files:
             if _text(path) is None:
                 continue
@@ -98,99 +96,6 @@ def secrets(root: Path, files: Sequence[Path]) -> list[Issue]:
                     )
                 )
     return found
-
-
-def secret_values(path: Path, text: str | None = None) -> set[str]:
-    """The values detect-secrets flags in a file (or in ``text`` as if it were that file)."""
-    with _detect_secrets() as scan_file:
-        if text is None:
-            return {s.secret_value for s in scan_file(str(path)) if s.secret_value}
-        with tempfile.TemporaryDirectory() as tmp:
-            copy = Path(tmp) / path.name
-            copy.write_text(text, encoding="utf-8")
-            return {s.secret_value for s in scan_file(str(copy)) if s.secret_value}
-
-
-# One string literal on one line: optional prefix, then a quoted run (escapes allowed).
-_LITERAL = re.compile(r"""[rRbBuUfF]{0,2}(["'])(?:\\.|(?!\1)[^\\\n])*\1""")
-
-
-def _mask_line(line: str, values: Sequence[str], flagged: Collection[str]) -> str:
-    """``line`` with each secret value masked inside the string literal that holds it.
-
-    On a line detect-secrets flagged (``flagged``), the value is masked inside its
-    literal (or, outside any literal, such as the inner line of a triple-quoted string,
-    as a whole word). On other lines only a value of ``LONG_SECRET`` characters or more
-    is masked, as a whole word: that is the secret itself, copied. Everything else stays
-    byte for byte as it was: a short value such as ``abc`` is never replaced inside
-    unrelated code (``import abc``).
-    """
-    present = [v for v in values if v in line]
-    if not present:
-        return line
-    body = line.rstrip("\r\n")
-    on_flagged = body in flagged or body[1:] in flagged  # a diff line has a one-char mark
-    out: list[str] = []
-    position = 0
-    for match in _LITERAL.finditer(line):
-        start, end = match.span()
-        literal = line[start:end]
-        if any(v in literal and (on_flagged or len(v) >= LONG_SECRET) for v in present):
-            out += [line[position:start], _replace(literal, present)]
-            position = end
-    out.append(line[position:])
-    masked = "".join(out)
-    for value in (v for v in present if v in masked):
-        if on_flagged or len(value) >= LONG_SECRET:
-            masked = re.sub(rf"(?<![\w]){re.escape(value)}(?![\w])", HIDDEN, masked)
-    return masked
-
-
-def _replace(literal: str, values: Sequence[str]) -> str:
-    for value in sorted(values, key=len, reverse=True):
-        literal = literal.replace(value, HIDDEN)
-    return literal
-
-
-@dataclass(frozen=True)
-class Secrets:
-    """Secret values detect-secrets found, and the lines it found them on."""
-
-    values: frozenset[str] = frozenset()
-    lines: frozenset[str] = frozenset()
-
-
-def redact(text: str, secrets: Secrets | Collection[str]) -> str:
-    """``text`` with every secret masked inside its literal, line by line (the same line
-    always masks the same way, so both sides of a diff agree and it still applies to a
-    copy masked alike)."""
-    found = secrets if isinstance(secrets, Secrets) else Secrets(frozenset(secrets))
-    if not found.values or not text:
-        return text
-    ordered = sorted(found.values, key=len, reverse=True)
-    if not any(v in text for v in ordered):
-        return text
-    return "".join(
-        _mask_line(line, ordered, found.lines) for line in text.splitlines(keepends=True)
-    )
-
-
-def secrets_in_lines(name: str, lines: Collection[str]) -> Secrets:
-    """What detect-secrets flags in ``lines``, read as lines of a file named ``name`` (its
-    suffix picks the plugins' rules): linear in what is shown, not in the file's size."""
-    shown = sorted({line for line in lines if line.strip()})
-    if not shown:
-        return Secrets()
-    values: set[str] = set()
-    flagged: set[str] = set()
-    with _detect_secrets() as scan_file, tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / Path(name).name
-        copy.write_text("\n".join(shown) + "\n", encoding="utf-8")
-        for secret in scan_file(str(copy)):
-            if secret.secret_value:
-                values.add(secret.secret_value)
-                flagged.add(shown[int(secret.line_number) - 1])
-    return Secrets(frozenset(values), frozenset(flagged))
 
 
 def _dep_issue(file: str, line: int, rule: str, severity: Severity, message: str) -> Issue:

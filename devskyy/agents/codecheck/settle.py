@@ -14,33 +14,27 @@ no longer reports it (same rule and tool at its line, carried to the final text 
 plus the rescan's issues of the changed files, which is what a rescan of the tree under
 the same policy reports: the fixer's ``remaining_counts`` equals the rescan's ``counts``.
 
-Run records stay bounded whatever the file size: at most ``MAX_FIXES_PER_FILE`` fix
-records per file (the count of the rest is kept) and at most ``MAX_DIFF_LINES`` lines of
-diff per file, cut at a hunk boundary so what is shown still applies; the backup holds
-the original bytes. Secrets are looked for in the shown lines only and masked inside
-their literal (``security.redact``).
+What the run record shows of the result (bounded, secrets masked) is ``records``'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck import linediff, ruff, security
+from devskyy.agents.codecheck import linediff, ruff
+from devskyy.agents.codecheck.edits import quote_change
 from devskyy.agents.codecheck.fixing import (
     PENDING,
     FilePlan,
-    Fix,
     in_scope,
     line_map,
     plan_file,
-    quote_change,
 )
 from devskyy.agents.codecheck.issues import Issue, Tool, sort_issues
 from devskyy.agents.codecheck.rescan import scan_texts
@@ -48,8 +42,6 @@ from devskyy.agents.codecheck.scanning import CHECKS, ScanSettings, ScanType
 
 MAX_ROUNDS = 3
 SYNTAX_RULE = "invalid-syntax"
-MAX_FIXES_PER_FILE = 200
-MAX_DIFF_LINES = 2_000
 PARALLEL_FILES = 4
 
 
@@ -291,122 +283,3 @@ def _settle(plan: FilePlan, final: list[Issue]) -> None:
             forward = line_map(plan.bases[0].splitlines(), plan.bases[round_].splitlines())
             back[round_] = {new: old for old, new in forward.items() if new is not None}
         plan.fixes.append(dataclasses.replace(fix, line=back[round_].get(fix.line, fix.line)))
-
-
-def _diff_lines(diff: str) -> list[str]:
-    return diff.splitlines(keepends=True)
-
-
-_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
-CONTEXT = 3
-
-
-def _span(start: int, count: int) -> str:
-    return f"{start if count else start - 1},{count}"
-
-
-def _cut_hunk(header: str, body: list[str], budget: int) -> list[str]:
-    """The longest prefix of one hunk that fits ``budget`` lines and ends between two
-    changes, closed with the old lines that follow as context (they stay unchanged),
-    so the part still applies. Empty when no change fits."""
-    match = _HUNK.match(header)
-    if match is None or budget < 2:
-        return []
-    best = 0
-    for k in range(1, min(len(body), budget - 1) + 1):
-        mark, following = body[k - 1][:1], body[k][:1] if k < len(body) else " "
-        if following == "\\":
-            continue  # "\ No newline at end of file" belongs to the line before it
-        if mark in "+-\\" and (following == " " or (mark != "-" and following == "-")):
-            best = k
-    if not best:
-        return []
-    kept = body[:best]
-    tail = [" " + line[1:] for line in body[best:] if line[:1] in " -"][:CONTEXT]
-    kept += tail[: max(budget - 1 - best, 0)]
-    old = sum(1 for line in kept if line[:1] in " -")
-    new = sum(1 for line in kept if line[:1] in " +")
-    start_old, start_new = int(match.group(1)), int(match.group(2))
-    return [f"@@ -{_span(start_old, old)} +{_span(start_new, new)} @@\n", *kept]
-
-
-def bounded_diff(diff: str, limit: int = MAX_DIFF_LINES) -> tuple[str, int]:
-    """The first hunks of ``diff`` within ``limit`` lines (the last one cut between two
-    changes when it does not fit whole), and the diff's total line count. What is kept
-    applies as a patch on its own: it makes the first changes, not all."""
-    lines = _diff_lines(diff)
-    if len(lines) <= limit:
-        return diff, len(lines)
-    head = [line for line in lines[:2] if line.startswith(("--- ", "+++ "))]
-    hunks: list[list[str]] = []
-    for line in lines[len(head) :]:
-        if line.startswith("@@"):
-            hunks.append([line])
-        elif hunks:
-            hunks[-1].append(line)
-    kept = list(head)
-    for hunk in hunks:
-        if len(kept) + len(hunk) <= limit:
-            kept += hunk
-            continue
-        kept += _cut_hunk(hunk[0], hunk[1:], limit - len(kept))
-        break
-    if len(kept) <= len(head):  # not even one change fits: show none
-        return "", len(lines)
-    return "".join(kept), len(lines)
-
-
-def _shown_lines(fixes: Iterable[Fix], diffs: Iterable[str]) -> set[str]:
-    shown: set[str] = set()
-    for fix in fixes:
-        shown.update(fix.before.splitlines())
-        shown.update((fix.after or "").splitlines())
-    for diff in diffs:
-        shown.update(
-            line[1:].rstrip("\n")
-            for line in diff.splitlines()
-            if line[:1] in "+- " and not line.startswith(("+++ ", "--- "))
-        )
-    return shown
-
-
-def records(plans: Sequence[FilePlan], dry_run: bool) -> dict[str, Any]:
-    """The bounded, secret-masked ``fixes_applied``, counts and (dry run) ``diffs``."""
-    fixes: list[dict[str, Any]] = []
-    omitted: dict[str, int] = {}
-    diffs: dict[str, str] = {}
-    truncated: dict[str, dict[str, int]] = {}
-    for plan in plans:
-        if plan.error is not None or not (plan.fixes or plan.changed):
-            continue
-        shown = plan.fixes[:MAX_FIXES_PER_FILE]
-        if len(plan.fixes) > len(shown):
-            omitted[plan.file] = len(plan.fixes) - len(shown)
-        diff = ""
-        if dry_run and plan.changed:
-            diff, total = bounded_diff(plan.diff())
-            if len(_diff_lines(diff)) < total:
-                truncated[plan.file] = {"shown_lines": len(_diff_lines(diff)), "lines": total}
-        values = security.secrets_in_lines(plan.file, _shown_lines(shown, [diff]))
-        for fix in shown:
-            data = fix.to_dict()
-            data["before"] = security.redact(fix.before, values)
-            data["after"] = security.redact(fix.after, values) if fix.after else fix.after
-            fixes.append(data)
-        if diff:
-            diffs[plan.file] = security.redact(diff, values)
-    result: dict[str, Any] = {
-        "fixes_applied": fixes,
-        "fix_counts": {
-            "applied": sum(len(p.fixes) for p in plans if p.error is None),
-            "shown": len(fixes),
-            "omitted_by_file": omitted,
-            "behaviour_changing": sum(
-                1 for p in plans if p.error is None for f in p.fixes if f.behaviour_change
-            ),
-        },
-    }
-    if dry_run:
-        result["diffs"] = diffs
-        result["diffs_truncated"] = truncated
-    return result
