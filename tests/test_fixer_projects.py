@@ -313,3 +313,26 @@ def test_bandit_reads_the_projects_configuration(
     assert report["policy"]["bandit"]["source"] == "devskyy"
     assert rules(report) == [("m.py", 1, "B404"), ("m.py", 5, "B602"), ("m.py", 14, "B307")]
     assert json.dumps(report["settings"]["bandit_skip"]) == '["B101"]'
+
+
+def test_the_projects_exclusions_hold_for_named_files(
+    tmp_path: Path, scanner: ScannerAgent, fixer: FixerAgent
+) -> None:
+    """ruff runs with --force-exclude: a file the project excludes is not judged even
+    though devskyy names every file on the command line (and a forged report naming it
+    changes nothing)."""
+    project = write_tree(
+        tmp_path / "p",
+        {
+            "ruff.toml": 'extend-exclude = ["generated"]\n[lint]\nselect = ["F401"]\n',
+            "generated/api.py": "import os\n",
+            "m.py": "import os\n",
+        },
+    )
+    report = call(scanner, scan_type="quick", target_path=str(project))
+    assert rules(report) == [("m.py", 1, "F401")]
+    forged = {**report, "issues": [{**report["issues"][0], "file": "generated/api.py"}]}
+    forged["counts"] = {**report["counts"]}
+    result = call(fixer, scan_results=forged)
+    assert (project / "generated" / "api.py").read_text() == "import os\n"
+    assert result["changed_files"] == []

@@ -17,9 +17,11 @@ from codecheck_helpers import ROOT, call, make_agent, write_tree
 from test_scan_and_fix import MANIFESTS, cli
 
 from devskyy.agents.codecheck.files import walk_tree
+from devskyy.agents.codecheck.proc import Completed, classify, tool_error
 from devskyy.agents.codecheck.scanning import ScanSettings, ScanType, scan_files
 from devskyy.agents.fixer import FixerAgent
 from devskyy.agents.scanner import ScannerAgent
+from devskyy.errors import PermanentError, TemporaryError
 from devskyy.model.runs import RunRecord
 from devskyy.runtime.system import open_system
 
@@ -207,3 +209,12 @@ def test_a_broken_project_configuration_fails_the_scan_once_not_three_times(
     scan = next(s for s in record.steps if s.name == "scan")
     assert (scan.status.value, scan.attempts) == ("failed", 1)
     assert "PermanentError: ruff check failed (exit 2)" in (scan.error or "")
+
+
+def test_a_killed_analyzer_is_temporary_a_failing_one_permanent() -> None:
+    killed = classify(tool_error("ruff check", Completed(-9, "", "")))
+    assert isinstance(killed, TemporaryError)
+    assert str(killed) == "ruff check was killed by signal 9: (no output)"
+    failed = classify(tool_error("bandit", Completed(2, "", "error: bad config\n")))
+    assert isinstance(failed, PermanentError)
+    assert str(failed) == "bandit failed (exit 2): error: bad config"
