@@ -18,6 +18,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "uvicorn": "serve",
     "prometheus_client": "serve",
     "watchdog": "watch",
+    "croniter": "watch",
     "anthropic": "agents",
     "jinja2": "agents",
     "markdown": "agents",

@@ -309,5 +309,6 @@ TABLE_MODULES: list[str] = [
     "devskyy.adapters.history_store",
     "devskyy.adapters.task_runs",
     "devskyy.adapters.ui_sessions",
+    "devskyy.adapters.schedule_store",
     "devskyy.adapters.rate_store",
 ]

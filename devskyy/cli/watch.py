@@ -330,7 +330,13 @@ async def _run(url: str, **opts: Any) -> int:
         )
         loop = asyncio.get_running_loop()
         watch_root.mkdir(parents=True, exist_ok=True)
-        daemon = WatchDaemon(system, settings, FsWatcher(watch_root, loop), lease=lease)
+        daemon = WatchDaemon(
+            system,
+            settings,
+            FsWatcher(watch_root, loop),
+            lease=lease,
+            scheduler=_scheduler(system, lease),
+        )
         if opts["metrics_port"] is not None:
             metrics_server = _start_metrics(daemon, opts["host"], opts["metrics_port"])
         with _signals(loop, daemon):
@@ -355,6 +361,15 @@ async def _run(url: str, **opts: Any) -> int:
             metrics_server.close()
         await asyncio.to_thread(lease.release)
         await system.close()
+
+
+def _scheduler(system: Any, lease: DaemonLease) -> Any:
+    """The leader's scheduler: its fires are recorded under the lease's fence."""
+    from devskyy.adapters.schedule_store import SqlScheduleStore  # noqa: PLC0415
+    from devskyy.runtime.scheduler import Scheduler  # noqa: PLC0415
+
+    store = SqlScheduleStore(system.engine)
+    return Scheduler(system.live, system.workflows, store, system.background, fence=lease.fence)
 
 
 def _start_metrics(daemon: WatchDaemon, host: str, port: int) -> Any:

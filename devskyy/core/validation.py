@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devskyy.core import cycles as graphs
+from devskyy.core import schedules
 from devskyy.core.expressions import Expression, ExpressionError, parse_condition, templates_in
 from devskyy.core.schema_check import check_document, show
 from devskyy.core.yaml_strict import Document, JsonPath, LoadResult
@@ -374,6 +375,7 @@ def _check_workflow(
             doc.problem(("spec", "steps", owner, "needs", n), f"step cycle: {_cycle_text(cycle)}")
         )
     _check_params(doc, workflow, out)
+    _check_schedules(doc, workflow, out)
     params = set(spec.params)
     # Ancestor sets only for steps whose expressions read other steps, once each.
     ancestors = functools.cache(functools.partial(graphs.reachable, edges))
@@ -410,6 +412,40 @@ def _check_params(doc: Document, workflow: Workflow, out: _Collector) -> None:
                     f"default {show(default)} is not of type '{param.type}'",
                 )
             )
+
+
+def _check_schedules(doc: Document, workflow: Workflow, out: _Collector) -> None:
+    """Cron expressions, time zones and params of ``spec.schedules`` (core/schedules)."""
+    declared = workflow.spec.params
+    for index, schedule in enumerate(workflow.spec.schedules):
+        base: JsonPath = ("spec", "schedules", index)
+        try:
+            cron = schedules.cron_problem(schedule.cron)
+        except ModuleNotFoundError:
+            cron = "checking cron expressions needs croniter: pip install 'devskyy[watch]'"
+        if cron is not None:
+            out.add(doc.problem((*base, "cron"), cron))
+        zone = schedules.zone_problem(schedule.timezone)
+        if zone is not None:
+            out.add(doc.problem((*base, "timezone"), zone))
+        for name in sorted(set(schedule.params) - set(declared)):
+            known = ", ".join(sorted(declared)) or "none"
+            message = f"unknown param {name!r} (declared: {known})"
+            out.add(doc.problem((*base, "params", name), message))
+        for name, param in declared.items():
+            if name not in schedule.params:
+                if param.required and param.default is None:
+                    out.add(doc.problem((*base, "params"), f"missing required param {name!r}"))
+                continue
+            value = schedule.params[name]
+            wanted = _PARAM_TYPES[param.type]
+            if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+                out.add(
+                    doc.problem(
+                        (*base, "params", name),
+                        f"{show(value)} is not of type '{param.type}'",
+                    )
+                )
 
 
 def _check_unique(entries: list[_Entry], out: _Collector) -> list[_Entry]:

@@ -157,8 +157,33 @@ class StepSpec(Strict):
         return self
 
 
+class ConcurrencyPolicy(StrEnum):
+    """What a schedule does when its previous run is still going (a Kubernetes CronJob's)."""
+
+    ALLOW = "Allow"
+    FORBID = "Forbid"
+    REPLACE = "Replace"
+
+
+class ScheduleSpec(Strict):
+    """One entry of ``spec.schedules``: run the workflow at the times a cron expression names.
+
+    ``cron`` is a standard five-field expression or an ``@hourly``-style name, read in
+    ``timezone`` (an IANA name); both are checked by ``core.validation`` through
+    ``core.schedules``. Field names and meanings follow a Kubernetes CronJob.
+    """
+
+    cron: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "UTC"
+    params: dict[str, Any] = Field(default_factory=dict)
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.ALLOW
+    # A due time not started within this many seconds is skipped and recorded as missed.
+    starting_deadline_seconds: int | None = Field(default=None, ge=1)
+    suspend: bool = False
+
+
 class WorkflowSpec(Strict):
-    """``spec`` of a Workflow: a DAG of steps."""
+    """``spec`` of a Workflow: a DAG of steps, and the schedules that start it."""
 
     description: str = ""
     params: dict[Name, ParamSpec] = Field(default_factory=dict)
@@ -166,6 +191,7 @@ class WorkflowSpec(Strict):
     timeout_seconds: float = Field(default=3600.0, gt=0)
     fail_fast: bool = True
     steps: list[StepSpec] = Field(min_length=1)
+    schedules: list[ScheduleSpec] = Field(default_factory=list, max_length=32)
 
 
 class Rule(Strict):

@@ -52,12 +52,14 @@ from devskyy.core.retry import RetryPolicy
 from devskyy.errors import DevskyyError, ManifestError
 from devskyy.model.plan import Action, Plan, Revision
 from devskyy.runtime.reconciler import AppliedHook, Reconciler, load_tree
+from devskyy.runtime.scheduler import Scheduler
 from devskyy.runtime.system import System
 
 log = logging.getLogger("devskyy.watch")
 
 STOP = "\x00stop"
 RESYNC = "\x00resync"
+PUSH = "\x00push"  # a verified push webhook: a hint like a file event (debounced, coalesced)
 
 # Exit codes of `devskyy watch` (docs/cli.md; deploy/devskyy-watch.service stops restarting
 # on the ones a restart cannot fix).
@@ -136,8 +138,11 @@ class WatchDaemon:
         watcher: Watcher,
         *,
         lease: DaemonLease | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.system = system
+        self.scheduler = scheduler  # fires spec.schedules; only a lease holder has one
+        self._next_fire: float | None = None  # wall time of the scheduler's next due time
         self.settings = settings
         self.watcher = watcher
         self.lease = lease
@@ -198,6 +203,7 @@ class WatchDaemon:
                 observer(outcome)
             except Exception:  # an observer must not end the daemon
                 log.exception("pass observer failed")
+        await self._fire_schedules()  # a new revision may add, change or drop schedules
         return outcome
 
     def _succeeded(self) -> None:
@@ -307,6 +313,34 @@ class WatchDaemon:
     def request_resync(self) -> None:
         self.watcher.queue.put_nowait(RESYNC)
 
+    def request_push(self) -> None:
+        """A push webhook arrived: fetch and apply soon, coalesced with other hints."""
+        self.watcher.queue.put_nowait(PUSH)
+
+    def _schedule_wake(self, now: float) -> float:
+        """The monotonic time of the next due schedule (the scheduler speaks wall time)."""
+        if self._next_fire is None:
+            return float("inf")
+        return now + max(0.0, self._next_fire - self.system.clock.now())
+
+    async def _fire_if_due(self) -> None:
+        if self._next_fire is not None and self.system.clock.now() >= self._next_fire:
+            await self._fire_schedules()
+
+    async def _fire_schedules(self) -> None:
+        """Fire what is due and note the next due time; never ends the daemon (but a lost
+        lease, which the fence raises, does)."""
+        if self.scheduler is None:
+            return
+        try:
+            await self.scheduler.tick()
+            self._next_fire = await asyncio.to_thread(self.scheduler.next_due)
+        except LeaseLost:
+            raise
+        except Exception:  # crash-only: retried at the next wake-up
+            log.exception("firing schedules failed")
+            self._next_fire = self.system.clock.now() + self.settings.retry.base_delay(1)
+
     async def run(self) -> None:
         """Reconcile now, then on every debounced hint, retry, resync or SIGHUP, until stopped.
 
@@ -339,6 +373,7 @@ class WatchDaemon:
                     wake = min(wake, self.retry_at)
                 if self.lease is not None:
                     wake = min(wake, last_beat + self.lease.renew_every)
+                wake = min(wake, self._schedule_wake(now))
                 item = await self._next(max(0.0, wake - now))
                 now = clock.monotonic()
                 if item == STOP:
@@ -346,6 +381,7 @@ class WatchDaemon:
                 if self.lease is not None and now - last_beat >= self.lease.renew_every:
                     await self._renew()
                     last_beat = now
+                await self._fire_if_due()
                 reason: str | None = None
                 if item == RESYNC:
                     reason = "sighup"

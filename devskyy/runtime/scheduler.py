@@ -1,0 +1,244 @@
+"""The scheduler: fires the ``spec.schedules`` of applied Workflows, from the leading daemon.
+
+Only the watch daemon that holds the store's lease runs a ``Scheduler`` (DESIGN.md §7):
+``tick()`` reads the applied workflows, asks ``core.schedules.decide`` what each schedule
+must do now, records the answer in ``schedule_fires`` in ONE transaction fenced by the
+lease, and only then creates and starts the run (through the one execution path,
+``WorkflowEngine.execute``). So:
+
+* a due time is recorded at most once (the table's key), by the leader only (the fence);
+* a run is started only for a recorded fire, under the id the fire names; a daemon killed
+  between the record and the run's creation leaves a fire without its run, which the next
+  leader's ``tick`` creates and starts (``repaired``): each due time runs once, not zero;
+* ``Replace`` cancels the runs this process started for the schedule (a run started by a
+  dead leader is already interrupted, and counts as finished).
+
+``next_due()`` is the wall time of the earliest next fire; the daemon sleeps until then
+(on its clock seam) unless a hint or the resync wakes it first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from devskyy.adapters.run_store import RunStore
+from devskyy.adapters.schedule_store import Fire, ScheduleStore
+from devskyy.core import schedules as core
+from devskyy.core.timefmt import rfc3339
+from devskyy.errors import DevskyyError, NotFound
+from devskyy.model.manifests import ScheduleSpec, Workflow
+from devskyy.model.runs import RunRecord, RunStatus, StepRecord
+from devskyy.runtime.background import BackgroundTasks
+from devskyy.runtime.live import LiveView
+from devskyy.runtime.workflows import WorkflowEngine, effective_status, validate_params
+
+log = logging.getLogger("devskyy.schedules")
+
+_RUNNING = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What one tick recorded for one schedule (for logs and tests)."""
+
+    workflow: str
+    schedule: str
+    due_at: float
+    status: str
+    run_id: str | None = None
+    reason: str = ""
+
+
+class Scheduler:
+    """Fire due schedules: record first, then run."""
+
+    def __init__(
+        self,
+        live: LiveView,
+        engine: WorkflowEngine,
+        store: ScheduleStore,
+        background: BackgroundTasks,
+        *,
+        fence: Any = None,
+    ) -> None:
+        self.live = live
+        self.engine = engine
+        self.store = store
+        self.background = background
+        self.fence = fence  # DaemonLease.fence: only the leader records
+        self.clock = engine.clock
+        self.started: dict[str, asyncio.Task[Any]] = {}  # run id -> its task (Replace)
+
+    def _schedules(self) -> list[tuple[Workflow, ScheduleSpec]]:
+        workflows = self.live.current().workflows
+        return [(wf, s) for _, wf in sorted(workflows.items()) for s in wf.spec.schedules]
+
+    def next_due(self) -> float | None:
+        """The wall time (epoch seconds) of the earliest next fire, or None without any."""
+        now = self.clock.now()
+        times = [core.next_fire(s.cron, s.timezone, now) for _, s in self._schedules()]
+        return min(times, default=None)
+
+    async def tick(self) -> list[Fired]:
+        """Record and start what is due now; returns what was recorded."""
+        out: list[Fired] = []
+        seen: set[tuple[str, str]] = set()
+        for workflow, schedule in self._schedules():
+            key = core.schedule_key(schedule)
+            if (workflow.name, key) in seen:
+                continue  # the same schedule written twice fires once
+            seen.add((workflow.name, key))
+            out += await asyncio.to_thread(self._one, workflow, schedule, key)
+        for fired in out:
+            if fired.run_id is not None and fired.status in ("fired", "replaced", "repaired"):
+                task = self.background.start(
+                    self._run(fired.run_id), name=f"schedule {fired.workflow}"
+                )
+                self.started[fired.run_id] = task
+                task.add_done_callback(self._forget)
+        return out
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        for run_id, started in list(self.started.items()):
+            if started is task:
+                del self.started[run_id]
+
+    def _one(self, workflow: Workflow, schedule: ScheduleSpec, key: str) -> list[Fired]:
+        now = self.clock.now()
+        recent = self.store.recent(workflow.name, key)
+        out: list[Fired] = []
+        active: list[str] = []
+        for fire in recent:
+            if fire.run_id is None or fire.status not in ("fired", "replaced"):
+                continue
+            try:
+                record = self.engine.store.get(fire.run_id)
+            except NotFound:
+                # Recorded, then the daemon died before creating the run: create it now.
+                if self._create(workflow, schedule, fire.run_id, now) is None:
+                    out.append(Fired(workflow.name, key, fire.due_at, "repaired", fire.run_id))
+                    active.append(fire.run_id)
+                continue
+            if effective_status(record, now) in _RUNNING:
+                active.append(fire.run_id)
+        pending = core.Pending(recent[0].due_at if recent else None, tuple(active))
+        decision = core.decide(schedule, pending, now)
+        rows: list[Fire] = []
+        if decision.arm_at is not None:
+            rows.append(self._row(workflow, schedule, key, decision.arm_at, "armed", None, ""))
+        for entry in decision.entries:
+            rows.append(
+                self._row(workflow, schedule, key, entry.due, entry.status, None, entry.reason)
+            )
+        run_id: str | None = None
+        if decision.fire is not None:
+            run_id = uuid.uuid4().hex[:12]
+            due = decision.fire
+            problem = self._params_problem(workflow, schedule)
+            if problem is not None:  # validation refuses these; a store edited by hand may not
+                rows.append(self._row(workflow, schedule, key, due.due, "skipped", None, problem))
+                run_id = None
+            else:
+                rows.append(
+                    self._row(workflow, schedule, key, due.due, due.status, run_id, due.reason)
+                )
+        if not rows:
+            return out
+        if not self.store.record(rows, self.fence):
+            log.info(
+                "schedule already recorded by another daemon",
+                extra={"fields": {"workflow": workflow.name, "schedule": key}},
+            )
+            return out
+        if decision.dropped:
+            log.warning(
+                f"more than {core.MAX_PENDING} due times since the last record; older ones "
+                "are not listed",
+                extra={"fields": {"workflow": workflow.name, "schedule": key}},
+            )
+        for row in rows:
+            if row.status == "armed":
+                continue
+            out.append(Fired(workflow.name, key, row.due_at, row.status, row.run_id, row.reason))
+            log.info(
+                f"schedule {row.status}: {workflow.name} at {rfc3339(row.due_at)}",
+                extra={"fields": {"run_id": row.run_id, "reason": row.reason}},
+            )
+        for run in decision.cancel:
+            task = self.started.get(run)
+            if task is not None:
+                task.get_loop().call_soon_threadsafe(task.cancel)
+        if run_id is not None:
+            error = self._create(workflow, schedule, run_id, now)
+            if error is not None:
+                log.error(
+                    "scheduled run not created",
+                    extra={"fields": {"workflow": workflow.name, "error": error}},
+                )
+        return out
+
+    def _params_problem(self, workflow: Workflow, schedule: ScheduleSpec) -> str | None:
+        try:
+            validate_params(workflow, schedule.params)
+        except DevskyyError as exc:
+            return str(exc)
+        return None
+
+    def _create(
+        self, workflow: Workflow, schedule: ScheduleSpec, run_id: str, now: float
+    ) -> str | None:
+        """Record the pending run a fire names (its id chosen before the fire was recorded)."""
+        try:
+            params = validate_params(workflow, schedule.params)
+        except DevskyyError as exc:
+            return str(exc)
+        record = RunRecord(
+            id=run_id,
+            workflow=workflow.name,
+            params=params,
+            status=RunStatus.PENDING,
+            created_at=now,
+            owner=self.engine.owner,
+            heartbeat_at=now,
+            steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
+        )
+        store: RunStore = self.engine.store
+        store.create(record)
+        return None
+
+    async def _run(self, run_id: str) -> None:
+        try:
+            await self.engine.execute(run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the run records its own failure; the daemon goes on
+            log.exception("scheduled run failed", extra={"fields": {"run_id": run_id}})
+
+    def _row(  # noqa: PLR0917 - one row's columns, in the table's order
+        self,
+        workflow: Workflow,
+        schedule: ScheduleSpec,
+        key: str,
+        due: float,
+        status: str,
+        run_id: str | None,
+        reason: str,
+    ) -> Fire:
+        return Fire(
+            workflow=workflow.name,
+            schedule=key,
+            due_at=due,
+            status=str(status),
+            run_id=run_id,
+            reason=reason,
+            cron=schedule.cron,
+            timezone=schedule.timezone,
+            recorded_at=self.clock.now(),
+        )
+
+
+__all__ = ["Fired", "Scheduler"]
