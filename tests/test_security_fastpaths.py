@@ -23,7 +23,16 @@ from devskyy.adapters.security_memory import MemorySecurityStore
 from devskyy.adapters.security_store import details_json
 from devskyy.core.audit import GENESIS, _event_payload, chain, iso, record_hash
 from devskyy.core.rbac import CompiledRule, Policy, matches
-from devskyy.model.security import ApiKeyRecord, AuditEvent, EventType, Outcome
+from devskyy.model.resources import ResourceSet
+from devskyy.model.security import (
+    ApiKeyRecord,
+    AuditEvent,
+    BlockRecord,
+    EventType,
+    Grant,
+    Outcome,
+)
+from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.security.key_index import KeyIndex
 
 
@@ -141,3 +150,32 @@ def test_compiled_rule_tests_agree_with_matches() -> None:
             expected = pattern if matches(pattern, resource) else None
             assert rule.allows("read", resource) == expected, (pattern, resource)
             assert rule.allows("write", resource) is None
+
+
+def test_sync_reloads_only_the_kind_that_changed() -> None:
+    """A block written by another process reloads blocks, not the RBAC policy; a grant or
+    a new revision recompiles the policy; nothing changed costs one read and no reload."""
+    clock = FakeClock(1000.0)
+    store = MemorySecurityStore()
+    loads: list[int] = []
+
+    def roles() -> ResourceSet:
+        loads.append(1)
+        return ResourceSet()
+
+    sm = SecurityManager(store, clock, roles)
+    sm.check_permission("a", "agents", "read")
+    assert len(loads) == 1
+    sm.check_permission("a", "agents", "read")
+    assert len(loads) == 1  # nothing changed: no reload
+    store.put_block(BlockRecord("source:9.9.9.9", 2000.0, 1, "x", None))  # "another process"
+    assert not sm.validate_api_key("junk", source="9.9.9.9").valid
+    assert sm.validate_api_key("junk", source="9.9.9.9").detail == "too many failures"
+    sm.check_permission("a", "agents", "read")
+    assert len(loads) == 1  # a block does not recompile the policy
+    store.add_grant(Grant("a", "agents", "read", "x", 1.0))
+    assert sm.check_permission("a", "agents", "read")
+    assert len(loads) == 2
+    store.revisions = [5]
+    sm.check_permission("a", "agents", "read")
+    assert len(loads) == 3

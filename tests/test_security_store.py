@@ -111,36 +111,41 @@ def test_blocks(store: SecurityStore) -> None:
     assert store.delete_block("key:abc") is False
 
 
-def test_the_change_counter_moves_with_every_access_write(store: SecurityStore) -> None:
-    """The per-request check of every server: one read, moved by any process's write."""
-    counter, revision = store.marks()
-    assert revision is None  # no revision applied in this store
+def test_the_change_counters_move_with_every_access_write(store: SecurityStore) -> None:
+    """The per-request check of every server: one read, moved by any process's write,
+    one counter per kind (so a block does not make a server recompile its policy)."""
+    marks = store.marks()
+    assert marks.revision is None  # no revision applied in this store
 
-    def moved(action: object, by: int) -> None:
-        nonlocal counter
-        now = store.marks()[0]
-        assert now - counter == by, action
-        counter = now
+    def moved(action: str, keys: int = 0, grants: int = 0, blocks: int = 0) -> None:
+        nonlocal marks
+        now = store.marks()
+        assert (now.keys - marks.keys, now.grants - marks.grants, now.blocks - marks.blocks) == (
+            keys,
+            grants,
+            blocks,
+        ), action
+        marks = now
 
     store.add_key(KEY)
-    moved("add_key", 1)
+    moved("add_key", keys=1)
     store.touch({KEY.key_id: 50.0})
-    moved("touch (last used) is not an access change", 0)
+    moved("touch (last used) is not an access change")
     store.put_key(replace(KEY, revoked=20.0))
-    moved("put_key", 1)
+    moved("put_key", keys=1)
     grant = Grant("bob", "agents/*", "read", "alice", 1.0)
     assert store.add_grant(grant)
-    moved("add_grant", 1)
+    moved("add_grant", grants=1)
     assert not store.add_grant(grant)
-    moved("a grant that exists", 0)
+    moved("a grant that exists")
     assert store.remove_grant("bob", "agents/*", "read")
-    moved("remove_grant", 1)
+    moved("remove_grant", grants=1)
     assert not store.remove_grant("bob", "agents/*", "read")
-    moved("no grant to remove", 0)
+    moved("no grant to remove")
     store.put_block(BlockRecord("source:1.2.3.4", 99.0, 1, "x", None))
-    moved("put_block", 1)
+    moved("put_block", blocks=1)
     assert store.delete_block("source:1.2.3.4")
-    moved("delete_block", 1)
+    moved("delete_block", blocks=1)
     assert not store.delete_block("source:1.2.3.4")
-    moved("no block to delete", 0)
+    moved("no block to delete")
     assert store.revision_numbers() in (None, [])

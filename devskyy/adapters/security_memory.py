@@ -1,7 +1,7 @@
 """``MemorySecurityStore``: the in-memory twin of ``SqlSecurityStore`` (same contract).
 
 ``tests/test_security_store.py`` runs one contract over both (and over PostgreSQL). Its
-change counter and ``revisions`` stand for the SQL store's ``security_version`` row and
+change counters and ``revisions`` stand for the SQL store's ``security_version`` rows and
 ``revisions`` table, so tests can play another process changing either.
 """
 
@@ -11,7 +11,14 @@ import threading
 from collections.abc import Iterable
 from dataclasses import replace
 
-from devskyy.adapters.security_store import MAX_QUERY, AuditConflict
+from devskyy.adapters.security_store import (
+    BLOCKS,
+    GRANTS,
+    KEYS,
+    MAX_QUERY,
+    AuditConflict,
+    Marks,
+)
 from devskyy.errors import StateError
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
 
@@ -26,11 +33,12 @@ class MemorySecurityStore:
         self._audit: list[AuditRecord] = []
         self._head: tuple[int, str] | None = None
         self._blocks: dict[str, BlockRecord] = {}
-        self.counter = 0
+        self.counters = {KEYS: 0, GRANTS: 0, BLOCKS: 0}
         self.revisions: list[int] | None = None
 
-    def marks(self) -> tuple[int, int | None]:
-        return self.counter, max(self.revisions) if self.revisions else None
+    def marks(self) -> Marks:
+        c = self.counters
+        return Marks(c[KEYS], c[GRANTS], c[BLOCKS], max(self.revisions) if self.revisions else None)
 
     def revision_numbers(self) -> list[int] | None:
         return None if self.revisions is None else list(self.revisions)
@@ -40,7 +48,7 @@ class MemorySecurityStore:
             if record.key_id in self._keys:
                 raise StateError(f"key {record.key_id} exists")
             self._keys[record.key_id] = record
-            self.counter += 1
+            self.counters[KEYS] += 1
 
     def get_key(self, key_id: str) -> ApiKeyRecord | None:
         return self._keys.get(key_id)
@@ -53,7 +61,7 @@ class MemorySecurityStore:
         with self._lock:
             if record.key_id in self._keys:
                 self._keys[record.key_id] = record
-                self.counter += 1
+                self.counters[KEYS] += 1
 
     def touch(self, last_used: dict[str, float]) -> None:
         with self._lock:
@@ -67,7 +75,7 @@ class MemorySecurityStore:
             if any((g.principal, g.resource, g.permission) == triple for g in self._grants):
                 return False
             self._grants.append(grant)
-            self.counter += 1
+            self.counters[GRANTS] += 1
             return True
 
     def remove_grant(self, principal: str, resource: str, permission: str) -> bool:
@@ -79,7 +87,7 @@ class MemorySecurityStore:
                 if (g.principal, g.resource, g.permission) != (principal, resource, permission)
             ]
             removed = len(self._grants) != before
-            self.counter += removed
+            self.counters[GRANTS] += removed
             return removed
 
     def grants(self) -> list[Grant]:
@@ -131,12 +139,12 @@ class MemorySecurityStore:
     def put_block(self, record: BlockRecord) -> None:
         with self._lock:
             self._blocks[record.subject] = record
-            self.counter += 1
+            self.counters[BLOCKS] += 1
 
     def delete_block(self, subject: str) -> bool:
         with self._lock:
             removed = self._blocks.pop(subject, None) is not None
-            self.counter += removed
+            self.counters[BLOCKS] += removed
             return removed
 
     def blocks(self) -> list[BlockRecord]:

@@ -8,18 +8,20 @@ verification live in ``devskyy.core``; this module only stores what it is given.
 Tables: ``api_keys`` (only the SHA-256 hash of a secret, never the secret),
 ``grants``, ``audit_events`` (the hash chain, numbered from 1) with ``audit_head``
 (count and last hash, updated in the same transaction as each append), ``blocks``, and
-``security_version``: one counter raised in the same transaction as every write to a
-key (not its last-used time), a grant or a block. ``marks()`` reads that counter and
-the latest revision number in one query, so every server can check once per request
-whether anything that decides access changed, whoever changed it (issue 15: a revoked
-key or a new Roles revision takes effect on the next request, on every server).
+``security_version``: one change counter per kind (row 1 keys, 2 grants, 3 blocks),
+raised in the same transaction as every write to a key (not its last-used time), a
+grant or a block. ``marks()`` reads the three and the latest revision number in one
+query, so every server can check once per request whether anything that decides access
+changed, whoever changed it (issue 15: a revoked key or a new Roles revision takes
+effect on the next request, on every server), and reload only that kind: a flood of
+blocks does not make every server recompile its RBAC policy.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
     Column,
@@ -147,19 +149,32 @@ class SecurityStore(Protocol):
     def put_block(self, record: BlockRecord) -> None: ...
     def delete_block(self, subject: str) -> bool: ...
     def blocks(self) -> list[BlockRecord]: ...
-    def marks(self) -> tuple[int, int | None]: ...
+    def marks(self) -> Marks: ...
     def revision_numbers(self) -> list[int] | None: ...
 
 
-def _bump(conn: Connection) -> None:
-    """Raise the change counter inside the caller's transaction."""
+KEYS, GRANTS, BLOCKS = 1, 2, 3
+"""The rows of ``security_version``: one change counter per kind."""
+
+
+class Marks(NamedTuple):
+    """What the per-request check reads: the three counters and the latest revision."""
+
+    keys: int
+    grants: int
+    blocks: int
+    revision: int | None
+
+
+def _bump(conn: Connection, kind: int) -> None:
+    """Raise the change counter of ``kind`` inside the caller's transaction."""
     raised = conn.execute(
         update(security_version)
-        .where(security_version.c.id == 1)
+        .where(security_version.c.id == kind)
         .values(counter=security_version.c.counter + 1)
     )
     if not raised.rowcount:
-        conn.execute(insert(security_version).values(id=1, counter=1))
+        conn.execute(insert(security_version).values(id=kind, counter=1))
 
 
 def _key(row: Any) -> ApiKeyRecord:
@@ -271,6 +286,17 @@ def append_audit_in(
     return records
 
 
+def _marks_sql(conn: Connection) -> str:
+    """The marks query, compiled for the connection's dialect with literal values."""
+    counters = [
+        select(security_version.c.counter).where(security_version.c.id == kind).scalar_subquery()
+        for kind in (KEYS, GRANTS, BLOCKS)
+    ]
+    revision = select(func.max(revisions_table.c.number)).scalar_subquery()
+    statement = select(*counters, revision)
+    return str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+
+
 class SqlSecurityStore:
     """The security tables in a SQLAlchemy database."""
 
@@ -283,7 +309,7 @@ class SqlSecurityStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(api_keys).values(**record.__dict__))
-                _bump(conn)
+                _bump(conn, KEYS)
         except exc.IntegrityError:
             raise StateError(f"key {record.key_id} exists") from None
 
@@ -304,7 +330,7 @@ class SqlSecurityStore:
         key_id = values.pop("key_id")
         with self.engine.begin() as conn:
             conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(**values))
-            _bump(conn)
+            _bump(conn, KEYS)
 
     def touch(self, last_used: dict[str, float]) -> None:
         if not last_used:
@@ -327,7 +353,7 @@ class SqlSecurityStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(grants).values(**grant.__dict__))
-                _bump(conn)
+                _bump(conn, GRANTS)
         except exc.IntegrityError:
             return False
         return True
@@ -342,7 +368,7 @@ class SqlSecurityStore:
                 )
             )
             if result.rowcount:
-                _bump(conn)
+                _bump(conn, GRANTS)
         return bool(result.rowcount)
 
     def grants(self) -> list[Grant]:
@@ -426,13 +452,13 @@ class SqlSecurityStore:
         with self.engine.begin() as conn:
             conn.execute(delete(blocks).where(blocks.c.subject == record.subject))
             conn.execute(insert(blocks).values(**record.__dict__))
-            _bump(conn)
+            _bump(conn, BLOCKS)
 
     def delete_block(self, subject: str) -> bool:
         with self.engine.begin() as conn:
             result = conn.execute(delete(blocks).where(blocks.c.subject == subject))
             if result.rowcount:
-                _bump(conn)
+                _bump(conn, BLOCKS)
         return bool(result.rowcount)
 
     def blocks(self) -> list[BlockRecord]:
@@ -441,44 +467,27 @@ class SqlSecurityStore:
             return [BlockRecord(**dict(r._mapping)) for r in rows]
 
     # Change marks
-    def marks(self) -> tuple[int, int | None]:
-        """(security change counter, latest revision number): one query, per request.
+    def marks(self) -> Marks:
+        """The change counters and the latest revision number: one query, per request.
 
         Straight through the pooled DBAPI connection: a quarter of the cost of a
         SQLAlchemy ``Connection`` (9 µs against 35 µs on SQLite), and this runs on every
         request. The statement is plain text without parameters, valid in any dialect.
         """
-        if self._marks_text is None:
+        text = self._marks_text
+        if text is None:
             with self.engine.connect() as conn:
-                self._marks_sql(conn)
+                text = self._marks_text = _marks_sql(conn)
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
-            cursor.execute(self._marks_text)
+            cursor.execute(text)
             row = cursor.fetchone()
             cursor.close()
         finally:
             raw.close()
-        counter = 0 if row is None or row[0] is None else int(row[0])
-        revision = None if row is None or row[1] is None else int(row[1])
-        return counter, revision
-
-    def _marks_sql(self, conn: Connection) -> str:
-        # Compiled once: this runs on every request, so SQLAlchemy's statement building
-        # is skipped after the first time.
-        if self._marks_text is None:
-            revision = select(func.max(revisions_table.c.number)).scalar_subquery()
-            counter = (
-                select(security_version.c.counter)
-                .where(security_version.c.id == 1)
-                .scalar_subquery()
-            )
-            statement = select(counter, revision)
-            compiled = statement.compile(
-                dialect=conn.dialect, compile_kwargs={"literal_binds": True}
-            )
-            self._marks_text = str(compiled)
-        return self._marks_text
+        values = [None if v is None else int(v) for v in (row or (None,) * 4)]
+        return Marks(values[0] or 0, values[1] or 0, values[2] or 0, values[3])
 
     def revision_numbers(self) -> list[int] | None:
         """Every revision number in the store (None when it has no revisions table)."""

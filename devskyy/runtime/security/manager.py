@@ -32,7 +32,7 @@ from typing import Any
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.engine import Engine
 from devskyy.adapters.rate_store import SqlRateWindows
-from devskyy.adapters.security_store import SecurityStore, SqlSecurityStore
+from devskyy.adapters.security_store import Marks, SecurityStore, SqlSecurityStore
 from devskyy.core.audit import ChainReport, Checkpoint, iso
 from devskyy.core.ratelimit import RateDecision
 from devskyy.core.rbac import Decision, Policy
@@ -62,8 +62,6 @@ from devskyy.runtime.security.threats import ThreatGuard
 log = logging.getLogger("devskyy.security")
 
 AUDIT_LIMIT_CAP = 1000
-
-_NO_MARKS: tuple[int, int | None] = (-1, -1)
 
 
 def _engine_store(store: Engine | SecurityStore) -> SecurityStore:
@@ -141,21 +139,27 @@ class SecurityManager:
             self.clock, self.access.manifest_limit, self._event, self._counters, windows
         )
         self.audit.on_flush.append(self.keys.flush_last_used)
-        self._marks = _NO_MARKS
+        self._marks: Marks | None = None
 
     # Change marks ----------------------------------------------------------------
     def sync(self) -> None:
-        """Catch up with what any process changed (one query; call once per request)."""
+        """Catch up with what any process changed (one query; call once per request).
+
+        Each kind reloads on its own counter: key records (only those updated
+        recently), blocks, or the policy (grants, or roles and bindings of a new
+        revision). A flood of blocks reloads blocks, never the policy.
+        """
         marks = self.store.marks()
-        if marks == self._marks:
+        before = self._marks
+        if marks == before:
             return
         with self._lock:
-            before, self._marks = self._marks, marks
-        if marks[0] != before[0]:
+            self._marks = marks
+        if before is None or marks.keys != before.keys:
             self._index.refresh()
+        if before is None or marks.blocks != before.blocks:
             self.threats.reload()
-            self.access.invalidate()  # grants, and decisions that depended on keys
-        elif marks[1] != before[1]:
+        if before is None or (marks.grants, marks.revision) != (before.grants, before.revision):
             self.access.invalidate()
 
     def policy(self) -> Policy:
