@@ -1,9 +1,9 @@
 """The security change counter: ``security_version`` (``adapters/security_store.py``).
 
-Revision 0003, after 0002. One row (id 1) whose ``counter`` is raised in the same
-transaction as every write to a key, a grant or a block. Every server reads it (with the
-latest revision number) once per request, so a revocation, block, grant or Roles revision
-made by any process takes effect on the next request everywhere.
+Revision 0003, after 0002. One row per kind (id 1 keys, 2 grants, 3 blocks) whose
+``counter`` is raised in the same transaction as every write of that kind. Every server
+reads them (with the latest revision number) once per request, so a revocation, block,
+grant or Roles revision made by any process takes effect on the next request everywhere.
 """
 
 from __future__ import annotations
