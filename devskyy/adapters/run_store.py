@@ -10,8 +10,14 @@ use SQLAlchemy Core.
 
 ``owner`` is ``host:pid`` of the process running a run; ``owner_alive`` tells whether
 that process still exists (on this host), which is how a ``running`` run whose process
-died is recognised as interrupted. One contract test (``tests/test_run_store.py``) runs
-over both implementations.
+died is recognised as interrupted. ``generation`` fences the owners of a run: every claim
+and take-over raises it, and a ``RunWrite`` that carries a generation is applied only if
+the run still has it, checked in the same transaction as the write (an ``UPDATE ... WHERE
+generation = ?`` that also locks the row on PostgreSQL); otherwise ``RunFenced``, and the
+stale driver stops. Owners renew ``heartbeat_at`` of all their runs in one statement
+(``heartbeat``); ``active`` lists the running and pending runs a survivor may take over
+(``take_over``, conditional on the generation it saw). One contract test
+(``tests/test_run_store.py``) runs over both implementations.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ runs_table = Table(
     Column("error", Text, nullable=True),
     Column("owner", String(255), nullable=True),
     Column("heartbeat_at", Double, nullable=True),
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 run_steps_table = Table(
@@ -111,6 +118,20 @@ run_step_events_table = Table(
 )
 
 
+class RunFenced(StateError):
+    """The run was taken over: its writer no longer holds the owner generation."""
+
+
+def fenced(run_id: str, generation: int) -> RunFenced:
+    return RunFenced(
+        f'run "{run_id}" was taken over by another owner (this one held generation '
+        f"{generation}): its write is refused"
+    )
+
+
+_ACTIVE = (RunStatus.RUNNING.value, RunStatus.PENDING.value)
+
+
 class RunStore(Protocol):
     """Where runs are kept. Every method is one transaction."""
 
@@ -138,8 +159,23 @@ class RunStore(Protocol):
         """Every step event of a run, in the order written."""
         ...
 
-    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
-        """Take over a run (for resume) if its owner is still ``expected_owner``."""
+    def claim(
+        self, run_id: str, *, expected_owner: str | None, owner: str, now: float
+    ) -> int | None:
+        """Take a run (for resume) if its owner is still ``expected_owner``: the new
+        generation, or None when another process took it first."""
+        ...
+
+    def take_over(self, run_id: str, *, generation: int, owner: str, now: float) -> int | None:
+        """Take a running or pending run if it still has ``generation``: the new one, or None."""
+        ...
+
+    def heartbeat(self, owner: str, now: float) -> int:
+        """Renew ``heartbeat_at`` of every running or pending run ``owner`` holds; how many."""
+        ...
+
+    def active(self) -> list[RunRecord]:
+        """Every running or pending run (without steps), oldest first."""
         ...
 
 
@@ -196,6 +232,8 @@ class MemoryRunStore:
         unknown = sorted(s.name for s in batch.steps if s.name not in steps)
         if unknown:
             raise StateError(f'run "{run.id}" has no step {unknown[0]!r}')
+        if batch.generation is not None and run.generation != batch.generation:
+            raise fenced(batch.run_id, batch.generation)
         if batch.patch is not None:
             self._runs[batch.run_id] = batch.patch.apply(run)
         for step in batch.steps:
@@ -226,10 +264,13 @@ class MemoryRunStore:
             raise _missing(run_id)
         return list(self._events[run_id])
 
-    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+    def claim(
+        self, run_id: str, *, expected_owner: str | None, owner: str, now: float
+    ) -> int | None:
         run = self.get(run_id)
         if run.owner != expected_owner:
-            return False
+            return None
+        generation = run.generation + 1
         self._runs[run_id] = replace(  # running again: no longer finished
             self._runs[run_id],
             owner=owner,
@@ -237,8 +278,28 @@ class MemoryRunStore:
             status=RunStatus.RUNNING,
             finished_at=None,
             error=None,
+            generation=generation,
         )
-        return True
+        return generation
+
+    def take_over(self, run_id: str, *, generation: int, owner: str, now: float) -> int | None:
+        run = self.get(run_id)
+        if run.generation != generation or run.status.value not in _ACTIVE:
+            return None
+        self._runs[run_id] = replace(
+            self._runs[run_id], owner=owner, heartbeat_at=now, generation=generation + 1
+        )
+        return generation + 1
+
+    def heartbeat(self, owner: str, now: float) -> int:
+        mine = [r for r in self._runs.values() if r.owner == owner and r.status.value in _ACTIVE]
+        for run in mine:
+            self._runs[run.id] = replace(run, heartbeat_at=now)
+        return len(mine)
+
+    def active(self) -> list[RunRecord]:
+        runs = [r for r in self._runs.values() if r.status.value in _ACTIVE]
+        return sorted(runs, key=lambda r: r.created_at)
 
 
 _STEP_FIELDS = (
@@ -317,6 +378,7 @@ class SqlRunStore:
             "error": run.error,
             "owner": run.owner,
             "heartbeat_at": run.heartbeat_at,
+            "generation": run.generation,
         }
         if self._raw:
             self._create_sqlite(run, row)
@@ -354,14 +416,18 @@ class SqlRunStore:
 
     def _write_core(self, batch: RunWrite) -> None:
         with self._engine.begin() as conn:
-            if batch.patch is not None:
-                values = _patch_values(batch.patch)
-                if values:
-                    result = conn.execute(
-                        update(runs_table).where(runs_table.c.id == batch.run_id).values(values)
-                    )
-                    if result.rowcount == 0:
-                        raise _missing(batch.run_id)
+            values = {} if batch.patch is None else _patch_values(batch.patch)
+            if values or batch.generation is not None:
+                # The fence and the patch are one statement: it locks the run's row, so a
+                # take-over commits wholly before or after this write.
+                query = update(runs_table).where(runs_table.c.id == batch.run_id)
+                if batch.generation is not None:
+                    query = query.where(runs_table.c.generation == batch.generation)
+                result = conn.execute(
+                    query.values(values or {"generation": runs_table.c.generation})
+                )
+                if result.rowcount == 0:
+                    raise self._refused(conn, batch)
             if batch.steps:
                 result = conn.execute(
                     self._update_step,
@@ -433,16 +499,18 @@ class SqlRunStore:
         try:
             cursor = raw.cursor()
             cursor.execute("BEGIN")
-            if batch.patch is not None:
-                values = _patch_values(batch.patch)
-                if values:
-                    sets = ", ".join(f"{name} = ?" for name in values)
-                    cursor.execute(
-                        f"UPDATE runs SET {sets} WHERE id = ?",  # noqa: S608 - fixed column names
-                        [*values.values(), batch.run_id],
-                    )
-                    if cursor.rowcount == 0:
-                        raise _missing(batch.run_id)
+            values = {} if batch.patch is None else _patch_values(batch.patch)
+            if values or batch.generation is not None:
+                sets = ", ".join(f"{name} = ?" for name in values) or "generation = generation"
+                fence = "" if batch.generation is None else " AND generation = ?"
+                cursor.execute(
+                    f"UPDATE runs SET {sets} WHERE id = ?{fence}",  # noqa: S608 - fixed names
+                    [*values.values(), batch.run_id]
+                    + ([] if batch.generation is None else [batch.generation]),
+                )
+                if cursor.rowcount == 0:
+                    with self._engine.connect() as conn:
+                        raise self._refused(conn, batch)
             if batch.steps:
                 cursor.executemany(
                     self._raw_update_step,
@@ -490,6 +558,14 @@ class SqlRunStore:
             raise
         finally:
             raw.close()
+
+    @staticmethod
+    def _refused(conn: Any, batch: RunWrite) -> NotFound | RunFenced:
+        """Why a run's row did not take the write: no such run, or a newer generation."""
+        row = conn.execute(select(runs_table.c.id).where(runs_table.c.id == batch.run_id))
+        if row.first() is None or batch.generation is None:
+            return _missing(batch.run_id)
+        return fenced(batch.run_id, batch.generation)
 
     @staticmethod
     def _unknown_steps(conn: Any, batch: RunWrite) -> None:
@@ -596,6 +672,7 @@ class SqlRunStore:
                 owner=row["owner"],
                 heartbeat_at=row["heartbeat_at"],
                 steps=tuple(steps[row["id"]]),
+                generation=row["generation"],
             )
             for row in rows
         ]
@@ -623,7 +700,9 @@ class SqlRunStore:
                 for r in rows
             ]
 
-    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+    def claim(
+        self, run_id: str, *, expected_owner: str | None, owner: str, now: float
+    ) -> int | None:
         owner_col = runs_table.c.owner
         match = owner_col.is_(None) if expected_owner is None else owner_col == expected_owner
         with self._engine.begin() as conn:
@@ -636,9 +715,57 @@ class SqlRunStore:
                     status=RunStatus.RUNNING.value,
                     finished_at=None,
                     error=None,
+                    generation=runs_table.c.generation + 1,
                 )
+                .returning(runs_table.c.generation)
             )
-            if result.rowcount == 1:
-                return True
+            row = result.first()
+            if row is not None:
+                return int(row[0])
         self.get(run_id)  # NotFound when the run does not exist at all
-        return False
+        return None
+
+    def take_over(self, run_id: str, *, generation: int, owner: str, now: float) -> int | None:
+        runs = runs_table
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.generation == generation,
+                    runs.c.status.in_(_ACTIVE),
+                )
+                .values(owner=owner, heartbeat_at=now, generation=generation + 1)
+                .returning(runs.c.generation)
+            ).first()
+        return None if row is None else int(row[0])
+
+    def heartbeat(self, owner: str, now: float) -> int:
+        runs = runs_table
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                update(runs)
+                .where(runs.c.owner == owner, runs.c.status.in_(_ACTIVE))
+                .values(heartbeat_at=now)
+            )
+            return int(result.rowcount)
+
+    def active(self) -> list[RunRecord]:
+        runs = runs_table
+        query = select(runs).where(runs.c.status.in_(_ACTIVE)).order_by(runs.c.created_at)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            RunRecord(
+                id=row["id"],
+                workflow=row["workflow"],
+                params=row["params"],
+                status=RunStatus(row["status"]),
+                created_at=row["created_at"],
+                started_at=row["started_at"],
+                owner=row["owner"],
+                heartbeat_at=row["heartbeat_at"],
+                generation=row["generation"],
+            )
+            for row in rows
+        ]

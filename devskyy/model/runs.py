@@ -117,6 +117,9 @@ class RunRecord:
     owner: str | None = None
     heartbeat_at: float | None = None
     steps: tuple[StepRecord, ...] = ()
+    # Raised by every claim and take-over: a write is refused unless it carries the
+    # generation its driver claimed (fencing a stale owner).
+    generation: int = 0
 
     def __repr__(self) -> str:
         # Compact on purpose: asyncio reprs a finished task's result (Python 3.11's
@@ -192,3 +195,5 @@ class RunWrite:
     patch: RunPatch | None = None
     steps: tuple[StepRecord, ...] = ()
     events: tuple[StepEvent, ...] = ()
+    generation: int | None = None
+    """The owner generation the writer holds; the store refuses the write on another."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from devskyy.adapters.clock import Clock
-from devskyy.adapters.run_store import RunStore
+from devskyy.adapters.run_store import RunFenced, RunStore
 from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.dag import DagProgress
 from devskyy.core.expressions import ExpressionError, render, truthy
@@ -203,7 +203,13 @@ class RunExecution:
             events = [
                 e for e in events if e.status is not S.RUNNING or (e.step, e.attempt) not in ended
             ]
-        batch = RunWrite(self.run.id, self.patch, tuple(self.dirty.values()), tuple(events))
+        batch = RunWrite(
+            self.run.id,
+            self.patch,
+            tuple(self.dirty.values()),
+            tuple(events),
+            self.run.generation,  # fenced: refused once another owner took the run
+        )
         self.engine.store.write(batch)
         self.flushed_at = self.clock.monotonic()
         self.dirty = {}
@@ -535,6 +541,8 @@ class RunExecution:
             task.cancel()
         if self.tasks:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        if isinstance(error, RunFenced):  # the run is another owner's now: write nothing
+            return
         cancelled = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
         why = "the run was cancelled" if cancelled else f"the run failed: {_describe(error)}"
         if isinstance(error, RunnerLost):

@@ -34,6 +34,11 @@ and finishes the run without re-running steps whose success was recorded. A run 
 owning process died is shown as ``interrupted`` (``effective_status``); a waiting run
 writes a heartbeat every 30 s. Cancelling the task that runs a run (Ctrl-C) records it as
 ``cancelled``, which is resumable too.
+
+Every drive holds the run's owner generation (``RunRecord.generation``, raised by each
+claim): its writes carry it and the store refuses them once another process took the run
+over (``RunFenced``), so the stale driver stops without writing. ``take_over(record)``
+is how a survivor continues a run whose owner died (``runtime/takeover.py``).
 """
 
 from __future__ import annotations
@@ -338,10 +343,43 @@ class WorkflowEngine:
     async def resume(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
         """Finish an interrupted run; steps that succeeded are not run again."""
         record, workflow = self.resumable(run_id)
-        if not self.store.claim(
+        generation = self.store.claim(
             run_id, expected_owner=record.owner, owner=self.owner, now=self.clock.now()
-        ):
+        )
+        if generation is None:
             raise StateError(f'run "{run_id}" was taken over by another process')
+        return await self._continue(replace(record, generation=generation), workflow, on_step)
+
+    async def take_over(
+        self, record: RunRecord, *, on_step: ProgressListener | None = None
+    ) -> RunRecord | None:
+        """Continue a running or pending run whose owner is gone, as its new owner.
+
+        The take-over is conditional on the generation ``record`` was read with: of two
+        survivors only one wins; the other (and the old owner, were it alive) gets None or
+        ``RunFenced``. Succeeded steps are not run again.
+        """
+        current = self.store.get(record.id)
+        workflow = self.workflow_of(current)
+        if [s.name for s in workflow.spec.steps] != [s.name for s in current.steps]:
+            raise StateError(
+                f'run "{record.id}" has other steps than workflow "{workflow.name}" has now; '
+                "it cannot be taken over"
+            )
+        generation = self.store.take_over(
+            record.id, generation=record.generation, owner=self.owner, now=self.clock.now()
+        )
+        if generation is None:
+            return None
+        # Read again under the new generation: nothing the old owner wrote before the
+        # take-over is lost, and nothing it writes after it is accepted.
+        current = replace(self.store.get(record.id), generation=generation)
+        return await self._continue(current, workflow, on_step)
+
+    async def _continue(
+        self, record: RunRecord, workflow: Workflow, on_step: ProgressListener | None
+    ) -> RunRecord:
+        run_id = record.id
         dag = DagProgress.restore(
             nodes_of(workflow), self.store.events(run_id), fail_fast=workflow.spec.fail_fast
         )

@@ -75,8 +75,19 @@ class RedactingRunStore:
     def events(self, run_id: str) -> list[StepEvent]:
         return self.inner.events(run_id)
 
-    def claim(self, run_id: str, *, expected_owner: str | None, owner: str, now: float) -> bool:
+    def claim(
+        self, run_id: str, *, expected_owner: str | None, owner: str, now: float
+    ) -> int | None:
         return self.inner.claim(run_id, expected_owner=expected_owner, owner=owner, now=now)
+
+    def take_over(self, run_id: str, *, generation: int, owner: str, now: float) -> int | None:
+        return self.inner.take_over(run_id, generation=generation, owner=owner, now=now)
+
+    def heartbeat(self, owner: str, now: float) -> int:
+        return self.inner.heartbeat(owner, now)
+
+    def active(self) -> list[RunRecord]:
+        return self.inner.active()
 
     def __getattr__(self, name: str) -> Any:
         # Anything beyond the protocol (an implementation's extras) is the inner store's.
