@@ -231,9 +231,10 @@ class DaskStepRunner:
             raise TemporaryError(f"the Dask worker running the attempt died: {exc}") from None
         except Exception as exc:
             if self._scheduler_lost(exc):
+                # One line: Dask's own text repeats the task key over several lines.
                 raise RunnerLost(
-                    f"the Dask scheduler {self.client.scheduler.address} is gone: "
-                    f"{type(exc).__name__}: {exc}"
+                    f"the Dask scheduler {self.client.scheduler.address} is gone "
+                    f"({type(exc).__name__}); resume the run once it is back"
                 ) from None
             raise
         if note is not None:
