@@ -241,3 +241,39 @@ def test_watch_metrics_port_in_use_exits_1(tmp_path: Path) -> None:
     assert done.stderr.splitlines()[-1] == (
         f"error: cannot serve metrics on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_watch_logs_name_what_changed_and_the_orphans_once(
+    tmp_path: Path, state_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        system = await open_system(state_url, clock=FakeClock(), start_agents=False)
+        try:
+            tree = tmp_path / "manifests"
+            tree.mkdir()
+            (tree / "a.yaml").write_text(AGENT.format(name="a", priority="medium"))
+            (tree / "b.yaml").write_text(AGENT.format(name="b", priority="low"))
+            daemon = WatchDaemon(system, WatchSettings(path=tree), MemoryWatcher())
+            await daemon.reconcile("start")
+            (tree / "b.yaml").unlink()
+            (tree / "a.yaml").write_text(AGENT.format(name="a", priority="high"))
+            await daemon.reconcile("change")
+            await daemon.reconcile("resync")  # the same orphan: not warned about again
+        finally:
+            await system.close()
+
+    caplog.set_level("INFO", logger="devskyy.watch")
+    logger = __import__("logging").getLogger("devskyy")
+    propagate, logger.propagate = logger.propagate, True  # configure() may have turned it off
+    try:
+        asyncio.run(scenario())
+    finally:
+        logger.propagate = propagate
+    messages = [r.getMessage() for r in caplog.records if r.name == "devskyy.watch"]
+    assert "applied revision 1: create Agent/a, create Agent/b" in messages
+    assert "applied revision 2: update Agent/a" in messages
+    orphan = "not in the manifests, kept (--prune would delete): Agent/b"
+    assert messages.count(orphan) == 1
+    record = next(r for r in caplog.records if r.getMessage() == orphan)
+    assert record.levelname == "WARNING"
+    assert record.fields == {"orphans": ["Agent/b"]}  # type: ignore[attr-defined]
