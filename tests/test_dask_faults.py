@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from dask_support import TESTS, agent, apply, marks, workflow
 
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
@@ -25,7 +26,6 @@ from devskyy.adapters.db import open_engine
 from devskyy.cli import main
 from devskyy.model.runs import RunRecord, RunStatus, StepStatus
 from devskyy.runtime.system import open_system
-from tests.test_dask_runner import TESTS, agent, apply, marks, workflow
 
 distributed = pytest.importorskip("distributed")
 pytestmark = pytest.mark.timeout(180)

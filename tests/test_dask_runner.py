@@ -19,17 +19,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from dask_support import TESTS, agent, apply, marks, workflow
 
-from devskyy.adapters.db import open_engine
-from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli import main
 from devskyy.model.runs import RunRecord, RunStatus, StepStatus
-from devskyy.runtime.reconciler import apply_tree
 from devskyy.runtime.system import System, open_system
 
 distributed = pytest.importorskip("distributed")
 
-TESTS = Path(__file__).resolve().parent
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -58,43 +55,10 @@ def worker_pids(cluster: Any) -> set[int]:
         return set(client.run(os.getpid).values())
 
 
-def agent(name: str, config: dict[str, Any], **spec: Any) -> str:
-    extra = "".join(f"  {key}: {value}\n" for key, value in spec.items())
-    return (
-        f"apiVersion: devskyy.dev/v1\nkind: Agent\nmetadata: {{name: {name}}}\nspec:\n"
-        f"  module: dask_test_agents:WhereAgent\n  config: {config!r}\n{extra}---\n"
-    )
-
-
-def workflow(name: str, steps: list[str], priority: str = "medium") -> str:
-    body = "".join(f"    - {step}\n" for step in steps)
-    return (
-        f"apiVersion: devskyy.dev/v1\nkind: Workflow\nmetadata: {{name: {name}}}\n"
-        f"spec:\n  priority: {priority}\n  steps:\n{body}---\n"
-    )
-
-
-def apply(tmp_path: Path, url: str, text: str) -> None:
-    tree = tmp_path / "tree"
-    tree.mkdir(exist_ok=True)
-    (tree / "all.yaml").write_text(text.rstrip("-\n") + "\n", encoding="utf-8")
-    engine = open_engine(url)
-    try:
-        apply_tree(tree, SqlStateStore(engine))
-    finally:
-        engine.dispose()
-
-
 async def dask_system(url: str, cluster: Any) -> System:
     system = await open_system(url, runner="dask", scheduler=cluster.scheduler_address)
     assert system.registry.failures == {}
     return system
-
-
-def marks(folder: Path) -> list[tuple[str, int]]:
-    """(step, pid) of every attempt that reached the agent, sorted."""
-    found = [p.name.split(".") for p in folder.iterdir()]
-    return sorted((step, int(pid)) for step, pid, _ in found)
 
 
 def outputs(record: RunRecord) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,45 @@
+"""Helpers of the Dask runner tests: manifests of ``dask_test_agents`` and their marks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from devskyy.adapters.db import open_engine
+from devskyy.adapters.state_store import SqlStateStore
+from devskyy.runtime.reconciler import apply_tree
+
+TESTS = Path(__file__).resolve().parent
+
+
+def agent(name: str, config: dict[str, Any], **spec: Any) -> str:
+    extra = "".join(f"  {key}: {value}\n" for key, value in spec.items())
+    return (
+        f"apiVersion: devskyy.dev/v1\nkind: Agent\nmetadata: {{name: {name}}}\nspec:\n"
+        f"  module: dask_test_agents:WhereAgent\n  config: {config!r}\n{extra}---\n"
+    )
+
+
+def workflow(name: str, steps: list[str], priority: str = "medium") -> str:
+    body = "".join(f"    - {step}\n" for step in steps)
+    return (
+        f"apiVersion: devskyy.dev/v1\nkind: Workflow\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  priority: {priority}\n  steps:\n{body}---\n"
+    )
+
+
+def apply(tmp_path: Path, url: str, text: str) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir(exist_ok=True)
+    (tree / "all.yaml").write_text(text.rstrip("-\n") + "\n", encoding="utf-8")
+    engine = open_engine(url)
+    try:
+        apply_tree(tree, SqlStateStore(engine))
+    finally:
+        engine.dispose()
+
+
+def marks(folder: Path) -> list[tuple[str, int]]:
+    """(step, pid) of every attempt that reached the agent, sorted."""
+    found = [p.name.split(".") for p in folder.iterdir()]
+    return sorted((step, int(pid)) for step, pid, _ in found)
