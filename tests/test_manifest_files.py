@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -229,14 +232,55 @@ def test_prune_deletes_nothing_when_part_of_the_tree_is_unreadable(
     engine.dispose()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 folder anyway")
-def test_a_real_chmod_000_folder_is_a_problem(tmp_path: Path) -> None:
-    tree = _two_agents(tmp_path)
-    (tree / "two").chmod(0)
+NOBODY = 65534
+
+
+def _without_root(work: Callable[[], object]) -> object:
+    """``work()`` in a forked child that dropped root for ``nobody`` (so that a chmod 000
+    folder denies it, as it does a service account), its JSON result read back via a pipe."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        code = 0
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            os.write(write_end, json.dumps(work()).encode())
+        except BaseException as exc:
+            os.write(write_end, json.dumps({"child error": repr(exc)}).encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks))
+
+
+def test_a_real_chmod_000_folder_is_a_problem() -> None:
+    # Not tmp_path: its parents are private to root, and the reader may be "nobody".
+    base = Path(tempfile.mkdtemp(prefix="devskyy-chmod-"))
     try:
-        found = {f.name: f.error for f in DiskManifestFiles(cwd=tmp_path).read_tree("m")}
+        base.chmod(0o755)
+        tree = _two_agents(base)
+        for folder in (tree, tree / "one"):
+            folder.chmod(0o755)
+        (tree / "one" / "scanner.yaml").chmod(0o644)
+        (tree / "two").chmod(0)
+
+        def read() -> object:
+            found = DiskManifestFiles(cwd=base).read_tree("m")
+            return {f.name: f.error for f in found}
+
+        found = read() if os.geteuid() != 0 else _without_root(read)
     finally:
-        (tree / "two").chmod(0o755)
+        (base / "m" / "two").chmod(0o755)
+        shutil.rmtree(base)
     assert found == {
         "m/one/scanner.yaml": None,
         "m/two": "cannot read folder: Permission denied",
