@@ -18,6 +18,7 @@ from devskyy.adapters.clock import SystemClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli import main
+from devskyy.model.runs import RunRecord
 from devskyy.runtime.security import SecurityManager
 
 HEALTH = "/api/agents/orchestrator/health"
@@ -393,3 +394,23 @@ def test_aggregated_views_show_only_agents_readable_one_by_one(world: ApiWorld) 
     for path, agents in views.items():
         seen = world.client.get(path, headers=H(guest))
         assert list(agents(seen.json())) == ["echo"], path
+
+
+def test_a_stored_run_nested_past_the_limit_reads_as_422(world: ApiWorld) -> None:
+    """Attack: a run whose parameters nest ~900 levels (stored by another way in than the
+    API, which now refuses such a body) answered 500 when read back."""
+    deep: object = "x"
+    for _ in range(900):
+        deep = [deep]
+    engine = world.system.workflows
+    assert engine is not None
+    engine.store.create(RunRecord("deep900", "echo_flow", params={"word": deep}))
+    r = world.client.get("/api/runs/deep900", headers=H(world.key("admin")))
+    assert r.status_code == 422
+    assert r.json()["detail"] == [
+        {
+            "loc": ["run", "deep900"],
+            "msg": "stored run: JSON nested deeper than 100 levels",
+            "type": "json_too_deep",
+        }
+    ]

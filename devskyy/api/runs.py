@@ -20,6 +20,8 @@ from typing import Any
 
 from devskyy.adapters.run_store import owner_alive, process_owner
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
+from devskyy.api.deps import ApiError
+from devskyy.core.jsonvalue import JsonLimitError, check_json_depth
 from devskyy.core.keys import redact, redact_text
 from devskyy.core.tasks import TASK_PREFIX
 from devskyy.errors import NotFound, StateError
@@ -32,6 +34,21 @@ RunObserver = Callable[[str, str], None]
 """Called with (kind, final status) when a background run ends (metrics)."""
 
 _RESUMABLE_TASK = ("interrupted", "cancelled")
+
+
+def _answerable(record: RunRecord) -> None:
+    """Refuse (422) a stored run whose parameters or outputs are nested past the limit.
+
+    Such a run was stored by something other than the API (which refuses the body); its
+    answer would recurse once per level while it is built and encoded (a 500 before).
+    """
+    try:
+        check_json_depth(record.params)
+        for step in record.steps:
+            check_json_depth(step.output)
+    except JsonLimitError as exc:
+        field = {"loc": ["run", record.id], "msg": f"stored run: {exc}", "type": "json_too_deep"}
+        raise ApiError(422, "invalid_request", [field]) from None
 
 
 class Runs:
@@ -150,6 +167,7 @@ class Runs:
             record = self.engine.store.get(run_id)
         except NotFound:
             return self._task_view(self.tasks.get(run_id))
+        _answerable(record)
         status = effective_status(record, self.system.clock.now())
         record = record.with_status(status)
         done = sum(1 for s in record.steps if s.status.terminal)

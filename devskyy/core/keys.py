@@ -133,6 +133,31 @@ def redact_text(text: str) -> str:
     return _FIND.sub(lambda m: REDACTED if looks_like_key(m.group(0)) else m.group(0), text)
 
 
+def _holds_mark(value: Any) -> bool:
+    """Whether any string (or mapping key) inside ``value`` holds the key prefix.
+
+    An explicit stack, not recursion: this is where ``redact`` stops recursing.
+    """
+    stack = [value]
+    seen = 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, str):
+            if MARK in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, bool | int | float) and MARK in str(item):
+            return True
+        if seen > 10_000_000:  # a value that contains itself: say yes, redact it whole
+            return True
+    return False
+
+
 def redact(value: Any, _depth: int = 0) -> Any:
     """``value`` with every key inside its strings (and mapping keys) redacted.
 
@@ -146,7 +171,7 @@ def redact(value: Any, _depth: int = 0) -> Any:
     if value is None or isinstance(value, bool | int | float):
         return value
     if _depth >= MAX_REDACT_DEPTH:
-        return REDACTED if MARK in repr(value) else value
+        return REDACTED if _holds_mark(value) else value
     if isinstance(value, dict):
         changed = False
         out: dict[Any, Any] = {}
