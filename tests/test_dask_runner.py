@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from dask_support import TESTS, agent, apply, marks, workflow
 
+from devskyy.api.metrics import ApiMetrics
 from devskyy.cli import main
 from devskyy.model.runs import RunRecord, RunStatus, StepStatus
 from devskyy.runtime.system import System, open_system
@@ -139,16 +140,17 @@ def test_placement_local_runs_in_this_process(tmp_path: Path, state_url: str, cl
     text += workflow("mixed", ["{name: a, agent: here}", "{name: b, agent: there}"])
     apply(tmp_path, state_url, text)
 
-    async def go() -> tuple[RunRecord, list[Any], dict[tuple[str, str], int]]:
+    async def go() -> tuple[RunRecord, list[Any], dict[tuple[str, str], int], str]:
         system = await dask_system(state_url, cluster)
         try:
             record = await system.workflows.run("mixed", {})
             events = system.workflows.store.events(record.id)
-            return record, events, system.orchestrator.runner.counts.snapshot()  # type: ignore[attr-defined]
+            counts = system.orchestrator.runner.counts.snapshot()  # type: ignore[attr-defined]
+            return record, events, counts, ApiMetrics(system).render().decode()
         finally:
             await system.close()
 
-    record, events, counts = asyncio.run(go())
+    record, events, counts, metrics = asyncio.run(go())
     assert record.status is RunStatus.SUCCEEDED, record
     assert outputs(record)["a"]["pid"] == os.getpid()
     assert outputs(record)["b"]["pid"] in worker_pids(cluster)
@@ -156,6 +158,8 @@ def test_placement_local_runs_in_this_process(tmp_path: Path, state_url: str, cl
     assert workers["a"] is None
     assert workers["b"] is not None
     assert counts == {("local", "ok"): 1, ("dask", "ok"): 1}
+    assert 'devskyy_runner_attempts_total{outcome="ok",runner="dask"} 1.0' in metrics
+    assert 'devskyy_runner_attempts_total{outcome="ok",runner="local"} 1.0' in metrics
 
 
 def test_a_step_timeout_cancels_the_dask_task(tmp_path: Path, state_url: str, cluster: Any) -> None:

@@ -9,7 +9,8 @@ Two kinds of figures:
   it starts, from the step durations the run store records);
 * read from the runtime at scrape time (a custom collector, so they are never stale):
   per-agent calls, errors, mean and p95 latency and breaker state from the
-  orchestrator, and workflow runs in the store by status.
+  orchestrator, workflow runs in the store by status, and step attempts by runner
+  (``local``, ``dask``) and outcome.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from devskyy.runtime.step_runner import RunnerCounts
 from devskyy.runtime.system import System
 from devskyy.runtime.watch_metrics import standard_collectors
 
@@ -68,7 +70,16 @@ class _RuntimeCollector(Collector):
         )
         for status, count in sorted(self.system.workflows.store.count_by_status().items()):
             runs.add_metric([str(status)], float(count))
-        yield from (calls, errors, mean, p95, breaker, runs)
+        attempts = CounterMetricFamily(
+            "devskyy_runner_attempts",
+            "Step attempts by the runner that ran them (local, dask) and outcome",
+            labels=["runner", "outcome"],
+        )
+        counts = getattr(self.system.orchestrator.runner, "counts", None)
+        if isinstance(counts, RunnerCounts):
+            for (runner, outcome), count in sorted(counts.snapshot().items()):
+                attempts.add_metric([runner, outcome], float(count))
+        yield from (calls, errors, mean, p95, breaker, runs, attempts)
 
 
 class ApiMetrics:
