@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.watcher import MemoryWatcher
+from devskyy.api.metrics import ApiMetrics
 from devskyy.errors import DevskyyError
 from devskyy.runtime.daemon import PassOutcome, WatchDaemon, WatchSettings
 from devskyy.runtime.system import open_system
@@ -277,3 +278,19 @@ def test_watch_logs_name_what_changed_and_the_orphans_once(
     record = next(r for r in caplog.records if r.getMessage() == orphan)
     assert record.levelname == "WARNING"
     assert record.fields == {"orphans": ["Agent/b"]}  # type: ignore[attr-defined]
+
+
+def test_the_api_metrics_page_passes_promtool(state_url: str) -> None:
+    async def page() -> bytes:
+        system = await open_system(state_url, clock=FakeClock(), start_agents=False)
+        try:
+            metrics = ApiMetrics(system)
+            metrics.requests.labels("GET", "/healthz", "200").inc()
+            return metrics.render()
+        finally:
+            await system.close()
+
+    text = asyncio.run(page())
+    assert b"devskyy_build_info{" in text
+    assert b"process_resident_memory_bytes" in text
+    promtool_check(text)
