@@ -112,6 +112,7 @@ DATA_COMMANDS = [
     ("validate", "{tree}"),
     ("get", "agents"),
     ("describe", "agent", "a"),
+    ("migrate", "--check"),
 ]
 
 

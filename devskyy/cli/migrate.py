@@ -19,7 +19,7 @@ from devskyy.errors import StateError
 
 @click.command()
 @click.option("--check", is_flag=True, help="Only report; exit 2 if a migration is pending.")
-@output_option("table", "json")
+@output_option("table", "json", "yaml")
 @click.pass_obj
 @error_boundary
 def migrate(obj: CliContext, check: bool, output: str) -> None:
@@ -55,8 +55,8 @@ def migrate(obj: CliContext, check: bool, output: str) -> None:
         engine.dispose()
     data.update(state="current", revision=result.after, before=result.before)
     data["backup"] = str(backup) if backup else None
-    if output == "json":
-        emit(data, "json")
+    if output != "table":
+        emit(data, output)
         return
     was = result.before or "no version (0.1.0)"
     if result.created:
@@ -70,8 +70,8 @@ def migrate(obj: CliContext, check: bool, output: str) -> None:
 
 
 def _report(data: dict[str, object], output: str) -> None:
-    if output == "json":
-        emit(data, "json")
+    if output != "table":
+        emit(data, output)
         return
     was = data["revision"] or "none"
     click.echo(f"{data['store']}: {data['state']} (revision {was}, head {data['head']})")
