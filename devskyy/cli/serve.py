@@ -40,6 +40,7 @@ from devskyy.cli.worker import RunnerChoice, runner_options
 
 log = logging.getLogger("devskyy.serve")
 CHECKPOINT_INTERVAL = 300.0
+STALE_AFTER = 120.0  # runtime.workflows.STALE_AFTER, without importing the engine here
 
 
 @click.command()
@@ -74,6 +75,14 @@ CHECKPOINT_INTERVAL = 300.0
     show_default=True,
     help="Seconds between audit checkpoints in the log (for audit --verify --checkpoint).",
 )
+@click.option(
+    "--run-stale-after",
+    type=click.FloatRange(min=0.4),
+    default=STALE_AFTER,
+    show_default=True,
+    help="Seconds without a heartbeat after which a run whose owner is on another host is "
+    "taken over by this server (its own runs heartbeat every quarter of it).",
+)
 @runner_options
 @click.pass_obj
 @error_boundary
@@ -88,6 +97,7 @@ def serve(
     log_format: str,
     forwarded_allow_ips: str | None,
     audit_checkpoint_interval: float,
+    run_stale_after: float,
     runner: str,
     scheduler: str | None,
 ) -> None:
@@ -96,7 +106,7 @@ def serve(
     if manifests is not None:
         _apply(obj.url(), manifests)
     settings = api_settings(workspaces, rate_limit)
-    edge = _Edge(forwarded_allow_ips, audit_checkpoint_interval)
+    edge = _Edge(forwarded_allow_ips, audit_checkpoint_interval, run_stale_after)
     choice = RunnerChoice.of(runner, scheduler)
     asyncio.run(_serve(obj.url(), host, port, settings, grace, edge, choice))
 
@@ -104,9 +114,15 @@ def serve(
 class _Edge:
     """How the server meets the network: trusted proxies, checkpoint pace."""
 
-    def __init__(self, forwarded_allow_ips: str | None, checkpoint_interval: float) -> None:
+    def __init__(
+        self,
+        forwarded_allow_ips: str | None,
+        checkpoint_interval: float,
+        run_stale_after: float = STALE_AFTER,
+    ) -> None:
         self.forwarded_allow_ips = forwarded_allow_ips
         self.checkpoint_interval = checkpoint_interval
+        self.run_stale_after = run_stale_after
 
     def uvicorn_options(self) -> dict[str, Any]:
         # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default (and FORWARDED_ALLOW_IPS
@@ -154,6 +170,7 @@ async def _serve(
     from devskyy.runtime.background import background_of  # noqa: PLC0415
     from devskyy.runtime.security.checkpoints import checkpoint_loop  # noqa: PLC0415
     from devskyy.runtime.system import open_system  # noqa: PLC0415
+    from devskyy.runtime.takeover import RunKeeper, TakeoverPolicy  # noqa: PLC0415
 
     sock = listen(host, port)  # before anything starts: a port in use is one error line
     system = await open_system(url, **choice.open_options())
@@ -171,6 +188,14 @@ async def _serve(
         checkpoints = asyncio.create_task(
             checkpoint_loop(system.security_manager(), system.clock, edge.checkpoint_interval)
         )
+        # Heartbeats for this server's runs; runs of a dead owner are taken over here.
+        keeper = RunKeeper(
+            system.registry.workflow_engine,
+            system.clock,
+            background_of(system).start,
+            TakeoverPolicy(edge.run_stale_after),
+        )
+        keeping = asyncio.create_task(keeper.keep())
         server = _Server(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -184,6 +209,7 @@ async def _serve(
             await server.serve(sockets=[sock])
         finally:
             checkpoints.cancel()
+            keeping.cancel()
         drained = await background_of(system).drain(grace)
         log.info(
             "stopped",
