@@ -15,8 +15,8 @@ import pytest
 from api_fixtures import ApiWorld
 from openapi_spec_validator import validate
 
-from devskyy.api.openapi import COMMON, EXTRA
-from devskyy.api.permissions import PUBLIC, TABLE
+from devskyy.api.openapi import COMMON, EXTRA, SIGNED_ERRORS
+from devskyy.api.permissions import PUBLIC, SIGNED, TABLE
 
 MATRIX = Path(__file__).parent / "data" / "api_matrix.csv"
 METHODS = ("get", "post", "put", "delete", "patch")
@@ -64,8 +64,10 @@ def test_both_key_schemes_and_security_on_every_operation(doc: dict[str, Any]) -
     for method, path, operation in operations(doc):
         seen.add((method, path))
         expected = [] if (method, path) in PUBLIC else [{"bearer": []}, {"apiKey": []}]
+        if (method, path) in SIGNED:  # the push webhook: a signature, no key
+            expected = [{"webhookSignature": []}]
         assert operation["security"] == expected, (method, path)
-    assert set(TABLE) | PUBLIC <= seen
+    assert set(TABLE) | PUBLIC | set(SIGNED) <= seen
 
 
 def test_every_error_status_has_the_error_body(doc: dict[str, Any]) -> None:
@@ -75,6 +77,8 @@ def test_every_error_status_has_the_error_body(doc: dict[str, Any]) -> None:
             assert set(operation["responses"]) == {"200"}
             continue
         expected = {str(c) for c in {**COMMON, **EXTRA.get((method, path), {})}}
+        if (method, path) in SIGNED:
+            expected = {str(c) for c in SIGNED_ERRORS}
         errors = {c for c in operation["responses"] if c[0] in "45"}
         assert errors == expected, (method, path)
         for code in errors:

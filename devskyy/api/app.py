@@ -43,6 +43,8 @@ from devskyy.api.boundary import (
 from devskyy.api.context import ApiContext
 from devskyy.api.deps import ApiError, Caller
 from devskyy.api.openapi import document as api_document
+from devskyy.api.permissions import SIGNED
+from devskyy.api.routers.gitops import PushWebhook
 from devskyy.api.settings import ApiSettings
 from devskyy.errors import DevskyyError, NotFound, PermissionDenied, SecurityError, StateError
 from devskyy.runtime.system import System
@@ -258,7 +260,8 @@ class _Edge:
     async def _admit(self, scope: Scope, ex: _Exchange) -> bool:
         """Clean the query string and body (``api/boundary.py``); False when refused."""
         method, path = scope["method"], scope["path"]
-        exempt = (method, path) in KEY_ROUTES
+        # A signed webhook's body must reach its handler byte for byte (the HMAC covers it).
+        exempt = (method, path) in KEY_ROUTES or (method, path) in SIGNED
         if path.startswith("/api/") and not exempt:
             scope["query_string"] = redact_query(scope.get("query_string", b""))
         if method in _NO_BODY or not is_json(ex.content_type):
@@ -306,9 +309,15 @@ class _Edge:
             )
 
 
-def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
-    """The HTTP API over ``system`` (see the package docs for the endpoints)."""
-    from devskyy.api.routers import agents, orchestrator, registry, runs, security  # noqa: PLC0415
+def create_app(
+    system: System, settings: ApiSettings | None = None, *, webhook: PushWebhook | None = None
+) -> FastAPI:
+    """The HTTP API over ``system`` (see the package docs for the endpoints).
+
+    ``webhook``: given by ``watch --serve`` in pull mode, the push webhook's secret, branch
+    and the daemon's hint; without it the webhook answers 409 with the reason.
+    """
+    from devskyy.api.routers import agents, gitops, orchestrator, registry, runs, security  # noqa: PLC0415
     from devskyy.api.ui import build as build_ui  # noqa: PLC0415
 
     ctx = ApiContext(system, settings or ApiSettings())
@@ -326,6 +335,7 @@ def create_app(system: System, settings: ApiSettings | None = None) -> FastAPI:
     _install_handlers(app)
     for module in (orchestrator, registry, security, agents, runs):
         app.include_router(module.build(ctx))
+    app.include_router(gitops.build(ctx, webhook))
     app.include_router(build_ui(ctx))  # the dashboard under /ui (docs/ui.md)
 
     guard = Depends(ctx.guard)

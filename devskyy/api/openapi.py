@@ -4,8 +4,9 @@ FastAPI's generated document knows the routes and their bodies but not what the
 authentication dependency and the error handlers add. This module completes it:
 
 - ``components.securitySchemes``: ``bearer`` (``Authorization: Bearer KEY``) and
-  ``apiKey`` (``X-API-Key``); every operation but ``/healthz`` requires one of them,
-  ``/healthz`` declares ``security: []``;
+  ``apiKey`` (``X-API-Key``); every operation but ``/healthz`` and the push webhook requires
+  one of them, ``/healthz`` declares ``security: []``; the webhook (``permissions.SIGNED``)
+  declares ``webhookSignature``: a signature of its body with the shared secret, no key;
 - responses: every guarded operation may answer 401, 403, 413, 422, 429 and 500; the
   statuses particular to a route (400, 404, 409, 502, 503) come from ``EXTRA``; each
   error response refers to the one ``ErrorBody`` schema.
@@ -21,7 +22,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from devskyy.api.permissions import PUBLIC
+from devskyy.api.permissions import PUBLIC, SIGNED
 
 SCHEMES: dict[str, Any] = {
     "bearer": {
@@ -37,6 +38,26 @@ SCHEMES: dict[str, Any] = {
     },
 }
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+# The push webhook (permissions.SIGNED) takes no key: the git host signs the raw body with
+# the shared secret. OpenAPI cannot say "HMAC of the body", so the scheme names the header
+# and the description says the rest.
+SCHEMES["webhookSignature"] = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "X-Hub-Signature-256",
+    "description": "`sha256=` + hex HMAC-SHA256 of the raw body with the shared webhook "
+    "secret (DEVSKYY_WEBHOOK_SECRET or --webhook-secret-file). Gitea and Forgejo send the "
+    "same HMAC in X-Gitea-Signature / X-Forgejo-Signature, GitLab the secret itself in "
+    "X-Gitlab-Token. No API key.",
+}
+SIGNED_ERRORS: dict[int, str] = {
+    401: "A bad or missing signature (`detail.reason`: bad_signature, missing_signature); audited",
+    409: "No watch daemon in pull mode in this process, or it has no webhook secret",
+    413: "Body over the size cap",
+    422: "JSON nested too deep",
+    429: "Over the rate limit of the client address; see `Retry-After`",
+    500: "Internal error: no details, only the request id (the server log has them)",
+}
 
 COMMON: dict[int, str] = {
     401: "No key, or a bad one (`detail.reason`: missing, malformed, unknown, expired, revoked)",
@@ -124,6 +145,10 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
             }
             if key in PUBLIC:
                 operation["security"] = []
+            elif key in SIGNED:
+                operation["security"] = [{"webhookSignature": []}]
+                for code in sorted(SIGNED_ERRORS):
+                    responses[str(code)] = _error(SIGNED_ERRORS[code])
             else:
                 operation["security"] = SECURITY
                 errors = {**COMMON, **EXTRA.get(key, {})}

@@ -2,7 +2,8 @@
 
 Resources may name a path parameter (``agents/{agent_name}``) or a body field
 (``workflows/{workflow_name}``); ``Need.fill`` puts the values in. ``/healthz`` is the only
-route without an entry, and the only one served without a key (``PUBLIC``).
+route without an entry, and the only one served without a key (``PUBLIC``). The push webhook
+is authenticated by its signature with a shared secret instead of a key (``SIGNED``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 PUBLIC = frozenset({("GET", "/healthz")})
+SIGNED: dict[tuple[str, str], str] = {
+    # A git host cannot hold an API key: it signs the raw body with the shared secret
+    # (api/routers/gitops.py, core/webhook.py); no key, no RBAC, rate limited per address.
+    ("POST", "/api/gitops/webhook"): "HMAC-SHA256 signature or GitLab token (shared secret)",
+}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$")
 
 

@@ -110,6 +110,13 @@ log = logging.getLogger("devskyy.watch")
     help="Pull mode: where to keep the checkout [default: .devskyy/checkout].",
 )
 @click.option(
+    "--webhook-secret-file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Pull mode with --serve: the shared secret of POST /api/gitops/webhook "
+    "[default: $DEVSKYY_WEBHOOK_SECRET].",
+)
+@click.option(
     "--standby",
     is_flag=True,
     help="If another daemon holds the store, wait and take over when it dies (else exit 3).",
@@ -150,6 +157,7 @@ def watch(
     git_url: str | None,
     git_branch: str,
     checkout: Path | None,
+    webhook_secret_file: Path | None,
     standby: bool,
     lease_ttl: float,
     log_format: str,
@@ -169,6 +177,9 @@ def watch(
     problem = _store_config_problem(url)
     if problem is not None:
         raise SystemExit(_fatal(problem, EXIT_STORE_CONFIG, as_json=as_json))
+    if webhook_secret_file is not None and not (serve and git_url):
+        raise click.UsageError("--webhook-secret-file needs pull mode (--git-url) and --serve")
+    secret = _webhook_secret(webhook_secret_file)
     try:
         code = _watch(
             url,
@@ -185,6 +196,7 @@ def watch(
             git_url=git_url,
             git_branch=git_branch,
             checkout=checkout,
+            webhook_secret=secret,
             standby=standby,
             lease_ttl=lease_ttl,
             audit_checkpoint_interval=audit_checkpoint_interval,
@@ -341,7 +353,9 @@ async def _run(url: str, **opts: Any) -> int:
             metrics_server = _start_metrics(daemon, opts["host"], opts["metrics_port"])
         with _signals(loop, daemon):
             if opts["serve"]:
-                server = _start_server(system, opts["host"], opts["port"], opts["api"])
+                server = _start_server(
+                    system, opts["host"], opts["port"], opts["api"], _webhook(daemon, git, opts)
+                )
             log.info("starting", extra={"fields": {"state": _safe_url(url), "pid": os.getpid()}})
             await daemon.run()
         log.info("stopping: draining in-flight work", extra={"fields": {"grace": opts["grace"]}})
@@ -392,7 +406,43 @@ def _start_metrics(daemon: WatchDaemon, host: str, port: int) -> Any:
     return server
 
 
-def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:
+WEBHOOK_SECRET_ENV = "DEVSKYY_WEBHOOK_SECRET"  # noqa: S105 - the variable's name
+
+
+def _webhook_secret(path: Path | None) -> bytes | None:
+    """The push webhook's shared secret: the file's content (without its final newline),
+    else ``$DEVSKYY_WEBHOOK_SECRET``; never from a manifest. Never logged."""
+    if path is not None:
+        try:
+            text = path.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise click.UsageError(
+                f"cannot read --webhook-secret-file {path}: {exc.strerror}"
+            ) from None
+        if not text:
+            raise click.UsageError(f"--webhook-secret-file {path} is empty")
+        return text
+    value = os.environ.get(WEBHOOK_SECRET_ENV, "")
+    return value.encode() if value else None
+
+
+def _webhook(daemon: WatchDaemon, git: GitSource | None, opts: dict[str, Any]) -> Any:
+    """What the API's push webhook needs of this daemon; None outside pull mode."""
+    from devskyy.api.routers.gitops import PushWebhook  # noqa: PLC0415 - only with --serve
+
+    if git is None:
+        return None
+
+    secret = opts.get("webhook_secret")
+    if secret is None:
+        log.warning(
+            "POST /api/gitops/webhook answers 409 until a secret is set "
+            f"(${WEBHOOK_SECRET_ENV} or --webhook-secret-file)"
+        )
+    return PushWebhook(secret, opts["git_branch"], daemon.request_push)
+
+
+def _start_server(system: Any, host: str, port: int, settings: Any, webhook: Any = None) -> Any:
     import uvicorn  # noqa: PLC0415 - only with --serve
 
     from devskyy.api import create_app  # noqa: PLC0415 - only with --serve
@@ -406,7 +456,7 @@ def _start_server(system: Any, host: str, port: int, settings: Any) -> Any:
     # No X-Forwarded-For from anyone: uvicorn's default trusts it from 127.0.0.1, and a
     # local client could then choose its source address (serve has --forwarded-allow-ips).
     config = uvicorn.Config(
-        create_app(system, settings),
+        create_app(system, settings, webhook=webhook),
         host=host,
         port=port,
         log_config=None,

@@ -31,6 +31,7 @@ class EventType(StrEnum):
     UNBLOCKED = "threat.unblocked"
     MANIFESTS_APPLIED = "manifests.applied"
     DAEMON_TAKEOVER = "daemon.takeover"  # a standby took the lease of a dead or silent daemon
+    WEBHOOK_REJECTED = "webhook.rejected"  # a push webhook with a bad or missing signature
 
 
 class Outcome(StrEnum):
