@@ -95,7 +95,8 @@ def expected_failure(capabilities: tuple[str, ...]) -> str | None:
     Charging needs a reserved order and recording needs a charge: without the step that
     makes it so, the financial agent refuses. The inventory and financial agents both
     depend only on the e-commerce agent, so a task that reserves and charges runs them in
-    parallel (as the DAG engine runs independent steps): either may come first.
+    parallel (as the DAG engine runs independent steps): either may come first, so either
+    may refuse (a charge before the reservation, a release after the charge).
     """
     caps = set(capabilities)
     if "process_payment" in caps and "reserve_inventory" in caps:
@@ -244,8 +245,10 @@ def test_capability_table(
         if expected is None or (expected == ANY and result["status"] == "completed"):
             assert (result["status"], result["error"]) == ("completed", None), result["error"]
             assert result["errors"] == {}
-        elif expected == ANY:
-            assert (result["status"], named) == ("failed", ["financial"])
+        elif expected == ANY:  # charging and reserving or releasing raced
+            assert result["status"] == "failed"
+            assert named
+            assert set(named) <= {"financial", "inventory"}
         else:
             assert (result["status"], named) == ("failed", [expected])
         # Every agent that covers a capability ran (or was skipped for a failed need).
