@@ -68,7 +68,9 @@ class FixerAgent(BaseAgent):
         fixes = result.get("fix_counts", {}).get("applied", len(result.get("fixes_applied", [])))
         remaining = result.get("remaining_counts", {}).get("total", 0)
         verb = "would apply" if result.get("dry_run") else "applied"
-        files = len(result.get("changed_files", []))
+        # A dry run writes nothing (files_fixed 0) but says which files would change.
+        changed = result.get("changed_files")
+        files = len(changed) if isinstance(changed, list) else result.get("files_fixed")
         line = f"{verb} {fixes} fixes in {files} files, {remaining} left"
         backup = result.get("backup_path")
         return f"{line}; backup {backup}" if backup else line
