@@ -314,14 +314,17 @@ async def _run(url: str, **opts: Any) -> int:
         return 0
     server: Any = None
     metrics_server: Any = None
-    checkpoints: asyncio.Task[None] | None = None
+    loops: list[asyncio.Task[None]] = []  # audit checkpoints; run heartbeats and take-over
     try:
         system.security_manager()  # applies are audited by the daemon's hook
-        checkpoints = asyncio.create_task(
-            checkpoint_loop(
-                system.security_manager(), system.clock, opts["audit_checkpoint_interval"]
-            )
-        )
+        loops += [
+            asyncio.create_task(
+                checkpoint_loop(
+                    system.security_manager(), system.clock, opts["audit_checkpoint_interval"]
+                )
+            ),
+            asyncio.create_task(_run_keeper(system).keep()),
+        ]
         git = None
         path: Path = opts["path"]
         if opts["git_url"]:
@@ -369,12 +372,19 @@ async def _run(url: str, **opts: Any) -> int:
         )
         return 0
     finally:
-        if checkpoints is not None:
-            checkpoints.cancel()
+        for task in loops:
+            task.cancel()
         if metrics_server is not None:
             metrics_server.close()
         await asyncio.to_thread(lease.release)
         await system.close()
+
+
+def _run_keeper(system: Any) -> Any:
+    """The leader's run keeper: heartbeats its scheduled runs, takes over a dead owner's."""
+    from devskyy.runtime.takeover import RunKeeper  # noqa: PLC0415
+
+    return RunKeeper(lambda: system.workflows, system.clock, system.background.start)
 
 
 def _scheduler(system: Any, lease: DaemonLease) -> Any:
