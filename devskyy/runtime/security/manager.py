@@ -7,12 +7,12 @@ chain). Roles and RoleBindings come from the applied manifests through
 ``roles_source`` (e.g. ``SqlStateStore(engine).live``); keys, runtime grants, blocks
 and the audit log live in the security store.
 
-Nothing is cached for a time. ``sync()`` reads two numbers in one query, the store's
-security change counter (raised with every key, grant or block write, by any process)
-and its latest revision, and drops exactly what they say changed: key records, blocks
-and grants on a new counter, roles and bindings on a new revision. ``validate_api_key``
-calls it, so each request sees every revocation, block, grant and Roles revision
-committed before it, on every server sharing the store.
+Nothing is cached for a time. ``sync()`` reads, in one query, the store's change
+counters (one per kind: keys, grants, blocks; raised with every write of that kind, by
+any process) and its latest revision, and reloads exactly what moved: key records on a
+new keys counter, blocks on a new blocks counter, the policy on a new grants counter or
+revision. ``validate_api_key`` calls it, so each request sees every revocation, block,
+grant and Roles revision committed before it, on every server sharing the store.
 
 Passing ``granted_by`` (a principal) and ``presented_key_id`` (the key it signed in
 with) to the key and grant operations enforces that it may do so, without escalation,
