@@ -123,10 +123,13 @@ class KeyService:
     def _last_admin_guard(self, record: ApiKeyRecord, action: str, force: bool) -> None:
         if force or not self._threats.last_admin(record):
             return
-        verb = "rotate" if action.startswith("rotat") else "revoke"
+        if action.startswith("rotat"):
+            verb, outcome = "rotate", "would leave its one replacement as the only way in"
+        else:
+            verb, outcome = "revoke", "would leave no admin able to sign in"
         raise LastAdminKey(
-            f"key {record.key_id} is the last usable admin key: {action} it would leave no "
-            "admin able to sign in (create another admin key first; on the server, "
+            f"key {record.key_id} is the last usable admin key: {action} it {outcome} "
+            "(create another admin key first; on the server, "
             f"`devskyy keys {verb} --force` overrides)"
         )
 
