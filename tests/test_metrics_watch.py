@@ -294,3 +294,59 @@ def test_the_api_metrics_page_passes_promtool(state_url: str) -> None:
     assert b"devskyy_build_info{" in text
     assert b"process_resident_memory_bytes" in text
     promtool_check(text)
+
+
+@pytest.mark.slow
+def test_watch_serve_puts_the_daemon_metrics_on_the_api_metrics(tmp_path: Path) -> None:
+    tree = tmp_path / "manifests"
+    tree.mkdir()
+    (tree / "a.yaml").write_text(AGENT.format(name="a", priority="medium"))
+    for role in (tests_root := Path(__file__).resolve().parents[1]).glob("manifests/roles/*.yaml"):
+        (tree / role.name).write_text(role.read_text())  # the admin role the key needs
+    (tmp_path / "workspace").mkdir()
+    tests = tests_root / "tests"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tests), *sys.path]),
+        "DEVSKYY_ALLOWED_MODULES": "fake_agents",
+        "NO_COLOR": "1",
+    }
+    key = subprocess.run(
+        [sys.executable, "-m", "devskyy.cli", "keys", "create", "ops", "--role", "admin"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devskyy.cli", "watch", "manifests", "--serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        text = ""
+        while "devskyy_watch_revision 1.0" not in text:
+            assert time.monotonic() < deadline, text
+            assert proc.poll() is None, proc.communicate()[1]
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": key}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    text = response.read().decode()
+            except OSError:
+                text = ""
+            time.sleep(0.1)  # polling a real subprocess, not timing logic
+        assert "devskyy_http_requests_total" in text  # the API's own figures too
+        promtool_check(text.encode())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0

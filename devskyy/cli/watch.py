@@ -356,8 +356,11 @@ async def _run(url: str, **opts: Any) -> int:
             metrics_server = _start_metrics(daemon, opts["host"], opts["metrics_port"])
         with _signals(loop, daemon):
             if opts["serve"]:
-                server = _start_server(
-                    system, opts["host"], opts["port"], opts["api"], _webhook(daemon, git, opts)
+                server = _with_daemon_metrics(
+                    _start_server(
+                        system, opts["host"], opts["port"], opts["api"], _webhook(daemon, git, opts)
+                    ),
+                    daemon,
                 )
             log.info("starting", extra={"fields": {"state": _safe_url(url), "pid": os.getpid()}})
             await daemon.run()
@@ -450,6 +453,16 @@ def _webhook(daemon: WatchDaemon, git: GitSource | None, opts: dict[str, Any]) -
             f"(${WEBHOOK_SECRET_ENV} or --webhook-secret-file)"
         )
     return PushWebhook(secret, opts["git_branch"], daemon.request_push)
+
+
+def _with_daemon_metrics(server: Any, daemon: WatchDaemon) -> Any:
+    """With --serve, the daemon's own figures are on the API's /metrics too."""
+    from devskyy.runtime.watch_metrics import DaemonMetrics  # noqa: PLC0415 - only with --serve
+
+    api = getattr(server.config.app.state, "api", None)
+    if api is not None:
+        daemon.observers.append(DaemonMetrics(api.metrics.registry).observe)
+    return server
 
 
 def _start_server(system: Any, host: str, port: int, settings: Any, webhook: Any = None) -> Any:
