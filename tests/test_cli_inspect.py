@@ -65,7 +65,8 @@ def test_get_agents_table(url: str) -> None:
 
 def test_get_other_kinds(url: str) -> None:
     assert run(url, "get", "workflows").stdout == (
-        "NAME          PRIORITY  STEPS  PARAMS\nscan_and_fix  medium    3      target\n"
+        "NAME          PRIORITY  STEPS  PARAMS  NEXT-FIRE\n"
+        "scan_and_fix  medium    3      target  -\n"
     )
     assert run(url, "get", "roles").stdout == (
         "NAME      RULES\noperator  agents,workflows/*=read,execute\n"

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("devskyy.cli.validate:schema", "Print the JSON Schema of a kind."),
     "run": ("devskyy.cli.runs:run", "Run a workflow."),
     "runs": ("devskyy.cli.runs:runs", "List, show and resume workflow runs."),
+    "schedules": ("devskyy.cli.schedules:schedules", "Next and past fires of workflow schedules."),
     "discover": ("devskyy.cli.discover:discover", "Write Agent manifests for agent classes."),
     "keys": ("devskyy.cli.security:keys", "Create, list, rotate and revoke API keys."),
     "can-i": ("devskyy.cli.security:can_i", "Ask whether a principal may do something."),

@@ -86,7 +86,7 @@ def _row(manifest: Manifest) -> list[str]:
 
 _HEADERS = {
     "Agent": ["name", "priority", "replicas", "capabilities", "dependencies"],
-    "Workflow": ["name", "priority", "steps", "params"],
+    "Workflow": ["name", "priority", "steps", "params", "next-fire"],
     "Role": ["name", "rules"],
     "RoleBinding": ["name", "role", "subjects", "extra-rules"],
 }
@@ -118,7 +118,22 @@ def get(obj: CliContext, kind: str, name: str | None, output: str) -> None:
     if not items:
         click.echo(f"No {_PLURAL[resolved]} in live state.")
         return
-    click.echo(table([_row(m) for m in items], _HEADERS[resolved]))
+    rows = [_row(m) for m in items]
+    if resolved == "Workflow":
+        rows = [[*row, _next_fire(m)] for row, m in zip(rows, items, strict=True)]
+    click.echo(table(rows, _HEADERS[resolved]))
+
+
+def _next_fire(manifest: Manifest) -> str:
+    """The workflow's next scheduled run (RFC 3339 Z), ``-`` without schedules."""
+    from devskyy.adapters.clock import SystemClock  # noqa: PLC0415 - only for workflows
+    from devskyy.cli.schedules import next_fire_text  # noqa: PLC0415
+
+    assert isinstance(manifest, Workflow)
+    try:
+        return next_fire_text(manifest, SystemClock().now())
+    except ModuleNotFoundError:  # croniter comes with devskyy[watch]
+        return "?" if manifest.spec.schedules else "-"
 
 
 def _yaml_block(data: Any, indent: int) -> list[str]:
