@@ -161,21 +161,26 @@ class DaskStepRunner:
         self._state_url = None if state_url is None else absolute_state_url(state_url)
         self._prefixes = prefixes
         self.counts = counts or getattr(local, "counts", None) or RunnerCounts()
-        self._specs: dict[str, tuple[Agent, str, str]] = {}
+        # Per agent: the manifest object, its JSON, its hash and the import prefixes, made
+        # once per applied manifest (the prefixes scan entry points: milliseconds).
+        self._specs: dict[str, tuple[Agent, str, str, tuple[str, ...]]] = {}
         self._killed: type[BaseException] = _distributed().KilledWorker
         self._cancels: set[asyncio.Future[Any]] = set()
 
-    def _spec(self, manifest: Agent) -> tuple[str, str]:
-        """The manifest's JSON and hash, computed once per applied manifest object."""
+    def _spec(self, manifest: Agent) -> tuple[str, str, tuple[str, ...]]:
+        """The manifest's JSON, hash and prefixes, once per applied manifest object."""
         known = self._specs.get(manifest.name)
         if known is None or known[0] is not manifest:
             text = manifest.model_dump_json(by_alias=True)
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-            known = self._specs[manifest.name] = (manifest, text, digest)
-        return known[1], known[2]
+            known = self._specs[manifest.name] = (manifest, text, digest, self._prefixes())
+        return known[1], known[2], known[3]
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        manifest = self._agents(name)
+        note = attempt_note()
+        manifest = note.agent if note is not None and note.agent is not None else None
+        if manifest is None or manifest.name != name:
+            manifest = self._agents(name)
         if manifest is None or manifest.spec.placement == "local":
             return await self._local.run_attempt(name, inputs)
         outcome = "cancelled"
@@ -192,7 +197,7 @@ class DaskStepRunner:
     async def _remote(self, name: str, manifest: Agent, inputs: dict[str, Any]) -> dict[str, Any]:
         import json  # noqa: PLC0415 - stdlib, kept next to its one use
 
-        text, digest = self._spec(manifest)
+        text, digest, prefixes = self._spec(manifest)
         note = attempt_note()
         step = current_step()
         task = AttemptTask(
@@ -200,7 +205,7 @@ class DaskStepRunner:
             text,
             digest,
             self._state_url,
-            self._prefixes(),
+            prefixes,
             None if step is None else step.run_id,
             None if step is None else step.step,
             json.dumps(inputs),

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from devskyy.core.jsonvalue import json_copy
 from devskyy.core.selection import least_loaded
 from devskyy.errors import BrokenResult
-from devskyy.model.manifests import Priority
+from devskyy.model.manifests import Agent, Priority
 from devskyy.runtime.agent_records import Replica
 
 
@@ -43,6 +43,9 @@ class AttemptNote:
     priority: Priority = Priority.MEDIUM
     attempt: int = 1
     worker: str | None = None
+    # The Agent manifest the run session resolved (looked up once per session, as the
+    # engine's own defaults are): a remote runner ships it instead of asking live state.
+    agent: Agent | None = None
 
 
 _NOTE: ContextVar[AttemptNote | None] = ContextVar("devskyy_attempt_note", default=None)

@@ -446,7 +446,7 @@ class RunExecution:
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
         priority = self.workflow.spec.priority
-        note = self.notes[spec.name] = AttemptNote(priority)
+        note = self.notes[spec.name] = AttemptNote(priority, agent=self._agent(agent))
 
         async def attempt() -> Any:
             note.attempt = self.dag.attempts(spec.name)
