@@ -110,9 +110,7 @@ def limiter_cost(url: str, calls: int) -> dict[str, tuple[float, float]]:
     result = {}
     try:
         for shared in (False, True):
-            manager = SecurityManager(
-                engine, SystemClock(), ResourceSet, shared_limits=shared
-            )
+            manager = SecurityManager(engine, SystemClock(), ResourceSet, shared_limits=shared)
             for _ in range(200):  # warm-up: pool, compiled statements
                 manager.rate_limit("bench-warm", 10**9, 60.0)
             times = []
