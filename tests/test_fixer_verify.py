@@ -6,6 +6,7 @@ before and fail after, the restore step (trigger: any_failed) puts the backup ba
 from __future__ import annotations
 
 import asyncio
+import json
 import shlex
 import shutil
 import sys
@@ -281,3 +282,14 @@ def test_verify_runs_without_a_shell_unless_asked(workdir: Path) -> None:
     missing = run({**dry, "verify_command": "no-such-program-x"})
     error = next(s for s in missing.steps if s.name == "verify_before").error
     assert error == "PermanentError: verify_command: program 'no-such-program-x' not found"
+
+
+def test_a_secret_the_check_prints_is_masked(workdir: Path) -> None:
+    shop(workdir)
+    secret = "f3b9c2e41d8a6f05e9b1c4d2a8f6e3b7c1d9"
+    command = f"echo 'API_KEY = \"{secret}\"' and more"
+    record = run({"target_path": "shop-project", "dry_run": True, "verify_command": command})
+    shaped = to_guide_shape(record)
+    assert shaped["verify_before"]["output_tail"] == ('API_KEY = "(secret hidden)" and more\n')
+    # (The run's params hold the command as the user gave it; no step output repeats it.)
+    assert secret not in json.dumps([step.output for step in record.steps])

@@ -8,7 +8,8 @@ instead, only when the caller asks. The process gets the environment of devskyy 
 its own ``DEVSKYY_*`` settings (a state URL may carry a password), runs in its own
 process group, and is killed with its children when it outlives ``timeout_seconds``.
 
-The result keeps the exit status and the last ``TAIL_CHARS`` characters of the output.
+The result keeps the exit status and the last ``TAIL_CHARS`` characters of the output,
+with any secret detect-secrets finds in them masked.
 ``judge`` compares a run after the fix with the one before: only "passed before, fails
 after" is the fix's fault.
 """
@@ -23,6 +24,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from devskyy.agents.codecheck import redaction
 
 TAIL_CHARS = 2_000
 
@@ -96,11 +99,15 @@ async def run(root: Path, command: str, *, shell: bool, timeout: float) -> Outco
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         out, _ = await process.communicate()
-    text = out.decode("utf-8", errors="replace")
+    tail = out.decode("utf-8", errors="replace")[-TAIL_CHARS:]
+    # A test suite may print a secret (a token from its environment), a command may
+    # carry one: what the run record keeps is masked like every other text shown.
+    shown = [command, *tail.splitlines()]
+    found = await asyncio.to_thread(redaction.secrets_in_lines, "output.txt", shown)
     return Outcome(
-        command=command,
+        command=redaction.redact(command, found),
         returncode=None if timed_out else process.returncode,
-        output_tail=text[-TAIL_CHARS:],
+        output_tail=redaction.redact(tail, found),
         timed_out=timed_out,
     )
 
