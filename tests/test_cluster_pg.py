@@ -219,6 +219,19 @@ def test_security_changes_reach_every_server_within_a_second(cluster: Cluster) -
         reasons = _refused_everywhere(http, cluster, HEALTH, cli_victim, 401, time.monotonic())
         assert reasons == ["revoked"] * 3
 
+        # A key rotated with the CLI, without grace: the old one stops everywhere at once.
+        rotated, rotated_id = cluster.key("rotated", "service")
+        assert (
+            http.get(cluster.bases[0] + HEALTH, headers={"X-API-Key": rotated}).status_code == 200
+        )
+        done = cluster.cli("keys", "rotate", rotated_id, "--grace", "0")
+        assert done.returncode == 0, done.stderr
+        reasons = _refused_everywhere(http, cluster, HEALTH, rotated, 401, time.monotonic())
+        assert len(set(reasons)) == 1
+        fresh = done.stdout.strip()
+        for base in cluster.bases:
+            assert http.get(base + HEALTH, headers={"X-API-Key": fresh}).status_code == 200
+
         # A subject blocked by one server (repeated denials) is blocked on every server.
         intruder, _ = cluster.key("intruder", "guest")
         for _ in range(5):
