@@ -33,6 +33,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "psycopg": "postgres",
     "dask": "distributed",
     "distributed": "distributed",
+    "bokeh": "distributed",
 }
 
 # What each extra is for, in the words of the error message.

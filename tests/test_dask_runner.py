@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,46 @@ def test_runner_dask_without_the_extra_is_one_line_naming_it(
         "error: --runner dask: 'distributed' is not installed: pip install "
         "'devskyy[distributed]' (the Dask step runner, --runner dask)\n"
     )
+
+
+def test_run_with_a_scheduler_from_the_environment_prints_it_and_its_dashboard(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, state_url: str, cluster: Any
+) -> None:
+    apply(tmp_path, state_url, agent("where", {}) + workflow("w", ["{name: a, agent: where}"]))
+    monkeypatch.setenv("DEVSKYY_SCHEDULER", cluster.scheduler_address)
+    result = CliRunner().invoke(main, ["--state", state_url, "run", "w", "-o", "json"])
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert re.fullmatch(
+        rf"dask scheduler {cluster.scheduler_address}, dashboard http://[0-9.]+:\d+/status",
+        first,
+    ), first
+    assert '"status": "succeeded"' in result.output
+
+
+def test_runner_dask_without_a_scheduler_starts_a_local_cluster_with_a_dashboard(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, state_url: str
+) -> None:
+    # The CLI's own LocalCluster: one worker process per core, tests/ importable by them.
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    apply(tmp_path, state_url, agent("where", {}) + workflow("w", ["{name: a, agent: where}"]))
+    result = CliRunner().invoke(main, ["--state", state_url, "run", "w", "--runner", "dask"])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"^dask scheduler tcp://127\.0\.0\.1:\d+, dashboard http://", result.output, re.M
+    )
+    assert re.search(r"^run \w+ succeeded in", result.output, re.M)
+
+    async def dashboard() -> tuple[int, bool]:
+        from devskyy.runtime.dask_runner import start_dask  # noqa: PLC0415
+
+        started = await start_dask(None, n_workers=1)
+        try:
+            assert started.dashboard is not None
+            # The dashboard is served by this loop: fetch it from a thread.
+            page = await asyncio.to_thread(urllib.request.urlopen, started.dashboard, timeout=30)
+            return page.status, b"Dask" in page.read()
+        finally:
+            await started.close()
+
+    assert asyncio.run(dashboard()) == (200, True)
