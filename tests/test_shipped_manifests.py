@@ -134,7 +134,7 @@ def test_scan_and_fix_steps(shipped: ResourceSet) -> None:
     }
     gate = next(s for s in workflow.spec.steps if s.name == "verify_before")
     assert gate.when is not None  # verify and fix only when the fix type has work
-    assert "steps.scan.output.fixable_by_fix_type" in gate.when
+    assert "steps.scan.output.fixable_for_fix_type" in gate.when
 
 
 def test_content_pipeline_steps(shipped: ResourceSet) -> None:

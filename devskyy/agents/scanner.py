@@ -7,7 +7,8 @@ What each scan type runs is in ``devskyy.agents.codecheck.scanning``.
 
 Output: ``files_scanned``, ``issues`` (file, line, column, rule, tool, severity,
 confidence, message, fixable, action), ``counts`` (total, fixable, by severity, by
-tool), ``fixable_by_fix_type`` (how many issues each fix type would fix),
+tool), ``fixable_by_fix_type`` (how many issues each fix type would fix) and
+``fixable_for_fix_type`` (that of the ``fix_type`` parameter, default auto),
 ``duration_seconds``, ``live_check``, and what the fixer needs to act on exactly
 these results (``target_path``, ``settings``, ``file_hashes``), and ``policy``: whose
 rules judged the tree (the project's own ruff/bandit configuration, or devskyy's).
@@ -81,6 +82,7 @@ class ScannerAgent(BaseAgent):
             raise classify(exc) from None
         issues = [Issue.from_dict(i) for i in report["issues"]]
         report["fixable_by_fix_type"] = fixable_by_fix_type(issues)
+        report["fixable_for_fix_type"] = report["fixable_by_fix_type"][params.fix_type]
         if params.include_live_check:
             report["live_check"] = await live.probe(
                 self.config.live_check_url,

@@ -83,6 +83,8 @@ class ScanParams(_Camel):
     target_path: WorkspaceFolder = "."
     include_live_check: bool = False
     compare_with: dict[str, Any] | None = None
+    # The fix type a fix step will use: ``fixable_for_fix_type`` counts its work.
+    fix_type: Literal["auto", "security", "performance", "format"] = "auto"
 
 
 class FixParams(_Camel):
