@@ -120,7 +120,7 @@ class FixerAgent(BaseAgent):
         return {
             "undone": True,
             "reason": reason,
-            "backup_path": restored.backup_path,
+            "restored_from": restored.backup_path,
             "target_path": restored.root,
             "reverted_files": restored.files,
         }
