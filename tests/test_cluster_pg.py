@@ -28,6 +28,7 @@ from pg_server import fresh_database
 from security_helpers import shipped_roles
 from test_watch_daemon import Daemon, _message
 
+from devskyy.adapters.daemon_lock import process_state
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.model.runs import RunStatus
@@ -321,13 +322,15 @@ def test_a_run_outlives_its_server_killed_with_sigkill(cluster: Cluster) -> None
             before = store.get(run_id)
             assert before.owner is not None
             assert before.owner.endswith(f":{victim.pid}")
+            # kill -9, left unreaped: a zombie answers kill(pid, 0) but owns nothing.
             victim.send_signal(signal.SIGKILL)
-            victim.wait(timeout=30)
+            _wait(lambda: process_state(victim.pid) == "Z")
             (cluster.root / "go").write_text("")
             _wait(lambda: store.get(run_id).status is RunStatus.SUCCEEDED, 60)
             after = store.get(run_id)
         finally:
             engine.dispose()
+            victim.wait(timeout=30)
         survivors = {f":{p.pid}" for p in cluster.servers[1:]}
         assert after.owner is not None
         assert after.owner[after.owner.rfind(":") :] in survivors

@@ -50,6 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from devskyy.adapters import failpoints
+from devskyy.adapters.daemon_lock import alive
 from devskyy.adapters.db import (
     corrupt_row,
     engine_url,
@@ -191,13 +192,9 @@ def owner_alive(owner: str | None) -> bool | None:
     host, _, pid_text = owner.rpartition(":")
     if host != socket.gethostname() or not pid_text.isdigit():
         return None
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # A zombie (killed, not yet reaped by its parent) still answers kill(pid, 0): it is
+    # dead all the same, and its runs must not wait for its parent.
+    return alive(int(pid_text))
 
 
 def _missing(run_id: str) -> NotFound:
