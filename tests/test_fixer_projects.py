@@ -292,7 +292,9 @@ def c():
     ("files", "source"),
     [
         ({"pyproject.toml": '[tool.bandit]\nskips = ["B307"]\n'}, "pyproject.toml"),
-        ({".bandit": "[bandit]\nskips = B307\n"}, ".bandit"),
+        # Only its policy options count: an output file or format would take the
+        # results away from devskyy.
+        ({".bandit": "[bandit]\nskips = B307\noutput = report.json\nformat = txt\n"}, ".bandit"),
     ],
 )
 def test_bandit_reads_the_projects_configuration(
@@ -301,6 +303,7 @@ def test_bandit_reads_the_projects_configuration(
     project = write_tree(tmp_path / "p", {**files, "m.py": BANDIT_CODE})
     report = call(scanner, scan_type="security", target_path=str(project))
     assert report["policy"]["bandit"] == {"source": "project", "file": source}
+    assert not (project / "report.json").exists()
     # The project's skips replace devskyy's (B101 assert is reported now; B307 eval is
     # skipped), and # nosec hides the second shell=True.
     assert rules(report) == [

@@ -2,8 +2,9 @@
 
 bandit runs as ``python -m bandit -f json`` in its own process (so it works on another
 core while ruff runs), from the scanned root, on the exact file list the walker chose.
-The project's own configuration applies when it has one (``.bandit`` via ``--ini``, or
-``[tool.bandit]`` in ``pyproject.toml`` via ``-c``: its tests, skips and exclusions);
+The project's own configuration applies when it has one (the ``skips``, ``tests``,
+``exclude`` and ``configfile`` of its ``.bandit``, or ``[tool.bandit]`` in
+``pyproject.toml`` via ``-c``);
 otherwise devskyy's ``banditSkip``. ``# nosec`` comments are always honoured. A file
 bandit could not read or parse is a ``skipped`` finding. Its hard-coded password
 findings quote the password; devskyy replaces the value before the message goes anywhere.
@@ -11,6 +12,7 @@ findings quote the password; devskyy replaces the value before the message goes 
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import re
@@ -22,7 +24,14 @@ from typing import Any
 
 from devskyy.agents.codecheck.files import oserror_reason, relative
 from devskyy.agents.codecheck.issues import Issue, Severity, Tool, skipped_issue
-from devskyy.agents.codecheck.proc import chunks, gather_in_order, python, run, tool_error
+from devskyy.agents.codecheck.proc import (
+    ToolError,
+    chunks,
+    gather_in_order,
+    python,
+    run,
+    tool_error,
+)
 
 SECRET_RULES = frozenset({"B105", "B106", "B107"})
 ROTATE_ACTION = "manual: move the secret to the environment or a secret store, then rotate it"
@@ -107,10 +116,33 @@ def workers_for(files: Sequence[Path]) -> int:
     return max(1, min(os.cpu_count() or 1, MAX_WORKERS, total // BYTES_PER_WORKER))
 
 
+# What a project's .bandit may say about the policy, as bandit's own options. The rest
+# of it (targets, recursive, format, output, verbosity) is about how bandit runs, which
+# devskyy decides: an ``output = report.json`` must not send the results elsewhere.
+_INI_OPTIONS = {"skips": "-s", "tests": "-t", "exclude": "-x", "configfile": "-c"}
+
+
+def ini_args(root: Path, name: str) -> list[str]:
+    """The policy options of the project's ``.bandit`` (``[bandit]`` section)."""
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(root / name, encoding="utf-8")
+        section = dict(parser.items("bandit"))
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise ToolError(f"{name}: not a bandit INI file: {exc}") from None
+    args: list[str] = []
+    for key, flag in _INI_OPTIONS.items():
+        value = section.get(key, "").strip()
+        if value:
+            args += [flag, str(root / value) if key == "configfile" else value]
+    return args
+
+
 def policy_args(root: Path, skip: Sequence[str], config: str | None) -> list[str]:
-    """The project's configuration (``--ini``/``-c``), or devskyy's skips."""
+    """The project's configuration (its ``.bandit`` options, or ``-c pyproject.toml``),
+    or devskyy's skips."""
     if config == ".bandit":
-        return ["--ini", str(root / config)]
+        return ini_args(root, config)
     if config is not None:
         return ["-c", str(root / config)]
     return ["-s", ",".join(skip)] if skip else []
