@@ -9,8 +9,9 @@ without any ruff configuration gets devskyy's policy from the agent's manifest
 (``ruffSelect``, ``lineLength``, ``ruffTargetVersion``, run ``--isolated`` so that no
 configuration above the root leaks in).
 
-bandit likewise reads the project's ``.bandit`` (INI, passed with ``--ini``) or the
-``[tool.bandit]`` table of its ``pyproject.toml`` (passed with ``-c``); without either,
+bandit likewise reads the project's ``.bandit`` (its INI policy options: skips, tests,
+exclude, configfile) or the ``[tool.bandit]`` table of its ``pyproject.toml`` (passed
+with ``-c``); without either,
 devskyy's ``banditSkip`` applies. ``# nosec`` comments are honoured in both cases.
 
 Every report names the policy used and the file it came from (``policy_record``), and
