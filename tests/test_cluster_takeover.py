@@ -170,3 +170,29 @@ def test_a_run_of_a_dead_local_process_is_taken_over_at_once(
     record = store.get(dead.id)
     assert record.status is RunStatus.SUCCEEDED
     assert [s.status for s in record.steps] == [StepStatus.SUCCEEDED, StepStatus.SUCCEEDED]
+
+
+def test_a_compiled_run_is_taken_over_like_a_named_one(clock: FakeClock) -> None:
+    """Tasks (``task:<type>``) and scheduled runs are rows like any run: recompiled from
+    their params by the engine that takes them over."""
+    store = MemoryRunStore()
+    compiled: list[dict[str, Any]] = []
+
+    def compile_task(params: dict[str, Any]) -> Any:
+        compiled.append(params)
+        return WF
+
+    caller = FakeCaller(clock, a=[ok({"n": 1})], b=[ok({"n": 2})])
+    engine, _ = engine_for(caller, store=store, owner="host-b:2")
+    engine.compilers["task:"] = compile_task
+    record = engine.create_run(WF, "task:relay", {"x": 1})
+    store.claim(record.id, expected_owner=record.owner, owner="host-a:1", now=clock.now())
+    clock.advance(200.0)
+    started: list[Any] = []
+    keeper = RunKeeper(lambda: engine, clock, lambda coro, name: started.append(coro))
+    assert keeper.tick() == [record.id]
+    asyncio.run(started[0])
+    done = store.get(record.id)
+    assert (done.status, done.owner, done.generation) == (RunStatus.SUCCEEDED, "host-b:2", 2)
+    assert compiled == [{"x": 1}]
+    assert [caller.called("a"), caller.called("b")] == [1, 1]
