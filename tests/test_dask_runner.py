@@ -247,6 +247,8 @@ def test_kill_9_of_a_worker_mid_step_retries_elsewhere_and_reruns_nothing_else(
     assert len(waits) == 1
     assert waits[0].error is not None
     assert waits[0].error.startswith("TemporaryError: the Dask worker running the attempt died")
+    assert waits[0].worker is not None  # the worker that died, by its address
+    assert re.fullmatch(r"tcp://127\.0\.0\.1:\d+", waits[0].worker), waits[0].worker
 
 
 def test_runner_dask_without_the_extra_is_one_line_naming_it(
