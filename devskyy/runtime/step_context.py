@@ -52,3 +52,15 @@ def in_step(run_id: str, step: str) -> Iterator[StepRef]:
         yield ref
     finally:
         _CURRENT.reset(token)
+
+
+def enter_step(run_id: str, step: str) -> StepRef:
+    """Be step ``step`` of run ``run_id`` for the rest of the current task.
+
+    For a task of its own (the engine's step task): asyncio gives each task a copy of the
+    context, so the value goes with the task and needs no reset (nor ``in_step``'s
+    generator-based context manager on the per-step path).
+    """
+    ref = StepRef(run_id, step)
+    _CURRENT.set(ref)
+    return ref

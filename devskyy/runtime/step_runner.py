@@ -66,6 +66,12 @@ def noting(note: AttemptNote) -> Iterator[AttemptNote]:
         _NOTE.reset(token)
 
 
+def set_note(note: AttemptNote) -> None:
+    """Run the current task's attempts under ``note`` (the engine's step task: asyncio
+    gives each task a copy of the context, so nothing needs resetting)."""
+    _NOTE.set(note)
+
+
 class RunnerCounts:
     """Attempts per (runner, outcome): ``devskyy_runner_attempts_total`` in /metrics."""
 
@@ -91,6 +97,8 @@ class LocalStepRunner:
     """In-process asyncio runner over the orchestrator's replicas."""
 
     name = "local"
+    # Every result is checked and copied here (json_copy below): callers need not again.
+    returns_json_copies = True
 
     def __init__(
         self, replicas: Callable[[str], list[Replica]], counts: RunnerCounts | None = None

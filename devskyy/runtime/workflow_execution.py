@@ -47,8 +47,8 @@ from devskyy.model.runs import (
     StepStatus,
 )
 from devskyy.runtime.attempt import AttemptExecutor, Plan, StepBreaker
-from devskyy.runtime.step_context import in_step
-from devskyy.runtime.step_runner import AttemptNote, noting
+from devskyy.runtime.step_context import enter_step
+from devskyy.runtime.step_runner import AttemptNote, set_note
 
 S = StepStatus
 STEPS_FAILED = "step(s) failed:"
@@ -156,11 +156,20 @@ class RunExecution:
         # The runner's backend went away (RunnerLost): the run stops, resumable.
         self.lost: RunnerLost | None = None
         self.not_json: dict[str, str] = {}
+        # Inputs without expressions: their JSON copy is the rendered input (each step is
+        # launched once per session, so no two attempts share it; retries copy it).
+        self.literal: dict[str, dict[str, Any]] = {}
         for spec in workflow.spec.steps:
             try:
-                json_copy(spec.input)
+                copied = json_copy(spec.input)
             except (TypeError, ValueError) as exc:
                 self.not_json[spec.name] = str(exc)
+                continue
+            if not any(_templated(v) for v in copied.values()):
+                self.literal[spec.name] = copied
+        # A caller whose results are already fresh JSON copies (the orchestrator: its step
+        # runner checks and copies them) need not have them copied again.
+        self.json_out: bool = getattr(engine.caller, "returns_json_copies", False) is True
 
     # -- recording -------------------------------------------------------------------------
 
@@ -350,6 +359,9 @@ class RunExecution:
         return {**inputs, "capability": spec.capability}
 
     def _render(self, spec: StepSpec) -> dict[str, Any]:
+        literal = self.literal.pop(spec.name, None)
+        if literal is not None:
+            return literal
         rendered: dict[str, Any] = {}
         for key, value in spec.input.items():
             try:
@@ -463,9 +475,11 @@ class RunExecution:
 
         try:
             # A resumed step gets a fresh retry budget: attempts count in this session.
-            # in_step: the agent keys its side effects by run and step (issue 19.7).
-            with in_step(self.run.id, spec.name), noting(note):
-                done = await self.engine.executor.run(attempt, self._plan(spec, agent))
+            # The step's own task: the agent keys its side effects by run and step (issue
+            # 19.7) and the runner reads the note; both die with the task's context.
+            enter_step(self.run.id, spec.name)
+            set_note(note)
+            done = await self.engine.executor.run(attempt, self._plan(spec, agent))
             if done.error is None:
                 output = self._output(spec, agent, done.result)
                 self.completions.append(_Outcome(spec.name, output=output))
@@ -482,6 +496,8 @@ class RunExecution:
 
     def _output(self, spec: StepSpec, agent: str, output: Any) -> dict[str, Any]:
         """The JSON dict a step produced (a caller other than the orchestrator may err)."""
+        if self.json_out:
+            return output  # type: ignore[no-any-return]
         if not isinstance(output, dict):
             raise NotSerializable(
                 f"step {spec.name!r}: agent {agent!r} returned {type(output).__name__}, not a dict"
@@ -572,6 +588,17 @@ class RunExecution:
             if cancelled:  # a failed listener is not called again
                 with contextlib.suppress(Exception):
                     self._apply(commit=False)
+
+
+def _templated(value: Any) -> bool:
+    """Whether a JSON value holds an expression anywhere (a ``${{`` in some string)."""
+    if isinstance(value, str):
+        return "${{" in value
+    if isinstance(value, dict):
+        return any(_templated(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_templated(v) for v in value)
+    return False
 
 
 def _set_fields(patch: RunPatch) -> dict[str, Any]:
