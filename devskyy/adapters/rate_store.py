@@ -116,8 +116,3 @@ class SqlRateWindows:
             raw.close()
         hits = json.loads(row[0]) if self._sqlite else row[0]
         return [int(t) for t in hits], bool(row[1])
-
-    def reset(self, key: str) -> None:
-        """Forget a principal's log (an operator's reset)."""
-        with self.engine.begin() as conn:
-            conn.execute(rate_windows.delete().where(rate_windows.c.principal == key))
