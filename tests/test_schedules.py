@@ -322,3 +322,40 @@ def test_the_daemon_loop_wakes_for_due_times_on_the_fake_clock(
     ]
     # It slept until each due time, not in small steps.
     assert sleeps[:3] == [15 * 60, 20 * 60, 20 * 60]
+
+
+def test_replace_cancels_the_running_run_and_starts_the_new_one(
+    tmp_path: Path, state_url: str
+) -> None:
+    tree = write_tree(tmp_path, "*/5 * * * *", "      concurrencyPolicy: Replace\n")
+    text = (tree / "all.yaml").read_text().replace("SucceedAgent", "HangAgent")
+    (tree / "all.yaml").write_text(text)
+    clock = FakeClock(start=at("2026-06-01T10:01Z"))
+
+    async def scenario() -> tuple[list[Fire], str]:
+        one = await leader(state_url, clock, tree)
+        clock.advance(4 * 60 + 30)  # 10:05:30
+        await one.scheduler.tick()
+        ((first_id, first),) = one.scheduler.started.items()
+        for _ in range(50):  # let the run reach its (hanging) step
+            await asyncio.sleep(0)
+        clock.advance(5 * 60)  # 10:10:30: the first run still hangs
+        await one.scheduler.tick()
+        await asyncio.wait([first])
+        status = one.system.workflows.store.get(first_id).status.value
+        for task in list(one.scheduler.started.values()):
+            task.cancel()
+        await asyncio.gather(*one.scheduler.started.values(), return_exceptions=True)
+        done = fires(one.system.engine)
+        await one.system.close()
+        return done, status
+
+    done, first_status = run(scenario())
+    rows = [(utc(f.due_at), f.status, f.reason) for f in done if f.status != "armed"]
+    first_run = done[1].run_id
+    assert rows == [
+        ("2026-06-01T10:05Z", "fired", ""),
+        ("2026-06-01T10:10Z", "replaced", f"Replace: cancelled run {first_run}"),
+    ]
+    assert first_status == "cancelled"
+    assert done[2].run_id not in (None, first_run)
