@@ -1,6 +1,7 @@
 """Faults of the Dask runner on real clusters: the scheduler going away mid-run (the run
 stops interrupted and ``resume`` with a new cluster finishes it), and a worker dying right
-after the sandbox gateway charged (``devskyy worker`` processes; the retry charges nothing).
+after the sandbox gateway charged (``devskyy worker`` processes reaching the same SQLite
+file or PostgreSQL database as the coordinator; the retry charges nothing).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from dask_support import TESTS, agent, apply, marks, workflow
+from pg_server import fresh_database
 
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
@@ -174,9 +177,20 @@ def _worker(address: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_url(request: pytest.FixtureRequest, state_url: str) -> Iterator[str]:
+    """The store the coordinator and the workers share: SQLite on one machine, PostgreSQL."""
+    if request.param == "sqlite":
+        yield state_url
+        return
+    with fresh_database(request.getfixturevalue("server_url")) as url:
+        yield url
+
+
 def test_a_payment_repeated_after_its_worker_died_charges_once(
-    tmp_path: Path, state_url: str
+    tmp_path: Path, shared_url: str
 ) -> None:
+    state_url = shared_url
     applied = CliRunner().invoke(
         main, ["--state", state_url, "apply", str(_commerce_tree(tmp_path))]
     )
