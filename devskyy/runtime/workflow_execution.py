@@ -8,100 +8,67 @@ deadline, the retry policy and its sleeps), each attempt ONE ``AgentCaller.call_
 happened (attempt started, retry wait, outcome) and wakes the loop.
 
 The session computes the transitions (step records, events, run patches) and queues
-their effects; ``drive`` is the one place that applies them: it commits (group commit,
-before dependents start unless they finish within the commit window) and then calls the
-progress listener. A listener that raises fails the run with that error (and the error
-propagates to the caller); only real cancellation (``CancelledError``, Ctrl-C) records
+their effects in a ``RunJournal`` (``run_journal``); ``drive`` is the one place that
+applies them: it commits (group commit, before dependents start unless they finish
+within the commit window) and then calls the progress listener. Inputs and outputs are
+``step_inputs``' concern, a step's agent, retry, timeout and breaker ``step_policies'``.
+A listener that raises fails the run with that error (and the error propagates to the
+caller); only real cancellation (``CancelledError``, Ctrl-C) records
 the run as ``cancelled``; ``RunnerLost`` (a distributed runner's scheduler went away)
 records it ``interrupted``, resumable, its in-flight steps pending; any other error
 records it ``failed`` with that error.
 
-It needs from the engine only ``RunServices`` (a Protocol), so the engine and its run
-session do not import each other.
+It needs from the engine only ``RunServices`` (a Protocol in ``run_services``), so the
+engine and its run session do not import each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any
 
-from devskyy.adapters.clock import Clock
-from devskyy.adapters.run_store import RunFenced, RunStore
-from devskyy.core.breaker import Breaker, BreakerPolicy
+from devskyy.adapters.run_store import RunFenced
 from devskyy.core.dag import DagProgress
-from devskyy.core.expressions import ExpressionError, render, truthy
-from devskyy.core.jsonvalue import json_copy
-from devskyy.core.retry import RetryPolicy
-from devskyy.errors import DevskyyError, MissingInput, PermanentError, RunnerLost
-from devskyy.model.manifests import Agent, Priority, StepSpec, Workflow
+from devskyy.core.expressions import ExpressionError, truthy
+from devskyy.errors import DevskyyError, RunnerLost
+from devskyy.model.manifests import StepSpec, Workflow
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
     RunStatus,
-    RunWrite,
     StepEvent,
     StepRecord,
     StepStatus,
 )
-from devskyy.runtime.attempt import AttemptExecutor, Plan, StepBreaker
+from devskyy.runtime.attempt import Plan
+from devskyy.runtime.run_journal import RunJournal
+from devskyy.runtime.run_services import (
+    STEPS_FAILED,
+    AgentCaller,
+    NotSerializable,
+    ProgressListener,
+    ProgressListenerError,
+    RunServices,
+)
+from devskyy.runtime.run_services import describe as _describe
 from devskyy.runtime.step_context import enter_step
+from devskyy.runtime.step_inputs import StepInputs, checked_output, with_capability
+from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
 
+__all__ = [
+    "STEPS_FAILED",
+    "AgentCaller",
+    "NotSerializable",
+    "ProgressListener",
+    "ProgressListenerError",
+    "RunExecution",
+    "RunServices",
+]
+
 S = StepStatus
-STEPS_FAILED = "step(s) failed:"
-DEFAULT_RETRY = RetryPolicy()
-ProgressListener = Callable[[RunRecord, StepRecord], None]
-
-
-class AgentCaller(Protocol):
-    """What the engine needs from the orchestrator: one attempt, and name resolution."""
-
-    async def call_agent(
-        self,
-        name: str,
-        kwargs: dict[str, Any],
-        *,
-        timeout: float | None = None,
-        priority: Priority | None = None,
-    ) -> dict[str, Any]:
-        """Run one attempt on agent ``name`` (admitted by ``priority``); StepTimeout /
-        CircuitOpen on those failures."""
-        ...
-
-    def resolve(self, capability: str) -> str:
-        """The agent to call for a capability; ``NotFound`` when none provides it."""
-        ...
-
-
-class RunServices(Protocol):
-    """What a run session needs from its engine."""
-
-    caller: AgentCaller
-    store: RunStore
-    clock: Clock
-    executor: AttemptExecutor
-    commit_interval: float
-    heartbeat_interval: float
-    breakers: dict[tuple[str, str], StepBreaker]
-
-    def agent_manifest(self, name: str) -> Agent | None:
-        """The Agent manifest of ``name`` in live state, if any."""
-        ...
-
-    def agent_defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
-        """The agent's declared retry policy and timeout (None: not declared)."""
-        ...
-
-
-class ProgressListenerError(DevskyyError):
-    """The progress listener raised: the run is recorded failed with this error."""
-
-
-class NotSerializable(PermanentError):
-    """A step's input or output is not a JSON value (the step-runner seam needs JSON)."""
 
 
 @dataclass
@@ -125,7 +92,6 @@ class RunExecution:
     ) -> None:
         self.engine = engine
         self.clock = engine.clock
-        self.notices: list[StepRecord] = []
         self.workflow = workflow
         self.run = record
         self.dag = dag
@@ -138,9 +104,7 @@ class RunExecution:
             if s.status.terminal
         }
         self.context = {"params": record.params, "steps": self.steps_context}
-        self.dirty: dict[str, StepRecord] = {}
-        self.events: list[StepEvent] = []
-        self.patch: RunPatch | None = None
+        self.journal = RunJournal(engine.store, self.clock, on_step)
         self.completions: list[_Outcome] = []
         self.wakeup = asyncio.Event()
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -148,25 +112,12 @@ class RunExecution:
         self.attempt_began: dict[str, float] = {}
         self.deadline = self.clock.monotonic() + workflow.spec.timeout_seconds
         self.timed_out = False
-        self.flushed_at = self.clock.monotonic()
-        self.agent_manifests: dict[str, Agent | None] = {}
-        self.agent_defaults: dict[str, tuple[RetryPolicy | None, float | None]] = {}
+        self.policies = StepPolicies(engine, workflow.name)
         # Per running step: the runner's note of its current attempt (the worker).
         self.notes: dict[str, AttemptNote] = {}
         # The runner's backend went away (RunnerLost): the run stops, resumable.
         self.lost: RunnerLost | None = None
-        self.not_json: dict[str, str] = {}
-        # Inputs without expressions: their JSON copy is the rendered input (each step is
-        # launched once per session, so no two attempts share it; retries copy it).
-        self.literal: dict[str, dict[str, Any]] = {}
-        for spec in workflow.spec.steps:
-            try:
-                copied = json_copy(spec.input)
-            except (TypeError, ValueError) as exc:
-                self.not_json[spec.name] = str(exc)
-                continue
-            if not any(_templated(v) for v in copied.values()):
-                self.literal[spec.name] = copied
+        self.inputs = StepInputs(workflow)
         # A caller whose results are already fresh JSON copies (the orchestrator: its step
         # runner checks and copies them) need not have them copied again.
         self.json_out: bool = getattr(engine.caller, "returns_json_copies", False) is True
@@ -175,55 +126,18 @@ class RunExecution:
 
     def _set(self, record: StepRecord, event: StepEvent | None) -> None:
         self.records[record.name] = record
-        self.dirty[record.name] = record
-        if event is not None:
-            self.events.append(event)
-        if self.on_step is not None:
-            self.notices.append(record)
+        self.journal.step(record, event)
 
     def _apply(self, commit: bool = True) -> None:
-        """THE place effects happen: commit what changed, then tell the listener."""
-        if commit:
-            self.flush()
-        if not self.notices or self.on_step is None:
-            return
-        notices, self.notices = self.notices, []
-        for record in notices:
-            try:
-                self.on_step(self.run, record)
-            except Exception as exc:
-                raise ProgressListenerError(
-                    f"progress listener failed: {type(exc).__name__}: {exc}"
-                ) from exc
+        """THE place effects happen (``RunJournal.apply``): commit, then the listener."""
+        self.journal.apply(self.run, commit)
 
     def _patch(self, patch: RunPatch) -> None:
-        """Merge run fields into the pending write (a later value wins per field)."""
-        self.patch = patch if self.patch is None else replace(self.patch, **_set_fields(patch))
+        self.journal.run_patch(patch)
 
     def flush(self) -> None:
         """Write everything changed since the last flush in one transaction."""
-        if not (self.dirty or self.events or self.patch):
-            return
-        events = self.events
-        ended = {(e.step, e.attempt) for e in events if e.status is not S.RUNNING}
-        if ended:
-            # An attempt that started and ended within one batch is one row: its end
-            # event carries started_at (a third fewer rows for fast steps).
-            events = [
-                e for e in events if e.status is not S.RUNNING or (e.step, e.attempt) not in ended
-            ]
-        batch = RunWrite(
-            self.run.id,
-            self.patch,
-            tuple(self.dirty.values()),
-            tuple(events),
-            self.run.generation,  # fenced: refused once another owner took the run
-        )
-        self.engine.store.write(batch)
-        self.flushed_at = self.clock.monotonic()
-        self.dirty = {}
-        self.events = []
-        self.patch = None
+        self.journal.flush(self.run)
 
     def _finish_step(
         self, name: str, status: StepStatus, *, output: dict[str, Any] | None = None, **extra: Any
@@ -284,7 +198,9 @@ class RunExecution:
                 # Group commit: results are durable before dependents start, unless steps
                 # finish faster than the commit window; then one commit covers the window.
                 window = self.engine.commit_interval
-                self._apply(not window or self.clock.monotonic() - self.flushed_at >= window)
+                self._apply(
+                    not window or self.clock.monotonic() - self.journal.flushed_at >= window
+                )
                 for outcome in batch:
                     self._advance_outcome(outcome)
             return self._close()
@@ -331,8 +247,9 @@ class RunExecution:
                 self._finish_step(name, S.SKIPPED, reason=reason)
                 return False
             agent = spec.agent or self.engine.caller.resolve(spec.capability or "")
-            inputs = self._render(spec)
-            inputs = self._with_capability(spec, agent, inputs)
+            inputs = self.inputs.render(spec, self.context)
+            if spec.capability is not None:
+                inputs = with_capability(spec, self.policies.agent(agent), inputs)
         except (DevskyyError, ExpressionError) as exc:
             self.dag.fail(name, _describe(exc))
             self._finish_step(name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__)
@@ -343,41 +260,6 @@ class RunExecution:
         self.tasks[name] = asyncio.create_task(self._run_step(spec, agent, inputs), name=name)
         return True
 
-    def _with_capability(
-        self, spec: StepSpec, agent: str, inputs: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Tell an agent of several capabilities which one a ``capability:`` step asked for.
-
-        The capability goes in the ``capability`` input (unless the step sets one); an
-        agent with a single capability needs no such hint and gets none.
-        """
-        if spec.capability is None or "capability" in inputs:
-            return inputs
-        manifest = self._agent(agent)
-        if manifest is None or len(manifest.spec.capabilities) < 2:
-            return inputs
-        return {**inputs, "capability": spec.capability}
-
-    def _render(self, spec: StepSpec) -> dict[str, Any]:
-        literal = self.literal.pop(spec.name, None)
-        if literal is not None:
-            return literal
-        rendered: dict[str, Any] = {}
-        for key, value in spec.input.items():
-            try:
-                rendered[key] = render(value, self.context)
-            except MissingInput as exc:
-                raise MissingInput(f"step {spec.name!r}: input {key!r}: {exc}") from None
-            except ExpressionError as exc:
-                raise ExpressionError(f"step {spec.name!r}: input {key!r}: {exc}") from None
-        if spec.name in self.not_json:
-            raise NotSerializable(
-                f"step {spec.name!r}: input is not JSON: {self.not_json[spec.name]}"
-            )
-        # Rendered values come from JSON params and JSON-checked outputs; the literals were
-        # checked once in __init__, so the whole input is JSON without another round trip.
-        return rendered
-
     def _attempt_started(self, name: str, attempt: int) -> None:
         now = self.clock.now()
         started = self.records[name].started_at or now
@@ -385,39 +267,8 @@ class RunExecution:
         self.attempt_began[name] = now
         self._set(record, StepEvent(name, S.RUNNING, attempt, now))
 
-    def _retry_policy(self, spec: StepSpec, agent: str) -> RetryPolicy:
-        if spec.retry is not None:
-            return RetryPolicy.from_spec(spec.retry)
-        return self._defaults(agent)[0] or DEFAULT_RETRY
-
-    def _defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
-        # Looked up once per run session.
-        if name not in self.agent_defaults:
-            self.agent_defaults[name] = self.engine.agent_defaults(name)
-        return self.agent_defaults[name]
-
-    def _agent(self, name: str) -> Agent | None:
-        # Looked up once per run session.
-        if name not in self.agent_manifests:
-            self.agent_manifests[name] = self.engine.agent_manifest(name)
-        return self.agent_manifests[name]
-
-    def _timeout(self, spec: StepSpec, agent: str) -> float:
-        timeout = spec.timeout_seconds
-        if timeout is None:
-            timeout = self._defaults(agent)[1] or 300.0
-        return max(0.0, min(timeout, self.deadline - self.clock.monotonic()))
-
     def _plan(self, spec: StepSpec, agent: str) -> Plan:
         name = spec.name
-        breakers: tuple[StepBreaker, ...] = ()
-        if spec.circuit_breaker is not None:
-            key = (self.workflow.name, name)
-            cell = self.engine.breakers.get(key)
-            if cell is None:
-                policy = BreakerPolicy.from_spec(spec.circuit_breaker)
-                cell = self.engine.breakers[key] = StepBreaker(Breaker(policy), f"step {name!r}")
-            breakers = (cell,)
 
         def on_retry(_attempt: int, exc: Exception, delay: float) -> None:
             self._retry_wait(name, exc, delay)
@@ -428,8 +279,8 @@ class RunExecution:
 
         return Plan(
             f"step {name!r}",
-            self._retry_policy(spec, agent),
-            breakers=breakers,
+            self.policies.retry(spec, agent),
+            breakers=self.policies.breakers(spec),
             deadline=self.deadline,
             deadline_reason="the workflow timeout leaves no time to retry",
             deadline_error=f"step {name!r}: workflow timed out",
@@ -458,12 +309,12 @@ class RunExecution:
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
         priority = self.workflow.spec.priority
-        note = self.notes[spec.name] = AttemptNote(priority, agent=self._agent(agent))
+        note = self.notes[spec.name] = AttemptNote(priority, agent=self.policies.agent(agent))
 
         async def attempt() -> Any:
             note.attempt = self.dag.attempts(spec.name)
             note.worker = None
-            timeout = self._timeout(spec, agent)
+            timeout = self.policies.timeout(spec, agent, self.deadline - self.clock.monotonic())
             try:
                 return await self.engine.caller.call_agent(
                     agent, dict(inputs), timeout=timeout, priority=priority
@@ -498,16 +349,7 @@ class RunExecution:
         """The JSON dict a step produced (a caller other than the orchestrator may err)."""
         if self.json_out:
             return output  # type: ignore[no-any-return]
-        if not isinstance(output, dict):
-            raise NotSerializable(
-                f"step {spec.name!r}: agent {agent!r} returned {type(output).__name__}, not a dict"
-            )
-        try:
-            return dict(json_copy(output))
-        except (TypeError, ValueError) as exc:
-            raise NotSerializable(
-                f"step {spec.name!r}: output of agent {agent!r} is not JSON: {exc}"
-            ) from None
+        return checked_output(spec, agent, output)
 
     def _record_outcome(self, outcome: _Outcome) -> None:
         self.tasks.pop(outcome.name, None)
@@ -588,23 +430,3 @@ class RunExecution:
             if cancelled:  # a failed listener is not called again
                 with contextlib.suppress(Exception):
                     self._apply(commit=False)
-
-
-def _templated(value: Any) -> bool:
-    """Whether a JSON value holds an expression anywhere (a ``${{`` in some string)."""
-    if isinstance(value, str):
-        return "${{" in value
-    if isinstance(value, dict):
-        return any(_templated(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_templated(v) for v in value)
-    return False
-
-
-def _set_fields(patch: RunPatch) -> dict[str, Any]:
-    return {k: v for k, v in vars(patch).items() if v is not None}
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -68,14 +68,14 @@ from devskyy.model.runs import (
     StepStatus,
 )
 from devskyy.runtime.attempt import AttemptExecutor, StepBreaker
-from devskyy.runtime.workflow_execution import (
+from devskyy.runtime.run_services import (
     STEPS_FAILED,
     AgentCaller,
     NotSerializable,
     ProgressListener,
     ProgressListenerError,
-    RunExecution,
 )
+from devskyy.runtime.workflow_execution import RunExecution
 
 __all__ = [
     "AgentCaller",
