@@ -1,10 +1,14 @@
 """What the three commerce agents share: the store, first-use seeding, capability dispatch.
 
 Each commerce agent works on the devskyy store it is bound to (``AgentContext.engine``;
-unbound, it opens the default ``.devskyy/state.db`` under its ``state_dir``). On
-``initialize()`` it seeds the shipped catalog (``devskyy/data/catalog.json``) and the
-chart of accounts, inserting only what is missing, so a fresh state works at once and
-existing stock is never reset.
+unbound, it opens the default ``.devskyy/state.db`` under its ``state_dir``). Catalog,
+orders and stock go through the ``CommerceStore`` Protocol (``adapters/commerce_twin``):
+in production ``SqlCommerceStore`` over that engine; ``use_store`` hands an agent another
+one, such as the in-memory twin ``MemoryCommerceStore`` in tests (payments and the ledger
+are SQL only, through ``adapters/commerce_payments`` on the engine). On ``initialize()``
+it seeds the shipped catalog (``devskyy/data/catalog.json``) and the chart of accounts,
+inserting only what is missing, so a fresh state works at once and existing stock is
+never reset.
 
 Store calls are blocking SQLAlchemy calls; they run in worker threads
 (``asyncio.to_thread``) so that concurrent steps really are concurrent and the event
@@ -29,7 +33,7 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from devskyy.adapters import commerce_store as store
+from devskyy.adapters.commerce_twin import CommerceStore, SqlCommerceStore
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.engine import Engine
 from devskyy.core.commerce import Product, parse_catalog
@@ -58,6 +62,11 @@ def seed_catalog() -> list[Product]:
 
 def seed_store(engine: Engine) -> dict[str, int]:
     """Insert the shipped catalog and the chart of accounts where missing (idempotent)."""
+    return seed_into(SqlCommerceStore(engine))
+
+
+def seed_into(target: CommerceStore) -> dict[str, int]:
+    """``seed_store`` into any commerce store (the SQL one, the in-memory twin)."""
     products = [
         {
             "sku": p.sku,
@@ -71,7 +80,7 @@ def seed_store(engine: Engine) -> dict[str, int]:
         for p in seed_catalog()
     ]
     chart = [{"code": a.code, "name": a.name, "type": a.type.value} for a in CHART_OF_ACCOUNTS]
-    return store.seed(engine, products, chart)
+    return target.seed(products, chart)
 
 
 class CommerceAgent(BaseAgent):
@@ -84,6 +93,8 @@ class CommerceAgent(BaseAgent):
         super().__init__(agent_name, version)
         self._engine: Engine | None = None
         self._owns_engine = False
+        self._store: CommerceStore | None = None
+        self._given_store: CommerceStore | None = None
 
     @property
     def engine(self) -> Engine:
@@ -91,16 +102,36 @@ class CommerceAgent(BaseAgent):
             raise RuntimeError(f"{self.agent_name} is not initialized; call initialize() first")
         return self._engine
 
+    @property
+    def store(self) -> CommerceStore:
+        """Catalog, orders and stock (the SQL store of ``engine``, unless ``use_store``)."""
+        if self._store is None:
+            raise RuntimeError(f"{self.agent_name} is not initialized; call initialize() first")
+        return self._store
+
+    def use_store(self, store: CommerceStore) -> None:
+        """Work on ``store`` for catalog, orders and stock (call before ``initialize``).
+
+        With no bound engine the agent then opens none: an agent that needs payments or
+        the ledger (financial, gateway) still needs ``AgentContext.engine``.
+        """
+        self._given_store = store
+
     async def initialize(self) -> bool:
         """Connect to the store and seed it; False (status FAILED) when that fails."""
         try:
             if self.context.engine is not None:
                 self._engine = self.context.engine
-            else:
+            elif self._given_store is None:
                 url = f"sqlite:///{(self.context.state_dir / 'state.db').absolute()}"
                 self._engine = await asyncio.to_thread(open_engine, url)
                 self._owns_engine = True
-            await asyncio.to_thread(seed_store, self._engine)
+            if self._given_store is not None:
+                self._store = self._given_store
+            else:
+                assert self._engine is not None  # bound or opened just above
+                self._store = SqlCommerceStore(self._engine)
+            await asyncio.to_thread(seed_into, self._store)
         except Exception as exc:
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.status = AgentStatus.FAILED
@@ -112,6 +143,7 @@ class CommerceAgent(BaseAgent):
         if self._owns_engine and self._engine is not None:
             self._engine.dispose()
         self._engine = None
+        self._store = None
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking store call in a worker thread."""

@@ -23,7 +23,6 @@ from typing import Any
 
 from pydantic import Field
 
-from devskyy.adapters import commerce_store as store
 from devskyy.agents.commerce.common import CommerceAgent, CommerceConfig
 from devskyy.core.commerce import (
     OrderInvalid,
@@ -111,7 +110,7 @@ class EcommerceAgent(CommerceAgent):
         items = DEFAULT_ITEMS if items is None else parse_items(items)
         order_id = order_id.strip() if isinstance(order_id, str) else order_id
         order_id = order_id or new_order_id()
-        rows = await self.db(store.catalog, self.engine, _skus(items))
+        rows = await self.db(self.store.catalog, _skus(items))
         catalog = {sku: _product(row) for sku, row in rows.items()}
         priced = validate_order(
             str(order_id),
@@ -122,8 +121,7 @@ class EcommerceAgent(CommerceAgent):
             rules=rules,
         )
         stored, created = await self.db(
-            store.create_order,
-            self.engine,
+            self.store.create_order,
             {
                 "id": priced.order_id,
                 "customer": priced.customer,

@@ -28,7 +28,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from devskyy.adapters import commerce_payments as money
-from devskyy.adapters import commerce_store as store
 from devskyy.agents.commerce.common import CommerceAgent, CommerceConfig
 from devskyy.agents.commerce.gateway import (
     DEFAULT_PAYMENT_METHOD,
@@ -104,7 +103,7 @@ class FinancialAgent(CommerceAgent):
         known = await self.db(money.payment_by_key, self.engine, key)
         if known is not None:
             return self._settled(known, replayed=True)
-        order = await self.db(store.get_order, self.engine, order_id)
+        order = await self.db(self.store.get_order, order_id)
         if order is None:
             raise OrderNotFound(order_id)
         if order["status"] != OrderStatus.RESERVED.value:
@@ -151,7 +150,7 @@ class FinancialAgent(CommerceAgent):
 
     async def record_transaction(self, order_id: str) -> dict[str, Any]:
         """Book the paid order in the ledger once; see the module docstring."""
-        order = await self.db(store.get_order, self.engine, order_id)
+        order = await self.db(self.store.get_order, order_id)
         if order is None:
             raise OrderNotFound(order_id)
         payment = await self.db(money.succeeded_payment, self.engine, order_id)

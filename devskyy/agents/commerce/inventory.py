@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from devskyy.adapters import commerce_store as store
 from devskyy.agents.commerce.common import CommerceAgent, CommerceConfig
 from devskyy.core.commerce import OrderNotFound, OrderStateError, OrderStatus, OutOfStock
 
@@ -43,8 +42,7 @@ class InventoryAgent(CommerceAgent):
     async def reserve_inventory(self, order_id: str) -> dict[str, Any]:
         """Take the order's stock atomically; see the module docstring."""
         outcome = await self.db(
-            store.reserve,
-            self.engine,
+            self.store.reserve,
             order_id,
             from_status=OrderStatus.VALIDATED.value,
             reserved_status=OrderStatus.RESERVED.value,
@@ -60,7 +58,7 @@ class InventoryAgent(CommerceAgent):
         if outcome.result == "already" and status not in _HOLDING:
             raise OrderStateError(f"order {order_id} is {status.value}; it holds no stock")
         held = [r for r in outcome.reservations if r["status"] != "released"]
-        left = await self.db(store.catalog, self.engine, [r["sku"] for r in held])
+        left = await self.db(self.store.catalog, [r["sku"] for r in held])
         return {
             "order_id": order_id,
             "status": status.value,
@@ -74,8 +72,7 @@ class InventoryAgent(CommerceAgent):
     async def release_inventory(self, order_id: str, reason: str = "") -> dict[str, Any]:
         """Give back the order's held stock once and cancel it; see the module docstring."""
         outcome = await self.db(
-            store.release,
-            self.engine,
+            self.store.release,
             order_id,
             allowed_from=[s.value for s in _RELEASABLE],
             status=OrderStatus.CANCELLED.value,
