@@ -83,6 +83,10 @@ def test_scheduler_gone_interrupts_the_run_and_resume_with_the_cluster_back_fini
                     error: BaseException | None = None
                 except Exception as exc:
                     error = exc
+                # Not the agent's fault: its breaker and error count are untouched.
+                figures = system.orchestrator.get_agent_metrics("where")
+                assert figures["total_errors"] == 0, figures
+                assert figures["circuit_breaker"]["state"] == "closed"
                 return run_id, error
             finally:
                 await system.close()

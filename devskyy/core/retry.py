@@ -34,7 +34,8 @@ decision and the circuit breaker read that one answer:
   unexpected exceptions, ``BrokenResult``: a result that is not a JSON dict, and
   ``RetriesExhausted``: the agent's own self-healing gave up, the one permanent error that is
   the agent's failure). Retried while attempts remain; the breaker counts a failure.
-* ``Fault.CANCELLED``: not an ``Exception`` (cancellation, interrupts): neither.
+* ``Fault.CANCELLED``: not an ``Exception`` (cancellation, interrupts), or ``RunnerLost``
+  (the step runner's backend went away, the agent did not fail): neither.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from devskyy.errors import (
     ExecutionError,
     PermanentError,
     RetriesExhausted,
+    RunnerLost,
 )
 from devskyy.model.manifests import RetrySpec
 
@@ -173,7 +175,7 @@ class RetryPolicy:
 
     def classify(self, error: BaseException) -> Fault:
         """Whose fault ``error`` is (see the module docstring): the one classification."""
-        if not isinstance(error, Exception):
+        if not isinstance(error, Exception) or isinstance(error, RunnerLost):
             return Fault.CANCELLED
         return Fault.AGENT if self._refusal(error) is None else Fault.REQUEST
 
