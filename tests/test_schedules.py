@@ -359,3 +359,30 @@ def test_replace_cancels_the_running_run_and_starts_the_new_one(
     ]
     assert first_status == "cancelled"
     assert done[2].run_id not in (None, first_run)
+
+
+def test_a_restart_inside_the_repeated_autumn_hour_does_not_fire_its_wall_times_again(
+    tmp_path: Path, state_url: str
+) -> None:
+    tree = write_tree(tmp_path, "*/30 * * * *")
+    clock = FakeClock(start=at("2026-10-24T23:40Z"))  # 01:40 CEST
+
+    async def scenario() -> list[Fire]:
+        first = await leader(state_url, clock, tree)
+        await first.until(clock, at("2026-10-25T00:50Z"))  # 02:50 CEST
+        await first.system.close()
+        clock.advance(20 * 60)  # 01:10Z: 02:10 CET, the second 02:00-03:00
+        second = await leader(state_url, clock, tree)
+        await second.until(clock, at("2026-10-25T02:40Z"))
+        done = fires(second.system.engine)
+        await second.system.close()
+        return done
+
+    done = run(scenario())
+    assert [(utc(f.due_at), f.status) for f in done if f.status != "armed"] == [
+        ("2026-10-25T00:00Z", "fired"),  # 02:00 CEST
+        ("2026-10-25T00:30Z", "fired"),  # 02:30 CEST
+        # 02:00 and 02:30 CET (01:00Z, 01:30Z) are the same wall times: not again.
+        ("2026-10-25T02:00Z", "fired"),  # 03:00 CET
+        ("2026-10-25T02:30Z", "fired"),
+    ]
