@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class WhereAgent(BaseAgent):
     def __init__(self) -> None:
         super().__init__(agent_name="Where Agent", version="1.0.0")
         self.initialized = 0
+        self.instance = uuid.uuid4().hex[:12]  # tells a rebuilt instance from the old one
 
     @property
     def settings(self) -> WhereConfig:
@@ -79,5 +81,6 @@ class WhereAgent(BaseAgent):
             "step": step,
             "label": settings.label,
             "initialized": self.initialized,
+            "instance": self.instance,
             "input": kwargs,
         }

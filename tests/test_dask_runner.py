@@ -124,16 +124,23 @@ def test_workers_build_once_per_revision_and_rebuild_when_the_agent_changes(
             apply(tmp_path, state_url, agent("where", {"label": "v2"}) + workflow("w", steps))
             system.live.refresh()
             third = await system.workflows.run("w", {})
-            return [first, second, third]
+            reloaded = await system.registry.reload("where")  # new code, same manifest
+            assert reloaded["status"] == "reloaded", reloaded
+            fourth = await system.workflows.run("w", {})
+            return [first, second, third, fourth]
         finally:
             await system.close()
 
     records = asyncio.run(run_twice_then_change())
-    assert [r.status for r in records] == [RunStatus.SUCCEEDED] * 3
-    for record, label in zip(records, ["v1", "v1", "v2"], strict=True):
+    assert [r.status for r in records] == [RunStatus.SUCCEEDED] * 4
+    for record, label in zip(records, ["v1", "v1", "v2", "v2"], strict=True):
         for out in outputs(record).values():
             assert out["label"] == label
             assert out["initialized"] == 1  # built and initialized once per worker
+    instances = [{out["instance"] for out in outputs(r).values()} for r in records]
+    assert instances[1] <= instances[0]  # the same agents served the second run
+    assert not instances[2] & (instances[0] | instances[1])  # new revision: rebuilt
+    assert not instances[3] & instances[2]  # code reloaded on the coordinator: rebuilt
 
 
 def test_placement_local_runs_in_this_process(tmp_path: Path, state_url: str, cluster: Any) -> None:

@@ -154,27 +154,34 @@ class DaskStepRunner:
         state_url: str | None,
         prefixes: Callable[[], tuple[str, ...]],
         counts: RunnerCounts | None = None,
+        code_of: Callable[[str], object] | None = None,
     ) -> None:
         self.client = client
         self._agents = agents
         self._local = local
         self._state_url = None if state_url is None else absolute_state_url(state_url)
         self._prefixes = prefixes
+        # The agent's class in this process: a hot reload of its code (``agents reload``,
+        # ``watch``) makes a new class, hence a new hash, and workers re-import it too.
+        self._code_of = code_of or (lambda _name: None)
         self.counts = counts or getattr(local, "counts", None) or RunnerCounts()
-        # Per agent: the manifest object, its JSON, its hash and the import prefixes, made
-        # once per applied manifest (the prefixes scan entry points: milliseconds).
-        self._specs: dict[str, tuple[Agent, str, str, tuple[str, ...]]] = {}
+        # Per agent: the manifest and code it was made for, its JSON, hash and the import
+        # prefixes, made once per manifest and code (the prefixes scan entry points).
+        self._specs: dict[str, tuple[Agent, object, str, str, tuple[str, ...]]] = {}
         self._killed: type[BaseException] = _distributed().KilledWorker
         self._cancels: set[asyncio.Future[Any]] = set()
 
     def _spec(self, manifest: Agent) -> tuple[str, str, tuple[str, ...]]:
-        """The manifest's JSON, hash and prefixes, once per applied manifest object."""
+        """The manifest's JSON, hash and prefixes, once per manifest object and code."""
+        code = self._code_of(manifest.name)
         known = self._specs.get(manifest.name)
-        if known is None or known[0] is not manifest:
+        if known is None or known[0] is not manifest or known[1] is not code:
             text = manifest.model_dump_json(by_alias=True)
-            digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-            known = self._specs[manifest.name] = (manifest, text, digest, self._prefixes())
-        return known[1], known[2], known[3]
+            token = f"{text}\x00{id(code)}"  # a reloaded class is a new object
+            digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+            prefixes = self._prefixes()
+            known = self._specs[manifest.name] = (manifest, code, text, digest, prefixes)
+        return known[2], known[3], known[4]
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         note = attempt_note()

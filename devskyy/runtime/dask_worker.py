@@ -14,7 +14,8 @@ its own beyond caches:
   registry's own ``build`` (the import-prefix rules the coordinator uses travel with the
   task), bound to the same state URL, and ``initialize()``-d, once per worker process
   and manifest hash; a new revision that changes the agent changes the hash, and the next
-  attempt builds the new agent and shuts the old one down (hot reload reaches workers);
+  attempt builds the new agent and shuts the old one down; a hot reload of the agent's code
+  on the coordinator changes the hash too, and the rebuild re-imports the module;
 * the run and step (the attempt re-enters ``in_step`` so that side effects keyed by step,
   such as a payment's idempotency key, are the same as on the coordinator);
 * the inputs as JSON text; the output goes back as JSON text.
@@ -125,7 +126,9 @@ class _WorkerAgents:
                 state_dir=_state_dir(task.state_url),
                 allowed_prefixes=task.prefixes,
             )
-            loaded = await registry.build(manifest)
+            # A rebuild re-imports the module: the hash also changes when the coordinator
+            # reloaded the agent's code, and this process still holds the old module.
+            loaded = await registry.build(manifest, reload=known is not None)
             replica = Replica(loaded.instances[0])
             self.built[task.agent] = (task.spec_hash, replica)
             if known is not None:  # the previous revision's agent

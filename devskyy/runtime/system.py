@@ -59,6 +59,7 @@ from devskyy.adapters.engine import Engine
 from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
+from devskyy.errors import NotFound
 from devskyy.runtime.background import BackgroundTasks
 from devskyy.runtime.dask_runner import DaskCluster, DaskStepRunner, start_dask
 from devskyy.runtime.live import LiveView
@@ -131,6 +132,14 @@ def _state_dir(url: str) -> Path:
     return Path(".devskyy")
 
 
+def _agent_class(orchestrator: Orchestrator, name: str) -> object:
+    """The class of ``name``'s running instances (a new one after a code reload)."""
+    try:
+        return type(orchestrator.instances(name)[0])
+    except (NotFound, IndexError):
+        return None
+
+
 async def open_system(
     state_url: str | None = None,
     *,
@@ -172,6 +181,7 @@ async def open_system(
                 local=orchestrator.runner,
                 state_url=url,
                 prefixes=registry.prefixes,
+                code_of=lambda name: _agent_class(orchestrator, name),
             )
         if start_agents:
             system.discovery = await registry.discover_and_register_all_agents()
