@@ -386,3 +386,46 @@ def test_a_restart_inside_the_repeated_autumn_hour_does_not_fire_its_wall_times_
         ("2026-10-25T02:00Z", "fired"),  # 03:00 CET
         ("2026-10-25T02:30Z", "fired"),
     ]
+
+
+def test_a_schedule_that_cannot_be_computed_is_logged_and_the_others_still_fire(
+    tmp_path: Path, state_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Validation refuses a bad cron; a store written by hand or by an older devskyy may hold
+    # one. The live view is the project's own seam: hand the scheduler such a state.
+    tree = write_tree(tmp_path, "*/10 * * * *")
+    clock = FakeClock(start=at("2026-06-01T10:01Z"))
+
+    async def scenario() -> list[Fire]:
+        one = await leader(state_url, clock, tree)
+        good = one.system.live.current().workflows["nightly"]
+        spec = good.spec.model_copy(
+            update={"schedules": [good.spec.schedules[0].model_copy(update={"cron": "61 * * * *"})]}
+        )
+        bad = good.model_copy(
+            update={"metadata": good.metadata.model_copy(update={"name": "bad"}), "spec": spec}
+        )
+
+        class Live:
+            def current(self) -> Any:
+                return type("State", (), {"workflows": {"bad": bad, "nightly": good}})()
+
+        one.scheduler.live = Live()  # type: ignore[assignment]
+        clock.advance(10 * 60)
+        assert one.scheduler.next_due() == at("2026-06-01T10:20Z")
+        await one.scheduler.tick()  # arms "bad" (nothing to compute yet), fires 10:10
+        await one.settle()
+        clock.advance(10 * 60)
+        await one.scheduler.tick()  # "bad" cannot say what is due; 10:20 fires anyway
+        await one.settle()
+        done = fires(one.system.engine)
+        await one.system.close()
+        return done
+
+    with caplog.at_level("ERROR", logger="devskyy.schedules"):
+        done = run(scenario())
+    assert [(f.workflow, utc(f.due_at), f.status) for f in done if f.status != "armed"] == [
+        ("nightly", "2026-06-01T10:10Z", "fired"),
+        ("nightly", "2026-06-01T10:20Z", "fired"),
+    ]
+    assert [r.message for r in caplog.records].count("schedule cannot be computed; skipped") == 2

@@ -80,7 +80,12 @@ class Scheduler:
     def next_due(self) -> float | None:
         """The wall time (epoch seconds) of the earliest next fire, or None without any."""
         now = self.clock.now()
-        times = [core.next_fire(s.cron, s.timezone, now) for _, s in self._schedules()]
+        times = []
+        for workflow, schedule in self._schedules():
+            try:
+                times.append(core.next_fire(schedule.cron, schedule.timezone, now))
+            except (ValueError, KeyError, LookupError) as exc:  # bad cron or zone in the store
+                _bad(workflow, exc)
         return min(times, default=None)
 
     async def tick(self) -> list[Fired]:
@@ -92,7 +97,10 @@ class Scheduler:
             if (workflow.name, key) in seen:
                 continue  # the same schedule written twice fires once
             seen.add((workflow.name, key))
-            out += await asyncio.to_thread(self._one, workflow, schedule, key)
+            try:
+                out += await asyncio.to_thread(self._one, workflow, schedule, key)
+            except (ValueError, KeyError, LookupError) as exc:
+                _bad(workflow, exc)  # one bad schedule must not stop the others
         for fired in out:
             if fired.run_id is not None and fired.status in ("fired", "replaced", "repaired"):
                 task = self.background.start(
@@ -239,6 +247,14 @@ class Scheduler:
             timezone=schedule.timezone,
             recorded_at=self.clock.now(),
         )
+
+
+def _bad(workflow: Workflow, exc: Exception) -> None:
+    # Validation refuses these; a store written by an older devskyy or by hand may hold one.
+    log.error(
+        "schedule cannot be computed; skipped",
+        extra={"fields": {"workflow": workflow.name, "error": f"{type(exc).__name__}: {exc}"}},
+    )
 
 
 __all__ = ["Fired", "Scheduler"]
