@@ -13,9 +13,11 @@ another run); ``test_most_blocks_run`` keeps that list from swallowing the pages
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -53,6 +55,18 @@ SKIP: dict[tuple[str, str], str] = {
     ("docs/security.md", "for i in"): "a server and curl",
     ("docs/ui.md", "devskyy keys create alice"): "a server and a browser",
     ("CONTRIBUTING.md", ".venv/bin/python -m devskyy.model.schemas"): "rewrites this checkout",
+}
+
+# Programs a block may call that need a network, root or a cluster.
+NOT_OFFLINE = {
+    "pip": "the package index",
+    "curl": "a server",
+    "ssh": "another machine",
+    "sudo": "root",
+    "systemctl": "systemd",
+    "journalctl": "systemd",
+    "dask": "a Dask cluster",
+    "psql": "a PostgreSQL server",
 }
 
 _ID = re.compile(r"\b(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{12}\b")
@@ -98,6 +112,14 @@ class Block:
         for (page, start), why in SKIP.items():
             if page == self.page and first.startswith(start):
                 return why
+        for command in self.commands:  # whatever any page may add later
+            text = _strip_comment(command.text)
+            if text.endswith("&"):
+                return "starts a background process"
+            if text.split(" ", 1)[0] in NOT_OFFLINE:
+                return f"{text.split(' ', 1)[0]}: {NOT_OFFLINE[text.split(' ', 1)[0]]}"
+            if re.match(r"devskyy (serve|watch|worker)\b", text):
+                return "a server or daemon that runs until stopped"
         return None
 
 
@@ -157,6 +179,28 @@ def _strip_comment(command: str) -> str:
     return ":" if not text or text.startswith("#") else text
 
 
+def _run_block(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One block in its own process group, which is ended afterwards: nothing it started
+    may outlive it (a page's example that forgets to stop a server must not leak one)."""
+    proc = subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:
+            out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def run_page(
     page: str, scratch: Path, *, raw: bool = False
 ) -> list[tuple[Block, Command, list[str]]]:
@@ -193,15 +237,7 @@ def run_page(
         ]
         save = f'{{ export -p; echo "cd $(printf %q "$PWD")"; }} > {state}'
         script = "\n".join([f"source {state}", *steps, save])
-        done = subprocess.run(
-            ["bash", "-c", script],
-            cwd=scratch,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = _run_block(script, scratch, env)
         outputs = done.stdout.split(marker + "\n")[1:]
         assert len(outputs) == len(block.commands), (block.page, block.line, done.stderr)
         for command, output in zip(block.commands, outputs, strict=True):
