@@ -207,7 +207,9 @@ def test_openapi_lists_every_guide_endpoint_with_typed_bodies(world: ApiWorld) -
         assert ref.endswith(model)
     fix = doc["components"]["schemas"]["FixRequest"]["properties"]
     assert fix["dry_run"]["default"] is False
-    assert len([p for p in doc["paths"] if p.startswith("/api/")]) == 22
+    # The guide's 22 paths, plus the push webhook of pull mode (issue 16).
+    assert len([p for p in doc["paths"] if p.startswith("/api/")]) == 23
+    assert "/api/gitops/webhook" in doc["paths"]
 
 
 def test_metrics_in_prometheus_text(world: ApiWorld) -> None:
