@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -10,7 +11,12 @@ from click.testing import CliRunner
 from devskyy.cli import main
 from devskyy.cli.worker import RunnerChoice, dask_worker_argv
 from devskyy.model.manifests import Priority
-from devskyy.runtime.dask_runner import absolute_state_url, dask_priority
+from devskyy.runtime.dask_runner import (
+    RunnerUnavailable,
+    absolute_state_url,
+    dask_priority,
+    start_dask,
+)
 
 
 def test_worker_runs_exactly_dask_worker_with_the_devskyy_preload() -> None:
@@ -65,3 +71,13 @@ def test_a_relative_sqlite_path_is_made_absolute_for_workers(
     assert absolute_state_url("sqlite:///:memory:") == "sqlite:///:memory:"
     url = "postgresql+psycopg://u@db/devskyy"
     assert absolute_state_url(url) == url
+
+
+def test_an_unreachable_scheduler_is_one_error_naming_it() -> None:
+    async def connect() -> None:
+        await start_dask("tcp://127.0.0.1:9", timeout=0.5)
+
+    with pytest.raises(RunnerUnavailable) as caught:
+        asyncio.run(connect())
+    assert str(caught.value).startswith("cannot reach the Dask scheduler tcp://127.0.0.1:9: ")
+    assert "\n" not in str(caught.value)

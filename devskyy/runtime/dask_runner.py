@@ -122,7 +122,10 @@ async def start_dask(
             await cluster.close()
         raise RunnerUnavailable(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
     # An existing scheduler may allow re-runs after a worker death: devskyy decides those.
-    await client.run_on_scheduler(_no_reruns)
+    # A lambda travels by value (cloudpickle): the scheduler need not have devskyy.
+    await client.run_on_scheduler(
+        lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0)
+    )
     handle = DaskCluster(client, cluster, str(client.scheduler.address))
     started = "started a LocalCluster" if cluster is not None else "connected to"
     log.info(
@@ -132,12 +135,6 @@ async def start_dask(
         handle.dashboard or "(none)",
     )
     return handle
-
-
-def _no_reruns(dask_scheduler: Any) -> int:
-    """On the scheduler: never re-run a task whose worker died (KilledWorker at once)."""
-    dask_scheduler.allowed_failures = 0
-    return 0
 
 
 class DaskStepRunner:
