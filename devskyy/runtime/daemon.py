@@ -16,7 +16,10 @@ full pass runs, never two at once:
    calls finish on the old instance; an import error or a failed ``initialize()`` keeps
    the old one and is reported).
 
-A periodic resync (``interval``) catches missed events and drift; SIGHUP forces one.
+A periodic resync (``interval``) catches missed events and drift; SIGHUP forces one. A
+verified push webhook (``request_push``) is a hint like a file event. The loop also wakes at
+the next due time of the applied workflows' schedules (``runtime.scheduler``), which only a
+lease holder fires.
 SIGTERM/SIGINT stop the loop; the caller then drains background work
 (``BackgroundTasks.drain``) and releases the store's daemon lease.
 
@@ -332,9 +335,10 @@ class WatchDaemon:
         lease, which the fence raises, does)."""
         if self.scheduler is None:
             return
+        started = self.system.clock.now()
         try:
             await self.scheduler.tick()
-            self._next_fire = await asyncio.to_thread(self.scheduler.next_due)
+            self._next_fire = await asyncio.to_thread(self.scheduler.next_due, started)
         except LeaseLost:
             raise
         except Exception:  # crash-only: retried at the next wake-up

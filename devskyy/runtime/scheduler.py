@@ -77,9 +77,11 @@ class Scheduler:
         workflows = self.live.current().workflows
         return [(wf, s) for _, wf in sorted(workflows.items()) for s in wf.spec.schedules]
 
-    def next_due(self) -> float | None:
-        """The wall time (epoch seconds) of the earliest next fire, or None without any."""
-        now = self.clock.now()
+    def next_due(self, since: float | None = None) -> float | None:
+        """The wall time (epoch seconds) of the earliest fire after ``since`` (default now),
+        or None without any. The daemon passes the time its last tick started, so a due
+        time that came while that tick ran wakes it at once instead of being superseded."""
+        now = self.clock.now() if since is None else since
         times = []
         for workflow, schedule in self._schedules():
             try:
