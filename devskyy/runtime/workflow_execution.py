@@ -11,7 +11,8 @@ The session computes the transitions (step records, events, run patches) and que
 their effects in a ``RunJournal`` (``run_journal``); ``drive`` is the one place that
 applies them: it commits (group commit, before dependents start unless they finish
 within the commit window) and then calls the progress listener. Inputs and outputs are
-``step_inputs``' concern, a step's agent, retry, timeout and breaker ``step_policies'``.
+``step_inputs``' concern, a step's agent, retry, timeout and breaker ``step_policies'``,
+the closing status and what an abort records ``run_endings'``.
 A listener that raises fails the run with that error (and the error propagates to the
 caller); only real cancellation (``CancelledError``, Ctrl-C) records
 the run as ``cancelled``; ``RunnerLost`` (a distributed runner's scheduler went away)
@@ -43,13 +44,11 @@ from devskyy.model.runs import (
     StepStatus,
 )
 from devskyy.runtime.attempt import Plan
+from devskyy.runtime.run_endings import abandoning, closing, cut_short, is_cancellation
 from devskyy.runtime.run_journal import RunJournal
 from devskyy.runtime.run_services import (
-    STEPS_FAILED,
-    AgentCaller,
     NotSerializable,
     ProgressListener,
-    ProgressListenerError,
     RunServices,
 )
 from devskyy.runtime.run_services import describe as _describe
@@ -57,16 +56,6 @@ from devskyy.runtime.step_context import enter_step
 from devskyy.runtime.step_inputs import StepInputs, checked_output, with_capability
 from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
-
-__all__ = [
-    "STEPS_FAILED",
-    "AgentCaller",
-    "NotSerializable",
-    "ProgressListener",
-    "ProgressListenerError",
-    "RunExecution",
-    "RunServices",
-]
 
 S = StepStatus
 
@@ -315,6 +304,7 @@ class RunExecution:
             note.attempt = self.dag.attempts(spec.name)
             note.worker = None
             timeout = self.policies.timeout(spec, agent, self.deadline - self.clock.monotonic())
+            note.timeout = timeout
             try:
                 return await self.engine.caller.call_agent(
                     agent, dict(inputs), timeout=timeout, priority=priority
@@ -374,13 +364,9 @@ class RunExecution:
     def _close(self) -> RunRecord:
         self._apply(commit=False)  # the listener hears of the last skips before the end
         now = self.clock.now()
-        failed = [s.name for s in self.records.values() if s.status is S.FAILED]
-        status = RunStatus.FAILED if failed or self.timed_out else RunStatus.SUCCEEDED
-        error = None
-        if self.timed_out:
-            error = f"workflow timed out after {self.workflow.spec.timeout_seconds:g}s"
-        elif failed:
-            error = f"{STEPS_FAILED} {', '.join(failed)}"
+        status, error = closing(
+            self.records.values(), self.timed_out, self.workflow.spec.timeout_seconds
+        )
         self._patch(RunPatch(status=status, finished_at=now, error=error, heartbeat_at=now))
         self.flush()
         self.run = replace(
@@ -401,32 +387,16 @@ class RunExecution:
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         if isinstance(error, RunFenced):  # the run is another owner's now: write nothing
             return
-        cancelled = isinstance(error, asyncio.CancelledError | KeyboardInterrupt)
-        why = "the run was cancelled" if cancelled else f"the run failed: {_describe(error)}"
-        if isinstance(error, RunnerLost):
-            why = f"the run was interrupted: {_describe(error)}"
+        why, patch = abandoning(error, self.clock.now())
         # The original error matters more than a failed last write; resume recovers.
         with contextlib.suppress(Exception):
             batch, self.completions = self.completions, []
             for outcome in batch:  # results that did arrive are kept
                 self._record_outcome(outcome)
             for name in self.tasks:  # attempts cut short: run again on resume
-                record = replace(
-                    self.records[name],
-                    status=S.PENDING,
-                    error=f"CancelledError: {why} during this step",
-                    error_type="CancelledError",
-                )
-                self._set(record, None)
-            now = self.clock.now()
-            if cancelled:
-                patch = RunPatch(status=RunStatus.CANCELLED, finished_at=now)
-            elif isinstance(error, RunnerLost):  # resumable once the backend is back
-                patch = RunPatch(status=RunStatus.INTERRUPTED, error=_describe(error))
-            else:
-                patch = RunPatch(status=RunStatus.FAILED, finished_at=now, error=_describe(error))
+                self._set(cut_short(self.records[name], why), None)
             self._patch(patch)
             self.flush()
-            if cancelled:  # a failed listener is not called again
+            if is_cancellation(error):  # a failed listener is not called again
                 with contextlib.suppress(Exception):
                     self._apply(commit=False)
