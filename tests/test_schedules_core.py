@@ -177,6 +177,10 @@ def test_zone_problems() -> None:
         "unknown time zone 'Mars/Olympus' (expected an IANA name such as 'Europe/Paris' or 'UTC')"
     )
     assert zone_problem("../etc/passwd") is not None
+    # A folder of the zone database is no zone (ZoneInfo raises IsADirectoryError).
+    assert zone_problem("Europe") == (
+        "unknown time zone 'Europe' (expected an IANA name such as 'Europe/Paris' or 'UTC')"
+    )
 
 
 def test_the_key_follows_what_fires_not_the_position() -> None:

@@ -87,7 +87,8 @@ def zone_problem(name: str) -> str | None:
     """Why ``name`` is not an IANA time zone, or None."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name that is a folder of the database ("Europe") or too long a path.
         return f"unknown time zone {name!r} (expected an IANA name such as 'Europe/Paris' or 'UTC')"
     return None
 

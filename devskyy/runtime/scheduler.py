@@ -86,7 +86,7 @@ class Scheduler:
         for workflow, schedule in self._schedules():
             try:
                 times.append(core.next_fire(schedule.cron, schedule.timezone, now))
-            except (ValueError, KeyError, LookupError) as exc:  # bad cron or zone in the store
+            except (ValueError, LookupError, OSError) as exc:  # bad cron or zone in the store
                 _bad(workflow, exc)
         return min(times, default=None)
 
@@ -101,7 +101,7 @@ class Scheduler:
             seen.add((workflow.name, key))
             try:
                 out += await asyncio.to_thread(self._one, workflow, schedule, key)
-            except (ValueError, KeyError, LookupError) as exc:
+            except (ValueError, LookupError, OSError) as exc:
                 _bad(workflow, exc)  # one bad schedule must not stop the others
         for fired in out:
             if fired.run_id is not None and fired.status in ("fired", "replaced", "repaired"):
