@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,6 +196,36 @@ def test_a_step_timeout_cancels_the_dask_task(tmp_path: Path, state_url: str, cl
     step = record.step("train")
     assert step.error == "StepTimeout: agent 'gpu' did not answer within 1s"
     assert left == 0
+
+
+def test_a_hung_attempt_past_its_timeout_frees_its_worker(
+    tmp_path: Path, state_url: str, cluster: Any
+) -> None:
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    hung = {"marks": str(folder), "release": str(tmp_path / "never"), "hold_steps": ["hang"]}
+    text = agent("hung", hung, retry="{maxAttempts: 1}")
+    text += agent("where", {"marks": str(folder), "barrier": 2})
+    text += workflow("hangs", ["{name: hang, agent: hung, timeoutSeconds: 1}"])
+    text += workflow("fan", [f"{{name: s{i}, agent: where}}" for i in range(4)])
+    apply(tmp_path, state_url, text)
+
+    async def go() -> tuple[RunRecord, RunRecord, float]:
+        system = await dask_system(state_url, cluster)
+        try:
+            hanging = await system.workflows.run("hangs", {})
+            start = time.monotonic()
+            # Needs both workers at once (barrier 2): the hung one must be free again.
+            fan = await system.workflows.run("fan", {})
+            return hanging, fan, time.monotonic() - start
+        finally:
+            await system.close()
+
+    hanging, fan, seconds = asyncio.run(go())
+    assert hanging.step("hang").error == "StepTimeout: agent 'hung' did not answer within 1s"
+    assert fan.status is RunStatus.SUCCEEDED
+    assert {out["pid"] for out in outputs(fan).values()} == worker_pids(cluster)
+    assert seconds < 8  # the barrier gives up after 10 s when a worker stays busy
 
 
 def _devskyy_tasks(dask_scheduler: Any) -> int:

@@ -213,6 +213,7 @@ class DaskStepRunner:
             None if step is None else step.run_id,
             None if step is None else step.step,
             json.dumps(inputs),
+            None if note is None else note.timeout,
         )
         where = name if step is None else f"{step.run_id}-{step.step}"
         attempt = 1 if note is None else note.attempt

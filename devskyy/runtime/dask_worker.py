@@ -67,6 +67,7 @@ class AttemptTask:
     run_id: str | None
     step: str | None
     inputs: str
+    timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,12 @@ class _WorkerAgents:
         replica = await self._agent(task)
         runner = LocalStepRunner(lambda _name: [replica])
         inputs = json.loads(task.inputs)
-        if task.run_id is None or task.step is None:
-            return await runner.run_attempt(task.agent, inputs)
-        with in_step(task.run_id, task.step):
-            return await runner.run_attempt(task.agent, inputs)
+        # The coordinator stopped waiting at the same limit: free this worker too.
+        async with asyncio.timeout(task.timeout):
+            if task.run_id is None or task.step is None:
+                return await runner.run_attempt(task.agent, inputs)
+            with in_step(task.run_id, task.step):
+                return await runner.run_attempt(task.agent, inputs)
 
     async def _agent(self, task: AttemptTask) -> Replica:
         if self.lock is None:

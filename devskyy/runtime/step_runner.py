@@ -43,6 +43,9 @@ class AttemptNote:
     priority: Priority = Priority.MEDIUM
     attempt: int = 1
     worker: str | None = None
+    # The attempt's time limit: a remote runner stops the agent there too, so that a hung
+    # attempt does not keep a worker after the coordinator gave up on it.
+    timeout: float | None = None
     # The Agent manifest the run session resolved (looked up once per session, as the
     # engine's own defaults are): a remote runner ships it instead of asking live state.
     agent: Agent | None = None
