@@ -44,7 +44,6 @@ from devskyy.errors import RunnerLost
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepEvent, StepRecord
 from devskyy.runtime import progress
-from devskyy.runtime.agent_failures import explain_failures
 from devskyy.runtime.progress import StepProgress
 from devskyy.runtime.step_context import StepRef
 from devskyy.runtime.system import System, open_system
@@ -283,6 +282,9 @@ async def _start_agents(system: System, only: set[str] | None = None) -> None:
     errors = summary.get("errors", {})
     if not errors:
         return
+    # Only when an agent failed: explaining reads manifests (YAML) again.
+    from devskyy.runtime.agent_failures import explain_failures  # noqa: PLC0415
+
     revisions = system.state.revisions()
     tree = Path(revisions[-1].source) if revisions else None
     for name, reasons in explain_failures(errors, system.state.live(), tree).items():

@@ -40,7 +40,7 @@ from devskyy.extras import missing_extra_message
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.agent import AgentContext, AgentStatus, BaseAgent
-from devskyy.runtime.manifests import default_prefixes
+from devskyy.runtime.manifests import allowed_prefixes_from_env, entry_point_modules
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.workflows import WorkflowEngine, to_guide_shape
 
@@ -89,6 +89,9 @@ class Registry:
         self.engine = engine
         self.state_dir = state_dir or Path(".devskyy")
         self._prefixes = allowed_prefixes
+        # Read once: each entry_points() walks every installed distribution (~10 ms), and
+        # an agent build asks for the prefixes each time.
+        self._entry_point_modules: list[str] | None = None
         self.workflows = workflows
         self._manifests: dict[str, Agent] = {}
         self.failures: dict[str, str] = {}
@@ -97,8 +100,11 @@ class Registry:
 
     def prefixes(self) -> tuple[str, ...]:
         """``devskyy.agents`` plus the configured or environment prefixes."""
-        extra = default_prefixes() if self._prefixes is None else list(self._prefixes)
-        return normalize_prefixes(extra)
+        if self._prefixes is not None:
+            return normalize_prefixes(list(self._prefixes))
+        if self._entry_point_modules is None:
+            self._entry_point_modules = entry_point_modules()
+        return normalize_prefixes([*allowed_prefixes_from_env(), *self._entry_point_modules])
 
     def load_class(self, module_path: str, *, reload: bool = False) -> type[BaseAgent]:
         """Import ``package.module:Class`` from an allowed prefix; it must be a BaseAgent."""

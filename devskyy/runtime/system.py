@@ -51,7 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.db import open_engine, resolve_state_url
@@ -61,13 +61,15 @@ from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.errors import NotFound
 from devskyy.runtime.background import BackgroundTasks
-from devskyy.runtime.dask_runner import DaskCluster, DaskStepRunner, start_dask
 from devskyy.runtime.live import LiveView
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
 from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.security.redaction import RedactingRunStore
 from devskyy.runtime.workflows import WorkflowEngine
+
+if TYPE_CHECKING:
+    from devskyy.runtime.dask_runner import DaskCluster
 
 
 @dataclass
@@ -174,6 +176,12 @@ async def open_system(
         workflows = registry.workflow_engine()
         system = System(url, engine, clock, state, orchestrator, registry, workflows, live)
         if runner == "dask":
+            # Imported here: the Dask seam is only on the path of --runner dask.
+            from devskyy.runtime.dask_runner import (  # noqa: PLC0415
+                DaskStepRunner,
+                start_dask,
+            )
+
             system.cluster = await start_dask(scheduler)
             orchestrator.runner = DaskStepRunner(
                 system.cluster.client,

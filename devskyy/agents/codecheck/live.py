@@ -8,18 +8,11 @@ Neither the URL's credentials nor its query string appear in the report.
 from __future__ import annotations
 
 import asyncio
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 NOT_CONFIGURED = "not configured"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 def shown(url: str) -> str:
@@ -32,6 +25,14 @@ def shown(url: str) -> str:
 
 
 def _get(url: str, timeout: float) -> int:
+    # urllib.request (http.client, email) on use: most scans have no live check.
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
     opener = urllib.request.build_opener(_NoRedirect())
     headers = {"User-Agent": "devskyy-scanner"}
     request = urllib.request.Request(url, method="GET", headers=headers)  # noqa: S310 - http(s) only

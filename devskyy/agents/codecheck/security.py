@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
-
 from devskyy.agents.codecheck.files import relative, walk
 from devskyy.agents.codecheck.issues import Issue, Severity, Tool, sort_issues, summarize
 from devskyy.agents.codecheck.perf import parse
@@ -103,6 +101,9 @@ def _dep_issue(file: str, line: int, rule: str, severity: Severity, message: str
 
 
 def _requirement_issues(file: str, line: int, spec: str) -> Iterator[Issue]:
+    # packaging on use: starting the agents of `devskyy run` should not pay for it.
+    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
+
     try:
         req = Requirement(spec)
     except InvalidRequirement:

@@ -1,0 +1,96 @@
+"""The start of ``devskyy run`` imports only what running a workflow needs (issue 13.5).
+
+A fresh interpreter imports the ``run`` command, opens the applied store and starts the
+agents ``scan_and_fix`` calls, exactly as ``devskyy run`` does before its first step;
+then none of the libraries that only other commands (or a step, on use) need may be in
+``sys.modules``. Each of them is installed here, so the check can fail.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+# Packages that serve other commands (serve, watch, worker, migrate, the API) or that an
+# agent imports only when a step uses them (codemods, secret detection, live check).
+NOT_ON_THE_RUN_PATH = (
+    "alembic",
+    "anthropic",
+    "bandit",
+    "dask",
+    "detect_secrets",
+    "distributed",
+    "fastapi",
+    "http",
+    "httpx",
+    "jinja2",
+    "jsonschema",
+    "libcst",
+    "markdown",
+    "networkx",
+    "packaging",
+    "psycopg",
+    "requests",
+    "starlette",
+    "uvicorn",
+)
+
+CHILD = r"""
+import asyncio, json, sys
+from devskyy.cli import runs
+
+async def start() -> list[str]:
+    system = await runs.open_system(None, start_agents=False)
+    try:
+        workflow = system.workflows.workflow("scan_and_fix")
+        await runs._start_agents(system, runs._called_by(system, workflow))
+        return sorted(a["name"] for a in system.registry.list_agents())
+    finally:
+        await system.close()
+
+started = asyncio.run(start())
+print(json.dumps({"started": started, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_each_forbidden_package_is_installed_so_the_check_can_fail() -> None:
+    missing = [n for n in NOT_ON_THE_RUN_PATH if importlib.util.find_spec(n) is None]
+    assert missing == []
+
+
+def test_devskyy_run_starts_without_the_other_commands_libraries(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    devskyy = str(Path(sys.executable).with_name("devskyy"))
+    applied = subprocess.run(
+        [devskyy, "apply", "manifests"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["started"] == ["fixer", "scanner", "security", "verifier"]
+    loaded = {m.split(".")[0] for m in report["modules"]}
+    assert sorted(loaded & set(NOT_ON_THE_RUN_PATH)) == []
+    # The Dask seam itself is imported only for --runner dask.
+    assert "devskyy.runtime.dask_runner" not in report["modules"]
