@@ -11,7 +11,8 @@ and ``retries=0``, its Dask ``priority`` is the workflow's (critical 3 … low 0
 ``resources`` the Agent manifest's; the scheduler's ``allowed-failures`` is set to 0 on
 connect, so a task whose worker dies is never re-run by Dask: it fails with
 ``KilledWorker``, which becomes a ``TemporaryError`` that devskyy's retry policy retries
-(on another worker) and records. An attempt cut short by its timeout cancels its future.
+(on another worker) and records. An attempt cut short by its timeout cancels its future,
+and the worker stops the agent at the same limit (the timeout travels with the task).
 When the scheduler goes away, the attempts in flight fail with ``RunnerLost`` (temporary):
 the workflow engine stops the run as ``interrupted``, and ``runs resume`` with the cluster
 back finishes it. Agents with ``placement: local`` run in this process (the local runner).
