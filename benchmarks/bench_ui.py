@@ -186,7 +186,9 @@ async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, f
             )
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
-                signed = await client.post("/ui/login", data={"api_key": key})
+                form = await client.get("/ui/login")
+                token = form.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+                signed = await client.post("/ui/login", data={"api_key": key, "login_token": token})
                 assert signed.status_code == 303, signed.text
                 api = {"headers": {"X-API-Key": key}}
                 middle = ids[len(ids) // 2]

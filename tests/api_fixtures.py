@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import time
@@ -209,3 +210,14 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=2.0).status_code == 200
     except httpx.TransportError:
         return False
+
+
+_LOGIN_TOKEN = re.compile(r'name="login_token" value="([A-Za-z0-9_-]+)"')
+
+
+def post_login(client: httpx.Client | TestClient, data: dict[str, str]) -> httpx.Response:
+    """Sign in to the dashboard as a browser does: fetch the form (its token), then post it."""
+    form = client.get("/ui/login")
+    found = _LOGIN_TOKEN.search(form.text)
+    assert found, form.text
+    return client.post("/ui/login", data={**data, "login_token": found.group(1)})

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from api_fixtures import post_login
 from ui_browser import SHIPPED_AGENTS, UiServer, chromium, require_browser
 
 pytestmark = pytest.mark.slow
@@ -224,7 +225,7 @@ def test_static_pages_work_without_javascript(server: UiServer, tmp_path: Path) 
     # The pages are plain HTML: every page reads complete without running a script.
     key = server.key("admin", "ui-nojs")
     with httpx.Client(base_url=server.base) as http:
-        signed = http.post("/ui/login", data={"api_key": key, "next": "/ui/graph"})
+        signed = post_login(http, {"api_key": key, "next": "/ui/graph"})
         assert signed.status_code == 303
         assert signed.headers["location"] == "/ui/graph"
         for path in ("/ui/", "/ui/graph", "/ui/runs", "/ui/revisions", "/ui/security", "/ui/audit"):
@@ -237,9 +238,17 @@ def test_behind_a_trusted_tls_proxy_the_cookie_is_secure(server: UiServer) -> No
     # uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (its forwarded_allow_ips default).
     key = server.key("guest", "ui-proxied")
     with httpx.Client(base_url=server.base) as http:
+        # The form's token cookie is Secure too, so the client (plain http to the proxy's
+        # back end) would not send it back: pass it along as the proxy would.
+        https = {"X-Forwarded-Proto": "https"}
+        form = http.get("/ui/login", headers=https)
+        assert "; Secure" in form.headers["set-cookie"]
+        token = form.headers["set-cookie"].split(";")[0].split("=", 1)[1]
         proxied = http.post(
-            "/ui/login", data={"api_key": key}, headers={"X-Forwarded-Proto": "https"}
+            "/ui/login",
+            data={"api_key": key, "login_token": token},
+            headers={**https, "Cookie": f"devskyy_login={token}"},
         )
-        direct = http.post("/ui/login", data={"api_key": key})
+        direct = post_login(http, {"api_key": key})
     assert "; Secure" in proxied.headers["set-cookie"]
     assert "; Secure" not in direct.headers["set-cookie"]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fixtures import ApiWorld
+from api_fixtures import ApiWorld, post_login
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -40,7 +40,7 @@ def browser(world: ApiWorld, base_url: str = "http://testserver") -> TestClient:
 
 def signed_in(world: ApiWorld, role: str, principal: str | None = None) -> TestClient:
     client = browser(world)
-    answer = client.post("/ui/login", data={"api_key": world.key(role, principal)})
+    answer = post_login(client, {"api_key": world.key(role, principal)})
     assert answer.status_code == 303, answer.text
     return client
 
@@ -65,8 +65,8 @@ def test_sign_in_sets_a_strict_http_only_expiring_cookie(world: ApiWorld) -> Non
     first = client.get("/ui/runs?status=failed")
     assert first.status_code == 303
     assert first.headers["location"] == "/ui/login?next=/ui/runs%3Fstatus%3Dfailed"
-    answer = client.post(
-        "/ui/login", data={"api_key": world.key("operator"), "next": "/ui/runs?status=failed"}
+    answer = post_login(
+        client, {"api_key": world.key("operator"), "next": "/ui/runs?status=failed"}
     )
     assert answer.status_code == 303
     assert answer.headers["location"] == "/ui/runs?status=failed"
@@ -82,13 +82,13 @@ def test_sign_in_sets_a_strict_http_only_expiring_cookie(world: ApiWorld) -> Non
 
 def test_behind_tls_the_cookie_is_secure(world: ApiWorld) -> None:
     client = browser(world, "https://dash.example")
-    answer = client.post("/ui/login", data={"api_key": world.key("guest")})
+    answer = post_login(client, {"api_key": world.key("guest")})
     assert "; Secure" in answer.headers["set-cookie"]
 
 
 def test_a_session_never_outlives_its_key(world: ApiWorld) -> None:
     new = world.security.generate_api_key("short", "guest", expires_in=864.0)
-    answer = browser(world).post("/ui/login", data={"api_key": new.key})
+    answer = post_login(browser(world), {"api_key": new.key})
     max_age = int(re.search(r"Max-Age=(\d+)", answer.headers["set-cookie"]).group(1))  # type: ignore[union-attr]
     assert 860 <= max_age <= 864  # the key's 864 s, not the session's 8 hours
 
@@ -104,9 +104,9 @@ def test_a_session_never_outlives_its_key(world: ApiWorld) -> None:
 def test_a_refused_sign_in_shows_why_and_opens_nothing(
     world: ApiWorld, api_key: str, status: int, message: str
 ) -> None:
-    answer = browser(world).post("/ui/login", data={"api_key": api_key})
+    answer = post_login(browser(world), {"api_key": api_key})
     assert answer.status_code == status
-    assert "set-cookie" not in answer.headers
+    assert "devskyy_session=" not in answer.headers.get("set-cookie", "")
     assert f'<p class="alert" role="alert">{message}' in answer.text
     assert api_key == "" or api_key not in answer.text
     assert session_rows(world) == []
@@ -120,26 +120,59 @@ def test_failed_sign_ins_are_audited_and_block_the_source_like_the_api(
     )
     client = browser(world)
     codes = [
-        client.post("/ui/login", data={"api_key": f"dsk_{i:012x}_" + "a" * 39}).status_code
-        for i in range(12)
+        post_login(client, {"api_key": f"dsk_{i:012x}_" + "a" * 39}).status_code for i in range(12)
     ]
     assert codes[0] == 401
     assert codes[-1] == 403  # the address is blocked after repeated failures
-    blocked = client.post("/ui/login", data={"api_key": "dsk_0123456789ab_" + "b" * 39})
+    blocked = post_login(client, {"api_key": "dsk_0123456789ab_" + "b" * 39})
     assert blocked.status_code == 403
     assert "Blocked: too many failures. Ask an administrator." in blocked.text
     # As over the API, a working key is judged on its own, not by its address.
-    assert client.post("/ui/login", data={"api_key": world.key("guest")}).status_code == 303
+    assert post_login(client, {"api_key": world.key("guest")}).status_code == 303
     failed = world.security.get_audit_log(event_type="key.failed", limit=100)
     assert failed  # audited (rolled up) like the API's failures
     assert {e["actor"] for e in failed} == {"unauthenticated"}
 
 
+@pytest.mark.parametrize(
+    ("cookie", "field"),
+    [(None, None), (None, "stolen"), ("mine", None), ("mine", "other")],
+)
+def test_a_login_form_posted_from_elsewhere_signs_no_one_in(
+    world: ApiWorld, cookie: str | None, field: str | None
+) -> None:
+    # Login CSRF: another site posts the attacker's key to /ui/login; the browser sends no
+    # devskyy_login cookie (SameSite=Strict), or one that does not match the posted token.
+    client = browser(world)
+    if cookie:
+        client.cookies.set("devskyy_login", cookie, path="/ui/login")
+    data = {"api_key": world.key("admin", "attacker")}
+    if field:
+        data["login_token"] = field
+    answer = client.post("/ui/login", data=data)
+    assert answer.status_code == 403
+    assert "This sign-in form expired or came from another page; sign in again." in answer.text
+    assert "devskyy_session=" not in answer.headers.get("set-cookie", "")
+    assert session_rows(world) == []
+    # The page it shows is a fresh form: signing in from it works.
+    assert post_login(client, {"api_key": world.key("guest")}).status_code == 303
+
+
+def test_the_login_form_sets_its_token_cookie_strict_and_scoped(world: ApiWorld) -> None:
+    answer = browser(world).get("/ui/login")
+    cookie = answer.headers["set-cookie"]
+    assert re.fullmatch(
+        r"devskyy_login=[A-Za-z0-9_-]{43}; HttpOnly; Max-Age=3600; Path=/ui/login; "
+        r"SameSite=strict",
+        cookie,
+    ), cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    assert f'name="login_token" value="{token}"' in answer.text
+
+
 def test_next_never_leaves_the_dashboard(world: ApiWorld) -> None:
     for target in ("https://evil.example/", "//evil.example/ui/", "/api/security/audit-log"):
-        answer = browser(world).post(
-            "/ui/login", data={"api_key": world.key("guest"), "next": target}
-        )
+        answer = post_login(browser(world), {"api_key": world.key("guest"), "next": target})
         assert answer.headers["location"] == "/ui/"
 
 
@@ -163,7 +196,7 @@ def test_signing_in_purges_expired_sessions(world: ApiWorld) -> None:
 def test_a_revoked_key_ends_its_sessions(world: ApiWorld) -> None:
     new = world.security.generate_api_key("leaver", "analyst")
     client = browser(world)
-    client.post("/ui/login", data={"api_key": new.key})
+    post_login(client, {"api_key": new.key})
     assert client.get("/ui/").status_code == 200
     world.security.revoke_api_key(new.key_id)
     assert client.get("/ui/").status_code == 303

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import answers, free_port, make_workspace, subprocess_env, wait_until, write_tree
+from api_fixtures import (
+    answers,
+    free_port,
+    make_workspace,
+    post_login,
+    subprocess_env,
+    wait_until,
+    write_tree,
+)
 
 
 def _tile(page: str) -> str:
@@ -50,7 +58,7 @@ def test_watch_serve_shows_whether_live_state_matches_the_tree(tmp_path: Path) -
         wait_until(lambda: proc.poll() is not None or answers(f"{base}/healthz"), "the server")
         assert proc.poll() is None
         with httpx.Client(base_url=base, timeout=10) as http:
-            assert http.post("/ui/login", data={"api_key": key}).status_code == 303
+            assert post_login(http, {"api_key": key}).status_code == 303
 
             def tile() -> str:
                 return _tile(http.get("/ui/").text)

@@ -10,6 +10,11 @@ can make the browser send it), ``Path=/ui``, with ``Max-Age`` = the session's li
 ``Secure`` when the request came over TLS: the scheme uvicorn reports, which is ``https``
 behind a proxy only when that proxy is trusted (uvicorn's ``forwarded_allow_ips``).
 
+The login form itself is protected against login CSRF (another site signing the browser in
+with the attacker's key): ``GET /ui/login`` sets a random token in a short-lived cookie
+(``HttpOnly``, ``SameSite=Strict``, ``Path=/ui/login``) and in a hidden field, and the POST
+must present both, equal (a double-submit token; a cross-site POST carries no such cookie).
+
 ``UiAuth.viewer`` turns a request's cookie back into a ``Viewer``: an unknown, forged or
 expired cookie, or a key revoked or expired since sign-in, gives None (the routes send
 the browser to the login page). Every signed-in request counts against the principal's
@@ -18,7 +23,9 @@ rate limit like an API request.
 
 from __future__ import annotations
 
+import hmac
 import math
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +48,9 @@ if TYPE_CHECKING:
     from devskyy.api.context import ApiContext
 
 COOKIE = "devskyy_session"
+LOGIN_COOKIE = "devskyy_login"
+LOGIN_SECONDS = 3600
+"""How long a sign-in form stays usable."""
 SESSION_SECONDS = 8 * 3600.0
 """A session's life (a working day); never past the key's own expiry."""
 _USABLE = ("active", "grace")
@@ -178,3 +188,27 @@ def clear_session_cookie(response: Response, request: Request) -> None:
     response.delete_cookie(
         COOKIE, path="/ui", httponly=True, samesite="strict", secure=secure_request(request)
     )
+
+
+def new_login_token() -> str:
+    """A fresh token for one sign-in form."""
+    return secrets.token_urlsafe(32)
+
+
+def set_login_cookie(response: Response, request: Request, token: str) -> None:
+    """The login form's half of the double-submit token (see the module docstring)."""
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=LOGIN_SECONDS,
+        path="/ui/login",
+        httponly=True,
+        samesite="strict",
+        secure=secure_request(request),
+    )
+
+
+def login_token_ok(request: Request, presented: str) -> bool:
+    """Whether the form's token matches the cookie set with the form (constant time)."""
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(expected.encode(), presented.encode())

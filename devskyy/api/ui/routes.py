@@ -37,6 +37,9 @@ from devskyy.api.ui.auth import (
     Limited,
     UiAuth,
     clear_session_cookie,
+    login_token_ok,
+    new_login_token,
+    set_login_cookie,
     set_session_cookie,
 )
 from devskyy.api.ui.svg import state_text
@@ -176,24 +179,51 @@ def _session_routes(router: APIRouter, pages: Pages) -> None:
             headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
         )
 
+    def login_page(
+        request: Request,
+        target: str,
+        message: str | None,
+        *,
+        code: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """The sign-in form with a fresh double-submit token (cookie and hidden field)."""
+        token = new_login_token()
+        response = pages.render(
+            "login.html",
+            None,
+            code=code,
+            headers=headers,
+            next=target,
+            message=message,
+            login_token=token,
+        )
+        set_login_cookie(response, request, token)
+        return response
+
     @router.get("/ui/login")
-    async def login_form(next: str | None = Query(None, max_length=512)) -> Response:
-        return pages.render("login.html", None, next=_safe_next(next), message=None)
+    async def login_form(
+        request: Request, next: str | None = Query(None, max_length=512)
+    ) -> Response:
+        return login_page(request, _safe_next(next), None)
 
     @router.post("/ui/login")
     async def login(request: Request) -> Response:
         form = await _form(request)
         target = _safe_next(form.get("next"))
+        if not login_token_ok(request, form.get("login_token", "")):
+            # Login CSRF: a form posted from another site (or an expired one) signs no one in.
+            return login_page(
+                request,
+                target,
+                "This sign-in form expired or came from another page; sign in again.",
+                code=403,
+            )
         outcome = pages.auth.sign_in(request, form.get("api_key", ""))
         if outcome.session_id is None:
             headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else {}
-            return pages.render(
-                "login.html",
-                None,
-                code=outcome.status,
-                headers=headers,
-                next=target,
-                message=outcome.message,
+            return login_page(
+                request, target, outcome.message, code=outcome.status, headers=headers
             )
         response = RedirectResponse(target, 303)
         max_age = outcome.expires_at - ctx.system.clock.now()
