@@ -42,6 +42,7 @@ NOT_ON_THE_RUN_PATH = (
     "requests",
     "starlette",
     "uvicorn",
+    "yaml",  # manifests are read by validate/plan/apply, not by run
 )
 
 CHILD = r"""

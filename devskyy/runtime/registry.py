@@ -34,13 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from devskyy.adapters.clock import Clock
-from devskyy.core.validation import normalize_prefixes
 from devskyy.errors import DevskyyError, NotFound
 from devskyy.extras import missing_extra_message
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.agent import AgentContext, AgentStatus, BaseAgent
-from devskyy.runtime.manifests import allowed_prefixes_from_env, entry_point_modules
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.workflows import WorkflowEngine, to_guide_shape
 
@@ -61,6 +59,9 @@ class Loaded:
 
     manifest: Agent
     instances: list[BaseAgent]
+
+
+_BUILT_IN_AGENTS = "devskyy.agents"
 
 
 def module_allowed(module_path: str, prefixes: Sequence[str]) -> bool:
@@ -100,6 +101,14 @@ class Registry:
 
     def prefixes(self) -> tuple[str, ...]:
         """``devskyy.agents`` plus the configured or environment prefixes."""
+        # Imported here: manifest validation (YAML, JSON Schema checks) is not on the path
+        # of `devskyy run`, whose built-in agents never need the prefixes (load_class).
+        from devskyy.core.validation import normalize_prefixes  # noqa: PLC0415
+        from devskyy.runtime.manifests import (  # noqa: PLC0415
+            allowed_prefixes_from_env,
+            entry_point_modules,
+        )
+
         if self._prefixes is not None:
             return normalize_prefixes(list(self._prefixes))
         if self._entry_point_modules is None:
@@ -108,8 +117,10 @@ class Registry:
 
     def load_class(self, module_path: str, *, reload: bool = False) -> type[BaseAgent]:
         """Import ``package.module:Class`` from an allowed prefix; it must be a BaseAgent."""
-        prefixes = self.prefixes()
-        if not module_allowed(module_path, prefixes):
+        # The built-in agents are always allowed (core.validation.DEFAULT_MODULE_PREFIX).
+        if not module_allowed(module_path, (_BUILT_IN_AGENTS,)) and not module_allowed(
+            module_path, prefixes := self.prefixes()
+        ):
             raise AgentLoadError(
                 f"module {module_path!r} is outside the allowed prefixes "
                 f"({', '.join(prefixes)}); add its package to DEVSKYY_ALLOWED_MODULES"
