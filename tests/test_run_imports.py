@@ -93,5 +93,7 @@ def test_devskyy_run_starts_without_the_other_commands_libraries(tmp_path: Path)
     assert report["started"] == ["fixer", "scanner", "security", "verifier"]
     loaded = {m.split(".")[0] for m in report["modules"]}
     assert sorted(loaded & set(NOT_ON_THE_RUN_PATH)) == []
-    # The Dask seam itself is imported only for --runner dask.
+    # The Dask seam itself is imported only for --runner dask; a SQLite store needs no
+    # PostgreSQL dialect.
     assert "devskyy.runtime.dask_runner" not in report["modules"]
+    assert [m for m in report["modules"] if m.startswith("sqlalchemy.dialects.postgresql")] == []
