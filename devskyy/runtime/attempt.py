@@ -22,16 +22,23 @@ the policy decides (``DoSleep``/``DoAttempt``/``GiveUp``); a retry whose sleep w
 past the deadline is not tried. ``on_retry`` is told before the sleep, ``before_attempt``
 after it; sleeps go through the injected clock. The result is an ``Attempted`` value.
 
-Timeouts are enforced by the event loop (``asyncio.timeout``): a hung call must be
-interrupted even when the injected clock is a fake one. Durations and breaker times come
-from the injected clock.
+Timeouts are enforced by the event loop: a hung call must be interrupted even when the
+injected clock is a fake one. Durations and breaker times come from the injected clock.
+The timeouts of all attempts on one loop share ONE loop timer (``_Watch``), with the
+semantics of ``asyncio.timeout``: ``asyncio.timeout`` costs a timer handle per attempt
+(a Python object, ordered in Python in the loop's heap, cancelled again at once by a fast
+attempt), several times what a no-op step costs otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
+import math
 import random
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -145,25 +152,17 @@ class AttemptExecutor:
             raise
         outcome = "cancelled"
         error: BaseException | None = None
-        timer = None if limit is None else asyncio.timeout(limit)
         try:
-            if timer is None:
-                result = await call()
-            else:
-                async with timer:
-                    result = await call()
+            result = await (call() if limit is None else _within(call, limit))
             outcome = "ok"
             return result
-        except TimeoutError as exc:
-            if timer is None or not timer.expired():
-                outcome, error = plan.retry.classify(exc).outcome, exc
-                raise  # the agent's own timeout, not ours
+        except _Expired:
             error = StepTimeout(f"{plan.label} did not answer within {limit:g}s")
             outcome = Fault.AGENT.outcome
             raise error from None
         except BaseException as exc:
             outcome, error = plan.retry.classify(exc).outcome, exc
-            raise
+            raise  # an agent's own TimeoutError included: not ours
         finally:
             end = clock.monotonic()
             for cell in admitted:
@@ -207,6 +206,105 @@ class AttemptExecutor:
         if plan.deadline is not None and self.clock.monotonic() + delay >= plan.deadline:
             return 0.0, plan.deadline_reason
         return delay, None
+
+
+_ACTIVE, _DONE, _EXPIRED = 0, 1, 2
+
+
+class _Watch:
+    """The timeouts of the attempts on one event loop, on one loop timer.
+
+    An attempt's deadline is a list ``[when, seq, task, state]`` in a heap; the loop timer
+    is set at the earliest deadline and moved only when an earlier one arrives (rare: a
+    later attempt of the same timeout ends later). When it fires, every due attempt still
+    running is cancelled (``_EXPIRED``). A finished attempt is marked ``_DONE`` and left in
+    the heap; the heap is rebuilt without them once they are most of it, so its size stays
+    bounded by the attempts running, not by the attempts run.
+    """
+
+    __slots__ = ("at", "done", "handle", "heap", "loop", "seq")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.heap: list[list[object]] = []
+        self.handle: asyncio.TimerHandle | None = None
+        self.at = math.inf
+        self.done = 0
+        self.seq = itertools.count()
+
+    def add(self, when: float, task: asyncio.Task[object]) -> list[object]:
+        entry: list[object] = [when, next(self.seq), task, _ACTIVE]
+        heapq.heappush(self.heap, entry)
+        if when < self.at:
+            self._arm(when)
+        return entry
+
+    def finish(self, entry: list[object]) -> None:
+        if entry[3] != _ACTIVE:
+            return
+        entry[3] = _DONE
+        self.done += 1
+        if self.done > 64 and self.done * 2 > len(self.heap):
+            self.heap = [e for e in self.heap if e[3] == _ACTIVE]
+            heapq.heapify(self.heap)
+            self.done = 0
+
+    def _arm(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.at = when
+        self.handle = self.loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self.handle, self.at = None, math.inf
+        heap, now = self.heap, self.loop.time()
+        while heap and (heap[0][3] != _ACTIVE or heap[0][0] <= now):  # type: ignore[operator]
+            entry = heapq.heappop(heap)
+            if entry[3] == _ACTIVE:
+                entry[3] = _EXPIRED
+                entry[2].cancel()  # type: ignore[attr-defined]
+            else:
+                self.done -= 1
+        if heap:
+            self._arm(heap[0][0])  # type: ignore[arg-type]
+
+
+_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
+
+
+def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
+    watch = _WATCHES.get(loop)
+    if watch is None:
+        watch = _WATCHES[loop] = _Watch(loop)
+    return watch
+
+
+class _Expired(Exception):  # an internal signal: never leaves this module
+    """Our timer fired: the attempt is a ``StepTimeout``."""
+
+
+async def _within(call: Callable[[], Awaitable[T]], limit: float) -> T:
+    """``await call()`` cancelled after ``limit`` seconds of loop time, as
+    ``asyncio.timeout`` does it (only our own cancel becomes ``_Expired``), on the loop's
+    one shared timer."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task(loop)
+    assert task is not None  # an attempt always runs in a task
+    watch = _watch(loop)
+    cancelling = task.cancelling()
+    entry = watch.add(loop.time() + limit, task)
+    try:
+        return await call()
+    except asyncio.CancelledError:
+        if entry[3] == _EXPIRED:
+            entry[3] = _DONE
+            if task.uncancel() <= cancelling:  # else cancelled from outside too: that wins
+                raise _Expired from None
+        raise
+    finally:
+        if entry[3] == _EXPIRED:
+            task.uncancel()  # expired as it finished: the result stands
+        watch.finish(entry)
 
 
 def _admit(cells: Sequence[BreakerCell], now: float) -> list[BreakerCell]:
