@@ -6,6 +6,7 @@ API map these to exit codes and HTTP statuses in one place each.
     DevskyyError
     ├── ManifestError            bad input in manifests (carries a list of Problems)
     ├── StateError               the store is missing, locked, or inconsistent
+    │   ├── StoredValueTooDeep   a stored JSON document past the depth/size limits
     │   └── RevisionNotFound
     ├── NotFound                 an agent, workflow, run or key that does not exist
     ├── SecurityError
@@ -17,7 +18,8 @@ API map these to exit codes and HTTP statuses in one place each.
         ├── BrokenResult         the agent answered with something that is not a JSON dict
         ├── TemporaryError       a retry may help
         │   ├── StepTimeout
-        │   └── CircuitOpen      the breaker refused the call
+        │   ├── CircuitOpen      the breaker refused the call
+        │   └── RunnerLost       the step runner (a Dask scheduler) went away mid-attempt
         └── PermanentError       a retry will not help
             ├── RetriesExhausted
             └── MissingInput     a step was not given data it needs
@@ -40,6 +42,18 @@ class ManifestError(DevskyyError):
 
 class StateError(DevskyyError):
     """The state store cannot be used as asked."""
+
+
+class StoredValueTooDeep(StateError):
+    """A stored JSON document is nested or sized past the limits (``model.jsonlimits``).
+
+    Refused before anything decodes it; the API answers 422 ``json_too_deep`` for a run.
+    ``reason`` is the limit it went past (``JSON nested deeper than 100 levels``).
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RevisionNotFound(StateError):

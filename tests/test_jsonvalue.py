@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from devskyy.core.jsonvalue import JsonLimitError, check_json_depth, check_json_text, json_copy
+from devskyy.model.jsonlimits import bounded_loads
 
 
 def test_json_copy_matches_a_json_round_trip_and_refuses_the_rest() -> None:
@@ -63,3 +64,26 @@ def test_check_json_depth_walks_without_recursion() -> None:
     looped.append(looped)
     with pytest.raises(JsonLimitError):
         check_json_depth(looped)
+
+
+@pytest.mark.parametrize(
+    ("text", "deep"),
+    [
+        ("[" * 101 + "]" * 101, True),
+        ("[" * 100 + "]" * 100, False),
+        ('{"a":' * 101 + "1" + "}" * 101, True),
+        ('["' + "[" * 500 + '"]', False),  # brackets inside a string do not count
+        ('["\\"' + "[" * 500 + '"]', False),  # nor after an escaped quote
+        ("[]" * 5000, False),  # many brackets, shallow
+        ('["unterminated' + "[" * 200, True),  # not JSON: refused before decoding, never recursed
+    ],
+)
+def test_check_json_text_measures_nesting_not_bracket_count(text: str, deep: bool) -> None:
+    if deep:
+        with pytest.raises(JsonLimitError, match="JSON nested deeper than 100 levels"):
+            check_json_text(text)
+        with pytest.raises(JsonLimitError):
+            bounded_loads(text)
+    else:
+        check_json_text(text)
+        check_json_text(text.encode())

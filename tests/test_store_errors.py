@@ -181,6 +181,34 @@ def test_corrupt_run_rows_are_named(applied: Path) -> None:
     )
 
 
+DEEP = "[" * 100_000 + "]" * 100_000  # far past the interpreter's recursion limit
+
+
+def test_stored_documents_nested_past_the_limit_are_named_not_recursed(applied: Path) -> None:
+    # Bounded inputs reach the store too: a row nested 100,000 levels deep is checked in one
+    # linear pass before json.loads recurses into it (RecursionError / internal error before).
+    with sqlite3.connect(applied) as db:
+        (run_id,) = db.execute("select id from runs").fetchone()
+    _corrupt(applied, f"update runs set params = '{DEEP}' where id = '{run_id}'")
+    code, output = cli(f"sqlite:///{applied}", "runs", "list")
+    assert (code, one_error_line(output)) == (
+        1,
+        f"error: store row runs(id={run_id}) params is not valid JSON: JSON nested deeper "
+        "than 100 levels (restore from a backup)",
+    )
+    _corrupt(applied, "update runs set params = '{}'")
+    _corrupt(
+        applied,
+        f"update resources set document = '{DEEP}' where kind = 'Agent' and name = 'scanner'",
+    )
+    code, output = cli(f"sqlite:///{applied}", "get", "agents")
+    assert (code, one_error_line(output)) == (
+        1,
+        "error: store row resources(kind=Agent, name=scanner) is not valid JSON: JSON nested "
+        "deeper than 100 levels (restore from a backup or rollback)",
+    )
+
+
 def test_a_damaged_file_is_one_line(workdir: Path) -> None:
     bad = workdir / "state.db"
     bad.write_bytes(b"not a database at all\n" * 100)

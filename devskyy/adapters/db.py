@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import re
 import warnings
@@ -25,7 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SAWarning
 
 from devskyy.adapters import safe_files
-from devskyy.errors import StateError
+from devskyy.errors import StateError, StoredValueTooDeep
+from devskyy.model.jsonlimits import JsonLimitError, bounded_loads
 
 metadata = MetaData()
 
@@ -94,7 +94,8 @@ def _create(url: str) -> Engine:
             # SQLAlchemy only warns about query options a driver ignores; a store URL
             # with an option that does nothing is a mistake to report, not to ignore.
             warnings.simplefilter("error", SAWarning)
-            return create_engine(url, future=True)
+            # Every JSON column is read through the depth/size check first.
+            return create_engine(url, future=True, json_deserializer=bounded_loads)
     except (ArgumentError, ImportError, ValueError, TypeError, SAWarning) as exc:
         raise StateError(_bad_url_message(url, exc)) from None
 
@@ -242,14 +243,25 @@ def corrupt_row(table: str, key: dict[str, object], problem: str, remedy: str) -
     return StateError(f"store row {table}({keys}) {problem} ({remedy})")
 
 
-def json_problem(text: object) -> str | None:
-    """Why ``text`` is not stored JSON (None: it parses)."""
+def corrupt_json(
+    text: object, table: str, key: dict[str, object], column: str, remedy: str
+) -> StateError | None:
+    """The error naming a stored JSON column that does not decode (None: it does).
+
+    Past the limits of ``model.jsonlimits`` it is ``StoredValueTooDeep`` (found in one
+    linear pass, before ``json.loads`` could recurse into it). An empty ``column`` names the
+    row itself (a resource row is its document).
+    """
+    subject = f"{column} is" if column else "is"
     if not isinstance(text, str | bytes):
-        return f"is not JSON text but {type(text).__name__}"
+        return corrupt_row(table, key, f"{subject} not JSON text but {type(text).__name__}", remedy)
     try:
-        json.loads(text)
+        bounded_loads(text)
+    except JsonLimitError as exc:
+        deep = corrupt_row(table, key, f"{subject} not valid JSON: {exc}", remedy)
+        return StoredValueTooDeep(str(deep), str(exc))
     except ValueError as exc:
-        return f"is not valid JSON: {exc}"
+        return corrupt_row(table, key, f"{subject} not valid JSON: {exc}", remedy)
     return None
 
 

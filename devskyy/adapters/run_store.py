@@ -52,9 +52,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from devskyy.adapters import failpoints
 from devskyy.adapters.daemon_lock import alive
 from devskyy.adapters.db import (
+    corrupt_json,
     corrupt_row,
     engine_url,
-    json_problem,
     metadata,
     store_error_message,
 )
@@ -616,11 +616,15 @@ class SqlRunStore:
                 query = select(*(table.c[k] for k in keys), raw, table.c.status)
                 for row in conn.execute(query).mappings():
                     key = {k: row[k] for k in keys}
-                    problem = None if row["raw"] is None else json_problem(row["raw"])
-                    if problem is not None:
-                        return corrupt_row(
-                            table.name, key, f"{column} {problem}", "restore from a backup"
+                    problem = (
+                        None
+                        if row["raw"] is None
+                        else corrupt_json(
+                            row["raw"], table.name, key, column, "restore from a backup"
                         )
+                    )
+                    if problem is not None:
+                        return problem
                     if row["status"] not in {s.value for s in statuses}:
                         return corrupt_row(
                             table.name,

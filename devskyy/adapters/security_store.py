@@ -46,6 +46,7 @@ from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.adapters.state_store import revisions_table
 from devskyy.errors import StateError
+from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
 
 api_keys = Table(
@@ -183,7 +184,7 @@ def _key(row: Any) -> ApiKeyRecord:
 
 def _audit(row: Any) -> AuditRecord:
     data = dict(row._mapping)
-    data["details"] = json.loads(data["details"])
+    data["details"] = bounded_loads(data["details"])
     return AuditRecord(**data)
 
 

@@ -40,8 +40,14 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from devskyy.adapters import failpoints
-from devskyy.adapters.db import corrupt_row, engine_url, metadata, store_error_message
+from devskyy.adapters.db import (
+    corrupt_json,
+    engine_url,
+    metadata,
+    store_error_message,
+)
 from devskyy.errors import RevisionNotFound, StateError
+from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.manifests import Manifest
 from devskyy.model.plan import Action, ApplyMeta, Change, Plan, Revision, revision_summary
 from devskyy.model.resources import KIND_ORDER, ResourceKey, ResourceSet, from_document
@@ -133,12 +139,13 @@ def _manifest(doc: dict[str, Any]) -> Manifest:
 def _stored_json(text: str, table: str, key: dict[str, object], column: str) -> Any:
     """A stored JSON column; a row that does not parse is a ``StateError`` naming it."""
     try:
-        return json.loads(text)
-    except (ValueError, TypeError, RecursionError) as exc:
-        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        what = "is" if column == "document" else f"{column} is"  # a resource is its document
-        problem = f"{what} not valid JSON: {detail}"
-        raise corrupt_row(table, key, problem, "restore from a backup or rollback") from None
+        return bounded_loads(text)
+    except (ValueError, TypeError):
+        label = "" if column == "document" else column  # a resource row is its document
+        problem = corrupt_json(text, table, key, label, "restore from a backup or rollback")
+        if problem is None:
+            raise
+        raise problem from None
 
 
 def _resource_set(docs: dict[ResourceKey, dict[str, Any]]) -> ResourceSet:

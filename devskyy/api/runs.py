@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from devskyy.adapters.run_store import owner_alive, process_owner
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
@@ -24,7 +24,7 @@ from devskyy.api.deps import ApiError
 from devskyy.core.jsonvalue import JsonLimitError, check_json_depth
 from devskyy.core.keys import redact, redact_text
 from devskyy.core.tasks import TASK_PREFIX
-from devskyy.errors import NotFound, StateError
+from devskyy.errors import NotFound, StateError, StoredValueTooDeep
 from devskyy.model.runs import RunRecord, RunStatus
 from devskyy.runtime.background import background_of
 from devskyy.runtime.system import System
@@ -47,8 +47,13 @@ def _answerable(record: RunRecord) -> None:
         for step in record.steps:
             check_json_depth(step.output)
     except JsonLimitError as exc:
-        field = {"loc": ["run", record.id], "msg": f"stored run: {exc}", "type": "json_too_deep"}
-        raise ApiError(422, "invalid_request", [field]) from None
+        _refuse_deep(record.id, str(exc))
+
+
+def _refuse_deep(run_id: str, reason: str) -> NoReturn:
+    """The 422 for a stored run past the JSON limits (read back, or refused by the store)."""
+    field = {"loc": ["run", run_id], "msg": f"stored run: {reason}", "type": "json_too_deep"}
+    raise ApiError(422, "invalid_request", [field]) from None
 
 
 class Runs:
@@ -167,6 +172,8 @@ class Runs:
             record = self.engine.store.get(run_id)
         except NotFound:
             return self._task_view(self.tasks.get(run_id))
+        except StoredValueTooDeep as exc:  # refused by the store before decoding it
+            _refuse_deep(run_id, exc.reason)
         _answerable(record)
         status = effective_status(record, self.system.clock.now())
         record = record.with_status(status)
