@@ -1,6 +1,6 @@
 """Circuit breaker: an explicit, frozen state machine with ``now`` passed in.
 
-States (DESIGN.md §2; pybreaker's state classes show the shape)::
+States (docs/manifests.md; pybreaker's state classes show the shape)::
 
     CLOSED ──(failureThreshold consecutive failures)──> OPEN(since)
     OPEN ──(first call at or after since + resetTimeoutSeconds)──> HALF_OPEN

@@ -1,6 +1,6 @@
 """Debouncing file-event hints into reconcile passes (pure; time is an argument).
 
-File events are only hints (DESIGN.md §3): a burst of saves becomes one pass. A pass is
+File events are only hints (docs/architecture.md): a burst of saves becomes one pass. A pass is
 due once no hint has arrived for ``quiet`` seconds, or ``max_wait`` seconds after the
 first hint of the burst, so a file rewritten continuously cannot starve reconciling.
 """

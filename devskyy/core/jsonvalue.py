@@ -1,6 +1,6 @@
 """JSON values: check and copy what crosses the step-runner seam (pure).
 
-Step inputs and outputs must be JSON (DESIGN.md §3). ``json_copy`` gives what a JSON round
+Step inputs and outputs must be JSON (docs/architecture.md). ``json_copy`` gives what a JSON round
 trip would give, without serializing: the small dicts agents return cost a fraction of a
 ``json.loads(json.dumps(...))``.
 

@@ -1,7 +1,7 @@
 """Schedule decisions (pure): cron + time zone + what was recorded + now -> what to do.
 
 A schedule (``spec.schedules[i]`` of a Workflow) names wall-clock times in its time zone.
-Every matching wall-clock time fires once, at one UTC instant (DESIGN.md §8, docs/manifests.md):
+Every matching wall-clock time fires once, at one UTC instant (docs/manifests.md):
 
 * an ordinary time fires at its instant;
 * a time the spring change skips (02:30 on the night 02:00 jumps to 03:00) fires at the

@@ -1,8 +1,8 @@
 """Compile an orchestrator task into a Workflow value (pure).
 
 The guide's ``execute_task(task_type, parameters, required_capabilities, priority)`` is a
-workflow built on the fly and run by the same DAG engine as named workflows (DESIGN.md
-§3). ``compile_task`` builds it:
+workflow built on the fly and run by the same DAG engine as named workflows
+(docs/architecture.md). ``compile_task`` builds it:
 
 * the agents: for each required capability the best provider (``core.selection``), plus
   their dependencies, transitively; steps are listed in dependency order, then priority;

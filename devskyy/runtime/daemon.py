@@ -1,6 +1,6 @@
 """The GitOps daemon behind ``devskyy watch``: file events in, reconcile passes out.
 
-File events are hints (DESIGN.md §3). They are debounced (``core.debounce``), then one
+File events are hints (docs/architecture.md). They are debounced (``core.debounce``), then one
 full pass runs, never two at once:
 
 1. in pull mode, fast-forward the checkout (``adapters.git_source``);

@@ -7,7 +7,7 @@ cycles, module prefixes, expressions), in printing order.
 
 Module prefixes: ``devskyy.agents`` always, plus the comma-separated prefixes in
 ``DEVSKYY_ALLOWED_MODULES``, plus the modules registered in the ``devskyy.agents``
-entry-point group (DESIGN.md §2). Modules are imported only with ``check_agents``
+entry-point group (docs/manifests.md). Modules are imported only with ``check_agents``
 (``validate --check-agents``).
 """
 

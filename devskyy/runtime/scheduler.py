@@ -1,6 +1,6 @@
 """The scheduler: fires the ``spec.schedules`` of applied Workflows, from the leading daemon.
 
-Only the watch daemon that holds the store's lease runs a ``Scheduler`` (DESIGN.md §7):
+Only the watch daemon that holds the store's lease runs a ``Scheduler`` (docs/scaling.md):
 ``tick()`` reads the applied workflows, asks ``core.schedules.decide`` what each schedule
 must do now, records the answer in ``schedule_fires`` in ONE transaction fenced by the
 lease, and only then creates and starts the run (through the one execution path,

@@ -3,7 +3,7 @@
 devskyy keeps every decision (retries, breakers, priorities, timeouts, records: see
 ``runtime.attempt``); a runner only runs an attempt. ``LocalStepRunner`` runs it in this
 process with asyncio, on the least-loaded replica of the agent. A distributed runner (Dask,
-DESIGN.md §7) implements the same Protocol: it ships ``(agent, inputs)`` to a worker that
+docs/scaling.md) implements the same Protocol: it ships ``(agent, inputs)`` to a worker that
 builds the agent from its module path, and never retries on its own behalf; cancelling the
 awaiting coroutine (the executor's timeout) cancels the attempt.
 

@@ -9,7 +9,7 @@ at once (asyncio tasks), its input rendered by ``core.expressions.render`` from
 * the target is ``agent``, or the agent ``caller.resolve(capability)`` names;
 * the attempts run through the one attempt executor (``runtime.attempt``), each attempt
   ONE ``caller.call_agent`` (the orchestrator: the agent's breaker, the priority slot, the
-  timeout, the step runner of DESIGN.md §3: JSON in, JSON out); the step's ``retry`` (else
+  timeout, the step runner of docs/architecture.md: JSON in, JSON out); the step's ``retry`` (else
   the agent's) compiles into ``core.retry.RetryPolicy``, whose sleeps go through the
   clock; a step with ``circuitBreaker`` gets its own breaker (kept by the engine across
   runs, keyed by workflow and step);
