@@ -8,10 +8,18 @@ The project's own configuration applies when it has one (the ``skips``, ``tests`
 otherwise devskyy's ``banditSkip``. ``# nosec`` comments are always honoured. A file
 bandit could not read or parse is a ``skipped`` finding. Its hard-coded password
 findings quote the password; devskyy replaces the value before the message goes anywhere.
+
+bandit judges each file on its own, so its findings for a file are reused, within one
+process, while the file's bytes and the policy are the same (``_CACHE``): the rescan
+after a fix starts bandit only for the files the fixer changed, and not at all when it
+changed none. The key holds the file's path relative to the root and its content hash,
+the policy's arguments and the content of each configuration file they name, and the
+root itself whenever that policy may exclude paths (a project's own configuration).
 """
 
 from __future__ import annotations
 
+import asyncio
 import configparser
 import json
 import os
@@ -22,7 +30,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from devskyy.agents.codecheck.files import oserror_reason, relative
+from devskyy.agents.codecheck.files import oserror_reason, relative, sha256_bytes
 from devskyy.agents.codecheck.issues import Issue, Severity, Tool, skipped_issue
 from devskyy.agents.codecheck.proc import (
     ToolError,
@@ -174,9 +182,77 @@ async def scan(
     """bandit on ``files``; every finding, whatever its severity or confidence.
 
     bandit checks each file on its own, so a large tree is split by size across a few
-    bandit processes that run at once (one per CPU at most); a small one uses one.
+    bandit processes that run at once (one per CPU at most); a small one uses one. A
+    file whose bytes and policy bandit has already judged is not given to it again.
     """
-    groups = partition(files, workers_for(files))
     base = config_root or root
-    results = await gather_in_order([_one(root, group, skip, config, base) for group in groups])
-    return [issue for part in results for issue in part]
+    policy = _policy_key(root, base, skip, config)
+    keys = await asyncio.to_thread(_file_keys, root, files)
+    named = [k[0] for k in keys.values() if k]
+    if len(set(named)) != len(named):  # two paths of one file (links): no reuse
+        keys = dict.fromkeys(files)
+    cached: dict[Path, tuple[Issue, ...]] = {}
+    for path, key in keys.items():
+        if key is not None and (policy, key) in _CACHE:
+            cached[path] = _CACHE[(policy, key)]
+    todo = [path for path in files if path not in cached]
+    found: dict[str, list[Issue]] = {}
+    if todo:
+        groups = partition(todo, workers_for(todo))
+        results = await gather_in_order([_one(root, g, skip, config, base) for g in groups])
+        for issue in (issue for part in results for issue in part):
+            found.setdefault(issue.file, []).append(issue)
+        after = await asyncio.to_thread(_file_keys, root, todo)
+        for path in todo:
+            key = keys[path]
+            if key is not None and after[path] == key:  # unchanged while bandit read it
+                _remember((policy, key), found.get(key[0], []))
+    out = [issue for path in files for issue in cached.get(path, ())]
+    return out + [issue for part in found.values() for issue in part]
+
+
+# (policy key, (relative path, sha256)) -> bandit's findings for that file. Bounded: the
+# oldest entries go first; a watch daemon scanning many trees keeps the recent ones.
+_CACHE: dict[tuple[tuple[str, ...], tuple[str, str]], tuple[Issue, ...]] = {}
+CACHE_ENTRIES = 20_000
+
+
+def _remember(key: tuple[tuple[str, ...], tuple[str, str]], issues: Sequence[Issue]) -> None:
+    _CACHE.pop(key, None)
+    _CACHE[key] = tuple(issues)
+    while len(_CACHE) > CACHE_ENTRIES:
+        del _CACHE[next(iter(_CACHE))]
+
+
+def _file_keys(root: Path, files: Sequence[Path]) -> dict[Path, tuple[str, str] | None]:
+    """``(relative path, sha256)`` of each file; None when it cannot be read (bandit is
+    asked, and reports it)."""
+    keys: dict[Path, tuple[str, str] | None] = {}
+    for path in files:
+        try:
+            keys[path] = (relative(root, path), sha256_bytes(path.read_bytes()))
+        except (OSError, ValueError):
+            keys[path] = None
+    return keys
+
+
+def _policy_key(root: Path, base: Path, skip: Sequence[str], config: str | None) -> tuple[str, ...]:
+    """What else bandit's verdict on a file depends on: the interpreter, bandit's version,
+    the policy's arguments, the bytes of each file they name, and, when the policy is the
+    project's own (it may exclude paths), the root."""
+    args = policy_args(base, skip, config)
+    key = [python(), bandit_version(), *args]
+    for arg in args:
+        path = Path(arg)
+        if path.is_absolute():
+            key.append(_content_hash(path))
+    if config is not None:
+        key += [_content_hash(base / config), str(root.resolve())]
+    return tuple(key)
+
+
+def _content_hash(path: Path) -> str:
+    try:
+        return sha256_bytes(path.read_bytes())
+    except OSError as exc:  # bandit itself reports it when it runs
+        return f"unreadable: {exc.strerror}"
