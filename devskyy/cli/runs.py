@@ -254,7 +254,8 @@ def _interrupted(run_id: str) -> None:
 def _called_by(system: System, workflow: Workflow) -> set[str]:
     """The agents a workflow's steps call (by name or capability), with their
     dependencies: the only ones ``devskyy run`` starts."""
-    agents = {a.name: a for a in system.state.live().agents}
+    # The live view's snapshot: the store's documents are parsed once per run, not twice.
+    agents = {a.name: a for a in system.live.resources().agents}
     wanted: set[str] = set()
     for step in workflow.spec.steps:
         if step.agent:
