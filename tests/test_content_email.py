@@ -20,9 +20,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from devskyy.adapters.clock import FakeClock
+from devskyy.adapters.db import open_engine
 from devskyy.agents.email import NOT_CONFIGURED, EmailAgent, EmailConfig
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentContext
+from devskyy.runtime.step_context import StepRef, in_step
 
 PASSWORD = "smtp-pass-SECRET-42"
 ARTICLE = {
@@ -330,3 +332,51 @@ def test_a_missing_ca_file_is_permanent(smtp: Server, tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     with pytest.raises(PermanentError, match=rf"^ca_file '{missing}' cannot be used: "):
         send(make(smtp_config(smtp, ca_file=str(missing))))
+
+
+def test_a_step_re_run_reports_the_first_delivery_instead_of_sending_again(
+    smtp: Server, tmp_path: Path
+) -> None:
+    # Interrupted steps are idempotent: inside a workflow step the mail is keyed by run and
+    # step, recorded in the store once the server accepted it; a re-run (after a kill between
+    # the delivery and the step's success) finds the record and sends nothing.
+    engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        agent = EmailAgent()
+        agent.bind(
+            AgentContext(
+                name="email",
+                config=smtp_config(smtp),
+                clock=FakeClock(1_700_000_000.0),
+                engine=engine,
+            )
+        )
+        assert asyncio.run(agent.initialize()) is True
+
+        async def in_step_send(run_id: str) -> dict[str, Any]:
+            with in_step(run_id, "email"):
+                return await agent.execute_core_function(article=ARTICLE)
+
+        first = asyncio.run(in_step_send("run-1"))
+        again = asyncio.run(in_step_send("run-1"))
+        other = asyncio.run(in_step_send("run-2"))
+        assert len(smtp.mailbox.received) == 2  # run-1 once, run-2 once
+        assert again["message_id"] == first["message_id"]
+        assert again["already_sent"] is True
+        assert "already_sent" not in first
+        assert other["message_id"] != first["message_id"]
+        key = StepRef("run-1", "email").key("email_campaign", 32)
+        assert first["message_id"] == f"<{key}@shop.example>"
+        received = email.message_from_bytes(
+            smtp.mailbox.received[0].content, policy=email.policy.default
+        )
+        assert received["Message-ID"] == first["message_id"]
+    finally:
+        engine.dispose()
+
+
+def test_outside_a_step_every_call_sends(smtp: Server) -> None:
+    agent = make(smtp_config(smtp))
+    first, second = send(agent), send(agent)
+    assert len(smtp.mailbox.received) == 2
+    assert first["message_id"] != second["message_id"]

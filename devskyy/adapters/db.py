@@ -323,4 +323,5 @@ TABLE_MODULES: list[str] = [
     "devskyy.adapters.ui_sessions",
     "devskyy.adapters.schedule_store",
     "devskyy.adapters.rate_store",
+    "devskyy.adapters.sent_mail",
 ]

@@ -33,6 +33,7 @@ FAILPOINTS: dict[str, str] = {
     "backup.recorded": "a fix's backup written before its first write (restore RUN_ID finds it)",
     "fix.backup_recorded": "a fix step's backup and its run recorded (restore RUN_ID finds it)",
     "fix.file_written": "one fixed file written (restore RUN_ID undoes it; a re-run redoes it)",
+    "email.recorded": "a campaign mail's delivery recorded (a re-run never sends it again)",
 }
 
 _armed: dict[str, int] | None = None

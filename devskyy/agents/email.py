@@ -9,6 +9,11 @@ password is read from the environment variable named by ``password_env``, never 
 manifest, and never appears in results or errors. Without ``smtp_host`` the mail is
 rendered only and the result says ``not sent: SMTP not configured``.
 
+Inside a workflow step the mail is keyed by run and step (``runtime.step_context``): its
+Message-ID is derived from that key and the delivery is recorded in the store
+(``adapters.sent_mail``), so a step re-run after a kill reports the first delivery instead
+of sending the campaign again.
+
 SMTP failures are classified for the step runner: 4xx replies, refused connections and
 timeouts are ``TemporaryError``; authentication failures, refused recipients and other
 5xx replies are ``PermanentError``.
@@ -27,6 +32,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from devskyy.adapters import failpoints
+from devskyy.adapters.sent_mail import SentMail, SentMailStore, SqlSentMail
 from devskyy.agents._content_text import (
     Article,
     first_paragraph,
@@ -39,6 +46,7 @@ from devskyy.agents._content_text import (
 from devskyy.core.tasks import Consumes
 from devskyy.errors import PermanentError, TemporaryError
 from devskyy.runtime.agent import AgentStatus, BaseAgent
+from devskyy.runtime.step_context import current_step
 
 NOT_CONFIGURED = "not sent: SMTP not configured"
 _ADDRESS = r"^[^@\s<>]+@[^@\s<>]+$"
@@ -166,18 +174,41 @@ class EmailAgent(BaseAgent):
         }
         if not cfg.smtp_host:
             return {**result, "sent": False, "status": NOT_CONFIGURED}
+        # Inside a workflow step the mail is keyed by run and step: a re-run after a kill
+        # reports the delivery its first attempt made instead of sending it again.
+        step = current_step()
+        key = step.key("email_campaign", 32) if step else None
+        sent_mail = self._sent_mail()
+        earlier = sent_mail.get(key) if key and sent_mail else None
+        if earlier is not None:
+            return {
+                **result,
+                "sent": True,
+                "status": "sent",
+                "message_id": earlier.message_id,
+                "refused": list(earlier.refused),
+                "already_sent": True,
+            }
         password = self._password()
-        message = self._message(subject, text, html)
-        refused = await asyncio.to_thread(self._send, message, password)
+        message = self._message(subject, text, html, key)
+        refused = sorted(await asyncio.to_thread(self._send, message, password))
+        if key and sent_mail:
+            sent_mail.record(SentMail(key, message["Message-ID"], tuple(refused), self.clock.now()))
+            failpoints.hit("email.recorded")
         return {
             **result,
             "sent": True,
             "status": "sent",
             "message_id": message["Message-ID"],
-            "refused": sorted(refused),
+            "refused": refused,
         }
 
-    def _message(self, subject: str, text: str, html: str) -> EmailMessage:
+    def _sent_mail(self) -> SentMailStore | None:
+        """Where deliveries are recorded: the state store, when the agent is bound to one."""
+        engine = self.context.engine
+        return SqlSentMail(engine) if engine is not None else None
+
+    def _message(self, subject: str, text: str, html: str, key: str | None) -> EmailMessage:
         cfg = self.config
         sender = cfg.from_address or ""
         message = EmailMessage()
@@ -187,7 +218,9 @@ class EmailAgent(BaseAgent):
         if cfg.reply_to:
             message["Reply-To"] = cfg.reply_to
         message["Date"] = formatdate(self.clock.now(), usegmt=True)
-        message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1])
+        domain = sender.rsplit("@", 1)[-1]
+        # Derived from the step key when there is one: a duplicate is recognisable as such.
+        message["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
         message.set_content(text)
         message.add_alternative(html, subtype="html")
         return message
