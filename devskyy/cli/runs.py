@@ -228,17 +228,16 @@ def _summary_dict(record: RunRecord, now: float) -> dict[str, Any]:
 
 def _finish(record: RunRecord, output: str, *, now: float) -> None:
     """Print the final record (or a summary) and exit 1 when the run failed."""
-    data = _record_dict(record, now)
-    if output == "table":
+    status = effective_status(record, now).value
+    if output == "table":  # a summary line: no dict of every step's record to build
         color = use_color()
-        status = data["status"]
         duration = _seconds(record.duration)
         click.echo(f"run {record.id} {_paint(status, status, color)} in {duration}")
         if record.error:
             click.echo(f"  {record.error}")
     else:
-        emit(data, output)
-    if data["status"] != "succeeded":
+        emit(_record_dict(record, now), output)
+    if status != "succeeded":
         raise SystemExit(1)
 
 
