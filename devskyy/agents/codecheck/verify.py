@@ -6,7 +6,8 @@ split as a POSIX shell would split words (``shlex``), and quotes group words but
 expansion, pipe or redirection happens. ``shell: true`` hands the text to ``/bin/sh -c``
 instead, only when the caller asks. The process gets the environment of devskyy minus
 its own ``DEVSKYY_*`` settings (a state URL may carry a password), runs in its own
-process group, and is killed with its children when it outlives ``timeout_seconds``.
+process group, and is killed with its children when it outlives ``timeout_seconds`` or
+the step is cancelled (Ctrl-C, the step's timeout, a stop).
 
 The result keeps the exit status and the last ``TAIL_CHARS`` characters of the output,
 with any secret detect-secrets finds in them masked.
@@ -96,9 +97,16 @@ async def run(root: Path, command: str, *, shell: bool, timeout: float) -> Outco
         out, _ = await asyncio.wait_for(process.communicate(), timeout)
     except TimeoutError:
         timed_out = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        _kill_group(process.pid)
         out, _ = await process.communicate()
+    except BaseException:
+        # Cancelled (Ctrl-C of the run, the step's timeout, a stop): the command has its own
+        # session, so no terminal signal reaches it; end its group rather than orphan it.
+        _kill_group(process.pid)
+        # Reap it and close its pipe (killed, it ends at once); a second cancel is the same one.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(process.communicate())
+        raise
     tail = out.decode("utf-8", errors="replace")[-TAIL_CHARS:]
     # A test suite may print a secret (a token from its environment), a command may
     # carry one: what the run record keeps is masked like every other text shown.
@@ -110,6 +118,11 @@ async def run(root: Path, command: str, *, shell: bool, timeout: float) -> Outco
         output_tail=redaction.redact(tail, found),
         timed_out=timed_out,
     )
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def judge(before: dict[str, Any] | None, after: Outcome) -> str | None:
