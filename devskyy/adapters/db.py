@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SAWarning
 
 from devskyy.adapters import safe_files
 from devskyy.errors import StateError, StoredValueTooDeep
+from devskyy.extras import missing_extra_message
 from devskyy.model.jsonlimits import JsonLimitError, bounded_loads
 
 metadata = MetaData()
@@ -294,7 +295,9 @@ def _bad_url_message(url: str, exc: Exception) -> str:
     shown = shown_url(url)
     example = "e.g. sqlite:///.devskyy/state.db or postgresql+psycopg://user@host/db"
     if isinstance(exc, ImportError):
-        return f"state URL {shown!r}: its database driver is not installed ({exc})"
+        # The driver of a store devskyy ships an extra for names that extra (psycopg).
+        hint = missing_extra_message(exc) or str(exc)
+        return f"state URL {shown!r}: its database driver is not installed ({hint})"
     if isinstance(exc, ValueError | TypeError | SAWarning):
         detail = str(exc).split(" (Background on", 1)[0].strip()
         return f"state URL {shown!r} has an option the driver does not accept ({detail}); remove it"

@@ -1,0 +1,58 @@
+"""What a new user meets on a machine with only part of devskyy installed.
+
+Each test runs the real CLI in a subprocess; a missing optional module is simulated the way
+Python itself reports one (``sys.modules[name] = None`` makes ``import name`` raise
+``ModuleNotFoundError`` with that name), so the message is the one a fresh install prints.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BLOCKED_RUN = (
+    "import sys\n"
+    "for name in sys.argv[1].split(','):\n"
+    "    sys.modules[name] = None\n"
+    "sys.argv = ['devskyy', *sys.argv[2:]]\n"
+    "from devskyy.cli import main\n"
+    "main()\n"
+)
+
+
+def cli_without(blocked: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEVSKYY_")}
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED_RUN, blocked, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_postgresql_url_without_psycopg_names_the_extra(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://user:hunter2@127.0.0.1:1/db"
+    done = cli_without("psycopg", tmp_path, "--state", url, "get", "agents")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        "error: state URL 'postgresql+psycopg://user:***@127.0.0.1:1/db': its database "
+        "driver is not installed ('psycopg' is not installed: "
+        "pip install 'devskyy[postgres]' (a PostgreSQL store))\n",
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing was created
+
+
+def test_a_driver_devskyy_has_no_extra_for_keeps_pythons_words(tmp_path: Path) -> None:
+    url = "postgresql+psycopg2://user@127.0.0.1:1/db"
+    done = cli_without("psycopg2", tmp_path, "--state", url, "get", "agents")
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"error: state URL {url!r}: its database driver is not installed "
+        "(import of psycopg2 halted; None in sys.modules)\n",
+    )
