@@ -3,7 +3,7 @@
 ``pip install devskyy`` installs what ``validate``, ``plan``, ``apply``, ``get`` and the
 other store commands need, so a CI job that only checks and applies manifests stays
 small. The HTTP server, the watch daemon, the built-in agents and PostgreSQL come with
-extras (``devskyy[all]`` is everything). When an optional module is missing, the one
+extras (``devskyy[all]`` is serve, watch and agents). When an optional module is missing, the one
 place that meets the ``ModuleNotFoundError`` turns it into one line naming the extra
 (``missing_extra_message``) instead of a traceback. ``tests/test_packaging.py`` holds
 this table and ``pyproject.toml`` to each other.
