@@ -12,7 +12,10 @@ Each figure is measured in the same process, interleaved, best of ``--repeat``:
 * the baseline: a bare asyncio task per step (chained awaits / ``gather``), per step.
 
 Peak memory (``tracemalloc``) of the whole command at N and 2N steps, minus the 1-step
-run, per step: flat in N means the same bytes per step at both sizes.
+run, per step: flat in N means the same bytes per step at both sizes. Each size is
+measured on a store of its own with only its workflow applied (every ``devskyy run``
+loads the live state, which would otherwise be every size's manifests: a fixed peak
+that hides the run's own).
 
 Target (issue 12): at most 10x the bare asyncio task per step. Exits 1 when missed.
 
@@ -139,10 +142,19 @@ def main() -> int:
         cli = CliRunner()
         applied = cli.invoke(devskyy, ["--state", url, "apply", str(tree)])
         assert applied.exit_code == 0, applied.output
+        alone: dict[str, str] = {}  # a store per size with only its workflow applied
+        for name in sizes:
+            own = root / name
+            own.mkdir()
+            (own / "noop.yaml").write_text(AGENT)
+            (own / f"{name}.yaml").write_text((tree / f"{name}.yaml").read_text())
+            alone[name] = f"sqlite:///{root / name}.db"
+            done = cli.invoke(devskyy, ["--state", alone[name], "apply", str(own)])
+            assert done.exit_code == 0, done.output
 
-        def run(name: str) -> Callable[[], object]:
+        def run(name: str, store: str | None = None) -> Callable[[], object]:
             def go() -> None:
-                result = cli.invoke(devskyy, ["--state", url, "run", name])
+                result = cli.invoke(devskyy, ["--state", store or url, "run", name])
                 assert result.exit_code == 0, result.output
 
             return go
@@ -165,9 +177,10 @@ def main() -> int:
             per_step = (best[name] - best["one"]) / (steps - 1)
             base = best["plain"] / steps
             ratio = per_step / base
-            one = peak_memory(run("one"))
-            mem = (peak_memory(run(name)) - one) / steps
-            mem2 = (peak_memory(run(f"{shape}{2 * steps}")) - one) / (2 * steps)
+            one = peak_memory(run("one", alone["one"]))
+            mem = (peak_memory(run(name, alone[name])) - one) / steps
+            twice = f"{shape}{2 * steps}"
+            mem2 = (peak_memory(run(twice, alone[twice])) - one) / (2 * steps)
             print(
                 f"{shape:8} {steps:6d} {per_step * 1e6:12.1f} {base * 1e6:16.2f} "
                 f"{ratio:9.1f} {mem / 1024:14.2f} {mem2 / 1024:8.2f}"
