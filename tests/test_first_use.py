@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BLOCKED_RUN = (
     "import sys\n"
     "for name in sys.argv[1].split(','):\n"
@@ -56,3 +58,17 @@ def test_a_driver_devskyy_has_no_extra_for_keeps_pythons_words(tmp_path: Path) -
         f"error: state URL {url!r}: its database driver is not installed "
         "(import of psycopg2 halted; None in sys.modules)\n",
     )
+
+
+def test_the_sign_in_page_has_a_title(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api_fixtures import ApiWorld  # noqa: PLC0415  (needs the serve extra)
+
+    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
+    world = ApiWorld(tmp_path, code=False)
+    try:
+        answer = world.client.get("/ui/login")
+    finally:
+        world.close()
+    # The browser tab and the history list showed "· devskyy" (an empty title).
+    assert answer.status_code == 200
+    assert "<title>Sign in · devskyy</title>" in answer.text

@@ -193,6 +193,7 @@ def _session_routes(router: APIRouter, pages: Pages) -> None:
             "login.html",
             None,
             code=code,
+            title="Sign in",
             headers=headers,
             next=target,
             message=message,
