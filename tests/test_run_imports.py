@@ -38,6 +38,7 @@ NOT_ON_THE_RUN_PATH = (
     "markdown",
     "networkx",
     "packaging",
+    "pathspec",
     "psycopg",
     "requests",
     "starlette",

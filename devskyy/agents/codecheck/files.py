@@ -24,8 +24,10 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 SKIP_DIRS = frozenset(
     {
@@ -96,6 +98,9 @@ def _read_gitignore(folder: Path, base: str) -> _Ignore | None:
         lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
+    # pathspec on use (only a tree with a .gitignore): not on the way to the first step.
+    import pathspec  # noqa: PLC0415
+
     return _Ignore(base, pathspec.GitIgnoreSpec.from_lines(lines))
 
 
