@@ -3,13 +3,16 @@
 Where an agent's input model declares a field a path (``devskyy.model.paths``), the
 parameter that feeds it must lie inside the workspace roots (403 ``outside_workspace``, or
 404 ``not_found`` for a path inside that does not exist); an omitted folder input is the
-workspace root. The orchestrator router confines a task's parameters, the registry router
+workspace root. A parameter that feeds a declared command input (``ServerCommand``) is
+refused (403 ``command_not_allowed``): starting work must not mean running any program as
+the server's user. The orchestrator router confines a task's parameters, the registry router
 a workflow's; neither imports the other (import-linter keeps routers independent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from devskyy.api.context import ApiContext
@@ -23,7 +26,10 @@ from devskyy.api.workspace import (
 from devskyy.core.selection import select_for
 from devskyy.errors import NotFound
 from devskyy.model.manifests import Workflow
-from devskyy.model.paths import PathField, path_inputs
+from devskyy.model.paths import PathField, PathKind, path_inputs
+
+# A workflow parameter named anywhere in a step input (``${{ params.x }}`` or inside text).
+_PARAM_REF = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_-]*)")
 
 
 def _declared(ctx: ApiContext, agent: str | None) -> dict[str, PathField]:
@@ -42,6 +48,7 @@ def confined_params(
     declared: dict[str, PathField] = {}
     for agent in select_for(capabilities, infos):
         declared.update(_declared(ctx, agent))
+    _refuse_commands(params, [n for n, f in declared.items() if f.kind is PathKind.COMMAND])
     return _confine(ctx, params, declared)
 
 
@@ -50,13 +57,30 @@ def confined_workflow_params(
 ) -> dict[str, Any]:
     """Workflow parameters that feed a declared path input of a step, confined."""
     steps = []
+    commands: list[str] = []
     for step in workflow.spec.steps:
         try:
             agent = step.agent or ctx.system.orchestrator.resolve(step.capability or "")
         except NotFound:
             continue  # the run itself reports the missing agent
-        steps.append((step.input, _declared(ctx, agent)))
+        declared = _declared(ctx, agent)
+        steps.append((step.input, declared))
+        for name, field in declared.items():
+            if field.kind is PathKind.COMMAND:
+                commands += _PARAM_REF.findall(str(step.input.get(name, "")))
+    _refuse_commands(params, commands)
     return _confine(ctx, params, workflow_path_params(steps))
+
+
+def _refuse_commands(params: Mapping[str, Any], names: Iterable[str]) -> None:
+    """403 when ``params`` sets any of ``names`` (inputs run as commands on the server)."""
+    for name in sorted(set(names)):
+        if params.get(name) not in (None, ""):
+            reason = (
+                f"parameter {name!r} is a command run on the server; the HTTP API does not "
+                "take one (run it with devskyy run on the server)"
+            )
+            raise ApiError(403, "command_not_allowed", {"reason": reason})
 
 
 def _confine(

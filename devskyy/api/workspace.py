@@ -140,8 +140,8 @@ def workflow_path_params(
     for inputs, declared in steps:
         for name, field in declared.items():
             param = _param_of(inputs.get(name))
-            if param is None:
-                continue
+            if param is None or field.kind is PathKind.COMMAND:
+                continue  # a command input is refused, not confined (devskyy.api.confine)
             relative_to = None
             if field.relative_to is not None:
                 feeding = _given(inputs, _spellings(field.relative_to, declared))

@@ -8,6 +8,9 @@ not by its name:
   server's working directory.
 - ``WorkspaceFiles``: a list of files, each relative to the folder input named by
   ``relative_to`` (or absolute); each must lie inside a workspace root.
+- ``ServerCommand``: a command line the agent runs on the server (``verify_command``).
+  The HTTP API refuses a request that sets one: whoever may start a workflow would
+  otherwise run any program as the server's user (read the store, mint keys).
 
 ``path_inputs(model)`` lists a model's path fields (by field name and by alias), so the
 API confines exactly what the agent declares (``devskyy.api.workspace``).
@@ -28,6 +31,7 @@ class PathKind(StrEnum):
 
     FOLDER = "folder"
     FILES = "files"
+    COMMAND = "command"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ WorkspaceFolder = Annotated[str, PathInput(PathKind.FOLDER)]
 
 WorkspaceFiles = Annotated[list[str], PathInput(PathKind.FILES, relative_to="target_path")]
 """Files inside the workspace, relative to the ``target_path`` input unless absolute."""
+
+ServerCommand = Annotated[str, PathInput(PathKind.COMMAND)]
+"""A command line run on the server; never taken from an HTTP request."""
 
 
 def _marker(annotation: Any) -> PathInput | None:

@@ -19,7 +19,7 @@ from devskyy.agents.codecheck.params import check_root
 from devskyy.agents.codecheck.perf import DEFAULT_MAX_COMPLEXITY, PerfSettings
 from devskyy.agents.codecheck.scanning import ScanSettings
 from devskyy.errors import PermanentError
-from devskyy.model.paths import WorkspaceFiles, WorkspaceFolder
+from devskyy.model.paths import ServerCommand, WorkspaceFiles, WorkspaceFolder
 
 M = TypeVar("M", bound=BaseModel)
 RuffRule = Annotated[str, StringConstraints(pattern=ruff.RULE_PATTERN)]
@@ -112,7 +112,7 @@ class VerifyParams(_Camel):
     """The verifier's parameters (``scan_and_fix``'s ``verify_before``/``verify_after``)."""
 
     target_path: WorkspaceFolder = "."
-    command: str = Field(default="", max_length=4096)
+    command: ServerCommand = Field(default="", max_length=4096)
     shell: bool = False
     timeout_seconds: float = Field(default=900, gt=0)
     # After the fix: the verify_before output and the fix output.
