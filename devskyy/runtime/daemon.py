@@ -172,6 +172,14 @@ class WatchDaemon:
         if self.system.security is not None:
             self.system.security.access.invalidate()
 
+    def _live_revision(self) -> int | None:
+        """The applied revision that keeps running after a rejected pass (None if unread)."""
+        try:
+            return self.system.state.current_revision()
+        except Exception:  # crash-only: a log field and a gauge can do without it
+            log.debug("live revision unreadable", exc_info=True)
+            return None
+
     def _tree(self) -> Path:
         git = self.settings.git
         return git.checkout / self.settings.path if git else self.settings.path
@@ -184,6 +192,7 @@ class WatchDaemon:
             await self._pass(outcome, paths)
         except ManifestError as exc:
             outcome.rejected = [str(p) for p in exc.problems]
+            outcome.revision = self._live_revision()  # what keeps running, not "null"
             log.warning(
                 "change rejected; the last good state keeps running",
                 extra={"fields": {"reason": reason, "problems": outcome.rejected}},
