@@ -44,12 +44,13 @@ def test_license_file_is_the_mit_licence_pyproject_names() -> None:
     assert "Permission is hereby granted, free of charge" in text
 
 
-def test_metadata_has_classifiers_and_urls() -> None:
+def test_metadata_has_classifiers_and_no_invented_urls() -> None:
     classifiers = PROJECT["classifiers"]
     assert "Programming Language :: Python :: 3.11" in classifiers
     assert "Typing :: Typed" in classifiers
     assert not any(c.startswith("License ::") for c in classifiers)  # PEP 639: license =
-    assert {"Homepage", "Documentation", "Source", "Issues", "Changelog"} <= set(PROJECT["urls"])
+    # No public home yet: no made-up addresses (pyproject says where to add them).
+    assert "urls" not in PROJECT
 
 
 def test_every_optional_dependency_is_in_the_extras_table() -> None:
@@ -181,7 +182,7 @@ def test_wheel_metadata(dist: Path) -> None:
     assert "License-Expression: MIT" in metadata
     assert "devskyy-0.1.0.dist-info/licenses/LICENSE" in files
     assert "Classifier: Typing :: Typed" in metadata
-    assert "Project-URL: Source, " in metadata
+    assert "Project-URL:" not in metadata
     for extra in ("serve", "watch", "agents", "postgres", "all"):
         assert f"Provides-Extra: {extra}" in metadata
     assert 'Requires-Dist: fastapi>=0.110; extra == "serve"' in metadata

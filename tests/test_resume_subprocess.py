@@ -144,7 +144,17 @@ def test_kill_9_mid_run_then_resume_does_not_rerun_finished_steps(
         check=False,
     )
     assert listed.returncode == 0, listed.stderr
-    [run] = json.loads(listed.stdout)
+    [run] = json.loads(listed.stdout)  # runs list is a summary; runs show has the steps
+    assert run["status"] == "interrupted"
+    shown = subprocess.run(
+        [*command, "runs", "show", run["id"], "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    run = json.loads(shown.stdout)
     assert run["status"] == "interrupted"
     assert run["steps"]["first"]["status"] == "succeeded"
     assert run["steps"]["second"]["status"] == "running"

@@ -336,7 +336,7 @@ def test_discover_refuses_a_dangling_link_without_force(repo: Path, tmp_path: Pa
 
 def test_discover_refuses_a_symlinked_output_folder(repo: Path, victim: Path) -> None:
     (repo / "manifests").symlink_to(victim.parent, target_is_directory=True)
-    result = CliRunner().invoke(main, ["discover", "src", "-o", "manifests/agents"])
+    result = CliRunner().invoke(main, ["discover", "src", "--output-dir", "manifests/agents"])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         "error: refused to write manifests/agents/scanner.yaml: "
