@@ -8,6 +8,7 @@ pseudo-terminal and on a pipe.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
@@ -108,6 +109,47 @@ def test_without_a_terminal_progress_prints_nothing() -> None:
         "  scan                 succeeded  1 attempt, 0.50s\n"
     )
     assert "\x1b" not in term.text
+
+
+def test_inside_the_loop_a_ticks_lines_go_out_in_one_write_in_order() -> None:
+    writes: list[str] = []
+    plain = Progress(False, write=writes.append)
+
+    async def tick() -> list[str]:
+        for name in ("a", "b", "c"):
+            plain(RUN, StepRecord(name, StepStatus.RUNNING, 1))
+        before = list(writes)  # nothing written yet: the flush is queued for the tick
+        await asyncio.sleep(0)
+        plain(RUN, StepRecord("a", StepStatus.SUCCEEDED, 1, duration=0.25))
+        plain.flush()  # devskyy run flushes before its closing line
+        plain.flush()  # nothing left: no empty write
+        return before
+
+    assert asyncio.run(tick()) == []
+    assert writes == [
+        "  a                    running    attempt 1\n"
+        "  b                    running    attempt 1\n"
+        "  c                    running    attempt 1\n",
+        "  a                    succeeded  1 attempt, 0.25s\n",
+    ]
+
+
+def test_a_report_from_a_worker_thread_comes_after_the_lines_collected_before_it() -> None:
+    term = Terminal()
+    live = Progress(False, live=True, write=term.write, monotonic=term.monotonic)
+
+    async def go() -> None:
+        live(RUN, StepRecord("scan", StepStatus.RUNNING, 1))
+        report = StepProgress(1, 4, "files")
+        await asyncio.to_thread(live.on_progress, StepRef("r1", "scan"), report)
+
+    asyncio.run(go())
+    assert term.text == (
+        "  scan                 running    attempt 1\n"
+        "  scan                 running    attempt 1\n"
+        + CLEAR_ONE
+        + "  scan                 running    1/4 files (25%)\n"
+    )
 
 
 AGENT_CODE = """\

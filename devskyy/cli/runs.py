@@ -98,6 +98,14 @@ class Progress:
     running step at the bottom, redrawn in place as the step's agent reports progress
     ("3/5 checks on 7 files (60%)"); the step change lines scroll above it. Piped output
     and ``-o json`` never get it: their output stays one line per change, or none.
+
+    Inside the event loop the text is collected and written once per loop tick (a
+    callback queued with the first line of a tick): a 1,000-wide fan-out announces its
+    steps in one write, not 1,000, and a terminal still sees every change in the tick
+    after it happened. Called from another thread or with no loop running (an agent's
+    report from a worker thread, a direct call), it writes at once, after whatever was
+    collected, so the order never changes. ``flush`` writes what is left: call it
+    before printing anything else.
     """
 
     REDRAW_SECONDS = 0.1  # at most ten redraws a second, however often agents report
@@ -119,17 +127,43 @@ class Progress:
         self.drawn = 0
         self.last_draw = float("-inf")
         self.lock = threading.Lock()  # an agent may report from a worker thread
+        self.pending: list[str] = []
+        self.queued = False  # a flush is queued on the loop for this tick's text
+
+    def flush(self) -> None:
+        """Write the text collected so far (one write), if any."""
+        with self.lock:
+            self.queued = False
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.write(text)
+
+    def _settle(self) -> None:
+        """After a change (lock held): queue a flush for this tick, or write now."""
+        if not self.pending or self.queued:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread or no loop: nothing would flush it later
+            self._flush()
+            return
+        self.queued = True
+        loop.call_soon(self.flush)
 
     def _clear(self) -> None:
         if self.drawn:
             # To the start of the first live line, then erase to the end of the screen.
-            self.write(f"\x1b[{self.drawn}F\x1b[J")
+            self.pending.append(f"\x1b[{self.drawn}F\x1b[J")
             self.drawn = 0
 
     def _draw(self) -> None:
         mark = _paint(f"{'running':<10}", "running", self.color)
         for name, text in self.running.items():
-            self.write(f"  {name:<20} {mark} {text}\n")
+            self.pending.append(f"  {name:<20} {mark} {text}\n")
         self.drawn = len(self.running)
         self.last_draw = self.monotonic()
 
@@ -147,6 +181,7 @@ class Progress:
                 return
             self._clear()
             self._draw()
+            self._settle()
 
     def __call__(self, run: RunRecord, step: StepRecord) -> None:
         with self.lock:
@@ -159,6 +194,7 @@ class Progress:
                 self.running[step.name] = f"attempt {step.attempts}"
             if self.live:
                 self._draw()
+            self._settle()
 
     def _line(self, step: StepRecord) -> None:
         status = step.status.value
@@ -175,7 +211,13 @@ class Progress:
         elif status == "skipped" and step.reason:
             detail = step.reason
         mark = _paint(f"{status:<10}", status, self.color)
-        self.write(f"  {step.name:<20} {mark} {detail}".rstrip() + "\n")
+        self.pending.append(f"  {step.name:<20} {mark} {detail}".rstrip() + "\n")
+
+
+def _flushed(listener: Progress | None) -> None:
+    """The step lines still collected are written before anything else is printed."""
+    if listener is not None:
+        listener.flush()
 
 
 def _ignore(_ref: StepRef | None, _progress: StepProgress) -> None:
@@ -322,8 +364,11 @@ async def _run(
             with progress.listening(listener.on_progress if listener else _ignore):
                 final = await engine.execute(record.id, on_step=listener)
         except (asyncio.CancelledError, RunnerLost):  # Ctrl-C; the Dask scheduler gone
+            _flushed(listener)
             _interrupted(record.id)
             raise
+        finally:  # the collected step lines before any other line or error
+            _flushed(listener)
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()
@@ -354,8 +399,11 @@ async def _resume(
             with progress.listening(listener.on_progress if listener else _ignore):
                 final = await engine.resume(run_id, on_step=listener)
         except (asyncio.CancelledError, RunnerLost):
+            _flushed(listener)
             _interrupted(run_id)
             raise
+        finally:
+            _flushed(listener)
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()
