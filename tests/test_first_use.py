@@ -72,3 +72,37 @@ def test_the_sign_in_page_has_a_title(tmp_path: Path, monkeypatch: pytest.Monkey
     # The browser tab and the history list showed "· devskyy" (an empty title).
     assert answer.status_code == 200
     assert "<title>Sign in · devskyy</title>" in answer.text
+
+
+def test_an_unknown_dashboard_page_is_a_page_not_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api_fixtures import ApiWorld, post_login  # noqa: PLC0415  (needs the serve extra)
+    from fastapi.testclient import TestClient  # noqa: PLC0415
+
+    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
+    world = ApiWorld(tmp_path, code=False)
+    try:
+        client = TestClient(world.app, base_url="http://testserver", follow_redirects=False)
+        signed_out = client.get("/ui/nope")
+        assert (signed_out.status_code, signed_out.headers["content-type"][:9]) == (
+            404,
+            "text/html",
+        )
+        assert "Sign out" not in signed_out.text
+        assert post_login(client, {"api_key": world.key("guest")}).status_code == 303
+        answer = client.get("/ui/nope/<b>")
+        # The API's 404 was {"error": "not_found", ...} as JSON in the browser.
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "<title>No such page · devskyy</title>" in answer.text
+        assert "There is no page /ui/nope/&lt;b&gt;." in answer.text
+        assert "Sign out" in answer.text
+        # Real pages still win over the catch-all.
+        assert client.get("/ui/graph").status_code == 200
+        assert (
+            client.get("/api/nope", headers={"X-API-Key": world.key("guest")}).json()["error"]
+            == "not_found"
+        )
+    finally:
+        world.close()

@@ -159,7 +159,19 @@ def build(ctx: ApiContext) -> APIRouter:
     _overview_routes(router, pages)
     _run_routes(router, pages)
     _record_routes(router, pages)
+    _missing_route(router, pages)  # last: every page above takes precedence
     return router
+
+
+def _missing_route(router: APIRouter, pages: Pages) -> None:
+    """An unknown page under /ui is a dashboard page saying so, not the API's JSON 404."""
+
+    @router.get("/ui/{path:path}")
+    async def missing(request: Request, path: str) -> Response:
+        got = pages.auth.viewer(request)  # signed out: the same 404, without the navigation
+        viewer = got if isinstance(got, Viewer) else None
+        message = f"There is no page /ui/{path}."
+        return pages.render("error.html", viewer, code=404, title="No such page", message=message)
 
 
 def _session_routes(router: APIRouter, pages: Pages) -> None:
