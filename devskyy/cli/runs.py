@@ -42,7 +42,7 @@ from devskyy.cli.worker import RunnerChoice, runner_options
 from devskyy.core.timefmt import rfc3339, times_in
 from devskyy.errors import RunnerLost
 from devskyy.model.manifests import Workflow
-from devskyy.model.runs import RunRecord, StepEvent, StepRecord
+from devskyy.model.runs import RunRecord, StepEvent, StepRecord, StepStatus
 from devskyy.runtime import progress
 from devskyy.runtime.progress import StepProgress
 from devskyy.runtime.step_context import StepRef
@@ -129,6 +129,7 @@ class Progress:
         self.lock = threading.Lock()  # an agent may report from a worker thread
         self.pending: list[str] = []
         self.queued = False  # a flush is queued on the loop for this tick's text
+        self.marks: dict[str, str] = {}  # status -> its padded (painted) column, made once
 
     def flush(self) -> None:
         """Write the text collected so far (one write), if any."""
@@ -160,8 +161,14 @@ class Progress:
             self.pending.append(f"\x1b[{self.drawn}F\x1b[J")
             self.drawn = 0
 
+    def _mark(self, status: str) -> str:
+        mark = self.marks.get(status)
+        if mark is None:
+            mark = self.marks[status] = _paint(f"{status:<10}", status, self.color)
+        return mark
+
     def _draw(self) -> None:
-        mark = _paint(f"{'running':<10}", "running", self.color)
+        mark = self._mark("running")
         for name, text in self.running.items():
             self.pending.append(f"  {name:<20} {mark} {text}\n")
         self.drawn = len(self.running)
@@ -187,7 +194,7 @@ class Progress:
         with self.lock:
             self._clear()
             self._line(step)
-            if step.status.value != "running":
+            if step.status is not StepStatus.RUNNING:
                 self.running.pop(step.name, None)
                 self.reported.discard(step.name)
             elif step.name not in self.reported:
@@ -210,7 +217,7 @@ class Progress:
                 detail += f": {_detail(step)}"
         elif status == "skipped" and step.reason:
             detail = step.reason
-        mark = _paint(f"{status:<10}", status, self.color)
+        mark = self._mark(status)
         self.pending.append(f"  {step.name:<20} {mark} {detail}".rstrip() + "\n")
 
 
