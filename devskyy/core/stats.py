@@ -149,7 +149,8 @@ class CallTracker:
     error_rate_alarm: bool = False
     _durations: deque[float] = field(init=False, repr=False)
     _errors: deque[bool] = field(init=False, repr=False)
-    _latency_flags: deque[bool] = field(init=False, repr=False)
+    # Calls since the last anomalously slow one (the alarm holds for the next few).
+    _since_slow: float = field(default=math.inf, init=False, repr=False)
     _anomalies: deque[Anomaly] = field(init=False, repr=False)
     _sum: float = field(default=0.0, init=False, repr=False)
     _sumsq: float = field(default=0.0, init=False, repr=False)
@@ -166,7 +167,6 @@ class CallTracker:
             raise ValueError(f"ewma_alpha must be in (0, 1], not {self.ewma_alpha}")
         self._durations = deque(maxlen=self.window)
         self._errors = deque(maxlen=self.window)
-        self._latency_flags = deque(maxlen=self.latency_alarm_calls)
         self._anomalies = deque(maxlen=self.keep_anomalies)
         self._span = round(2 / self.ewma_alpha) - 1
         self._recent = deque()
@@ -175,7 +175,7 @@ class CallTracker:
     @property
     def latency_alarm(self) -> bool:
         """True while one of the last ``latency_alarm_calls`` calls was anomalously slow."""
-        return any(self._latency_flags)
+        return self._since_slow < self.latency_alarm_calls
 
     @property
     def degraded(self) -> bool:
@@ -221,7 +221,7 @@ class CallTracker:
         if not ok:
             self.total_errors += 1
         self._append(duration, not ok)
-        self._latency_flags.append(slow)
+        self._since_slow = 0 if slow else self._since_slow + 1
         if found:
             self._anomalies.extend(found)
             self.anomalies_detected += len(found)

@@ -61,7 +61,9 @@ R = TypeVar("R")
 A = TypeVar("A", bound="BaseAgent")
 
 _TRACKED = "__devskyy_tracked__"
-_ACTIVE: ContextVar[frozenset[int]] = ContextVar("devskyy_tracked_agents", default=frozenset())
+# The agents whose tracked call is running in this context: a tuple (one or two ids),
+# extended without building a set per call.
+_ACTIVE: ContextVar[tuple[int, ...]] = ContextVar("devskyy_tracked_agents", default=())
 
 
 @dataclass
@@ -98,9 +100,10 @@ def _tracked(
     @functools.wraps(fn)
     async def wrapper(self: BaseAgent, *args: Any, **kwargs: Any) -> dict[str, Any]:
         active = _ACTIVE.get()
-        if id(self) in active:  # a subclass calling super(): the outer call is the one
+        me = id(self)
+        if me in active:  # a subclass calling super(): the outer call is the one
             return await fn(self, *args, **kwargs)
-        token = _ACTIVE.set(active | {id(self)})
+        token = _ACTIVE.set((*active, me))
         clock = self.context.clock
         started = clock.monotonic()
         ok = False
