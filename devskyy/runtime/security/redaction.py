@@ -54,13 +54,17 @@ class RedactingRunStore:
         self.inner.create(replace(run, params=params, steps=steps, error=error))
 
     def write(self, batch: RunWrite) -> None:
+        patch = _patch(batch.patch)
+        steps = tuple(_step(s) for s in batch.steps)
+        events = tuple(_event(e) for e in batch.events)
+        unchanged = (
+            patch is batch.patch
+            and all(a is b for a, b in zip(steps, batch.steps, strict=True))
+            and all(a is b for a, b in zip(events, batch.events, strict=True))
+        )
+        # The common batch holds no key: it is passed on as it came (no copy of it).
         self.inner.write(
-            replace(
-                batch,
-                patch=_patch(batch.patch),
-                steps=tuple(_step(s) for s in batch.steps),
-                events=tuple(_event(e) for e in batch.events),
-            )
+            batch if unchanged else replace(batch, patch=patch, steps=steps, events=events)
         )
 
     def get(self, run_id: str) -> RunRecord:
