@@ -210,6 +210,8 @@ async def _serve(
         finally:
             checkpoints.cancel()
             keeping.cancel()
+        # Said at once, as watch does: Ctrl-C was followed by up to --grace silent seconds.
+        log.info("stopping: draining in-flight work", extra={"fields": {"grace": grace}})
         drained = await background_of(system).drain(grace)
         log.info(
             "stopped",
