@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devskyy.core.keys import PREFIX, redact
+from devskyy.core.timefmt import rfc3339
 from devskyy.model.security import AuditEvent, AuditRecord
 
 GENESIS = "0" * 64
@@ -159,8 +160,16 @@ class Checkpoint:
     at: str
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"seq", "hash", "at"}``, the one JSON line ``audit checkpoint`` prints."""
-        return {"seq": self.seq, "hash": self.hash, "at": self.at}
+        """``{"seq", "hash", "at"}``, the one JSON line ``audit checkpoint`` prints.
+
+        ``at`` is written as every time in the CLI's JSON (RFC 3339, UTC, ``Z``); only
+        ``seq`` and ``hash`` are checked later, so the stored text's form does not matter.
+        """
+        try:
+            at = rfc3339(self.at) or self.at
+        except ValueError:
+            at = self.at  # a hand-written checkpoint read back: shown as given
+        return {"seq": self.seq, "hash": self.hash, "at": at}
 
 
 _MARK = "audit checkpoint "
