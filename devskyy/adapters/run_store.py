@@ -59,6 +59,7 @@ from devskyy.adapters.db import (
     store_error_message,
 )
 from devskyy.errors import NotFound, StateError
+from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -310,6 +311,8 @@ _STEP_FIELDS = (
     "error_type",
     "reason",
 )
+
+_RAW_STEP_COLUMNS = ", ".join(("run_id", "name", *_STEP_FIELDS))
 
 
 def _step_values(step: StepRecord, *, json_text: bool = False) -> dict[str, Any]:
@@ -639,7 +642,9 @@ class SqlRunStore:
             rows = conn.execute(query).mappings().all()
             ids = [row["id"] for row in rows]
             steps: dict[str, list[StepRecord]] = {run_id: [] for run_id in ids}
-            if ids:
+            if ids and self._raw:
+                self._raw_steps(conn, ids, steps)
+            elif ids:
                 step_rows = conn.execute(
                     select(run_steps_table)
                     .where(run_steps_table.c.run_id.in_(ids))
@@ -677,6 +682,35 @@ class SqlRunStore:
             )
             for row in rows
         ]
+
+    def _raw_steps(self, conn: Any, ids: list[str], steps: dict[str, list[StepRecord]]) -> None:
+        """The steps of runs ``ids`` through the stdlib driver (SQLite): a 1,000-step run
+        is read back when it starts, and SQLAlchemy's row mappings were most of that."""
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(
+                f"SELECT {_RAW_STEP_COLUMNS} FROM run_steps "  # noqa: S608 - fixed names
+                f"WHERE run_id IN ({', '.join('?' for _ in ids)}) ORDER BY run_id, position",
+                ids,
+            )
+            for run_id, name, status, attempts, started, finished, duration, *rest in cursor:
+                output, error, error_type, reason = rest
+                steps[run_id].append(
+                    StepRecord(
+                        name=name,
+                        status=StepStatus(status),
+                        attempts=attempts,
+                        started_at=started,
+                        finished_at=finished,
+                        duration=duration,
+                        output=None if output is None else bounded_loads(output),
+                        error=error,
+                        error_type=error_type,
+                        reason=reason,
+                    )
+                )
+        finally:
+            cursor.close()
 
     def events(self, run_id: str) -> list[StepEvent]:
         table = run_step_events_table
