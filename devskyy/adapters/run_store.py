@@ -315,17 +315,14 @@ _STEP_FIELDS = (
 _RAW_STEP_COLUMNS = ", ".join(("run_id", "name", *_STEP_FIELDS))
 
 
-def _step_values(step: StepRecord, *, json_text: bool = False) -> dict[str, Any]:
-    output: Any = step.output
-    if json_text and output is not None:
-        output = json.dumps(output)
+def _step_values(step: StepRecord) -> dict[str, Any]:
     return {
         "status": step.status.value,
         "attempts": step.attempts,
         "started_at": step.started_at,
         "finished_at": step.finished_at,
         "duration": step.duration,
-        "output": output,
+        "output": step.output,
         "error": step.error,
         "error_type": step.error_type,
         "reason": step.reason,
@@ -479,7 +476,20 @@ class SqlRunStore:
             cursor.executemany(
                 step_sql,
                 [
-                    (run.id, s.name, i, *_step_values(s, json_text=True).values())
+                    (
+                        run.id,
+                        s.name,
+                        i,
+                        s.status.value,
+                        s.attempts,
+                        s.started_at,
+                        s.finished_at,
+                        s.duration,
+                        None if s.output is None else json.dumps(s.output),
+                        s.error,
+                        s.error_type,
+                        s.reason,
+                    )  # in _STEP_FIELDS order, without a dict per step
                     for i, s in enumerate(run.steps)
                 ],
             )

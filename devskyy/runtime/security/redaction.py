@@ -23,6 +23,8 @@ def _text(value: str | None) -> str | None:
 
 
 def _step(step: StepRecord) -> StepRecord:
+    if step.output is None and step.error is None and step.reason is None:
+        return step  # a step not yet run (every step of a new run): nothing to look at
     output, error, reason = redact(step.output), _text(step.error), _text(step.reason)
     if output is step.output and error == step.error and reason == step.reason:
         return step
