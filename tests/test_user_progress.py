@@ -134,6 +134,39 @@ def test_inside_the_loop_a_ticks_lines_go_out_in_one_write_in_order() -> None:
     ]
 
 
+def test_lines_within_the_flush_window_of_the_last_write_wait_for_one_write() -> None:
+    term = Terminal()
+    writes: list[str] = []
+    plain = Progress(False, write=writes.append, monotonic=term.monotonic)
+
+    async def go() -> list[list[str]]:
+        seen = []
+        plain(RUN, StepRecord("a", StepStatus.RUNNING, 1))
+        await asyncio.sleep(0)
+        seen.append(list(writes))  # the first line: written in the next tick
+        term.now += Progress.FLUSH_SECONDS / 2
+        plain(RUN, StepRecord("a", StepStatus.SUCCEEDED, 1, duration=0.25))
+        plain(RUN, StepRecord("b", StepStatus.RUNNING, 1))
+        await asyncio.sleep(0)
+        seen.append(list(writes))  # within the window: waiting (a loop timer is set)
+        term.now += Progress.FLUSH_SECONDS
+        plain.flush()  # what the timer does once the window is over
+        seen.append(list(writes))
+        plain(RUN, StepRecord("b", StepStatus.FAILED, 1, duration=0.5, error="Boom: x"))
+        term.now += Progress.FLUSH_SECONDS
+        await asyncio.sleep(0)  # the window since the last write is over: the next tick
+        seen.append(list(writes))
+        return seen
+
+    first = "  a                    running    attempt 1\n"
+    held = (
+        "  a                    succeeded  1 attempt, 0.25s\n"
+        "  b                    running    attempt 1\n"
+    )
+    failed = "  b                    failed     1 attempt, 0.50s: Boom: x\n"
+    assert asyncio.run(go()) == [[first], [first], [first, held], [first, held, failed]]
+
+
 def test_a_report_from_a_worker_thread_comes_after_the_lines_collected_before_it() -> None:
     term = Terminal()
     live = Progress(False, live=True, write=term.write, monotonic=term.monotonic)

@@ -99,16 +99,18 @@ class Progress:
     ("3/5 checks on 7 files (60%)"); the step change lines scroll above it. Piped output
     and ``-o json`` never get it: their output stays one line per change, or none.
 
-    Inside the event loop the text is collected and written once per loop tick (a
-    callback queued with the first line of a tick): a 1,000-wide fan-out announces its
-    steps in one write, not 1,000, and a terminal still sees every change in the tick
-    after it happened. Called from another thread or with no loop running (an agent's
-    report from a worker thread, a direct call), it writes at once, after whatever was
-    collected, so the order never changes. ``flush`` writes what is left: call it
-    before printing anything else.
+    Inside the event loop the text is collected and written in one piece: in the loop
+    tick after the first line, or, when the last write was under ``FLUSH_SECONDS`` ago,
+    once that time is up (a loop timer). A 1,000-wide fan-out announces its steps in
+    one write, not 1,000, a fast chain writes twenty times a second at most, and a
+    terminal sees every change within ``FLUSH_SECONDS``. Called from another thread or
+    with no loop running (an agent's report from a worker thread, a direct call), it
+    writes at once, after whatever was collected, so the order never changes. ``flush``
+    writes what is left: call it before printing anything else.
     """
 
     REDRAW_SECONDS = 0.1  # at most ten redraws a second, however often agents report
+    FLUSH_SECONDS = 0.05  # collected lines wait at most this long (below what one notices)
 
     def __init__(
         self,
@@ -128,7 +130,8 @@ class Progress:
         self.last_draw = float("-inf")
         self.lock = threading.Lock()  # an agent may report from a worker thread
         self.pending: list[str] = []
-        self.queued = False  # a flush is queued on the loop for this tick's text
+        self.queued = False  # a write of the collected text is queued on the loop
+        self.last_write = float("-inf")
         self.marks: dict[str, str] = {}  # status -> its padded (painted) column, made once
 
     def flush(self) -> None:
@@ -141,7 +144,20 @@ class Progress:
         if self.pending:
             text = "".join(self.pending)
             self.pending.clear()
+            self.last_write = self.monotonic()
             self.write(text)
+
+    def _due(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The tick after the first collected line: write, or wait out the window."""
+        with self.lock:
+            if not self.queued:  # flushed meanwhile
+                return
+            wait = self.last_write + self.FLUSH_SECONDS - self.monotonic()
+            if wait <= 0:
+                self.queued = False
+                self._flush()
+                return
+        loop.call_later(wait, self.flush)
 
     def _settle(self) -> None:
         """After a change (lock held): queue a flush for this tick, or write now."""
@@ -153,7 +169,7 @@ class Progress:
             self._flush()
             return
         self.queued = True
-        loop.call_soon(self.flush)
+        loop.call_soon(self._due, loop)
 
     def _clear(self) -> None:
         if self.drawn:
