@@ -73,3 +73,20 @@ def missing_extra_message(exc: BaseException) -> str | None:
                 )
         current = current.__cause__ or current.__context__
     return None
+
+
+def import_failure(module_name: str, exc: BaseException) -> str:
+    """Why an agent's module ``module_name`` cannot be imported, in one line.
+
+    A missing extra names it; a missing top-level package (the user's own, not on the path
+    of the devskyy process: its console script does not add the current folder) says how
+    to put it there; anything else is Python's own words.
+    """
+    hint = missing_extra_message(exc)
+    if hint is not None:
+        return hint
+    text = f"{type(exc).__name__}: {exc}"
+    top = module_name.split(".", 1)[0]
+    if isinstance(exc, ModuleNotFoundError) and exc.name == top:
+        text += f" (put the folder that holds {top!r} on PYTHONPATH, or pip install its project)"
+    return text

@@ -106,3 +106,51 @@ def test_an_unknown_dashboard_page_is_a_page_not_json(
         )
     finally:
         world.close()
+
+
+def test_an_agent_package_off_the_python_path_says_how_to_put_it_there(tmp_path: Path) -> None:
+    # The recipe of docs/cli.md (discover): a package in the current folder, which the
+    # console script does not put on sys.path (python -m would, so the script runs here).
+    package = tmp_path / "mycompany" / "agents"
+    package.mkdir(parents=True)
+    (tmp_path / "mycompany" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "greeter_agent.py").write_text(
+        "from devskyy import BaseAgent\n\n\nclass GreeterAgent(BaseAgent):\n"
+        "    capabilities = ['greet']\n"
+    )
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "greeter.yaml").write_text(
+        "apiVersion: devskyy.dev/v1\nkind: Agent\nmetadata: {name: greeter}\nspec:\n"
+        "  module: mycompany.agents.greeter_agent:GreeterAgent\n  capabilities: [greet]\n"
+    )
+    script = Path(sys.executable).parent / "devskyy"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["DEVSKYY_ALLOWED_MODULES"] = "mycompany"
+    done = subprocess.run(
+        [str(script), "validate", "--check-agents", "manifests"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "manifests/greeter.yaml:5:3: spec.module: cannot import "
+        "'mycompany.agents.greeter_agent': ModuleNotFoundError: No module named 'mycompany' "
+        "(put the folder that holds 'mycompany' on PYTHONPATH, or pip install its project)\n"
+        "manifests: 1 problem\n"
+    )
+    env["PYTHONPATH"] = str(tmp_path)  # as the hint says: then it is found
+    again = subprocess.run(
+        [str(script), "validate", "--check-agents", "manifests"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (again.returncode, again.stderr) == (0, ""), again.stderr

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from devskyy.core.yaml_strict import JsonPath
-from devskyy.extras import missing_extra_message
+from devskyy.extras import import_failure
 from devskyy.model.manifests import Agent
 from devskyy.runtime.agent import BaseAgent
 
@@ -30,8 +30,7 @@ def load_agent_class(module_path: str) -> type[BaseAgent] | str:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time failure of the agent's own code
-        hint = missing_extra_message(exc)  # a built-in agent without devskyy[agents]
-        return f"cannot import {module_name!r}: {hint or f'{type(exc).__name__}: {exc}'}"
+        return f"cannot import {module_name!r}: {import_failure(module_name, exc)}"
     cls = getattr(module, class_name, None)
     if cls is None:
         return f"module {module_name!r} has no attribute {class_name!r}"

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from devskyy.adapters.clock import Clock
 from devskyy.errors import DevskyyError, NotFound
-from devskyy.extras import missing_extra_message
+from devskyy.extras import import_failure
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.agent import AgentContext, AgentStatus, BaseAgent
@@ -135,9 +135,8 @@ class Registry:
             else:
                 module = importlib.import_module(module_name)
         except Exception as exc:
-            hint = missing_extra_message(exc)  # a built-in agent without devskyy[agents]
             raise AgentLoadError(
-                f"cannot import {module_name!r}: {hint or f'{type(exc).__name__}: {exc}'}"
+                f"cannot import {module_name!r}: {import_failure(module_name, exc)}"
             ) from exc
         cls = getattr(module, class_name, None)
         if cls is None:
