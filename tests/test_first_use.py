@@ -154,3 +154,28 @@ def test_an_agent_package_off_the_python_path_says_how_to_put_it_there(tmp_path:
         check=False,
     )
     assert (again.returncode, again.stderr) == (0, ""), again.stderr
+
+
+def test_an_omitted_folder_with_no_workspace_folder_is_404_without_the_servers_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api_fixtures import ApiWorld  # noqa: PLC0415  (needs the serve extra)
+
+    # serve's default ./workspace in a fresh checkout: it does not exist. The task used to
+    # run and fail with "target_path '/srv/…/workspace' is not a folder" in a 200 answer.
+    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
+    missing = tmp_path / "no-such-workspace"
+    world = ApiWorld(tmp_path, settings={"workspace_roots": (missing,)})
+    try:
+        answer = world.client.post(
+            "/api/agents/orchestrator/execute?wait=true",
+            headers={"X-API-Key": world.key("admin")},
+            json={"task_type": "scan", "parameters": {}, "required_capabilities": ["scan"]},
+        )
+    finally:
+        world.close()
+    assert answer.status_code == 404
+    assert answer.json()["detail"] == {
+        "reason": "the server's workspace folder does not exist (serve --workspace)"
+    }
+    assert str(tmp_path) not in answer.text

@@ -101,7 +101,12 @@ def confine_inputs(
         key = _given(out, _spellings(field, declared)) or field
         value = out.get(key)
         if value is None:
-            out[key] = str(roots[0].resolve())
+            root = roots[0].resolve()
+            if not root.is_dir():  # else the agent's error would name the server's folder
+                raise PathNotFound(
+                    "the server's workspace folder does not exist (serve --workspace)"
+                )
+            out[key] = str(root)
         elif isinstance(value, str):
             out[key] = str(confine(value, roots))
         else:
