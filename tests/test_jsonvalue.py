@@ -76,6 +76,9 @@ def test_check_json_depth_walks_without_recursion() -> None:
         ('["\\"' + "[" * 500 + '"]', False),  # nor after an escaped quote
         ("[]" * 5000, False),  # many brackets, shallow
         ('["unterminated' + "[" * 200, True),  # not JSON: refused before decoding, never recursed
+        # A string left open, full of escaped quotes: one pass (each quote was a new try).
+        ("[" * 101 + '"' + '\\"' * 50_000, True),
+        ('["' + '\\"' * 50_000 + "[" * 200, True),
     ],
 )
 def test_check_json_text_measures_nesting_not_bracket_count(text: str, deep: bool) -> None:
