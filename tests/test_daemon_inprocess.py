@@ -70,7 +70,7 @@ def test_a_pass_applies_and_builds_agents_then_a_bad_change_is_rejected(
     assert first["revision"] == 1
     assert first["counts"] == {"created": 1, "updated": 0, "deleted": 0}
     assert first["agents"] == {"a": "registered"}
-    assert bad["revision"] is None
+    assert bad["revision"] == 1  # rejected: revision 1 keeps running, and is reported
     assert bad["rejected"] == [
         f"{tmp_path}/manifests/a.yaml:7:3: spec.priority: "
         "'urgent' is not one of critical, high, medium, low"

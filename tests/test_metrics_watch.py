@@ -9,6 +9,7 @@ with ``promtool check metrics`` when promtool is installed (Debian: ``prometheus
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -244,9 +245,7 @@ def test_watch_metrics_port_in_use_exits_1(tmp_path: Path) -> None:
     )
 
 
-def test_watch_logs_name_what_changed_and_the_orphans_once(
-    tmp_path: Path, state_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_watch_logs_name_what_changed_and_the_orphans_once(tmp_path: Path, state_url: str) -> None:
     async def scenario() -> None:
         system = await open_system(state_url, clock=FakeClock(), start_agents=False)
         try:
@@ -263,19 +262,26 @@ def test_watch_logs_name_what_changed_and_the_orphans_once(
         finally:
             await system.close()
 
-    caplog.set_level("INFO", logger="devskyy.watch")
-    logger = __import__("logging").getLogger("devskyy")
-    propagate, logger.propagate = logger.propagate, True  # configure() may have turned it off
+    # A handler on the daemon's own logger sees each record exactly once, whatever other
+    # tests left on the "devskyy" and root loggers (propagation, capture handlers).
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    watch_logger = logging.getLogger("devskyy.watch")
+    level = watch_logger.level
+    watch_logger.setLevel(logging.INFO)
+    watch_logger.addHandler(handler)
     try:
         asyncio.run(scenario())
     finally:
-        logger.propagate = propagate
-    messages = [r.getMessage() for r in caplog.records if r.name == "devskyy.watch"]
+        watch_logger.removeHandler(handler)
+        watch_logger.setLevel(level)
+    messages = [r.getMessage() for r in records]
     assert "applied revision 1: create Agent/a, create Agent/b" in messages
     assert "applied revision 2: update Agent/a" in messages
     orphan = "not in the manifests, kept (--prune would delete): Agent/b"
     assert messages.count(orphan) == 1
-    record = next(r for r in caplog.records if r.getMessage() == orphan)
+    record = next(r for r in records if r.getMessage() == orphan)
     assert record.levelname == "WARNING"
     assert record.fields == {"orphans": ["Agent/b"]}  # type: ignore[attr-defined]
 
