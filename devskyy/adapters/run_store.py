@@ -313,6 +313,7 @@ _STEP_FIELDS = (
 )
 
 _RAW_STEP_COLUMNS = ", ".join(("run_id", "name", *_STEP_FIELDS))
+_STEP_STATUS = {s.value: s for s in StepStatus}  # a dict lookup, not an Enum call per row
 
 
 def _step_values(step: StepRecord) -> dict[str, Any]:
@@ -708,7 +709,8 @@ class SqlRunStore:
                 steps[run_id].append(
                     StepRecord(
                         name=name,
-                        status=StepStatus(status),
+                        # An unknown status: StepStatus's ValueError (a corrupt row).
+                        status=_STEP_STATUS.get(status) or StepStatus(status),
                         attempts=attempts,
                         started_at=started,
                         finished_at=finished,
