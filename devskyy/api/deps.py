@@ -95,6 +95,27 @@ def rate_headers(decision: RateDecision) -> dict[str, str]:
     }
 
 
+def charge_rate_limit(ctx: ApiContext, request: Request, principal: str) -> None:
+    """Count a request of ``principal`` against its rate limit: 429 when over.
+
+    The principal and the ``RateLimit-*`` headers go to the request's state, where
+    the app's middleware adds them to the answer (and the access log names the
+    principal) whether the request is allowed or not.
+    """
+    state = request.scope.setdefault("state", {})
+    state["principal"] = principal
+    decision = ctx.rate_limit(principal)
+    state["ratelimit"] = rate_headers(decision)
+    if not decision.allowed:
+        ctx.metrics.rate_limited.inc()
+        raise ApiError(
+            429,
+            "rate_limited",
+            {"reason": "rate_limited", "retry_after": math.ceil(decision.retry_after)},
+            {"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
+        )
+
+
 def presented_key(request: Request) -> str | None:
     """The key of ``Authorization: Bearer`` or ``X-API-Key`` (first wins)."""
     auth = request.headers.get("authorization")
@@ -143,18 +164,7 @@ class Guard:
         assert check.principal is not None
         assert check.key_id is not None
         caller = Caller(check.principal, check.role or "", check.key_id, ctx)
-        state = request.scope.setdefault("state", {})
-        state["principal"] = caller.principal
-        decision = ctx.rate_limit(caller.principal)
-        state["ratelimit"] = rate_headers(decision)
-        if not decision.allowed:
-            ctx.metrics.rate_limited.inc()
-            raise ApiError(
-                429,
-                "rate_limited",
-                {"reason": "rate_limited", "retry_after": math.ceil(decision.retry_after)},
-                {"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
-            )
+        charge_rate_limit(ctx, request, caller.principal)
         route = request.scope.get("route")
         need = TABLE[(request.method, getattr(route, "path", request.url.path))]
         if all(p in request.path_params for p in _PLACEHOLDER.findall(need.resource)):

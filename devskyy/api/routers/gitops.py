@@ -15,7 +15,6 @@ an API key (``permissions.SIGNED``; the OpenAPI document names the scheme). In o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from devskyy.api.context import ApiContext
-from devskyy.api.deps import ApiError, rate_headers
+from devskyy.api.deps import ApiError, charge_rate_limit
 from devskyy.core.webhook import classify, verify
 from devskyy.model.security import AuditEvent, EventType, Outcome
 
@@ -76,18 +75,7 @@ def build(ctx: ApiContext, hook: PushWebhook | None) -> APIRouter:
                 },
             )
         client = request.client.host if request.client else "unknown"
-        state = request.scope.setdefault("state", {})
-        state["principal"] = f"webhook:{client}"
-        decision = ctx.rate_limit(f"webhook:{client}")
-        state["ratelimit"] = rate_headers(decision)
-        if not decision.allowed:
-            ctx.metrics.rate_limited.inc()
-            raise ApiError(
-                429,
-                "rate_limited",
-                {"reason": "rate_limited", "retry_after": math.ceil(decision.retry_after)},
-                {"Retry-After": str(max(1, math.ceil(decision.retry_after)))},
-            )
+        charge_rate_limit(ctx, request, f"webhook:{client}")
         body = await request.body()
         verdict = verify(request.headers, body, hook.secret)
         if not verdict.ok:
