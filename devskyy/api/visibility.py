@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from devskyy.runtime.agent_records import health_summary
+
 
 def agent_resources(names: Collection[str]) -> dict[str, str]:
     """``{name: "agents/NAME"}``: the resource each agent is read as."""
@@ -34,21 +36,7 @@ def orchestrator_health(report: dict[str, Any], readable: Collection[str]) -> di
     """``Orchestrator.get_orchestrator_health`` limited to ``readable`` agents."""
     agents = {n: a for n, a in report["agents"].items() if n in readable}
     open_circuits = [n for n in report.get("open_circuits", []) if n in readable]
-    unusable = [n for n, a in agents.items() if a.get("live_replicas", 1) == 0]
-    if not agents:
-        status = "idle"
-    elif unusable or open_circuits:
-        status = "degraded"
-    else:
-        status = "healthy"
-    return {
-        **report,
-        "status": status,
-        "agents": agents,
-        "total_agents": len(agents),
-        "healthy_agents": len(agents) - len(unusable),
-        "open_circuits": open_circuits,
-    }
+    return {**report, **health_summary(agents, open_circuits)}
 
 
 def agent_metrics(report: dict[str, Any], readable: Collection[str]) -> dict[str, Any]:

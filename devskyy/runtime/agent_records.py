@@ -138,7 +138,18 @@ def agents_health(entries: Mapping[str, AgentEntry], now: float) -> dict[str, An
             "circuit_breaker": entry.breaker.state_at(now).value,
         }
     open_circuits = [n for n, e in sorted(entries.items()) if e.breaker.is_open(now)]
-    unusable = [n for n, a in agents.items() if a["live_replicas"] == 0]
+    return health_summary(agents, open_circuits)
+
+
+def health_summary(agents: dict[str, Any], open_circuits: list[str]) -> dict[str, Any]:
+    """The overall status and totals of these agents' health entries.
+
+    ``idle`` without agents, ``degraded`` when one has no live replica or an open
+    breaker, else ``healthy``. Shared by the orchestrator's report and the API's view
+    of it limited to what a caller may read, so both decide the status alike.
+    """
+    # An entry without ``live_replicas`` counts as usable, as the API's view always had it.
+    unusable = [n for n, a in agents.items() if a.get("live_replicas", 1) == 0]
     if not agents:
         status = "idle"
     elif unusable or open_circuits:
