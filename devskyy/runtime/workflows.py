@@ -270,19 +270,7 @@ class WorkflowEngine:
     def create(self, workflow_name: str, params: Mapping[str, Any]) -> RunRecord:
         """Validate and record a new pending run (``execute`` then runs it)."""
         workflow = self.workflow(workflow_name)
-        clean = validate_params(workflow, params)
-        record = RunRecord(
-            id=self._new_id(),
-            workflow=workflow.name,
-            params=clean,
-            status=RunStatus.PENDING,
-            created_at=self.clock.now(),
-            owner=self.owner,
-            heartbeat_at=self.clock.now(),
-            steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
-        )
-        self.store.create(record)
-        return record
+        return self.create_run(workflow, workflow.name, validate_params(workflow, params))
 
     def create_run(self, workflow: Workflow, name: str, params: dict[str, Any]) -> RunRecord:
         """Record a new pending run of a compiled workflow (a task) under ``name``."""
