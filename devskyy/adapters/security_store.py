@@ -264,6 +264,20 @@ def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
     conn.exec_driver_sql(str(compiled), params)
 
 
+def _append_rows(conn: Connection, records: list[AuditRecord], *, first: bool) -> None:
+    """Insert chained ``records`` (not empty) and move the head row to the last of them.
+
+    ``first`` when the log had no head row yet (it is created, else updated); the
+    caller holds the head's lock in its open transaction.
+    """
+    _insert_audit_rows(conn, records)
+    last = records[-1]
+    if first:
+        conn.execute(insert(audit_head).values(id=1, seq=last.seq, hash=last.hash))
+    else:
+        conn.execute(update(audit_head).values(seq=last.seq, hash=last.hash))
+
+
 def append_audit_in(
     conn: Connection, make: Callable[[tuple[int, str] | None], list[AuditRecord]]
 ) -> list[AuditRecord]:
@@ -278,12 +292,7 @@ def append_audit_in(
     records = make(None if head is None else (int(head.seq), str(head.hash)))
     if not records:
         return records
-    _insert_audit_rows(conn, records)
-    last = records[-1]
-    if head is None:
-        conn.execute(insert(audit_head).values(id=1, seq=last.seq, hash=last.hash))
-    else:
-        conn.execute(update(audit_head).values(seq=last.seq, hash=last.hash))
+    _append_rows(conn, records, first=head is None)
     return records
 
 
@@ -399,12 +408,7 @@ class SqlSecurityStore:
                 current = 0 if head is None else int(head.seq)
                 if current != after:
                     raise AuditConflict(f"audit head moved from {after} to {current}")
-                _insert_audit_rows(conn, records)
-                last = records[-1]
-                if head is None:
-                    conn.execute(insert(audit_head).values(id=1, seq=last.seq, hash=last.hash))
-                else:
-                    conn.execute(update(audit_head).values(seq=last.seq, hash=last.hash))
+                _append_rows(conn, records, first=head is None)
         except (exc.IntegrityError, exc.OperationalError) as error:
             raise AuditConflict(f"concurrent audit append: {type(error).__name__}") from None
         failpoints.hit("audit.appended")
