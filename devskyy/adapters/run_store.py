@@ -339,6 +339,24 @@ def _patch_values(patch: RunPatch) -> dict[str, Any]:
     return values
 
 
+def _run_from_row(row: Any, steps: tuple[StepRecord, ...]) -> RunRecord:
+    """The run of a ``runs`` row (a mapping) with the steps read for it."""
+    return RunRecord(
+        id=row["id"],
+        workflow=row["workflow"],
+        params=row["params"],
+        status=RunStatus(row["status"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        error=row["error"],
+        owner=row["owner"],
+        heartbeat_at=row["heartbeat_at"],
+        steps=steps,
+        generation=row["generation"],
+    )
+
+
 class SqlRunStore:
     """Runs in SQL (SQLite by default, PostgreSQL through the same URL)."""
 
@@ -676,23 +694,7 @@ class SqlRunStore:
                             reason=s["reason"],
                         )
                     )
-        return [
-            RunRecord(
-                id=row["id"],
-                workflow=row["workflow"],
-                params=row["params"],
-                status=RunStatus(row["status"]),
-                created_at=row["created_at"],
-                started_at=row["started_at"],
-                finished_at=row["finished_at"],
-                error=row["error"],
-                owner=row["owner"],
-                heartbeat_at=row["heartbeat_at"],
-                steps=tuple(steps[row["id"]]),
-                generation=row["generation"],
-            )
-            for row in rows
-        ]
+        return [_run_from_row(row, tuple(steps[row["id"]])) for row in rows]
 
     def _raw_steps(self, conn: Any, ids: list[str], steps: dict[str, list[StepRecord]]) -> None:
         """The steps of runs ``ids`` through the stdlib driver (SQLite): a 1,000-step run
@@ -802,17 +804,4 @@ class SqlRunStore:
         query = select(runs).where(runs.c.status.in_(_ACTIVE)).order_by(runs.c.created_at)
         with self._engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
-        return [
-            RunRecord(
-                id=row["id"],
-                workflow=row["workflow"],
-                params=row["params"],
-                status=RunStatus(row["status"]),
-                created_at=row["created_at"],
-                started_at=row["started_at"],
-                owner=row["owner"],
-                heartbeat_at=row["heartbeat_at"],
-                generation=row["generation"],
-            )
-            for row in rows
-        ]
+        return [_run_from_row(row, ()) for row in rows]
