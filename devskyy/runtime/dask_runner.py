@@ -188,16 +188,7 @@ class DaskStepRunner:
             manifest = self._agents(name)
         if manifest is None or manifest.spec.placement == "local":
             return await self._local.run_attempt(name, inputs)
-        outcome = "cancelled"
-        try:
-            output = await self._remote(name, manifest, inputs)
-            outcome = "ok"
-            return output
-        except Exception:
-            outcome = "error"
-            raise
-        finally:
-            self.counts.add(self.name, outcome)
+        return await self.counts.counted(self.name, self._remote(name, manifest, inputs))
 
     async def _remote(self, name: str, manifest: Agent, inputs: dict[str, Any]) -> dict[str, Any]:
         import json  # noqa: PLC0415 - stdlib, kept next to its one use

@@ -23,7 +23,7 @@ outside a workflow has none. ``RunnerCounts`` are the per-runner attempt counter
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -87,6 +87,20 @@ class RunnerCounts:
     def snapshot(self) -> dict[tuple[str, str], int]:
         return dict(self.counts)
 
+    async def counted(self, runner: str, attempt: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Await ``attempt`` and count its outcome: ``ok``, ``error`` (it raised), or
+        ``cancelled`` (anything else ended it, a cancellation above all)."""
+        outcome = "cancelled"
+        try:
+            output = await attempt
+            outcome = "ok"
+            return output
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            self.add(runner, outcome)
+
 
 class StepRunner(Protocol):
     """Runs ONE attempt of agent ``name`` with JSON ``inputs``; returns its JSON dict."""
@@ -110,16 +124,7 @@ class LocalStepRunner:
         self.counts = counts or RunnerCounts()
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        outcome = "cancelled"
-        try:
-            output = await self._attempt(name, inputs)
-            outcome = "ok"
-            return output
-        except Exception:
-            outcome = "error"
-            raise
-        finally:
-            self.counts.add(self.name, outcome)
+        return await self.counts.counted(self.name, self._attempt(name, inputs))
 
     async def _attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         replicas = self._replicas(name)
