@@ -56,6 +56,7 @@ from devskyy.errors import DevskyyError, ManifestError
 from devskyy.model.plan import Action, Plan, Revision
 from devskyy.runtime.reconciler import AppliedHook, Reconciler, load_tree
 from devskyy.runtime.scheduler import Scheduler
+from devskyy.runtime.standby import log_lease_error
 from devskyy.runtime.system import System
 
 log = logging.getLogger("devskyy.watch")
@@ -433,15 +434,7 @@ class WatchDaemon:
         except LeaseLost:
             raise
         except Exception as exc:  # crash-only: retried at the next beat
-            log.error(
-                "cannot renew the daemon lease; retrying",
-                extra={
-                    "fields": {
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": "".join(traceback.format_exception(exc)),
-                    }
-                },
-            )
+            log_lease_error("renew", exc)
 
     async def _next(self, timeout: float) -> str | None:
         """The next hint, or None once ``timeout`` seconds have passed on the clock seam."""

@@ -55,17 +55,22 @@ async def wait_for_lease(
         except Exception as exc:
             if not standby:
                 raise
-            log.error(
-                "cannot read the daemon lease; retrying",
-                extra={
-                    "fields": {
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "traceback": "".join(traceback.format_exception(exc)),
-                    }
-                },
-            )
+            log_lease_error("read", exc)
         if await _stopped_within(clock, every, stop):
             raise StandbyStopped()
+
+
+def log_lease_error(doing: str, exc: Exception) -> None:
+    """Log a store error met while ``doing`` the lease (to be retried), with its traceback."""
+    log.error(
+        f"cannot {doing} the daemon lease; retrying",
+        extra={
+            "fields": {
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": "".join(traceback.format_exception(exc)),
+            }
+        },
+    )
 
 
 def record_takeover(system: System, takeover: Takeover) -> None:
