@@ -20,7 +20,7 @@ from pathlib import Path
 
 from devskyy.agents.codecheck import bandit, perf, ruff
 from devskyy.agents.codecheck.files import PYTHON_SUFFIXES
-from devskyy.agents.codecheck.issues import FORMAT_RULE, Issue, Severity, Tool, sort_issues
+from devskyy.agents.codecheck.issues import Issue, sort_issues
 from devskyy.agents.codecheck.linediff import opcodes
 from devskyy.agents.codecheck.proc import gather_in_order
 from devskyy.agents.codecheck.scanning import CHECKS, ScanSettings, ScanType, mark_codemods
@@ -44,18 +44,7 @@ async def _format(root: Path, rel: str, text: str, settings: ruff.RuffSettings) 
     codes = [c for c in opcodes(before, after) if c[0] != "equal"]
     changed = sum(max(i2 - i1, 0) + max(j2 - j1, 0) for _, i1, i2, j1, j2 in codes)
     first = codes[0][1] + 1 if codes else 1
-    return [
-        Issue(
-            file=rel,
-            line=first,
-            column=1,
-            rule=FORMAT_RULE,
-            tool=Tool.RUFF_FORMAT.value,
-            severity=Severity.LOW.value,
-            message=f"File is not formatted (ruff format would change {changed} lines)",
-            fixable=True,
-        )
-    ]
+    return [ruff.format_issue(rel, first, changed, fixable=True)]
 
 
 async def _bandit(root: Path, texts: Mapping[str, str], settings: ScanSettings) -> list[Issue]:

@@ -194,15 +194,20 @@ def _format_issue(root: Path, name: str, line: int, changed: int) -> Issue:
     path = Path(name)
     if not path.is_absolute():
         path = root / path
+    return format_issue(relative(root, path), line, changed, fixable=not name.endswith(".ipynb"))
+
+
+def format_issue(file: str, line: int, changed: int, *, fixable: bool) -> Issue:
+    """The issue of a file ``ruff format`` would change: ``changed`` lines from ``line``."""
     return Issue(
-        file=relative(root, path),
+        file=file,
         line=line,
         column=1,
         rule=FORMAT_RULE,
         tool=Tool.RUFF_FORMAT.value,
         severity=Severity.LOW.value,
         message=f"File is not formatted (ruff format would change {changed} lines)",
-        fixable=not name.endswith(".ipynb"),
+        fixable=fixable,
     )
 
 
