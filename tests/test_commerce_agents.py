@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import metadata, open_engine
+from devskyy.adapters.db import metadata
 from devskyy.agents.commerce import EcommerceAgent, FinancialAgent, InventoryAgent
 from devskyy.agents.commerce.gateway import GatewayTimeout
 from devskyy.core.commerce import (
@@ -36,13 +36,6 @@ def run(awaitable: Awaitable[T]) -> T:
         return await awaitable
 
     return asyncio.run(main())
-
-
-@pytest.fixture
-def engine(state_url: str) -> Iterator[Engine]:
-    engine = open_engine(state_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
 
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import open_engine
 from devskyy.agents.commerce.gateway import (
     TEST_CARDS,
     TEST_TOKENS,
@@ -22,13 +20,6 @@ from devskyy.agents.commerce.gateway import (
     SandboxGateway,
 )
 from devskyy.errors import PermanentError, TemporaryError
-
-
-@pytest.fixture
-def engine(state_url: str) -> Iterator[Engine]:
-    engine = open_engine(state_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

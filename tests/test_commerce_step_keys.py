@@ -5,7 +5,6 @@ their own; outside a workflow step the id stays random."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,15 +13,7 @@ from sqlalchemy import Engine
 
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import open_engine
 from devskyy.runtime.step_context import StepRef, current_step, in_step
-
-
-@pytest.fixture
-def engine(state_url: str) -> Iterator[Engine]:
-    engine = open_engine(state_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

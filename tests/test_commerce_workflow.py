@@ -4,7 +4,6 @@ the workflow engine over one SQLite store, with the fake clock."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy import Engine
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import open_engine
 from devskyy.model.manifests import Trigger, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.model.runs import RunRecord, RunStatus, StepStatus
@@ -36,13 +34,6 @@ def live() -> ResourceSet:
             or (m.kind == "Workflow" and m.name == "ecommerce_order")
         )
     )
-
-
-@pytest.fixture
-def engine(state_url: str) -> Iterator[Engine]:
-    engine = open_engine(state_url)
-    yield engine
-    engine.dispose()
 
 
 class Shop:

@@ -13,7 +13,6 @@ from codecheck_helpers import (
     call,
     copy_sample,
     digest,
-    make_agent,
     run_sample_tests,
     tree_bytes,
 )
@@ -35,16 +34,6 @@ FIXES = [
 @pytest.fixture
 def sample(tmp_path: Path) -> Path:
     return copy_sample(tmp_path)
-
-
-@pytest.fixture
-def scanner(tmp_path: Path) -> ScannerAgent:
-    return make_agent(ScannerAgent, tmp_path, "scanner")
-
-
-@pytest.fixture
-def fixer(tmp_path: Path) -> FixerAgent:
-    return make_agent(FixerAgent, tmp_path, "fixer")
 
 
 def scan(scanner: ScannerAgent, root: Path, scan_type: str = "full") -> dict[str, Any]:

@@ -10,8 +10,7 @@ import random
 import subprocess
 from pathlib import Path
 
-import pytest
-from codecheck_helpers import call, make_agent, write_tree
+from codecheck_helpers import call, write_tree
 
 from devskyy.agents.codecheck import linediff, redaction, security
 from devskyy.agents.codecheck.records import MAX_DIFF_LINES, MAX_FIXES_PER_FILE, bounded_diff
@@ -20,16 +19,6 @@ from devskyy.agents.scanner import ScannerAgent
 
 SECRET = "f3b9c2e41d8a6f05e9b1c4d2a8f6e3b7c1d9"
 MASKED = security.HIDDEN
-
-
-@pytest.fixture
-def scanner(tmp_path: Path) -> ScannerAgent:
-    return make_agent(ScannerAgent, tmp_path, "scanner")
-
-
-@pytest.fixture
-def fixer(tmp_path: Path) -> FixerAgent:
-    return make_agent(FixerAgent, tmp_path, "fixer")
 
 
 def git(repo: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from codecheck_helpers import call, make_agent, own_ruff, own_ruff_format, write_tree
+from codecheck_helpers import call, own_ruff, own_ruff_format, write_tree
 
 from devskyy.agents.fixer import FixerAgent
 from devskyy.agents.scanner import ScannerAgent
@@ -64,16 +64,6 @@ def test_check():
     assert check(5)
 """
 UTIL = "def double(x):\n    return 2 * x\n\n\ndef half(x):\n    return x / 2\n"
-
-
-@pytest.fixture
-def scanner(tmp_path: Path) -> ScannerAgent:
-    return make_agent(ScannerAgent, tmp_path, "scanner")
-
-
-@pytest.fixture
-def fixer(tmp_path: Path) -> FixerAgent:
-    return make_agent(FixerAgent, tmp_path, "fixer")
 
 
 def acme(tmp_path: Path) -> Path:

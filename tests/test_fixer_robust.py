@@ -28,11 +28,6 @@ from devskyy.runtime.system import open_system
 CODE = "import os\n"
 
 
-@pytest.fixture
-def scanner(tmp_path: Path) -> ScannerAgent:
-    return make_agent(ScannerAgent, tmp_path, "scanner")
-
-
 def skipped(report: dict[str, Any]) -> list[tuple[str, str]]:
     return [(i["file"], i["message"]) for i in report["issues"] if i["rule"] == "skipped"]
 

@@ -56,11 +56,6 @@ def sample(tmp_path: Path) -> Path:
     return copy_sample(tmp_path)
 
 
-@pytest.fixture
-def scanner(tmp_path: Path) -> ScannerAgent:
-    return make_agent(ScannerAgent, tmp_path, "scanner")
-
-
 def test_quick_scan_exact_findings(scanner: ScannerAgent, sample: Path) -> None:
     report = call(scanner, scan_type="quick", target_path=str(sample))
     assert findings(report) == QUICK
