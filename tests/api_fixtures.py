@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -203,6 +204,21 @@ def subprocess_env() -> dict[str, str]:
         "DEVSKYY_ALLOWED_MODULES": "fake_workflow_agents",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+def create_key(cli: list[str], env: dict[str, str], cwd: Path, name: str, role: str) -> str:
+    """``devskyy keys create NAME --role ROLE`` run as ``cli``: the key it prints."""
+    done = subprocess.run(
+        [*cli, "keys", "create", name, "--role", role],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def answers(url: str) -> bool:

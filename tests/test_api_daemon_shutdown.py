@@ -15,7 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import answers, free_port, make_workspace, subprocess_env, wait_until, write_tree
+from api_fixtures import (
+    answers,
+    create_key,
+    free_port,
+    make_workspace,
+    subprocess_env,
+    wait_until,
+    write_tree,
+)
 
 
 @pytest.mark.slow
@@ -25,14 +33,7 @@ def test_sigterm_with_a_run_in_flight_exits_0_and_the_run_resumes(tmp_path: Path
     state = f"sqlite:///{tmp_path / 'state.db'}"
     env = subprocess_env()
     cli = [sys.executable, "-m", "devskyy.cli", "--state", state]
-    key = subprocess.run(
-        [*cli, "keys", "create", "ops", "--role", "admin"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    key = create_key(cli, env, tmp_path, "ops", "admin")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(

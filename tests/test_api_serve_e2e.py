@@ -10,7 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import answers, free_port, make_workspace, subprocess_env, wait_until, write_tree
+from api_fixtures import (
+    answers,
+    create_key,
+    free_port,
+    make_workspace,
+    subprocess_env,
+    wait_until,
+    write_tree,
+)
 
 
 @pytest.mark.slow
@@ -20,16 +28,7 @@ def test_serve_over_http_with_a_cli_key(tmp_path: Path) -> None:
     state = f"sqlite:///{tmp_path / 'state.db'}"
     env = subprocess_env()
     cli = [sys.executable, "-m", "devskyy.cli", "--state", state]
-    created = subprocess.run(
-        [*cli, "keys", "create", "ops", "--role", "admin"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
-    key = created.stdout.strip()
+    key = create_key(cli, env, tmp_path, "ops", "admin")
     assert key.startswith("dsk_")
     assert "\n" not in key
     port = free_port()

@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 
 import httpx
-from api_fixtures import answers, free_port, make_workspace, subprocess_env, wait_until, write_tree
+from api_fixtures import (
+    answers,
+    create_key,
+    free_port,
+    make_workspace,
+    subprocess_env,
+    wait_until,
+    write_tree,
+)
 
 
 def test_sigint_logs_the_drain_before_it_waits(tmp_path: Path) -> None:
@@ -21,15 +29,7 @@ def test_sigint_logs_the_drain_before_it_waits(tmp_path: Path) -> None:
     tree = write_tree(tmp_path, make_workspace(tmp_path), wait_for=str(gate), code=False)
     env = subprocess_env()
     cli = [sys.executable, "-m", "devskyy.cli", "--state", f"sqlite:///{tmp_path / 'state.db'}"]
-    key = subprocess.run(
-        [*cli, "keys", "create", "ops", "--role", "admin"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
+    key = create_key(cli, env, tmp_path, "ops", "admin")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     serve = [*cli, "serve", "--port", str(port), "--manifests", str(tree), "--grace", "0.5"]

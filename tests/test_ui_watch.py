@@ -16,6 +16,7 @@ import httpx
 import pytest
 from api_fixtures import (
     answers,
+    create_key,
     free_port,
     make_workspace,
     post_login,
@@ -36,14 +37,7 @@ def test_watch_serve_shows_whether_live_state_matches_the_tree(tmp_path: Path) -
     state = f"sqlite:///{tmp_path / 'state.db'}"
     env = subprocess_env()
     cli = [sys.executable, "-m", "devskyy.cli", "--state", state]
-    key = subprocess.run(
-        [*cli, "keys", "create", "ops", "--role", "operator"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    key = create_key(cli, env, tmp_path, "ops", "operator")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
