@@ -11,22 +11,9 @@ import pytest
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters.commerce_twin import CommerceStore, MemoryCommerceStore, SqlCommerceStore
 from devskyy.adapters.db import open_engine
-from devskyy.agents.commerce.common import seed_catalog
-from devskyy.core.ledger import CHART_OF_ACCOUNTS
+from devskyy.agents.commerce.common import seed_rows
 
-PRODUCTS = [
-    {
-        "sku": p.sku,
-        "name": p.name,
-        "price_cents": p.price_cents,
-        "cost_cents": p.cost_cents,
-        "currency": p.currency,
-        "stock": p.stock,
-        "active": p.active,
-    }
-    for p in seed_catalog()
-]
-CHART = [{"code": a.code, "name": a.name, "type": a.type.value} for a in CHART_OF_ACCOUNTS]
+PRODUCTS, CHART = seed_rows()
 MUG, OTHER = PRODUCTS[0]["sku"], PRODUCTS[1]["sku"]
 
 Paid = Callable[[str], None]

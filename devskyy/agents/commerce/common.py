@@ -67,6 +67,11 @@ def seed_store(engine: Engine) -> dict[str, int]:
 
 def seed_into(target: CommerceStore) -> dict[str, int]:
     """``seed_store`` into any commerce store (the SQL one, the in-memory twin)."""
+    return target.seed(*seed_rows())
+
+
+def seed_rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The seed catalog's product rows and the chart of accounts' rows, as ``seed`` takes them."""
     products = [
         {
             "sku": p.sku,
@@ -80,7 +85,7 @@ def seed_into(target: CommerceStore) -> dict[str, int]:
         for p in seed_catalog()
     ]
     chart = [{"code": a.code, "name": a.name, "type": a.type.value} for a in CHART_OF_ACCOUNTS]
-    return target.seed(products, chart)
+    return products, chart
 
 
 class CommerceAgent(BaseAgent):
