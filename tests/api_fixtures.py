@@ -15,6 +15,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -219,6 +220,19 @@ def create_key(cli: list[str], env: dict[str, str], cwd: Path, name: str, role: 
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def stop_process(
+    proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 60.0
+) -> str:
+    """Send ``sig`` to ``proc`` and wait for it to end (killed after ``timeout`` s): its stderr."""
+    proc.send_signal(sig)
+    try:
+        _out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _out, err = proc.communicate()
+    return str(err)
 
 
 def answers(url: str) -> bool:

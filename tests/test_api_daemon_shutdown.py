@@ -8,7 +8,6 @@ daemon gets SIGTERM with a short grace, exits 0, and the run is recorded as canc
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from api_fixtures import (
     create_key,
     free_port,
     make_workspace,
+    stop_process,
     subprocess_env,
     wait_until,
     write_tree,
@@ -69,12 +69,7 @@ def test_sigterm_with_a_run_in_flight_exits_0_and_the_run_resumes(tmp_path: Path
 
         wait_until(running, "the first step to start")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_process(proc)
     assert proc.returncode == 0, err
 
     shown = subprocess.run(

@@ -15,6 +15,7 @@ from api_fixtures import (
     create_key,
     free_port,
     make_workspace,
+    stop_process,
     subprocess_env,
     wait_until,
     write_tree,
@@ -84,12 +85,7 @@ def test_serve_over_http_with_a_cli_key(tmp_path: Path) -> None:
             metrics = http.get("/metrics", headers=auth)
             assert 'devskyy_agent_calls_total{agent="scanner"} 1.0' in metrics.text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_process(proc, signal.SIGTERM, timeout=30)
     assert proc.returncode == 0, err
     assert key not in err
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]

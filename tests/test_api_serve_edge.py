@@ -16,7 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import answers, free_port, make_workspace, subprocess_env, wait_until, write_tree
+from api_fixtures import (
+    answers,
+    free_port,
+    make_workspace,
+    stop_process,
+    subprocess_env,
+    wait_until,
+    write_tree,
+)
 from click.testing import CliRunner
 
 from devskyy.cli import main
@@ -61,12 +69,7 @@ def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str, str
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        _out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _out, err = proc.communicate()
+    err = stop_process(proc, signal.SIGTERM, timeout=30)
     assert proc.returncode == 0, err
     return err
 

@@ -18,6 +18,7 @@ from api_fixtures import (
     create_key,
     free_port,
     make_workspace,
+    stop_process,
     subprocess_env,
     wait_until,
     write_tree,
@@ -51,12 +52,7 @@ def test_sigint_logs_the_drain_before_it_waits(tmp_path: Path) -> None:
         )
         assert started.status_code == 202, started.text
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            _out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_process(proc, signal.SIGINT)
     assert proc.returncode == 0, err
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     ends = [(x["message"], x.get("grace")) for x in logs if x["message"].startswith("stop")]

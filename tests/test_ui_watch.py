@@ -7,7 +7,6 @@ The daemon names the tree it watches; the overview says "in sync" after the firs
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from api_fixtures import (
     free_port,
     make_workspace,
     post_login,
+    stop_process,
     subprocess_env,
     wait_until,
     write_tree,
@@ -70,10 +70,5 @@ def test_watch_serve_shows_whether_live_state_matches_the_tree(tmp_path: Path) -
             wait_until(lambda: "✓ in sync" in tile(), "the valid edit to be applied")
             assert 'href="/ui/revisions/2">#2</a>' in http.get("/ui/").text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _out, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _out, err = proc.communicate()
+        err = stop_process(proc)
     assert proc.returncode == 0, err
