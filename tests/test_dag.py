@@ -74,7 +74,7 @@ def test_any_failed_runs_only_when_a_need_failed() -> None:
     passing.advance()
     run_ok(passing, "pay")
     assert passing.advance() == Advance(
-        skipped=(("release", "no need failed (trigger any_failed)"),)
+        skipped=(("release", "none of its needs failed (trigger any_failed)"),)
     )
     assert passing.succeeded
 

@@ -215,7 +215,7 @@ class DagProgress:
         if node.trigger is Trigger.ALWAYS:
             return None
         if node.trigger is Trigger.ANY_FAILED:
-            return None if failed else "no need failed (trigger any_failed)"
+            return None if failed else "none of its needs failed (trigger any_failed)"
         if failed:
             return f"needs failed: {', '.join(failed)}"
         skipped = [n for n, s in outcomes if s is StepStatus.SKIPPED]
