@@ -311,7 +311,7 @@ class WatchDaemon:
 
     def _refresh_sources(self) -> None:
         sources: dict[Path, set[str]] = {}
-        for agent in self.system.state.live().agents:
+        for agent in self.system.live.current().agents.values():
             path = module_file(agent.spec.module)
             if path is not None:
                 sources.setdefault(path, set()).add(agent.name)
