@@ -330,6 +330,21 @@ def _step_values(step: StepRecord) -> dict[str, Any]:
     }
 
 
+def _raw_step_row(step: StepRecord) -> tuple[Any, ...]:
+    """A step's values in ``_STEP_FIELDS`` order, output as JSON text (the stdlib driver's row)."""
+    return (
+        step.status.value,
+        step.attempts,
+        step.started_at,
+        step.finished_at,
+        step.duration,
+        None if step.output is None else json.dumps(step.output),
+        step.error,
+        step.error_type,
+        step.reason,
+    )
+
+
 def _patch_values(patch: RunPatch) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in ("status", "started_at", "finished_at", "error", "owner", "heartbeat_at"):
@@ -494,23 +509,7 @@ class SqlRunStore:
             cursor.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))  # noqa: S608
             cursor.executemany(
                 step_sql,
-                [
-                    (
-                        run.id,
-                        s.name,
-                        i,
-                        s.status.value,
-                        s.attempts,
-                        s.started_at,
-                        s.finished_at,
-                        s.duration,
-                        None if s.output is None else json.dumps(s.output),
-                        s.error,
-                        s.error_type,
-                        s.reason,
-                    )  # in _STEP_FIELDS order, without a dict per step
-                    for i, s in enumerate(run.steps)
-                ],
+                [(run.id, s.name, i, *_raw_step_row(s)) for i, s in enumerate(run.steps)],
             )
             raw.commit()
         except sqlite3.IntegrityError:
@@ -543,22 +542,7 @@ class SqlRunStore:
             if batch.steps:
                 cursor.executemany(
                     self._raw_update_step,
-                    [
-                        (
-                            s.status.value,
-                            s.attempts,
-                            s.started_at,
-                            s.finished_at,
-                            s.duration,
-                            None if s.output is None else json.dumps(s.output),
-                            s.error,
-                            s.error_type,
-                            s.reason,
-                            batch.run_id,
-                            s.name,
-                        )
-                        for s in batch.steps
-                    ],
+                    [(*_raw_step_row(s), batch.run_id, s.name) for s in batch.steps],
                 )
                 if cursor.rowcount != len(batch.steps):
                     with self._engine.connect() as conn:
