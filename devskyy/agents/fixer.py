@@ -109,7 +109,7 @@ class FixerAgent(BaseAgent):
                 "undo: the fix step made no backup (a dry run, create_backup: false, or "
                 "nothing written); nothing can be restored"
             )
-        backups = (self.context.state_dir.absolute() / "backups").resolve()
+        backups = backup.backups_dir(self.context.state_dir.absolute()).resolve()
         folder = Path(path).resolve()
         if folder.parent != backups:
             raise PermanentError(f"undo: {path} is not a backup of this fixer ({backups})")

@@ -289,6 +289,11 @@ def _safe_name(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
+def backups_dir(state_dir: Path) -> Path:
+    """The folder under ``state_dir`` that holds every fix backup."""
+    return state_dir / "backups"
+
+
 def new_backup_dir(state_dir: Path, now: float, run_id: str | None = None) -> Path:
     """The backup folder of a fix: named by run and step inside a workflow step (so every
     attempt of that step, before or after a crash, uses the same folder), by ``run_id``
@@ -301,7 +306,7 @@ def new_backup_dir(state_dir: Path, now: float, run_id: str | None = None) -> Pa
     else:
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
         name = f"fix-{stamp}-{secrets.token_hex(3)}"
-    return state_dir / "backups" / name
+    return backups_dir(state_dir) / name
 
 
 def of_run(state_dir: Path, run_id: str) -> list[Path]:
@@ -311,7 +316,7 @@ def of_run(state_dir: Path, run_id: str) -> list[Path]:
     the backup of a step killed before the run store recorded its output.
     """
     found: list[Path] = []
-    folder = state_dir / "backups"
+    folder = backups_dir(state_dir)
     for candidate in sorted(folder.iterdir()) if folder.is_dir() else []:
         try:
             manifest = read_manifest(candidate)
