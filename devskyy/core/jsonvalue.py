@@ -31,8 +31,6 @@ __all__ = [
     "json_copy",
 ]
 
-_MAX_DEPTH = MAX_DEPTH
-
 
 def json_copy(value: Any, depth: int = 0) -> Any:
     """A copy of ``value`` made only of JSON types; ``TypeError``/``ValueError`` if it is not.
@@ -44,8 +42,8 @@ def json_copy(value: Any, depth: int = 0) -> Any:
     kind = type(value)
     if kind is str or kind is int or kind is float or kind is bool or value is None:
         return value
-    if depth > _MAX_DEPTH:
-        raise ValueError(f"nested deeper than {_MAX_DEPTH} levels")
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, dict):
         copied: dict[str, Any] = {}
         for key, item in value.items():
