@@ -120,18 +120,20 @@ def get(obj: CliContext, kind: str, name: str | None, output: str) -> None:
         return
     rows = [_row(m) for m in items]
     if resolved == "Workflow":
-        rows = [[*row, _next_fire(m)] for row, m in zip(rows, items, strict=True)]
+        from devskyy.adapters.clock import SystemClock  # noqa: PLC0415 - only for workflows
+
+        now = SystemClock().now()  # one instant for the whole table
+        rows = [[*row, _next_fire(m, now)] for row, m in zip(rows, items, strict=True)]
     click.echo(table(rows, _HEADERS[resolved]))
 
 
-def _next_fire(manifest: Manifest) -> str:
-    """The workflow's next scheduled run (RFC 3339 Z), ``-`` without schedules."""
-    from devskyy.adapters.clock import SystemClock  # noqa: PLC0415 - only for workflows
+def _next_fire(manifest: Manifest, now: float) -> str:
+    """The workflow's next scheduled run after ``now`` (RFC 3339 Z), ``-`` without schedules."""
     from devskyy.cli.schedules import next_fire_text  # noqa: PLC0415
 
     assert isinstance(manifest, Workflow)
     try:
-        return next_fire_text(manifest, SystemClock().now())
+        return next_fire_text(manifest, now)
     except ModuleNotFoundError:  # croniter comes with devskyy[watch]
         return "?" if manifest.spec.schedules else "-"
 
