@@ -7,7 +7,8 @@ the runs list (``read runs``), the revisions (``read manifests``, the resource t
 operator role names for them) and a workflow's step graph (``read workflows/NAME``).
 
 ``Viewer`` is the signed-in key. ``Viewer.may`` decides an element (a table column, a
-link, the resume button) purely from the policy with the key's role: it is neither
+link, the resume button) purely from the policy with the key's role, as synced once when
+the request's viewer was made (not once per element): it is neither
 audited nor counted as an offence, since hiding a link is not a refused request. Pages
 themselves are decided by ``ApiContext.decide`` with the presented key, audited like the
 API (see ``routes``).
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from devskyy.api.permissions import TABLE, Need
-from devskyy.runtime.security import SecurityManager
+from devskyy.core.rbac import Policy
 
 OVERVIEW = TABLE[("GET", "/api/agents/registry/list")]
 AGENT_DETAIL = TABLE[("GET", "/api/agents/{agent_name}/health")]
@@ -35,19 +36,18 @@ WORKFLOW = Need("read", "workflows/{workflow_name}")
 
 @dataclass(frozen=True)
 class Viewer:
-    """A signed-in session: who, with which key and role, and the form's CSRF token."""
+    """A signed-in session: who, with which key and role, the form's CSRF token, and the
+    RBAC policy of this request (``SecurityManager.policy()``, synced once)."""
 
     principal: str
     role: str
     key_id: str
     csrf: str
-    security: SecurityManager
+    policy: Policy
 
     def may(self, need: Need) -> bool:
         """Whether this key's role allows ``need`` (pure policy decision, not audited)."""
-        decision = self.security.policy().decide(
-            self.principal, need.permission, need.resource, (self.role,)
-        )
+        decision = self.policy.decide(self.principal, need.permission, need.resource, (self.role,))
         return decision.allowed
 
     def may_fill(self, need: Need, **values: str) -> bool:

@@ -149,7 +149,7 @@ class UiAuth:
             session.role,
             session.key_id,
             csrf_token(session_id),
-            self.ctx.security,
+            self.ctx.security.policy(),  # syncs: the page's decision and its elements agree
         )
 
     def csrf_ok(self, request: Request, presented: str) -> bool:
