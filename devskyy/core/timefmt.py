@@ -27,7 +27,7 @@ def rfc3339(value: float | int | datetime | str | None) -> str | None:
     elif isinstance(value, datetime):
         moment = value
     else:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = parse_time(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
