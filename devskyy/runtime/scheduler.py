@@ -20,6 +20,7 @@ lease, and only then creates and starts the run (through the one execution path,
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from dataclasses import dataclass
@@ -109,13 +110,12 @@ class Scheduler:
                     self._run(fired.run_id), name=f"schedule {fired.workflow}"
                 )
                 self.started[fired.run_id] = task
-                task.add_done_callback(self._forget)
+                task.add_done_callback(functools.partial(self._forget, fired.run_id))
         return out
 
-    def _forget(self, task: asyncio.Task[Any]) -> None:
-        for run_id, started in list(self.started.items()):
-            if started is task:
-                del self.started[run_id]
+    def _forget(self, run_id: str, task: asyncio.Task[Any]) -> None:
+        if self.started.get(run_id) is task:
+            del self.started[run_id]
 
     def _one(self, workflow: Workflow, schedule: ScheduleSpec, key: str) -> list[Fired]:
         now = self.clock.now()
