@@ -25,8 +25,7 @@ from typing import Any
 
 from devskyy.agents.codecheck import live
 from devskyy.agents.codecheck.config import ScannerConfig, ScanParams, parse
-from devskyy.agents.codecheck.fixing import fixable_by_fix_type
-from devskyy.agents.codecheck.issues import Issue, severity_line
+from devskyy.agents.codecheck.issues import severity_line
 from devskyy.agents.codecheck.policy import PolicyError
 from devskyy.agents.codecheck.proc import ToolError, classify
 from devskyy.agents.codecheck.ruff import ruff_version
@@ -80,8 +79,6 @@ class ScannerAgent(BaseAgent):
             raise PermanentError(str(exc)) from None
         except ToolError as exc:
             raise classify(exc) from None
-        issues = [Issue.from_dict(i) for i in report["issues"]]
-        report["fixable_by_fix_type"] = fixable_by_fix_type(issues)
         report["fixable_for_fix_type"] = report["fixable_by_fix_type"][params.fix_type]
         if params.include_live_check:
             report["live_check"] = await live.probe(

@@ -41,6 +41,7 @@ from devskyy.agents.codecheck.files import (
     relative,
     walk_tree,
 )
+from devskyy.agents.codecheck.fixing import fixable_by_fix_type
 from devskyy.agents.codecheck.issues import Issue, Tool, skipped_issue, sort_issues, summarize
 from devskyy.agents.codecheck.proc import gather_in_order
 from devskyy.runtime import progress
@@ -202,7 +203,8 @@ async def scan_tree(
     root: Path, scan_type: ScanType, settings: ScanSettings, agent: str = "scanner"
 ) -> dict[str, Any]:
     """Walk ``root`` and scan its Python files and notebooks: the scanner's report,
-    without timing. ``settings`` is devskyy's policy; the root's own configuration wins."""
+    without timing. ``settings`` is devskyy's policy; the root's own configuration wins.
+    ``fixable_by_fix_type`` counts, from the same issues, what each fix type would fix."""
     root = root.resolve()
     settings = resolve_policy(root, settings)
     walked = await asyncio.to_thread(walk_tree, root, SCAN_SUFFIXES)
@@ -219,6 +221,7 @@ async def scan_tree(
         "policy": policy.policy_record(settings.ruff.config, settings.bandit_config, agent),
         "settings": settings_record(scan_type, settings, root),
         "tools": _tool_versions(CHECKS[scan_type]),
+        "fixable_by_fix_type": fixable_by_fix_type(issues),
     }
 
 
