@@ -40,9 +40,10 @@ from devskyy.adapters.ui_sessions import (
     csrf_token,
     new_session_id,
 )
-from devskyy.api.deps import rate_headers
+from devskyy.api.deps import ApiError, charge_rate_limit
 from devskyy.api.ui.access import Viewer
 from devskyy.model.security import KeyReason
+from devskyy.runtime.security.rbac import usable
 
 if TYPE_CHECKING:
     from devskyy.api.context import ApiContext
@@ -53,7 +54,6 @@ LOGIN_SECONDS = 3600
 """How long a sign-in form stays usable."""
 SESSION_SECONDS = 8 * 3600.0
 """A session's life (a working day); never past the key's own expiry."""
-_USABLE = ("active", "grace")
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class UiAuth:
 
     def _key_usable(self, key_id: str, now: float) -> bool:
         record = self.ctx.security.store.get_key(key_id)
-        return record is not None and record.state(now) in _USABLE
+        return record is not None and usable(record, now)
 
     def viewer(self, request: Request) -> Viewer | Limited | None:
         """The signed-in viewer, ``Limited`` over the rate limit, or None (sign in again)."""
@@ -136,13 +136,10 @@ class UiAuth:
             # Revoked or expired since sign-in: the session ends with the key.
             self.store.delete(session_id)
             return None
-        state = request.scope.setdefault("state", {})
-        state["principal"] = session.principal
-        decision = self.ctx.rate_limit(session.principal)
-        state["ratelimit"] = rate_headers(decision)
-        if not decision.allowed:
-            self.ctx.metrics.rate_limited.inc()
-            wait = max(1, math.ceil(decision.retry_after))
+        try:  # the API's charge: principal and RateLimit-* headers to the request's state
+            charge_rate_limit(self.ctx, request, session.principal)
+        except ApiError as exc:
+            wait = int(exc.headers["Retry-After"])
             return Limited(wait, {"Retry-After": str(wait)})
         return Viewer(
             session.principal,
