@@ -1,7 +1,7 @@
 """The SQL store's schema migrations (Alembic): ``env.py`` and ``versions/``.
 
 Shipped inside the package so that an installed wheel can upgrade a store
-(``devskyy migrate``). ``devskyy.adapters.schema`` runs them on a connection it opens;
+(``devskyy migrate``). ``devskyy.adapters.store_schema`` runs them on a connection it opens;
 nothing here is imported at run time except by Alembic.
 
 Adding a migration is one file: change the tables in their ``adapters`` module, then

@@ -1,6 +1,6 @@
-"""Alembic's environment for devskyy: migrate the connection ``devskyy.adapters.schema`` gives.
+"""Alembic's environment: migrate the connection ``devskyy.adapters.store_schema`` gives.
 
-devskyy never reads ``alembic.ini``: ``adapters/schema.py`` builds the configuration in code
+devskyy never reads ``alembic.ini``: ``adapters/store_schema.py`` builds the configuration in code
 and passes an open connection in ``config.attributes["connection"]``, so an upgrade runs in
 the caller's transaction. ``render_as_batch`` lets a migration alter a column on SQLite
 (copy-and-move), which has no ``ALTER COLUMN``.
