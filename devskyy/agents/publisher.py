@@ -196,19 +196,16 @@ class PublisherAgent(BaseAgent):
                 f"(at most {MAX_SLUG} characters); refusing to publish"
             )
         article = article.model_copy(update={"slug": slug})
-        if self.config.webhook_url:
-            return await self._post(article)
-        return await asyncio.to_thread(self._write_files, article, self.clock.now())
+        try:
+            if self.config.webhook_url:
+                return await self._post(article)
+            return await asyncio.to_thread(self._write_files, article, self.clock.now())
+        except safe_files.UnsafeWrite as exc:  # a page, record or folder that is a link
+            raise PermanentError(f"publish: {exc}") from None
 
     # -- files ---------------------------------------------------------------------
 
     def _write_files(self, article: Article, now: float) -> dict[str, Any]:
-        try:
-            return self._write_files_safely(article, now)
-        except safe_files.UnsafeWrite as exc:
-            raise PermanentError(f"publish: {exc}") from None
-
-    def _write_files_safely(self, article: Article, now: float) -> dict[str, Any]:
         folder = self.output_dir
         folder.mkdir(parents=True, exist_ok=True)
         paths: dict[Format, Path] = {
@@ -257,10 +254,7 @@ class PublisherAgent(BaseAgent):
         texts = render_files(article, self._url(article.slug), "", None)
         digest = sha256(texts["markdown"])
         record_path = self._record_path(article.slug)
-        try:
-            previous = _read(self._record_root(), record_path)
-        except safe_files.UnsafeWrite as exc:
-            raise PermanentError(f"publish: {exc}") from None
+        previous = _read(self._record_root(), record_path)
         record = json.loads(previous) if previous else {}
         result: dict[str, Any] = {
             "target": "webhook",
@@ -296,10 +290,7 @@ class PublisherAgent(BaseAgent):
         now = self.clock.now()
         entry = {"sha256": digest, "webhook": url, "status_code": status_code, "at": iso(now)}
         text = json.dumps(entry, sort_keys=True)
-        try:
-            await asyncio.to_thread(write_atomic, record_path, text, root=self._record_root())
-        except safe_files.UnsafeWrite as exc:
-            raise PermanentError(f"publish: {exc}") from None
+        await asyncio.to_thread(write_atomic, record_path, text, root=self._record_root())
         return {**result, "status": status, "attempts": attempts, "status_code": status_code}
 
     async def _deliver(
