@@ -19,14 +19,9 @@ from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.agents.codecheck import backup
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
+from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids_or_paths
 from devskyy.errors import DevskyyError, NotFound
-
-
-def _missing_sqlite_file(url: str) -> bool:
-    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
-        return False
-    return not Path(url.removeprefix("sqlite:///").split("?", 1)[0]).exists()
 
 
 def _state_dir(url: str) -> Path:
@@ -38,7 +33,7 @@ def _state_dir(url: str) -> Path:
 
 
 def _backup_of_run(url: str, run_id: str) -> Path:
-    if _missing_sqlite_file(url):
+    if missing_sqlite_file(url):
         raise NotFound(f'run "{run_id}" not found (no state store at {url})')
     engine = open_engine(url)
     try:
