@@ -43,7 +43,7 @@ from devskyy.adapters.ui_sessions import (
 from devskyy.api.deps import ApiError, charge_rate_limit
 from devskyy.api.ui.access import Viewer
 from devskyy.model.security import KeyReason
-from devskyy.runtime.security.rbac import usable
+from devskyy.runtime.security.key_index import usable
 
 if TYPE_CHECKING:
     from devskyy.api.context import ApiContext

@@ -93,7 +93,7 @@ class KeyIndex:
         if cached is not None and cached[1] <= now < cached[2]:
             return cached[0]
         records = list(self._by_principal.get(principal, {}).values())
-        roles = tuple(sorted({k.role for k in records if k.state(now) in ("active", "grace")}))
+        roles = tuple(sorted({k.role for k in records if usable(k, now)}))
         until = min(
             (t for k in records for t in _changes(k) if t > now),
             default=float("inf"),
@@ -120,3 +120,8 @@ class KeyIndex:
             self._by_principal.clear()
             self._roles.clear()
             self._loaded = False
+
+
+def usable(record: ApiKeyRecord, now: float) -> bool:
+    """Whether a key works at ``now`` (active, or rotated and still in its grace)."""
+    return record.state(now) in ("active", "grace")

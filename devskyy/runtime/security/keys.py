@@ -38,8 +38,8 @@ from devskyy.model.security import (
     SecurityRole,
 )
 from devskyy.runtime.security.audit import AuditWriter
-from devskyy.runtime.security.key_index import KeyIndex
-from devskyy.runtime.security.rbac import LOCAL, Access, usable
+from devskyy.runtime.security.key_index import KeyIndex, usable
+from devskyy.runtime.security.rbac import LOCAL, Access
 from devskyy.runtime.security.threats import ThreatGuard
 
 log = logging.getLogger("devskyy.security")
@@ -222,7 +222,7 @@ class KeyService:
             raise SecurityError("grace must be >= 0 seconds")
         old = self.existing(key_id)
         now = self._clock.now()
-        if old.state(now) not in ("active", "grace"):
+        if not usable(old, now):
             raise SecurityError(f"key {key_id} is {old.state(now)} and cannot be rotated")
         self._guard(granted_by, presented, old)
         self._last_admin_guard(old, "rotating", force)

@@ -32,7 +32,7 @@ from devskyy.model.security import (
     SecurityRole,
 )
 from devskyy.runtime.security.audit import AuditWriter
-from devskyy.runtime.security.key_index import KeyIndex
+from devskyy.runtime.security.key_index import KeyIndex, usable
 
 Audit = Callable[..., None]
 Offence = Callable[[str, ApiKeyRecord], None]
@@ -289,8 +289,3 @@ class Access:
     ) -> None:
         details: dict[str, Any] = {"principal": principal, "permission": permission}
         self._event(actor or LOCAL, kind, resource, Outcome.SUCCESS, **details)
-
-
-def usable(record: ApiKeyRecord, now: float) -> bool:
-    """Whether a key works at ``now`` (active, or rotated and still in its grace)."""
-    return record.state(now) in ("active", "grace")

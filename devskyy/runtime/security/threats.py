@@ -19,7 +19,7 @@ from devskyy.adapters.security_store import SecurityStore
 from devskyy.core.audit import iso
 from devskyy.core.threats import FailureCounter, ThreatPolicy, is_blocked, judge, may_block
 from devskyy.model.security import ApiKeyRecord, BlockRecord, EventType, Outcome
-from devskyy.runtime.security.key_index import KeyIndex
+from devskyy.runtime.security.key_index import KeyIndex, usable
 
 log = logging.getLogger("devskyy.security")
 
@@ -70,7 +70,7 @@ class ThreatGuard:
         return [b for b in self._block_map().values() if is_blocked(b, now)]
 
     def _usable(self, record: ApiKeyRecord) -> bool:
-        return record.state(self._clock.now()) in ("active", "grace")
+        return usable(record, self._clock.now())
 
     def admins_besides(self, key_id: str) -> int:
         """Usable, unblocked admin keys other than ``key_id``."""
