@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -364,6 +364,22 @@ def _cluster_line(system: System) -> None:
         click.echo(f"dask scheduler {system.cluster.address}, dashboard {link}", err=True)
 
 
+async def _drive(
+    go: Callable[..., Awaitable[RunRecord]], run_id: str, listener: Progress | None
+) -> RunRecord:
+    """``go(run_id, on_step=listener)`` (execute or resume) with progress reports shown;
+    Ctrl-C or a lost Dask scheduler says how to resume."""
+    try:
+        with progress.listening(listener.on_progress if listener else _ignore):
+            return await go(run_id, on_step=listener)
+    except (asyncio.CancelledError, RunnerLost):  # Ctrl-C; the Dask scheduler gone
+        _flushed(listener)
+        _interrupted(run_id)
+        raise
+    finally:  # the collected step lines before any other line or error
+        _flushed(listener)
+
+
 async def _run(
     url: str,
     workflow: str,
@@ -383,15 +399,7 @@ async def _run(
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")
             listener = Progress(use_color(), live=live_terminal())
-        try:
-            with progress.listening(listener.on_progress if listener else _ignore):
-                final = await engine.execute(record.id, on_step=listener)
-        except (asyncio.CancelledError, RunnerLost):  # Ctrl-C; the Dask scheduler gone
-            _flushed(listener)
-            _interrupted(record.id)
-            raise
-        finally:  # the collected step lines before any other line or error
-            _flushed(listener)
+        final = await _drive(engine.execute, record.id, listener)
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()
@@ -418,15 +426,7 @@ async def _resume(
                 f"({done} of {len(record.steps)} steps already succeeded)"
             )
             listener = Progress(use_color(), live=live_terminal())
-        try:
-            with progress.listening(listener.on_progress if listener else _ignore):
-                final = await engine.resume(run_id, on_step=listener)
-        except (asyncio.CancelledError, RunnerLost):
-            _flushed(listener)
-            _interrupted(run_id)
-            raise
-        finally:
-            _flushed(listener)
+        final = await _drive(engine.resume, run_id, listener)
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()
