@@ -58,8 +58,6 @@ def dependency_graph(graph: dict[str, Any], readable: Collection[str]) -> dict[s
         **graph,
         "nodes": nodes,
         "edges": [e for e in graph.get("edges", []) if e[0] in readable and e[1] in readable],
-        "execution_order": [n for n in order if n in readable]
-        if isinstance(order, list)
-        else order,
+        "execution_order": order,
         "missing": {n: m for n, m in graph.get("missing", {}).items() if n in readable},
     }
