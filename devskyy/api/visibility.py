@@ -16,11 +16,6 @@ from typing import Any
 from devskyy.runtime.agent_records import health_summary
 
 
-def agent_resources(names: Collection[str]) -> dict[str, str]:
-    """``{name: "agents/NAME"}``: the resource each agent is read as."""
-    return {name: f"agents/{name}" for name in names}
-
-
 def registry_health(report: dict[str, Any], readable: Collection[str]) -> dict[str, Any]:
     """``Registry.health_check_all`` limited to ``readable`` agents."""
     agents = {n: a for n, a in report["agents"].items() if n in readable}
