@@ -69,7 +69,9 @@ NOT_OFFLINE = {
     "psql": "a PostgreSQL server",
 }
 
-_ID = re.compile(r"\b(?=[a-z0-9]*\d)(?=[a-z0-9]*[a-z])[a-z0-9]{12}\b")
+# A 12-character id (key, run): key ids may have no digit and run ids no letter, so
+# any such word counts; the page and the output are normalized alike.
+_ID = re.compile(r"\b[a-z0-9]{12}\b")
 _KEY = re.compile(r"dsk_[A-Za-z0-9]+_[A-Za-z0-9]+")
 _STAMP = re.compile(
     r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)?|\b\d\d:\d\d:\d\d\b"
