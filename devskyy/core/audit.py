@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devskyy.core.keys import PREFIX, redact
+from devskyy.core.keys import PREFIX, redact_text
 from devskyy.core.timefmt import rfc3339
 from devskyy.model.security import AuditEvent, AuditRecord
 
@@ -101,14 +101,81 @@ def _event_payload(  # noqa: PLR0917 - the six fields of the canonical body
     )
 
 
+def _key_text(key: Any) -> str:
+    """The text a mapping key is stored as: JSON's own for ``None``, booleans and numbers
+    (``1`` -> ``"1"``, ``None`` -> ``"null"``), ``str()`` for any other object."""
+    if key is None or isinstance(key, bool | int | float):
+        return _ENCODER.encode(key)
+    return str(key)
+
+
+def _json(value: Any, scrub: bool) -> Any:
+    """``value`` as the JSON value that is hashed and stored (``value`` itself if it is one).
+
+    The chain hashes the details before the store writes them as JSON and verification
+    hashes what it reads back, so only a value that survives that round trip verifies:
+    mapping keys become text (a mix of ``int`` and ``str`` keys could not even be sorted,
+    and ``{9: .., 10: ..}`` sorts differently once read back as ``{"10": .., "9": ..}``),
+    tuples become lists, and other objects their ``str()``. With ``scrub`` every API key
+    in a string, mapping key included, is replaced by ``[redacted]``. Two keys that end
+    up as the same text both stay: the later one gets ``#2`` (``#3``, ...) appended, so
+    no detail is lost.
+    """
+    if isinstance(value, str):
+        return redact_text(value) if scrub else value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, dict):
+        same = True
+        kept: dict[str, Any] = {}
+        renamed: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            text = key if isinstance(key, str) else _key_text(key)
+            if scrub:
+                text = redact_text(text)
+            new = _json(item, scrub)
+            if text is key:
+                kept[text] = new
+            else:
+                renamed.append((text, new))
+            same = same and new is item
+        if same and not renamed:
+            return value
+        # Keys kept as they are take their name first; a renamed one that collides
+        # with a name already taken is numbered.
+        for text, new in renamed:
+            name, n = text, 2
+            while name in kept:
+                name, n = f"{text}#{n}", n + 1
+            kept[name] = new
+        return kept
+    if isinstance(value, list | tuple):
+        items = [_json(item, scrub) for item in value]
+        if isinstance(value, list) and all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items
+    text = str(value)
+    return redact_text(text) if scrub else text
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def json_details(value: Any) -> Any:
+    """``value`` as a JSON value with text keys, as the chain hashes and stores it."""
+    if type(value) is dict:
+        # The common case, checked first for speed: a flat mapping of text to scalars.
+        for key, item in value.items():
+            if type(key) is not str or type(item) not in _SCALARS:
+                break
+        else:
+            return value
+    return _json(value, False)
+
+
 def scrub(value: Any) -> Any:
-    """``value`` with anything that looks like an API key replaced by ``[redacted]``."""
-    redacted = redact(value)
-    if redacted is None or isinstance(redacted, str | bool | int | float | dict | list):
-        return redacted
-    if isinstance(redacted, tuple):
-        return list(redacted)
-    return str(redacted)
+    """``json_details(value)`` with every API key (in values and keys) ``[redacted]``."""
+    return _json(value, True)
 
 
 def record_hash(prev_hash: str, record: AuditRecord) -> str:
@@ -131,14 +198,16 @@ def record_hash(prev_hash: str, record: AuditRecord) -> str:
 def chain(events: Iterable[AuditEvent], last_seq: int, last_hash: str) -> list[AuditRecord]:
     """Number and hash ``events`` to follow the event ``last_seq`` with ``last_hash``.
 
-    Defence in depth: an event whose text holds something shaped like an API key is
-    stored with that key replaced by ``[redacted]``.
+    Details are chained as the JSON the store keeps (``json_details``: text keys), so
+    the chain still verifies once read back. Defence in depth: an event whose text
+    holds something shaped like an API key (in a mapping key too) is stored with that
+    key replaced by ``[redacted]``.
     """
     out: list[AuditRecord] = []
     prev = last_hash
     for seq, event in enumerate(events, start=last_seq + 1):
         kind, outcome = event.event_type.value, event.outcome.value
-        actor, resource, details = event.actor, event.resource, event.details
+        actor, resource, details = event.actor, event.resource, json_details(event.details)
         payload = _event_payload(event.time, actor, kind, resource, outcome, details)
         if PREFIX + "_" in payload:
             actor, resource, details = scrub(actor), scrub(resource), scrub(details)
