@@ -40,17 +40,17 @@ def _inside(root: Path, path: Path) -> bool:
     return path == root or root in path.parents
 
 
-def confine(path: str, roots: Sequence[Path], base: Path | None = None) -> Path:
-    """The resolved path inside a root; ``OutsideWorkspace`` otherwise.
-
-    A relative ``path`` is taken from ``base`` (a folder already confined), else from the
-    first root; errors name ``path`` as given.
-    """
+def _resolved(roots: Sequence[Path]) -> list[Path]:
+    """The roots with every symlink followed; refused when there are none."""
     if not roots:
         raise OutsideWorkspace("no workspace roots are configured")
+    return [r.resolve() for r in roots]
+
+
+def _confine_in(path: str, resolved_roots: Sequence[Path], base: Path | None) -> Path:
+    """``confine`` against roots already resolved (by ``_resolved``, once per request)."""
     if "\x00" in path:
         raise OutsideWorkspace("path contains a NUL byte")
-    resolved_roots = [r.resolve() for r in roots]
     raw = Path(path)
     candidate = raw if raw.is_absolute() else (base or resolved_roots[0]) / raw
     try:
@@ -71,9 +71,25 @@ def confine(path: str, roots: Sequence[Path], base: Path | None = None) -> Path:
     return real
 
 
+def confine(path: str, roots: Sequence[Path], base: Path | None = None) -> Path:
+    """The resolved path inside a root; ``OutsideWorkspace`` otherwise.
+
+    A relative ``path`` is taken from ``base`` (a folder already confined), else from the
+    first root; errors name ``path`` as given.
+    """
+    return _confine_in(path, _resolved(roots), base)
+
+
 def confine_files(files: Sequence[str], roots: Sequence[Path]) -> list[str]:
-    """Each target file confined (same rules); returns the resolved paths as text."""
-    return [str(confine(f, roots)) for f in files]
+    """Each target file confined (same rules); returns the resolved paths as text.
+
+    The roots are resolved once for all the files (each resolution is a system call
+    per path component).
+    """
+    if not files:
+        return []
+    resolved_roots = _resolved(roots)
+    return [str(_confine_in(f, resolved_roots, None)) for f in files]
 
 
 def _given(params: Mapping[str, Any], names: Iterable[str]) -> str | None:
@@ -96,19 +112,21 @@ def confine_inputs(
     """
     if not roots:
         raise OutsideWorkspace("no workspace roots are configured")
+    # Resolved once for every path of the request (and not at all without path inputs).
+    resolved_roots = _resolved(roots) if declared else []
     out = dict(params)
     for field in sorted({f.field for f in declared.values() if f.kind is PathKind.FOLDER}):
         key = _given(out, _spellings(field, declared)) or field
         value = out.get(key)
         if value is None:
-            root = roots[0].resolve()
+            root = resolved_roots[0]
             if not root.is_dir():  # else the agent's error would name the server's folder
                 raise PathNotFound(
                     "the server's workspace folder does not exist (serve --workspace)"
                 )
             out[key] = str(root)
         elif isinstance(value, str):
-            out[key] = str(confine(value, roots))
+            out[key] = str(_confine_in(value, resolved_roots, None))
         else:
             raise OutsideWorkspace(f"parameter {key!r} must be a path string")
     for name, entry in declared.items():
@@ -118,8 +136,8 @@ def confine_inputs(
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise OutsideWorkspace(f"parameter {name!r} must be a list of path strings")
         base_key = _given(out, _spellings(entry.relative_to or "", declared))
-        base = Path(out[base_key]) if base_key is not None else roots[0].resolve()
-        out[name] = [str(confine(f, roots, base)) for f in files]
+        base = Path(out[base_key]) if base_key is not None else resolved_roots[0]
+        out[name] = [str(_confine_in(f, resolved_roots, base)) for f in files]
     return out
 
 
