@@ -66,6 +66,19 @@ class StoreContract:
         assert store.resource_revision(ResourceKey("Agent", "a")) == 2
         assert store.resource_revision(ResourceKey("Agent", "b")) is None
 
+    def test_latest_revision_is_the_last_of_revisions(self, store: StateStore) -> None:
+        assert store.latest_revision() is None
+        store.apply(plan(rs(agent("a")), store.live()), meta(git_commit="c1", git_dirty=True))
+        later = T0 + timedelta(minutes=5)
+        second = plan(rs(agent("a"), role("r")), store.live())
+        store.apply(second, meta("rollback", created_at=later, rollback_of=1))
+        latest = store.latest_revision()
+        assert latest == store.revisions()[-1]
+        assert latest is not None
+        assert (latest.number, latest.created_at, latest.source) == (2, later, "rollback")
+        assert (latest.git_commit, latest.git_dirty, latest.rollback_of) == (None, None, 1)
+        assert latest.summary == {"created": 1, "updated": 0, "deleted": 0, "unchanged": 1}
+
     def test_snapshots_keep_each_revision_state(self, store: StateStore) -> None:
         first = rs(agent("a"), agent("b"))
         store.apply(plan(first, store.live()), meta())

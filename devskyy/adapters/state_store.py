@@ -107,6 +107,10 @@ class StateStore(Protocol):
         """Every revision, oldest first."""
         ...
 
+    def latest_revision(self) -> Revision | None:
+        """The latest revision (as ``revisions()[-1]``), None before the first apply."""
+        ...
+
     def snapshot(self, number: int) -> ResourceSet:
         """Live state as revision ``number`` left it; ``RevisionNotFound`` if unknown."""
         ...
@@ -184,6 +188,30 @@ def _revision(number: int, plan: Plan, meta: ApplyMeta) -> Revision:
 def _utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; every stored time is UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_REVISION_ROWS = select(
+    revisions_table.c.number,
+    revisions_table.c.created_at,
+    revisions_table.c.source,
+    revisions_table.c.git_commit,
+    revisions_table.c.git_dirty,
+    revisions_table.c.rollback_of,
+    revisions_table.c.summary,
+)
+"""A revision's columns without its snapshot (the one large column)."""
+
+
+def _revision_of(row: Any) -> Revision:
+    return Revision(
+        number=row.number,
+        created_at=_utc(row.created_at),
+        source=row.source,
+        git_commit=row.git_commit,
+        git_dirty=row.git_dirty,
+        summary=_stored_json(row.summary, "revisions", {"number": row.number}, "summary"),
+        rollback_of=row.rollback_of,
+    )
 
 
 class SqlStateStore:
@@ -286,30 +314,16 @@ class SqlStateStore:
         return revision
 
     def revisions(self) -> list[Revision]:
-        r = revisions_table
-        cols = (
-            r.c.number,
-            r.c.created_at,
-            r.c.source,
-            r.c.git_commit,
-            r.c.git_dirty,
-            r.c.rollback_of,
-            r.c.summary,
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*cols).order_by(r.c.number)).all()
-        return [
-            Revision(
-                number=row.number,
-                created_at=_utc(row.created_at),
-                source=row.source,
-                git_commit=row.git_commit,
-                git_dirty=row.git_dirty,
-                summary=_stored_json(row.summary, "revisions", {"number": row.number}, "summary"),
-                rollback_of=row.rollback_of,
-            )
-            for row in rows
-        ]
+            rows = conn.execute(_REVISION_ROWS.order_by(revisions_table.c.number)).all()
+        return [_revision_of(row) for row in rows]
+
+    def latest_revision(self) -> Revision | None:
+        # One indexed row: the dashboard shows only the latest, whatever the history's length.
+        query = _REVISION_ROWS.order_by(revisions_table.c.number.desc()).limit(1)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _revision_of(row)
 
     def snapshot(self, number: int) -> ResourceSet:
         r = revisions_table
@@ -365,6 +379,9 @@ class MemoryStateStore:
 
     def revisions(self) -> list[Revision]:
         return [r for r, _ in self._revisions]
+
+    def latest_revision(self) -> Revision | None:
+        return self._revisions[-1][0] if self._revisions else None
 
     def snapshot(self, number: int) -> ResourceSet:
         for revision, text in self._revisions:
