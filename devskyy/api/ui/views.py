@@ -18,6 +18,7 @@ from devskyy.core.plan import plan
 from devskyy.core.plan_text import change_lines
 from devskyy.errors import DevskyyError
 from devskyy.model.manifests import Workflow
+from devskyy.model.plan import Revision
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.reconciler import load_tree
 
@@ -182,20 +183,27 @@ def workflow_graphs(ctx: ApiContext, viewer: Viewer) -> list[dict[str, Any]]:
 # -- revisions ------------------------------------------------------------------------
 
 
+def _revision(r: Revision) -> dict[str, Any]:
+    return {
+        "number": r.number,
+        "created": r.created_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+        "source": r.source,
+        "commit": r.git_commit,
+        "dirty": r.git_dirty,
+        "summary": r.summary,
+        "rollback_of": r.rollback_of,
+    }
+
+
 def revisions(ctx: ApiContext) -> list[dict[str, Any]]:
     """Every revision, newest first, with its counts, source and git commit."""
-    return [
-        {
-            "number": r.number,
-            "created": r.created_at.strftime("%Y-%m-%d %H:%M:%SZ"),
-            "source": r.source,
-            "commit": r.git_commit,
-            "dirty": r.git_dirty,
-            "summary": r.summary,
-            "rollback_of": r.rollback_of,
-        }
-        for r in reversed(ctx.system.state.revisions())
-    ]
+    return [_revision(r) for r in reversed(ctx.system.state.revisions())]
+
+
+def latest_revision(ctx: ApiContext) -> dict[str, Any] | None:
+    """The latest revision as ``revisions`` shows it (one row read), None before any."""
+    latest = ctx.system.state.latest_revision()
+    return None if latest is None else _revision(latest)
 
 
 DIFF_CACHE = 16
