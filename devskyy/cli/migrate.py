@@ -3,8 +3,10 @@
 Every other command refuses a store that is behind and names this one. A SQLite file is
 copied beside itself first (``state.db.before-<revision>``, 0600); the upgrade runs in one
 locked transaction, and the store's files lose the group and other access 0.1.0 gave
-them. ``--check`` only reports: exit 0 at head, 2 when a migration is pending (as
-``plan --detailed-exitcode``), 1 on an error.
+them, as does the store's folder when it is the store's own (``.devskyy``, or a folder
+holding nothing but the store's files: ``adapters.store_folder``). ``--check`` only
+reports: exit 0 at head, 2 when a migration is pending (as ``plan --detailed-exitcode``),
+1 on an error.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def migrate(obj: CliContext, check: bool, output: str) -> None:
     """Upgrade the state store's schema (Alembic migrations shipped with devskyy)."""
     from devskyy.adapters import store_schema  # noqa: PLC0415 - SQLAlchemy is slow to import
     from devskyy.adapters.db import make_private, open_engine, shown_url  # noqa: PLC0415
+    from devskyy.adapters.store_folder import make_store_folder_private  # noqa: PLC0415
 
     url = obj.url()
     engine = open_engine(url, create=False)
@@ -51,6 +54,7 @@ def migrate(obj: CliContext, check: bool, output: str) -> None:
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and not database.startswith(":"):
             make_private(Path(database))  # 0.1.0 left them readable by every local user
+            make_store_folder_private(Path(database))  # and the folder listable
     finally:
         engine.dispose()
     data.update(state="current", revision=result.after, before=result.before)
