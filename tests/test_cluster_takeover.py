@@ -83,11 +83,11 @@ def test_a_stale_owner_is_taken_over_and_fenced(store: RunStore, clock: FakeCloc
         assert store.get(run_id).generation == 0
         # The owner is alive: its heartbeat is fresh, nobody takes its run.
         clock.advance(19.0)
-        assert keeper.tick() == []
+        assert await keeper.tick() == []
         # A stale heartbeat (the owner stopped heartbeating 21 s ago): taken over.
         clock.advance(2.0)
-        assert [r.id for r in keeper.orphans()] == [run_id]
-        assert keeper.tick() == [run_id]
+        assert [r.id for r in await keeper.orphans()] == [run_id]
+        assert await keeper.tick() == [run_id]
         finished = await started[0]
         assert finished is None
         record = store.get(run_id)
@@ -107,7 +107,7 @@ def test_a_stale_owner_is_taken_over_and_fenced(store: RunStore, clock: FakeCloc
             await first
         assert store.get(run_id) == record
         assert store.events(run_id) == events_before
-        assert keeper.tick() == []  # finished runs are nobody's orphans
+        assert await keeper.tick() == []  # finished runs are nobody's orphans
 
     asyncio.run(scenario())
 
@@ -164,7 +164,7 @@ def test_a_run_of_a_dead_local_process_is_taken_over_at_once(
     keeper = RunKeeper(
         lambda: engine, clock, lambda coro, name: started.append(coro), TakeoverPolicy(600.0)
     )
-    assert keeper.tick() == [dead.id]
+    assert asyncio.run(keeper.tick()) == [dead.id]
     done = asyncio.run(started[0])
     assert done is None
     record = store.get(dead.id)
@@ -190,7 +190,7 @@ def test_a_compiled_run_is_taken_over_like_a_named_one(clock: FakeClock) -> None
     clock.advance(200.0)
     started: list[Any] = []
     keeper = RunKeeper(lambda: engine, clock, lambda coro, name: started.append(coro))
-    assert keeper.tick() == [record.id]
+    assert asyncio.run(keeper.tick()) == [record.id]
     asyncio.run(started[0])
     done = store.get(record.id)
     assert (done.status, done.owner, done.generation) == (RunStatus.SUCCEEDED, "host-b:2", 2)

@@ -12,6 +12,14 @@ API-started, scheduled and CLI runs are alike here; they are all rows of the run
 
 ``stale_after`` must exceed the heartbeat interval of every owner that may run on another
 host (4 x by default; the engine heartbeats a waiting run every 30 s on its own).
+
+The keeper shares the event loop of the API server (uvicorn) or the watch daemon, and the
+store is synchronous: the blocking half of a round (the heartbeat write and the read of the
+active runs) runs in a worker thread (``asyncio.to_thread``), so a slow PostgreSQL holds up
+only the keeper, not every request. The store must allow that: ``SqlRunStore`` takes a
+pooled connection per call (SQLAlchemy's pool hands each thread its own; a file SQLite
+pool is not bound to the thread that opened it), as the scheduler's and the daemon
+lease's calls do. Only the take-overs are started on the loop, one task per run.
 """
 
 from __future__ import annotations
@@ -58,11 +66,17 @@ class RunKeeper:
         self._start = start
         self.policy = policy or TakeoverPolicy()
         self.taken: list[str] = []
+        # Runs whose take-over task has not ended: a later round must not start another
+        # (the conditional write would refuse it, but only after a second store round).
+        self._taking: set[str] = set()
 
-    def orphans(self) -> list[RunRecord]:
+    async def orphans(self) -> list[RunRecord]:
         """Active runs of other owners that are gone (dead pid here, stale heartbeat elsewhere)."""
         engine = self._engine()
-        now = self.clock.now()
+        return await asyncio.to_thread(self._orphans, engine, self.clock.now())
+
+    def _orphans(self, engine: WorkflowEngine, now: float) -> list[RunRecord]:
+        """Blocking (a worker thread): the orphans among the store's active runs at ``now``."""
         return [
             run
             for run in engine.store.active()
@@ -71,12 +85,24 @@ class RunKeeper:
             is RunStatus.INTERRUPTED
         ]
 
-    def tick(self) -> list[str]:
-        """One round: heartbeat ours, start a take-over of every orphan; the runs started."""
+    def _survey(self, engine: WorkflowEngine, now: float) -> list[RunRecord]:
+        """Blocking (a worker thread): heartbeat our runs, then read the orphans."""
+        engine.store.heartbeat(engine.owner, now)
+        return self._orphans(engine, now)
+
+    async def tick(self) -> list[str]:
+        """One round: heartbeat ours, start a take-over of every orphan; the runs started.
+
+        The store's work runs in a worker thread; the loop goes on serving meanwhile.
+        ``now`` is read once, before it: the heartbeat and the staleness rule see one time.
+        """
         engine = self._engine()
-        engine.store.heartbeat(engine.owner, self.clock.now())
+        orphans = await asyncio.to_thread(self._survey, engine, self.clock.now())
         started: list[str] = []
-        for run in self.orphans():
+        for run in orphans:
+            if run.id in self._taking:
+                continue  # its take-over is under way
+            self._taking.add(run.id)
             self._start(self._take(engine, run), name=f"takeover-{run.id}")
             started.append(run.id)
         return started
@@ -90,6 +116,8 @@ class RunKeeper:
                 extra={"fields": {"run": run.id, "error": str(exc)}},
             )
             return
+        finally:
+            self._taking.discard(run.id)
         if done is None:
             return  # another survivor won it
         self.taken.append(run.id)
@@ -110,7 +138,11 @@ class RunKeeper:
         """Tick every ``interval`` until cancelled; a failed round is logged and retried."""
         while True:
             try:
-                self.tick()
+                await self.tick()
             except DevskyyError as exc:  # the store is away for a moment: next round
                 log.warning(f"run keeper: {exc}", extra={"fields": {"error": str(exc)}})
+            except Exception as exc:  # crash-only: a driver's error must not end the loop
+                # The driver's first line (no SQL): what failed, not the statement.
+                reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+                log.error(f"run keeper: {reason}; retrying", extra={"fields": {"error": reason}})
             await self.clock.sleep(self.policy.interval)
