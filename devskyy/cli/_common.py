@@ -58,11 +58,11 @@ class CliContext:
 
 def check_sqlite_folder(url: str) -> None:
     """A DevskyyError when a SQLite URL names a folder, or a file in a missing folder."""
-    if not url.startswith("sqlite:///") or url.startswith(
-        ("sqlite:///:memory:", "sqlite:///file:")
-    ):
+    from devskyy.adapters.db import sqlite_file  # noqa: PLC0415 - SQLAlchemy is slow to import
+
+    path = sqlite_file(url)  # the file the driver opens: file: URIs and ?query included
+    if path is None:
         return
-    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
     if path.is_dir():
         raise DevskyyError(
             f"state store {url} is a folder; name a file in it (sqlite:///{path / 'state.db'})"

@@ -9,26 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-from devskyy.adapters.db import check_url, open_engine
+from devskyy.adapters.db import check_url, open_engine, sqlite_file
 from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, StateStore
 
 
 def missing_sqlite_file(url: str) -> bool:
     """True for a SQLite URL whose file does not exist (yet).
 
-    A ``file:`` URI (``sqlite:///file:/srv/state.db?mode=ro&uri=true``, a read-only
-    opening) names its file after the scheme.
+    The file is the one the driver opens (``adapters.db.sqlite_file``): a ``file:`` URI
+    (``sqlite:///file:/srv/state.db?mode=ro&uri=true``, a read-only opening) names it
+    after the scheme, and a query (``?timeout=5``) is not part of it.
     """
-    if not url.startswith("sqlite:///") or url == "sqlite:///:memory:":
-        return False
-    path = url.removeprefix("sqlite:///").split("?", 1)[0]
-    if path.startswith("file:"):
-        path = path.removeprefix("file:")
-        if not path or path == ":memory:":
-            return False
-    return not Path(path).exists()
+    path = sqlite_file(url)
+    return path is not None and not path.exists()
 
 
 @contextmanager

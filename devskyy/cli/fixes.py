@@ -15,21 +15,13 @@ from typing import Any
 
 import click
 
-from devskyy.adapters.db import open_engine
+from devskyy.adapters.db import open_engine, state_dir
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.agents.codecheck import backup
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids_or_paths
 from devskyy.errors import DevskyyError, NotFound
-
-
-def _state_dir(url: str) -> Path:
-    """Where the agents of a store keep files (the rule of ``runtime.system``): next to a
-    SQLite store, else ``./.devskyy``."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent
-    return Path(".devskyy")
 
 
 def _backup_of_run(url: str, run_id: str) -> Path:
@@ -47,7 +39,7 @@ def _backup_of_run(url: str, run_id: str) -> Path:
     ]
     if not paths:
         # A fix step killed mid-way never recorded its output; its backup names the run.
-        paths = [str(p) for p in backup.of_run(_state_dir(url), run_id)]
+        paths = [str(p) for p in backup.of_run(state_dir(url), run_id)]
     if not paths:
         raise NotFound(
             f'run "{run_id}" made no fixer backup (its fix step was skipped, failed, '

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devskyy.adapters.db import absolute_sqlite_url
 from devskyy.errors import DevskyyError, RunnerLost, TemporaryError
 from devskyy.extras import missing_extra_message
 from devskyy.model.manifests import Agent, Priority
@@ -56,12 +57,7 @@ def dask_priority(priority: Priority) -> int:
 
 def absolute_state_url(url: str) -> str:
     """A relative SQLite path made absolute: workers may not share this process's cwd."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        path, sep, query = url.removeprefix(prefix).partition("?")
-        if not path.startswith("file:"):
-            return prefix + str(Path(path).resolve()) + sep + query
-    return url
+    return absolute_sqlite_url(url, Path.cwd())
 
 
 def _distributed() -> Any:

@@ -39,11 +39,10 @@ import pickle
 import socket
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from devskyy.adapters.clock import SystemClock
-from devskyy.adapters.db import open_engine
+from devskyy.adapters.db import open_engine, state_dir
 from devskyy.adapters.engine import Engine
 from devskyy.errors import ExecutionError
 from devskyy.model.manifests import Agent
@@ -126,7 +125,8 @@ class _WorkerAgents:
                 ResourceSet(),
                 clock=self.clock,
                 engine=engine,
-                state_dir=_state_dir(task.state_url),
+                # Next to a SQLite store (a LocalCluster shares its disk), else ./.devskyy.
+                state_dir=state_dir(task.state_url),
                 allowed_prefixes=task.prefixes,
             )
             # A rebuild re-imports the module: the hash also changes when the coordinator
@@ -145,13 +145,6 @@ class _WorkerAgents:
         if url not in self.engines:
             self.engines[url] = open_engine(url)
         return self.engines[url]
-
-
-def _state_dir(url: str | None) -> Path:
-    """Where agents keep files: next to a SQLite store (a LocalCluster), else ./.devskyy."""
-    if url and url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url.removeprefix("sqlite:///")).parent
-    return Path(".devskyy")
 
 
 _AGENTS: _WorkerAgents | None = None

@@ -54,7 +54,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from devskyy.adapters.clock import Clock, SystemClock
-from devskyy.adapters.db import open_engine, resolve_state_url
+from devskyy.adapters.db import open_engine, resolve_state_url, state_dir
 from devskyy.adapters.engine import Engine
 from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
@@ -129,9 +129,7 @@ class System:
 
 def _state_dir(url: str) -> Path:
     """Where agents may keep files: next to a SQLite store, else ``./.devskyy``."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url.removeprefix("sqlite:///")).parent
-    return Path(".devskyy")
+    return state_dir(url)  # the one reading of a store URL (adapters.db)
 
 
 def _agent_class(orchestrator: Orchestrator, name: str) -> object:
