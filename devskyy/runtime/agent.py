@@ -251,7 +251,22 @@ class BaseAgent(abc.ABC):
 
         @functools.wraps(fn)
         async def healing(self: A, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            policy = RetryPolicy.from_spec(self.context.retry)
+            # The policy and the executor are built once per agent, and again only when
+            # what they are made of changes (``bind`` with another retry spec, clock or
+            # random source, or one of those replaced on the context).
+            ctx = self.context
+            built = self.__dict__.get("_healing_parts")
+            if (
+                built is None
+                or built[0] is not ctx.retry
+                or built[1] is not ctx.clock
+                or built[2] is not ctx.random
+            ):
+                policy = RetryPolicy.from_spec(ctx.retry)
+                executor = AttemptExecutor(ctx.clock, ctx.random)
+                built = (ctx.retry, ctx.clock, ctx.random, policy, executor)
+                self.__dict__["_healing_parts"] = built
+            policy, executor = built[3], built[4]
 
             def recovering(_attempt: int, exc: Exception, _delay: float) -> None:
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -259,7 +274,6 @@ class BaseAgent(abc.ABC):
                 self.healing["retries"] += 1
 
             plan = Plan(f"agent {self.name!r}", policy, on_retry=recovering)
-            executor = AttemptExecutor(self.context.clock, self.context.random)
             outcome = await executor.run(lambda: fn(self, *args, **kwargs), plan)
             exc = outcome.error
             if exc is not None:
