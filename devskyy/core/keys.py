@@ -12,7 +12,9 @@ A key reads ``dsk_<keyid>_<secret><checksum>``:
 ``redact(value)`` is the one redaction of the project: every well-formed key inside any
 string of a JSON-like value (keys of mappings included) becomes ``[redacted]``. The API
 applies it to request bodies and query strings, the run store to parameters, step
-outputs and errors, and the audit chain to every event.
+outputs and errors. The audit chain applies ``redact_text`` to every string of an event
+while it turns the details into JSON (``core.audit.scrub``: mapping keys that are not
+strings become text first, and are redacted too).
 
 Only ``hash_secret(key_id, secret)`` is ever stored: SHA-256 over a domain tag, the key
 id and the secret, so a hash copied onto another key id does not verify. ``verify``
