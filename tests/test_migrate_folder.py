@@ -85,3 +85,18 @@ def test_the_folder_is_never_changed_through_a_symbolic_link(tmp_path: Path) -> 
     link.symlink_to(real)
     migrate(link / "state.db")
     assert (mode(real), mode(real / "state.db")) == (0o755, 0o600)
+
+
+def test_a_store_named_by_a_sqlite_uri_is_made_private_too(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    db = folder / "state.db"
+    folder.mkdir()
+    created = CliRunner().invoke(main, ["--state", f"sqlite:///{db}", "migrate"])
+    assert created.exit_code == 0, created.output
+    folder.chmod(0o755)
+    db.chmod(0o644)
+    url = f"sqlite:///file:{db}?mode=rwc&uri=true"
+    result = CliRunner().invoke(main, ["--state", url, "migrate"])
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith(f"is at schema {store_schema.head()}: nothing to do\n")
+    assert (mode(folder), mode(db)) == (0o700, 0o600)

@@ -11,8 +11,6 @@ reports: exit 0 at head, 2 when a migration is pending (as ``plan --detailed-exi
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option
@@ -27,7 +25,12 @@ from devskyy.errors import StateError
 def migrate(obj: CliContext, check: bool, output: str) -> None:
     """Upgrade the state store's schema (Alembic migrations shipped with devskyy)."""
     from devskyy.adapters import store_schema  # noqa: PLC0415 - SQLAlchemy is slow to import
-    from devskyy.adapters.db import make_private, open_engine, shown_url  # noqa: PLC0415
+    from devskyy.adapters.db import (  # noqa: PLC0415
+        make_private,
+        open_engine,
+        shown_url,
+        sqlite_file,
+    )
     from devskyy.adapters.store_folder import make_store_folder_private  # noqa: PLC0415
 
     url = obj.url()
@@ -51,10 +54,10 @@ def migrate(obj: CliContext, check: bool, output: str) -> None:
         if found.state in (store_schema.SchemaState.BEHIND, store_schema.SchemaState.UNVERSIONED):
             backup = store_schema.backup_sqlite(engine, found.revision or "0.1.0")
         result = store_schema.migrate(engine, url)
-        database = engine.url.database
-        if engine.dialect.name == "sqlite" and database and not database.startswith(":"):
-            make_private(Path(database))  # 0.1.0 left them readable by every local user
-            make_store_folder_private(Path(database))  # and the folder listable
+        database = sqlite_file(url)  # the file a SQLite URL opens (file: URIs included)
+        if database is not None:
+            make_private(database)  # 0.1.0 left them readable by every local user
+            make_store_folder_private(database)  # and the folder listable
     finally:
         engine.dispose()
     data.update(state="current", revision=result.after, before=result.before)
