@@ -114,7 +114,12 @@ class StepTimeout(TemporaryError):
 
 
 class CircuitOpen(TemporaryError):
-    """The circuit breaker for the agent is open and refused the call."""
+    """The circuit breaker for the agent is open and refused the call.
+
+    ``refused_by`` is the breaker's cell (the attempt executor sets it), so that an
+    observer can tell the agent's own breaker from a step's."""
+
+    refused_by: object = None
 
 
 class RunnerLost(TemporaryError):

@@ -13,6 +13,7 @@ import pytest
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.run_store import MemoryRunStore
 from devskyy.core.breaker import BreakerState
+from devskyy.core.retry import RetryPolicy
 from devskyy.errors import (
     NotFound,
     PermanentError,
@@ -30,6 +31,8 @@ from devskyy.model.runs import (
     StepRecord,
     StepStatus,
 )
+from devskyy.runtime.attempt import BreakerCell, Plan
+from devskyy.runtime.step_runner import attempt_note
 from devskyy.runtime.workflows import (
     STALE_AFTER,
     ParamsError,
@@ -101,15 +104,40 @@ class FakeCaller:
             raise NotFound(f'no agent provides capability "{capability}"')
         return self.capabilities[capability]
 
-    async def call_agent(
+    @property
+    def runner(self) -> FakeCaller:
+        return self  # its own step runner: run_attempt below
+
+    def ready(self, name: str) -> asyncio.Event | None:
+        del name
+        return None  # every scripted agent is there from the start
+
+    def plan(
         self,
         name: str,
-        kwargs: dict[str, Any],
         *,
         timeout: float | None = None,
         priority: Priority | None = None,
-    ) -> dict[str, Any]:
-        self.priorities.append(priority)
+        retry: RetryPolicy | None = None,
+        breakers: tuple[BreakerCell, ...] = (),
+        **hooks: Any,
+    ) -> Plan:
+        # No timeout of its own here: the scripted actions play timeouts on the fake clock
+        # from the limit the engine notes for the attempt (``attempt_note().timeout``).
+        return Plan(
+            f"agent {name!r}",
+            retry or RetryPolicy(),
+            None,
+            breakers,
+            priority=priority or Priority.MEDIUM,
+            **hooks,
+        )
+
+    async def run_attempt(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        note = attempt_note()
+        assert note is not None  # the engine notes every attempt
+        timeout = note.timeout
+        self.priorities.append(note.priority)
         if self.before_call:
             self.before_call(name)
         self.calls.append((name, kwargs, timeout))

@@ -316,6 +316,8 @@ def _admit(cells: Sequence[BreakerCell], now: float) -> list[BreakerCell]:
         if not admission.allowed:
             for taken in admitted:
                 taken.breaker = taken.breaker.release()
-            raise CircuitOpen(cell.refused(admission.retry_after))
+            refusal = CircuitOpen(cell.refused(admission.retry_after))
+            refusal.refused_by = cell
+            raise refusal
         admitted.append(cell)
     return admitted

@@ -9,7 +9,8 @@ runner (``runtime.step_runner``; ``LocalStepRunner`` runs it on the least-loaded
   it first waits for a slot of the priority queue;
 * ``call_with_retry(name, kwargs)`` is attempts until success or the retry policy (the
   agent's, or the one given) gives up, each through the priority queue; the workflow
-  engine runs every step through it (with the step's breaker, timeout and deadline);
+  engine runs every step the same way, in one layer: ``plan(name, ...)`` with the step's
+  retry, breaker, timeout and deadline, its attempts each one ``runner.run_attempt``;
 * ``execute_task(task_type, parameters, required_capabilities, priority)`` compiles the
   agents that cover the capabilities (``core.tasks``) into a Workflow value and runs it
   through the workflow engine: durable, resumable, listed in ``runs``. The result keeps
@@ -40,7 +41,7 @@ from devskyy.core.breaker import Breaker, BreakerPolicy
 from devskyy.core.retry import RetryPolicy
 from devskyy.core.selection import AgentInfo, providers
 from devskyy.core.tasks import TASK_PREFIX, AgentInputs, TaskRequest
-from devskyy.errors import NotFound, StepTimeout
+from devskyy.errors import CircuitOpen, NotFound, StepTimeout
 from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec, Workflow
 from devskyy.model.runs import RunRecord
 from devskyy.runtime.agent import AgentStatus, BaseAgent
@@ -261,13 +262,15 @@ class Orchestrator:
         breakers: tuple[BreakerCell, ...] = (),
         **hooks: Any,
     ) -> Plan:
-        """How to attempt a call of agent ``name``: its breaker first, then ``breakers``."""
+        """How to attempt a call of agent ``name``: ``breakers`` (a step's own) first, then
+        the agent's; a refusal by one of ``breakers`` is not the agent's (not counted as
+        rejected by it)."""
         entry = self._entry(name)
         return Plan(
             f"agent {name!r}",
             retry or entry.retry,
             timeout if timeout is not None else entry.timeout,
-            (entry, *breakers),
+            (*breakers, entry) if breakers else (entry,),
             self.queue if priority is not None else None,
             priority or Priority.MEDIUM,
             entry.info.priority.rank,
@@ -280,7 +283,8 @@ class Orchestrator:
 
         def observe(seconds: float, outcome: str, error: BaseException | None) -> None:
             if outcome == "rejected":
-                entry.rejected += 1
+                if isinstance(error, CircuitOpen) and error.refused_by is entry:
+                    entry.rejected += 1
                 return
             if isinstance(error, StepTimeout):
                 entry.timeouts += 1
@@ -292,6 +296,11 @@ class Orchestrator:
 
         entry.observe = observe
         return observe
+
+    def ready(self, name: str) -> asyncio.Event | None:
+        """Never waiting: an agent is registered or not (``AgentCaller``)."""
+        del name
+        return None
 
     @property
     def returns_json_copies(self) -> bool:

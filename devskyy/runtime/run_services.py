@@ -1,13 +1,14 @@
 """What a run session needs from its engine, and the errors it reports (no behaviour).
 
-``AgentCaller`` is what the engine needs from the orchestrator (one attempt, and name
-resolution); ``RunServices`` is what a run session (``workflow_execution``) needs from the
-engine (``workflows``). Both sides import these Protocols from here, so the engine and its
-run session do not import each other.
+``AgentCaller`` is what the engine needs from the orchestrator (an attempt plan, the step
+runner, and name resolution); ``RunServices`` is what a run session
+(``workflow_execution``) needs from the engine (``workflows``). Both sides import these
+Protocols from here, so the engine and its run session do not import each other.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -17,7 +18,8 @@ from devskyy.core.retry import RetryPolicy
 from devskyy.errors import DevskyyError, PermanentError
 from devskyy.model.manifests import Agent, Priority
 from devskyy.model.runs import RunRecord, StepRecord
-from devskyy.runtime.attempt import AttemptExecutor, StepBreaker
+from devskyy.runtime.attempt import AttemptExecutor, BreakerCell, Plan, StepBreaker
+from devskyy.runtime.step_runner import StepRunner
 
 STEPS_FAILED = "step(s) failed:"
 """How a run's error starts when steps failed (``to_guide_shape`` leaves it out)."""
@@ -26,18 +28,34 @@ ProgressListener = Callable[[RunRecord, StepRecord], None]
 
 
 class AgentCaller(Protocol):
-    """What the engine needs from the orchestrator: one attempt, and name resolution."""
+    """What the engine needs from the orchestrator: how to attempt a call of an agent
+    (its breaker, timeout, priority slot and metrics, as a ``Plan`` the engine completes
+    with the step's own retry, breaker and deadline), the runner that makes ONE attempt,
+    and name resolution. The engine runs the plan's attempts through its one attempt
+    executor: one plan, one layer, per step."""
 
-    async def call_agent(
+    @property
+    def runner(self) -> StepRunner:
+        """Makes ONE attempt of a call (no retry, breaker or timeout of its own)."""
+        ...
+
+    def plan(
         self,
         name: str,
-        kwargs: dict[str, Any],
         *,
         timeout: float | None = None,
         priority: Priority | None = None,
-    ) -> dict[str, Any]:
-        """Run one attempt on agent ``name`` (admitted by ``priority``); StepTimeout /
-        CircuitOpen on those failures."""
+        retry: RetryPolicy | None = None,
+        breakers: tuple[BreakerCell, ...] = (),
+        **hooks: Any,
+    ) -> Plan:
+        """How to attempt agent ``name``: ``breakers`` first, then the agent's own;
+        ``NotFound`` when it is not registered."""
+        ...
+
+    def ready(self, name: str) -> asyncio.Event | None:
+        """While agent ``name`` is still starting (in the background), the event set when
+        its start has ended; None when it is not starting."""
         ...
 
     def resolve(self, capability: str) -> str:

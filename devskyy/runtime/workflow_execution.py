@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from devskyy.adapters.run_store import RunFenced
 from devskyy.core.dag import DagProgress
 from devskyy.core.expressions import ExpressionError, truthy
-from devskyy.errors import DevskyyError, RunnerLost
+from devskyy.errors import DevskyyError, NotFound, RunnerLost
 from devskyy.model.manifests import StepSpec, Workflow
 from devskyy.model.runs import (
     RunPatch,
@@ -58,6 +60,7 @@ from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
 
 S = StepStatus
+Attempt = Callable[[], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -256,7 +259,10 @@ class RunExecution:
         self.attempt_began[name] = now
         self._set(record, StepEvent(name, S.RUNNING, attempt, now))
 
-    def _plan(self, spec: StepSpec, agent: str) -> Plan:
+    def _plan(self, spec: StepSpec, agent: str, attempt: Attempt) -> tuple[Plan, Attempt]:
+        """The step's one plan: the agent's (breaker, priority slot, timeout, metrics) with
+        the step's retry, own breaker and the workflow's deadline; and what each attempt
+        calls."""
         name = spec.name
 
         def on_retry(_attempt: int, exc: Exception, delay: float) -> None:
@@ -266,16 +272,34 @@ class RunExecution:
             self._attempt_started(name, self.dag.start(name))
             self.wakeup.set()
 
-        return Plan(
-            f"step {name!r}",
-            self.policies.retry(spec, agent),
-            breakers=self.policies.breakers(spec),
-            deadline=self.deadline,
-            deadline_reason="the workflow timeout leaves no time to retry",
-            deadline_error=f"step {name!r}: workflow timed out",
-            on_retry=on_retry,
-            before_attempt=before_attempt,
-        )
+        timeout = self.policies.timeout(spec, agent, math.inf)
+        priority = self.workflow.spec.priority
+        caller = self.engine.caller
+        step: dict[str, Any] = {
+            "retry": self.policies.retry(spec, agent),
+            "breakers": self.policies.breakers(spec),
+            "deadline": self.deadline,
+            "deadline_reason": "the workflow timeout leaves no time to retry",
+            "deadline_error": f"step {name!r}: workflow timed out",
+            "on_retry": on_retry,
+            "before_attempt": before_attempt,
+        }
+        try:
+            return caller.plan(agent, timeout=timeout, priority=priority, **step), attempt
+        except NotFound:
+            pass
+
+        # Not registered: still starting (every attempt waits for its start to end), or
+        # it did not start; every attempt looks the agent up again, as a call does, and
+        # fails with ``NotFound`` while it is missing.
+        async def late() -> dict[str, Any]:
+            started = caller.ready(agent)
+            if started is not None:
+                await started.wait()
+            plan = caller.plan(agent, timeout=timeout, priority=priority)
+            return await self.engine.executor.once(attempt, plan)
+
+        return Plan(f"step {name!r}", **step), late
 
     def _retry_wait(self, name: str, exc: Exception, delay: float) -> None:
         now = self.clock.now()
@@ -297,18 +321,22 @@ class RunExecution:
         self.wakeup.set()
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
-        priority = self.workflow.spec.priority
-        note = self.notes[spec.name] = AttemptNote(priority, agent=self.policies.agent(agent))
+        name = spec.name
+        note = self.notes[name] = AttemptNote(
+            self.workflow.spec.priority, agent=self.policies.agent(agent)
+        )
+        runner = self.engine.caller.runner
 
-        async def attempt() -> Any:
-            note.attempt = self.dag.attempts(spec.name)
+        async def attempt() -> dict[str, Any]:
+            note.attempt = self.dag.attempts(name)
             note.worker = None
-            timeout = self.policies.timeout(spec, agent, self.deadline - self.clock.monotonic())
-            note.timeout = timeout
+            # The limit the executor sets (the step's timeout, never past the deadline):
+            # a remote runner stops the attempt there too.
+            note.timeout = self.policies.timeout(
+                spec, agent, self.deadline - self.clock.monotonic()
+            )
             try:
-                return await self.engine.caller.call_agent(
-                    agent, dict(inputs), timeout=timeout, priority=priority
-                )
+                return await runner.run_attempt(agent, dict(inputs))
             except RunnerLost as exc:
                 self.lost = exc  # the loop stops the run (the attempt is still recorded)
                 self.wakeup.set()
@@ -318,20 +346,21 @@ class RunExecution:
             # A resumed step gets a fresh retry budget: attempts count in this session.
             # The step's own task: the agent keys its side effects by run and step (issue
             # 19.7) and the runner reads the note; both die with the task's context.
-            enter_step(self.run.id, spec.name)
+            enter_step(self.run.id, name)
             set_note(note)
-            done = await self.engine.executor.run(attempt, self._plan(spec, agent))
+            plan, call = self._plan(spec, agent, attempt)
+            done = await self.engine.executor.run(call, plan)
             if done.error is None:
                 output = self._output(spec, agent, done.result)
-                self.completions.append(_Outcome(spec.name, output=output))
+                self.completions.append(_Outcome(name, output=output))
             elif isinstance(done.error, RunnerLost):
                 pass  # not an outcome: the step runs again when the run is resumed
             else:
                 if self.clock.monotonic() >= self.deadline:
                     self.timed_out = True
-                self.completions.append(_Outcome(spec.name, error=done.error, reason=done.reason))
+                self.completions.append(_Outcome(name, error=done.error, reason=done.reason))
         except NotSerializable as exc:
-            self.completions.append(_Outcome(spec.name, error=exc, reason=None))
+            self.completions.append(_Outcome(name, error=exc, reason=None))
         finally:
             self.wakeup.set()
 
