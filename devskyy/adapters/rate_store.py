@@ -14,16 +14,31 @@ JSON) inside ``BEGIN IMMEDIATE``, so several processes on one machine share it t
 arithmetic of the decision stays in ``devskyy.core.ratelimit`` (``decide``); this module
 only stores. Both statements go through the pooled DBAPI connection: this runs on every
 request.
+
+Rows go once they can no longer count: every upsert also writes ``expires_at``, its
+``now`` plus two windows (the window its newest time can fill, then one more of slack for
+servers whose clocks differ), and every ``sweep_every``-th request a server counts runs a
+separate short transaction that deletes the rows past it (``sweep``). A principal's next
+request after that finds no row and starts a new log, which is what the upsert would have
+made of the old one (all its times had left the window). So the table holds the
+principals seen in the last two windows, not every client address ever seen. The sweep
+never waits for a row another request is counting (PostgreSQL: ``SKIP LOCKED``), and on
+PostgreSQL it does not wait for its WAL flush either: a delete lost to a database crash
+is only done again.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 from typing import Any, Protocol
 
 from sqlalchemy import ARRAY, BigInteger, Boolean, Column, Engine, String, Table, Text
 
 from devskyy.adapters.db import metadata
+
+log = logging.getLogger("devskyy.security")
 
 rate_windows = Table(
     "rate_windows",
@@ -34,7 +49,15 @@ rate_windows = Table(
     # cost every command ~20 ms, SQLite ones included.
     Column("hits", Text().with_variant(ARRAY(BigInteger()), "postgresql"), nullable=False),
     Column("accepted", Boolean, nullable=False),
+    # Whole microseconds; after it the row can be deleted (see above). NULL only in rows
+    # that an older devskyy still running during an upgrade inserted: never swept.
+    Column("expires_at", BigInteger, nullable=True),
 )
+
+SWEEP_EVERY = 1000
+"""Requests a server counts between two sweeps of expired rows."""
+SWEEP_BATCH = 5000
+"""Rows one sweep deletes at most (more than a server can add between two sweeps)."""
 
 # ``lazy`` turns off the wait for the WAL flush for this transaction only (SET LOCAL, in
 # the same statement): the count is visible to every server at commit all the same, and
@@ -42,9 +65,10 @@ rate_windows = Table(
 # the disk cost 3-5 ms a request against 0.2 ms (benchmarks/bench_cluster.py).
 _POSTGRES = """
 WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
-INSERT INTO rate_windows (principal, hits, accepted)
-SELECT %(p)s, ARRAY[%(now)s]::bigint[], true FROM lazy
+INSERT INTO rate_windows (principal, hits, accepted, expires_at)
+SELECT %(p)s, ARRAY[%(now)s]::bigint[], true, %(expires)s FROM lazy
 ON CONFLICT (principal) DO UPDATE SET
+  expires_at = excluded.expires_at,
   hits = (
     SELECT CASE WHEN count(*) < %(limit)s
       THEN coalesce(array_agg(h ORDER BY h), '{}'::bigint[]) || %(now)s::bigint
@@ -59,9 +83,10 @@ RETURNING hits, accepted
 # The same statement in SQLite's words: json_each for unnest, json_group_array for
 # array_agg (fed in order by the inner query), json_insert '$[#]' for appending.
 _SQLITE = """
-INSERT INTO rate_windows (principal, hits, accepted)
-VALUES (:p, json_array(:now), 1)
+INSERT INTO rate_windows (principal, hits, accepted, expires_at)
+VALUES (:p, json_array(:now), 1, :expires)
 ON CONFLICT (principal) DO UPDATE SET
+  expires_at = excluded.expires_at,
   hits = (
     SELECT CASE WHEN count(*) < :limit
       THEN json_insert(json_group_array(value), '$[#]', :now)
@@ -73,6 +98,23 @@ ON CONFLICT (principal) DO UPDATE SET
     FROM json_each(rate_windows.hits) WHERE value > :now - :window)
 RETURNING hits, accepted
 """
+
+# Expired rows, a batch at a time. PostgreSQL skips rows locked by a request being
+# counted (their expiry is moving anyway) instead of waiting for them.
+_SWEEP_POSTGRES = """
+DELETE FROM rate_windows WHERE principal IN (
+  SELECT principal FROM rate_windows WHERE expires_at < %(now)s
+  LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+"""
+_SWEEP_SQLITE = """
+DELETE FROM rate_windows WHERE principal IN (
+  SELECT principal FROM rate_windows WHERE expires_at < :now LIMIT :batch)
+"""
+
+
+def expires_at(now: int, window: int) -> int:
+    """When a row last written at ``now`` may go: its window, then one more of slack."""
+    return now + 2 * window
 
 
 class RateWindows(Protocol):
@@ -86,8 +128,14 @@ class RateWindows(Protocol):
 class SqlRateWindows:
     """The logs in the shared store: one round trip per request."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, *, sweep_every: int = SWEEP_EVERY, sweep_batch: int = SWEEP_BATCH
+    ) -> None:
         self.engine = engine
+        self.sweep_every = sweep_every
+        self.sweep_batch = sweep_batch
+        # next() on a count is atomic: request threads share it without a lock.
+        self._counted = itertools.count(1)
         self._sqlite = engine.dialect.name == "sqlite"
         if not self._sqlite and engine.dialect.name != "postgresql":
             raise ValueError(
@@ -95,7 +143,13 @@ class SqlRateWindows:
             )
 
     def hit(self, key: str, now: int, limit: int, window: int) -> tuple[list[int], bool]:
-        params = {"p": key, "now": now, "limit": limit, "window": window}
+        params = {
+            "p": key,
+            "now": now,
+            "limit": limit,
+            "window": window,
+            "expires": expires_at(now, window),
+        }
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
@@ -113,5 +167,32 @@ class SqlRateWindows:
             raise
         finally:
             raw.close()
+        if next(self._counted) % self.sweep_every == 0:
+            try:
+                self.sweep(now)
+            except Exception as exc:  # the request was counted; the next sweep tries again
+                log.warning("rate window sweep failed: %s", type(exc).__name__)
         hits = json.loads(row[0]) if self._sqlite else row[0]
         return [int(t) for t in hits], bool(row[1])
+
+    def sweep(self, now: int) -> int:
+        """Delete up to ``sweep_batch`` rows expired at ``now`` (microseconds); how many."""
+        params = {"now": now, "batch": self.sweep_batch}
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(_SWEEP_SQLITE, params)
+            else:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+                cursor.execute(_SWEEP_POSTGRES, params)
+            deleted = int(cursor.rowcount)
+            cursor.close()
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()
+        return deleted
