@@ -99,6 +99,27 @@ def test_audit_append_head_and_query(store: SecurityStore) -> None:
     assert store.audit_query(actor="nobody") == []
 
 
+def test_audit_scan_parses_only_the_events_after_and_digests_the_rest(
+    store: SecurityStore,
+) -> None:
+    empty = store.audit_scan(0)
+    assert (empty.records, empty.head, empty.prefix) == ([], None, empty.digest)
+    first = chain([_event(0), _event(1, "b"), _event(2)], 0, GENESIS)
+    store.append_audit(first, after=0)
+    whole = store.audit_scan(0)
+    assert (whole.records, whole.head) == (first, (3, first[-1].hash))
+    assert whole.prefix == empty.digest  # no event up to 0
+    later = store.audit_scan(2)
+    assert (later.records, later.head, later.digest) == (first[2:], whole.head, whole.digest)
+    assert store.audit_scan(3) == (whole.digest, whole.digest, [], whole.head)
+    assert len({store.audit_scan(n).prefix for n in range(4)}) == 4
+    more = chain([_event(3)], 3, first[-1].hash)
+    store.append_audit(more, after=3)
+    grown = store.audit_scan(3)
+    assert (grown.prefix, grown.records) == (whole.digest, more)
+    assert grown.digest not in (whole.digest, grown.prefix)
+
+
 def test_blocks(store: SecurityStore) -> None:
     block = BlockRecord("key:abc", 500.0, 1, "5 failures", "alice")
     assert store.get_block("key:abc") is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import astuple, replace
 
 from devskyy.adapters.security_store import (
     BLOCKS,
@@ -17,7 +17,9 @@ from devskyy.adapters.security_store import (
     KEYS,
     MAX_QUERY,
     AuditConflict,
+    AuditScan,
     Marks,
+    scan_rows,
 )
 from devskyy.errors import StateError
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
@@ -129,6 +131,11 @@ class MemorySecurityStore:
     def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]:
         with self._lock:
             return list(self._audit), self._head
+
+    def audit_scan(self, after: int) -> AuditScan:
+        records, head = self.audit_all()
+        prefix, digest, tail = scan_rows(records, after, astuple, lambda r: r)  # every field
+        return AuditScan(prefix, digest, tail, head)
 
     def audit_count(self) -> int:
         return len(self._audit)

@@ -19,9 +19,10 @@ blocks does not make every server recompile its RBAC policy.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -123,6 +124,50 @@ class AuditConflict(StateError):
     """Another writer appended to the audit log first; re-read the head and retry."""
 
 
+class AuditScan(NamedTuple):
+    """One consistent read of the audit log, for a verify that resumes after event ``after``.
+
+    ``prefix`` is the digest of the stored rows numbered up to ``after`` and ``digest``
+    that of every row (see ``scan_rows``); ``records`` are the rows after ``after``.
+    """
+
+    prefix: str
+    digest: str
+    records: list[AuditRecord]
+    head: tuple[int, str] | None
+
+
+R = TypeVar("R")
+
+
+def scan_rows(
+    rows: Iterable[R],
+    after: int,
+    values: Callable[[R], tuple[Any, ...]],
+    record: Callable[[R], AuditRecord],
+) -> tuple[str, str, list[AuditRecord]]:
+    """The digests and the records after ``after`` of ``AuditScan``, from rows in order.
+
+    A digest is the SHA-256 of each row's stored values, as ``repr`` writes them (a
+    float's repr reads back to that float, a string's is quoted and escaped): two
+    sequences of rows have the same digest only if their values are the same. Only the
+    rows after ``after`` are parsed.
+    """
+    running = hashlib.sha256()
+    prefix: str | None = None
+    records: list[AuditRecord] = []
+    for row in rows:
+        items = values(row)
+        if items[0] > after:
+            if prefix is None:
+                prefix = running.hexdigest()
+            records.append(record(row))
+        running.update(repr(items).encode())
+        running.update(b"\n")
+    digest = running.hexdigest()
+    return digest if prefix is None else prefix, digest, records
+
+
 class SecurityStore(Protocol):
     """The seam between the security manager and its storage."""
 
@@ -145,6 +190,7 @@ class SecurityStore(Protocol):
         limit: int = 100,
     ) -> list[AuditRecord]: ...
     def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]: ...
+    def audit_scan(self, after: int) -> AuditScan: ...
     def audit_count(self) -> int: ...
     def get_block(self, subject: str) -> BlockRecord | None: ...
     def put_block(self, record: BlockRecord) -> None: ...
@@ -442,6 +488,17 @@ class SqlSecurityStore:
             # A dropped table is a finding of verify, not a crash (no SQL in the message).
             raise StateError("the audit tables are missing or unreadable") from None
         return records, None if head is None else (int(head.seq), str(head.hash))
+
+    def audit_scan(self, after: int) -> AuditScan:
+        try:
+            with self.engine.connect() as conn:
+                head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+                rows = conn.execute(select(audit_events).order_by(audit_events.c.seq))
+                prefix, digest, records = scan_rows(rows, after, tuple, _audit)
+        except (exc.OperationalError, exc.ProgrammingError):
+            raise StateError("the audit tables are missing or unreadable") from None
+        stored = None if head is None else (int(head.seq), str(head.hash))
+        return AuditScan(prefix, digest, records, stored)
 
     def audit_count(self) -> int:
         with self.engine.connect() as conn:

@@ -310,8 +310,8 @@ def check_checkpoint(records: Sequence[AuditRecord], checkpoint: Checkpoint) -> 
     return None
 
 
-def missing_revisions(records: Iterable[AuditRecord], revisions: Iterable[int]) -> list[int]:
-    """Revision numbers with no ``manifests.applied`` event naming them."""
+def audited_revisions(records: Iterable[AuditRecord]) -> set[int]:
+    """The revision numbers that ``manifests.applied`` events name."""
     audited: set[int] = set()
     for record in records:
         if record.event_type != "manifests.applied" or not isinstance(record.details, dict):
@@ -319,6 +319,12 @@ def missing_revisions(records: Iterable[AuditRecord], revisions: Iterable[int]) 
         value = record.details.get("revision")
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
             audited.add(int(value))
+    return audited
+
+
+def missing_revisions(records: Iterable[AuditRecord], revisions: Iterable[int]) -> list[int]:
+    """Revision numbers with no ``manifests.applied`` event naming them."""
+    audited = audited_revisions(records)
     return [n for n in revisions if n not in audited]
 
 
@@ -360,14 +366,20 @@ def _label(record: AuditRecord) -> str:
     return f"event {record.seq} ({record.event_type} by {record.actor} at {iso(record.time)})"
 
 
-def verify(records: Iterable[AuditRecord], head: tuple[int, str] | None) -> ChainReport:
+def verify(
+    records: Iterable[AuditRecord],
+    head: tuple[int, str] | None,
+    after: tuple[int, str] = (0, GENESIS),
+) -> ChainReport:
     """Walk the log in sequence order and report the first event that breaks it.
 
     A log with events but no head row was cut behind the writer's back (the head is
-    written in the same transaction as every append).
+    written in the same transaction as every append). ``after`` = (seq, hash) resumes
+    a walk that already verified events 1..seq, ending with ``hash``: ``records`` are
+    then the events after it, and the report is the one the whole walk would give.
     """
-    expected = 1
-    prev = GENESIS
+    expected = after[0] + 1
+    prev = after[1]
     for record in records:
         if record.seq > expected:
             return ChainReport(False, expected - 1, prev, expected, f"event {expected} was deleted")

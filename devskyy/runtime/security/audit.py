@@ -17,6 +17,15 @@ Three paces, so that a request's security checks cost microseconds, not a commit
 ``verify(checkpoints)`` also checks those, and that every revision of the store has
 its ``manifests.applied`` event.
 
+``verify()`` without checkpoints (the dashboard's audit page, on every load) resumes
+from the last chain it found intact in this process, kept in memory as ``Verified``:
+the count and last hash it reached, the digest of the stored rows it walked, and the
+revisions their events name. The store still reads every row (an edited old row can
+only be seen by reading it), but only the rows after that mark are parsed and
+re-hashed; if the rows up to the mark are no longer exactly the ones walked (an event
+edited, deleted, renumbered, the log truncated), the digest differs and the whole chain
+is walked again, so the report is always the one a full walk gives.
+
 Everything waiting is written before any read or verification and on
 ``flush()``/``close()``; a crash may lose the events of the last window. Within one
 write, events are ordered by time.
@@ -30,7 +39,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from devskyy.adapters.clock import Clock
@@ -39,6 +48,7 @@ from devskyy.core.audit import (
     GENESIS,
     ChainReport,
     Checkpoint,
+    audited_revisions,
     chain,
     check_checkpoint,
     iso,
@@ -52,6 +62,16 @@ from devskyy.model.security import AuditEvent, AuditRecord, EventType, Outcome
 log = logging.getLogger("devskyy.security.audit")
 
 MAX_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class Verified:
+    """How far this process found the stored chain intact (see the module docstring)."""
+
+    seq: int
+    hash: str
+    digest: str
+    revisions: frozenset[int]
 
 
 class AuditWriter:
@@ -82,6 +102,7 @@ class AuditWriter:
         self._rollups: dict[tuple[Any, ...], list[Any]] = {}
         self._rollup_at = 0.0
         self._head: tuple[int, str] | None = None
+        self._verified: Verified | None = None
         self._lock = threading.RLock()
         self.on_flush: list[Any] = []
 
@@ -203,6 +224,8 @@ class AuditWriter:
     def verify(self, checkpoints: tuple[Checkpoint, ...] = ()) -> ChainReport:
         """Verify the stored chain, the checkpoints, and one event per revision."""
         self.flush()
+        if not checkpoints:
+            return self._verify_since()
         try:
             records, head = self._store.audit_all()
         except StateError as exc:
@@ -218,6 +241,31 @@ class AuditWriter:
         revisions = self._store.revision_numbers() or []
         missing = missing_revisions(records, revisions)
         problem = revisions_problem(missing, len(revisions), len(records))
+        if problem is not None:
+            return replace(report, ok=False, problem=problem)
+        return report
+
+    def _verify_since(self) -> ChainReport:
+        """``verify()`` resumed after the events this process already found intact."""
+        mark = self._verified
+        try:
+            scan = self._store.audit_scan(mark.seq if mark else 0)
+            if mark is not None and scan.prefix != mark.digest:
+                mark = None  # the rows walked before changed: walk them all again
+                scan = self._store.audit_scan(0)
+        except StateError as exc:
+            return ChainReport(False, 0, GENESIS, 1, str(exc))
+        start = (mark.seq, mark.hash) if mark else (0, GENESIS)
+        report = verify(scan.records, scan.head, start)
+        if not report.ok:
+            return report
+        audited = audited_revisions(scan.records)
+        if mark is not None:
+            audited |= mark.revisions
+        self._verified = Verified(report.checked, report.head_hash, scan.digest, frozenset(audited))
+        revisions = self._store.revision_numbers() or []
+        missing = [n for n in revisions if n not in audited]
+        problem = revisions_problem(missing, len(revisions), report.checked)
         if problem is not None:
             return replace(report, ok=False, problem=problem)
         return report
