@@ -13,7 +13,7 @@ import pytest
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.errors import StepTimeout
-from devskyy.runtime.attempt import AttemptExecutor, Plan, _watch
+from devskyy.runtime.attempt import AttemptExecutor, Plan
 
 
 @pytest.fixture
@@ -65,8 +65,7 @@ def test_finished_attempts_do_not_pile_up(executor: AttemptExecutor) -> None:
         total = 0
         for _ in range(1_000):
             total += await executor.once(quick, Plan("agent 'q'", timeout=30.0))
-        watch = _watch(asyncio.get_running_loop())
-        return total, len(watch.heap)
+        return total, len(executor._watch_here().heap)
 
     total, kept = asyncio.run(main())
     assert total == 1_000
@@ -85,3 +84,20 @@ def test_a_timed_out_attempt_does_not_cancel_the_next_one(executor: AttemptExecu
         return await executor.once(later, Plan("agent 'x'", timeout=5.0))
 
     assert asyncio.run(main()) == "ok"
+
+
+def test_the_timer_follows_the_running_loop_and_lets_an_old_one_go(
+    executor: AttemptExecutor,
+) -> None:
+    async def quick() -> int:
+        return 1
+
+    async def on_a_loop() -> asyncio.AbstractEventLoop:
+        assert await executor.once(quick, Plan("agent 'q'", timeout=30.0)) == 1
+        assert executor._watch_here().loop is asyncio.get_running_loop()
+        return asyncio.get_running_loop()
+
+    first = asyncio.run(on_a_loop())
+    second = asyncio.run(on_a_loop())  # a new loop: a timer of its own, the old one dropped
+    assert first is not second
+    assert executor._watch is not None and executor._watch.loop is second

@@ -24,7 +24,7 @@ after it; sleeps go through the injected clock. The result is an ``Attempted`` v
 
 Timeouts are enforced by the event loop: a hung call must be interrupted even when the
 injected clock is a fake one. Durations and breaker times come from the injected clock.
-The timeouts of all attempts on one loop share ONE loop timer (``_Watch``), with the
+The timeouts of an executor's attempts on one loop share ONE loop timer (``_Watch``), with the
 semantics of ``asyncio.timeout``: ``asyncio.timeout`` costs a timer handle per attempt
 (a Python object, ordered in Python in the loop's heap, cancelled again at once by a fast
 attempt), several times what a no-op step costs otherwise.
@@ -33,12 +33,10 @@ attempt), several times what a no-op step costs otherwise.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
 import random
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -122,60 +120,72 @@ class AttemptExecutor:
     def __init__(self, clock: Clock, random_value: Callable[[], float] = random.random) -> None:
         self.clock = clock
         self.random = random_value
+        self._watch: _Watch | None = None  # the timeouts' timer, on the running loop
+
+    def _watch_here(self) -> _Watch:
+        """The timeouts' one timer on the running loop (a new one when the loop changed)."""
+        loop = asyncio.get_running_loop()
+        watch = self._watch
+        if watch is None or watch.loop is not loop:
+            watch = self._watch = _Watch(loop)
+        return watch
 
     async def once(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
-        """ONE attempt of ``call`` under ``plan``; raises what the attempt raised."""
-        gate = plan.gate
-        if gate is None:
-            return await self._attempt(call, plan)
-        await gate.acquire(plan.priority, plan.rank)
-        try:
-            return await self._attempt(call, plan)
-        finally:
-            gate.release()
+        """ONE attempt of ``call`` under ``plan``; raises what the attempt raised.
 
-    async def _attempt(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
-        clock = self.clock
-        now = clock.monotonic()
-        limit = plan.timeout
-        if plan.deadline is not None:
-            left = plan.deadline - now
-            if left <= 0:
-                raise StepTimeout(plan.deadline_error or f"{plan.label}: the deadline has passed")
-            limit = None if limit is None else min(limit, left)
+        One coroutine for the whole attempt (gate, deadline, breakers, timeout, outcome):
+        every step of every run goes through it, and each coroutine layer costs.
+        """
+        gate = plan.gate
+        if gate is not None:
+            await gate.acquire(plan.priority, plan.rank)
         try:
-            admitted = _admit(plan.breakers, now)
-        except CircuitOpen as exc:
-            if plan.observe is not None:
-                with contextlib.suppress(Exception):
-                    plan.observe(0.0, "rejected", exc)
-            raise
-        outcome = "cancelled"
-        error: BaseException | None = None
-        try:
-            result = await (call() if limit is None else _within(call, limit))
-            outcome = "ok"
-            return result
-        except _Expired:
-            error = StepTimeout(f"{plan.label} did not answer within {limit:g}s")
-            outcome = Fault.AGENT.outcome
-            raise error from None
-        except BaseException as exc:
-            outcome, error = plan.retry.classify(exc).outcome, exc
-            raise  # an agent's own TimeoutError included: not ours
+            clock = self.clock
+            now = clock.monotonic()
+            limit = _limit(plan, now)
+            admitted = _admit(plan, now)
+            outcome = "cancelled"
+            error: BaseException | None = None
+            timer: list[object] | None = None  # this attempt's entry in the loop's timer
+            task: asyncio.Task[object] | None = None
+            if limit is not None:
+                # asyncio.timeout's semantics on the executor's one timer (see _Watch):
+                # only our own cancel becomes StepTimeout.
+                watch = self._watch_here()
+                task = asyncio.current_task(watch.loop)
+                assert task is not None  # an attempt always runs in a task
+                cancelling = task.cancelling()
+                timer = watch.add(watch.loop.time() + limit, task)
+            try:
+                result = await call()
+                outcome = "ok"
+                return result
+            except asyncio.CancelledError as exc:
+                if timer is not None and timer[3] == _EXPIRED:
+                    timer[3] = _DONE
+                    assert task is not None  # set with the timer
+                    if task.uncancel() <= cancelling:  # else cancelled from outside too
+                        error = StepTimeout(f"{plan.label} did not answer within {limit:g}s")
+                        outcome = Fault.AGENT.outcome
+                        raise error from None
+                outcome, error = plan.retry.classify(exc).outcome, exc
+                raise
+            except BaseException as exc:
+                outcome, error = plan.retry.classify(exc).outcome, exc
+                raise  # an agent's own TimeoutError included: not ours
+            finally:
+                if timer is not None:
+                    if timer[3] == _EXPIRED:
+                        assert task is not None  # set with the timer
+                        task.uncancel()  # expired as it finished: the result stands
+                    watch.finish(timer)
+                end = clock.monotonic()
+                _settle(admitted, outcome, end)
+                if plan.observe is not None:
+                    _observe(plan.observe, end - now, outcome, error)
         finally:
-            end = clock.monotonic()
-            for cell in admitted:
-                breaker = cell.breaker
-                if outcome == "error":
-                    cell.breaker = breaker.on_failure(end)
-                elif outcome == "cancelled":
-                    cell.breaker = breaker.release()
-                else:
-                    cell.breaker = breaker.on_success(end)
-            if plan.observe is not None:
-                with contextlib.suppress(Exception):  # metrics must never fail a call
-                    plan.observe(end - now, outcome, error)
+            if gate is not None:
+                gate.release()
 
     async def run(self, call: Callable[[], Awaitable[T]], plan: Plan) -> Attempted[T]:
         """Attempts until success or the policy gives up (THE retry loop)."""
@@ -269,48 +279,49 @@ class _Watch:
             self._arm(heap[0][0])  # type: ignore[arg-type]
 
 
-_WATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = weakref.WeakKeyDictionary()
+def _settle(admitted: list[BreakerCell], outcome: str, end: float) -> None:
+    """Every admitted breaker counts the outcome: a failure only for ``Fault.AGENT``
+    (``error``), nothing for cancellation, a success otherwise."""
+    for cell in admitted:
+        breaker = cell.breaker
+        if outcome == "error":
+            cell.breaker = breaker.on_failure(end)
+        elif outcome == "cancelled":
+            cell.breaker = breaker.release()
+        else:
+            cell.breaker = breaker.on_success(end)
 
 
-def _watch(loop: asyncio.AbstractEventLoop) -> _Watch:
-    watch = _WATCHES.get(loop)
-    if watch is None:
-        watch = _WATCHES[loop] = _Watch(loop)
-    return watch
+def _observe(
+    observe: Observer | None, seconds: float, outcome: str, error: BaseException | None
+) -> None:
+    """Tell the plan's observer; metrics must never fail a call (a plain try: this runs
+    once per attempt, where ``contextlib.suppress`` would build an object each time)."""
+    if observe is None:
+        return
+    try:  # noqa: SIM105 - see the docstring
+        observe(seconds, outcome, error)
+    except Exception:  # noqa: S110 - deliberately ignored, see the docstring
+        pass
 
 
-class _Expired(Exception):  # an internal signal: never leaves this module
-    """Our timer fired: the attempt is a ``StepTimeout``."""
+def _limit(plan: Plan, now: float) -> float | None:
+    """The attempt's time limit: the plan's timeout, never past its deadline;
+    ``StepTimeout`` when the deadline has passed."""
+    limit = plan.timeout
+    if plan.deadline is not None:
+        left = plan.deadline - now
+        if left <= 0:
+            raise StepTimeout(plan.deadline_error or f"{plan.label}: the deadline has passed")
+        limit = None if limit is None else min(limit, left)
+    return limit
 
 
-async def _within(call: Callable[[], Awaitable[T]], limit: float) -> T:
-    """``await call()`` cancelled after ``limit`` seconds of loop time, as
-    ``asyncio.timeout`` does it (only our own cancel becomes ``_Expired``), on the loop's
-    one shared timer."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task(loop)
-    assert task is not None  # an attempt always runs in a task
-    watch = _watch(loop)
-    cancelling = task.cancelling()
-    entry = watch.add(loop.time() + limit, task)
-    try:
-        return await call()
-    except asyncio.CancelledError:
-        if entry[3] == _EXPIRED:
-            entry[3] = _DONE
-            if task.uncancel() <= cancelling:  # else cancelled from outside too: that wins
-                raise _Expired from None
-        raise
-    finally:
-        if entry[3] == _EXPIRED:
-            task.uncancel()  # expired as it finished: the result stands
-        watch.finish(entry)
-
-
-def _admit(cells: Sequence[BreakerCell], now: float) -> list[BreakerCell]:
-    """Ask each breaker in turn; on a refusal give back the probes taken and raise."""
+def _admit(plan: Plan, now: float) -> list[BreakerCell]:
+    """Ask each breaker in turn; on a refusal give back the probes taken, tell the
+    observer (``rejected``) and raise."""
     admitted: list[BreakerCell] = []
-    for cell in cells:
+    for cell in plan.breakers:
         admission = cell.breaker.admit(now)
         cell.breaker = admission.breaker
         if not admission.allowed:
@@ -318,6 +329,7 @@ def _admit(cells: Sequence[BreakerCell], now: float) -> list[BreakerCell]:
                 taken.breaker = taken.breaker.release()
             refusal = CircuitOpen(cell.refused(admission.retry_after))
             refusal.refused_by = cell
+            _observe(plan.observe, 0.0, "rejected", refusal)
             raise refusal
         admitted.append(cell)
     return admitted

@@ -184,7 +184,8 @@ class DaskStepRunner:
             manifest = self._agents(name)
         if manifest is None or manifest.spec.placement == "local":
             return await self._local.run_attempt(name, inputs)
-        return await self.counts.counted(self.name, self._remote(name, manifest, inputs))
+        with self.counts.counting(self.name):
+            return await self._remote(name, manifest, inputs)
 
     async def _remote(self, name: str, manifest: Agent, inputs: dict[str, Any]) -> dict[str, Any]:
         import json  # noqa: PLC0415 - stdlib, kept next to its one use

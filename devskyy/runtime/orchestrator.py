@@ -29,7 +29,6 @@ dict count as failures and are retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable
 from typing import Any
@@ -289,8 +288,10 @@ class Orchestrator:
             if isinstance(error, StepTimeout):
                 entry.timeouts += 1
             for observer in self.call_observers:
-                with contextlib.suppress(Exception):  # metrics must never fail a call
+                try:
                     observer(entry.info.name, seconds, outcome)
+                except Exception:  # noqa: S112 - metrics must never fail a call
+                    continue
             if outcome != "cancelled":
                 entry.tracker.record(seconds, outcome == "ok", self.clock.now())
 

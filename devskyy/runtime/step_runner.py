@@ -23,7 +23,7 @@ outside a workflow has none. ``RunnerCounts`` are the per-runner attempt counter
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -87,19 +87,31 @@ class RunnerCounts:
     def snapshot(self) -> dict[tuple[str, str], int]:
         return dict(self.counts)
 
-    async def counted(self, runner: str, attempt: Awaitable[dict[str, Any]]) -> dict[str, Any]:
-        """Await ``attempt`` and count its outcome: ``ok``, ``error`` (it raised), or
-        ``cancelled`` (anything else ended it, a cancellation above all)."""
-        outcome = "cancelled"
-        try:
-            output = await attempt
+    def counting(self, runner: str) -> _Counting:
+        """``with counts.counting(runner):`` around one attempt counts its outcome: ``ok``,
+        ``error`` (it raised), or ``cancelled`` (anything else ended it, a cancellation
+        above all). A plain context manager, not a coroutine: no layer more per attempt."""
+        return _Counting(self, runner)
+
+
+class _Counting:
+    __slots__ = ("counts", "runner")
+
+    def __init__(self, counts: RunnerCounts, runner: str) -> None:
+        self.counts = counts
+        self.runner = runner
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
             outcome = "ok"
-            return output
-        except Exception:
+        elif issubclass(kind, Exception):
             outcome = "error"
-            raise
-        finally:
-            self.add(runner, outcome)
+        else:
+            outcome = "cancelled"
+        self.counts.add(self.runner, outcome)
 
 
 class StepRunner(Protocol):
@@ -124,20 +136,23 @@ class LocalStepRunner:
         self.counts = counts or RunnerCounts()
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        return await self.counts.counted(self.name, self._attempt(name, inputs))
+        with self.counts.counting(self.name):  # one coroutine: no layer more per attempt
+            replicas = self._replicas(name)
+            if len(replicas) == 1:
+                replica = replicas[0]
+            else:
+                replica = replicas[least_loaded([(r.outstanding, r.served) for r in replicas])]
+            replica.outstanding += 1
+            replica.served += 1
+            try:
+                result = await replica.agent.execute_core_function(**inputs)
+            finally:
+                replica.finished_one()
+            return self._checked(name, replica, result)
 
-    async def _attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        replicas = self._replicas(name)
-        if len(replicas) == 1:
-            replica = replicas[0]
-        else:
-            replica = replicas[least_loaded([(r.outstanding, r.served) for r in replicas])]
-        replica.outstanding += 1
-        replica.served += 1
-        try:
-            result = await replica.agent.execute_core_function(**inputs)
-        finally:
-            replica.finished_one()
+    @staticmethod
+    def _checked(name: str, replica: Replica, result: object) -> dict[str, Any]:
+        """The attempt's result as a fresh JSON dict, with the agent's headline."""
         if not isinstance(result, dict):
             raise BrokenResult(f"agent {name!r} returned {type(result).__name__}, not a dict")
         try:
