@@ -9,6 +9,7 @@ pending (``plan --detailed-exitcode``).
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import Any
 
@@ -76,6 +77,7 @@ class LazyGroup(click.Group):
             ctx.exit(1)
         command = getattr(module, attr)
         assert isinstance(command, click.Command)
+        _started(ctx)
         return command
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
@@ -92,7 +94,42 @@ def _only_listing(ctx: click.Context) -> bool:
     return bool(ctx.meta.get("devskyy.listing"))
 
 
+def _started(ctx: click.Context) -> None:
+    """The command's modules are imported: the process's start is over (see ``_Main``)."""
+    root = ctx.find_root().command
+    if isinstance(root, _Main) and root.starting:
+        root.starting = False
+        gc.freeze()  # what the imports made lives as long as the process: never walk it again
+        gc.enable()
+
+
 class _Main(LazyGroup):
+    """The ``devskyy`` group; called as the process's entry point (the console script,
+    ``python -m devskyy.cli``; click's CliRunner calls ``main`` instead) it keeps the
+    cyclic garbage collector off while the command's modules import.
+
+    Importing allocates a great many objects that live as long as the process does
+    (classes, functions, SQLAlchemy's and pydantic's structures): the collector would walk
+    them again and again without finding garbage, and every later full collection would
+    walk them once more. Once the command is imported they are frozen (``gc.freeze``) and
+    collection resumes: ``devskyy run``'s first step starts ~50 ms sooner and its whole
+    run is ~0.15 s shorter (``benchmarks/bench_scan.py --only cli``).
+    """
+
+    starting = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not gc.isenabled():  # an embedder keeps the collector off: leave it so
+            return super().__call__(*args, **kwargs)
+        self.starting = True
+        gc.disable()
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            if self.starting:  # ended before a command was imported (--help, a typo)
+                self.starting = False
+                gc.enable()
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         ctx.meta["devskyy.listing"] = True
         try:
