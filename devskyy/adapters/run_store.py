@@ -137,8 +137,9 @@ _ACTIVE = (RunStatus.RUNNING.value, RunStatus.PENDING.value)
 class RunStore(Protocol):
     """Where runs are kept. Every method is one transaction."""
 
-    def create(self, run: RunRecord) -> None:
-        """Insert a new run and its steps; ``StateError`` if the id exists."""
+    def create(self, run: RunRecord) -> RunRecord:
+        """Insert a new run and its steps; ``StateError`` if the id exists. Returns the run
+        as stored (what ``get`` reads back), so its creator need not read it back."""
         ...
 
     def write(self, batch: RunWrite) -> None:
@@ -215,12 +216,13 @@ class MemoryRunStore:
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[StepEvent]] = {}
 
-    def create(self, run: RunRecord) -> None:
+    def create(self, run: RunRecord) -> RunRecord:
         if run.id in self._runs:
             raise StateError(f'run "{run.id}" already exists')
         self._runs[run.id] = replace(run, params=_json_copy(run.params), steps=())
         self._steps[run.id] = {s.name: s for s in run.steps}
         self._events[run.id] = []
+        return run
 
     def write(self, batch: RunWrite) -> None:
         run = self._runs.get(batch.run_id)
@@ -397,7 +399,7 @@ class SqlRunStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
 
-    def create(self, run: RunRecord) -> None:
+    def create(self, run: RunRecord) -> RunRecord:
         row = {
             "id": run.id,
             "workflow": run.workflow,
@@ -414,7 +416,7 @@ class SqlRunStore:
         if self._raw:
             self._create_sqlite(run, row)
             failpoints.hit("run.created")
-            return
+            return run
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(runs_table), row)
@@ -429,6 +431,7 @@ class SqlRunStore:
         except IntegrityError:
             raise StateError(f'run "{run.id}" already exists') from None
         failpoints.hit("run.created")
+        return run
 
     def write(self, batch: RunWrite) -> None:
         try:

@@ -92,7 +92,7 @@ class Runs:
             request.get("required_capabilities") or [],
             request.get("priority", "medium"),
         )
-        self._start(record.id, self._task_run(self.system.orchestrator.run_task(record.id)))
+        self._start(record.id, self._task_run(self.system.orchestrator.run_task(record)))
         return record.id
 
     async def _task_run(self, work: Coroutine[Any, Any, dict[str, Any]]) -> None:
@@ -137,7 +137,7 @@ class Runs:
     def start_workflow(self, workflow_name: str, parameters: dict[str, Any]) -> str:
         """Validate and record a workflow run, then start it; returns its id."""
         record = self.engine.create(workflow_name, parameters)
-        self._start(record.id, self._workflow(self.engine.execute(record.id)))
+        self._start(record.id, self._workflow(self.engine.execute(record)))
         return record.id
 
     async def _workflow(self, work: Any) -> None:

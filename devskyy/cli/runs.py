@@ -365,16 +365,17 @@ def _cluster_line(system: System) -> None:
 
 
 async def _drive(
-    go: Callable[..., Awaitable[RunRecord]], run_id: str, listener: Progress | None
+    go: Callable[..., Awaitable[RunRecord]], run: str | RunRecord, listener: Progress | None
 ) -> RunRecord:
-    """``go(run_id, on_step=listener)`` (execute or resume) with progress reports shown;
-    Ctrl-C or a lost Dask scheduler says how to resume."""
+    """``go(run, on_step=listener)`` (execute or resume; the run's id, or the record just
+    created) with progress reports shown; Ctrl-C or a lost Dask scheduler says how to
+    resume."""
     try:
         with progress.listening(listener.on_progress if listener else _ignore):
-            return await go(run_id, on_step=listener)
+            return await go(run, on_step=listener)
     except (asyncio.CancelledError, RunnerLost):  # Ctrl-C; the Dask scheduler gone
         _flushed(listener)
-        _interrupted(run_id)
+        _interrupted(run if isinstance(run, str) else run.id)
         raise
     finally:  # the collected step lines before any other line or error
         _flushed(listener)
@@ -399,7 +400,7 @@ async def _run(
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")
             listener = Progress(use_color(), live=live_terminal())
-        final = await _drive(engine.execute, record.id, listener)
+        final = await _drive(engine.execute, record, listener)  # not read back
         _finish(final, output, now=system.clock.now())
     finally:
         await system.close()

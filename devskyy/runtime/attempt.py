@@ -175,10 +175,7 @@ class AttemptExecutor:
                 raise  # an agent's own TimeoutError included: not ours
             finally:
                 if timer is not None:
-                    if timer[3] == _EXPIRED:
-                        assert task is not None  # set with the timer
-                        task.uncancel()  # expired as it finished: the result stands
-                    watch.finish(timer)
+                    watch.stop(timer)
                 end = clock.monotonic()
                 _settle(admitted, outcome, end)
                 if plan.observe is not None:
@@ -248,6 +245,13 @@ class _Watch:
         if when < self.at:
             self._arm(when)
         return entry
+
+    def stop(self, entry: list[object]) -> None:
+        """The attempt of ``entry`` ended; one that expired as it finished keeps its
+        result (the cancel we sent is taken back)."""
+        if entry[3] == _EXPIRED:
+            entry[2].uncancel()  # type: ignore[attr-defined]
+        self.finish(entry)
 
     def finish(self, entry: list[object]) -> None:
         if entry[3] != _ACTIVE:

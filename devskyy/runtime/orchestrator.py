@@ -383,11 +383,12 @@ class Orchestrator:
     ) -> dict[str, Any]:
         """Run the agents covering the capabilities as a workflow (see the module doc)."""
         record = self.create_task(task_type, parameters, required_capabilities, priority)
-        return await self.run_task(record.id)
+        return await self.run_task(record)
 
-    async def run_task(self, run_id: str) -> dict[str, Any]:
-        """Run a pending task run (``create_task``); its result, recorded in the history."""
-        return self.finish_task(await self.workflows.execute(run_id))
+    async def run_task(self, run: str | RunRecord) -> dict[str, Any]:
+        """Run a pending task run (``create_task``: its id, or the record it returned);
+        its result, recorded in the history."""
+        return self.finish_task(await self.workflows.execute(run))
 
     def finish_task(self, record: RunRecord) -> dict[str, Any]:
         """Count a finished task run and add it to the execution history; its result."""

@@ -284,8 +284,7 @@ class WorkflowEngine:
             heartbeat_at=self.clock.now(),
             steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
         )
-        self.store.create(record)
-        return record
+        return self.store.create(record)  # as stored: keys in params redacted
 
     async def run(
         self,
@@ -298,11 +297,15 @@ class WorkflowEngine:
         record = self.create(workflow_name, params or {})
         return await self._execute(record, on_step)
 
-    async def execute(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
-        """Run a pending run created by ``create``."""
-        record = self.store.get(run_id)
+    async def execute(
+        self, run: str | RunRecord, *, on_step: ProgressListener | None = None
+    ) -> RunRecord:
+        """Run a pending run created by ``create``: by id (read from the store), or the
+        record ``create`` returned to this process (not read back: a 1,000-step run is
+        a thousand rows)."""
+        record = self.store.get(run) if isinstance(run, str) else run
         if record.status is not RunStatus.PENDING:
-            raise StateError(f'run "{run_id}" is {record.status.value}, not pending')
+            raise StateError(f'run "{record.id}" is {record.status.value}, not pending')
         return await self._execute(record, on_step)
 
     async def _execute(self, record: RunRecord, on_step: ProgressListener | None) -> RunRecord:

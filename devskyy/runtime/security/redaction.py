@@ -49,11 +49,11 @@ class RedactingRunStore:
     def __init__(self, inner: RunStore) -> None:
         self.inner = inner
 
-    def create(self, run: RunRecord) -> None:
+    def create(self, run: RunRecord) -> RunRecord:
         params = redact(run.params)
         steps = tuple(_step(s) for s in run.steps)
         error = _text(run.error)
-        self.inner.create(replace(run, params=params, steps=steps, error=error))
+        return self.inner.create(replace(run, params=params, steps=steps, error=error))
 
     def write(self, batch: RunWrite) -> None:
         patch = _patch(batch.patch)
