@@ -95,6 +95,10 @@ def test_devskyy_run_starts_without_the_other_commands_libraries(tmp_path: Path)
     loaded = {m.split(".")[0] for m in report["modules"]}
     assert sorted(loaded & set(NOT_ON_THE_RUN_PATH)) == []
     # The Dask seam itself is imported only for --runner dask; a SQLite store needs no
-    # PostgreSQL dialect.
+    # PostgreSQL dialect; keys, policy and audit are the security manager's (API, keys
+    # commands), and the commerce, UI and schedule tables other commands'.
     assert "devskyy.runtime.dask_runner" not in report["modules"]
+    assert "devskyy.runtime.security.manager" not in report["modules"]
+    for adapter in ("commerce_store", "security_store", "ui_sessions", "schedule_store"):
+        assert f"devskyy.adapters.{adapter}" not in report["modules"]
     assert [m for m in report["modules"] if m.startswith("sqlalchemy.dialects.postgresql")] == []

@@ -168,7 +168,9 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     makes its own). For SQLite files the parent folder is created, and WAL mode with a
     busy timeout lets a daemon and CLI commands share one file.
     """
-    register_all_tables()
+    # No register_all_tables() here: a store at head needs none of the table modules, and
+    # creating or judging one registers them itself (store_schema), so a command imports
+    # only the areas it uses (`devskyy run` no commerce, security or UI tables).
     engine = _create(url)
     if engine.dialect.name == "sqlite":
         database = engine.url.database

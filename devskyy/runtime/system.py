@@ -64,12 +64,12 @@ from devskyy.runtime.background import BackgroundTasks
 from devskyy.runtime.live import LiveView
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import Registry
-from devskyy.runtime.security import SecurityManager
 from devskyy.runtime.security.redaction import RedactingRunStore
 from devskyy.runtime.workflows import WorkflowEngine
 
 if TYPE_CHECKING:
     from devskyy.runtime.dask_runner import DaskCluster
+    from devskyy.runtime.security import SecurityManager
 
 
 @dataclass
@@ -94,6 +94,9 @@ class System:
     def security_manager(self) -> SecurityManager:
         """The security manager of this store, created once (roles from the live view)."""
         if self.security is None:
+            # Imported here: keys, policy and audit are not on the path of `devskyy run`.
+            from devskyy.runtime.security import SecurityManager  # noqa: PLC0415
+
             self.security = SecurityManager(
                 self.engine, self.clock, roles_source=self.live.resources
             )
