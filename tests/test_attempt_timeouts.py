@@ -100,4 +100,5 @@ def test_the_timer_follows_the_running_loop_and_lets_an_old_one_go(
     first = asyncio.run(on_a_loop())
     second = asyncio.run(on_a_loop())  # a new loop: a timer of its own, the old one dropped
     assert first is not second
-    assert executor._watch is not None and executor._watch.loop is second
+    assert executor._watch is not None
+    assert executor._watch.loop is second
