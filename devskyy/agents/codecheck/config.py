@@ -9,7 +9,7 @@ confine them to its workspace (and to give an omitted folder the workspace root)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
@@ -17,9 +17,11 @@ from pydantic.alias_generators import to_camel
 from devskyy.agents.codecheck import bandit, ruff
 from devskyy.agents.codecheck.params import check_root
 from devskyy.agents.codecheck.perf import DEFAULT_MAX_COMPLEXITY, PerfSettings
-from devskyy.agents.codecheck.scanning import ScanSettings
 from devskyy.errors import PermanentError
 from devskyy.model.paths import ServerCommand, WorkspaceFiles, WorkspaceFolder
+
+if TYPE_CHECKING:
+    from devskyy.agents.codecheck.scanning import ScanSettings
 
 M = TypeVar("M", bound=BaseModel)
 RuffRule = Annotated[str, StringConstraints(pattern=ruff.RULE_PATTERN)]
@@ -29,7 +31,11 @@ SECURITY_CHECKS: tuple[SecurityCheck, ...] = ("secrets", "dependencies", "config
 
 
 class _Camel(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    # defer_build: each model's validator is built when first used, not at import: an
+    # agent process builds only its own agent's config and parameters (~1 ms each).
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, defer_build=True
+    )
 
 
 class CodeAgentConfig(_Camel):
@@ -58,6 +64,10 @@ class AnalysisConfig(CodeAgentConfig):
     bandit_skip: list[BanditTest] = Field(default_factory=lambda: list(bandit.DEFAULT_SKIP))
 
     def scan_settings(self) -> ScanSettings:
+        # Imported here: the scanning machinery is the scanner's and the fixer's, not on
+        # the way to the security and verifier agents, which share this module.
+        from devskyy.agents.codecheck.scanning import ScanSettings  # noqa: PLC0415
+
         return ScanSettings(
             ruff=ruff.RuffSettings(
                 select=tuple(self.ruff_select),
