@@ -335,7 +335,7 @@ def _step_values(step: StepRecord) -> dict[str, Any]:
 def _raw_step_row(step: StepRecord) -> tuple[Any, ...]:
     """A step's values in ``_STEP_FIELDS`` order, output as JSON text (the stdlib driver's row)."""
     return (
-        step.status.value,
+        step.status,  # a StrEnum: bound as its text, without the slow .value property
         step.attempts,
         step.started_at,
         step.finished_at,
@@ -557,7 +557,7 @@ class SqlRunStore:
                         (
                             batch.run_id,
                             e.step,
-                            e.status.value,
+                            e.status,  # a StrEnum: bound as its text
                             e.attempt,
                             e.at,
                             e.error,

@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from devskyy.adapters.clock import Clock
-from devskyy.core.breaker import Breaker
+from devskyy.core.breaker import Breaker, BreakerState
 from devskyy.core.retry import DoSleep, Fault, GiveUp, RetryPolicy
 from devskyy.errors import CircuitOpen, StepTimeout
 from devskyy.model.manifests import Priority
 from devskyy.runtime.queue import PriorityGate
 
 T = TypeVar("T")
+CLOSED = BreakerState.CLOSED
 
 Observer = Callable[[float, str, BaseException | None], None]
 """Told after every attempt: seconds, outcome name, the error (None on success)."""
@@ -326,6 +327,9 @@ def _admit(plan: Plan, now: float) -> list[BreakerCell]:
     observer (``rejected``) and raise."""
     admitted: list[BreakerCell] = []
     for cell in plan.breakers:
+        if cell.breaker.state is CLOSED:  # admits every call, unchanged (the usual case)
+            admitted.append(cell)
+            continue
         admission = cell.breaker.admit(now)
         cell.breaker = admission.breaker
         if not admission.allowed:

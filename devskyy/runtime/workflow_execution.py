@@ -60,6 +60,10 @@ from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
 
 S = StepStatus
+DEADLINE_REASON = "the workflow timeout leaves no time to retry"
+# A status's text for the expressions' context (``steps.x.status``), without the enum's
+# ``.value`` property on the per-step path.
+STATUS_TEXT = {status: status.value for status in StepStatus}
 Attempt = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -132,14 +136,19 @@ class RunExecution:
         self.journal.flush(self.run)
 
     def _finish_step(
-        self, name: str, status: StepStatus, *, output: dict[str, Any] | None = None, **extra: Any
+        self,
+        name: str,
+        status: StepStatus,
+        *,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+        error_type: str | None = None,
+        reason: str | None = None,
     ) -> None:
         now = self.clock.now()
         began = self.started_mono.pop(name, None)
         duration = None if began is None else self.clock.monotonic() - began
         attempts = self.dag.attempts(name)
-        error = extra.get("error")
-        reason = extra.get("reason")
         # Built directly, not with dataclasses.replace: this is the per-step hot path.
         record = StepRecord(
             name,
@@ -150,7 +159,7 @@ class RunExecution:
             duration,
             output,
             error,
-            extra.get("error_type"),
+            error_type,
             reason,
         )
         began = self.attempt_began.pop(name, None)
@@ -158,7 +167,7 @@ class RunExecution:
         worker = None if note is None else note.worker
         event = StepEvent(name, status, attempts, now, error or reason, None, began, worker)
         self._set(record, event)
-        self.steps_context[name] = {"output": output, "status": status.value}
+        self.steps_context[name] = {"output": output, "status": STATUS_TEXT[status]}
 
     # -- driving ---------------------------------------------------------------------------
 
@@ -227,7 +236,8 @@ class RunExecution:
     def _launch_one(self, name: str) -> bool:
         """Start one ready step; False when it ended at once (skipped or failed)."""
         spec = self.specs[name]
-        if self.timed_out or self.clock.monotonic() >= self.deadline:
+        now = self.clock.monotonic()
+        if self.timed_out or now >= self.deadline:
             self.timed_out = True
             self.dag.skip(name, "workflow timed out")
             self._finish_step(name, S.SKIPPED, reason="workflow timed out")
@@ -247,7 +257,7 @@ class RunExecution:
             self._finish_step(name, S.FAILED, error=_describe(exc), error_type=type(exc).__name__)
             return False
         attempt = self.dag.start(name)
-        self.started_mono[name] = self.clock.monotonic()
+        self.started_mono[name] = now
         self._attempt_started(name, attempt)
         self.tasks[name] = asyncio.create_task(self._run_step(spec, agent, inputs), name=name)
         return True
@@ -275,17 +285,23 @@ class RunExecution:
         timeout = self.policies.timeout(spec, agent, math.inf)
         priority = self.workflow.spec.priority
         caller = self.engine.caller
-        step: dict[str, Any] = {
-            "retry": self.policies.retry(spec, agent),
-            "breakers": self.policies.breakers(spec),
-            "deadline": self.deadline,
-            "deadline_reason": "the workflow timeout leaves no time to retry",
-            "deadline_error": f"step {name!r}: workflow timed out",
-            "on_retry": on_retry,
-            "before_attempt": before_attempt,
-        }
+        retry = self.policies.retry(spec, agent)
+        breakers = self.policies.breakers(spec)
+        deadline_error = f"step {name!r}: workflow timed out"
         try:
-            return caller.plan(agent, timeout=timeout, priority=priority, **step), attempt
+            plan = caller.plan(
+                agent,
+                timeout=timeout,
+                priority=priority,
+                retry=retry,
+                breakers=breakers,
+                deadline=self.deadline,
+                deadline_reason=DEADLINE_REASON,
+                deadline_error=deadline_error,
+                on_retry=on_retry,
+                before_attempt=before_attempt,
+            )
+            return plan, attempt
         except NotFound:
             pass
 
@@ -299,7 +315,17 @@ class RunExecution:
             plan = caller.plan(agent, timeout=timeout, priority=priority)
             return await self.engine.executor.once(attempt, plan)
 
-        return Plan(f"step {name!r}", **step), late
+        step = Plan(
+            f"step {name!r}",
+            retry,
+            breakers=breakers,
+            deadline=self.deadline,
+            deadline_reason=DEADLINE_REASON,
+            deadline_error=deadline_error,
+            on_retry=on_retry,
+            before_attempt=before_attempt,
+        )
+        return step, late
 
     def _retry_wait(self, name: str, exc: Exception, delay: float) -> None:
         now = self.clock.now()

@@ -10,6 +10,7 @@ passed on as they are (no copy).
 
 from __future__ import annotations
 
+import operator
 from dataclasses import replace
 from typing import Any
 
@@ -57,16 +58,18 @@ class RedactingRunStore:
 
     def write(self, batch: RunWrite) -> None:
         patch = _patch(batch.patch)
-        steps = tuple(_step(s) for s in batch.steps)
-        events = tuple(_event(e) for e in batch.events)
+        steps = [_step(s) for s in batch.steps]
+        events = [_event(e) for e in batch.events]
         unchanged = (
             patch is batch.patch
-            and all(a is b for a, b in zip(steps, batch.steps, strict=True))
-            and all(a is b for a, b in zip(events, batch.events, strict=True))
+            and all(map(operator.is_, steps, batch.steps))
+            and all(map(operator.is_, events, batch.events))
         )
         # The common batch holds no key: it is passed on as it came (no copy of it).
         self.inner.write(
-            batch if unchanged else replace(batch, patch=patch, steps=steps, events=events)
+            batch
+            if unchanged
+            else replace(batch, patch=patch, steps=tuple(steps), events=tuple(events))
         )
 
     def get(self, run_id: str) -> RunRecord:
