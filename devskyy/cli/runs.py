@@ -1,15 +1,17 @@
 """``devskyy run`` and ``devskyy runs list|show|resume``: workflow runs from the shell.
 
-``run`` opens the runtime with ``devskyy.runtime.system.open_system`` (the applied
-agents are built and initialized), runs the workflow and prints one line per step
-change as it happens (coloured on a terminal, plain otherwise), then a summary. With
+``run`` opens the runtime with ``devskyy.runtime.system.open_system``, starts the agents
+the workflow calls (those of its first steps before the run, the others while the first
+steps run: ``devskyy.runtime.agent_start``), runs the workflow and prints one line per
+step change as it happens (coloured on a terminal, plain otherwise), then a summary. With
 ``-o json`` it prints only the final run record: ``id``, ``status`` and ``steps`` (each
 with ``status``, ``attempts``, ``duration`` and ``output``). A failed run exits 1.
 
 ``runs list`` / ``runs show`` only read the run store (no agent is started; a missing
 SQLite file reads as empty). A ``running`` run whose process is gone shows as
 ``interrupted``; ``runs resume ID`` finishes it without re-running the steps that
-succeeded.
+succeeded; it starts the agents of the run's workflow (a task's: those its required
+capabilities select) before it goes on.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ from devskyy.cli._common import (
 from devskyy.cli._state import missing_sqlite_file
 from devskyy.cli.completion import complete_run_ids, complete_workflows
 from devskyy.cli.worker import RunnerChoice, runner_options
+from devskyy.core.tasks import TASK_PREFIX
 from devskyy.core.timefmt import rfc3339, times_in
 from devskyy.errors import RunnerLost
 from devskyy.model.manifests import Workflow
 from devskyy.model.runs import RunRecord, StepEvent, StepRecord, StepStatus
 from devskyy.runtime import progress
+from devskyy.runtime.agent_start import called_by, task_agents, waves
 from devskyy.runtime.progress import StepProgress
 from devskyy.runtime.step_context import StepRef
 from devskyy.runtime.system import System, open_system
@@ -319,34 +323,28 @@ def _called_by(system: System, workflow: Workflow) -> set[str]:
     """The agents a workflow's steps call (by name or capability), with their
     dependencies: the only ones ``devskyy run`` starts."""
     # The live view's snapshot: the store's documents are parsed once per run, not twice.
-    agents = {a.name: a for a in system.live.resources().agents}
-    wanted: set[str] = set()
-    for step in workflow.spec.steps:
-        if step.agent:
-            wanted.add(step.agent)
-        elif step.capability:
-            wanted |= {n for n, a in agents.items() if step.capability in a.spec.capabilities}
-    todo = list(wanted)
-    while todo:
-        found = agents.get(todo.pop())
-        for dependency in found.spec.dependencies if found else ():
-            if dependency not in wanted:
-                wanted.add(dependency)
-                todo.append(dependency)
-    return wanted
+    return called_by(workflow, system.live.current().agents)
 
 
 async def _start_agents(system: System, only: set[str] | None = None) -> None:
     """Build the applied agents (or ``only`` these); one that fails is reported, its
-    steps will fail.
+    steps will fail."""
+    summary = await system.registry.discover_and_register_all_agents(only)
+    _report_failures(system, summary.get("errors", {}))
+
+
+def _report_failures(
+    system: System, errors: dict[str, str], listener: Progress | None = None
+) -> None:
+    """``warning: agent "x" did not start: REASON`` on stderr for each agent that failed
+    (after the step lines collected so far).
 
     The reasons are worded as ``validate --check-agents`` does, at ``file:line:col`` in
     the tree the live revision was applied from when it is still there.
     """
-    summary = await system.registry.discover_and_register_all_agents(only)
-    errors = summary.get("errors", {})
     if not errors:
         return
+    _flushed(listener)
     # Only when an agent failed: explaining reads manifests (YAML) again.
     from devskyy.runtime.agent_failures import explain_failures  # noqa: PLC0415
 
@@ -395,11 +393,17 @@ async def _run(
         assert engine is not None
         # Not applied, bad params: clear errors before any agent starts.
         record = engine.create(workflow, _typed(engine.workflow(workflow), params))
-        await _start_agents(system, _called_by(system, engine.workflow(workflow)))
+        first, later = waves(engine.workflow(workflow), system.live.current().agents)
+        await _start_agents(system, first)
         listener = None
         if output == "table":
             click.echo(f"run {record.id}: workflow {workflow}")
             listener = Progress(use_color(), live=live_terminal())
+        # The other agents start while the first steps run; a step whose agent is still
+        # starting waits for it, and one that failed is reported before its step fails.
+        system.registry.start_later(
+            later, lambda errors: _report_failures(system, errors, listener)
+        )
         final = await _drive(engine.execute, record, listener)  # not read back
         _finish(final, output, now=system.clock.now())
     finally:
@@ -417,8 +421,16 @@ async def _resume(
     try:
         engine = system.workflows
         assert engine is not None
-        record, _ = engine.resumable(run_id)  # nothing to resume: say so before agents start
-        await _start_agents(system)
+        # Only the agents of the run's workflow start, as for `devskyy run`.
+        record = engine.store.get(run_id)
+        if record.workflow.startswith(TASK_PREFIX):
+            # A task's workflow is compiled over the registered agents: its agents
+            # start first, then the checks and the compilation.
+            await _start_agents(system, task_agents(record.params, system.live.current().agents))
+            record, _ = engine.resumable(run_id)
+        else:
+            record, workflow = engine.resumable(run_id)  # nothing to resume: say so first
+            await _start_agents(system, _called_by(system, workflow))
         listener = None
         if output == "table":
             done = sum(1 for s in record.steps if s.status.value == "succeeded")

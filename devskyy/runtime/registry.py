@@ -15,6 +15,12 @@ the summary and does not stop the others; an agent already running keeps serving
 instances under the same rule: the old ones keep serving unless every new one passed
 ``initialize()``; retired instances finish their calls in flight, then ``shutdown()``.
 
+``start_later(names, on_errors)`` starts agents one after another in the background (the
+second wave of ``devskyy run``, ``runtime.agent_start``): the workflow engine's calls then
+go through a ``WaitingCaller``, so a step whose agent is still starting waits for it;
+``on_errors`` hears of each agent that failed before its steps do. ``shutdown()`` waits
+for those starts to end first.
+
 ``execute_workflow(name, parameters)`` runs an applied Workflow through
 ``devskyy.runtime.workflows.WorkflowEngine`` and returns the guide's shape (``status``
 "completed" or "failed", each step's output under its name, ``errors``, ``run_id``).
@@ -39,6 +45,7 @@ from devskyy.extras import import_failure
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
 from devskyy.runtime.agent import AgentContext, AgentStatus, BaseAgent
+from devskyy.runtime.agent_start import BackgroundStarts, StartErrors, WaitingCaller
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.workflows import WorkflowEngine, to_guide_shape
 
@@ -96,6 +103,7 @@ class Registry:
         self.workflows = workflows
         self._manifests: dict[str, Agent] = {}
         self.failures: dict[str, str] = {}
+        self.background = BackgroundStarts()
 
     # -- building ------------------------------------------------------------------
 
@@ -174,7 +182,7 @@ class Registry:
                     ) from exc
                 if ready is not True:
                     raise AgentLoadError("initialize() returned False")
-        except AgentLoadError:
+        except (AgentLoadError, asyncio.CancelledError):  # cancelled: a start cut short
             await _shutdown_all(instances)
             raise
         except Exception as exc:
@@ -251,6 +259,25 @@ class Registry:
             "agents": outcome,
             "errors": errors,
         }
+
+    def start_later(self, names: Sequence[str], on_errors: StartErrors) -> None:
+        """Start these agents in the background, one after another in this order.
+
+        Until an agent's start has ended, a workflow step that calls it waits (the
+        engine's caller becomes a ``WaitingCaller``); ``on_errors`` is told of a failure
+        before that step goes on (and fails: the agent is not registered).
+        """
+        if not names:
+            return
+        engine = self.workflow_engine()
+        if not isinstance(engine.caller, WaitingCaller):
+            engine.caller = WaitingCaller(self.orchestrator, self.background.starting)
+        self.background.start(names, self._start_one, on_errors)
+
+    async def _start_one(self, name: str) -> dict[str, str]:
+        summary = await self.discover_and_register_all_agents((name,))
+        errors: dict[str, str] = summary["errors"]
+        return errors
 
     def get_agent(self, name: str) -> BaseAgent | None:
         """An instance of the agent (its first replica), or None if it is not running."""
@@ -362,9 +389,13 @@ class Registry:
         return found if isinstance(found, Agent) else self._manifests.get(name)
 
     async def shutdown(self) -> None:
-        """Retire every agent (``shutdown()`` on each instance)."""
-        for name in sorted(self._manifests):
-            await self._retire(name)
+        """Wait for the background starts to end, then retire every agent (``shutdown()``
+        on each instance); the error of a background start, if any, is raised after."""
+        try:
+            await self.background.ended()
+        finally:
+            for name in sorted(self._manifests):
+                await self._retire(name)
 
 
 async def _shutdown_all(agents: list[BaseAgent]) -> None:
