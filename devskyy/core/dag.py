@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from devskyy.model.manifests import Trigger, Workflow
 from devskyy.model.runs import StepEvent, StepStatus
@@ -59,9 +60,10 @@ class StepProgress:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class Advance:
-    """What ``advance`` decided: steps now ready, and steps skipped (with the reason)."""
+class Advance(NamedTuple):
+    """What ``advance`` decided: steps now ready, and steps skipped (with the reason).
+
+    A named tuple: one is built per turn of a run's loop."""
 
     ready: tuple[str, ...] = ()
     skipped: tuple[tuple[str, str], ...] = ()

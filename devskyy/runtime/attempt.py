@@ -39,7 +39,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from devskyy.adapters.clock import Clock
 from devskyy.core.breaker import Breaker, BreakerState
@@ -78,9 +78,11 @@ class StepBreaker:
         return f"{self.label}: circuit open; retry after {retry_after:.1f}s"
 
 
-@dataclass(frozen=True)
-class Attempted(Generic[T]):
-    """How ``run`` ended: a result, or the last error and why it stopped."""
+class Attempted(NamedTuple, Generic[T]):
+    """How ``run`` ended: a result, or the last error and why it stopped.
+
+    A named tuple (immutable, and cheaper to build than a frozen dataclass: one per step).
+    """
 
     result: T | None
     error: Exception | None

@@ -19,12 +19,11 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class StepRef:
-    """One step of one run."""
+class StepRef(NamedTuple):
+    """One step of one run (a named tuple: one is made per step)."""
 
     run_id: str
     step: str

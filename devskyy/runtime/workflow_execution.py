@@ -67,7 +67,7 @@ STATUS_TEXT = {status: status.value for status in StepStatus}
 Attempt = Callable[[], Awaitable[dict[str, Any]]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outcome:
     name: str
     output: dict[str, Any] | None = None
