@@ -183,16 +183,22 @@ class CallTracker:
         return self.latency_alarm or self.error_rate_alarm
 
     def record(self, duration: float, ok: bool, now: float) -> tuple[Anomaly, ...]:
-        """Add one call; return the anomalies it raised (if any). O(1) per call."""
+        """Add one call; return the anomalies it raised (if any). O(1) per call.
+
+        Every attempt of every step records here (twice: the agent's and the
+        orchestrator's tracker), so the fields are read into locals once.
+        """
         found: tuple[Anomaly, ...] = ()
-        calls = len(self._durations)
+        durations = self._durations
+        calls = len(durations)
         enough = calls >= self.min_samples
 
         slow = False
         if enough:
             mean = self._sum / calls
-            variance = max(self._sumsq / calls - mean * mean, 0.0)
-            sigma = max(math.sqrt(variance), 0.05 * abs(mean), 1e-6)
+            variance = self._sumsq / calls - mean * mean
+            spread = math.sqrt(variance) if variance > 0.0 else 0.0
+            sigma = max(spread, 0.05 * abs(mean), 1e-6)
             score = (duration - mean) / sigma
             if score > self.z_threshold:
                 slow = True
@@ -220,33 +226,38 @@ class CallTracker:
         self.total_calls += 1
         if not ok:
             self.total_errors += 1
-        self._append(duration, not ok)
+        self._append(durations, duration, not ok)
         self._since_slow = 0 if slow else self._since_slow + 1
         if found:
             self._anomalies.extend(found)
             self.anomalies_detected += len(found)
         return found
 
-    def _append(self, duration: float, error: bool) -> None:
+    def _append(self, durations: deque[float], duration: float, error: bool) -> None:
         """Slide the window, keeping running sums (recomputed exactly once per window)."""
-        if len(self._durations) == self.window:
-            old = self._durations[0]
-            self._sum -= old
-            self._sumsq -= old * old
-        self._durations.append(duration)
+        window = self.window
+        total, squares = self._sum, self._sumsq
+        if len(durations) == window:
+            old = durations[0]
+            total -= old
+            squares -= old * old
+        durations.append(duration)
         self._errors.append(error)
-        self._sum += duration
-        self._sumsq += duration * duration
         self._appends += 1
-        if self._appends % self.window == 0:
-            self._sum = math.fsum(self._durations)
-            self._sumsq = math.fsum(d * d for d in self._durations)
+        if self._appends % window == 0:
+            total = math.fsum(durations)
+            squares = math.fsum(d * d for d in durations)
+        else:
+            total += duration
+            squares += duration * duration
+        self._sum, self._sumsq = total, squares
         # The error baseline: the window minus its most recent ``span`` calls, counted as
         # calls move from the recent part into the reference part and then out.
-        self._recent.append(error)
-        if len(self._recent) > self._span:
-            moved = self._recent.popleft()
-            capacity = self.window - self._span
+        recent = self._recent
+        recent.append(error)
+        if len(recent) > self._span:
+            moved = recent.popleft()
+            capacity = window - self._span
             if capacity > 0:
                 if len(self._reference) == capacity:
                     self._reference_errors -= self._reference.popleft()
