@@ -100,3 +100,14 @@ def test_a_store_named_by_a_sqlite_uri_is_made_private_too(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert result.output.endswith(f"is at schema {store_schema.head()}: nothing to do\n")
     assert (mode(folder), mode(db)) == (0o700, 0o600)
+
+
+def test_a_store_named_by_a_file_uri_is_backed_up_beside_its_file(tmp_path: Path) -> None:
+    db = old_store(tmp_path / "store")
+    url = f"sqlite:///file:{db}?uri=true"
+    result = CliRunner().invoke(main, ["--state", url, "migrate"])
+    assert result.exit_code == 0, result.output
+    backup = db.with_name("state.db.before-0.1.0")
+    assert result.output.splitlines()[-1] == f"backup: {backup}"
+    assert backup.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert (mode(db.parent), mode(db), mode(backup)) == (0o700, 0o600, 0o600)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from devskyy.adapters.db import metadata, register_all_tables, shown_url
+from devskyy.adapters.db import metadata, register_all_tables, shown_url, sqlite_file
 from devskyy.errors import StateError
 
 if TYPE_CHECKING:
@@ -280,10 +280,12 @@ def backup_sqlite(engine: Engine, label: str) -> Path | None:
     SQLite's online backup, so it is consistent even with a writer active, and is created
     0600 like the store.
     """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if engine.dialect.name != "sqlite":
         return None
-    source = Path(database)
+    # The file SQLite opens: a file: URI (uri=true) names it differently from a path.
+    source = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if source is None:
+        return None
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for attempt in range(1, 100):
         suffix = f".before-{label}" + (f"-{attempt}" if attempt > 1 else "")
