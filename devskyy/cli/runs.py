@@ -214,17 +214,17 @@ class Progress:
         with self.lock:
             self._clear()
             self._line(step)
-            if step.status is not StepStatus.RUNNING:
-                self.running.pop(step.name, None)
-                self.reported.discard(step.name)
-            elif step.name not in self.reported:
-                self.running[step.name] = f"attempt {step.attempts}"
-            if self.live:
+            if self.live:  # the running steps' lines at the bottom: a terminal's alone
+                if step.status is not StepStatus.RUNNING:
+                    self.running.pop(step.name, None)
+                    self.reported.discard(step.name)
+                elif step.name not in self.reported:
+                    self.running[step.name] = f"attempt {step.attempts}"
                 self._draw()
             self._settle()
 
     def _line(self, step: StepRecord) -> None:
-        status = step.status.value
+        status: str = step.status  # a StrEnum: its text, without the .value property
         detail = ""
         if status == "running":
             detail = f"attempt {step.attempts}"
