@@ -20,7 +20,8 @@ from api_fixtures import apply_tree, write_tree
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
-from devskyy.agents.codecheck.config import FixParams, ScanParams, SecurityParams, VerifyParams
+from devskyy.agents.codecheck.analysis_config import FixParams, ScanParams
+from devskyy.agents.codecheck.config import SecurityParams, VerifyParams
 from devskyy.api import ApiSettings, create_app
 from devskyy.api.workspace import (
     OutsideWorkspace,

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from devskyy.agents.codecheck import backup
-from devskyy.agents.codecheck.config import AnalysisConfig, FixParams, parse
+from devskyy.agents.codecheck.analysis_config import AnalysisConfig, FixParams
+from devskyy.agents.codecheck.config import parse
 from devskyy.agents.codecheck.files import PathEscape
 from devskyy.agents.codecheck.fixrun import FixRefused, run_fix
 from devskyy.agents.codecheck.policy import PolicyError

@@ -24,7 +24,8 @@ from importlib.util import find_spec
 from typing import Any
 
 from devskyy.agents.codecheck import live
-from devskyy.agents.codecheck.config import ScannerConfig, ScanParams, parse
+from devskyy.agents.codecheck.analysis_config import ScannerConfig, ScanParams
+from devskyy.agents.codecheck.config import parse
 from devskyy.agents.codecheck.issues import severity_line
 from devskyy.agents.codecheck.policy import PolicyError
 from devskyy.agents.codecheck.proc import ToolError, classify

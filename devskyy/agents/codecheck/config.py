@@ -1,36 +1,36 @@
-"""The manifest ``spec.config`` and the call parameters of the three code agents.
+"""The manifest ``spec.config`` and the call parameters of the code agents.
 
 Config keys may be written camelCase (as manifests are) or snake_case. Parameters are
 checked strictly: an unknown parameter or a bad value is a ``PermanentError`` naming it.
 Path parameters carry the path types of ``devskyy.model.paths``, which the API reads to
 confine them to its workspace (and to give an omitted folder the workspace root).
+
+Here: what every code agent shares, and the security agent's and the verifier's models;
+the scanner's and the fixer's (the analyzers' policy: ruff, bandit, complexity) are in
+``analysis_config``, so that starting the security agent (the first step of
+``scan_and_fix``) imports none of the analyzers.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from devskyy.agents.codecheck import bandit, ruff
 from devskyy.agents.codecheck.params import check_root
-from devskyy.agents.codecheck.perf import DEFAULT_MAX_COMPLEXITY, PerfSettings
 from devskyy.errors import PermanentError
-from devskyy.model.paths import ServerCommand, WorkspaceFiles, WorkspaceFolder
-
-if TYPE_CHECKING:
-    from devskyy.agents.codecheck.scanning import ScanSettings
+from devskyy.model.paths import ServerCommand, WorkspaceFolder
 
 M = TypeVar("M", bound=BaseModel)
-RuffRule = Annotated[str, StringConstraints(pattern=ruff.RULE_PATTERN)]
-BanditTest = Annotated[str, StringConstraints(pattern=r"^B\d{3}$")]
 SecurityCheck = Literal["secrets", "dependencies", "config"]
 SECURITY_CHECKS: tuple[SecurityCheck, ...] = ("secrets", "dependencies", "config")
 
 
-class _Camel(BaseModel):
+class CamelModel(BaseModel):
+    """Base of the code agents' models: camelCase or snake_case keys, unknown ones refused."""
+
     # defer_build: each model's validator is built when first used, not at import: an
     # agent process builds only its own agent's config and parameters (~1 ms each).
     model_config = ConfigDict(
@@ -38,7 +38,7 @@ class _Camel(BaseModel):
     )
 
 
-class CodeAgentConfig(_Camel):
+class CodeAgentConfig(CamelModel):
     """What every code agent shares: where it may work."""
 
     allowed_roots: list[str] = Field(default_factory=lambda: ["."], min_length=1)
@@ -52,73 +52,13 @@ class CodeAgentConfig(_Camel):
             raise PermanentError(str(exc)) from None
 
 
-class AnalysisConfig(CodeAgentConfig):
-    """The analyzers' policy (kept in the manifest, so every scan judges alike)."""
-
-    ruff_select: list[RuffRule] = Field(
-        default_factory=lambda: list(ruff.DEFAULT_SELECT), min_length=1
-    )
-    ruff_target_version: str = Field(default="py39", pattern=r"^py3\d{1,2}$")
-    line_length: int = Field(default=88, ge=20, le=320)
-    max_complexity: int = Field(default=DEFAULT_MAX_COMPLEXITY, ge=1, le=200)
-    bandit_skip: list[BanditTest] = Field(default_factory=lambda: list(bandit.DEFAULT_SKIP))
-
-    def scan_settings(self) -> ScanSettings:
-        # Imported here: the scanning machinery is the scanner's and the fixer's, not on
-        # the way to the security and verifier agents, which share this module.
-        from devskyy.agents.codecheck.scanning import ScanSettings  # noqa: PLC0415
-
-        return ScanSettings(
-            ruff=ruff.RuffSettings(
-                select=tuple(self.ruff_select),
-                target_version=self.ruff_target_version,
-                line_length=self.line_length,
-            ),
-            perf=PerfSettings(self.max_complexity),
-            bandit_skip=tuple(self.bandit_skip),
-        )
-
-
-class ScannerConfig(AnalysisConfig):
-    """``spec.config`` of the scanner."""
-
-    live_check_url: str | None = None
-    live_check_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
-
-
-class ScanParams(_Camel):
-    """The scanner's parameters (the guide's ``POST /api/agents/scanner/scan`` body)."""
-
-    scan_type: Literal["full", "security", "performance", "quick"] = "full"
-    target_path: WorkspaceFolder = "."
-    include_live_check: bool = False
-    compare_with: dict[str, Any] | None = None
-    # The fix type a fix step will use: ``fixable_for_fix_type`` counts its work.
-    fix_type: Literal["auto", "security", "performance", "format"] = "auto"
-
-
-class FixParams(_Camel):
-    """The fixer's parameters (the guide's ``POST /api/agents/fixer/fix`` body)."""
-
-    fix_type: Literal["auto", "security", "performance", "format"] = "auto"
-    scan_results: dict[str, Any] | None = None
-    target_files: WorkspaceFiles = Field(default_factory=list)
-    target_path: WorkspaceFolder | None = None
-    dry_run: bool = False
-    create_backup: bool = True
-    # Compensation: the output of a fix step whose changes to revert from its backup
-    # (then nothing is fixed); ``undo_reason`` says why, for the record.
-    undo: dict[str, Any] | None = None
-    undo_reason: str | None = Field(default=None, max_length=500)
-
-
 class VerifierConfig(CodeAgentConfig):
     """``spec.config`` of the verifier: where it may run, and for how long at most."""
 
     max_timeout_seconds: float = Field(default=3600, gt=0, le=86_400)
 
 
-class VerifyParams(_Camel):
+class VerifyParams(CamelModel):
     """The verifier's parameters (``scan_and_fix``'s ``verify_before``/``verify_after``)."""
 
     target_path: WorkspaceFolder = "."
@@ -133,7 +73,7 @@ class VerifyParams(_Camel):
     create_backup: bool = True
 
 
-class SecurityParams(_Camel):
+class SecurityParams(CamelModel):
     """The security agent's parameters."""
 
     target_path: WorkspaceFolder = "."
