@@ -228,6 +228,14 @@ def _key(row: Any) -> ApiKeyRecord:
     return ApiKeyRecord(**dict(row._mapping))
 
 
+def _audit_of(values: tuple[Any, ...]) -> AuditRecord:
+    """The record of a row's values in ``_AUDIT_COLUMNS`` order (its details still text)."""
+    seq, time, actor, event_type, resource, outcome, details, prev_hash, digest = values
+    return AuditRecord(
+        seq, time, actor, event_type, resource, outcome, bounded_loads(details), prev_hash, digest
+    )
+
+
 def _audit(row: Any) -> AuditRecord:
     data = dict(row._mapping)
     data["details"] = bounded_loads(data["details"])
@@ -490,12 +498,16 @@ class SqlSecurityStore:
         return records, None if head is None else (int(head.seq), str(head.hash))
 
     def audit_scan(self, after: int) -> AuditScan:
+        driver_error = self.engine.dialect.loaded_dbapi.Error  # raised while streaming rows
         try:
             with self.engine.connect() as conn:
                 head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
-                rows = conn.execute(select(audit_events).order_by(audit_events.c.seq))
-                prefix, digest, records = scan_rows(rows, after, tuple, _audit)
-        except (exc.OperationalError, exc.ProgrammingError):
+                result = conn.execute(select(audit_events).order_by(audit_events.c.seq))
+                # The driver's own tuples, streamed: every verify reads the whole log, and
+                # these columns need none of SQLAlchemy's result processing.
+                rows = iter(result.cursor.fetchone, None)
+                prefix, digest, records = scan_rows(rows, after, tuple, _audit_of)
+        except (exc.OperationalError, exc.ProgrammingError, driver_error):
             raise StateError("the audit tables are missing or unreadable") from None
         stored = None if head is None else (int(head.seq), str(head.hash))
         return AuditScan(prefix, digest, records, stored)
