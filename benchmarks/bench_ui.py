@@ -12,7 +12,13 @@ path: middleware, routing, JSON) and the JSON API that returns the same data whe
 exists (``/api/agents/registry/list`` for the overview's agents, ``/api/runs/{id}`` for
 a run). Target: every page's median under 200 ms.
 
+A long-lived system also has a long history: ``--revisions N`` adds N revisions (each
+with its ``manifests.applied`` event; their snapshots are empty, since no measured page
+reads them) and ``--audit-events N`` N more audit events, which the overview (latest
+revision) and the audit page (verify) read.
+
     .venv/bin/python benchmarks/bench_ui.py [--agents 1000] [--runs 1000] [--requests 15]
+        [--revisions 0] [--audit-events 0]
 """
 
 # ruff: noqa: PLC0415 (the package is imported inside main() to keep --help instant)
@@ -140,6 +146,57 @@ def record_runs(engine: Any, runs: int) -> list[str]:
     return ids
 
 
+def grow_history(engine: Any, revisions: int, events: int) -> None:
+    """``revisions`` more revisions with their events, then ``events`` more audit events."""
+    import json
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert, select
+
+    from devskyy.adapters.security_store import SqlSecurityStore
+    from devskyy.adapters.state_store import revisions_table
+    from devskyy.core.audit import GENESIS, chain
+    from devskyy.model.security import AuditEvent, EventType, Outcome
+
+    with engine.begin() as conn:
+        first = int(conn.execute(select(func.max(revisions_table.c.number))).scalar() or 0) + 1
+        numbers = range(first, first + revisions)
+        summary = json.dumps({"created": 0, "deleted": 0, "unchanged": 0, "updated": 1})
+        rows = [
+            {
+                "number": n,
+                "created_at": datetime.now(UTC),
+                "source": "bench",
+                "summary": summary,
+                "snapshot": "[]",
+            }
+            for n in numbers
+        ]
+        if rows:
+            conn.execute(insert(revisions_table), rows)
+    at = time.time() - events
+    history = [
+        AuditEvent(
+            at, "watch", EventType.MANIFESTS_APPLIED, "manifests", Outcome.SUCCESS, {"revision": n}
+        )
+        for n in numbers
+    ] + [
+        AuditEvent(
+            at + i,
+            f"user{i % 40}",
+            EventType.PERMISSION_DENIED if i % 3 else EventType.KEY_VALIDATED,
+            f"agents/a{i % 1000:04d}",
+            Outcome.FAILURE if i % 3 else Outcome.SUCCESS,
+            {"permission": "read", "count": i % 9 + 1, "source": "10.0.0.1"},
+        )
+        for i in range(events)
+    ]
+    store = SqlSecurityStore(engine)
+    for start in range(0, len(history), 5000):
+        seq, last = store.audit_head() or (0, GENESIS)
+        store.append_audit(chain(history[start : start + 5000], seq, last), after=seq)
+
+
 async def measure(client: Any, path: str, requests: int, **kw: Any) -> tuple[float, float, float]:
     """The first GET's milliseconds (cold caches), then the median and worst of
     ``requests`` more (after one more warm-up)."""
@@ -157,7 +214,9 @@ async def measure(client: Any, path: str, requests: int, **kw: Any) -> tuple[flo
     return cold, statistics.median(times), max(times)
 
 
-async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, float, float, str]]:
+async def run(
+    agents: int, runs: int, requests: int, revisions: int = 0, audit_events: int = 0
+) -> list[tuple[str, float, float, float, str]]:
     import httpx
 
     from devskyy.api import ApiSettings, create_app
@@ -173,15 +232,18 @@ async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, f
         setup = time.perf_counter()
         system = await open_system(f"sqlite:///{root / 'state.db'}", start_agents=False)
         try:
-            Reconciler(system.state).apply_tree(tree)
+            # Audited as `devskyy apply` does, so that the audit page's chain verifies.
+            Reconciler(system.state, audit_actor="bench").apply_tree(tree)
             summary = await system.registry.discover_and_register_all_agents()
             assert not summary.get("failed"), summary
             ids = record_runs(system.engine, runs)
+            grow_history(system.engine, revisions, audit_events)
             key = system.security_manager().generate_api_key("bench", "admin").key
             settings = ApiSettings(rate_limit=1_000_000, block_sources=False)
             app = create_app(system, settings)
             print(
-                f"store: {agents} agents running, {runs} runs recorded "
+                f"store: {agents} agents running, {runs} runs recorded, "
+                f"{revisions + 1} revisions, {audit_events}+ audit events "
                 f"(set-up {time.perf_counter() - setup:.1f} s)\n"
             )
             transport = httpx.ASGITransport(app=app)
@@ -214,6 +276,8 @@ async def run(agents: int, runs: int, requests: int) -> list[tuple[str, float, f
                         else ("ok" if median < TARGET_MS else "OVER")
                     )
                     rows.append((name, cold, median, worst, verdict))
+                audit = await client.get("/ui/audit")
+                assert "✓ chain intact" in audit.text, "the bench's audit log must verify"
             return rows
         finally:
             await system.close()
@@ -225,8 +289,12 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=15)
+    parser.add_argument("--revisions", type=int, default=0)
+    parser.add_argument("--audit-events", type=int, default=0)
     args = parser.parse_args()
-    rows = asyncio.run(run(args.agents, args.runs, args.requests))
+    rows = asyncio.run(
+        run(args.agents, args.runs, args.requests, args.revisions, args.audit_events)
+    )
     header = f"{'page':40} {'first ms':>9} {'median ms':>10} {'worst ms':>9}"
     print(f"{header}  median < {TARGET_MS:.0f} ms")
     for name, cold, median, worst, verdict in rows:
