@@ -262,7 +262,7 @@ def test_execute_without_target_path_works_in_the_workspace(
     outputs = _outputs(r.json())
     assert outputs
     for output in outputs:
-        assert output["target_path"] == str(server.workspace.resolve())
+        assert output["target_path"] == "."  # the first workspace root, as answers show it
         assert output["files_scanned"] >= 1
         assert not any("settings.py" in issue["file"] for issue in output["issues"])
     assert str(server.home) + os.sep + "settings.py" not in r.text
@@ -302,5 +302,5 @@ def test_a_workflow_path_param_is_confined_and_defaults_into_the_workspace(
     outputs = _outputs(default.json())
     assert outputs
     for output in outputs:
-        assert output["target_path"] == str(server.workspace.resolve())
+        assert output["target_path"] == "."  # the first workspace root, as answers show it
         assert output["issues"] == []

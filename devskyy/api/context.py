@@ -18,6 +18,7 @@ from fastapi import Request, Response
 from devskyy.api.deps import ApiError, Caller, Guard
 from devskyy.api.metrics import ApiMetrics
 from devskyy.api.models import RunAccepted
+from devskyy.api.paths_out import ShownPaths
 from devskyy.api.permissions import Need
 from devskyy.api.runs import Runs
 from devskyy.api.settings import ApiSettings
@@ -35,7 +36,9 @@ class ApiContext:
         self.security: SecurityManager = system.security_manager()
         self.metrics = ApiMetrics(system)
         system.orchestrator.call_observers.append(self.metrics.observe_call)
-        self.runs = Runs(system, self.metrics.run_ended)
+        # Answers show workspace paths relative and hide other server paths (paths_out).
+        self.paths = ShownPaths.of(settings.workspace_roots)
+        self.runs = Runs(system, self.metrics.run_ended, self.paths)
         self.guard = Guard(self)
         # The dashboard's memos: diffs of stored revisions (which never change) and the
         # last drift check (keyed by tree, revision and a 5 s slot).

@@ -7,7 +7,9 @@ stays resumable). A task is a workflow run of the DAG engine (``task:<type>``, c
 by the orchestrator), so it is durable and resumable like any run. ``wait_for`` lets a
 caller wait, bounded. ``view`` reads a run from the run store (a dead owner reads
 ``interrupted``; a task's result is the guide's task shape); tasks recorded before they
-were workflow runs are read from ``api_task_runs``. ``resume`` continues a run where it
+were workflow runs are read from ``api_task_runs``. Every view shows server paths as
+``api/paths_out.py`` says (workspace-relative, else a placeholder); the store keeps them
+as the agents reported them. ``resume`` continues a run where it
 stopped, or starts such an old task again from its recorded request.
 """
 
@@ -21,6 +23,7 @@ from typing import Any, NoReturn
 from devskyy.adapters.run_store import owner_alive, process_owner
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
 from devskyy.api.deps import ApiError
+from devskyy.api.paths_out import ShownPaths
 from devskyy.core.jsonvalue import JsonLimitError, check_json_depth
 from devskyy.core.keys import redact, redact_text
 from devskyy.core.tasks import TASK_PREFIX
@@ -63,8 +66,10 @@ class Runs:
         self,
         system: System,
         observe: RunObserver | None = None,
+        paths: ShownPaths | None = None,
     ) -> None:
         self.system = system
+        self.paths = paths or ShownPaths(())
         self.tasks = SqlTaskRuns(system.engine)
         self.owner = process_owner()
         self._observe = observe or (lambda _kind, _status: None)
@@ -167,7 +172,12 @@ class Runs:
     # -- reading -------------------------------------------------------------------------
 
     def view(self, run_id: str) -> dict[str, Any]:
-        """The run as the store has it now; ``NotFound`` when no run has that id."""
+        """The run as the store has it now, its paths as answers show them (``paths_out``);
+        ``NotFound`` when no run has that id."""
+        view: dict[str, Any] = self.paths.shown(self._view(run_id))
+        return view
+
+    def _view(self, run_id: str) -> dict[str, Any]:
         try:
             record = self.engine.store.get(run_id)
         except NotFound:

@@ -4,7 +4,8 @@ Scanner and fixer paths are confined to the workspace roots before any agent see
 them (403 with the reason otherwise); task and workflow parameters are confined where an
 agent's input model declares them paths (``devskyy.model.paths``; ``api/confine.py``, for
 the orchestrator and registry routers). The agent then runs through the orchestrator
-(breaker, retry policy, priority queue) like any other call.
+(breaker, retry policy, priority queue) like any other call. Results and history rows
+show server paths as ``api/paths_out.py`` says (workspace-relative, else a placeholder).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ async def _call(ctx: ApiContext, agent: str, kwargs: dict[str, Any]) -> dict[str
     outcome = await ctx.system.orchestrator.call_with_retry(agent, kwargs, priority=Priority.HIGH)
     if outcome.error is None:
         assert outcome.result is not None
-        return outcome.result
+        result: dict[str, Any] = ctx.paths.shown(outcome.result)
+        return result
     if isinstance(outcome.error, CircuitOpen | TemporaryError):
         raise ApiError(503, "agent_unavailable", {"reason": outcome.describe_error()})
     if isinstance(outcome.error, PermanentError):
@@ -108,7 +110,7 @@ def build(ctx: ApiContext) -> APIRouter:
         """The most recent tasks that ran the agent, oldest first."""
         if ctx.system.registry.applied_agent(agent_name) is None:
             raise NotFound(f"agent {agent_name!r} is not applied")
-        rows = ctx.system.orchestrator.agent_history(agent_name, limit)
+        rows = ctx.paths.shown(ctx.system.orchestrator.agent_history(agent_name, limit))
         return {"agent_name": agent_name, "history": rows, "count": len(rows)}
 
     return router

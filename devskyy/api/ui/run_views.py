@@ -2,10 +2,13 @@
 
 Translation only, like ``views``: from the run store, the task runs and the applied
 workflow. The live view's JSON (``run_state``) is the same shape the page starts from.
+Parameters, inputs, outputs and errors show server paths as the API's answers do
+(``api/paths_out.py``: workspace-relative, else a placeholder).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -171,10 +174,13 @@ def run_page_data(ctx: ApiContext, viewer: Viewer, record: RunRecord) -> dict[st
     state = run_state(ctx, record)
     states = {name: s["status"] for name, s in state["steps"].items()}
     workflow = applied_workflow(ctx, record.workflow)
-    inputs = {s.name: s.input for s in workflow.spec.steps} if workflow else {}
+    paths = ctx.paths
+    inputs = {s.name: paths.shown(s.input) for s in workflow.spec.steps} if workflow else {}
     status = RunStatus(state["status"])
+    shown = paths.shown(record.to_dict())
+    steps = shown["steps"]
     return {
-        "run": record,
+        "run": dataclasses.replace(record, error=shown["error"]),
         "state": state,
         "status": status.value,
         "created": when(record.created_at),
@@ -193,15 +199,15 @@ def run_page_data(ctx: ApiContext, viewer: Viewer, record: RunRecord) -> dict[st
                 "status": s.status.value,
                 "attempts": s.attempts,
                 "duration": seconds(s.duration),
-                "error": s.error,
-                "reason": s.reason,
+                "error": steps[s.name]["error"],
+                "reason": steps[s.name]["reason"],
                 "input": pretty(inputs[s.name]) if s.name in inputs else None,
-                "output": None if s.output is None else pretty(s.output),
+                "output": None if s.output is None else pretty(steps[s.name]["output"]),
             }
             for s in record.steps
         ],
-        "params": pretty(record.params),
-        "timeline": attempts(ctx.runs.engine.store.events(record.id)),
+        "params": pretty(shown["params"]),
+        "timeline": paths.shown(attempts(ctx.runs.engine.store.events(record.id))),
         "live": not status.finished and status is not RunStatus.INTERRUPTED,
         "can_resume": status in (RunStatus.INTERRUPTED, RunStatus.CANCELLED)
         and viewer.may_fill(RESUME, run_id=record.id),
