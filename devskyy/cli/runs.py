@@ -392,8 +392,9 @@ async def _run(
         engine = system.workflows
         assert engine is not None
         # Not applied, bad params: clear errors before any agent starts.
-        record = engine.create(workflow, _typed(engine.workflow(workflow), params))
-        first, later = waves(engine.workflow(workflow), system.live.current().agents)
+        applied = engine.workflow(workflow)
+        record = engine.create(workflow, _typed(applied, params))
+        first, later = waves(applied, system.live.current().agents)
         await _start_agents(system, first)
         listener = None
         if output == "table":
