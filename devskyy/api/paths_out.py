@@ -100,33 +100,74 @@ class ShownPaths:
             return word
         return self.path(stripped) + word[len(stripped) :]
 
-    def shown(self, value: Any, *, message: bool = False, _depth: int = 0) -> Any:
-        """``value`` with its paths shown (the same object when none is absolute)."""
-        if isinstance(value, str):
-            return self.message(value) if message else self.path(value)
-        if value is None or isinstance(value, bool | int | float):
+    def shown(self, value: Any, *, message: bool = False) -> Any:
+        """``value`` with its paths shown (the same object when none is absolute).
+
+        ``message``: ``value`` is a message (its path words are shown, as under
+        ``MESSAGE_KEYS``).
+        """
+        return self._walk(value, message, 0)
+
+    def _text(self, text: str, message: bool) -> str:
+        if message:
+            return self.message(text)
+        return self.path(text)
+
+    def _walk(self, value: Any, message: bool, depth: int) -> Any:
+        # Exact types first: a run view is thousands of small values, and this is the
+        # one pass over all of them (benchmarks/bench_paths_out.py).
+        kind = type(value)
+        if kind is str:
+            if message:
+                return self.message(value) if "/" in value else value
+            return self.path(value) if value[:1] == "/" else value
+        if kind is dict:
+            return self._mapping(value, message, depth)
+        if kind is list or kind is tuple:
+            return self._items(value, message, depth)
+        if value is None or kind is bool or kind is int or kind is float:
             return value
-        if _depth >= MAX_SHOWN_DEPTH:
-            return OUTSIDE
+        if isinstance(value, str):
+            return self._text(value, message)
         if isinstance(value, dict):
-            return self._mapping(value, message, _depth)
+            return self._mapping(value, message, depth)
         if isinstance(value, list | tuple):
-            items = [self.shown(v, message=message, _depth=_depth + 1) for v in value]
-            if all(a is b for a, b in zip(items, value, strict=True)):
-                return value
-            return items
+            return self._items(value, message, depth)
         return value
 
-    def _mapping(self, value: dict[Any, Any], message: bool, depth: int) -> dict[Any, Any]:
-        changed = False
+    def _items(self, value: list[Any] | tuple[Any, ...], message: bool, depth: int) -> Any:
+        if depth >= MAX_SHOWN_DEPTH:
+            return OUTSIDE
+        walk, below = self._walk, depth + 1
+        items = [walk(v, message, below) for v in value]
+        for new, old in zip(items, value, strict=True):
+            if new is not old:
+                return items
+        return value
+
+    def _mapping(self, value: dict[Any, Any], message: bool, depth: int) -> Any:
+        if depth >= MAX_SHOWN_DEPTH:
+            return OUTSIDE
+        walk, below = self._walk, depth + 1
+        changed = renamed = False
         out: dict[Any, Any] = {}
         for key, item in value.items():
-            new_key = self.path(key) if isinstance(key, str) else key
-            if isinstance(new_key, str) and new_key in out:
+            new_key = key
+            if type(key) is str and key[:1] == "/":
+                new_key = self.path(key)
+                renamed = True
+            if renamed and new_key in out:
                 new_key = _unique(new_key, out)  # two outside paths, say: keep both
             inner = message or key in MESSAGE_KEYS
-            new_item = self.shown(item, message=inner, _depth=depth + 1)
-            changed = changed or new_key is not key or new_item is not item
+            if type(item) is str:  # most values: no call per leaf
+                if inner:
+                    new_item = self.message(item) if "/" in item else item
+                else:
+                    new_item = self.path(item) if item[:1] == "/" else item
+            else:
+                new_item = walk(item, inner, below)
+            if new_key is not key or new_item is not item:
+                changed = True
             out[new_key] = new_item
         return out if changed else value
 
