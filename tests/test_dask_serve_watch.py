@@ -3,11 +3,13 @@
 End to end, no mocks of Dask or uvicorn: ``serve`` starts its own LocalCluster of worker
 processes, a workflow is started over HTTP with an API key from ``devskyy keys create``,
 and its attempts must have run in those workers (children of the server, named by the
-attempt events, counted by ``/metrics``), which end with the server. ``watch`` connects to
-a LocalCluster this test starts (``--scheduler``) and fires a schedule whose due time
-passed while no daemon ran (armed a minute and a half earlier by a leader on the fake
-clock, the way a restarted daemon finds it): the scheduled run's steps run on those
-workers. The agents are ``dask_test_agents:WhereAgent`` (each attempt reports its pid).
+attempt events, counted by ``/metrics``), which end with the server; stopped in the middle
+of an attempt, the server ends its workers too and ``runs resume --runner dask`` finishes
+the run without running its succeeded step again. ``watch`` connects to a LocalCluster this
+test starts (``--scheduler``) and fires a schedule whose due time passed while no daemon
+ran (armed before it by a leader on the fake clock that then stopped, the state a
+restarted daemon finds): the scheduled run's steps run on those workers. The agents are
+``dask_test_agents:WhereAgent`` (each attempt reports its pid).
 """
 
 from __future__ import annotations
@@ -106,17 +108,7 @@ def _alive(pid: int) -> bool:
 
 def _attempts(cli: list[str], env: dict[str, str], cwd: Path, run_id: str) -> list[dict[str, Any]]:
     """``devskyy runs show ID -o json``: its ``attempts`` (step, attempt, status, worker)."""
-    done = subprocess.run(
-        [*cli, "runs", "show", run_id, "-o", "json"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    shown = json.loads(done.stdout)
+    shown = json.loads(_cli(cli, env, cwd, "runs", "show", run_id, "-o", "json"))
     assert shown["status"] == "succeeded", shown
     return list(shown["attempts"])
 
@@ -149,9 +141,10 @@ def test_serve_with_its_own_local_cluster_runs_a_workflow_started_over_http_on_i
 ) -> None:
     folder = tmp_path / "marks"
     folder.mkdir()
-    # barrier 2: each attempt waits until two processes have run one, so with one thread
-    # per worker both worker processes take part.
-    tree = _tree(tmp_path, agent("where", {"marks": str(folder), "barrier": 2}) + _fan(4))
+    # serve's LocalCluster has one single-threaded worker process per core; each attempt
+    # waits until two processes have run one, so two of them take part (one on one core).
+    spread = min(2, os.cpu_count() or 1)
+    tree = _tree(tmp_path, agent("where", {"marks": str(folder), "barrier": spread}) + _fan(4))
     env = _env()
     cli = [sys.executable, "-m", "devskyy.cli", "--state", _url(tmp_path)]
     key = create_key(cli, env, tmp_path, "ops", "admin")
@@ -179,7 +172,7 @@ def test_serve_with_its_own_local_cluster_runs_a_workflow_started_over_http_on_i
             assert {s["output"]["input"]["i"] for s in steps.values()} == {0, 1, 2, 3}
             # Worker processes the server started (its LocalCluster), never the server.
             assert proc.pid not in pids.values()
-            assert len(set(pids.values())) >= 2
+            assert len(set(pids.values())) >= spread
             children = set(pids.values())
             assert {_parent(pid) for pid in children} == {proc.pid}
             assert marks(folder) == sorted(pids.items())  # each step reached the agent once
@@ -216,6 +209,86 @@ def _poll(view: Callable[[], dict[str, Any]], limit: float = 60.0) -> dict[str, 
         if current["status"] not in ("pending", "running"):
             return current
         assert time.monotonic() < deadline, current
+
+
+HELD = """\
+apiVersion: devskyy.dev/v1
+kind: Workflow
+metadata: {name: held}
+spec:
+  steps:
+    - {name: first, agent: where}
+    - {name: held, agent: where, needs: [first]}
+"""
+
+
+def test_serve_stopped_mid_attempt_ends_its_workers_and_runs_resume_finishes_on_dask(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    release = tmp_path / "release"
+    config = {"marks": str(folder), "release": str(release), "hold_steps": ["held"]}
+    tree = _tree(tmp_path, agent("where", config) + HELD)
+    env = _env()
+    cli = [sys.executable, "-m", "devskyy.cli", "--state", _url(tmp_path)]
+    key = create_key(cli, env, tmp_path, "ops", "admin")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = ["serve", "--port", str(port), "--manifests", str(tree), "--runner", "dask"]
+    proc = _devskyy(tmp_path, [*args, "--grace", "1"], env)
+    try:
+        wait_until(lambda: proc.poll() is not None or answers(f"{base}/healthz"), "the server")
+        assert proc.poll() is None, proc.communicate(timeout=10)
+        started = httpx.post(
+            f"{base}/api/agents/registry/workflow",
+            json={"workflow_name": "held", "parameters": {}},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=60.0,
+        )
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        # The held step is running on a worker (its agent waits for the release file).
+        wait_until(lambda: [s for s, _ in marks(folder)] == ["first", "held"], "the held step")
+    finally:
+        err = stop_process(proc, signal.SIGTERM, timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped finished=0 checkpointed=1" in err, err
+    before = dict(marks(folder))
+    assert proc.pid not in before.values()
+    # The server's LocalCluster ended with it, the worker stuck in an attempt too.
+    wait_until(lambda: not any(_alive(pid) for pid in before.values()), "the workers to end", 10)
+    shown = json.loads(_cli(cli, env, tmp_path, "runs", "show", run_id, "-o", "json"))
+    assert shown["status"] == "cancelled"
+    assert {n: (s["status"], s["error"]) for n, s in shown["steps"].items()} == {
+        "first": ("succeeded", None),
+        "held": ("pending", "CancelledError: the run was cancelled during this step"),
+    }
+    release.write_text("go", encoding="utf-8")
+    _cli(cli, env, tmp_path, "runs", "resume", run_id, "--runner", "dask")
+    shown = json.loads(_cli(cli, env, tmp_path, "runs", "show", run_id, "-o", "json"))
+    assert shown["status"] == "succeeded"
+    assert shown["steps"]["held"]["attempts"] == 2
+    after = marks(folder)
+    assert [s for s, _ in after] == ["first", "held", "held"]  # first is not run again
+    resumed = shown["steps"]["held"]["output"]["pid"]
+    assert resumed not in before.values()  # a worker of the resuming command's cluster
+    assert [(a["step"], a["attempt"], a["status"]) for a in shown["attempts"]] == [
+        ("first", 1, "succeeded"),
+        ("held", 2, "succeeded"),
+    ]
+    found = WORKER.match(shown["attempts"][1]["worker"])
+    assert found, shown["attempts"]
+    assert int(found.group(1)) == resumed
+
+
+def _cli(cli: list[str], env: dict[str, str], cwd: Path, *args: str) -> str:
+    """A devskyy command that must succeed: its standard output."""
+    done = subprocess.run(
+        [*cli, *args], env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=90
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 CHAIN = """\
