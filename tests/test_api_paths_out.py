@@ -141,7 +141,13 @@ def test_a_relative_path_shown_is_accepted_back_as_input(world: ApiWorld) -> Non
     assert again.json()["target_path"] == "pkg"
     whole = world.client.post("/api/agents/scanner/scan", json={"target_path": "."}, headers=admin)
     assert (whole.status_code, whole.json()["target_path"]) == (200, ".")
-    assert _leaks(world, first.text + again.text + whole.text) == []
+    # The scan's answer, as shown, is the fixer's input.
+    fix = world.client.post(
+        "/api/agents/fixer/fix", json={"scan_results": first.json(), "dry_run": True}, headers=admin
+    )
+    assert fix.status_code == 200, fix.text
+    assert (fix.json()["target_path"], list(fix.json()["diffs"])) == ("pkg", ["a.py"])
+    assert _leaks(world, first.text + again.text + whole.text + fix.text) == []
 
 
 def test_a_dry_run_diff_shown_over_http_still_applies_with_git(world: ApiWorld) -> None:

@@ -1,4 +1,4 @@
-"""What an answer shows of server paths: workspace-relative text, or a placeholder (pure).
+"""What an answer shows of server paths: workspace-relative text, or a placeholder.
 
 Agents report absolute paths (the scanner's ``target_path``, the fixer's
 ``backup_path``), and the run store keeps them as reported: the CLI and ``devskyy
@@ -15,12 +15,13 @@ returns goes through ``ShownPaths.shown`` first:
 - Any other absolute path (the state folder, backups, a program) becomes ``OUTSIDE``.
 - Text that merely holds a path is left alone (code lines, unified diffs, whose
   ``--- a/…`` headers are relative already, must survive ``git apply``), except the
-  one-line messages devskyy writes itself: the values under ``MESSAGE_KEYS`` (an agent's
+  messages devskyy writes itself: the values under ``MESSAGE_KEYS`` (an agent's
   ``headline``, a step's ``error`` and ``reason``, a result's ``errors``), where each
-  absolute path that stands as a word (after a space, a bracket, a quote or ``=``) is
-  shown by the same rule.
+  absolute path that stands as a word (after a space, a bracket, a quote, ``=`` or ``,``)
+  is shown by the same rule.
 
-Nothing is copied when nothing changes. Error bodies are cleaned separately
+Pure but for ``ShownPaths.of``, which resolves the roots once (the app builds one per
+``ApiContext``). Nothing is copied when nothing changes. Error bodies are cleaned separately
 (``api/boundary.py``: workspace roots inside error text read ``<workspace>``).
 """
 
