@@ -30,6 +30,9 @@ from devskyy.api.ui.gate import Allowed, Gate
 from devskyy.api.ui.pages import Pages
 from devskyy.errors import DevskyyError, NotFound
 
+# The pages' parameters are dependencies that the gate solves before it runs
+# (``Gate.allow_with``): a bad one is the app's 422, with nothing charged or audited.
+
 
 @dataclass(frozen=True)
 class RunsQuery:
