@@ -1,15 +1,31 @@
-"""Helpers of the Dask runner tests: manifests of ``dask_test_agents`` and their marks."""
+"""Helpers of the Dask runner tests: ``distributed`` itself, manifests of ``dask_test_agents``
+and their marks."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.runtime.reconciler import apply_tree
 
 TESTS = Path(__file__).resolve().parent
+
+
+def import_distributed() -> Any:
+    """``distributed``, or a skip of the calling module without it; under CI (``CI`` set),
+    where the test extra installs it, its absence fails instead of silently skipping."""
+    if not os.environ.get("CI"):
+        return pytest.importorskip("distributed")
+    try:
+        import distributed  # noqa: PLC0415 - an optional extra
+    except ImportError as exc:
+        pytest.fail(f"Dask tests cannot run: {exc} (pip install -e '.[test]')", pytrace=False)
+    return distributed
 
 
 def agent(name: str, config: dict[str, Any], **spec: Any) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from dask_support import TESTS, agent, apply, marks, workflow
+from dask_support import TESTS, agent, apply, import_distributed, marks, workflow
 from pg_server import fresh_database
 
 from devskyy.adapters import commerce_payments as money
@@ -30,7 +30,7 @@ from devskyy.cli import main
 from devskyy.model.runs import RunRecord, RunStatus, StepStatus
 from devskyy.runtime.system import open_system
 
-distributed = pytest.importorskip("distributed")
+distributed = import_distributed()
 pytestmark = pytest.mark.timeout(180)
 ROOT = TESTS.parent
 

@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from dask_support import TESTS, agent, apply, marks, workflow
+from dask_support import TESTS, agent, apply, import_distributed, marks, workflow
 
 from devskyy.api.metrics import ApiMetrics
 from devskyy.cli import main
 from devskyy.model.runs import RunRecord, RunStatus, StepStatus
 from devskyy.runtime.system import System, open_system
 
-distributed = pytest.importorskip("distributed")
+distributed = import_distributed()
 
 pytestmark = pytest.mark.timeout(120)
 

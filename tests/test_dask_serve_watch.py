@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 from api_fixtures import answers, create_key, free_port, stop_process, wait_until
-from dask_support import TESTS, agent, marks
+from dask_support import TESTS, agent, import_distributed, marks
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.daemon_lock import DaemonLease
@@ -45,17 +45,7 @@ from devskyy.runtime.reconciler import apply_tree
 from devskyy.runtime.scheduler import Scheduler
 from devskyy.runtime.system import open_system
 
-
-def _distributed() -> Any:
-    """``distributed``; under CI a missing extra fails the tests instead of skipping them."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        import distributed  # noqa: PLC0415 - an ImportError is the failure CI must see
-
-        return distributed
-    return pytest.importorskip("distributed")
-
-
-distributed = _distributed()
+distributed = import_distributed()
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ROOT = TESTS.parent
