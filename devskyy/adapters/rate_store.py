@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from sqlalchemy import ARRAY, BigInteger, Boolean, Column, Engine, String, Table, Text
 
 from devskyy.adapters.db import metadata
+from devskyy.adapters.dbapi import raw_transaction
 
 log = logging.getLogger("devskyy.security")
 
@@ -150,23 +151,10 @@ class SqlRateWindows:
             "window": window,
             "expires": expires_at(now, window),
         }
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if self._sqlite:
-                # The write lock first: a read that later upgrades could fail as busy.
-                cursor.execute("BEGIN IMMEDIATE")
-                cursor.execute(_SQLITE, params)
-            else:
-                cursor.execute(_POSTGRES, params)
+        # SQLite: the write lock first, as a read that later upgrades could fail as busy.
+        with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cursor:
+            cursor.execute(_SQLITE if self._sqlite else _POSTGRES, params)
             row: Any = cursor.fetchone()
-            cursor.close()
-            raw.commit()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
         if next(self._counted) % self.sweep_every == 0:
             try:
                 self.sweep(now)
@@ -178,21 +166,10 @@ class SqlRateWindows:
     def sweep(self, now: int) -> int:
         """Delete up to ``sweep_batch`` rows expired at ``now`` (microseconds); how many."""
         params = {"now": now, "batch": self.sweep_batch}
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
+        with raw_transaction(self.engine, "BEGIN IMMEDIATE" if self._sqlite else None) as cursor:
             if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
                 cursor.execute(_SWEEP_SQLITE, params)
             else:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 cursor.execute(_SWEEP_POSTGRES, params)
-            deleted = int(cursor.rowcount)
-            cursor.close()
-            raw.commit()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
-        return deleted
+            return int(cursor.rowcount)

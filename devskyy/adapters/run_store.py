@@ -58,6 +58,7 @@ from devskyy.adapters.db import (
     metadata,
     store_error_message,
 )
+from devskyy.adapters.dbapi import raw_transaction
 from devskyy.errors import NotFound, StateError
 from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.runs import (
@@ -505,31 +506,22 @@ class SqlRunStore:
             f"INSERT INTO run_steps ({', '.join(step_columns)}) "  # noqa: S608 - fixed names
             f"VALUES ({', '.join('?' for _ in step_columns)})"
         )
-        raw = self._engine.raw_connection()
         try:
-            cursor = raw.cursor()
-            cursor.execute("BEGIN")
-            cursor.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(row.values()))  # noqa: S608
-            cursor.executemany(
-                step_sql,
-                [(run.id, s.name, i, *_raw_step_row(s)) for i, s in enumerate(run.steps)],
-            )
-            raw.commit()
+            with raw_transaction(self._engine) as cursor:
+                cursor.execute(
+                    f"INSERT INTO runs ({columns}) VALUES ({marks})",  # noqa: S608 - fixed names
+                    list(row.values()),
+                )
+                cursor.executemany(
+                    step_sql,
+                    [(run.id, s.name, i, *_raw_step_row(s)) for i, s in enumerate(run.steps)],
+                )
         except sqlite3.IntegrityError:
-            raw.rollback()
             raise StateError(f'run "{run.id}" already exists') from None
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
 
     def _write_sqlite(self, batch: RunWrite) -> None:
         """``write`` for SQLite through the stdlib driver: one transaction, executemany."""
-        raw = self._engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("BEGIN")
+        with raw_transaction(self._engine) as cursor:
             values = {} if batch.patch is None else _patch_values(batch.patch)
             if values or batch.generation is not None:
                 sets = ", ".join(f"{name} = ?" for name in values) or "generation = generation"
@@ -568,12 +560,6 @@ class SqlRunStore:
                         for e in batch.events
                     ],
                 )
-            raw.commit()
-        except BaseException:
-            raw.rollback()
-            raise
-        finally:
-            raw.close()
 
     @staticmethod
     def _refused(conn: Any, batch: RunWrite) -> NotFound | RunFenced:
