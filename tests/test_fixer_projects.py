@@ -135,6 +135,9 @@ def test_ruff_toml_and_dot_ruff_toml(
     )
     report = call(scanner, scan_type="quick", target_path=str(project))
     assert report["policy"]["ruff"] == {"source": "project", "file": name}
+    # The project's file decides selection, line length and target: devskyy's defaults,
+    # which ruff is not given, are not shown as if they were the settings.
+    assert report["settings"]["ruff"] == {"config": name}
     assert rules(report) == [("m.py", 1, "F401"), ("m.py", 2, "format")]
     call(fixer, scan_results=report)
     assert (project / "m.py").read_text() == (
@@ -154,7 +157,12 @@ def test_a_project_without_configuration_gets_devskyys_policy(
         "source": "devskyy",
         "file": "spec.config of agent scanner (ruffSelect, lineLength, ruffTargetVersion)",
     }
-    assert report["settings"]["ruff"]["config"] is None
+    assert report["settings"]["ruff"] == {
+        "config": None,
+        "select": ["E4", "E7", "E9", "F", "W", "I", "B", "UP", "C4", "SIM", "PERF"],
+        "target_version": "py39",
+        "line_length": 88,
+    }
 
 
 def test_first_party_from_the_target_root(

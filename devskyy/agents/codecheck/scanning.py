@@ -184,14 +184,14 @@ async def scan_files(
 
 def settings_record(scan_type: ScanType, settings: ScanSettings, root: Path) -> dict[str, Any]:
     """The settings part of a report (what the fixer needs to reproduce the judgement)."""
+    ruff_settings: dict[str, Any] = {"config": settings.ruff.config}
+    if settings.ruff.config is None:  # else the project's file decides these: not shown
+        ruff_settings["select"] = list(settings.ruff.select)
+        ruff_settings["target_version"] = settings.ruff.target_version
+        ruff_settings["line_length"] = settings.ruff.line_length
     return {
         "checks": list(CHECKS[scan_type]),
-        "ruff": {
-            "config": settings.ruff.config,
-            "select": list(settings.ruff.select),
-            "target_version": settings.ruff.target_version,
-            "line_length": settings.ruff.line_length,
-        },
+        "ruff": ruff_settings,
         "max_complexity": settings.perf.max_complexity,
         "bandit_skip": list(settings.bandit_skip),
         "bandit_config": settings.bandit_config,
