@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
+from run_cli_support import apply_tree, calls, cli, dead_owner
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
-from devskyy.cli import main
 from devskyy.core.tasks import TaskRequest
 from devskyy.model.runs import RunRecord, RunStatus, StepRecord
 
@@ -84,31 +81,7 @@ def count_file(tmp_path: Path) -> Path:
 def applied(
     tmp_path: Path, state_url: str, count_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> str:
-    monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    (folder / "all.yaml").write_text(MANIFESTS.replace("COUNT", str(count_file)))
-    result = cli(state_url, "apply", str(folder))
-    assert result.exit_code == 0, result.output
-    return state_url
-
-
-def cli(state_url: str, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--state", state_url, *args])
-
-
-def calls(count_file: Path) -> list[str]:
-    return count_file.read_text().splitlines() if count_file.exists() else []
-
-
-def _dead_owner() -> str:
-    child = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return f"{socket.gethostname()}:{child.stdout.strip()}"
+    return apply_tree(tmp_path, state_url, MANIFESTS, count_file, monkeypatch)
 
 
 def interrupted(state_url: str, run_id: str, workflow: str, params: dict[str, object]) -> None:
@@ -124,7 +97,7 @@ def interrupted(state_url: str, run_id: str, workflow: str, params: dict[str, ob
                 status=RunStatus.RUNNING,
                 created_at=1.0,
                 started_at=1.0,
-                owner=_dead_owner(),
+                owner=dead_owner(),
                 heartbeat_at=1.0,
                 steps=tuple(StepRecord(name) for name in steps),
             )
