@@ -68,6 +68,14 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]
     w.close()
 
 
+HINTS = {
+    "cmd": "this server allows none: its operator may list exact command lines with "
+    "devskyy serve --allow-command",
+    "module": "it is part of a longer command in a step's input: only a parameter that is "
+    "the whole command may name a command line the server allows (--allow-command)",
+}
+
+
 def _runs(world: ApiWorld) -> int:
     return len(SqlRunStore(world.system.engine).list_runs())
 
@@ -96,7 +104,8 @@ def test_a_workflow_request_naming_a_command_is_refused(
     assert answer.json()["error"] == "command_not_allowed"
     assert answer.json()["detail"] == {
         "reason": f"parameter {name!r} is a command run on the server; the HTTP API does not "
-        "take one (run it with devskyy run on the server)"
+        "take one (run it with devskyy run on the server)",
+        "hint": HINTS[name],
     }
     assert (marker.exists(), _runs(world)) == (False, before)
 

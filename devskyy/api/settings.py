@@ -24,6 +24,9 @@ class ApiSettings:
     answers 202 with the run id anyway; ``block_sources``: count authentication
     failures per client address (after too many, that address is blocked, so guessing
     keys from one place stops working), else per presented string.
+    ``allowed_commands``: the command lines (``serve --allow-command``) a request may give
+    a command input, matched word for word (``devskyy.core.allowed_commands``); empty:
+    none (403 ``command_not_allowed``).
     """
 
     workspace_roots: tuple[Path, ...] = field(default_factory=_default_workspaces)
@@ -33,3 +36,4 @@ class ApiSettings:
     wait_timeout: float = 300.0
     history_limit: int = 100
     block_sources: bool = True
+    allowed_commands: tuple[str, ...] = ()

@@ -288,11 +288,39 @@ rate_limit_option = click.option(
 )
 
 
-def api_settings(workspaces: tuple[Path, ...], rate_limit: int | None) -> Any:
-    """``ApiSettings`` from ``--workspace`` and ``--rate-limit`` (serve, watch --serve).
+def _allowed_commands(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from devskyy.core.allowed_commands import BadAllowedCommand, checked  # noqa: PLC0415
+
+    try:
+        return checked(values)
+    except BadAllowedCommand as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+allow_command_option = click.option(
+    "--allow-command",
+    "allowed_commands",
+    multiple=True,
+    metavar="COMMAND",
+    callback=_allowed_commands,
+    help="A command line an API request may give a command input such as scan_and_fix's "
+    "verify_command, matched word for word (repeatable). It runs as the server's user "
+    "for any key that may start the workflow. [default: none]",
+)
+
+
+def api_settings(
+    workspaces: tuple[Path, ...], rate_limit: int | None, allowed_commands: tuple[str, ...] = ()
+) -> Any:
+    """``ApiSettings`` from ``--workspace``, ``--rate-limit`` and ``--allow-command``
+    (serve, watch --serve).
 
     A workspace folder that does not exist (the default ``./workspace`` in a fresh
     checkout) is warned about at start: every scanner and fixer path would be refused.
+    The allowed command lines are logged at start: they are the operator's own settings,
+    and whoever reads the log should see that requests may run them.
     """
     from devskyy.api import ApiSettings  # noqa: PLC0415 - FastAPI is slow to import
 
@@ -304,7 +332,16 @@ def api_settings(workspaces: tuple[Path, ...], rate_limit: int | None) -> Any:
                 "will find no files until it does (choose one with --workspace DIR)",
                 extra={"fields": {"workspace": str(root)}},
             )
-    return ApiSettings(workspace_roots=roots, rate_limit=rate_limit)
+    from devskyy.core.keys import redact_text  # noqa: PLC0415
+
+    for command in map(redact_text, allowed_commands):  # an API key in one stays out
+        logging.getLogger("devskyy.serve").info(
+            f"API requests may run the command {command!r} (--allow-command)",
+            extra={"fields": {"allowed_command": command}},
+        )
+    return ApiSettings(
+        workspace_roots=roots, rate_limit=rate_limit, allowed_commands=allowed_commands
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:

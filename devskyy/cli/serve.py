@@ -9,7 +9,8 @@ rest are recorded as cancelled (resumable), and the exit code is 0.
 The client address is the connection's: ``X-Forwarded-For`` is trusted only from the
 proxies named by ``--forwarded-allow-ips``. An audit checkpoint (``{seq, hash, at}``) is
 logged at start and every ``--audit-checkpoint-interval`` seconds, for
-``devskyy audit --verify --checkpoint LOG``.
+``devskyy audit --verify --checkpoint LOG``. ``--allow-command`` lists the command lines
+a request may give a command input (``verify_command``); without it the API takes none.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from devskyy.adapters.logs import configure
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli._common import (
     CliContext,
+    allow_command_option,
     api_settings,
     error_boundary,
     listen,
@@ -54,6 +56,7 @@ STALE_AFTER = 120.0  # runtime.workflows.STALE_AFTER, without importing the engi
 )
 @workspace_option
 @rate_limit_option
+@allow_command_option
 @click.option(
     "--grace", default=30.0, show_default=True, help="Seconds in-flight runs get on shutdown."
 )
@@ -93,6 +96,7 @@ def serve(
     manifests: Path | None,
     workspaces: tuple[Path, ...],
     rate_limit: int | None,
+    allowed_commands: tuple[str, ...],
     grace: float,
     log_format: str,
     forwarded_allow_ips: str | None,
@@ -105,7 +109,7 @@ def serve(
     configure(log_format)
     if manifests is not None:
         _apply(obj.url(), manifests)
-    settings = api_settings(workspaces, rate_limit)
+    settings = api_settings(workspaces, rate_limit, allowed_commands)
     edge = _Edge(forwarded_allow_ips, audit_checkpoint_interval, run_stale_after)
     choice = RunnerChoice.of(runner, scheduler)
     asyncio.run(_serve(obj.url(), host, port, settings, grace, edge, choice))

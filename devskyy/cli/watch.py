@@ -30,6 +30,7 @@ from devskyy.adapters.logs import configure
 from devskyy.adapters.watcher import FsWatcher
 from devskyy.cli._common import (
     CliContext,
+    allow_command_option,
     api_settings,
     error_boundary,
     listen,
@@ -101,6 +102,7 @@ log = logging.getLogger("devskyy.watch")
 )
 @workspace_option
 @rate_limit_option
+@allow_command_option
 @click.option("--git-url", default=None, help="Pull mode: a git URL or local repository path.")
 @click.option("--git-branch", default="main", show_default=True, help="Pull mode: the branch.")
 @click.option(
@@ -154,6 +156,7 @@ def watch(
     metrics_port: int | None,
     workspaces: tuple[Path, ...],
     rate_limit: int | None,
+    allowed_commands: tuple[str, ...],
     git_url: str | None,
     git_branch: str,
     checkout: Path | None,
@@ -179,6 +182,8 @@ def watch(
         raise SystemExit(_fatal(problem, EXIT_STORE_CONFIG, as_json=as_json))
     if webhook_secret_file is not None and not (serve and git_url):
         raise click.UsageError("--webhook-secret-file needs pull mode (--git-url) and --serve")
+    if allowed_commands and not serve:
+        raise click.UsageError("--allow-command needs --serve (it is a setting of the HTTP API)")
     secret = _webhook_secret(webhook_secret_file)
     try:
         code = _watch(
@@ -192,7 +197,7 @@ def watch(
             host=host,
             port=port,
             metrics_port=metrics_port,
-            api=api_settings(workspaces, rate_limit) if serve else None,
+            api=api_settings(workspaces, rate_limit, allowed_commands) if serve else None,
             git_url=git_url,
             git_branch=git_branch,
             checkout=checkout,

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from devskyy.api import visibility
-from devskyy.api.confine import confined_params
+from devskyy.api.confine import audit_commands, confined_params
 from devskyy.api.context import ApiContext, accepted_or_done, api_context
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
@@ -76,8 +76,10 @@ def build(ctx: ApiContext) -> APIRouter:
         )
         ctx.system.orchestrator.compile_task(task)  # 404 / 400 now, not in the background
         request = body.model_dump(exclude={"wait"})
-        request["parameters"] = confined_params(ctx, body.parameters, body.required_capabilities)
+        confined = confined_params(ctx, body.parameters, body.required_capabilities)
+        request["parameters"] = confined.params
         run_id = ctx.runs.start_task(request)
+        audit_commands(ctx, caller.principal, run_id, confined)
         waited = wait or body.wait
         if waited:
             await ctx.runs.wait_for(run_id, ctx.settings.wait_timeout)

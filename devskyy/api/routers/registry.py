@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from devskyy.api import visibility
-from devskyy.api.confine import confined_workflow_params
+from devskyy.api.confine import audit_commands, confined_workflow_params
 from devskyy.api.context import ApiContext, accepted_or_done
 from devskyy.api.deps import Caller
 from devskyy.api.models import (
@@ -70,8 +70,11 @@ def build(ctx: ApiContext) -> APIRouter:
         """Run an applied workflow in the background; 202 with the run id at once."""
         caller.require({"workflow_name": body.workflow_name})
         workflow = ctx.runs.engine.workflow(body.workflow_name)
-        params = confined_workflow_params(ctx, workflow, validate_params(workflow, body.parameters))
-        run_id = ctx.runs.start_workflow(body.workflow_name, params)
+        confined = confined_workflow_params(
+            ctx, workflow, validate_params(workflow, body.parameters)
+        )
+        run_id = ctx.runs.start_workflow(body.workflow_name, confined.params)
+        audit_commands(ctx, caller.principal, run_id, confined)
         waited = wait or body.wait
         if waited:
             await ctx.runs.wait_for(run_id, ctx.settings.wait_timeout)
