@@ -2,10 +2,11 @@
 
 ``RunExecution.drive()`` asks ``DagProgress`` for ready steps, evaluates ``when``, renders
 inputs, and starts one asyncio task per step. A step task only runs the step's attempts
-through the one attempt executor (``runtime.attempt``: the step's breaker, the workflow
-deadline, the retry policy and its sleeps), each attempt ONE ``AgentCaller.call_agent``
-(the agent's breaker, the priority queue, the timeout, the step runner); it reports what
-happened (attempt started, retry wait, outcome) and wakes the loop.
+through the one attempt executor (``runtime.attempt``) under ONE plan: the agent's
+(``AgentCaller.plan``: its breaker, the priority queue, the timeout, its metrics) with the
+step's retry, own breaker and the workflow deadline; each attempt is ONE
+``runner.run_attempt``; it reports what happened (attempt started, retry wait, outcome)
+and wakes the loop.
 
 The session computes the transitions (step records, events, run patches) and queues
 their effects in a ``RunJournal`` (``run_journal``); ``drive`` is the one place that

@@ -7,9 +7,10 @@ at once (asyncio tasks), its input rendered by ``core.expressions.render`` from
 
 * ``when`` false → skipped (and the skip propagates to ``all_succeeded`` dependents);
 * the target is ``agent``, or the agent ``caller.resolve(capability)`` names;
-* the attempts run through the one attempt executor (``runtime.attempt``), each attempt
-  ONE ``caller.call_agent`` (the orchestrator: the agent's breaker, the priority slot, the
-  timeout, the step runner of docs/architecture.md: JSON in, JSON out); the step's ``retry`` (else
+* the attempts run through the one attempt executor (``runtime.attempt``) under one plan:
+  the agent's (``caller.plan``: its breaker, the priority slot, the timeout, its metrics)
+  completed with the step's; each attempt is ONE ``caller.runner.run_attempt`` (the step
+  runner of docs/architecture.md: JSON in, JSON out); the step's ``retry`` (else
   the agent's) compiles into ``core.retry.RetryPolicy``, whose sleeps go through the
   clock; a step with ``circuitBreaker`` gets its own breaker (kept by the engine across
   runs, keyed by workflow and step);
