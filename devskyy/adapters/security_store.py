@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from sqlalchemy import (
@@ -488,20 +489,20 @@ class SqlSecurityStore:
 
     def audit_all(self) -> tuple[list[AuditRecord], tuple[int, str] | None]:
         try:
-            with self.engine.connect() as conn:
-                head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+            with self._audit_snapshot() as conn:
+                head = self._read_audit_head(conn)
                 rows = conn.execute(select(audit_events).order_by(audit_events.c.seq))
                 records = [_audit(r) for r in rows]
         except (exc.OperationalError, exc.ProgrammingError):
             # A dropped table is a finding of verify, not a crash (no SQL in the message).
             raise StateError("the audit tables are missing or unreadable") from None
-        return records, None if head is None else (int(head.seq), str(head.hash))
+        return records, head
 
     def audit_scan(self, after: int) -> AuditScan:
         driver_error = self.engine.dialect.loaded_dbapi.Error  # raised while streaming rows
         try:
-            with self.engine.connect() as conn:
-                head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+            with self._audit_snapshot() as conn:
+                head = self._read_audit_head(conn)
                 result = conn.execute(select(audit_events).order_by(audit_events.c.seq))
                 # The driver's own tuples, streamed: every verify reads the whole log, and
                 # these columns need none of SQLAlchemy's result processing.
@@ -509,8 +510,32 @@ class SqlSecurityStore:
                 prefix, digest, records = scan_rows(rows, after, tuple, _audit_of)
         except (exc.OperationalError, exc.ProgrammingError, driver_error):
             raise StateError("the audit tables are missing or unreadable") from None
-        stored = None if head is None else (int(head.seq), str(head.hash))
-        return AuditScan(prefix, digest, records, stored)
+        return AuditScan(prefix, digest, records, head)
+
+    @contextmanager
+    def _audit_snapshot(self) -> Iterator[Connection]:
+        """A connection whose reads all see the database as of its first read.
+
+        Verify reads the head, then the rows: were each its own snapshot, an append
+        committed between the two would show rows beyond the head, reported as a break
+        that is not there. pysqlite begins no transaction for a SELECT (each statement
+        reads the database as it is then), so SQLite gets an explicit ``BEGIN``: in WAL
+        mode a read transaction keeps one snapshot and blocks no writer. PostgreSQL's
+        default READ COMMITTED takes a snapshot per statement; REPEATABLE READ takes one
+        per transaction (read-only: it can raise no serialization failure).
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.execution_options(isolation_level="REPEATABLE READ")  # this connection
+            yield conn
+            conn.commit()
+
+    def _read_audit_head(self, conn: Connection) -> tuple[int, str] | None:
+        """The stored head, read on ``conn`` (a seam: tests write between this and the rows)."""
+        row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+        return None if row is None else (int(row.seq), str(row.hash))
 
     def audit_count(self) -> int:
         with self.engine.connect() as conn:

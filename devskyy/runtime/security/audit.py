@@ -226,6 +226,10 @@ class AuditWriter:
         self.flush()
         if not checkpoints:
             return self._verify_since()
+        # The revisions before the events: an apply commits its revision and its event
+        # together, so every revision read here has its event in the rows read next (read
+        # after, an apply committed in between would be a revision without its event).
+        revisions = self._store.revision_numbers() or []
         try:
             records, head = self._store.audit_all()
         except StateError as exc:
@@ -238,7 +242,6 @@ class AuditWriter:
             if problem is not None:
                 first = min(len(records) + 1, checkpoint.seq)
                 return replace(report, ok=False, first_bad=first, problem=problem)
-        revisions = self._store.revision_numbers() or []
         missing = missing_revisions(records, revisions)
         problem = revisions_problem(missing, len(revisions), len(records))
         if problem is not None:
@@ -248,6 +251,7 @@ class AuditWriter:
     def _verify_since(self) -> ChainReport:
         """``verify()`` resumed after the events this process already found intact."""
         mark = self._verified
+        revisions = self._store.revision_numbers() or []  # before the events: see verify()
         try:
             scan = self._store.audit_scan(mark.seq if mark else 0)
             if mark is not None and scan.prefix != mark.digest:
@@ -263,7 +267,6 @@ class AuditWriter:
         if mark is not None:
             audited |= mark.revisions
         self._verified = Verified(report.checked, report.head_hash, scan.digest, frozenset(audited))
-        revisions = self._store.revision_numbers() or []
         missing = [n for n in revisions if n not in audited]
         problem = revisions_problem(missing, len(revisions), report.checked)
         if problem is not None:
