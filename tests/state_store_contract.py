@@ -79,6 +79,20 @@ class StoreContract:
         assert (latest.git_commit, latest.git_dirty, latest.rollback_of) == (None, None, 1)
         assert latest.summary == {"created": 1, "updated": 0, "deleted": 0, "unchanged": 1}
 
+    def test_revision_reads_one_revision_by_number(self, store: StateStore) -> None:
+        assert store.revision(1) is None
+        store.apply(plan(rs(agent("a")), store.live()), meta(git_commit="c1", git_dirty=True))
+        later = T0 + timedelta(minutes=5)
+        second = plan(rs(agent("a"), role("r")), store.live())
+        store.apply(second, meta("rollback", created_at=later, rollback_of=1))
+        assert [store.revision(n) for n in (1, 2)] == store.revisions()
+        first = store.revision(1)
+        assert first is not None
+        assert (first.number, first.created_at, first.source) == (1, T0, "manifests")
+        assert (first.git_commit, first.git_dirty, first.rollback_of) == ("c1", True, None)
+        assert first.summary == {"created": 1, "updated": 0, "deleted": 0, "unchanged": 0}
+        assert [store.revision(n) for n in (0, -1, 3)] == [None, None, None]
+
     def test_snapshots_keep_each_revision_state(self, store: StateStore) -> None:
         first = rs(agent("a"), agent("b"))
         store.apply(plan(first, store.live()), meta())

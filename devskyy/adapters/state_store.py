@@ -111,6 +111,10 @@ class StateStore(Protocol):
         """The latest revision (as ``revisions()[-1]``), None before the first apply."""
         ...
 
+    def revision(self, number: int) -> Revision | None:
+        """Revision ``number`` (as ``revisions()`` lists it), None if there is none."""
+        ...
+
     def snapshot(self, number: int) -> ResourceSet:
         """Live state as revision ``number`` left it; ``RevisionNotFound`` if unknown."""
         ...
@@ -325,6 +329,13 @@ class SqlStateStore:
             row = conn.execute(query).first()
         return None if row is None else _revision_of(row)
 
+    def revision(self, number: int) -> Revision | None:
+        # One row by primary key: a revision's page need not read the whole history.
+        query = _REVISION_ROWS.where(revisions_table.c.number == number)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _revision_of(row)
+
     def snapshot(self, number: int) -> ResourceSet:
         r = revisions_table
         with self.engine.connect() as conn:
@@ -382,6 +393,12 @@ class MemoryStateStore:
 
     def latest_revision(self) -> Revision | None:
         return self._revisions[-1][0] if self._revisions else None
+
+    def revision(self, number: int) -> Revision | None:
+        # Numbered 1, 2, … without gaps, so the number is the index (bounds checked).
+        if 1 <= number <= len(self._revisions):
+            return self._revisions[number - 1][0]
+        return None
 
     def snapshot(self, number: int) -> ResourceSet:
         for revision, text in self._revisions:

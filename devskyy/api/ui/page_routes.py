@@ -173,8 +173,8 @@ def _record_routes(router: APIRouter, pages: Pages, gate: Gate) -> None:
     @router.get("/ui/revisions/{number}")
     async def revision(got: Allowed[int] = revision_gate) -> Response:
         viewer, number = got.viewer, got.params
-        found = [r for r in views.revisions(ctx) if r["number"] == number]
-        if not found:
+        found = views.revision(ctx, number)
+        if found is None:
             message = f"Revision {number} does not exist."
             return pages.error(viewer, 404, "No such revision", message)
         return pages.render(
@@ -182,7 +182,7 @@ def _record_routes(router: APIRouter, pages: Pages, gate: Gate) -> None:
             viewer,
             title=f"Revision {number}",
             active="revisions",
-            revision=found[0],
+            revision=found,
             lines=views.revision_diff(ctx, number),
         )
 

@@ -206,6 +206,12 @@ def latest_revision(ctx: ApiContext) -> dict[str, Any] | None:
     return None if latest is None else _revision(latest)
 
 
+def revision(ctx: ApiContext, number: int) -> dict[str, Any] | None:
+    """Revision ``number`` as ``revisions`` shows it (one row read), None if there is none."""
+    found = ctx.system.state.revision(number)
+    return None if found is None else _revision(found)
+
+
 DIFF_CACHE = 16
 """Revision diffs kept in memory: a stored revision never changes, so neither does its
 diff, and re-planning 1,000 resources on every view would cost ~100 ms."""
