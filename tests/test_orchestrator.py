@@ -23,11 +23,14 @@ import devskyy
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.history_store import SqlHistoryStore
+from devskyy.adapters.run_store import MemoryRunStore
 from devskyy.core.tasks import TaskRequest
 from devskyy.errors import CircuitOpen, NotFound, StepTimeout
-from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec
+from devskyy.model.manifests import CircuitBreakerSpec, Priority, RetrySpec, Workflow
+from devskyy.model.runs import RunRecord, StepStatus
 from devskyy.runtime.agent import AgentContext
 from devskyy.runtime.orchestrator import ExecutionPriority, Orchestrator
+from devskyy.runtime.workflows import WorkflowEngine
 
 
 def run(coro: Any) -> Any:
@@ -705,3 +708,51 @@ def test_a_compiled_task_is_reused_until_the_agents_change(clock: FakeClock) -> 
     assert [s.agent for s in first.spec.steps] == ["low"]
     assert [s.agent for s in after.spec.steps] == ["high"]  # a new agent: compiled again
     assert again is after
+
+
+def test_a_steps_own_breaker_refuses_before_the_agents_and_is_not_counted_as_its(
+    clock: FakeClock,
+) -> None:
+    """A workflow step's plan is the agent's completed by the step's: the step's breaker
+    is asked first, and its refusal is the step's, not a rejection by the agent's breaker."""
+    orch = Orchestrator(clock)
+    workflow = Workflow.model_validate(
+        {
+            "apiVersion": "devskyy.dev/v1",
+            "kind": "Workflow",
+            "metadata": {"name": "wf"},
+            "spec": {
+                "steps": [
+                    {
+                        "name": "a",
+                        "agent": "f",
+                        "retry": {"maxAttempts": 1},
+                        "circuitBreaker": {"failureThreshold": 1, "resetTimeoutSeconds": 60},
+                    }
+                ]
+            },
+        }
+    )
+    engine = WorkflowEngine(orch, MemoryRunStore(), clock, {"wf": workflow}.get)
+
+    async def scenario() -> tuple[RunRecord, RunRecord, ScriptedAgent]:
+        flaky = make(FlakyAgent, "f", clock, failures=1)
+        await register(orch, flaky, breaker=CircuitBreakerSpec(failure_threshold=5))
+        first = await engine.run("wf")  # the agent fails: the step's breaker opens
+        second = await engine.run("wf")  # refused by the step's breaker: the agent not called
+        return first, second, flaky
+
+    first, second, flaky = run(scenario())
+    assert (first.step("a").status, first.step("a").error) == (
+        StepStatus.FAILED,
+        "Flaky: f failure 1",
+    )
+    assert (second.step("a").status, second.step("a").error) == (
+        StepStatus.FAILED,
+        "CircuitOpen: step 'a': circuit open; retry after 60.0s",
+    )
+    assert flaky.calls == 1
+    metrics = orch.get_agent_metrics("f")
+    assert metrics["rejected_by_breaker"] == 0
+    assert metrics["circuit_breaker"]["state"] == "closed"
+    assert metrics["circuit_breaker"]["consecutive_failures"] == 1
