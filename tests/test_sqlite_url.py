@@ -28,6 +28,7 @@ from devskyy.adapters.db import absolute_sqlite_url, open_engine, sqlite_file, s
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.agents.codecheck import backup
 from devskyy.cli import main
+from devskyy.errors import StateError
 from devskyy.model.manifests import Agent
 from devskyy.model.runs import RunRecord
 from devskyy.runtime.agent import BaseAgent
@@ -338,3 +339,25 @@ def test_restore_by_run_id_finds_the_backup_next_to_a_file_uri_store(tmp_path: P
         "files": ["a.py"],
     }
     assert (tree / "a.py").read_bytes() == original
+
+
+@pytest.mark.parametrize("url", ["sqlite:///file:x.db", "sqlite+pysqlite:///state.db?timeout=5"])
+def test_a_new_store_file_is_made_private_whatever_the_url_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """open_engine creates a new store's file 0600 before SQLite does; a plain file whose
+    name starts with ``file:`` (no ``uri=true``) used to be left to the umask."""
+    monkeypatch.chdir(tmp_path)
+    path = sqlite_file(url)
+    assert path is not None
+    engine = open_engine(url)
+    engine.dispose()
+    assert (tmp_path / path).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_sqlite_uri_store_is_not_created_ahead_of_sqlite(tmp_path: Path) -> None:
+    """With ``uri=true`` the URI may open read-only: devskyy creates no file for it."""
+    db = tmp_path / "state.db"
+    with pytest.raises(StateError):
+        open_engine(f"sqlite:///file:{db}?mode=ro&uri=true")
+    assert not db.exists()

@@ -173,9 +173,11 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     # only the areas it uses (`devskyy run` no commerce, security or UI tables).
     engine = _create(url)
     if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _prepare_sqlite_file(Path(database), url)
+        found = _sqlite_url(url)
+        path = sqlite_file(url)
+        # A SQLite URI (uri=true) may open read-only or shared: its file is the user's.
+        if path is not None and found is not None and not found[1]:
+            _prepare_sqlite_file(path, url)
         event.listen(engine, "connect", _sqlite_pragmas)
     if create:
         from devskyy.adapters.store_schema import prepare  # noqa: PLC0415 - imports db
