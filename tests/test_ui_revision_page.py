@@ -51,7 +51,10 @@ def test_the_page_shows_one_revision_read_alone(
         assert f"<h1>Revision #{revision.number}</h1>" in text
         applied = revision.created_at.strftime("%Y-%m-%d %H:%M:%SZ")
         assert f"<dt>Applied</dt><dd>{applied}</dd>" in text
-        assert f"<dt>Source</dt><dd><code>{revision.source}</code></dd>" in text
+        # The tree is on the server, outside the workspace: shown as answers show paths.
+        assert revision.source == str(world.root / "manifests")
+        assert "<dt>Source</dt><dd><code>&lt;server path&gt;</code></dd>" in text
+        assert str(world.root) not in text
         assert ("<dt>Rollback of</dt><dd>#1</dd>" in text) is (revision.number == 3)
     second = client.get("/ui/revisions/2").text
     deleted = (
@@ -71,3 +74,12 @@ def test_a_missing_revision_is_a_404(world: ApiWorld) -> None:
         assert page.status_code == 404
         assert "No such revision" in page.text
         assert f"Revision {number} does not exist." in page.text
+
+
+def test_no_page_about_revisions_names_a_server_path(world: ApiWorld) -> None:
+    client = _operator(world)
+    for url in ("/ui/", "/ui/revisions", "/ui/revisions/1", "/ui/revisions/3"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert str(world.root) not in page.text, url
+    assert "&lt;server path&gt;" in client.get("/ui/revisions").text

@@ -183,11 +183,13 @@ def workflow_graphs(ctx: ApiContext, viewer: Viewer) -> list[dict[str, Any]]:
 # -- revisions ------------------------------------------------------------------------
 
 
-def _revision(r: Revision) -> dict[str, Any]:
+def _revision(ctx: ApiContext, r: Revision) -> dict[str, Any]:
     return {
         "number": r.number,
         "created": r.created_at.strftime("%Y-%m-%d %H:%M:%SZ"),
-        "source": r.source,
+        # A tree on the server is shown as answers show paths (docs/api.md, "Paths in
+        # answers"); a git URL is left as it is.
+        "source": ctx.paths.path(r.source),
         "commit": r.git_commit,
         "dirty": r.git_dirty,
         "summary": r.summary,
@@ -197,19 +199,19 @@ def _revision(r: Revision) -> dict[str, Any]:
 
 def revisions(ctx: ApiContext) -> list[dict[str, Any]]:
     """Every revision, newest first, with its counts, source and git commit."""
-    return [_revision(r) for r in reversed(ctx.system.state.revisions())]
+    return [_revision(ctx, r) for r in reversed(ctx.system.state.revisions())]
 
 
 def latest_revision(ctx: ApiContext) -> dict[str, Any] | None:
     """The latest revision as ``revisions`` shows it (one row read), None before any."""
     latest = ctx.system.state.latest_revision()
-    return None if latest is None else _revision(latest)
+    return None if latest is None else _revision(ctx, latest)
 
 
 def revision(ctx: ApiContext, number: int) -> dict[str, Any] | None:
     """Revision ``number`` as ``revisions`` shows it (one row read), None if there is none."""
     found = ctx.system.state.revision(number)
-    return None if found is None else _revision(found)
+    return None if found is None else _revision(ctx, found)
 
 
 DIFF_CACHE = 16
@@ -256,12 +258,17 @@ def drift(ctx: ApiContext) -> dict[str, Any]:
         desired = load_tree(Path(tree), ctx.system.registry.prefixes())
     except DevskyyError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        result = {"known": True, "tree": str(tree), "matches": False, "problem": first}
+        result = {
+            "known": True,
+            "tree": ctx.paths.path(str(tree)),
+            "matches": False,
+            "problem": ctx.paths.message(first),
+        }
     else:
         pending = plan(desired, live(ctx))
         result = {
             "known": True,
-            "tree": str(tree),
+            "tree": ctx.paths.path(str(tree)),
             "matches": not pending.has_changes,
             "summary": pending.summary(),
         }
