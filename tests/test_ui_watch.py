@@ -58,13 +58,16 @@ def test_watch_serve_shows_whether_live_state_matches_the_tree(tmp_path: Path) -
                 return _tile(http.get("/ui/").text)
 
             wait_until(lambda: "✓ in sync" in tile(), "the first pass")
-            assert f"<code>{tree}</code> matches live state." in tile()
+            # The tree is on the server, outside the workspace: no path is shown for it.
+            assert "<code>&lt;server path&gt;</code> matches live state." in tile()
+            assert str(tmp_path) not in tile()
 
             echo = tree / "agents" / "echo.yaml"
             good = echo.read_text()
             echo.write_text(good.replace("timeoutSeconds: 30", "timeoutSeconds: -1"))
             wait_until(lambda: "✗ tree invalid" in tile(), "the broken edit to show")
             assert "timeoutSeconds" in tile()
+            assert str(tmp_path) not in tile()  # the problem's file:line, without the path
 
             echo.write_text(good.replace("timeoutSeconds: 30", "timeoutSeconds: 31"))
             wait_until(lambda: "✓ in sync" in tile(), "the valid edit to be applied")
