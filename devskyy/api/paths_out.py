@@ -1,4 +1,4 @@
-"""What an answer shows of server paths: workspace-relative text, or a placeholder.
+"""What an answer shows of server paths: workspace-relative text, or ``<server path>``.
 
 Agents report absolute paths (the scanner's ``target_path``, the fixer's
 ``backup_path``), and the run store keeps them as reported: the CLI and ``devskyy

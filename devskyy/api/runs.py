@@ -8,7 +8,7 @@ by the orchestrator), so it is durable and resumable like any run. ``wait_for`` 
 caller wait, bounded. ``view`` reads a run from the run store (a dead owner reads
 ``interrupted``; a task's result is the guide's task shape); tasks recorded before they
 were workflow runs are read from ``api_task_runs``. Every view shows server paths as
-``api/paths_out.py`` says (workspace-relative, else a placeholder); the store keeps them
+``api/paths_out.py`` says (workspace-relative, else ``<server path>``); the store keeps them
 as the agents reported them. ``resume`` continues a run where it
 stopped, or starts such an old task again from its recorded request.
 """

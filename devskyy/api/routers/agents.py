@@ -5,7 +5,7 @@ them (403 with the reason otherwise); task and workflow parameters are confined 
 agent's input model declares them paths (``devskyy.model.paths``; ``api/confine.py``, for
 the orchestrator and registry routers). The agent then runs through the orchestrator
 (breaker, retry policy, priority queue) like any other call. Results and history rows
-show server paths as ``api/paths_out.py`` says (workspace-relative, else a placeholder).
+show server paths as ``api/paths_out.py`` says (workspace-relative, else ``<server path>``).
 """
 
 from __future__ import annotations

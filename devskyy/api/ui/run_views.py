@@ -3,7 +3,7 @@
 Translation only, like ``views``: from the run store, the task runs and the applied
 workflow. The live view's JSON (``run_state``) is the same shape the page starts from.
 Parameters, inputs, outputs and errors show server paths as the API's answers do
-(``api/paths_out.py``: workspace-relative, else a placeholder).
+(``api/paths_out.py``: workspace-relative, else ``<server path>``).
 """
 
 from __future__ import annotations
