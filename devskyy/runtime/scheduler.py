@@ -22,17 +22,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from devskyy.adapters.run_store import RunStore
 from devskyy.adapters.schedule_store import Fire, ScheduleStore
 from devskyy.core import schedules as core
 from devskyy.core.timefmt import rfc3339
 from devskyy.errors import DevskyyError, NotFound
 from devskyy.model.manifests import ScheduleSpec, Workflow
-from devskyy.model.runs import RunRecord, RunStatus, StepRecord
+from devskyy.model.runs import RunStatus
 from devskyy.runtime.background import BackgroundTasks
 from devskyy.runtime.live import LiveView
 from devskyy.runtime.workflows import WorkflowEngine, effective_status, validate_params
@@ -129,7 +127,7 @@ class Scheduler:
                 record = self.engine.store.get(fire.run_id)
             except NotFound:
                 # Recorded, then the daemon died before creating the run: create it now.
-                if self._create(workflow, schedule, fire.run_id, now) is None:
+                if self._create(workflow, schedule, fire.run_id) is None:
                     out.append(Fired(workflow.name, key, fire.due_at, "repaired", fire.run_id))
                     active.append(fire.run_id)
                 continue
@@ -146,7 +144,7 @@ class Scheduler:
             )
         run_id: str | None = None
         if decision.fire is not None:
-            run_id = uuid.uuid4().hex[:12]
+            run_id = self.engine.new_id()
             due = decision.fire
             problem = self._params_problem(workflow, schedule)
             if problem is not None:  # validation refuses these; a store edited by hand may not
@@ -183,7 +181,7 @@ class Scheduler:
             if task is not None:
                 task.get_loop().call_soon_threadsafe(task.cancel)
         if run_id is not None:
-            error = self._create(workflow, schedule, run_id, now)
+            error = self._create(workflow, schedule, run_id)
             if error is not None:
                 log.error(
                     "scheduled run not created",
@@ -198,26 +196,13 @@ class Scheduler:
             return str(exc)
         return None
 
-    def _create(
-        self, workflow: Workflow, schedule: ScheduleSpec, run_id: str, now: float
-    ) -> str | None:
+    def _create(self, workflow: Workflow, schedule: ScheduleSpec, run_id: str) -> str | None:
         """Record the pending run a fire names (its id chosen before the fire was recorded)."""
         try:
             params = validate_params(workflow, schedule.params)
         except DevskyyError as exc:
             return str(exc)
-        record = RunRecord(
-            id=run_id,
-            workflow=workflow.name,
-            params=params,
-            status=RunStatus.PENDING,
-            created_at=now,
-            owner=self.engine.owner,
-            heartbeat_at=now,
-            steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
-        )
-        store: RunStore = self.engine.store
-        store.create(record)
+        self.engine.create_run(workflow, workflow.name, params, run_id=run_id)
         return None
 
     async def _run(self, run_id: str) -> None:

@@ -268,21 +268,29 @@ class WorkflowEngine:
         cell = self.breakers.get((workflow, step))
         return None if cell is None else cell.breaker
 
+    def new_id(self) -> str:
+        """A fresh run id (the engine's id factory)."""
+        return self._new_id()
+
     def create(self, workflow_name: str, params: Mapping[str, Any]) -> RunRecord:
         """Validate and record a new pending run (``execute`` then runs it)."""
         workflow = self.workflow(workflow_name)
         return self.create_run(workflow, workflow.name, validate_params(workflow, params))
 
-    def create_run(self, workflow: Workflow, name: str, params: dict[str, Any]) -> RunRecord:
-        """Record a new pending run of a compiled workflow (a task) under ``name``."""
+    def create_run(
+        self, workflow: Workflow, name: str, params: dict[str, Any], *, run_id: str | None = None
+    ) -> RunRecord:
+        """Record a new pending run of a compiled workflow (a task) under ``name``; under
+        ``run_id`` when the caller chose it first (a schedule's fire names its run)."""
+        now = self.clock.now()
         record = RunRecord(
-            id=self._new_id(),
+            id=run_id or self.new_id(),
             workflow=name,
             params=params,
             status=RunStatus.PENDING,
-            created_at=self.clock.now(),
+            created_at=now,
             owner=self.owner,
-            heartbeat_at=self.clock.now(),
+            heartbeat_at=now,
             steps=tuple(StepRecord(s.name) for s in workflow.spec.steps),
         )
         return self.store.create(record)  # as stored: keys in params redacted
