@@ -26,6 +26,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -315,7 +316,8 @@ _STEP_FIELDS = (
     "reason",
 )
 
-_RAW_STEP_COLUMNS = ", ".join(("run_id", "name", *_STEP_FIELDS))
+_STEP_COLUMNS = ("run_id", "name", *_STEP_FIELDS)
+_RAW_STEP_COLUMNS = ", ".join(_STEP_COLUMNS)
 _STEP_STATUS = {s.value: s for s in StepStatus}  # a dict lookup, not an Enum call per row
 
 
@@ -373,6 +375,37 @@ def _run_from_row(row: Any, steps: tuple[StepRecord, ...]) -> RunRecord:
         steps=steps,
         generation=row["generation"],
     )
+
+
+def _decoded(value: Any) -> Any:
+    """A stored output that its column type already decoded."""
+    return value
+
+
+def _add_steps(
+    rows: Iterable[Sequence[Any]],
+    steps: dict[str, list[StepRecord]],
+    decode: Callable[[Any], Any],
+) -> None:
+    """Append the step of each ``run_steps`` row (columns in ``_STEP_COLUMNS`` order) to
+    its run's list; ``decode`` turns a stored output that is not NULL into its value."""
+    for run_id, name, status, attempts, started, finished, duration, *rest in rows:
+        output, error, error_type, reason = rest
+        steps[run_id].append(
+            StepRecord(
+                name=name,
+                # An unknown status: StepStatus's ValueError (a corrupt row).
+                status=_STEP_STATUS.get(status) or StepStatus(status),
+                attempts=attempts,
+                started_at=started,
+                finished_at=finished,
+                duration=duration,
+                output=None if output is None else decode(output),
+                error=error,
+                error_type=error_type,
+                reason=reason,
+            )
+        )
 
 
 class SqlRunStore:
@@ -647,26 +680,13 @@ class SqlRunStore:
             if ids and self._raw:
                 self._raw_steps(conn, ids, steps)
             elif ids:
+                table = run_steps_table
                 step_rows = conn.execute(
-                    select(run_steps_table)
-                    .where(run_steps_table.c.run_id.in_(ids))
-                    .order_by(run_steps_table.c.run_id, run_steps_table.c.position)
-                ).mappings()
-                for s in step_rows:
-                    steps[s["run_id"]].append(
-                        StepRecord(
-                            name=s["name"],
-                            status=StepStatus(s["status"]),
-                            attempts=s["attempts"],
-                            started_at=s["started_at"],
-                            finished_at=s["finished_at"],
-                            duration=s["duration"],
-                            output=s["output"],
-                            error=s["error"],
-                            error_type=s["error_type"],
-                            reason=s["reason"],
-                        )
-                    )
+                    select(*(table.c[name] for name in _STEP_COLUMNS))
+                    .where(table.c.run_id.in_(ids))
+                    .order_by(table.c.run_id, table.c.position)
+                )
+                _add_steps(step_rows, steps, _decoded)  # the JSON column decoded the output
         return [_run_from_row(row, tuple(steps[row["id"]])) for row in rows]
 
     def _raw_steps(self, conn: Any, ids: list[str], steps: dict[str, list[StepRecord]]) -> None:
@@ -679,23 +699,7 @@ class SqlRunStore:
                 f"WHERE run_id IN ({', '.join('?' for _ in ids)}) ORDER BY run_id, position",
                 ids,
             )
-            for run_id, name, status, attempts, started, finished, duration, *rest in cursor:
-                output, error, error_type, reason = rest
-                steps[run_id].append(
-                    StepRecord(
-                        name=name,
-                        # An unknown status: StepStatus's ValueError (a corrupt row).
-                        status=_STEP_STATUS.get(status) or StepStatus(status),
-                        attempts=attempts,
-                        started_at=started,
-                        finished_at=finished,
-                        duration=duration,
-                        output=None if output is None else bounded_loads(output),
-                        error=error,
-                        error_type=error_type,
-                        reason=reason,
-                    )
-                )
+            _add_steps(cursor, steps, bounded_loads)  # the output is JSON text here
         finally:
             cursor.close()
 
