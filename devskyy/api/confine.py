@@ -28,6 +28,7 @@ from devskyy.api.workspace import (
     OutsideWorkspace,
     PathNotFound,
     confine_inputs,
+    param_of,
     workflow_path_params,
 )
 from devskyy.core.allowed_commands import match
@@ -40,8 +41,6 @@ from devskyy.model.security import AuditEvent, EventType, Outcome
 
 # A workflow parameter named anywhere in a step input (``${{ params.x }}`` or inside text).
 _PARAM_REF = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_-]*)")
-# A step input that is one parameter and nothing else (as ``api.workspace`` reads it).
-_WHOLE = re.compile(r"^\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$")
 _OPTION = "--allow-command"
 
 log = logging.getLogger("devskyy.api")
@@ -101,9 +100,9 @@ def confined_workflow_params(
         for name, field in declared.items():
             if field.kind is PathKind.COMMAND:
                 text = str(step.input.get(name, ""))
-                whole = _WHOLE.match(text)
+                whole = param_of(text)
                 if whole:
-                    commands.append(whole.group(1))
+                    commands.append(whole)
                 else:
                     spliced += _PARAM_REF.findall(text)
     params, used = _commands(ctx, params, commands, spliced)

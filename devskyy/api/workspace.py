@@ -144,7 +144,8 @@ def confine_inputs(
 _PARAM = re.compile(r"^\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}$")
 
 
-def _param_of(value: Any) -> str | None:
+def param_of(value: Any) -> str | None:
+    """The parameter a step input is, whole (``${{ params.X }}``), or None."""
     match = _PARAM.match(value) if isinstance(value, str) else None
     return match.group(1) if match else None
 
@@ -162,12 +163,12 @@ def workflow_path_params(
     found: dict[str, PathField] = {}
     for inputs, declared in steps:
         for name, field in declared.items():
-            param = _param_of(inputs.get(name))
+            param = param_of(inputs.get(name))
             if param is None or field.kind is PathKind.COMMAND:
                 continue  # a command input is refused, not confined (devskyy.api.confine)
             relative_to = None
             if field.relative_to is not None:
                 feeding = _given(inputs, _spellings(field.relative_to, declared))
-                relative_to = _param_of(inputs.get(feeding)) if feeding else None
+                relative_to = param_of(inputs.get(feeding)) if feeding else None
             found[param] = PathField(param, field.kind, relative_to)
     return found
