@@ -20,6 +20,7 @@ from devskyy.model.paths import WorkspaceFiles, WorkspaceFolder
 
 RuffRule = Annotated[str, StringConstraints(pattern=ruff.RULE_PATTERN)]
 BanditTest = Annotated[str, StringConstraints(pattern=r"^B\d{3}$")]
+FixType = Literal["auto", "security", "performance", "format"]
 
 
 class AnalysisConfig(CodeAgentConfig):
@@ -60,13 +61,13 @@ class ScanParams(CamelModel):
     include_live_check: bool = False
     compare_with: dict[str, Any] | None = None
     # The fix type a fix step will use: ``fixable_for_fix_type`` counts its work.
-    fix_type: Literal["auto", "security", "performance", "format"] = "auto"
+    fix_type: FixType = "auto"
 
 
 class FixParams(CamelModel):
     """The fixer's parameters (the guide's ``POST /api/agents/fixer/fix`` body)."""
 
-    fix_type: Literal["auto", "security", "performance", "format"] = "auto"
+    fix_type: FixType = "auto"
     scan_results: dict[str, Any] | None = None
     target_files: WorkspaceFiles = Field(default_factory=list)
     target_path: WorkspaceFolder | None = None
