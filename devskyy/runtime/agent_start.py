@@ -209,8 +209,3 @@ class WaitingCaller:
     def resolve(self, capability: str) -> str:
         """The agent to call for a capability (``Orchestrator.resolve``)."""
         return self.orchestrator.resolve(capability)
-
-    @property
-    def returns_json_copies(self) -> bool:
-        """As the orchestrator's (the engine then need not copy step outputs again)."""
-        return self.orchestrator.returns_json_copies

@@ -303,12 +303,6 @@ class Orchestrator:
         del name
         return None
 
-    @property
-    def returns_json_copies(self) -> bool:
-        """Whether every result is a fresh JSON copy (its step runner says so): the
-        workflow engine then need not copy step outputs again."""
-        return getattr(self.runner, "returns_json_copies", False) is True
-
     async def call_agent(
         self,
         name: str,

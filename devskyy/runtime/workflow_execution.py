@@ -96,7 +96,7 @@ class RunExecution:
         self.specs = {s.name: s for s in workflow.spec.steps}
         self.records = {s.name: s for s in record.steps}
         self.steps_context: dict[str, dict[str, Any]] = {
-            s.name: {"output": s.output, "status": s.status.value}
+            s.name: {"output": s.output, "status": STATUS_TEXT[s.status]}
             for s in record.steps
             if s.status.terminal
         }
@@ -115,9 +115,9 @@ class RunExecution:
         # The runner's backend went away (RunnerLost): the run stops, resumable.
         self.lost: RunnerLost | None = None
         self.inputs = StepInputs(workflow)
-        # A caller whose results are already fresh JSON copies (the orchestrator: its step
-        # runner checks and copies them) need not have them copied again.
-        self.json_out: bool = getattr(engine.caller, "returns_json_copies", False) is True
+        # A runner whose results are already fresh JSON copies (the local one checks and
+        # copies them) need not have them copied again.
+        self.json_out: bool = getattr(engine.caller.runner, "returns_json_copies", False) is True
 
     # -- recording -------------------------------------------------------------------------
 
