@@ -7,9 +7,10 @@ hand it to ``AttemptExecutor``. One attempt (``once``):
 1. waits for a slot of the priority gate, if the plan has one (held for the attempt
    only, never across a retry's sleep);
 2. refuses with ``StepTimeout`` when the plan's deadline (a workflow's timeout) has passed;
-3. asks every breaker of the plan (the agent's, a step's own) for admission, in order;
+3. asks every breaker of the plan (a step's own first, then the agent's) for admission;
    the first refusal raises ``CircuitOpen`` and gives back the probe slots already taken;
-4. runs the call under ``asyncio.timeout`` (the plan's timeout, never past its deadline):
+4. runs the call with ``asyncio.timeout``'s semantics (the plan's timeout, never past its
+   deadline, on the one timer below):
    expiry raises ``StepTimeout``; an agent's own ``TimeoutError`` stays its own;
 5. classifies the outcome once (``RetryPolicy.classify``) and settles it: every admitted
    breaker counts a failure only for ``Fault.AGENT``, a success for ``Fault.REQUEST`` and
@@ -24,8 +25,8 @@ after it; sleeps go through the injected clock. The result is an ``Attempted`` v
 
 Timeouts are enforced by the event loop: a hung call must be interrupted even when the
 injected clock is a fake one. Durations and breaker times come from the injected clock.
-The timeouts of an executor's attempts on one loop share ONE loop timer (``_Watch``), with the
-semantics of ``asyncio.timeout``: ``asyncio.timeout`` costs a timer handle per attempt
+The timeouts of an executor's attempts on one loop share ONE loop timer (``_Watch``), with
+the semantics of ``asyncio.timeout``: ``asyncio.timeout`` costs a timer handle per attempt
 (a Python object, ordered in Python in the loop's heap, cancelled again at once by a fast
 attempt), several times what a no-op step costs otherwise.
 """
