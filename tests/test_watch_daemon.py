@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from watch_process import Daemon, message
 
 pytestmark = pytest.mark.slow
 
@@ -52,64 +50,6 @@ class EchoAgent(BaseAgent):
 """
 
 
-class Daemon:
-    """A running ``devskyy watch`` whose JSON log lines are collected in a thread."""
-
-    def __init__(self, cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devskyy.cli", "watch", *args, "--log-format", "json"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            try:
-                self.lines.put(json.loads(line))
-            except json.JSONDecodeError:
-                self.lines.put({"message": line.rstrip()})
-
-    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30) -> Any:
-        """The first log record (seen or coming) that ``match`` accepts."""
-        for record in self.seen:
-            if match(record):
-                return record
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                record = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.proc.poll() is not None and self.lines.empty():
-                    break
-                continue
-            self.seen.append(record)
-            if match(record):
-                return record
-        messages = [r.get("message") for r in self.seen]
-        raise AssertionError(f"no matching log line; saw {messages}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=60)
-        self.reader.join(timeout=10)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        return code
-
-
-def _message(text: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda r: str(r.get("message", "")).startswith(text)
-
-
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     (tmp_path / "manifests").mkdir()
@@ -136,8 +76,8 @@ def env(tree: Path) -> dict[str, str]:
 @pytest.fixture
 def daemon(tree: Path, env: dict[str, str]) -> Iterator[Daemon]:
     d = Daemon(tree, "manifests", "--debounce", "0.1", env=env)
-    d.wait_for(_message("applied revision 1"))
-    d.wait_for(_message("watching"))
+    d.wait_for(message("applied revision 1"))
+    d.wait_for(message("watching"))
     yield d
     d.stop(signal.SIGKILL)
 
@@ -167,7 +107,7 @@ def test_an_edit_is_applied_as_a_new_revision(
     (tree / "manifests" / "echo.yaml").write_text(
         AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="high")
     )
-    record = daemon.wait_for(_message("applied revision 2"))
+    record = daemon.wait_for(message("applied revision 2"))
     assert record["updated"] == 1
     assert record["created"] == 0
     assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["high"]
@@ -178,8 +118,8 @@ def test_an_invalid_edit_is_rejected_and_the_last_good_state_stays(
 ) -> None:
     bad = AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="urgent")
     (tree / "manifests" / "echo.yaml").write_text(bad)
-    daemon.wait_for(_message("change rejected"))
-    problem = daemon.wait_for(_message("manifests/echo.yaml:"))
+    daemon.wait_for(message("change rejected"))
+    problem = daemon.wait_for(message("manifests/echo.yaml:"))
     assert problem["message"] == (
         "manifests/echo.yaml:9:3: spec.priority: 'urgent' is not one of critical, high, medium, low"
     )
@@ -188,7 +128,7 @@ def test_an_invalid_edit_is_rejected_and_the_last_good_state_stays(
     (tree / "manifests" / "echo.yaml").write_text(
         AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="low")
     )
-    daemon.wait_for(_message("applied revision 2"))
+    daemon.wait_for(message("applied revision 2"))
     assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["low"]
 
 
@@ -197,10 +137,10 @@ def test_agent_code_edits_are_hot_reloaded_and_a_broken_edit_keeps_the_old_one(
 ) -> None:
     source = tree / "watchagents" / "echo.py"
     source.write_text(AGENT_CODE.format(version="2.0.0", init="pass"))
-    reloaded = daemon.wait_for(_message("agent reloaded"))
+    reloaded = daemon.wait_for(message("agent reloaded"))
     assert reloaded["agent"] == "echo"
     source.write_text(AGENT_CODE.format(version="3.0.0", init="raise RuntimeError('no db')"))
-    failed = daemon.wait_for(_message("agent reload failed"))
+    failed = daemon.wait_for(message("agent reload failed"))
     assert failed["agent"] == "echo"
     assert "RuntimeError: no db" in failed["error"]
 
@@ -213,16 +153,16 @@ def test_deleting_a_manifest_removes_the_resource_only_with_prune(
     )
     d = Daemon(tree, "manifests", "--debounce", "0.1", env=env)
     try:
-        d.wait_for(_message("watching"))
+        d.wait_for(message("watching"))
         (tree / "manifests" / "other.yaml").unlink()
-        record = d.wait_for(_message("in sync: no changes"))
+        record = d.wait_for(message("in sync: no changes"))
         assert record["reason"] == "change"
         assert [a["metadata"]["name"] for a in _live_agents(tree, env)] == ["echo", "other"]
     finally:
         assert d.stop() == 0
     d = Daemon(tree, "manifests", "--prune", "--debounce", "0.1", env=env)
     try:
-        record = d.wait_for(_message("applied revision 2"))
+        record = d.wait_for(message("applied revision 2"))
         assert record["deleted"] == 1
         assert [a["metadata"]["name"] for a in _live_agents(tree, env)] == ["echo"]
     finally:
@@ -239,12 +179,12 @@ def test_sigterm_exits_zero_and_releases_the_store(
         f"error: another devskyy watch holds this state store: pid {daemon.proc.pid} on "
     )
     assert daemon.stop(signal.SIGTERM) == 0
-    daemon.wait_for(_message("stopped"))
+    daemon.wait_for(message("stopped"))
     history = _cli(tree, env, "history", "-o", "json")
     assert [r["revision"] for r in json.loads(history.stdout)] == [1]
     again = Daemon(tree, "manifests", env=env)
     try:
-        again.wait_for(_message("in sync: no changes"))
+        again.wait_for(message("in sync: no changes"))
     finally:
         assert again.stop(signal.SIGINT) == 0
 
@@ -286,12 +226,12 @@ def test_pull_mode_applies_each_new_commit_and_records_its_hash(
         env=env,
     )
     try:
-        d.wait_for(_message("watching"))
+        d.wait_for(message("watching"))
         (origin / "manifests" / "echo.yaml").write_text(
             AGENT.format(name="echo", module="watchagents.echo:EchoAgent", priority="critical")
         )
         _git("commit", "-qam", "two", cwd=origin)
-        d.wait_for(_message("applied revision 2"))
+        d.wait_for(message("applied revision 2"))
         history = json.loads(_cli(tree, env, "history", "-o", "json").stdout)
         assert history[-1]["git_commit"] == _git("rev-parse", "HEAD", cwd=origin)
         assert [a["spec"]["priority"] for a in _live_agents(tree, env)] == ["critical"]
@@ -324,8 +264,8 @@ def test_a_deeply_nested_expression_is_rejected_and_the_daemon_keeps_running(
     # which killed the daemon, and every restart died on its first pass.
     deep = "${{ " + "(" * 10_000 + "params.x" + ")" * 10_000 + " }}"
     (tree / "manifests" / "deep.yaml").write_text(DEEP_WORKFLOW.format(expression=deep))
-    daemon.wait_for(_message("change rejected"))
-    problem = daemon.wait_for(_message("manifests/deep.yaml:"))
+    daemon.wait_for(message("change rejected"))
+    problem = daemon.wait_for(message("manifests/deep.yaml:"))
     assert problem["message"].startswith(
         "manifests/deep.yaml:14:9: spec.steps[0].input.value: expression '((((("
     )
@@ -333,6 +273,6 @@ def test_a_deeply_nested_expression_is_rejected_and_the_daemon_keeps_running(
     assert daemon.proc.poll() is None  # still running
     fine = "${{ params.x }}"
     (tree / "manifests" / "deep.yaml").write_text(DEEP_WORKFLOW.format(expression=fine))
-    record = daemon.wait_for(_message("applied revision 2"))
+    record = daemon.wait_for(message("applied revision 2"))
     assert record["created"] == 1
     assert not [r for r in daemon.seen if "internal error" in str(r.get("message"))]

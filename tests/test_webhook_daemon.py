@@ -8,19 +8,15 @@ import hashlib
 import hmac
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from watch_process import Daemon, message
 
 from devskyy.cli import main
 
@@ -42,68 +38,6 @@ spec:
 def git(*args: str, cwd: Path) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return done.stdout.strip()
-
-
-class Daemon:
-    """``devskyy watch`` with JSON logs read in a thread."""
-
-    def __init__(self, cwd: Path, args: list[str], env: dict[str, str]) -> None:
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.seen: list[dict[str, Any]] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "devskyy.cli", "watch", *args, "--log-format", "json"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            try:
-                self.lines.put(json.loads(line))
-            except json.JSONDecodeError:
-                self.lines.put({"message": line.rstrip()})
-
-    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30) -> Any:
-        for record in self.seen:
-            if match(record):
-                return record
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                record = self.lines.get(timeout=0.05)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.seen.append(record)
-            if match(record):
-                return record
-        raise AssertionError(f"no matching log line; saw {[r.get('message') for r in self.seen]}")
-
-    def drain(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                self.seen.append(self.lines.get(timeout=0.05))
-            except queue.Empty:
-                continue
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        code = self.proc.wait(timeout=60)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-        return code
-
-
-def message(prefix: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda r: str(r.get("message", "")).startswith(prefix)
 
 
 @pytest.fixture
@@ -154,7 +88,7 @@ def test_a_signed_push_is_applied_without_the_poll_and_a_burst_is_one_pass(
     args = ["manifests", "--git-url", str(origin), "--interval", "3600", "--debounce", "0.5"]
     args += ["--serve", "--port", "0", "--webhook-secret-file", str(secret_file)]
     args += ["--checkout", str(tmp_path / "checkout")]
-    d = Daemon(tmp_path, args, env)
+    d = Daemon(tmp_path, *args, env=env)
     try:
         served = d.wait_for(message("serving on "))
         found = re.search(r"http://[^ ]+", served["message"])
