@@ -23,8 +23,7 @@ outside a workflow has none. ``RunnerCounts`` are the per-runner attempt counter
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -57,16 +56,6 @@ _NOTE: ContextVar[AttemptNote | None] = ContextVar("devskyy_attempt_note", defau
 def attempt_note() -> AttemptNote | None:
     """The note of the attempt being run, None outside a workflow step."""
     return _NOTE.get()
-
-
-@contextmanager
-def noting(note: AttemptNote) -> Iterator[AttemptNote]:
-    """Run the body's attempts under ``note`` (the engine sets one per step)."""
-    token = _NOTE.set(note)
-    try:
-        yield note
-    finally:
-        _NOTE.reset(token)
 
 
 def set_note(note: AttemptNote) -> None:
