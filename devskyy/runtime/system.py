@@ -130,11 +130,6 @@ class System:
         await self.close()
 
 
-def _state_dir(url: str) -> Path:
-    """Where agents may keep files: next to a SQLite store, else ``./.devskyy``."""
-    return state_dir(url)  # the one reading of a store URL (adapters.db)
-
-
 def _agent_class(orchestrator: Orchestrator, name: str) -> object:
     """The class of ``name``'s running instances (a new one after a code reload)."""
     try:
@@ -172,7 +167,7 @@ async def open_system(
             runs=RedactingRunStore(SqlRunStore(engine)),
         )
         registry = Registry(
-            orchestrator, live.resources, clock=clock, engine=engine, state_dir=_state_dir(url)
+            orchestrator, live.resources, clock=clock, engine=engine, state_dir=state_dir(url)
         )
         workflows = registry.workflow_engine()
         system = System(url, engine, clock, state, orchestrator, registry, workflows, live)
