@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from devskyy.adapters.db import check_url, open_engine, sqlite_file
+from devskyy.adapters.engine import Engine
 from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, StateStore
 
 
@@ -26,14 +27,29 @@ def missing_sqlite_file(url: str) -> bool:
 
 
 @contextmanager
-def open_store(url: str, *, write: bool) -> Iterator[StateStore]:
-    """The store at ``url``; with ``write=False`` a missing SQLite file reads as empty."""
-    if not write and missing_sqlite_file(url):
+def read_engine(url: str) -> Iterator[Engine | None]:
+    """The store at ``url`` opened to read, or None for a SQLite file that does not exist
+    (nothing is created: the caller reads that as empty); disposed on the way out."""
+    if missing_sqlite_file(url):
         check_url(url)  # a bad option is an error even before the file exists
-        yield MemoryStateStore()
+        yield None
         return
     engine = open_engine(url)
     try:
-        yield SqlStateStore(engine)
+        yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def open_store(url: str, *, write: bool) -> Iterator[StateStore]:
+    """The store at ``url``; with ``write=False`` a missing SQLite file reads as empty."""
+    if write:
+        engine = open_engine(url)
+        try:
+            yield SqlStateStore(engine)
+        finally:
+            engine.dispose()
+        return
+    with read_engine(url) as found:
+        yield MemoryStateStore() if found is None else SqlStateStore(found)

@@ -27,7 +27,6 @@ from typing import Any
 import click
 
 from devskyy.adapters.clock import SystemClock
-from devskyy.adapters.db import check_url, open_engine
 from devskyy.adapters.run_store import MemoryRunStore, RunStore, SqlRunStore
 from devskyy.cli._common import (
     CliContext,
@@ -38,7 +37,7 @@ from devskyy.cli._common import (
     table,
     use_color,
 )
-from devskyy.cli._state import missing_sqlite_file
+from devskyy.cli._state import read_engine
 from devskyy.cli.completion import complete_run_ids, complete_workflows
 from devskyy.cli.worker import RunnerChoice, runner_options
 from devskyy.core.tasks import TASK_PREFIX
@@ -481,15 +480,8 @@ def runs() -> None:
 @contextmanager
 def _run_store(url: str) -> Iterator[RunStore]:
     """The run store, read-only: a SQLite file that does not exist reads as empty."""
-    if missing_sqlite_file(url):  # file: URIs (read-only openings) included
-        check_url(url)
-        yield MemoryRunStore()
-        return
-    engine = open_engine(url)
-    try:
-        yield SqlRunStore(engine)
-    finally:
-        engine.dispose()
+    with read_engine(url) as engine:  # file: URIs (read-only openings) included
+        yield MemoryRunStore() if engine is None else SqlRunStore(engine)
 
 
 def _now() -> float:

@@ -13,12 +13,11 @@ from typing import Any
 import click
 
 from devskyy.adapters.clock import SystemClock
-from devskyy.adapters.db import check_url, open_engine
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.schedule_store import Fire, SqlScheduleStore
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
-from devskyy.cli._state import missing_sqlite_file
+from devskyy.cli._state import read_engine
 from devskyy.core.schedules import next_fire, schedule_key
 from devskyy.core.timefmt import rfc3339
 from devskyy.errors import NotFound
@@ -91,22 +90,16 @@ def schedules(obj: CliContext, workflow: str | None, limit: int, output: str) ->
     """
     url = obj.url()
     now = SystemClock().now()
-    if missing_sqlite_file(url):
-        check_url(url)
-        workflows: list[Workflow] = []
-        fires: list[dict[str, Any]] = []
-    else:
-        engine = open_engine(url)
-        try:
+    workflows: list[Workflow] = []
+    fires: list[dict[str, Any]] = []
+    with read_engine(url) as engine:
+        if engine is not None:
             workflows = list(SqlStateStore(engine).live().workflows)
             runs = SqlRunStore(engine)
-            fires = []
             for fire in SqlScheduleStore(engine).list_fires(workflow=workflow, limit=limit):
                 if fire.status == "armed":
                     continue  # where counting started, not a due time
                 fires.append(_fire(fire, _run_status(runs, fire.run_id)))
-        finally:
-            engine.dispose()
     if workflow is not None:
         workflows = [w for w in workflows if w.name == workflow]
         if not workflows and not fires:
