@@ -39,7 +39,7 @@ from devskyy.extras import missing_extra_message
 from devskyy.model.manifests import Agent, Priority
 from devskyy.runtime.dask_worker import AttemptAnswer, AttemptTask, run_attempt
 from devskyy.runtime.step_context import current_step
-from devskyy.runtime.step_runner import RunnerCounts, StepRunner, attempt_note
+from devskyy.runtime.step_runner import AttemptNote, RunnerCounts, StepRunner, attempt_note
 
 log = logging.getLogger("devskyy.runner")
 WORKER_MODULE = "devskyy.runtime.dask_worker"
@@ -179,19 +179,20 @@ class DaskStepRunner:
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         note = attempt_note()
-        manifest = note.agent if note is not None and note.agent is not None else None
+        manifest = note.agent if note is not None else None
         if manifest is None or manifest.name != name:
             manifest = self._agents(name)
         if manifest is None or manifest.spec.placement == "local":
             return await self._local.run_attempt(name, inputs)
         with self.counts.counting(self.name):
-            return await self._remote(name, manifest, inputs)
+            return await self._remote(name, manifest, inputs, note)
 
-    async def _remote(self, name: str, manifest: Agent, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def _remote(
+        self, name: str, manifest: Agent, inputs: dict[str, Any], note: AttemptNote | None
+    ) -> dict[str, Any]:
         import json  # noqa: PLC0415 - stdlib, kept next to its one use
 
         text, digest, prefixes = self._spec(manifest)
-        note = attempt_note()
         step = current_step()
         task = AttemptTask(
             name,
