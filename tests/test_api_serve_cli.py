@@ -6,7 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from devskyy.cli import main
+from devskyy.cli import main, serve
+from devskyy.runtime import workflows
 
 
 def test_invalid_manifests_are_reported_and_nothing_is_served(tmp_path: Path) -> None:
@@ -28,3 +29,8 @@ def test_a_workspace_must_exist(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["serve", "--workspace", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_the_stale_after_default_is_the_engine_s() -> None:
+    # serve keeps its own copy so that --help does not import the engine: the two agree.
+    assert serve.STALE_AFTER == workflows.STALE_AFTER
