@@ -23,7 +23,6 @@ import re
 import time
 import traceback
 import uuid
-from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -43,6 +42,7 @@ from devskyy.api.boundary import (
 from devskyy.api.context import ApiContext
 from devskyy.api.deps import ApiError, Caller
 from devskyy.api.openapi import document as api_document
+from devskyy.api.paths_out import ShownPaths
 from devskyy.api.permissions import SIGNED
 from devskyy.api.routers.gitops import PushWebhook
 from devskyy.api.settings import ApiSettings
@@ -67,14 +67,15 @@ def _error(
 ) -> JSONResponse:
     """An error answer: no key and no absolute workspace path in it (``clean_answer``)."""
     ctx = getattr(request.app.state, "api", None)
-    roots = _roots(ctx.settings.workspace_roots) if ctx is not None else ()
+    roots = _roots(ctx.paths) if ctx is not None else ()
     return _json(status, clean_answer(body, roots), headers)
 
 
-def _roots(roots: tuple[Path, ...]) -> tuple[Path, ...]:
-    # Longest first, so that a root inside another is replaced whole.
-    resolved = {*roots, *(r.resolve() for r in roots)}
-    return tuple(sorted(resolved, key=lambda r: len(str(r)), reverse=True))
+def _roots(paths: ShownPaths) -> tuple[str, ...]:
+    # The roots as configured and resolved, which ShownPaths.of found once for the app
+    # (no resolution per error); longest first, so that a root inside another is
+    # replaced whole.
+    return tuple(sorted({root for root, _ in paths.prefixes}, key=len, reverse=True))
 
 
 def _request_id(request: Request) -> str | None:

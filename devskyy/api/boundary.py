@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
@@ -69,11 +68,11 @@ def redact_query(query: bytes) -> bytes:
     return urlencode([(redact(k), redact(v)) for k, v in pairs]).encode("latin-1")
 
 
-def clean_answer(body: Any, roots: Iterable[Path]) -> Any:
-    """An error body with keys redacted and workspace roots shown as ``<workspace>``."""
+def clean_answer(body: Any, roots: Iterable[str]) -> Any:
+    """An error body with keys redacted and workspace roots (their absolute texts, a root
+    inside another before it) shown as ``<workspace>``."""
     text = json.dumps(body, default=str)
-    for root in roots:
-        shown = str(root)
+    for shown in roots:
         if len(shown) > 1 and shown in text:
             text = text.replace(json.dumps(shown)[1:-1], "<workspace>")
     return redact(json.loads(text))
