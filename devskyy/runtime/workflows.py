@@ -332,13 +332,7 @@ class WorkflowEngine:
             raise StateError(f'run "{run_id}" is still {status.value} (owner {record.owner})')
         if status.finished and status is not RunStatus.CANCELLED:
             raise StateError(f'run "{run_id}" already {status.value}; nothing to resume')
-        workflow = self.workflow_of(record)
-        if [s.name for s in workflow.spec.steps] != [s.name for s in record.steps]:
-            raise StateError(
-                f'run "{run_id}" has other steps than workflow "{workflow.name}" has now; '
-                "it cannot be resumed"
-            )
-        return record, workflow
+        return record, self._same_steps(record, "resumed")
 
     async def resume(self, run_id: str, *, on_step: ProgressListener | None = None) -> RunRecord:
         """Finish an interrupted run; steps that succeeded are not run again."""
@@ -359,13 +353,7 @@ class WorkflowEngine:
         survivors only one wins; the other (and the old owner, were it alive) gets None or
         ``RunFenced``. Succeeded steps are not run again.
         """
-        current = self.store.get(record.id)
-        workflow = self.workflow_of(current)
-        if [s.name for s in workflow.spec.steps] != [s.name for s in current.steps]:
-            raise StateError(
-                f'run "{record.id}" has other steps than workflow "{workflow.name}" has now; '
-                "it cannot be taken over"
-            )
+        workflow = self._same_steps(self.store.get(record.id), "taken over")
         generation = self.store.take_over(
             record.id, generation=record.generation, owner=self.owner, now=self.clock.now()
         )
@@ -375,6 +363,17 @@ class WorkflowEngine:
         # take-over is lost, and nothing it writes after it is accepted.
         current = replace(self.store.get(record.id), generation=generation)
         return await self._continue(current, workflow, on_step)
+
+    def _same_steps(self, record: RunRecord, verb: str) -> Workflow:
+        """The run's workflow, if it still has the steps the run recorded; else it cannot
+        be ``verb`` (``StateError``)."""
+        workflow = self.workflow_of(record)
+        if [s.name for s in workflow.spec.steps] != [s.name for s in record.steps]:
+            raise StateError(
+                f'run "{record.id}" has other steps than workflow "{workflow.name}" has now; '
+                f"it cannot be {verb}"
+            )
+        return workflow
 
     async def _continue(
         self, record: RunRecord, workflow: Workflow, on_step: ProgressListener | None
