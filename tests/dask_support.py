@@ -28,6 +28,19 @@ def import_distributed() -> Any:
     return distributed
 
 
+def local_cluster() -> Any:
+    """A LocalCluster (a context manager) of 2 worker processes, one thread each, with
+    tests/ importable by the workers and devskyy's worker preload."""
+    return import_distributed().LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        env={"PYTHONPATH": str(TESTS)},
+        preload=["devskyy.runtime.dask_worker"],
+    )
+
+
 def agent(name: str, config: dict[str, Any], **spec: Any) -> str:
     extra = "".join(f"  {key}: {value}\n" for key, value in spec.items())
     return (

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from dask_support import TESTS, agent, apply, import_distributed, marks, workflow
+from dask_support import TESTS, agent, apply, import_distributed, local_cluster, marks, workflow
 
 from devskyy.api.metrics import ApiMetrics
 from devskyy.cli import main
@@ -36,14 +36,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     """2 worker processes, one thread each; tests/ importable by the workers."""
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        env={"PYTHONPATH": str(TESTS)},
-        preload=["devskyy.runtime.dask_worker"],
-    ) as running:
+    with local_cluster() as running:
         yield running
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 from api_fixtures import answers, create_key, free_port, stop_process, wait_until
-from dask_support import TESTS, agent, import_distributed, marks
+from dask_support import TESTS, agent, import_distributed, local_cluster, marks
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.daemon_lock import DaemonLease
@@ -297,14 +297,7 @@ spec:
 @pytest.fixture
 def cluster() -> Iterator[Any]:
     """A LocalCluster of 2 worker processes started by the test, tests/ importable."""
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=":0",
-        env={"PYTHONPATH": str(TESTS)},
-        preload=["devskyy.runtime.dask_worker"],
-    ) as running:
+    with local_cluster() as running:
         yield running
 
 
