@@ -35,8 +35,9 @@ from devskyy.agents.codecheck.proc import Completed, chunks, run, tool_error
 DEFAULT_SELECT = ("E4", "E7", "E9", "F", "W", "I", "B", "UP", "C4", "SIM", "PERF")
 PERFORMANCE_SELECT = ("PERF",)
 RULE_PATTERN = r"^(ALL|[A-Z]{1,4}\d{0,4})$"  # a rule code or prefix, as --select takes
+SYNTAX_RULE = "invalid-syntax"  # ruff's code for a syntax error (none before ruff 0.12)
 # pyflakes/pycodestyle codes that mean "this will fail at run time" (flake8's own short list).
-_HIGH = ("E9", "F63", "F7", "F82", "invalid-syntax")
+_HIGH = ("E9", "F63", "F7", "F82", SYNTAX_RULE)
 _MEDIUM = ("B", "F")
 _CELL = re.compile(r":cell \d+$")
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
@@ -102,8 +103,7 @@ def issue_from(root: Path, item: dict[str, Any], names: dict[str, str] | None = 
     """One ruff JSON diagnostic as an ``Issue`` (path relative to ``root``); ``names``
     caches relative paths by ruff's file name (one file has thousands of diagnostics)."""
     fix = item.get("fix") or None
-    # Syntax errors: ``invalid-syntax`` since ruff 0.12, no code before.
-    code = item.get("code") or "invalid-syntax"
+    code = item.get("code") or SYNTAX_RULE
     location = item.get("location") or {"row": 1, "column": 1}
     message = str(item.get("message", ""))
     cell = item.get("cell")

@@ -41,7 +41,6 @@ from devskyy.agents.codecheck.rescan import scan_texts
 from devskyy.agents.codecheck.scanning import CHECKS, ScanSettings, ScanType
 
 MAX_ROUNDS = 3
-SYNTAX_RULE = "invalid-syntax"
 PARALLEL_FILES = 4
 
 
@@ -117,7 +116,7 @@ async def plan_and_settle(
     gate = asyncio.Semaphore(PARALLEL_FILES)
     # ruff's rescan reports a syntax error as invalid-syntax: no compile() needed.
     ruff_judges_syntax = bool({"ruff", "ruff-perf"} & set(CHECKS[scan_type]))
-    broken_before = {i.file for i in issues if i.rule == SYNTAX_RULE}
+    broken_before = {i.file for i in issues if i.rule == ruff.SYNTAX_RULE}
     whole = _whole_rules(issues, chosen) if complete else {}
 
     async def one(file: str, named: list[Issue], text: str | None = None) -> FilePlan:
@@ -232,7 +231,7 @@ async def _new_in_scope(
 
 
 def _broken(found: list[Issue]) -> bool:
-    return any(i.rule == SYNTAX_RULE for i in found)
+    return any(i.rule == ruff.SYNTAX_RULE for i in found)
 
 
 def _refuse_broken(plan: FilePlan) -> None:
