@@ -110,8 +110,11 @@ spec:
 """
 
 
-def write_tree(root: Path, workspace: Path, *, wait_for: str = "", code: bool = True) -> Path:
-    """A manifest tree under ``root/manifests``; returns its path."""
+def write_tree(
+    root: Path, workspace: Path, *, wait_for: str = "", code: bool = True, more_code: str = ""
+) -> Path:
+    """A manifest tree under ``root/manifests``; returns its path. ``more_code`` is added to
+    ``CODE_AGENTS`` (formatted alike, ``{ws}`` the workspace)."""
     tree = root / "manifests"
     (tree / "roles").mkdir(parents=True, exist_ok=True)
     (tree / "agents").mkdir(exist_ok=True)
@@ -122,7 +125,7 @@ def write_tree(root: Path, workspace: Path, *, wait_for: str = "", code: bool = 
     (tree / "agents" / "echo.yaml").write_text(ECHO.format(wait_for=wait_for))
     (tree / "roles" / "keymaster.yaml").write_text(KEYMASTER)
     if code:
-        (tree / "agents" / "code.yaml").write_text(CODE_AGENTS.format(ws=workspace))
+        (tree / "agents" / "code.yaml").write_text((CODE_AGENTS + more_code).format(ws=workspace))
     return tree
 
 

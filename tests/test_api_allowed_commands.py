@@ -53,7 +53,7 @@ def _world(root: Path, allowed: tuple[str, ...]) -> ApiWorld:
     ws = f'allowedRoots: ["{root / "workspace"}"]'
     (extra / "security.yaml").write_text(text.replace('allowedRoots: ["."]', ws))
     shutil.copy(api_fixtures.ROOT / "manifests/workflows/scan_and_fix.yaml", extra)
-    return ApiWorld(root, {"allowed_commands": allowed})
+    return ApiWorld(root, {"allowed_commands": allowed}, more_code=VERIFY)
 
 
 @pytest.fixture
@@ -61,7 +61,6 @@ def world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> Iterator[ApiWorld]:
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
-    monkeypatch.setattr(api_fixtures, "CODE_AGENTS", api_fixtures.CODE_AGENTS + VERIFY)
     w = _world(tmp_path, getattr(request, "param", (CHECK,)))
     yield w
     w.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import api_fixtures
 import pytest
 from api_fixtures import ApiWorld
 
@@ -62,8 +61,7 @@ spec:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
-    monkeypatch.setattr(api_fixtures, "CODE_AGENTS", api_fixtures.CODE_AGENTS + VERIFY)
-    w = ApiWorld(tmp_path)
+    w = ApiWorld(tmp_path, more_code=VERIFY)
     yield w
     w.close()
 

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import api_fixtures
 import pytest
 from api_fixtures import ApiWorld, post_login
 from fastapi.testclient import TestClient
@@ -60,9 +59,7 @@ def _shipped_workflow() -> str:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
-    extra = MORE_AGENTS + _shipped_workflow()
-    monkeypatch.setattr(api_fixtures, "CODE_AGENTS", api_fixtures.CODE_AGENTS + extra)
-    w = ApiWorld(tmp_path)
+    w = ApiWorld(tmp_path, more_code=MORE_AGENTS + _shipped_workflow())
     yield w
     w.close()
 
