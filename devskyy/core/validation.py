@@ -60,6 +60,12 @@ _PARAM_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def _of_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of the declared param type (a bool is no number)."""
+    wanted = _PARAM_TYPES[kind]
+    return isinstance(value, wanted) and not (isinstance(value, bool) and bool not in wanted)
+
+
 AgentCheck = Callable[[Agent], Sequence[tuple[JsonPath, str]]]
 """An optional, injected check of one allowed agent (its class and config): the
 problems it finds, each as (JSON path inside the document, message)."""
@@ -404,8 +410,7 @@ def _check_params(doc: Document, workflow: Workflow, out: _Collector) -> None:
         default = param.default
         if default is None:
             continue
-        wanted = _PARAM_TYPES[param.type]
-        if (isinstance(default, bool) and bool not in wanted) or not isinstance(default, wanted):
+        if not _of_type(default, param.type):
             out.add(
                 doc.problem(
                     ("spec", "params", name, "default"),
@@ -438,8 +443,7 @@ def _check_schedules(doc: Document, workflow: Workflow, out: _Collector) -> None
                     out.add(doc.problem((*base, "params"), f"missing required param {name!r}"))
                 continue
             value = schedule.params[name]
-            wanted = _PARAM_TYPES[param.type]
-            if (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted):
+            if not _of_type(value, param.type):
                 out.add(
                     doc.problem(
                         (*base, "params", name),
