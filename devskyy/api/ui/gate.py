@@ -107,34 +107,19 @@ class Gate:
         if got is None:
             raise Halt(self.to_login(request))
         if isinstance(got, Limited):
-            raise Halt(
-                pages.render(
-                    "error.html",
-                    None,
-                    code=429,
-                    headers=got.headers,
-                    title="Too many requests",
-                    message=f"Too many requests; try again in {got.retry_after} s.",
-                )
-            )
+            message = f"Too many requests; try again in {got.retry_after} s."
+            raise Halt(pages.error(None, 429, "Too many requests", message, got.headers))
         ctx = pages.ctx
         caller = Caller(got.principal, got.role, got.key_id, ctx)
         try:
             ctx.decide(caller, need)
         except ApiError as exc:
             detail = exc.detail if isinstance(exc.detail, dict) else {}
-            raise Halt(
-                pages.render(
-                    "error.html",
-                    got,
-                    code=exc.status,
-                    title="Not allowed",
-                    message=(
-                        f"Your key (role {got.role}) may not {need.permission} "
-                        f"{need.resource}: {detail.get('reason', exc.error)}."
-                    ),
-                )
-            ) from None
+            message = (
+                f"Your key (role {got.role}) may not {need.permission} "
+                f"{need.resource}: {detail.get('reason', exc.error)}."
+            )
+            raise Halt(pages.error(got, exc.status, "Not allowed", message)) from None
         return got
 
     async def check_csrf(self, request: Request) -> None:

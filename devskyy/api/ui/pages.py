@@ -66,9 +66,18 @@ class Pages:
         html = self.env.get_template(name).render(viewer=viewer, nav=nav, **values)
         return HTMLResponse(html, status_code=code, headers={**HEADERS, **(headers or {})})
 
-    def error(self, viewer: Viewer | None, code: int, title: str, message: str) -> HTMLResponse:
+    def error(
+        self,
+        viewer: Viewer | None,
+        code: int,
+        title: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> HTMLResponse:
         """The error page with ``code``."""
-        return self.render("error.html", viewer, code=code, title=title, message=message)
+        return self.render(
+            "error.html", viewer, code=code, headers=headers, title=title, message=message
+        )
 
     def refused(self) -> HTMLResponse:
         """A form without this session's CSRF token."""
