@@ -84,9 +84,11 @@ def sqlite_file(url: str) -> Path | None:
     relative: the driver opens it under the current directory.
     """
     found = _sqlite_url(url)
-    if found is None:
-        return None
-    parsed, uri = found
+    return None if found is None else _file_of(*found)
+
+
+def _file_of(parsed: URL, uri: bool) -> Path | None:
+    """``sqlite_file`` of a URL ``_sqlite_url`` has parsed."""
     database = parsed.database or ""
     if not uri:
         return None if database in ("", ":memory:") else Path(database)
@@ -128,7 +130,7 @@ def absolute_sqlite_url(url: str, cwd: Path) -> str:
     driver and query stay as written; ``file:`` URIs stay URIs.
     """
     found = _sqlite_url(url)
-    path = sqlite_file(url)
+    path = None if found is None else _file_of(*found)
     if found is None or path is None or path.is_absolute():
         return url
     parsed, uri = found
@@ -174,9 +176,9 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     engine = _create(url)
     if engine.dialect.name == "sqlite":
         found = _sqlite_url(url)
-        path = sqlite_file(url)
         # A SQLite URI (uri=true) may open read-only or shared: its file is the user's.
-        if path is not None and found is not None and not found[1]:
+        path = None if found is None or found[1] else _file_of(*found)
+        if path is not None:
             _prepare_sqlite_file(path, url)
         event.listen(engine, "connect", _sqlite_pragmas)
     if create:
