@@ -179,7 +179,9 @@ class EmailAgent(BaseAgent):
         step = current_step()
         key = step.key("email_campaign", 32) if step else None
         sent_mail = self._sent_mail()
-        earlier = sent_mail.get(key) if key and sent_mail else None
+        # The store is read and written off the event loop, as the SMTP exchange is: a
+        # busy SQLite file may hold a query for seconds.
+        earlier = await asyncio.to_thread(sent_mail.get, key) if key and sent_mail else None
         if earlier is not None:
             return {
                 **result,
@@ -193,7 +195,8 @@ class EmailAgent(BaseAgent):
         message = self._message(subject, text, html, key)
         refused = sorted(await asyncio.to_thread(self._send, message, password))
         if key and sent_mail:
-            sent_mail.record(SentMail(key, message["Message-ID"], tuple(refused), self.clock.now()))
+            sent = SentMail(key, message["Message-ID"], tuple(refused), self.clock.now())
+            await asyncio.to_thread(sent_mail.record, sent)
             failpoints.hit("email.recorded")
         return {
             **result,
