@@ -143,14 +143,15 @@ class Scheduler:
                 self._row(workflow, schedule, key, entry.due, entry.status, None, entry.reason)
             )
         run_id: str | None = None
+        params: dict[str, Any] = {}
         if decision.fire is not None:
-            run_id = self.engine.new_id()
             due = decision.fire
-            problem = self._params_problem(workflow, schedule)
-            if problem is not None:  # validation refuses these; a store edited by hand may not
-                rows.append(self._row(workflow, schedule, key, due.due, "skipped", None, problem))
-                run_id = None
+            try:
+                params = validate_params(workflow, schedule.params)
+            except DevskyyError as exc:  # validation refuses these; a store edited by hand may not
+                rows.append(self._row(workflow, schedule, key, due.due, "skipped", None, str(exc)))
             else:
+                run_id = self.engine.new_id()
                 rows.append(
                     self._row(workflow, schedule, key, due.due, due.status, run_id, due.reason)
                 )
@@ -180,21 +181,9 @@ class Scheduler:
             task = self.started.get(run)
             if task is not None:
                 task.get_loop().call_soon_threadsafe(task.cancel)
-        if run_id is not None:
-            error = self._create(workflow, schedule, run_id)
-            if error is not None:
-                log.error(
-                    "scheduled run not created",
-                    extra={"fields": {"workflow": workflow.name, "error": error}},
-                )
+        if run_id is not None:  # its params were validated above
+            self.engine.create_run(workflow, workflow.name, params, run_id=run_id)
         return out
-
-    def _params_problem(self, workflow: Workflow, schedule: ScheduleSpec) -> str | None:
-        try:
-            validate_params(workflow, schedule.params)
-        except DevskyyError as exc:
-            return str(exc)
-        return None
 
     def _create(self, workflow: Workflow, schedule: ScheduleSpec, run_id: str) -> str | None:
         """Record the pending run a fire names (its id chosen before the fire was recorded)."""
