@@ -11,7 +11,7 @@ record and the run is repaired by creating the run (``runtime.scheduler``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import Column, Engine, Float, String, Table, Text, func, select
@@ -36,7 +36,7 @@ fires = Table(
 
 @dataclass(frozen=True)
 class Fire:
-    """One recorded due time of one schedule."""
+    """One recorded due time of one schedule (its fields are the table's columns)."""
 
     workflow: str
     schedule: str  # core.schedules.schedule_key
@@ -114,7 +114,7 @@ class SqlScheduleStore:
             with self.engine.begin() as conn:
                 if fence is not None:
                     fence(conn)  # LeaseLost if another daemon leads now
-                conn.execute(fires.insert(), [_values(r) for r in rows])
+                conn.execute(fires.insert(), [asdict(r) for r in rows])
         except IntegrityError:
             return False  # another leader recorded this due time first
         return True
@@ -150,20 +150,6 @@ class SqlScheduleStore:
                 )
                 for r in conn.execute(query)
             ]
-
-
-def _values(fire: Fire) -> dict[str, Any]:
-    return {
-        "workflow": fire.workflow,
-        "schedule": fire.schedule,
-        "due_at": fire.due_at,
-        "status": fire.status,
-        "run_id": fire.run_id,
-        "reason": fire.reason,
-        "cron": fire.cron,
-        "timezone": fire.timezone,
-        "recorded_at": fire.recorded_at,
-    }
 
 
 __all__ = ["Fire", "MemoryScheduleStore", "ScheduleStore", "SqlScheduleStore", "fires"]
