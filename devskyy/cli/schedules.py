@@ -18,7 +18,7 @@ from devskyy.adapters.schedule_store import Fire, SqlScheduleStore
 from devskyy.adapters.state_store import SqlStateStore
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
 from devskyy.cli._state import read_engine
-from devskyy.core.schedules import next_fire, schedule_key
+from devskyy.core.schedules import Status, next_fire, schedule_key
 from devskyy.core.timefmt import rfc3339
 from devskyy.errors import NotFound
 from devskyy.model.manifests import Workflow
@@ -97,7 +97,7 @@ def schedules(obj: CliContext, workflow: str | None, limit: int, output: str) ->
             workflows = list(SqlStateStore(engine).live().workflows)
             runs = SqlRunStore(engine)
             for fire in SqlScheduleStore(engine).list_fires(workflow=workflow, limit=limit):
-                if fire.status == "armed":
+                if fire.status == Status.ARMED:
                     continue  # where counting started, not a due time
                 fires.append(_fire(fire, _run_status(runs, fire.run_id)))
     if workflow is not None:
