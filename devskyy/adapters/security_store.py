@@ -19,6 +19,7 @@ blocks does not make every server recompile its RBAC policy.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -295,7 +296,7 @@ def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
     integers, floats and strings that need no conversion, in whatever paramstyle the
     dialect uses (qmark for SQLite, named for PostgreSQL drivers).
     """
-    compiled = insert(audit_events).compile(dialect=conn.dialect)
+    statement, index = _audit_insert(conn.dialect)
     rows = [
         (
             r.seq,
@@ -311,14 +312,25 @@ def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:
         for r in records
     ]
     params: list[Any]
-    if not compiled.positional:
+    if index is None:
         params = [dict(zip(_AUDIT_COLUMNS, row, strict=True)) for row in rows]
-    elif list(compiled.positiontup or ()) == list(_AUDIT_COLUMNS):
+    elif index == tuple(range(len(_AUDIT_COLUMNS))):
         params = rows
     else:
-        index = [_AUDIT_COLUMNS.index(name) for name in compiled.positiontup or ()]
         params = [tuple(row[i] for i in index) for row in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    conn.exec_driver_sql(statement, params)
+
+
+@functools.lru_cache(maxsize=8)
+def _audit_insert(dialect: Dialect) -> tuple[str, tuple[int, ...] | None]:
+    """The INSERT of an audit row compiled for ``dialect`` (once: each append used to
+    compile it again), and the ``_AUDIT_COLUMNS`` index of each of its positional
+    parameters (None: the dialect's parameters are named)."""
+    compiled = insert(audit_events).compile(dialect=dialect)
+    if not compiled.positional:
+        return str(compiled), None
+    names = compiled.positiontup or ()
+    return str(compiled), tuple(_AUDIT_COLUMNS.index(name) for name in names)
 
 
 def _append_rows(conn: Connection, records: list[AuditRecord], *, first: bool) -> None:
