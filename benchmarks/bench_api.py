@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -68,31 +69,33 @@ def server(command: list[str], cwd: Path, ready: str, log: Path | None = None) -
             err.close()  # type: ignore[union-attr]
 
 
-async def load(url: str, headers: dict[str, str], count: int, concurrency: int) -> list[float]:
-    """``count`` GETs with at most ``concurrency`` in flight; each latency in seconds."""
+async def load(urls: list[str], headers: dict[str, str], count: int, conc: int) -> list[float]:
+    """``count`` GETs spread round-robin over ``urls``, at most ``conc`` in flight."""
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    limits = httpx.Limits(max_connections=conc * len(urls), max_keepalive_connections=conc)
+    targets = itertools.cycle(urls)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
-        next_index = 0
+        sent = 0
 
         async def worker() -> None:
-            nonlocal next_index
-            while next_index < count:
-                next_index += 1
+            nonlocal sent
+            while sent < count:
+                sent += 1
+                url = next(targets)
                 t0 = time.perf_counter()
                 r = await client.get(url)
                 latencies.append(time.perf_counter() - t0)
                 if r.status_code != 200:
                     raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker() for _ in range(conc)))
     return latencies
 
 
-def measure(url: str, headers: dict[str, str], count: int, conc: int) -> tuple[float, float]:
-    asyncio.run(load(url, headers, min(500, count), conc))  # warm-up
+def measure(urls: list[str], headers: dict[str, str], count: int, conc: int) -> tuple[float, float]:
+    asyncio.run(load(urls, headers, min(500, count), conc))  # warm-up
     started = time.perf_counter()
-    latencies = asyncio.run(load(url, headers, count, conc))
+    latencies = asyncio.run(load(urls, headers, count, conc))
     elapsed = time.perf_counter() - started
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -150,7 +153,7 @@ def main() -> None:
         ]
         with server(bare, root, f"http://127.0.0.1:{port}/hello"):
             bare_rps, bare_p99 = measure(
-                f"http://127.0.0.1:{port}/hello", {}, args.requests, args.concurrency
+                [f"http://127.0.0.1:{port}/hello"], {}, args.requests, args.concurrency
             )
 
         port = free_port()
@@ -169,7 +172,7 @@ def main() -> None:
         log = root / "serve.log"
         with server(serve, root, f"http://127.0.0.1:{port}/healthz", log):
             api_rps, api_p99 = measure(
-                f"http://127.0.0.1:{port}/api/agents/orchestrator/health",
+                [f"http://127.0.0.1:{port}/api/agents/orchestrator/health"],
                 {"Authorization": f"Bearer {key}"},
                 args.requests,
                 args.concurrency,

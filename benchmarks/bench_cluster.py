@@ -18,8 +18,6 @@ or ``DEVSKYY_TEST_POSTGRES_URL``):
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
 import os
 import subprocess
 import sys
@@ -29,8 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
-from bench_api import free_port, server
+from bench_api import free_port, measure, server
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -43,38 +40,6 @@ from devskyy.model.resources import ResourceSet  # noqa: E402
 from devskyy.runtime.security import SecurityManager  # noqa: E402
 
 HEALTH = "/api/agents/orchestrator/health"
-
-
-async def load(urls: list[str], headers: dict[str, str], count: int, conc: int) -> list[float]:
-    """``count`` GETs spread round-robin over ``urls``, at most ``conc`` in flight."""
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=conc * len(urls), max_keepalive_connections=conc)
-    targets = itertools.cycle(urls)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
-        sent = 0
-
-        async def worker() -> None:
-            nonlocal sent
-            while sent < count:
-                sent += 1
-                url = next(targets)
-                t0 = time.perf_counter()
-                r = await client.get(url)
-                latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:200]}")
-
-        await asyncio.gather(*(worker() for _ in range(conc)))
-    return latencies
-
-
-def measure(urls: list[str], headers: dict[str, str], count: int, conc: int) -> tuple[float, float]:
-    asyncio.run(load(urls, headers, min(500, count), conc))  # warm-up
-    started = time.perf_counter()
-    latencies = asyncio.run(load(urls, headers, count, conc))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return count / elapsed, latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3
 
 
 @contextmanager
