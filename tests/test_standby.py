@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 from pg_server import fresh_database
-from test_watch_daemon import AGENT, AGENT_CODE, Daemon, _message
+from test_watch_daemon import AGENT, AGENT_CODE
+from watch_process import Daemon, message
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.daemon_lock import DaemonLease, LeaseLost, alive, holder_of, process_state
@@ -95,23 +96,23 @@ def _kill_leader_and_watch_the_standby_take_over(tree: Path, env: dict[str, str]
     leader = _standby(tree, env)
     standby: Daemon | None = None
     try:
-        leader.wait_for(_message("watching"))
+        leader.wait_for(message("watching"))
         standby = _standby(tree, env)
-        waiting = standby.wait_for(_message("standing by"))
+        waiting = standby.wait_for(message("standing by"))
         assert waiting["holder_pid"] == leader.proc.pid
         # kill -9, and do not reap it yet: a zombie must not hold the lease.
         os.kill(leader.proc.pid, signal.SIGKILL)
         _wait_until(lambda: process_state(leader.proc.pid) == "Z")
         killed = time.monotonic()
-        took = standby.wait_for(_message("took over the daemon lease"), timeout=TTL + 10)
+        took = standby.wait_for(message("took over the daemon lease"), timeout=TTL + 10)
         elapsed = time.monotonic() - killed
         assert elapsed < TTL  # within the lease time (a dead local holder: at once)
         assert took["previous_pid"] == leader.proc.pid
         assert took["reason"] == "its process is a zombie"
-        standby.wait_for(_message("watching"))
+        standby.wait_for(message("watching"))
         # The new leader applies the next change.
         _write_agent(tree, "high")
-        applied = standby.wait_for(_message("applied revision 2"))
+        applied = standby.wait_for(message("applied revision 2"))
         assert applied["updated"] == 1
         assert _revisions(tree, env) == [1, 2]
         [event] = _takeovers(tree, env)
@@ -151,21 +152,21 @@ def test_a_paused_leader_loses_the_lease_and_exits_4_without_applying(
     leader = _standby(tree, env)
     standby: Daemon | None = None
     try:
-        leader.wait_for(_message("watching"))
+        leader.wait_for(message("watching"))
         standby = _standby(tree, env)
-        standby.wait_for(_message("standing by"))
+        standby.wait_for(message("standing by"))
         os.kill(leader.proc.pid, signal.SIGSTOP)  # alive, but its heartbeat stops
         paused = time.monotonic()
-        took = standby.wait_for(_message("took over the daemon lease"), timeout=TTL + 10)
+        took = standby.wait_for(message("took over the daemon lease"), timeout=TTL + 10)
         assert time.monotonic() - paused <= TTL + 1.5
         assert took["reason"].startswith("no heartbeat for ")
-        standby.wait_for(_message("watching"))
+        standby.wait_for(message("watching"))
         _write_agent(tree, "high")  # both daemons see this change
-        standby.wait_for(_message("applied revision 2"))
+        standby.wait_for(message("applied revision 2"))
         os.kill(leader.proc.pid, signal.SIGCONT)
         assert leader.proc.wait(timeout=30) == 4  # EXIT_LEASE_LOST: it stops, never applies
         assert leader.stop() == 4  # already ended: only collects its log
-        lost = leader.wait_for(_message("stopping: the daemon lease was taken over"))
+        lost = leader.wait_for(message("stopping: the daemon lease was taken over"))
         assert lost["level"] == "critical"
         assert lost["exit_code"] == 4
         applied = [r for r in leader.seen if str(r.get("message", "")).startswith("applied")]
@@ -185,14 +186,14 @@ def test_sighup_spares_a_waiting_standby_and_sigterm_ends_it_with_0(
     env = _env(tree, f"sqlite:///{tmp_path / 'state.db'}")
     leader = _standby(tree, env)
     try:
-        leader.wait_for(_message("watching"))
+        leader.wait_for(message("watching"))
         standby = _standby(tree, env)
-        standby.wait_for(_message("standing by"))
+        standby.wait_for(message("standing by"))
         standby.proc.send_signal(signal.SIGHUP)  # systemctl reload: must not kill it
-        standby.wait_for(_message("standing by: nothing to resync yet"))
+        standby.wait_for(message("standing by: nothing to resync yet"))
         assert standby.proc.poll() is None
         assert standby.stop(signal.SIGTERM) == 0
-        assert standby.wait_for(_message("stopped while standing by"))
+        assert standby.wait_for(message("stopped while standing by"))
         assert leader.proc.poll() is None  # the leader never noticed
     finally:
         leader.stop(signal.SIGKILL)
