@@ -102,3 +102,15 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The store of a test parametrized over backends: ``postgres`` or ``postgresql``
+    (``request.param``) is a fresh database on the session's PostgreSQL, any other a SQLite
+    file in ``tmp_path``."""
+    if request.param not in ("postgres", "postgresql"):
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    with fresh_database(request.getfixturevalue("server_url")) as url:
+        yield url

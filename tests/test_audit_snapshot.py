@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pg_server import fresh_database
+from pg_server import store_url
 from sqlalchemy import Connection, Engine, insert, text
 
 from devskyy.adapters.clock import FakeClock
@@ -41,18 +41,11 @@ class Interleaved(SqlSecurityStore):
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def engines(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Engine, Engine]]:
     """Two engines on one store: the verifier's and the other process's."""
-    if request.param == "postgres":
-        with fresh_database(request.getfixturevalue("server_url")) as url:
-            reader, other = open_engine(url), open_engine(url)
-            yield reader, other
-            reader.dispose()
-            other.dispose()
-        return
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    reader, other = open_engine(url), open_engine(url)
-    yield reader, other
-    reader.dispose()
-    other.dispose()
+    with store_url(request, tmp_path) as url:
+        reader, other = open_engine(url), open_engine(url)
+        yield reader, other
+        reader.dispose()
+        other.dispose()
 
 
 def _events(first: int, n: int) -> list[AuditEvent]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pg_server import fresh_database
+from pg_server import store_url
 from test_workflow_engine import FakeCaller, engine_for, ok, workflow
 
 from devskyy.adapters.clock import FakeClock
@@ -42,13 +42,7 @@ def gate(event: asyncio.Event) -> Any:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[RunStore]:
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
-        yield SqlRunStore(engine)
-        engine.dispose()
-        return
-    server_url = request.getfixturevalue("server_url")
-    with fresh_database(server_url) as url:
+    with store_url(request, tmp_path) as url:
         engine = open_engine(url)
         yield SqlRunStore(engine)
         engine.dispose()

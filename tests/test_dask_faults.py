@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from dask_support import TESTS, agent, apply, import_distributed, marks, workflow
-from pg_server import fresh_database
+from pg_server import store_url
 
 from devskyy.adapters import commerce_payments as money
 from devskyy.adapters import commerce_store as store
@@ -182,12 +182,9 @@ def _worker(address: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def shared_url(request: pytest.FixtureRequest, state_url: str) -> Iterator[str]:
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The store the coordinator and the workers share: SQLite on one machine, PostgreSQL."""
-    if request.param == "sqlite":
-        yield state_url
-        return
-    with fresh_database(request.getfixturevalue("server_url")) as url:
+    with store_url(request, tmp_path) as url:
         yield url
 
 

@@ -19,7 +19,7 @@ import pytest
 from alembic import command
 from api_fixtures import apply_tree, make_workspace, write_tree
 from fastapi.testclient import TestClient
-from pg_server import fresh_database
+from pg_server import store_url
 from sqlalchemy import text
 
 from devskyy.adapters import store_schema
@@ -39,11 +39,7 @@ HEALTH = "/api/agents/orchestrator/health"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-        return
-    server_url = request.getfixturevalue("server_url")
-    with fresh_database(server_url) as fresh:
+    with store_url(request, tmp_path) as fresh:
         yield fresh
 
 

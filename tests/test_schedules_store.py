@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg_server import fresh_database
+from pg_server import store_url
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.schedule_store import (
@@ -31,13 +31,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ScheduleSt
     if request.param == "memory":
         yield MemoryScheduleStore()
         return
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path / 's.db'}")
-        yield SqlScheduleStore(engine)
-        engine.dispose()
-        return
-    server = request.getfixturevalue("server_url")
-    with fresh_database(server) as url:
+    with store_url(request, tmp_path) as url:
         engine = open_engine(url)
         yield SqlScheduleStore(engine)
         engine.dispose()

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pg_server import fresh_database
+from pg_server import store_url
 
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.security_memory import MemorySecurityStore
@@ -33,15 +33,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SecuritySt
     if request.param == "memory":
         yield MemorySecurityStore()
         return
-    if request.param == "postgres":
-        with fresh_database(request.getfixturevalue("server_url")) as url:
-            engine = open_engine(url)
-            yield SqlSecurityStore(engine)
-            engine.dispose()
-        return
-    engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    yield SqlSecurityStore(engine)
-    engine.dispose()
+    with store_url(request, tmp_path) as url:
+        engine = open_engine(url)
+        yield SqlSecurityStore(engine)
+        engine.dispose()
 
 
 KEY = ApiKeyRecord("abcdefghijkl", "alice", "operator", "f" * 64, 10.0, 100.0)
