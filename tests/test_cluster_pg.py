@@ -26,7 +26,7 @@ import pytest
 from api_fixtures import answers, free_port, make_workspace, subprocess_env, write_tree
 from pg_server import fresh_database
 from security_helpers import shipped_roles
-from test_watch_daemon import Daemon, _message
+from watch_process import Daemon, message
 
 from devskyy.adapters.daemon_lock import process_state
 from devskyy.adapters.db import open_engine
@@ -283,16 +283,16 @@ def test_a_standby_daemon_takes_over_from_a_killed_leader(cluster: Cluster) -> N
     leader = Daemon(cluster.root, *args, env=cluster.env)
     standby: Daemon | None = None
     try:
-        leader.wait_for(_message("watching"), timeout=60)
+        leader.wait_for(message("watching"), timeout=60)
         standby = Daemon(cluster.root, *args, env=cluster.env)
-        waiting = standby.wait_for(_message("standing by"), timeout=60)
+        waiting = standby.wait_for(message("standing by"), timeout=60)
         assert waiting["holder_pid"] == leader.proc.pid
         os.kill(leader.proc.pid, signal.SIGKILL)
         killed = time.monotonic()
-        took = standby.wait_for(_message("took over the daemon lease"), timeout=20)
+        took = standby.wait_for(message("took over the daemon lease"), timeout=20)
         assert time.monotonic() - killed < 3.0
         assert took["previous_pid"] == leader.proc.pid
-        standby.wait_for(_message("watching"), timeout=30)
+        standby.wait_for(message("watching"), timeout=30)
         assert standby.stop() == 0
         assert leader.stop() == -signal.SIGKILL
     finally:
