@@ -6,7 +6,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from test_watch_daemon import Daemon, _cli, _message, env, tree  # noqa: F401  (fixtures)
+from test_watch_daemon import _cli, env, tree  # noqa: F401  (fixtures)
+from watch_process import Daemon, message
 
 
 def test_a_rejected_start_names_the_revision_that_keeps_running(
@@ -18,8 +19,8 @@ def test_a_rejected_start_names_the_revision_that_keeps_running(
     manifest.write_text(manifest.read_text().replace("priority: medium", "priority: urgent"))
     daemon = Daemon(tree, "manifests", "--debounce", "0.1", env=env)
     try:
-        rejected = daemon.wait_for(_message("change rejected"))
-        watching = daemon.wait_for(_message("watching"))
+        rejected = daemon.wait_for(message("change rejected"))
+        watching = daemon.wait_for(message("watching"))
     finally:
         assert daemon.stop(signal.SIGTERM) == 0
     assert rejected["reason"] == "start"
