@@ -78,8 +78,11 @@ class RunServices(Protocol):
         """The Agent manifest of ``name`` in live state, if any."""
         ...
 
-    def agent_defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
-        """The agent's declared retry policy and timeout (None: not declared)."""
+    def agent_defaults(
+        self, name: str, manifest: Agent | None
+    ) -> tuple[RetryPolicy | None, float | None]:
+        """The agent's declared retry policy and timeout (None: not declared), from its
+        manifest (``agent_manifest``, looked up once by the caller) or the orchestrator."""
         ...
 
 

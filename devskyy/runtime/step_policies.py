@@ -36,7 +36,7 @@ class StepPolicies:
 
     def _defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
         if name not in self.defaults:
-            self.defaults[name] = self.engine.agent_defaults(name)
+            self.defaults[name] = self.engine.agent_defaults(name, self.agent(name))
         return self.defaults[name]
 
     def retry(self, spec: StepSpec, agent: str) -> RetryPolicy:

@@ -242,9 +242,11 @@ class WorkflowEngine:
     def agent_manifest(self, name: str) -> Agent | None:
         return self.agents(name)
 
-    def agent_defaults(self, name: str) -> tuple[RetryPolicy | None, float | None]:
-        """The agent's retry policy and timeout: its manifest's, else the caller's."""
-        manifest = self.agents(name)
+    def agent_defaults(
+        self, name: str, manifest: Agent | None
+    ) -> tuple[RetryPolicy | None, float | None]:
+        """The agent's retry policy and timeout: its manifest's (``agent_manifest``), else
+        the caller's."""
         if manifest is not None:
             return RetryPolicy.from_spec(manifest.spec.retry), manifest.spec.timeout_seconds
         return self._defaults(name) if self._defaults is not None else (None, None)
