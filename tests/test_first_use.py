@@ -127,15 +127,19 @@ def test_an_agent_package_off_the_python_path_says_how_to_put_it_there(tmp_path:
     script = Path(sys.executable).parent / "devskyy"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env["DEVSKYY_ALLOWED_MODULES"] = "mycompany"
-    done = subprocess.run(
-        [str(script), "validate", "--check-agents", "manifests"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+
+    def validate() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), "validate", "--check-agents", "manifests"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    done = validate()
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
         "manifests/greeter.yaml:5:3: spec.module: cannot import "
@@ -144,15 +148,7 @@ def test_an_agent_package_off_the_python_path_says_how_to_put_it_there(tmp_path:
         "manifests: 1 problem\n"
     )
     env["PYTHONPATH"] = str(tmp_path)  # as the hint says: then it is found
-    again = subprocess.run(
-        [str(script), "validate", "--check-agents", "manifests"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = validate()
     assert (again.returncode, again.stderr) == (0, ""), again.stderr
 
 
