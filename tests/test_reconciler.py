@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from sqlalchemy import Engine, select
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import open_engine
 from devskyy.adapters.git_info import GitInfo, git_info
 from devskyy.adapters.state_store import SqlStateStore, resources_table
 from devskyy.errors import ManifestError, RevisionNotFound, StateError
@@ -45,13 +43,6 @@ def tree(tmp_path: Path) -> Path:
     write_agent(root, "scanner", "high")
     write_agent(root, "fixer", deps="[scanner]")
     return root
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

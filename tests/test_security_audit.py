@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from security_helpers import shipped_roles
 from sqlalchemy import Engine, text
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import open_engine
 from devskyy.adapters.security_memory import MemorySecurityStore
 from devskyy.core.audit import GENESIS, chain, verify
 from devskyy.core.keys import make_key
@@ -74,13 +70,6 @@ def _manager(engine: Engine, clock: FakeClock) -> SecurityManager:
     sm.check_permission("agent0", "keys", "write")
     sm.flush()
     return sm
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    yield engine
-    engine.dispose()
 
 
 def test_sql_update_is_named(engine: Engine, clock: FakeClock) -> None:

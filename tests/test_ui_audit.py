@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from devskyy.adapters.clock import FakeClock
-from devskyy.adapters.db import open_engine
 from devskyy.adapters.security_memory import MemorySecurityStore
 from devskyy.adapters.security_store import AuditScan, SecurityStore, SqlSecurityStore
 from devskyy.core.audit import ChainReport, missing_revisions, revisions_problem, verify
@@ -55,13 +54,6 @@ def spy(store: SecurityStore, monkeypatch: pytest.MonkeyPatch) -> Scans:
 
     monkeypatch.setattr(store, "audit_scan", scan)
     return scans
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = open_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    yield engine
-    engine.dispose()
 
 
 def sql(engine: Engine, statement: str) -> None:
