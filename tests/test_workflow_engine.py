@@ -112,6 +112,9 @@ class FakeCaller:
         del name
         return None  # every scripted agent is there from the start
 
+    def generation(self) -> int:
+        return 0  # the scripted agents never change
+
     def plan(
         self,
         name: str,

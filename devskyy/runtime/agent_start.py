@@ -206,6 +206,10 @@ class WaitingCaller:
             name, timeout=timeout, priority=priority, retry=retry, breakers=breakers, **hooks
         )
 
+    def generation(self) -> int:
+        """The orchestrator's: changes whenever the registered agents change."""
+        return self.orchestrator.generation()
+
     def resolve(self, capability: str) -> str:
         """The agent to call for a capability (``Orchestrator.resolve``)."""
         return self.orchestrator.resolve(capability)

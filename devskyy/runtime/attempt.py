@@ -112,7 +112,9 @@ class Plan:
     rank: int = 0
     deadline: float | None = None
     deadline_reason: str = "the deadline leaves no time to retry"
-    deadline_error: str | None = None
+    # The StepTimeout message once the deadline has passed; a callable makes it only then
+    # (a plan shared by many workflow steps names the step whose attempt it refuses).
+    deadline_error: str | Callable[[], str] | None = None
     observe: Observer | None = None
     on_retry: Callable[[int, Exception, float], None] | None = None
     before_attempt: Callable[[int], None] | None = None
@@ -320,7 +322,10 @@ def _limit(plan: Plan, now: float) -> float | None:
     if plan.deadline is not None:
         left = plan.deadline - now
         if left <= 0:
-            raise StepTimeout(plan.deadline_error or f"{plan.label}: the deadline has passed")
+            error = plan.deadline_error
+            if callable(error):
+                error = error()
+            raise StepTimeout(error or f"{plan.label}: the deadline has passed")
         limit = None if limit is None else min(limit, left)
     return limit
 

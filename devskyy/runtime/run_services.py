@@ -53,6 +53,11 @@ class AgentCaller(Protocol):
         ``NotFound`` when it is not registered."""
         ...
 
+    def generation(self) -> int:
+        """A number that changes whenever the registered agents change: a run session
+        reuses the plan it made for an agent until it does."""
+        ...
+
     def ready(self, name: str) -> asyncio.Event | None:
         """While agent ``name`` is still starting (in the background), the event set when
         its start has ended; None when it is not starting."""

@@ -125,7 +125,10 @@ class LocalStepRunner:
         self.counts = counts or RunnerCounts()
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        with self.counts.counting(self.name):  # one coroutine: no layer more per attempt
+        # The outcome is counted as ``RunnerCounts.counting`` does, written out: no
+        # context manager object per attempt on the per-step path.
+        counts = self.counts
+        try:
             replicas = self._replicas(name)
             if len(replicas) == 1:
                 replica = replicas[0]
@@ -137,7 +140,15 @@ class LocalStepRunner:
                 result = await replica.agent.execute_core_function(**inputs)
             finally:
                 replica.finished_one()
-            return self._checked(name, replica, result)
+            output = self._checked(name, replica, result)
+        except Exception:
+            counts.add(self.name, "error")
+            raise
+        except BaseException:
+            counts.add(self.name, "cancelled")
+            raise
+        counts.add(self.name, "ok")
+        return output
 
     @staticmethod
     def _checked(name: str, replica: Replica, result: object) -> dict[str, Any]:

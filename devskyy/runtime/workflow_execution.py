@@ -55,7 +55,7 @@ from devskyy.runtime.run_services import (
     RunServices,
 )
 from devskyy.runtime.run_services import describe as _describe
-from devskyy.runtime.step_context import enter_step
+from devskyy.runtime.step_context import current_step, enter_step
 from devskyy.runtime.step_inputs import StepInputs, checked_output, with_capability
 from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
@@ -110,6 +110,9 @@ class RunExecution:
         self.deadline = self.clock.monotonic() + workflow.spec.timeout_seconds
         self.timed_out = False
         self.policies = StepPolicies(engine, workflow.name)
+        self.priority = workflow.spec.priority
+        # The plan shared by an agent's steps (see _plan), with the callers' generation.
+        self.plans: dict[str, tuple[int, Plan]] = {}
         # Per running step: the runner's note of its current attempt (the worker).
         self.notes: dict[str, AttemptNote] = {}
         # The runner's backend went away (RunnerLost): the run stops, resumable.
@@ -273,38 +276,46 @@ class RunExecution:
     def _plan(self, spec: StepSpec, agent: str, attempt: Attempt) -> tuple[Plan, Attempt]:
         """The step's one plan: the agent's (breaker, priority slot, timeout, metrics) with
         the step's retry, own breaker and the workflow's deadline; and what each attempt
-        calls."""
-        name = spec.name
+        calls.
 
-        def on_retry(_attempt: int, exc: Exception, delay: float) -> None:
-            self._retry_wait(name, exc, delay)
-
-        def before_attempt(_attempt: int) -> None:
-            self._attempt_started(name, self.dag.start(name))
-            self.wakeup.set()
-
-        timeout = self.policies.timeout(spec, agent, math.inf)
-        priority = self.workflow.spec.priority
+        The steps of an agent that set no retry, timeout or breaker of their own share one
+        plan per session (until the registered agents change): its hooks and its deadline
+        error name the step from the step's task context (``enter_step``), where the
+        executor calls them.
+        """
         caller = self.engine.caller
+        own = (
+            spec.retry is not None
+            or spec.timeout_seconds is not None
+            or spec.circuit_breaker is not None
+        )
+        generation = caller.generation()
+        if not own:
+            shared = self.plans.get(agent)
+            if shared is not None and shared[0] == generation:
+                return shared[1], attempt
+        timeout = self.policies.timeout(spec, agent, math.inf)
         retry = self.policies.retry(spec, agent)
         breakers = self.policies.breakers(spec)
-        deadline_error = f"step {name!r}: workflow timed out"
         try:
             plan = caller.plan(
                 agent,
                 timeout=timeout,
-                priority=priority,
+                priority=self.priority,
                 retry=retry,
                 breakers=breakers,
                 deadline=self.deadline,
                 deadline_reason=DEADLINE_REASON,
-                deadline_error=deadline_error,
-                on_retry=on_retry,
-                before_attempt=before_attempt,
+                deadline_error=self._deadline_error,
+                on_retry=self._on_retry,
+                before_attempt=self._before_attempt,
             )
-            return plan, attempt
         except NotFound:
             pass
+        else:
+            if not own:
+                self.plans[agent] = (generation, plan)
+            return plan, attempt
 
         # Not registered: still starting (every attempt waits for its start to end), or
         # it did not start; every attempt looks the agent up again, as a call does, and
@@ -313,20 +324,38 @@ class RunExecution:
             started = caller.ready(agent)
             if started is not None:
                 await started.wait()
-            plan = caller.plan(agent, timeout=timeout, priority=priority)
+            plan = caller.plan(agent, timeout=timeout, priority=self.priority)
             return await self.engine.executor.once(attempt, plan)
 
         step = Plan(
-            f"step {name!r}",
+            f"step {spec.name!r}",
             retry,
             breakers=breakers,
             deadline=self.deadline,
             deadline_reason=DEADLINE_REASON,
-            deadline_error=deadline_error,
-            on_retry=on_retry,
-            before_attempt=before_attempt,
+            deadline_error=self._deadline_error,
+            on_retry=self._on_retry,
+            before_attempt=self._before_attempt,
         )
         return step, late
+
+    @staticmethod
+    def _step_name() -> str:
+        """The step whose task is running (the plan's hooks run in it)."""
+        ref = current_step()
+        assert ref is not None  # every step task enters its step first
+        return ref.step
+
+    def _on_retry(self, _attempt: int, exc: Exception, delay: float) -> None:
+        self._retry_wait(self._step_name(), exc, delay)
+
+    def _before_attempt(self, _attempt: int) -> None:
+        name = self._step_name()
+        self._attempt_started(name, self.dag.start(name))
+        self.wakeup.set()
+
+    def _deadline_error(self) -> str:
+        return f"step {self._step_name()!r}: workflow timed out"
 
     def _retry_wait(self, name: str, exc: Exception, delay: float) -> None:
         now = self.clock.now()
@@ -349,9 +378,7 @@ class RunExecution:
 
     async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
         name = spec.name
-        note = self.notes[name] = AttemptNote(
-            self.workflow.spec.priority, agent=self.policies.agent(agent)
-        )
+        note = self.notes[name] = AttemptNote(self.priority, agent=self.policies.agent(agent))
         runner = self.engine.caller.runner
 
         async def attempt() -> dict[str, Any]:
