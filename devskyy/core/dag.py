@@ -69,6 +69,9 @@ class Advance(NamedTuple):
     skipped: tuple[tuple[str, str], ...] = ()
 
 
+_NOTHING = Advance()
+
+
 def nodes_of(workflow: Workflow) -> tuple[StepNode, ...]:
     """The state-machine nodes of a Workflow manifest, in manifest order."""
     return tuple(StepNode(s.name, tuple(s.needs), s.trigger) for s in workflow.spec.steps)
@@ -187,16 +190,28 @@ class DagProgress:
 
     def advance(self) -> Advance:
         """Decide every step whose needs are final: ready or skipped (skips cascade)."""
+        if not self._candidates:
+            return _NOTHING  # a run's loop asks every turn; most turns decide nothing
         ready: list[str] = []
         skipped: list[tuple[str, str]] = []
+        status = self._status
+        succeeded = StepStatus.SUCCEEDED
         while self._candidates:
             batch, self._candidates = self._candidates, []
             for name in batch:
-                if self._status[name] is not StepStatus.PENDING:
+                if status[name] is not StepStatus.PENDING:
                     continue
-                reason = self._skip_reason(self._nodes[name])
+                node = self._nodes[name]
+                reason: str | None = None
+                if node.trigger is not Trigger.ALL_SUCCEEDED or self.failed_any:
+                    reason = self._skip_reason(node)
+                else:  # the common case: every need succeeded, nothing failed yet
+                    for need in node.needs:
+                        if status[need] is not succeeded:
+                            reason = self._skip_reason(node)
+                            break
                 if reason is None:
-                    self._status[name] = StepStatus.READY
+                    status[name] = StepStatus.READY
                     ready.append(name)
                 else:
                     self._finish(name, StepStatus.SKIPPED)
@@ -231,9 +246,12 @@ class DagProgress:
 
     def start(self, name: str) -> int:
         """A ready (or retry-waiting) step starts an attempt; returns the attempt number."""
-        self._expect(name, StepStatus.READY, StepStatus.RETRY_WAIT)
+        now = self._status.get(name)
+        if now is not StepStatus.READY and now is not StepStatus.RETRY_WAIT:
+            self._expect(name, StepStatus.READY, StepStatus.RETRY_WAIT)  # raises
         self._status[name] = StepStatus.RUNNING
-        self._retry_at.pop(name, None)
+        if self._retry_at:
+            self._retry_at.pop(name, None)
         self._attempts[name] += 1
         return self._attempts[name]
 
@@ -245,7 +263,8 @@ class DagProgress:
 
     def succeed(self, name: str) -> None:
         """The running step succeeded."""
-        self._expect(name, StepStatus.RUNNING)
+        if self._status.get(name) is not StepStatus.RUNNING:
+            self._expect(name, StepStatus.RUNNING)  # raises
         self._finish(name, StepStatus.SUCCEEDED)
 
     def fail(self, name: str, reason: str | None = None) -> None:
@@ -271,7 +290,8 @@ class DagProgress:
 
     def _finish(self, name: str, status: StepStatus) -> None:
         self._status[name] = status
-        self._retry_at.pop(name, None)
+        if self._retry_at:
+            self._retry_at.pop(name, None)
         self._unfinished -= 1
         for dependent in self._dependents[name]:
             self._waiting[dependent] -= 1

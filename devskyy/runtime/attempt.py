@@ -136,7 +136,9 @@ class AttemptExecutor:
             watch = self._watch = _Watch(loop)
         return watch
 
-    async def once(self, call: Callable[[], Awaitable[T]], plan: Plan) -> T:
+    async def once(  # noqa: PLR0915 - one coroutine for the attempt (see the docstring)
+        self, call: Callable[[], Awaitable[T]], plan: Plan
+    ) -> T:
         """ONE attempt of ``call`` under ``plan``; raises what the attempt raised.
 
         One coroutine for the whole attempt (gate, deadline, breakers, timeout, outcome):
@@ -148,8 +150,10 @@ class AttemptExecutor:
         try:
             clock = self.clock
             now = clock.monotonic()
-            limit = _limit(plan, now)
-            admitted = _admit(plan, now)
+            limit = plan.timeout if plan.deadline is None else _limit(plan, now)
+            breakers = plan.breakers
+            # Breakers that are all closed admit every call unchanged (the usual case).
+            admitted = breakers if _all_closed(breakers) else _admit(plan, now)
             outcome = "cancelled"
             error: BaseException | None = None
             timer: list[object] | None = None  # this attempt's entry in the loop's timer
@@ -157,11 +161,14 @@ class AttemptExecutor:
             if limit is not None:
                 # asyncio.timeout's semantics on the executor's one timer (see _Watch):
                 # only our own cancel becomes StepTimeout.
-                watch = self._watch_here()
-                task = asyncio.current_task(watch.loop)
+                task = asyncio.current_task()
                 assert task is not None  # an attempt always runs in a task
+                loop = task.get_loop()
+                found = self._watch
+                watch = found if found is not None and found.loop is loop else _Watch(loop)
+                self._watch = watch
                 cancelling = task.cancelling()
-                timer = watch.add(watch.loop.time() + limit, task)
+                timer = watch.add(loop.time() + limit, task)
             try:
                 result = await call()
                 outcome = "ok"
@@ -183,7 +190,8 @@ class AttemptExecutor:
                 if timer is not None:
                     watch.stop(timer)
                 end = clock.monotonic()
-                _settle(admitted, outcome, end)
+                if admitted:
+                    _settle(admitted, outcome, end)
                 if plan.observe is not None:
                     _observe(plan.observe, end - now, outcome, error)
         finally:
@@ -289,11 +297,21 @@ class _Watch:
             self._arm(heap[0][0])  # type: ignore[arg-type]
 
 
-def _settle(admitted: list[BreakerCell], outcome: str, end: float) -> None:
+def _all_closed(breakers: Sequence[BreakerCell]) -> bool:
+    """Whether every breaker is closed (a loop: no generator per attempt, as all() has)."""
+    for cell in breakers:  # noqa: SIM110 - see the docstring
+        if cell.breaker.state is not CLOSED:
+            return False
+    return True
+
+
+def _settle(admitted: Sequence[BreakerCell], outcome: str, end: float) -> None:
     """Every admitted breaker counts the outcome: a failure only for ``Fault.AGENT``
     (``error``), nothing for cancellation, a success otherwise."""
     for cell in admitted:
         breaker = cell.breaker
+        if outcome == "ok" and breaker.state is CLOSED and not breaker.failures:
+            continue  # a success changes nothing here (the usual case)
         if outcome == "error":
             cell.breaker = breaker.on_failure(end)
         elif outcome == "cancelled":
