@@ -132,7 +132,9 @@ class Progress:
         self.drawn = 0
         self.last_draw = float("-inf")
         self.lock = threading.Lock()  # an agent may report from a worker thread
-        self.pending: list[str] = []
+        # Text, or a step change whose line is made when written (in one pass per write:
+        # a 1,000-step run's lines are made 40 at a time, not one per engine turn).
+        self.pending: list[str | StepRecord] = []
         self.queued = False  # a write of the collected text is queued on the loop
         self.last_write = float("-inf")
         self.marks: dict[str, str] = {}  # status -> its padded (painted) column, made once
@@ -145,7 +147,8 @@ class Progress:
 
     def _flush(self) -> None:
         if self.pending:
-            text = "".join(self.pending)
+            line = self._line
+            text = "".join([p if isinstance(p, str) else line(p) for p in self.pending])
             self.pending.clear()
             self.last_write = self.monotonic()
             self.write(text)
@@ -212,7 +215,7 @@ class Progress:
     def __call__(self, run: RunRecord, step: StepRecord) -> None:
         with self.lock:
             self._clear()
-            self._line(step)
+            self.pending.append(step)  # its line is made when written (_flush)
             if self.live:  # the running steps' lines at the bottom: a terminal's alone
                 if step.status is not StepStatus.RUNNING:
                     self.running.pop(step.name, None)
@@ -222,7 +225,8 @@ class Progress:
                 self._draw()
             self._settle()
 
-    def _line(self, step: StepRecord) -> None:
+    def _line(self, step: StepRecord) -> str:
+        """The line of one step change."""
         status: str = step.status  # a StrEnum: its text, without the .value property
         detail = ""
         if status == "running":
@@ -237,7 +241,7 @@ class Progress:
         elif status == "skipped" and step.reason:
             detail = step.reason
         mark = self._mark(status)
-        self.pending.append(f"  {step.name:<20} {mark} {detail}".rstrip() + "\n")
+        return f"  {step.name:<20} {mark} {detail}".rstrip() + "\n"
 
 
 def _flushed(listener: Progress | None) -> None:
