@@ -80,3 +80,21 @@ def test_invalid_trackers() -> None:
         CallTracker(window=0)
     with pytest.raises(ValueError, match=r"^ewma_alpha must be in \(0, 1\], not 0.0$"):
         CallTracker(ewma_alpha=0.0)
+
+
+@pytest.mark.parametrize(("window", "alpha"), [(100, 0.1), (25, 0.1), (10, 0.1), (5, 0.5)])
+def test_error_rate_baseline_is_the_window_before_its_recent_calls(
+    window: int, alpha: float
+) -> None:
+    """The baseline the error-rate limit starts from: the calls of the window before its
+    most recent ``round(2 / alpha) - 1`` ones (none when the window is not longer)."""
+    tracker = CallTracker(window=window, ewma_alpha=alpha, min_samples=1)
+    span = round(2 / alpha) - 1
+    calls: list[bool] = []
+    for i in range(300):
+        ok = (i * 7919) % 13 > (3 if i < 150 else 9)  # an error episode in the second half
+        tracker.record(0.01, ok, float(i))
+        calls.append(not ok)
+        kept = calls[-window:]
+        before = kept[: max(0, len(kept) - span)]
+        assert tracker._baseline() == (len(before), sum(before)), i

@@ -25,6 +25,7 @@ Two detectors run on every recorded call, each against the window *before* the c
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -156,9 +157,9 @@ class CallTracker:
     _sumsq: float = field(default=0.0, init=False, repr=False)
     _appends: int = field(default=0, init=False, repr=False)
     _span: int = field(default=19, init=False, repr=False)
-    _reference_errors: int = field(default=0, init=False, repr=False)
-    _recent: deque[bool] = field(init=False, repr=False)
-    _reference: deque[bool] = field(init=False, repr=False)
+    # Errors in the window, kept as calls come and go (the baseline's count is made
+    # from it only when the error rate needs a baseline: see _baseline).
+    _window_errors: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.window < 1:
@@ -169,8 +170,6 @@ class CallTracker:
         self._errors = deque(maxlen=self.window)
         self._anomalies = deque(maxlen=self.keep_anomalies)
         self._span = round(2 / self.ewma_alpha) - 1
-        self._recent = deque()
-        self._reference = deque()
 
     @property
     def latency_alarm(self) -> bool:
@@ -210,8 +209,8 @@ class CallTracker:
         # The limit is never below the floored baseline, so a small EWMA cannot alarm.
         alarm = False
         if enough and ewma > self.min_error_rate:
-            reference = len(self._reference)
-            observed = self._reference_errors / reference if reference else 0.0
+            reference, reference_errors = self._baseline()
+            observed = reference_errors / reference if reference else 0.0
             base = min(max(observed, self.min_error_rate), 0.999)
             limit = ewma_upper_limit(base, alpha, self.ewma_limit)
             alarm = ewma > limit
@@ -242,7 +241,11 @@ class CallTracker:
             total -= old
             squares -= old * old
         durations.append(duration)
-        self._errors.append(error)
+        errors = self._errors
+        if len(errors) == window:
+            self._window_errors -= errors[0]
+        errors.append(error)
+        self._window_errors += error
         self._appends += 1
         if self._appends % window == 0:
             total = math.fsum(durations)
@@ -251,18 +254,16 @@ class CallTracker:
             total += duration
             squares += duration * duration
         self._sum, self._sumsq = total, squares
-        # The error baseline: the window minus its most recent ``span`` calls, counted as
-        # calls move from the recent part into the reference part and then out.
-        recent = self._recent
-        recent.append(error)
-        if len(recent) > self._span:
-            moved = recent.popleft()
-            capacity = window - self._span
-            if capacity > 0:
-                if len(self._reference) == capacity:
-                    self._reference_errors -= self._reference.popleft()
-                self._reference.append(moved)
-                self._reference_errors += moved
+
+    def _baseline(self) -> tuple[int, int]:
+        """The error baseline: the calls of the window before its most recent ``span``
+        ones, and how many of them failed."""
+        errors = self._errors
+        calls = len(errors) - self._span
+        if calls <= 0:
+            return 0, 0
+        recent = sum(itertools.islice(reversed(errors), self._span))
+        return calls, self._window_errors - recent
 
     def snapshot(self) -> StatsSnapshot:
         durations = list(self._durations)
