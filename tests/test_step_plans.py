@@ -1,7 +1,8 @@
 """A run session's plans: the steps of one agent share one (workflow_execution._plan).
 
-The shared plan's hooks and deadline error name the step whose task runs them, and a
-step after the registered agents changed gets a plan of the agent as it is now.
+The shared plan's hooks and deadline error name the step whose task runs them, a step
+after the registered agents changed gets a plan of the agent as it is now, and an
+attempt (the runner's own coroutine) whose runner is lost stops the run, resumable.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from fake_agents import RecordingAgent
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.run_store import MemoryRunStore
+from devskyy.errors import RunnerLost
 from devskyy.model.manifests import Workflow
-from devskyy.model.runs import StepStatus
+from devskyy.model.runs import RunStatus, StepStatus
 from devskyy.runtime.agent import AgentContext
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.workflows import WorkflowEngine
@@ -99,3 +102,41 @@ def test_a_shared_plan_names_the_step_its_deadline_refuses(clock: FakeClock) -> 
     assert record.step("hold").status is StepStatus.SUCCEEDED  # 20 s on the fake clock
     assert record.step("first").error == "StepTimeout: step 'first': workflow timed out"
     assert record.step("second").error == "StepTimeout: step 'second': workflow timed out"
+
+
+class LostRunner:
+    """A step runner whose backend is gone: every attempt raises RunnerLost."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        self.attempts += 1
+        raise RunnerLost(f"the backend of {name!r} is gone")
+
+
+@pytest.mark.parametrize(("retry", "events"), [(3, ["retry_wait"]), (1, [])])
+def test_a_lost_runner_stops_the_run_resumable_instead_of_spending_retries(
+    clock: FakeClock, retry: int, events: list[str]
+) -> None:
+    runner = LostRunner()
+    orch = Orchestrator(clock, runner=runner)
+    store = MemoryRunStore()
+    wf = workflow([{"name": "a", "agent": "f", "retry": {"maxAttempts": retry}}])
+    engine = WorkflowEngine(orch, store, clock, {"wf": wf}.get)
+
+    async def scenario() -> str:
+        assert await orch.register_agent(recording("f", clock))
+        record = engine.create("wf", {})
+        with pytest.raises(RunnerLost, match=r"^the backend of 'f' is gone$"):
+            await engine.execute(record)
+        return record.id
+
+    run_id = asyncio.run(scenario())
+    assert runner.attempts == 1
+    stopped = store.get(run_id)
+    assert stopped.status is RunStatus.INTERRUPTED
+    assert stopped.error == "RunnerLost: the backend of 'f' is gone"
+    assert stopped.step("a").status is StepStatus.PENDING
+    ended = [e.status.value for e in store.events(run_id) if e.status is not StepStatus.RUNNING]
+    assert ended == events

@@ -347,6 +347,8 @@ class RunExecution:
         return ref.step
 
     def _on_retry(self, _attempt: int, exc: Exception, delay: float) -> None:
+        if isinstance(exc, RunnerLost):
+            self.lost = exc  # the loop stops the run instead of waiting for the retry
         self._retry_wait(self._step_name(), exc, delay)
 
     def _before_attempt(self, _attempt: int) -> None:
@@ -381,7 +383,9 @@ class RunExecution:
         note = self.notes[name] = AttemptNote(self.priority, agent=self.policies.agent(agent))
         runner = self.engine.caller.runner
 
-        async def attempt() -> dict[str, Any]:
+        def attempt() -> Awaitable[dict[str, Any]]:
+            # The runner's own coroutine is the attempt (no layer more per step); a
+            # RunnerLost it raises stops the run (``_on_retry``, or below when not retried).
             note.attempt = self.dag.attempts(name)
             note.worker = None
             # The limit the executor sets (the step's timeout, never past the deadline):
@@ -389,12 +393,7 @@ class RunExecution:
             note.timeout = self.policies.timeout(
                 spec, agent, self.deadline - self.clock.monotonic()
             )
-            try:
-                return await runner.run_attempt(agent, dict(inputs))
-            except RunnerLost as exc:
-                self.lost = exc  # the loop stops the run (the attempt is still recorded)
-                self.wakeup.set()
-                raise
+            return runner.run_attempt(agent, dict(inputs))
 
         try:
             # A resumed step gets a fresh retry budget: attempts count in this session.
@@ -408,7 +407,9 @@ class RunExecution:
                 output = self._output(spec, agent, done.result)
                 self.completions.append(_Outcome(name, output=output))
             elif isinstance(done.error, RunnerLost):
-                pass  # not an outcome: the step runs again when the run is resumed
+                # Not an outcome: the loop stops the run (the attempt is still recorded)
+                # and the step runs again when the run is resumed.
+                self.lost = done.error
             else:
                 if self.clock.monotonic() >= self.deadline:
                     self.timed_out = True
