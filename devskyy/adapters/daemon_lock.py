@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.db import metadata
+from devskyy.adapters.processes import DEAD, alive, process_state
 from devskyy.errors import StateError
 
 DEFAULT_TTL = 10.0
@@ -75,47 +76,8 @@ class LockHeld(StateError):
         )
 
 
-_DEAD = ("Z", "X", "x")  # zombie, dead (two spellings across kernel versions)
-
-
 class LeaseLost(StateError):
     """This daemon's lease was taken over: it must stop applying at once."""
-
-
-def process_state(pid: int) -> str | None:
-    """The one-letter state of ``pid`` from ``/proc`` (``R``, ``S``, ``Z``…), or None.
-
-    None when there is no such process, or no ``/proc`` to ask.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read().decode("ascii", "replace")
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return "?"
-    # The command name is in parentheses and may itself contain ") ": split at the last.
-    _, _, rest = stat.rpartition(")")
-    fields = rest.split()
-    return fields[0] if fields else "?"
-
-
-def alive(pid: int) -> bool:
-    """True when ``pid`` is a running process (not gone, not a zombie or dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists, owned by someone else
-    state = process_state(pid)
-    if state is None:
-        # kill() found it but /proc did not: it exited in between, or there is no /proc
-        # on this system (then kill() is all we can ask).
-        return not os.path.isdir("/proc/self")
-    return state not in _DEAD
 
 
 class DaemonLease:
@@ -144,7 +106,7 @@ class DaemonLease:
             return f"no heartbeat for {age:.1f}s (ttl {self.ttl:g}s)"
         if row.host == self.host and row.pid != self.pid and not alive(row.pid):
             state = process_state(row.pid)
-            return "its process is a zombie" if state in _DEAD else "its process is gone"
+            return "its process is a zombie" if state in DEAD else "its process is gone"
         return None
 
     def try_acquire(self) -> Takeover | None:
