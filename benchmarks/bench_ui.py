@@ -154,7 +154,7 @@ def grow_history(engine: Any, revisions: int, events: int) -> None:
     from sqlalchemy import func, insert, select
 
     from devskyy.adapters.security_store import SqlSecurityStore
-    from devskyy.adapters.state_store import revisions_table
+    from devskyy.adapters.state_sql import revisions_table
     from devskyy.core.audit import GENESIS, chain
     from devskyy.model.security import AuditEvent, EventType, Outcome
 

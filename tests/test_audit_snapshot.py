@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, insert, text
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import open_engine
 from devskyy.adapters.security_store import SqlSecurityStore, append_audit_in
-from devskyy.adapters.state_store import revisions_table
+from devskyy.adapters.state_sql import revisions_table
 from devskyy.core.audit import GENESIS, Checkpoint, chain
 from devskyy.model.security import AuditEvent, AuditRecord, EventType, Outcome
 from devskyy.runtime.security.audit import AuditWriter

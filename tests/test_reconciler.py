@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.git_info import GitInfo, git_info
-from devskyy.adapters.state_store import SqlStateStore, resources_table
+from devskyy.adapters.state_sql import resources_table
+from devskyy.adapters.state_store import SqlStateStore
 from devskyy.errors import ManifestError, RevisionNotFound, StateError
 from devskyy.model.plan import Action, Plan, Revision
 from devskyy.runtime.reconciler import Reconciler, apply_tree, plan_tree, rollback

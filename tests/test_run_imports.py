@@ -41,6 +41,7 @@ NOT_ON_THE_RUN_PATH = (
     "pathspec",
     "psycopg",
     "requests",
+    "sqlalchemy",  # the default store runs on the stdlib driver (adapters/sqlite_engine.py)
     "starlette",
     "uvicorn",
     "yaml",  # manifests are read by validate/plan/apply, not by run
@@ -101,4 +102,58 @@ def test_devskyy_run_starts_without_the_other_commands_libraries(tmp_path: Path)
     assert "devskyy.runtime.security.manager" not in report["modules"]
     for adapter in ("commerce_store", "security_store", "ui_sessions", "schedule_store"):
         assert f"devskyy.adapters.{adapter}" not in report["modules"]
-    assert [m for m in report["modules"] if m.startswith("sqlalchemy.dialects.postgresql")] == []
+
+
+WHOLE_RUN = r"""
+import json, sys
+from devskyy.cli import main
+try:
+    main(["run", "scan_and_fix", "-p", "target_path=proj", "-o", "json"], prog_name="devskyy")
+finally:
+    print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "sqlalchemy")))
+"""
+
+
+def test_a_whole_run_on_the_default_store_never_imports_sqlalchemy(tmp_path: Path) -> None:
+    """Created, recorded step by step and finished through the stdlib driver; then
+    ``runs show`` (SQLAlchemy Core) reads the same run back."""
+    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    shutil.copytree(ROOT / "examples" / "sample_project", tmp_path / "proj")
+    devskyy = str(Path(sys.executable).with_name("devskyy"))
+    applied = subprocess.run(
+        [devskyy, "apply", "manifests"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    done = subprocess.run(
+        [sys.executable, "-c", WHOLE_RUN],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    record_text, imported = done.stdout.strip().rsplit("\n", 1)
+    assert json.loads(imported) == []
+    record = json.loads(record_text)
+    assert record["status"] == "succeeded"
+    shown = subprocess.run(
+        [devskyy, "runs", "show", record["id"], "-o", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    again = json.loads(shown.stdout)
+    assert again["status"] == "succeeded"
+    assert {n: s["status"] for n, s in again["steps"].items()} == {
+        n: s["status"] for n, s in record["steps"].items()
+    }
+    assert again["steps"]["scan"]["output"] == record["steps"]["scan"]["output"]

@@ -26,13 +26,8 @@ from test_workflow_engine import FakeCaller, fail, ok, workflow
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import metadata, open_engine
-from devskyy.adapters.run_store import (
-    RunStore,
-    SqlRunStore,
-    run_step_events_table,
-    run_steps_table,
-    runs_table,
-)
+from devskyy.adapters.run_sql import run_step_events_table, run_steps_table, runs_table
+from devskyy.adapters.run_store import RunStore, SqlRunStore
 from devskyy.runtime.workflows import WorkflowEngine
 
 pytestmark = pytest.mark.slow

@@ -292,7 +292,7 @@ def test_only_hashes_are_stored(
     engine = open_engine(url)
     with engine.connect() as conn:
         dump: list[str] = []
-        for table in inspect(engine).get_table_names():
+        for table in inspect(conn).get_table_names():
             dump.extend(repr(tuple(r)) for r in conn.execute(text(f'SELECT * FROM "{table}"')))
     engine.dispose()
     text_dump = "\n".join(dump)

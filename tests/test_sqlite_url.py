@@ -26,6 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from devskyy.adapters.db import absolute_sqlite_url, open_engine, sqlite_file, state_dir
 from devskyy.adapters.run_store import SqlRunStore
+from devskyy.adapters.sqlite_engine import plain_sqlite_path
 from devskyy.agents.codecheck import backup
 from devskyy.cli import main
 from devskyy.errors import StateError
@@ -40,6 +41,9 @@ from devskyy.runtime.system import open_system
 # the working folder.
 FILES = [
     ("sqlite:///rel.db", "rel.db"),
+    ("sqlite:///my db.db", "my db.db"),
+    ("sqlite:///a@b.db", "a@b.db"),
+    ("sqlite+pysqlite:///{abs}/a+b.db", "{abs}/a+b.db"),
     ("sqlite:///sub/rel.db", "sub/rel.db"),
     ("sqlite:///{abs}/abs.db", "{abs}/abs.db"),
     ("sqlite:///x.db?timeout=5", "x.db"),
@@ -134,6 +138,35 @@ def test_sqlite_file_is_the_file_the_driver_opens(
     assert state_dir(url) == expected.parent
     _mark(expected, url)
     assert _read_mark(url) == url
+
+
+PLAIN = [
+    "sqlite:///rel.db",
+    "sqlite:///sub/rel.db",
+    "sqlite:///{abs}/abs.db",
+    "sqlite:///my db.db",
+    "sqlite:///a@b.db",
+    "sqlite+pysqlite:///{abs}/a+b.db",
+]
+
+
+def test_plain_file_urls_are_read_without_sqlalchemy_as_it_reads_them(
+    places: dict[str, Path],
+) -> None:
+    """``plain_sqlite_path`` (what opens a store without SQLAlchemy) names the file
+    SQLAlchemy's own parsing names, and declines every other form (a query, a URI, an
+    escape, memory), which then goes SQLAlchemy's way."""
+    from devskyy.adapters.db import _file_of, _sqlite_url  # noqa: PLC0415 - the reference
+
+    for url in [_fill(u, places) for u in [f for f, _ in FILES] + NO_FILE + NOT_SQLITE]:
+        plain = plain_sqlite_path(url)
+        if plain is None:
+            continue
+        found = _sqlite_url(url)
+        assert found is not None, url
+        assert plain == _file_of(*found), url
+    accepted = [u for u in [f for f, _ in FILES] + NO_FILE + NOT_SQLITE if plain_sqlite_path(u)]
+    assert sorted(accepted) == sorted(PLAIN)
 
 
 @pytest.mark.parametrize("url", NO_FILE)

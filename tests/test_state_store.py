@@ -12,12 +12,11 @@ from sqlalchemy import Engine, select, text
 from state_store_contract import StoreContract, meta
 
 from devskyy.adapters.db import open_engine
+from devskyy.adapters.state_sql import resources_table, revisions_table
 from devskyy.adapters.state_store import (
     MemoryStateStore,
     SqlStateStore,
     StateStore,
-    resources_table,
-    revisions_table,
 )
 from devskyy.core.plan import canonical, plan
 from devskyy.errors import StateError

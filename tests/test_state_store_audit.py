@@ -7,7 +7,7 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +15,7 @@ from planner_strategies import agent, rs
 from state_store_contract import meta
 
 from devskyy.adapters.db import open_engine
-from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, Transaction
+from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore
 from devskyy.adapters.watcher import MemoryWatcher
 from devskyy.cli import main
 from devskyy.core.plan import plan
@@ -24,6 +24,9 @@ from devskyy.model.plan import Revision
 from devskyy.runtime.daemon import WatchDaemon, WatchSettings
 from devskyy.runtime.reconciler import audit_in_apply
 from devskyy.runtime.system import open_system
+
+if TYPE_CHECKING:
+    from devskyy.adapters.state_store import Transaction
 
 AGENT = """\
 apiVersion: devskyy.dev/v1

@@ -16,20 +16,43 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
-from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SAWarning
-from sqlalchemy.util import asbool
-
 from devskyy.adapters import safe_files
+from devskyy.adapters.sqlite_engine import (
+    SqliteEngine,
+    plain_sqlite_path,
+    schema_revision,
+    sqlite_pragmas,
+)
 from devskyy.errors import StateError, StoredValueTooDeep
 from devskyy.extras import missing_extra_message
 from devskyy.model.jsonlimits import JsonLimitError, bounded_loads
 
-metadata = MetaData()
+if TYPE_CHECKING:
+    from sqlalchemy import Engine, MetaData
+    from sqlalchemy.engine import URL
+    from sqlalchemy.exc import DBAPIError
+
+    metadata: MetaData
+
+# SQLAlchemy is imported where it is used, not here: `devskyy run` on a plain SQLite file
+# never needs it (``adapters.sqlite_engine``), and this module is on its way.
+_metadata: list[MetaData] = []
+
+
+def __getattr__(name: str) -> Any:
+    """``metadata``, the one ``MetaData`` every table module declares its tables on,
+    made when a table module first asks for it (PEP 562)."""
+    if name == "metadata":
+        if not _metadata:
+            from sqlalchemy import MetaData  # noqa: PLC0415 - see above
+
+            _metadata.append(MetaData())
+        return _metadata[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STATE_ENV = "DEVSKYY_STATE_URL"
 DEFAULT_DIR = ".devskyy"
@@ -60,6 +83,10 @@ def _sqlite_url(url: str) -> tuple[URL, bool] | None:
     None for another database, a URL SQLAlchemy cannot parse, or one it refuses to open
     as SQLite (a host or user, a ``uri`` that is not a boolean): opening reports those.
     """
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see the imports
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+    from sqlalchemy.util import asbool  # noqa: PLC0415
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -83,6 +110,9 @@ def sqlite_file(url: str) -> Path | None:
     the driver opens ``file:x.db`` as a plain name, and so does this. A relative path stays
     relative: the driver opens it under the current directory.
     """
+    plain = plain_sqlite_path(url)
+    if plain is not None:
+        return plain
     found = _sqlite_url(url)
     return None if found is None else _file_of(*found)
 
@@ -152,15 +182,6 @@ def _escape(text: str, chars: str) -> str:
     return text
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def open_engine(url: str, *, create: bool = True) -> Engine:
     """An engine for ``url``, its schema checked against this devskyy's migrations.
 
@@ -169,19 +190,33 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     (``adapters/store_schema``). ``create=False`` skips that check (``devskyy migrate``
     makes its own). For SQLite files the parent folder is created, and WAL mode with a
     busy timeout lets a daemon and CLI commands share one file.
+
+    A store at head at a plain file URL is a ``SqliteEngine``: SQLAlchemy's engine is
+    made only when something needs more than a stdlib connection (``adapters.sqlite_engine``).
     """
     # No register_all_tables() here: a store at head needs none of the table modules, and
     # creating or judging one registers them itself (store_schema), so a command imports
     # only the areas it uses (`devskyy run` no commerce, security or UI tables).
-    engine = _create(url)
-    if engine.dialect.name == "sqlite":
+    plain = plain_sqlite_path(url)
+    if plain is not None:
+        _prepare_sqlite_file(plain, url)
+        if create:
+            from devskyy.adapters.store_schema import head  # noqa: PLC0415 - imports db
+
+            handle = SqliteEngine(url, plain)
+            if schema_revision(handle) == head():
+                return cast("Engine", handle)
+            handle.dispose()  # to create, or to refuse with a reason: SQLAlchemy's way
+    engine = sqlalchemy_engine(url)
+    if engine.dialect.name == "sqlite" and plain is None:
         found = _sqlite_url(url)
         # A SQLite URI (uri=true) may open read-only or shared: its file is the user's.
         path = None if found is None or found[1] else _file_of(*found)
         if path is not None:
             _prepare_sqlite_file(path, url)
-        event.listen(engine, "connect", _sqlite_pragmas)
     if create:
+        from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - see the imports
+
         from devskyy.adapters.store_schema import prepare  # noqa: PLC0415 - imports db
 
         try:
@@ -199,8 +234,22 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
+def sqlalchemy_engine(url: str) -> Engine:
+    """SQLAlchemy's engine for ``url``; a SQLite one sets up each connection
+    (``sqlite_pragmas``). No schema check: ``open_engine`` makes it."""
+    from sqlalchemy import event  # noqa: PLC0415 - see the imports
+
+    engine = _create(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", sqlite_pragmas)
+    return engine
+
+
 def _create(url: str) -> Engine:
     """``create_engine``, with a malformed URL or an option the driver ignores refused."""
+    from sqlalchemy import create_engine  # noqa: PLC0415 - see the imports
+    from sqlalchemy.exc import ArgumentError, SAWarning  # noqa: PLC0415
+
     try:
         with warnings.catch_warnings():
             # SQLAlchemy only warns about query options a driver ignores; a store URL
@@ -214,6 +263,8 @@ def _create(url: str) -> Engine:
 
 def engine_url(engine: Engine) -> str:
     """The store URL of ``engine`` for messages: password hidden, ``file:`` not re-quoted."""
+    if isinstance(engine, SqliteEngine):
+        return engine.url_text  # a plain file URL: nothing to hide or re-quote
     return unquote(engine.url.render_as_string(hide_password=True))
 
 
@@ -335,10 +386,12 @@ def store_error_message(
     """
     import sqlite3  # noqa: PLC0415 - only on an error path
 
-    if isinstance(exc, DBAPIError):
-        detail = reason(exc)
-    elif isinstance(exc, sqlite3.Error):
+    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - see the imports
+
+    if isinstance(exc, sqlite3.Error):
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    elif isinstance(exc, DBAPIError):
+        detail = reason(exc)
     else:
         return None
     where = f"the state store {shown_url(url)}" if url else "the state store"
@@ -394,6 +447,11 @@ def _ignore_in_git(folder: Path) -> None:
 
 def shown_url(url: str) -> str:
     """``url`` fit for messages: the password, if any, is replaced by ``***``."""
+    if "@" not in url:
+        return url  # no user part, so no password
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see the imports
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
     try:
         parsed = make_url(url)
         # Rendering re-quotes the database part (file: URIs); only a password needs it.
@@ -403,6 +461,9 @@ def shown_url(url: str) -> str:
 
 
 def _bad_url_message(url: str, exc: Exception) -> str:
+    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see the imports
+    from sqlalchemy.exc import ArgumentError, SAWarning  # noqa: PLC0415
+
     shown = shown_url(url)
     example = "e.g. sqlite:///.devskyy/state.db or postgresql+psycopg://user@host/db"
     if isinstance(exc, ImportError):
@@ -428,11 +489,11 @@ def register_all_tables() -> None:
 # Modules that declare tables on ``metadata``; add yours here.
 TABLE_MODULES: list[str] = [
     "devskyy.adapters.daemon_lock",
-    "devskyy.adapters.run_store",
-    "devskyy.adapters.state_store",
+    "devskyy.adapters.run_sql",
+    "devskyy.adapters.state_sql",
     "devskyy.adapters.security_store",
     "devskyy.adapters.commerce_store",
-    "devskyy.adapters.history_store",
+    "devskyy.adapters.history_sql",
     "devskyy.adapters.task_runs",
     "devskyy.adapters.ui_sessions",
     "devskyy.adapters.schedule_store",

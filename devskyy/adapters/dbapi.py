@@ -5,16 +5,18 @@ writes done per step of a run, per request (the shared rate limiter) or per swee
 through ``raw_transaction`` instead: the pool's connection, an explicit ``BEGIN`` where
 the driver needs one (SQLite: ``BEGIN`` or ``BEGIN IMMEDIATE`` for a transaction that reads
 before it writes; psycopg begins by itself), committed when the body ends, rolled back
-when it raises, the connection always returned to the pool.
+when it raises, the connection always returned to the pool. ``engine`` is SQLAlchemy's
+or a ``SqliteEngine`` (``adapters.sqlite_engine``), whose connections need no SQLAlchemy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @contextmanager

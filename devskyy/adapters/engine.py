@@ -2,18 +2,36 @@
 
 SQLAlchemy is an adapter's business (an import-linter contract keeps it so); the runtime,
 the agents and the entry points pass an open store around as ``devskyy.adapters.engine.Engine``
-without importing SQLAlchemy themselves. ``adapters.db.open_engine`` opens one.
+without importing SQLAlchemy themselves. ``adapters.db.open_engine`` opens one: for a
+plain SQLite file at head a ``SqliteEngine`` that makes SQLAlchemy's engine only on first
+use (``adapters.sqlite_engine``), so importing this module does not import SQLAlchemy;
+``Engine`` itself is SQLAlchemy's class, imported when first asked for (PEP 562), and
+``is_engine`` tells either kind of engine from other values.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
+from typing import TYPE_CHECKING, Any
+
+from devskyy.adapters.sqlite_engine import is_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Engine":
+        from sqlalchemy import Engine  # noqa: PLC0415 - see the module docstring
+
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def safe_url(url: str) -> str:
     """``url`` with any password hidden (``***``), for logs and messages."""
-    return make_url(url).render_as_string(hide_password=True)
+    from devskyy.adapters.db import shown_url  # noqa: PLC0415 - db imports this module's peers
+
+    return shown_url(url)
 
 
-__all__ = ["Engine", "safe_url"]
+__all__ = ["Engine", "is_engine", "safe_url"]

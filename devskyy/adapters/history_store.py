@@ -9,46 +9,10 @@ contract test runs over both. Times come in with the record (only the clock read
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    Double,
-    Engine,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
-    func,
-    insert,
-    select,
-)
-
-from devskyy.adapters.db import metadata
-
-executions_table = Table(
-    "executions",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("task_id", String(32), nullable=False, unique=True),
-    Column("task_type", String(255), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("priority", String(16), nullable=False),
-    Column("started_at", Double, nullable=False),
-    Column("duration", Double, nullable=False),
-    Column("agents", JSON, nullable=False),
-    Column("attempts", JSON, nullable=False),
-    Column("results", JSON, nullable=False),
-    Column("errors", JSON, nullable=False),
-)
-
-execution_agents_table = Table(
-    "execution_agents",
-    metadata,
-    Column("task_id", String(32), ForeignKey("executions.task_id"), primary_key=True),
-    Column("agent", String(63), primary_key=True, index=True),
-)
+if TYPE_CHECKING:
+    from devskyy.adapters.engine import Engine
 
 
 @dataclass(frozen=True)
@@ -111,65 +75,24 @@ class MemoryHistoryStore:
 
 
 class SqlHistoryStore:
-    """Execution records in the SQL store."""
+    """Execution records in the SQL store (through SQLAlchemy Core in ``history_sql``,
+    imported on first use: opening a system for `devskyy run` does not import it)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    # history_sql is imported in each method: on first use, not with this module.
     def append(self, record: ExecutionRecord) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert(executions_table).values(
-                    task_id=record.task_id,
-                    task_type=record.task_type,
-                    status=record.status,
-                    priority=record.priority,
-                    started_at=record.started_at,
-                    duration=record.duration,
-                    agents=list(record.agents),
-                    attempts=dict(record.attempts),
-                    results=dict(record.results),
-                    errors=dict(record.errors),
-                )
-            )
-            if record.agents:
-                conn.execute(
-                    insert(execution_agents_table),
-                    [{"task_id": record.task_id, "agent": a} for a in sorted(set(record.agents))],
-                )
+        from devskyy.adapters.history_sql import append  # noqa: PLC0415
+
+        append(self.engine, record)
 
     def recent(self, limit: int = 100, agent: str | None = None) -> list[ExecutionRecord]:
-        if limit <= 0:
-            return []
-        query = select(executions_table).order_by(executions_table.c.seq.desc()).limit(limit)
-        if agent is not None:
-            query = query.where(
-                executions_table.c.task_id.in_(
-                    select(execution_agents_table.c.task_id).where(
-                        execution_agents_table.c.agent == agent
-                    )
-                )
-            )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [
-            ExecutionRecord(
-                task_id=row["task_id"],
-                task_type=row["task_type"],
-                status=row["status"],
-                priority=row["priority"],
-                started_at=row["started_at"],
-                duration=row["duration"],
-                agents=tuple(row["agents"]),
-                attempts=dict(row["attempts"]),
-                results=dict(row["results"]),
-                errors=dict(row["errors"]),
-            )
-            for row in reversed(rows)
-        ]
+        from devskyy.adapters.history_sql import recent  # noqa: PLC0415
+
+        return recent(self.engine, limit, agent)
 
     def count(self) -> int:
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(select(func.count()).select_from(executions_table)).scalar_one()
-            )
+        from devskyy.adapters.history_sql import count  # noqa: PLC0415
+
+        return count(self.engine)

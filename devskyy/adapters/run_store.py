@@ -1,12 +1,13 @@
 """Durable workflow runs: the ``RunStore`` seam, its SQL store and its in-memory twin.
 
-Three tables on the shared metadata: ``runs`` (one row per run), ``run_steps`` (the
-latest state of each step) and ``run_step_events`` (every attempt start, end, retry and
-skip, in order: what ``DagProgress.restore`` rebuilds a run from). The workflow engine
-writes through ``write(RunWrite)``: one transaction per batch, so a batch of finished
-steps costs one commit (see ``devskyy.runtime.workflows`` for when the engine commits).
-On SQLite the two hot statements go straight through the stdlib driver; other databases
-use SQLAlchemy Core.
+Three tables on the shared metadata (declared in ``run_sql``): ``runs`` (one row per run),
+``run_steps`` (the latest state of each step) and ``run_step_events`` (every attempt
+start, end, retry and skip, in order: what ``DagProgress.restore`` rebuilds a run from).
+The workflow engine writes through ``write(RunWrite)``: one transaction per batch, so a
+batch of finished steps costs one commit (see ``devskyy.runtime.workflows`` for when the
+engine commits). On SQLite, creating a run and writing its steps go straight through the
+stdlib driver; everything else goes through SQLAlchemy Core (``run_sql``, imported on
+first use, so this module does not import SQLAlchemy).
 
 ``owner`` is ``host:pid`` of the process running a run; ``owner_alive`` tells whether
 that process still exists (on this host), which is how a ``running`` run whose process
@@ -22,46 +23,21 @@ stale driver stops. Owners renew ``heartbeat_at`` of all their runs in one state
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
-
-from sqlalchemy import (
-    JSON,
-    Column,
-    Double,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    bindparam,
-    func,
-    insert,
-    select,
-    type_coerce,
-    update,
-)
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devskyy.adapters import failpoints
-from devskyy.adapters.daemon_lock import alive
-from devskyy.adapters.db import (
-    corrupt_json,
-    corrupt_row,
-    engine_url,
-    metadata,
-    store_error_message,
-)
+from devskyy.adapters.db import engine_url, store_error_message
 from devskyy.adapters.dbapi import raw_transaction
+from devskyy.adapters.processes import alive
+from devskyy.adapters.sqlite_engine import backend
 from devskyy.errors import NotFound, StateError
-from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -72,54 +48,9 @@ from devskyy.model.runs import (
     StepStatus,
 )
 
-runs_table = Table(
-    "runs",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("workflow", String(63), nullable=False, index=True),
-    Column("params", JSON(none_as_null=True), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("created_at", Double, nullable=False, index=True),
-    Column("started_at", Double, nullable=True),
-    Column("finished_at", Double, nullable=True),
-    Column("error", Text, nullable=True),
-    Column("owner", String(255), nullable=True),
-    Column("heartbeat_at", Double, nullable=True),
-    Column("generation", Integer, nullable=False, server_default="0"),
-)
-
-run_steps_table = Table(
-    "run_steps",
-    metadata,
-    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("name", String(63), primary_key=True),
-    Column("position", Integer, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("started_at", Double, nullable=True),
-    Column("finished_at", Double, nullable=True),
-    Column("duration", Double, nullable=True),
-    Column("output", JSON(none_as_null=True), nullable=True),
-    Column("error", Text, nullable=True),
-    Column("error_type", String(255), nullable=True),
-    Column("reason", Text, nullable=True),
-)
-
-run_step_events_table = Table(
-    "run_step_events",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("step", String(63), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("attempt", Integer, nullable=False),
-    Column("at", Double, nullable=False),
-    Column("error", Text, nullable=True),
-    Column("retry_at", Double, nullable=True),
-    Column("started_at", Double, nullable=True),
-    Column("worker", String(255), nullable=True),
-    Index("ix_run_step_events_run", "run_id", "id"),
-)
+if TYPE_CHECKING:
+    from devskyy.adapters.engine import Engine
+    from devskyy.adapters.run_sql import CoreRuns
 
 
 class RunFenced(StateError):
@@ -409,22 +340,17 @@ def _add_steps(
 
 
 class SqlRunStore:
-    """Runs in SQL (SQLite by default, PostgreSQL through the same URL)."""
+    """Runs in SQL (SQLite by default, PostgreSQL through the same URL).
+
+    On SQLite a run is created and its steps are recorded through the stdlib driver
+    (SQLAlchemy's per-statement overhead was most of a step's cost, and `devskyy run`
+    then never imports it: ``adapters.sqlite_engine``); everything else, and every write
+    on other databases, goes through SQLAlchemy Core in ``run_sql``, imported on first use.
+    """
 
     def __init__(self, engine: Engine, *, sqlite_fast_path: bool = True) -> None:
         self._engine = engine
-        steps = run_steps_table
-        # Compiled once and cached by SQLAlchemy: the hot path of every step.
-        self._update_step = (
-            update(steps)
-            .where(steps.c.run_id == bindparam("k_run"), steps.c.name == bindparam("k_name"))
-            .values({name: bindparam(f"v_{name}") for name in _STEP_FIELDS})
-        )
-        self._insert_event = insert(run_step_events_table)
-        # SQLite (the default store) takes the hot path straight through the stdlib driver:
-        # SQLAlchemy's per-statement overhead was most of a step's cost. Other databases
-        # go through SQLAlchemy Core, which handles their drivers' types.
-        self._raw = sqlite_fast_path and engine.dialect.name == "sqlite"
+        self._raw = sqlite_fast_path and backend(engine) == "sqlite"
         sets = ", ".join(f"{name} = ?" for name in _STEP_FIELDS)
         self._raw_update_step = f"UPDATE run_steps SET {sets} WHERE run_id = ? AND name = ?"  # noqa: S608
         self._raw_insert_event = (
@@ -432,6 +358,12 @@ class SqlRunStore:
             "(run_id, step, status, attempt, at, error, retry_at, started_at, worker) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+
+    @functools.cached_property
+    def _sql(self) -> CoreRuns:
+        from devskyy.adapters.run_sql import CoreRuns  # noqa: PLC0415 - see the class docstring
+
+        return CoreRuns(self._engine, raw_reads=self._raw)
 
     def create(self, run: RunRecord) -> RunRecord:
         row = {
@@ -449,85 +381,22 @@ class SqlRunStore:
         }
         if self._raw:
             self._create_sqlite(run, row)
-            failpoints.hit("run.created")
-            return run
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(insert(runs_table), row)
-                if run.steps:
-                    conn.execute(
-                        insert(run_steps_table),
-                        [
-                            {"run_id": run.id, "name": s.name, "position": i, **_step_values(s)}
-                            for i, s in enumerate(run.steps)
-                        ],
-                    )
-        except IntegrityError:
-            raise StateError(f'run "{run.id}" already exists') from None
+        else:
+            self._sql.create(run, row)
         failpoints.hit("run.created")
         return run
 
     def write(self, batch: RunWrite) -> None:
-        try:
-            if self._raw:
+        if self._raw:
+            try:
                 self._write_sqlite(batch)
-            else:
-                self._write_core(batch)
-        except (sqlite3.Error, SQLAlchemyError) as exc:
-            # The one error type the CLI and API map: the store could not take the write
-            # (said without the SQL statement).
-            detail = store_error_message(exc, engine_url(self._engine)) or str(exc)
-            raise StateError(f'run "{batch.run_id}": {detail}') from exc
+            except sqlite3.Error as exc:
+                raise write_error(self._engine, batch, exc) from exc
+        else:
+            self._sql.write(batch)
         for step in batch.steps:
             if step.status is StepStatus.SUCCEEDED:  # counted per step, not per write
                 failpoints.hit("run.step_recorded")
-
-    def _write_core(self, batch: RunWrite) -> None:
-        with self._engine.begin() as conn:
-            values = {} if batch.patch is None else _patch_values(batch.patch)
-            if values or batch.generation is not None:
-                # The fence and the patch are one statement: it locks the run's row, so a
-                # take-over commits wholly before or after this write.
-                query = update(runs_table).where(runs_table.c.id == batch.run_id)
-                if batch.generation is not None:
-                    query = query.where(runs_table.c.generation == batch.generation)
-                result = conn.execute(
-                    query.values(values or {"generation": runs_table.c.generation})
-                )
-                if result.rowcount == 0:
-                    raise self._refused(conn, batch)
-            if batch.steps:
-                result = conn.execute(
-                    self._update_step,
-                    [
-                        {
-                            "k_run": batch.run_id,
-                            "k_name": s.name,
-                            **{f"v_{k}": v for k, v in _step_values(s).items()},
-                        }
-                        for s in batch.steps
-                    ],
-                )
-                if result.rowcount != len(batch.steps):
-                    self._unknown_steps(conn, batch)
-            if batch.events:
-                conn.execute(
-                    self._insert_event,
-                    [
-                        {
-                            "run_id": batch.run_id,
-                            "step": e.step,
-                            "status": e.status.value,
-                            "attempt": e.attempt,
-                            "at": e.at,
-                            "error": e.error,
-                            "retry_at": e.retry_at,
-                            "started_at": e.started_at,
-                            "worker": e.worker,
-                        }
-                        for e in batch.events
-                    ],
-                )
 
     def _create_sqlite(self, run: RunRecord, row: dict[str, Any]) -> None:
         """``create`` for SQLite through the stdlib driver (a 1,000-step run is one insert)."""
@@ -565,16 +434,14 @@ class SqlRunStore:
                     + ([] if batch.generation is None else [batch.generation]),
                 )
                 if cursor.rowcount == 0:
-                    with self._engine.connect() as conn:
-                        raise self._refused(conn, batch)
+                    raise self._sql.refused(batch)
             if batch.steps:
                 cursor.executemany(
                     self._raw_update_step,
                     [(*_raw_step_row(s), batch.run_id, s.name) for s in batch.steps],
                 )
                 if cursor.rowcount != len(batch.steps):
-                    with self._engine.connect() as conn:
-                        self._unknown_steps(conn, batch)
+                    self._sql.unknown_steps(batch)
             if batch.events:
                 cursor.executemany(
                     self._raw_insert_event,
@@ -594,191 +461,35 @@ class SqlRunStore:
                     ],
                 )
 
-    @staticmethod
-    def _refused(conn: Any, batch: RunWrite) -> NotFound | RunFenced:
-        """Why a run's row did not take the write: no such run, or a newer generation."""
-        row = conn.execute(select(runs_table.c.id).where(runs_table.c.id == batch.run_id))
-        if row.first() is None or batch.generation is None:
-            return _missing(batch.run_id)
-        return fenced(batch.run_id, batch.generation)
-
-    @staticmethod
-    def _unknown_steps(conn: Any, batch: RunWrite) -> None:
-        rows = conn.execute(
-            select(run_steps_table.c.name).where(run_steps_table.c.run_id == batch.run_id)
-        )
-        known = {row[0] for row in rows}
-        if not known:
-            raise _missing(batch.run_id)
-        unknown = sorted({s.name for s in batch.steps} - known)
-        if unknown:
-            raise StateError(f'run "{batch.run_id}" has no step {unknown[0]!r}')
-
     def get(self, run_id: str) -> RunRecord:
-        runs = self._load(select(runs_table).where(runs_table.c.id == run_id))
-        if not runs:
-            raise _missing(run_id)
-        return runs[0]
+        return self._sql.get(run_id)
 
     def list_runs(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]:
-        query = select(runs_table)
-        if workflow is not None:
-            query = query.where(runs_table.c.workflow == workflow)
-        query = query.order_by(runs_table.c.created_at.desc(), runs_table.c.id.desc())
-        return self._load(query.limit(limit))
+        return self._sql.list_runs(workflow=workflow, limit=limit)
 
     def count_by_status(self) -> dict[str, int]:
-        query = select(runs_table.c.status, func.count()).group_by(runs_table.c.status)
-        with self._engine.connect() as conn:
-            return {str(status): int(count) for status, count in conn.execute(query)}
-
-    def _load(self, query: Any) -> list[RunRecord]:
-        try:
-            return self._load_rows(query)
-        except (ValueError, TypeError, RecursionError):
-            # A stored row that does not decode: name it (table and key) instead of
-            # surfacing a JSONDecodeError from inside SQLAlchemy's row processing.
-            problem = self._first_corrupt_row()
-            if problem is None:
-                raise
-            raise problem from None
-
-    def _first_corrupt_row(self) -> StateError | None:
-        checks = (
-            (runs_table, ("id",), "params", RunStatus),
-            (run_steps_table, ("run_id", "name"), "output", StepStatus),
-        )
-        with self._engine.connect() as conn:
-            for table, keys, column, statuses in checks:
-                raw = type_coerce(table.c[column], Text).label("raw")
-                query = select(*(table.c[k] for k in keys), raw, table.c.status)
-                for row in conn.execute(query).mappings():
-                    key = {k: row[k] for k in keys}
-                    problem = (
-                        None
-                        if row["raw"] is None
-                        else corrupt_json(
-                            row["raw"], table.name, key, column, "restore from a backup"
-                        )
-                    )
-                    if problem is not None:
-                        return problem
-                    if row["status"] not in {s.value for s in statuses}:
-                        return corrupt_row(
-                            table.name,
-                            key,
-                            f"has an unknown status {row['status']!r}",
-                            "restore from a backup",
-                        )
-        return None
-
-    def _load_rows(self, query: Any) -> list[RunRecord]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-            ids = [row["id"] for row in rows]
-            steps: dict[str, list[StepRecord]] = {run_id: [] for run_id in ids}
-            if ids and self._raw:
-                self._raw_steps(conn, ids, steps)
-            elif ids:
-                table = run_steps_table
-                step_rows = conn.execute(
-                    select(*(table.c[name] for name in _STEP_COLUMNS))
-                    .where(table.c.run_id.in_(ids))
-                    .order_by(table.c.run_id, table.c.position)
-                )
-                _add_steps(step_rows, steps, _decoded)  # the JSON column decoded the output
-        return [_run_from_row(row, tuple(steps[row["id"]])) for row in rows]
-
-    def _raw_steps(self, conn: Any, ids: list[str], steps: dict[str, list[StepRecord]]) -> None:
-        """The steps of runs ``ids`` through the stdlib driver (SQLite): a 1,000-step run
-        is read back when it starts, and SQLAlchemy's row mappings were most of that."""
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(
-                f"SELECT {_RAW_STEP_COLUMNS} FROM run_steps "  # noqa: S608 - fixed names
-                f"WHERE run_id IN ({', '.join('?' for _ in ids)}) ORDER BY run_id, position",
-                ids,
-            )
-            _add_steps(cursor, steps, bounded_loads)  # the output is JSON text here
-        finally:
-            cursor.close()
+        return self._sql.count_by_status()
 
     def events(self, run_id: str) -> list[StepEvent]:
-        table = run_step_events_table
-        with self._engine.connect() as conn:
-            exists = conn.execute(select(runs_table.c.id).where(runs_table.c.id == run_id))
-            if exists.first() is None:
-                raise _missing(run_id)
-            rows = conn.execute(
-                select(table).where(table.c.run_id == run_id).order_by(table.c.id)
-            ).mappings()
-            return [
-                StepEvent(
-                    step=r["step"],
-                    status=StepStatus(r["status"]),
-                    attempt=r["attempt"],
-                    at=r["at"],
-                    error=r["error"],
-                    retry_at=r["retry_at"],
-                    started_at=r["started_at"],
-                    worker=r["worker"],
-                )
-                for r in rows
-            ]
+        return self._sql.events(run_id)
 
     def claim(
         self, run_id: str, *, expected_owner: str | None, owner: str, now: float
     ) -> int | None:
-        owner_col = runs_table.c.owner
-        match = owner_col.is_(None) if expected_owner is None else owner_col == expected_owner
-        with self._engine.begin() as conn:
-            result = conn.execute(
-                update(runs_table)
-                .where(runs_table.c.id == run_id, match)
-                .values(  # running again: no longer finished
-                    owner=owner,
-                    heartbeat_at=now,
-                    status=RunStatus.RUNNING.value,
-                    finished_at=None,
-                    error=None,
-                    generation=runs_table.c.generation + 1,
-                )
-                .returning(runs_table.c.generation)
-            )
-            row = result.first()
-            if row is not None:
-                return int(row[0])
-        self.get(run_id)  # NotFound when the run does not exist at all
-        return None
+        return self._sql.claim(run_id, expected_owner=expected_owner, owner=owner, now=now)
 
     def take_over(self, run_id: str, *, generation: int, owner: str, now: float) -> int | None:
-        runs = runs_table
-        with self._engine.begin() as conn:
-            row = conn.execute(
-                update(runs)
-                .where(
-                    runs.c.id == run_id,
-                    runs.c.generation == generation,
-                    runs.c.status.in_(_ACTIVE),
-                )
-                .values(owner=owner, heartbeat_at=now, generation=generation + 1)
-                .returning(runs.c.generation)
-            ).first()
-        return None if row is None else int(row[0])
+        return self._sql.take_over(run_id, generation=generation, owner=owner, now=now)
 
     def heartbeat(self, owner: str, now: float) -> int:
-        runs = runs_table
-        with self._engine.begin() as conn:
-            result = conn.execute(
-                update(runs)
-                .where(runs.c.owner == owner, runs.c.status.in_(_ACTIVE))
-                .values(heartbeat_at=now)
-            )
-            return int(result.rowcount)
+        return self._sql.heartbeat(owner, now)
 
     def active(self) -> list[RunRecord]:
-        runs = runs_table
-        query = select(runs).where(runs.c.status.in_(_ACTIVE)).order_by(runs.c.created_at)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [_run_from_row(row, ()) for row in rows]
+        return self._sql.active()
+
+
+def write_error(engine: Engine, batch: RunWrite, exc: BaseException) -> StateError:
+    """The one error the CLI and API map for a write the store could not take (said
+    without the SQL statement)."""
+    detail = store_error_message(exc, engine_url(engine)) or str(exc)
+    return StateError(f'run "{batch.run_id}": {detail}')

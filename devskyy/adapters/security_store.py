@@ -49,7 +49,7 @@ from sqlalchemy.engine import Dialect
 from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.adapters.dbapi import raw_transaction
-from devskyy.adapters.state_store import revisions_table
+from devskyy.adapters.state_sql import revisions_table
 from devskyy.errors import StateError
 from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant

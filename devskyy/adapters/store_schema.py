@@ -31,13 +31,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, inspect, text
-
-from devskyy.adapters.db import metadata, register_all_tables, shown_url, sqlite_file
+from devskyy.adapters import db
+from devskyy.adapters.db import register_all_tables, shown_url, sqlite_file
 from devskyy.errors import StateError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Connection, Engine
+
+# SQLAlchemy is imported by the functions that use it: opening a store at head only reads
+# ``head()`` (``db.open_engine``), and `devskyy run` does not import SQLAlchemy for that.
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 VERSIONS = MIGRATIONS / "versions"
@@ -105,6 +108,8 @@ def head() -> str:
 
 def status(conn: Connection) -> SchemaStatus:
     """Where the store on ``conn`` stands (reads ``alembic_version`` and table names)."""
+    from sqlalchemy import inspect, text  # noqa: PLC0415 - see the imports
+
     tip = head()
     inspector = inspect(conn)
     if inspector.has_table(VERSION_TABLE):
@@ -117,7 +122,7 @@ def status(conn: Connection) -> SchemaStatus:
                 return SchemaStatus(SchemaState.BEHIND, revision, tip)
             return SchemaStatus(SchemaState.UNKNOWN, revision, tip)
     register_all_tables()
-    ours = set(metadata.tables) & set(inspector.get_table_names())
+    ours = set(db.metadata.tables) & set(inspector.get_table_names())
     state = SchemaState.UNVERSIONED if ours else SchemaState.EMPTY
     return SchemaStatus(state, None, tip)
 
@@ -151,6 +156,8 @@ def locked(engine: Engine) -> Iterator[Connection]:
     second process waits on the busy timeout. PostgreSQL's DDL is transactional; an
     advisory lock makes concurrent creators queue instead of racing on the catalog.
     """
+    from sqlalchemy import text  # noqa: PLC0415 - see the imports
+
     with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -180,7 +187,7 @@ def prepare(engine: Engine, url: str) -> None:
 def create_at_head(conn: Connection) -> None:
     """Every table as the models declare them, stamped with the head revision."""
     register_all_tables()
-    metadata.create_all(conn)
+    db.metadata.create_all(conn)
     _stamp(conn, head())
 
 
@@ -241,7 +248,7 @@ def _check_baseline(conn: Connection, url: str) -> None:
     from alembic.operations import Operations  # noqa: PLC0415
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415 - see alembic_config
     from alembic.script import ScriptDirectory  # noqa: PLC0415
-    from sqlalchemy import MetaData, create_engine  # noqa: PLC0415
+    from sqlalchemy import MetaData, create_engine, inspect  # noqa: PLC0415
 
     # The baseline's tables, as its migration creates them, in a scratch in-memory store.
     scratch = create_engine("sqlite://")

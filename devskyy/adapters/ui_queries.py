@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, Integer, case, func, select
 
-from devskyy.adapters.run_store import run_steps_table, runs_table
+from devskyy.adapters.run_sql import run_steps_table, runs_table
 from devskyy.model.runs import RunRecord, RunStatus
 
 _TERMINAL_STEPS = ("succeeded", "failed", "skipped")

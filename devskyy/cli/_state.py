@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from devskyy.adapters.db import check_url, open_engine, sqlite_file
-from devskyy.adapters.engine import Engine
 from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, StateStore
+
+if TYPE_CHECKING:
+    from devskyy.adapters.engine import Engine
 
 
 def missing_sqlite_file(url: str) -> bool:

@@ -24,11 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.git_info import git_info
 from devskyy.adapters.security_store import append_audit_in
-from devskyy.adapters.state_store import InApply, StateStore, Transaction
+from devskyy.adapters.state_store import StateStore
 from devskyy.core.audit import GENESIS, chain
 from devskyy.core.plan import plan
 from devskyy.errors import StateError
@@ -36,6 +37,9 @@ from devskyy.model.plan import ApplyMeta, Plan, Revision
 from devskyy.model.resources import ResourceSet
 from devskyy.model.security import AuditEvent, EventType, Outcome
 from devskyy.runtime.manifests import load_desired
+
+if TYPE_CHECKING:
+    from devskyy.adapters.state_store import InApply, Transaction
 
 AppliedHook = Callable[[Revision, Plan], None]
 

@@ -55,7 +55,6 @@ from typing import TYPE_CHECKING, Any
 
 from devskyy.adapters.clock import Clock, SystemClock
 from devskyy.adapters.db import open_engine, resolve_state_url, state_dir
-from devskyy.adapters.engine import Engine
 from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
@@ -68,6 +67,7 @@ from devskyy.runtime.security.redaction import RedactingRunStore
 from devskyy.runtime.workflows import WorkflowEngine
 
 if TYPE_CHECKING:
+    from devskyy.adapters.engine import Engine
     from devskyy.runtime.dask_runner import DaskCluster
     from devskyy.runtime.security import SecurityManager
 

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from devskyy.adapters.clock import Clock, SystemClock
-from devskyy.adapters.engine import Engine
+from devskyy.adapters.engine import Engine, is_engine
 from devskyy.adapters.rate_store import SqlRateWindows
 from devskyy.adapters.security_store import Marks, SecurityStore, SqlSecurityStore
 from devskyy.core.audit import ChainReport, Checkpoint, iso
@@ -65,7 +65,7 @@ AUDIT_LIMIT_CAP = 1000
 
 
 def _engine_store(store: Engine | SecurityStore) -> SecurityStore:
-    return SqlSecurityStore(store) if isinstance(store, Engine) else store
+    return SqlSecurityStore(store) if is_engine(store) else store
 
 
 class SecurityManager:
