@@ -104,6 +104,7 @@ class RunExecution:
         self.journal = RunJournal(engine.store, self.clock, on_step)
         self.completions: list[_Outcome] = []
         self.wakeup = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop  # the loop drive() runs on
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.started_mono: dict[str, float] = {}
         self.attempt_began: dict[str, float] = {}
@@ -176,6 +177,7 @@ class RunExecution:
     # -- driving ---------------------------------------------------------------------------
 
     async def drive(self) -> RunRecord:
+        self.loop = asyncio.get_running_loop()
         now = self.clock.now()
         self.run = replace(
             self.run, status=RunStatus.RUNNING, started_at=self.run.started_at or now
@@ -263,7 +265,9 @@ class RunExecution:
         attempt = self.dag.start(name)
         self.started_mono[name] = now
         self._attempt_started(name, attempt)
-        self.tasks[name] = asyncio.create_task(self._run_step(spec, agent, inputs), name=name)
+        # The loop's own create_task: asyncio.create_task looks the loop up and names the
+        # task in two more calls, per step.
+        self.tasks[name] = self.loop.create_task(self._run_step(spec, agent, inputs), name=name)
         return True
 
     def _attempt_started(self, name: str, attempt: int) -> None:
