@@ -49,7 +49,11 @@ def json_copy(value: Any, depth: int = 0) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"keys must be str, not {type(key).__name__} ({key!r})")
-            copied[key[:]] = json_copy(item, depth + 1)
+            kind = type(item)
+            if kind is str or kind is int or kind is float or kind is bool or item is None:
+                copied[key[:]] = item  # a plain scalar, as above, without a call per value
+            else:
+                copied[key[:]] = json_copy(item, depth + 1)
         return copied
     if isinstance(value, list | tuple):
         return [json_copy(item, depth + 1) for item in value]

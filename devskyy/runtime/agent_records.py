@@ -32,6 +32,15 @@ class Replica:
     outstanding: int = 0
     served: int = 0
     _idle: list[asyncio.Future[None]] = field(default_factory=list, repr=False)
+    # Whether the agent has a headline of its own to give (BaseAgent's says nothing):
+    # the runner asks only then, once per call.
+    says_headline: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        agent = self.agent
+        self.says_headline = (
+            "headline" in vars(agent) or type(agent).headline is not BaseAgent.headline
+        )
 
     def idle(self) -> asyncio.Future[None]:
         """A future that completes when no call is in flight on this replica."""

@@ -159,7 +159,7 @@ class LocalStepRunner:
             output: dict[str, Any] = json_copy(result)
         except (TypeError, ValueError) as exc:
             raise BrokenResult(f"output of agent {name!r} is not JSON: {exc}") from None
-        if "headline" not in output:
+        if "headline" not in output and replica.says_headline:
             try:
                 line = replica.agent.headline(output)
             except Exception:  # a summary must never fail a call
