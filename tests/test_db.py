@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from devskyy.adapters.db import default_state_url, open_engine, resolve_state_url
+from devskyy.adapters.db import open_engine
 from devskyy.adapters.store_schema import head
+from devskyy.adapters.store_url import default_state_url, resolve_state_url
 from devskyy.errors import StateError
 
 

@@ -24,9 +24,10 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import StaticPool
 
-from devskyy.adapters.db import absolute_sqlite_url, open_engine, sqlite_file, state_dir
+from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.sqlite_engine import plain_sqlite_path
+from devskyy.adapters.store_url import absolute_sqlite_url, sqlite_file, state_dir
 from devskyy.agents.codecheck import backup
 from devskyy.cli import main
 from devskyy.errors import StateError
@@ -156,7 +157,7 @@ def test_plain_file_urls_are_read_without_sqlalchemy_as_it_reads_them(
     """``plain_sqlite_path`` (what opens a store without SQLAlchemy) names the file
     SQLAlchemy's own parsing names, and declines every other form (a query, a URI, an
     escape, memory), which then goes SQLAlchemy's way."""
-    from devskyy.adapters.db import _file_of, _sqlite_url  # noqa: PLC0415 - the reference
+    from devskyy.adapters.store_url import _file_of, _sqlite_url  # noqa: PLC0415 - the reference
 
     for url in [_fill(u, places) for u in [f for f, _ in FILES] + NO_FILE + NOT_SQLITE]:
         plain = plain_sqlite_path(url)

@@ -5,7 +5,8 @@ one ``metadata`` below, in its own module (listed in ``TABLE_MODULES``); ``open_
 checks the store's schema revision and creates a new store at head
 (``adapters/store_schema``; the migrations are in ``devskyy/migrations``). The default
 store is SQLite at ``.devskyy/state.db`` under the current directory; ``--state`` or
-``DEVSKYY_STATE_URL`` give any SQLAlchemy URL (PostgreSQL for shared servers).
+``DEVSKYY_STATE_URL`` give any SQLAlchemy URL (PostgreSQL for shared servers): reading
+the URL is ``adapters/store_url``, a store error in words ``adapters/store_errors``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -26,14 +26,14 @@ from devskyy.adapters.sqlite_engine import (
     schema_revision,
     sqlite_pragmas,
 )
-from devskyy.errors import StateError, StoredValueTooDeep
+from devskyy.adapters.store_errors import reason, store_error_message
+from devskyy.adapters.store_url import DEFAULT_DIR, _file_of, _sqlite_url, shown_url
+from devskyy.errors import StateError
 from devskyy.extras import missing_extra_message
-from devskyy.model.jsonlimits import JsonLimitError, bounded_loads
+from devskyy.model.jsonlimits import bounded_loads
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine, MetaData
-    from sqlalchemy.engine import URL
-    from sqlalchemy.exc import DBAPIError
 
     metadata: MetaData
 
@@ -52,134 +52,6 @@ def __getattr__(name: str) -> Any:
             _metadata.append(MetaData())
         return _metadata[0]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-STATE_ENV = "DEVSKYY_STATE_URL"
-DEFAULT_DIR = ".devskyy"
-
-
-def default_state_url(cwd: Path | None = None) -> str:
-    """``sqlite:///<cwd>/.devskyy/state.db``."""
-    base = (cwd or Path.cwd()) / DEFAULT_DIR / "state.db"
-    return f"sqlite:///{base}"
-
-
-def resolve_state_url(option: str | None, cwd: Path | None = None) -> str:
-    """The state URL in force: the option, else ``DEVSKYY_STATE_URL``, else the default."""
-    return option or os.environ.get(STATE_ENV) or default_state_url(cwd)
-
-
-# pysqlite's own connect() arguments: SQLAlchemy takes them out of a SQLite URL's query;
-# with ``uri=true`` the rest of the query goes to SQLite as the URI's query
-# (``create_connect_args`` in sqlalchemy/dialects/sqlite/pysqlite.py).
-_PYSQLITE_ARGS = frozenset(
-    ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
-)
-
-
-def _sqlite_url(url: str) -> tuple[URL, bool] | None:
-    """The parsed SQLite URL and whether its database is a SQLite URI (``uri=true``).
-
-    None for another database, a URL SQLAlchemy cannot parse, or one it refuses to open
-    as SQLite (a host or user, a ``uri`` that is not a boolean): opening reports those.
-    """
-    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see the imports
-    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
-    from sqlalchemy.util import asbool  # noqa: PLC0415
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.host or parsed.port or parsed.username:
-        return None
-    try:
-        return parsed, asbool(parsed.query.get("uri", False))
-    except ValueError:
-        return None
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file a SQLite URL opens, read as SQLAlchemy and SQLite read it (pure).
-
-    None for an in-memory or temporary database, another database, or text that is not a
-    SQLAlchemy URL. The query is never part of the path (``sqlite:///x.db?timeout=5`` is
-    ``x.db``), and %-escapes are decoded. With ``uri=true`` a ``file:`` database is a
-    SQLite URI: ``sqlite:///file:/srv/s.db?mode=ro&uri=true`` is ``/srv/s.db``, and
-    ``file::memory:``, ``mode=memory`` or ``vfs=memdb`` open no file. Without ``uri=true``
-    the driver opens ``file:x.db`` as a plain name, and so does this. A relative path stays
-    relative: the driver opens it under the current directory.
-    """
-    plain = plain_sqlite_path(url)
-    if plain is not None:
-        return plain
-    found = _sqlite_url(url)
-    return None if found is None else _file_of(*found)
-
-
-def _file_of(parsed: URL, uri: bool) -> Path | None:
-    """``sqlite_file`` of a URL ``_sqlite_url`` has parsed."""
-    database = parsed.database or ""
-    if not uri:
-        return None if database in ("", ":memory:") else Path(database)
-    # The name pysqlite hands SQLite: the database, then the query minus its own arguments.
-    options = sorted((k, v) for k, v in parsed.query.items() if k not in _PYSQLITE_ARGS)
-    name = database + ("?" + "&".join(f"{k}={v}" for k, v in options) if options else "")
-    if not name.startswith("file:"):  # with the URI flag, SQLite reads any other as a name
-        return None if name in ("", ":memory:") else Path(name)
-    return _uri_file(name.removeprefix("file:"))
-
-
-def _uri_file(uri: str) -> Path | None:
-    """The file of a SQLite URI after its ``file:`` (https://www.sqlite.org/uri.html)."""
-    path, _, query = uri.split("#", 1)[0].partition("?")
-    if path.startswith("//"):
-        authority, slash, rest = path[2:].partition("/")
-        if authority not in ("", "localhost"):
-            return None  # SQLite refuses it ("invalid uri authority")
-        path = slash + rest
-    # Not parse_qs: SQLite decodes %-escapes but not '+'; a repeated name's last value wins.
-    params = {unquote(k): unquote(v) for k, _, v in (p.partition("=") for p in query.split("&"))}
-    path = unquote(path)
-    if path in ("", ":memory:") or params.get("mode") == "memory" or params.get("vfs") == "memdb":
-        return None  # in memory, or a temporary file SQLite deletes on close
-    return Path(path)
-
-
-def state_dir(url: str | None) -> Path:
-    """Where the agents of a store keep files (fixer backups…): the folder of its SQLite
-    file, else ``.devskyy`` under the current directory (in memory, PostgreSQL, no store)."""
-    path = sqlite_file(url) if url else None
-    return Path(DEFAULT_DIR) if path is None else path.parent
-
-
-def absolute_sqlite_url(url: str, cwd: Path) -> str:
-    """``url`` with a relative SQLite file made absolute under ``cwd``; any other as is.
-
-    For processes that may not share this one's current directory (Dask workers). The
-    driver and query stay as written; ``file:`` URIs stay URIs.
-    """
-    found = _sqlite_url(url)
-    path = None if found is None else _file_of(*found)
-    if found is None or path is None or path.is_absolute():
-        return url
-    parsed, uri = found
-    database = parsed.database or ""
-    if uri and database.startswith("file:"):
-        tail = database.removeprefix("file:")
-        cut = min((i for i in (tail.find("?"), tail.find("#")) if i >= 0), default=len(tail))
-        database = "file:" + _escape(str(cwd / path), "%?#") + tail[cut:]
-    else:
-        database = str(cwd / database)
-    head, sep, query = url.partition("?")
-    return f"{head.partition(':///')[0]}:///{_escape(database, '%?')}{sep}{query}"
-
-
-def _escape(text: str, chars: str) -> str:
-    """``text`` with each of ``chars`` %-escaped (``%`` itself first)."""
-    for char in chars:
-        text = text.replace(char, f"%{ord(char):02X}")
-    return text
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
@@ -273,12 +145,6 @@ def check_url(url: str) -> None:
     _create(url).dispose()
 
 
-def reason(exc: DBAPIError) -> str:
-    """The driver's first line of ``exc``, without the SQL SQLAlchemy appends."""
-    text = str(exc.orig).strip() if exc.orig is not None else ""
-    return text.splitlines()[0] if text else type(exc.orig or exc).__name__
-
-
 def _prepare_sqlite_file(path: Path, url: str) -> None:
     """Create the store's folder (0700) and file (0600) before SQLite does.
 
@@ -336,100 +202,6 @@ def make_private(database: Path) -> list[Path]:
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
-# Driver messages (SQLite's, PostgreSQL's) and what a person can do about each.
-_STORE_ERRORS: tuple[tuple[tuple[str, ...], str, str], ...] = (
-    (
-        ("readonly database", "read-only", "read only", "permission denied for"),
-        "is read-only",
-        "run as a user who may write it (and, for SQLite, its folder) or use another --state",
-    ),
-    (
-        ("unable to open database file", 'database "'),
-        "cannot be opened",
-        "check that the file and its folder exist and are readable and writable",
-    ),
-    (
-        ("database is locked", "lock timeout", "could not obtain lock"),
-        "is busy",
-        "another process held a lock past the wait; try again",
-    ),
-    (
-        ("malformed", "file is not a database", "not a database"),
-        "is damaged",
-        "restore it from a backup",
-    ),
-    (
-        ("disk i/o error", "no space left", "database or disk is full"),
-        "cannot be written",
-        "check the disk and the file system it is on",
-    ),
-    (
-        ("no such table", "no such column", 'relation "'),
-        "lacks a table or column this devskyy needs",
-        "run `devskyy migrate`, or restore the store from a backup",
-    ),
-    (
-        ("invalid keyword argument", "invalid connection option", "unrecognized parameter"),
-        "has an option the driver does not support",
-        "remove it from the URL",
-    ),
-)
-
-
-def store_error_message(
-    exc: BaseException, url: str | None = None, *, opening: bool = False
-) -> str | None:
-    """One line for a driver error from the store: what failed and what to do; no SQL.
-
-    None when ``exc`` is not a database error (the caller treats it as a bug).
-    ``opening``: the error came while opening the store (an unreachable server).
-    """
-    import sqlite3  # noqa: PLC0415 - only on an error path
-
-    from sqlalchemy.exc import DBAPIError  # noqa: PLC0415 - see the imports
-
-    if isinstance(exc, sqlite3.Error):
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    elif isinstance(exc, DBAPIError):
-        detail = reason(exc)
-    else:
-        return None
-    where = f"the state store {shown_url(url)}" if url else "the state store"
-    lowered = detail.lower()
-    for needles, what, todo in _STORE_ERRORS:
-        if any(n in lowered for n in needles):
-            return f"{where} {what} ({detail}): {todo}"
-    return f"cannot open {where}: {detail}" if opening else f"{where} failed: {detail}"
-
-
-def corrupt_row(table: str, key: dict[str, object], problem: str, remedy: str) -> StateError:
-    """The error for a stored row that cannot be read, named by table and key."""
-    keys = ", ".join(f"{k}={v}" for k, v in key.items())
-    return StateError(f"store row {table}({keys}) {problem} ({remedy})")
-
-
-def corrupt_json(
-    text: object, table: str, key: dict[str, object], column: str, remedy: str
-) -> StateError | None:
-    """The error naming a stored JSON column that does not decode (None: it does).
-
-    Past the limits of ``model.jsonlimits`` it is ``StoredValueTooDeep`` (found in one
-    linear pass, before ``json.loads`` could recurse into it). An empty ``column`` names the
-    row itself (a resource row is its document).
-    """
-    subject = f"{column} is" if column else "is"
-    if not isinstance(text, str | bytes):
-        return corrupt_row(table, key, f"{subject} not JSON text but {type(text).__name__}", remedy)
-    try:
-        bounded_loads(text)
-    except JsonLimitError as exc:
-        deep = corrupt_row(table, key, f"{subject} not valid JSON: {exc}", remedy)
-        return StoredValueTooDeep(str(deep), str(exc))
-    except ValueError as exc:
-        return corrupt_row(table, key, f"{subject} not valid JSON: {exc}", remedy)
-    return None
-
-
 def _ignore_in_git(folder: Path) -> None:
     """Keep the default state folder out of git (as ``.pytest_cache`` does).
 
@@ -443,21 +215,6 @@ def _ignore_in_git(folder: Path) -> None:
         with contextlib.suppress(safe_files.UnsafeWrite):
             text = "# Created by devskyy: the local state store and backups.\n*\n"
             safe_files.write_text(folder, ".gitignore", text)
-
-
-def shown_url(url: str) -> str:
-    """``url`` fit for messages: the password, if any, is replaced by ``***``."""
-    if "@" not in url:
-        return url  # no user part, so no password
-    from sqlalchemy.engine import make_url  # noqa: PLC0415 - see the imports
-    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
-
-    try:
-        parsed = make_url(url)
-        # Rendering re-quotes the database part (file: URIs); only a password needs it.
-        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r":[^:/@]*@", ":***@", url)
 
 
 def _bad_url_message(url: str, exc: Exception) -> str:

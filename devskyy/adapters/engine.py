@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from devskyy.adapters.sqlite_engine import is_engine
+from devskyy.adapters.store_url import shown_url
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -29,8 +30,6 @@ def __getattr__(name: str) -> Any:
 
 def safe_url(url: str) -> str:
     """``url`` with any password hidden (``***``), for logs and messages."""
-    from devskyy.adapters.db import shown_url  # noqa: PLC0415 - db imports this module's peers
-
     return shown_url(url)
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from devskyy.adapters.db import corrupt_json, corrupt_row, metadata
+from devskyy.adapters.db import metadata
 from devskyy.adapters.run_store import (
     _ACTIVE,
     _RAW_STEP_COLUMNS,
@@ -46,6 +46,7 @@ from devskyy.adapters.run_store import (
     fenced,
     write_error,
 )
+from devskyy.adapters.store_errors import corrupt_json, corrupt_row
 from devskyy.errors import NotFound, StateError
 from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.runs import RunRecord, RunStatus, RunWrite, StepEvent, StepRecord, StepStatus

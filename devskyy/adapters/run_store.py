@@ -33,10 +33,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from devskyy.adapters import failpoints
-from devskyy.adapters.db import engine_url, store_error_message
+from devskyy.adapters.db import engine_url
 from devskyy.adapters.dbapi import raw_transaction
 from devskyy.adapters.processes import alive
 from devskyy.adapters.sqlite_engine import backend
+from devskyy.adapters.store_errors import store_error_message
 from devskyy.errors import NotFound, StateError
 from devskyy.model.runs import (
     RunPatch,

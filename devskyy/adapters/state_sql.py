@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from devskyy.adapters import failpoints
-from devskyy.adapters.db import engine_url, metadata, store_error_message
+from devskyy.adapters.db import engine_url, metadata
 from devskyy.adapters.state_store import (
     _conflict,
     _manifest,
@@ -40,6 +40,7 @@ from devskyy.adapters.state_store import (
     _utc,
     encode,
 )
+from devskyy.adapters.store_errors import store_error_message
 from devskyy.errors import RevisionNotFound, StateError
 from devskyy.model.plan import Action, ApplyMeta, Plan, Revision
 from devskyy.model.resources import ResourceKey, ResourceSet

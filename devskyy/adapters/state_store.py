@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from devskyy.adapters.db import corrupt_json
 from devskyy.adapters.dbapi import raw_transaction
+from devskyy.adapters.store_errors import corrupt_json
 from devskyy.errors import RevisionNotFound, StateError
 from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.manifests import Manifest

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devskyy.adapters import db
-from devskyy.adapters.db import register_all_tables, shown_url, sqlite_file
+from devskyy.adapters.db import register_all_tables
+from devskyy.adapters.store_url import shown_url, sqlite_file
 from devskyy.errors import StateError
 
 if TYPE_CHECKING:

@@ -48,7 +48,7 @@ class CliContext:
         folder is created on first use.
         """
         if self._resolved is None:
-            from devskyy.adapters.db import resolve_state_url  # noqa: PLC0415 - SQLAlchemy is slow to import
+            from devskyy.adapters.store_url import resolve_state_url  # noqa: PLC0415 - when used
 
             url = resolve_state_url(self.state_url, Path.cwd())
             check_sqlite_folder(url)
@@ -58,7 +58,7 @@ class CliContext:
 
 def check_sqlite_folder(url: str) -> None:
     """A DevskyyError when a SQLite URL names a folder, or a file in a missing folder."""
-    from devskyy.adapters.db import sqlite_file  # noqa: PLC0415 - SQLAlchemy is slow to import
+    from devskyy.adapters.store_url import sqlite_file  # noqa: PLC0415 - when used
 
     path = sqlite_file(url)  # the file the driver opens: file: URIs and ?query included
     if path is None:
@@ -140,7 +140,7 @@ def _store_error(exc: Exception) -> str | None:
     """The one-line message for a database driver error, else None."""
     if type(exc).__module__.split(".")[0] not in ("sqlalchemy", "sqlite3", "psycopg"):
         return None
-    from devskyy.adapters.db import store_error_message  # noqa: PLC0415 - error path only
+    from devskyy.adapters.store_errors import store_error_message  # noqa: PLC0415 - error path only
 
     url = None
     ctx = click.get_current_context(silent=True)

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from devskyy.adapters.db import check_url, open_engine, sqlite_file
+from devskyy.adapters.db import check_url, open_engine
 from devskyy.adapters.state_store import MemoryStateStore, SqlStateStore, StateStore
+from devskyy.adapters.store_url import sqlite_file
 
 if TYPE_CHECKING:
     from devskyy.adapters.engine import Engine

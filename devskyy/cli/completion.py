@@ -34,7 +34,7 @@ Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]
 
 def _state_url(ctx: click.Context) -> str | None:
     """The state URL the command would use, or None when there is no store to read."""
-    from devskyy.adapters.db import resolve_state_url  # noqa: PLC0415 - SQLAlchemy is slow
+    from devskyy.adapters.store_url import resolve_state_url  # noqa: PLC0415 - when used
     from devskyy.cli._state import missing_sqlite_file  # noqa: PLC0415
 
     root = ctx.find_root()

@@ -15,8 +15,9 @@ from typing import Any
 
 import click
 
-from devskyy.adapters.db import open_engine, state_dir
+from devskyy.adapters.db import open_engine
 from devskyy.adapters.run_store import SqlRunStore
+from devskyy.adapters.store_url import state_dir
 from devskyy.agents.codecheck import backup
 from devskyy.cli._common import CliContext, emit, error_boundary, output_option, table
 from devskyy.cli._state import missing_sqlite_file

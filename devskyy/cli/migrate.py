@@ -25,13 +25,9 @@ from devskyy.errors import StateError
 def migrate(obj: CliContext, check: bool, output: str) -> None:
     """Upgrade the state store's schema (Alembic migrations shipped with devskyy)."""
     from devskyy.adapters import store_schema  # noqa: PLC0415 - SQLAlchemy is slow to import
-    from devskyy.adapters.db import (  # noqa: PLC0415
-        make_private,
-        open_engine,
-        shown_url,
-        sqlite_file,
-    )
+    from devskyy.adapters.db import make_private, open_engine  # noqa: PLC0415
     from devskyy.adapters.store_folder import make_store_folder_private  # noqa: PLC0415
+    from devskyy.adapters.store_url import shown_url, sqlite_file  # noqa: PLC0415
 
     url = obj.url()
     engine = open_engine(url, create=False)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devskyy.adapters.db import absolute_sqlite_url
+from devskyy.adapters.store_url import absolute_sqlite_url
 from devskyy.errors import DevskyyError, RunnerLost, TemporaryError
 from devskyy.extras import missing_extra_message
 from devskyy.model.manifests import Agent, Priority

@@ -42,8 +42,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from devskyy.adapters.clock import SystemClock
-from devskyy.adapters.db import open_engine, state_dir
+from devskyy.adapters.db import open_engine
 from devskyy.adapters.engine import Engine
+from devskyy.adapters.store_url import state_dir
 from devskyy.errors import ExecutionError
 from devskyy.model.manifests import Agent
 from devskyy.model.resources import ResourceSet

@@ -54,10 +54,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from devskyy.adapters.clock import Clock, SystemClock
-from devskyy.adapters.db import open_engine, resolve_state_url, state_dir
+from devskyy.adapters.db import open_engine
 from devskyy.adapters.history_store import SqlHistoryStore
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.state_store import SqlStateStore
+from devskyy.adapters.store_url import resolve_state_url, state_dir
 from devskyy.errors import NotFound
 from devskyy.runtime.background import BackgroundTasks
 from devskyy.runtime.live import LiveView
