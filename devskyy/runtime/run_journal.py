@@ -30,7 +30,10 @@ class RunJournal:
         self.clock = clock
         self.on_step = on_step
         self.dirty: dict[str, StepRecord] = {}
-        self.events: list[StepEvent] = []
+        # In order; None where a running event was, whose attempt ended in the same batch.
+        self.events: list[StepEvent | None] = []
+        # Per step, where its running event waits in ``events`` (and its attempt).
+        self.running: dict[str, tuple[int, int]] = {}
         self.patch: RunPatch | None = None
         self.notices: list[StepRecord] = []
         self.flushed_at = clock.monotonic()
@@ -39,7 +42,16 @@ class RunJournal:
         """Note a step's new record (and its event); the listener hears of it on apply."""
         self.dirty[record.name] = record
         if event is not None:
-            self.events.append(event)
+            events = self.events
+            if event.status is RUNNING:
+                self.running[event.step] = (len(events), event.attempt)
+            else:
+                started = self.running.pop(event.step, None)
+                if started is not None and started[1] == event.attempt:
+                    # The attempt started and ended within this batch: one row, the end
+                    # event (it carries started_at).
+                    events[started[0]] = None
+            events.append(event)
         if self.on_step is not None:
             self.notices.append(record)
 
@@ -66,25 +78,18 @@ class RunJournal:
         """Write everything changed since the last flush in one transaction."""
         if not (self.dirty or self.events or self.patch):
             return
-        events = self.events
-        ended = {(e.step, e.attempt) for e in events if e.status is not RUNNING}
-        if ended:
-            # An attempt that started and ended within one batch is one row: its end
-            # event carries started_at (a third fewer rows for fast steps).
-            events = [
-                e for e in events if e.status is not RUNNING or (e.step, e.attempt) not in ended
-            ]
         batch = RunWrite(
             run.id,
             self.patch,
             tuple(self.dirty.values()),
-            tuple(events),
+            tuple([e for e in self.events if e is not None]),
             run.generation,  # fenced: refused once another owner took the run
         )
         self.store.write(batch)
         self.flushed_at = self.clock.monotonic()
         self.dirty = {}
         self.events = []
+        self.running = {}
         self.patch = None
 
 
