@@ -1,6 +1,8 @@
 """AST checks for performance problems that ruff and bandit do not report.
 
-- ``DS101`` cyclomatic complexity of a function over a threshold (McCabe: 1 + branches).
+- ``DS101`` cyclomatic complexity of a function over a threshold (McCabe: 1 + branches);
+  only by devskyy's policy: a project with its own ruff configuration judges complexity
+  with ruff's ``C901`` when it selects it.
 - ``DS102`` a membership test (``x in names``) inside a loop, where ``names`` is a local
   that is only ever bound to a list: O(len) per iteration, so O(n·m) overall; a set is O(1).
 - ``DS103`` ``s += "..."`` inside a loop where ``s`` is only ever a string: each step may
@@ -38,7 +40,9 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 @dataclass(frozen=True)
 class PerfSettings:
-    max_complexity: int = DEFAULT_MAX_COMPLEXITY
+    # None: no DS101. devskyy's threshold is its policy for a project without a ruff
+    # configuration; a project with one decides complexity there (C901, max-complexity).
+    max_complexity: int | None = DEFAULT_MAX_COMPLEXITY
 
 
 @dataclass
@@ -293,9 +297,10 @@ def check_source(source: str, file: str, settings: PerfSettings) -> list[Issue]:
     for scope in _index(tree):
         found += _scope_issues(scope, file)
         node = scope.node
-        if isinstance(node, _FUNCS):
+        limit = settings.max_complexity
+        if limit is not None and isinstance(node, _FUNCS):
             score = complexity(node, [n for n, _ in scope.nodes])
-            if score > settings.max_complexity:
+            if score > limit:
                 found.append(
                     Issue(
                         file=file,
@@ -306,7 +311,7 @@ def check_source(source: str, file: str, settings: PerfSettings) -> list[Issue]:
                         severity=Severity.MEDIUM.value,
                         message=(
                             f"`{node.name}` has cyclomatic complexity {score} "
-                            f"(more than {settings.max_complexity}); split it up"
+                            f"(more than {limit}); split it up"
                         ),
                     )
                 )

@@ -74,10 +74,16 @@ class ScanSettings:
 
 
 def resolve_policy(root: Path, settings: ScanSettings) -> ScanSettings:
-    """``settings`` with the root's own ruff and bandit configuration files filled in."""
+    """``settings`` with the root's own ruff and bandit configuration files filled in.
+
+    A project with its own ruff configuration also decides complexity there (ruff's
+    C901 with its ``max-complexity``, when it selects it): devskyy's threshold (DS101)
+    is off, or it would report what the project ignores, or a function twice."""
+    ruff_config = policy.ruff_config(root)
     return dataclasses.replace(
         settings,
-        ruff=dataclasses.replace(settings.ruff, config=policy.ruff_config(root)),
+        ruff=dataclasses.replace(settings.ruff, config=ruff_config),
+        perf=settings.perf if ruff_config is None else perf.PerfSettings(max_complexity=None),
         bandit_config=policy.bandit_config(root),
     )
 
@@ -272,11 +278,18 @@ def settings_from_record(record: dict[str, Any], default: ScanSettings, root: Pa
         raise ValueError(f"scan settings: bad ruff rule selection {select!r}")
     if not re.match(r"^py3\d{1,2}$", target) or not isinstance(length, int):
         raise ValueError(f"scan settings: bad ruff target {target!r} or line length {length!r}")
+    limit = (
+        None
+        if ruff_config is not None
+        else record.get("max_complexity", default.perf.max_complexity)
+    )
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"scan settings: bad max_complexity {limit!r}")
     return ScanSettings(
         ruff=ruff.RuffSettings(
             select=tuple(select), target_version=target, line_length=length, config=ruff_config
         ),
-        perf=perf.PerfSettings(int(record.get("max_complexity", default.perf.max_complexity))),
+        perf=perf.PerfSettings(limit),
         bandit_skip=tuple(record.get("bandit_skip", default.bandit_skip)),
         bandit_config=bandit_config,
     )

@@ -100,13 +100,19 @@ def _dep_issue(file: str, line: int, rule: str, severity: Severity, message: str
     return Issue(file, line, 1, rule, Tool.DEPENDENCIES.value, severity.value, message)
 
 
-def _requirement_issues(file: str, line: int, spec: str) -> Iterator[Issue]:
+def _requirement_issues(file: str, line: int, spec: str, project: str = "") -> Iterator[Issue]:
+    """DEP findings of one requirement; ``project`` is the declaring project's own name,
+    whose extras (``attrs[tests]`` in attrs' own extras) are the project itself, not a
+    release from an index."""
     # packaging on use: starting the agents of `devskyy run` should not pay for it.
     from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
+    from packaging.utils import canonicalize_name  # noqa: PLC0415
 
     try:
         req = Requirement(spec)
     except InvalidRequirement:
+        return
+    if project and canonicalize_name(req.name) == canonicalize_name(project):
         return
     if req.url:
         if req.url.startswith(("git+", "hg+", "svn+", "bzr+")) and not _COMMIT.search(req.url):
@@ -190,7 +196,7 @@ def pyproject(file: str, text: str) -> list[Issue]:
         number = next(
             (i for i, line in enumerate(lines, 1) if f'"{spec}"' in line or f"'{spec}'" in line), 1
         )
-        found.extend(_requirement_issues(file, number, spec))
+        found.extend(_requirement_issues(file, number, spec, str(project.get("name", ""))))
     return found
 
 
