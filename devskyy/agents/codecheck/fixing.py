@@ -146,8 +146,7 @@ def line_map(before: list[str], after: list[str]) -> dict[int, int | None]:
 
 
 def _safe(diag: dict[str, Any]) -> bool:
-    fix = diag.get("fix")
-    return bool(fix and fix.get("applicability") == "safe" and fix.get("edits"))
+    return ruff.safe_fix(diag) and bool(diag["fix"].get("edits"))
 
 
 def _place(diag: dict[str, Any]) -> tuple[str, int]:

@@ -10,7 +10,9 @@ devskyy's manifest policy with ``--isolated``. ``# noqa`` comments are always ho
 
 ``fixable`` means ruff offers a *safe* fix (the only kind ``ruff --fix`` applies);
 ``--no-unsafe-fixes`` overrides a project's ``unsafe-fixes = true`` and ``--no-fix`` its
-``fix = true``, so that a scan never writes and a fix never goes beyond safe edits.
+``fix = true``, so that a scan never writes and a fix never goes beyond safe edits. A few
+fixes ruff marks safe change what real code does (``BEHAVIOUR_CHANGING_FIXES``, each found
+where ruff's own ``--fix`` broke a library's tests): they are reported, never applied.
 Notebooks (``.ipynb``) are linted and format-checked as ruff does; their findings name
 the cell and are reported, not fixed (their line numbers are per cell).
 """
@@ -39,6 +41,12 @@ SYNTAX_RULE = "invalid-syntax"  # ruff's code for a syntax error (none before ru
 # pyflakes/pycodestyle codes that mean "this will fail at run time" (flake8's own short list).
 _HIGH = ("E9", "F63", "F7", "F82", SYNTAX_RULE)
 _MEDIUM = ("B", "F")
+# Fixes ruff marks safe that change behaviour in code projects write, and why: found in
+# devskyy's trials on real libraries, where ruff's own --fix broke the library's tests.
+BEHAVIOUR_CHANGING_FIXES = {
+    "RUF023": "sorting __slots__ changes their order, which class builders such as attrs use",
+    "PLW0245": "super.__hash__(x) and super().__hash__(x) call different methods",
+}
 _CELL = re.compile(r":cell \d+$")
 _HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@")
 
@@ -109,6 +117,9 @@ def issue_from(root: Path, item: dict[str, Any], names: dict[str, str] | None = 
     cell = item.get("cell")
     if cell is not None:
         message = f"cell {cell}: {message}"
+    why = BEHAVIOUR_CHANGING_FIXES.get(code) if fix else None
+    if why is not None:
+        message = f"{message} (ruff's fix is not applied: {why})"
     filename = str(item["filename"])
     rel = names.get(filename) if names is not None else None
     if rel is None:
@@ -123,7 +134,18 @@ def issue_from(root: Path, item: dict[str, Any], names: dict[str, str] | None = 
         tool=Tool.RUFF.value,
         severity=severity_of(code).value,
         message=message,
-        fixable=cell is None and bool(fix and fix.get("applicability") == "safe"),
+        fixable=cell is None and safe_fix(item),
+    )
+
+
+def safe_fix(diag: dict[str, Any]) -> bool:
+    """Whether devskyy applies ruff's fix of the diagnostic ``diag``: ruff marks it safe,
+    and it is not one of ``BEHAVIOUR_CHANGING_FIXES``."""
+    fix = diag.get("fix")
+    return bool(
+        fix
+        and fix.get("applicability") == "safe"
+        and diag.get("code") not in BEHAVIOUR_CHANGING_FIXES
     )
 
 
