@@ -251,6 +251,13 @@ def test_failing_before_too_is_not_the_fixs_fault(workdir: Path) -> None:
     assert shape["verify_after"]["note"] == (
         "it failed before the fix too: the fix is not judged by it"
     )
+    # Said where people look: each step's one line (the progress line, `runs show`).
+    assert shape["verify_before"]["headline"] == (
+        f"{VERIFY}: failed (exit 1); it fails before the fix: the fix will not be judged by it"
+    )
+    assert shape["verify_after"]["headline"] == (
+        f"{VERIFY}: failed (exit 1); it failed before the fix too: the fix is not judged by it"
+    )
     assert (project / "shop" / "shell.py").read_text() == FIXED_SHELL
 
 

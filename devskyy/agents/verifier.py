@@ -40,7 +40,9 @@ class VerifierAgent(BaseAgent):
         if not result.get("ran"):
             return f"not run: {result.get('reason')}"
         verdict = "passed" if result.get("passed") else "failed"
-        return f"{result.get('command')}: {verdict} (exit {result.get('returncode')})"
+        line = f"{result.get('command')}: {verdict} (exit {result.get('returncode')})"
+        note = result.get("note")
+        return f"{line}; {note}" if note else line
 
     async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
         params = parse(VerifyParams, kwargs, "verify")
@@ -75,4 +77,6 @@ class VerifierAgent(BaseAgent):
             raise PermanentError(f"{broke}; last output: {outcome.output_tail[-500:]}")
         if after and not outcome.passed:
             result["note"] = "it failed before the fix too: the fix is not judged by it"
+        elif not outcome.passed:
+            result["note"] = "it fails before the fix: the fix will not be judged by it"
         return result
