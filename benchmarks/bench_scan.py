@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from devskyy.adapters.clock import SystemClock
+from devskyy.agents.codecheck import bandit
 from devskyy.agents.codecheck.files import PYTHON_SUFFIXES, walk
 from devskyy.agents.codecheck.ruff import DEFAULT_SELECT, RuffSettings, ruff_bin
 from devskyy.agents.scanner import ScannerAgent
@@ -123,6 +124,7 @@ def time_devskyy(tree: Path) -> tuple[float, float, dict[str, Any]]:
         AgentContext(name="scanner", config={"allowedRoots": [str(tree)]}, clock=SystemClock())
     )
     asyncio.run(agent.initialize())
+    bandit.forget()  # each timed scan is cold, as a new `devskyy run` is: no reused findings
     started, cpu = time.perf_counter(), cpu_seconds()
     report = asyncio.run(agent.execute_core_function(scan_type="full", target_path=str(tree)))
     return time.perf_counter() - started, cpu_seconds() - cpu, report

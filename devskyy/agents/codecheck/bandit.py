@@ -217,6 +217,12 @@ _CACHE: dict[tuple[tuple[str, ...], tuple[str, str]], tuple[Issue, ...]] = {}
 CACHE_ENTRIES = 20_000
 
 
+def forget() -> None:
+    """Drop every reused finding: the next scan runs bandit on every file, as a new
+    process does (``benchmarks/bench_scan.py`` times each scan so)."""
+    _CACHE.clear()
+
+
 def _remember(key: tuple[tuple[str, ...], tuple[str, str]], issues: Sequence[Issue]) -> None:
     _CACHE.pop(key, None)
     _CACHE[key] = tuple(issues)
