@@ -239,7 +239,7 @@ def test_a_failed_step_error_and_an_old_task_page_show_no_server_path(world: Api
     error = answer.json()["result"]["error"]
     assert error == (
         "agent 'fixer' failed: PermanentError: undo: pkg is not a backup of this fixer "
-        "(<server path>) (PermanentError is a permanent error)"
+        "(<server path>) (permanent: not retried)"
     )
     steps = answer.json()["record"]["steps"].values()
     assert [s["error"] for s in steps if s["error"]] == [

@@ -111,7 +111,7 @@ def test_giving_up_says_why(clock: FakeClock) -> None:
     assert (done.attempts, done.reason) == (2, "attempt 2 of 2 failed")
     assert done.describe_error() == "RuntimeError: x (attempt 2 of 2 failed)"
     refused = asyncio.run(executor.run(Script(PermanentError("no")), plan))
-    assert (refused.attempts, refused.reason) == (1, "PermanentError is a permanent error")
+    assert (refused.attempts, refused.reason) == (1, "permanent: not retried")
 
 
 def test_the_deadline_bounds_attempts_and_retries(clock: FakeClock) -> None:

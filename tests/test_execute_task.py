@@ -217,7 +217,7 @@ def test_a_failed_task_names_the_agent_and_the_reason(
     assert empty["status"] == "failed"
     assert empty["error"] == (
         "agent 'claude_sonnet' failed: PermanentError: invalid content brief: topic: "
-        "String should have at least 1 character (PermanentError is a permanent error)"
+        "String should have at least 1 character (permanent: not retried)"
     )
     assert empty["errors"] == {
         "claude_sonnet": empty["error"].split(" failed: ", 1)[1],

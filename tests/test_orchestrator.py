@@ -460,7 +460,7 @@ def test_non_retryable_and_permanent_errors_are_not_retried(clock: FakeClock) ->
     assert result["attempts"] == {"rej": 1, "perm": 1}
     assert result["errors"] == {
         "rej": "Rejected: bad input (Rejected matches nonRetryableErrors entry 'ValueError')",
-        "perm": "PermanentError: cannot ever work (PermanentError is a permanent error)",
+        "perm": "PermanentError: cannot ever work (permanent: not retried)",
     }
     assert clock.sleeps == []
 

@@ -89,7 +89,7 @@ def test_single_attempt_policy_gives_up_at_once() -> None:
 
 def test_permanent_errors_are_never_retried() -> None:
     policy = RetryPolicy(max_attempts=10)
-    assert policy.decide(1, PermanentError("x")) == GiveUp("PermanentError is a permanent error")
+    assert policy.decide(1, PermanentError("x")) == GiveUp("permanent: not retried")
     assert policy.decide(1, MissingInput("x")) == GiveUp("MissingInput is a permanent error")
     assert not policy.retryable(MissingInput("x"))
 

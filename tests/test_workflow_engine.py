@@ -539,7 +539,7 @@ def test_non_retryable_errors_are_not_retried(clock: FakeClock) -> None:
     assert record.step("a").attempts == 1
     assert record.step("a").reason == "Rejected matches nonRetryableErrors entry 'ValueError'"
     assert record.step("b").error == "PermanentError: never"
-    assert record.step("b").reason == "PermanentError is a permanent error"
+    assert record.step("b").reason == "permanent: not retried"
 
 
 def test_the_agent_manifest_retry_applies_when_the_step_has_none(clock: FakeClock) -> None:

@@ -191,7 +191,9 @@ class RetryPolicy:
         if isinstance(error, RetriesExhausted):
             return None  # the agent's own healing gave up: its fault, so counted and retried
         if isinstance(error, PermanentError):
-            return f"{kind} is a permanent error"
+            if kind == "PermanentError":  # "…: card declined (permanent: not retried)"
+                return "permanent: not retried"
+            return f"{kind} is a permanent error"  # a subclass's name says which kind
         if isinstance(error, DevskyyError) and not isinstance(error, ExecutionError):
             return f"{kind} is not retried"
         return None
