@@ -35,11 +35,9 @@ from typing import TYPE_CHECKING, Any
 from devskyy.core.selection import AgentInfo, select_for
 from devskyy.core.tasks import TaskRequest
 from devskyy.errors import DevskyyError
-from devskyy.model.manifests import Agent, Priority, Workflow
+from devskyy.model.manifests import Agent, Workflow
 
 if TYPE_CHECKING:
-    from devskyy.core.retry import RetryPolicy
-    from devskyy.runtime.attempt import BreakerCell, Plan
     from devskyy.runtime.orchestrator import Orchestrator
     from devskyy.runtime.step_runner import StepRunner
 
@@ -186,30 +184,12 @@ class WaitingCaller:
     def __init__(self, orchestrator: Orchestrator, starting: Starting) -> None:
         self.orchestrator = orchestrator
         self.ready = starting
+        # The orchestrator's own methods, bound once: no signature to keep in step with
+        # ``AgentCaller``'s, and no layer more on the per-step path (``generation``).
+        self.plan = orchestrator.plan
+        self.generation = orchestrator.generation
+        self.resolve = orchestrator.resolve
 
     @property
     def runner(self) -> StepRunner:
         return self.orchestrator.runner
-
-    def plan(
-        self,
-        name: str,
-        *,
-        timeout: float | None = None,
-        priority: Priority | None = None,
-        retry: RetryPolicy | None = None,
-        breakers: tuple[BreakerCell, ...] = (),
-        **hooks: Any,
-    ) -> Plan:
-        """The orchestrator's plan for ``name`` (``NotFound`` when it is not registered)."""
-        return self.orchestrator.plan(
-            name, timeout=timeout, priority=priority, retry=retry, breakers=breakers, **hooks
-        )
-
-    def generation(self) -> int:
-        """The orchestrator's: changes whenever the registered agents change."""
-        return self.orchestrator.generation()
-
-    def resolve(self, capability: str) -> str:
-        """The agent to call for a capability (``Orchestrator.resolve``)."""
-        return self.orchestrator.resolve(capability)
