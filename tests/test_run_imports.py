@@ -65,31 +65,29 @@ print(json.dumps({"started": started, "modules": sorted(sys.modules)}))
 """
 
 
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _devskyy() -> str:
+    return str(Path(sys.executable).with_name("devskyy"))
+
+
+def _apply_manifests(workspace: Path) -> None:
+    """The project's manifests copied into ``workspace`` and applied there (a real process)."""
+    shutil.copytree(ROOT / "manifests", workspace / "manifests")
+    applied = _run([_devskyy(), "apply", "manifests"], workspace)
+    assert applied.returncode == 0, applied.stderr
+
+
 def test_each_forbidden_package_is_installed_so_the_check_can_fail() -> None:
     missing = [n for n in NOT_ON_THE_RUN_PATH if importlib.util.find_spec(n) is None]
     assert missing == []
 
 
 def test_devskyy_run_starts_without_the_other_commands_libraries(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
-    devskyy = str(Path(sys.executable).with_name("devskyy"))
-    applied = subprocess.run(
-        [devskyy, "apply", "manifests"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert applied.returncode == 0, applied.stderr
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    _apply_manifests(tmp_path)
+    done = _run([sys.executable, "-c", CHILD], tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["started"] == ["fixer", "scanner", "security", "verifier"]
@@ -117,39 +115,15 @@ finally:
 def test_a_whole_run_on_the_default_store_never_imports_sqlalchemy(tmp_path: Path) -> None:
     """Created, recorded step by step and finished through the stdlib driver; then
     ``runs show`` (SQLAlchemy Core) reads the same run back."""
-    shutil.copytree(ROOT / "manifests", tmp_path / "manifests")
+    _apply_manifests(tmp_path)
     shutil.copytree(ROOT / "examples" / "sample_project", tmp_path / "proj")
-    devskyy = str(Path(sys.executable).with_name("devskyy"))
-    applied = subprocess.run(
-        [devskyy, "apply", "manifests"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert applied.returncode == 0, applied.stderr
-    done = subprocess.run(
-        [sys.executable, "-c", WHOLE_RUN],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run([sys.executable, "-c", WHOLE_RUN], tmp_path)
     assert done.returncode == 0, done.stderr
     record_text, imported = done.stdout.strip().rsplit("\n", 1)
     assert json.loads(imported) == []
     record = json.loads(record_text)
     assert record["status"] == "succeeded"
-    shown = subprocess.run(
-        [devskyy, "runs", "show", record["id"], "-o", "json"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    shown = _run([_devskyy(), "runs", "show", record["id"], "-o", "json"], tmp_path)
     assert shown.returncode == 0, shown.stderr
     again = json.loads(shown.stdout)
     assert again["status"] == "succeeded"
