@@ -10,6 +10,7 @@ lends the raw connections too. Every other store opens through SQLAlchemy at onc
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,15 @@ def at_head(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     open_engine(url).dispose()  # created (through SQLAlchemy) and stamped at head
     return url
+
+
+@pytest.fixture
+def engine(at_head: str) -> Iterator[SqliteEngine]:
+    """The store at head opened again: a ``SqliteEngine``, disposed after the test."""
+    engine = open_engine(at_head)
+    assert isinstance(engine, SqliteEngine)
+    yield engine
+    engine.dispose()
 
 
 def test_a_new_store_is_created_through_sqlalchemy_then_opens_without_it(tmp_path: Path) -> None:
@@ -67,83 +77,65 @@ def test_urls_with_options_and_stores_not_at_head_open_through_sqlalchemy(
         open_engine(at_head)
 
 
-def test_raw_connections_are_set_up_as_sqlalchemys_and_reused(at_head: str) -> None:
-    engine = open_engine(at_head)
-    assert isinstance(engine, SqliteEngine)
+def test_raw_connections_are_set_up_as_sqlalchemys_and_reused(engine: SqliteEngine) -> None:
+    raw = engine.raw_connection()
+    mine = _pragmas(raw)
+    underlying = raw.connection
+    raw.close()
+    again = engine.raw_connection()
+    assert again.connection is underlying  # back in the pool, lent again
+    again.close()
+    assert mine == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 30000,
+        "synchronous": 1,
+    }
+    theirs = engine.sqlalchemy().raw_connection()
     try:
-        raw = engine.raw_connection()
-        mine = _pragmas(raw)
-        underlying = raw.connection
-        raw.close()
-        again = engine.raw_connection()
-        assert again.connection is underlying  # back in the pool, lent again
-        again.close()
-        assert mine == {
-            "journal_mode": "wal",
-            "foreign_keys": 1,
-            "busy_timeout": 30000,
-            "synchronous": 1,
-        }
-        theirs = engine.sqlalchemy().raw_connection()
-        try:
-            assert _pragmas(theirs) == mine
-        finally:
-            theirs.close()
+        assert _pragmas(theirs) == mine
     finally:
-        engine.dispose()
+        theirs.close()
 
 
-def test_a_connection_handed_back_mid_transaction_is_rolled_back(at_head: str) -> None:
-    engine = open_engine(at_head)
-    assert isinstance(engine, SqliteEngine)
-    try:
-        raw = engine.raw_connection()
-        cursor = raw.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
-        cursor.execute(
-            "INSERT INTO revisions (number, created_at, source, summary, snapshot) "
-            "VALUES (1, '2026-01-01 00:00:00', 'x', '{}', '[]')"
-        )
-        raw.close()  # not committed: the write lock must not outlive the loan
-        with raw_transaction(engine, "BEGIN IMMEDIATE") as other:
-            other.execute("SELECT count(*) FROM revisions")
-            assert other.fetchone()[0] == 0
-        assert SqlStateStore(engine).current_revision() is None
-    finally:
-        engine.dispose()
+def test_a_connection_handed_back_mid_transaction_is_rolled_back(engine: SqliteEngine) -> None:
+    raw = engine.raw_connection()
+    cursor = raw.cursor()
+    cursor.execute("BEGIN IMMEDIATE")
+    cursor.execute(
+        "INSERT INTO revisions (number, created_at, source, summary, snapshot) "
+        "VALUES (1, '2026-01-01 00:00:00', 'x', '{}', '[]')"
+    )
+    raw.close()  # not committed: the write lock must not outlive the loan
+    with raw_transaction(engine, "BEGIN IMMEDIATE") as other:
+        other.execute("SELECT count(*) FROM revisions")
+        assert other.fetchone()[0] == 0
+    assert SqlStateStore(engine).current_revision() is None
 
 
 def test_sqlalchemy_is_made_once_on_first_use_and_then_lends_the_connections(
-    at_head: str,
+    engine: SqliteEngine,
 ) -> None:
-    engine = open_engine(at_head)
-    assert isinstance(engine, SqliteEngine)
+    engine.raw_connection().close()  # one idle stdlib connection
+    with engine.begin() as conn:  # Engine.begin: SQLAlchemy's engine is made here
+        assert conn.execute(text("SELECT count(*) FROM runs")).scalar_one() == 0
+    made = engine.sqlalchemy()
+    assert isinstance(made, Engine)
+    assert engine.sqlalchemy() is made
+    assert engine.dialect is made.dialect
+    raw = engine.raw_connection()
     try:
-        engine.raw_connection().close()  # one idle stdlib connection
-        with engine.begin() as conn:  # Engine.begin: SQLAlchemy's engine is made here
-            assert conn.execute(text("SELECT count(*) FROM runs")).scalar_one() == 0
-        made = engine.sqlalchemy()
-        assert isinstance(made, Engine)
-        assert engine.sqlalchemy() is made
-        assert engine.dialect is made.dialect
-        raw = engine.raw_connection()
-        try:
-            assert not hasattr(raw, "_home")  # SQLAlchemy's pooled connection, not ours
-        finally:
-            raw.close()
+        assert not hasattr(raw, "_home")  # SQLAlchemy's pooled connection, not ours
     finally:
-        engine.dispose()
+        raw.close()
 
 
-def test_is_engine_and_backend_without_making_sqlalchemys_engine(at_head: str) -> None:
-    engine = open_engine(at_head)
-    assert isinstance(engine, SqliteEngine)
-    try:
-        assert is_engine(engine)
-        assert backend(engine) == "sqlite"
-        assert engine._engine is None  # neither question made it
-        assert is_engine(engine.sqlalchemy())
-        assert not is_engine(at_head)
-        assert not is_engine(object())
-    finally:
-        engine.dispose()
+def test_is_engine_and_backend_without_making_sqlalchemys_engine(
+    engine: SqliteEngine, at_head: str
+) -> None:
+    assert is_engine(engine)
+    assert backend(engine) == "sqlite"
+    assert engine._engine is None  # neither question made it
+    assert is_engine(engine.sqlalchemy())
+    assert not is_engine(at_head)
+    assert not is_engine(object())
