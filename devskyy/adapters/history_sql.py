@@ -46,20 +46,7 @@ execution_agents_table = Table(
 
 def append(engine: Engine, record: ExecutionRecord) -> None:
     with engine.begin() as conn:
-        conn.execute(
-            insert(executions_table).values(
-                task_id=record.task_id,
-                task_type=record.task_type,
-                status=record.status,
-                priority=record.priority,
-                started_at=record.started_at,
-                duration=record.duration,
-                agents=list(record.agents),
-                attempts=dict(record.attempts),
-                results=dict(record.results),
-                errors=dict(record.errors),
-            )
-        )
+        conn.execute(insert(executions_table).values(record.as_dict()))
         if record.agents:
             conn.execute(
                 insert(execution_agents_table),
