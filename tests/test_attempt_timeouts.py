@@ -13,7 +13,13 @@ import pytest
 
 from devskyy.adapters.clock import FakeClock
 from devskyy.errors import StepTimeout
-from devskyy.runtime.attempt import AttemptExecutor, Plan
+from devskyy.runtime.attempt import AttemptExecutor, Plan, _Watch
+
+
+def watch_of(executor: AttemptExecutor) -> _Watch:
+    """The executor's timer (made by its first timed attempt)."""
+    assert executor._watch is not None
+    return executor._watch
 
 
 @pytest.fixture
@@ -65,7 +71,7 @@ def test_finished_attempts_do_not_pile_up(executor: AttemptExecutor) -> None:
         total = 0
         for _ in range(1_000):
             total += await executor.once(quick, Plan("agent 'q'", timeout=30.0))
-        return total, len(executor._watch_here().heap)
+        return total, len(watch_of(executor).heap)
 
     total, kept = asyncio.run(main())
     assert total == 1_000
@@ -94,7 +100,7 @@ def test_the_timer_follows_the_running_loop_and_lets_an_old_one_go(
 
     async def on_a_loop() -> asyncio.AbstractEventLoop:
         assert await executor.once(quick, Plan("agent 'q'", timeout=30.0)) == 1
-        assert executor._watch_here().loop is asyncio.get_running_loop()
+        assert watch_of(executor).loop is asyncio.get_running_loop()
         return asyncio.get_running_loop()
 
     first = asyncio.run(on_a_loop())

@@ -126,15 +126,9 @@ class AttemptExecutor:
     def __init__(self, clock: Clock, random_value: Callable[[], float] = random.random) -> None:
         self.clock = clock
         self.random = random_value
-        self._watch: _Watch | None = None  # the timeouts' timer, on the running loop
-
-    def _watch_here(self) -> _Watch:
-        """The timeouts' one timer on the running loop (a new one when the loop changed)."""
-        loop = asyncio.get_running_loop()
-        watch = self._watch
-        if watch is None or watch.loop is not loop:
-            watch = self._watch = _Watch(loop)
-        return watch
+        # The timeouts' one timer, on the loop of the latest timed attempt (``once`` makes
+        # a new one when the loop changed).
+        self._watch: _Watch | None = None
 
     async def once(  # noqa: PLR0915 - one coroutine for the attempt (see the docstring)
         self, call: Callable[[], Awaitable[T]], plan: Plan
