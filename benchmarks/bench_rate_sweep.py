@@ -34,6 +34,7 @@ from pg_server import fresh_database, postgres_server  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from devskyy.adapters.db import open_engine  # noqa: E402
+from devskyy.adapters.dbapi import raw_transaction  # noqa: E402
 from devskyy.adapters.engine import Engine  # noqa: E402
 from devskyy.adapters.rate_store import SqlRateWindows  # noqa: E402
 
@@ -81,20 +82,12 @@ def before(engine: Engine) -> Hit:
 
     def hit(key: str, now: int, limit: int, window: int) -> object:
         # The same work around the statement as ``SqlRateWindows.hit``, the log parsed too.
-        raw = engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
+        with raw_transaction(engine, "BEGIN IMMEDIATE" if sqlite else None) as cursor:
             cursor.execute(
                 _BEFORE_SQLITE if sqlite else _BEFORE_POSTGRES,
                 {"p": key, "now": now, "limit": limit, "window": window},
             )
             row: Any = cursor.fetchone()
-            cursor.close()
-            raw.commit()
-        finally:
-            raw.close()
         hits = json.loads(row[0]) if sqlite else row[0]
         return [int(t) for t in hits], bool(row[1])
 
