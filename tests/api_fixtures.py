@@ -254,3 +254,16 @@ def post_login(client: httpx.Client | TestClient, data: dict[str, str]) -> httpx
     found = _LOGIN_TOKEN.search(form.text)
     assert found, form.text
     return client.post("/ui/login", data={**data, "login_token": found.group(1)})
+
+
+def browser(world: ApiWorld, base_url: str = "http://testserver") -> TestClient:
+    """A dashboard client of ``world`` that does not follow redirects (a browser's view)."""
+    return TestClient(world.app, base_url=base_url, follow_redirects=False)
+
+
+def signed_in(world: ApiWorld, role: str, principal: str | None = None) -> TestClient:
+    """A ``browser`` signed in with a fresh key of ``role``."""
+    client = browser(world)
+    answer = post_login(client, {"api_key": world.key(role, principal)})
+    assert answer.status_code == 303, answer.text
+    return client

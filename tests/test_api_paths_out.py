@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fixtures import ApiWorld, post_login
-from fastapi.testclient import TestClient
+from api_fixtures import ApiWorld, signed_in
 
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
@@ -206,9 +205,7 @@ def test_a_path_in_another_workspace_root_is_shown_by_its_number(
 
 
 def _page(world: ApiWorld, run_id: str) -> str:
-    browser = TestClient(world.app, base_url="http://testserver", follow_redirects=False)
-    assert post_login(browser, {"api_key": world.key("admin")}).status_code == 303
-    page = browser.get(f"/ui/runs/{run_id}")
+    page = signed_in(world, "admin").get(f"/ui/runs/{run_id}")
     assert page.status_code == 200
     return html.unescape(page.text)
 

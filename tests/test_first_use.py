@@ -77,13 +77,12 @@ def test_the_sign_in_page_has_a_title(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_an_unknown_dashboard_page_is_a_page_not_json(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from api_fixtures import ApiWorld, post_login  # noqa: PLC0415  (needs the serve extra)
-    from fastapi.testclient import TestClient  # noqa: PLC0415
+    from api_fixtures import ApiWorld, browser, post_login  # noqa: PLC0415  (needs the serve extra)
 
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
     world = ApiWorld(tmp_path, code=False)
     try:
-        client = TestClient(world.app, base_url="http://testserver", follow_redirects=False)
+        client = browser(world)
         signed_out = client.get("/ui/nope")
         assert (signed_out.status_code, signed_out.headers["content-type"][:9]) == (
             404,

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from api_fixtures import ApiWorld, post_login
+from api_fixtures import ApiWorld, signed_in
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -228,10 +228,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]
 
 
 def auditor(world: ApiWorld) -> TestClient:
-    client = TestClient(world.app, base_url="http://testserver", follow_redirects=False)
-    answer = post_login(client, {"api_key": world.key("admin", "auditor")})
-    assert answer.status_code == 303, answer.text
-    return client
+    return signed_in(world, "admin", "auditor")
 
 
 def verdict(client: TestClient) -> str:

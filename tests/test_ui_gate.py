@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fixtures import ApiWorld, post_login
-from fastapi.testclient import TestClient
+from api_fixtures import ApiWorld, browser, signed_in
 
 from devskyy.runtime.reconciler import Reconciler
 
@@ -39,17 +38,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]
     w = ApiWorld(tmp_path, code=False, wait_for=str(tmp_path / "go"))
     yield w
     w.close()
-
-
-def browser(world: ApiWorld) -> TestClient:
-    return TestClient(world.app, base_url="http://testserver", follow_redirects=False)
-
-
-def signed_in(world: ApiWorld, role: str, principal: str | None = None) -> TestClient:
-    client = browser(world)
-    answer = post_login(client, {"api_key": world.key(role, principal)})
-    assert answer.status_code == 303, answer.text
-    return client
 
 
 @pytest.mark.parametrize("path", PAGES)

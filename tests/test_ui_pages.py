@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fixtures import ApiWorld, post_login
-from fastapi.testclient import TestClient
+from api_fixtures import ApiWorld, browser, post_login, signed_in
 from sqlalchemy import select
 
 from devskyy.adapters.run_store import SqlRunStore
@@ -32,17 +31,6 @@ def world(tmp_path: Path, gate: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     w = ApiWorld(tmp_path, code=False, wait_for=str(gate))
     yield w
     w.close()
-
-
-def browser(world: ApiWorld, base_url: str = "http://testserver") -> TestClient:
-    return TestClient(world.app, base_url=base_url, follow_redirects=False)
-
-
-def signed_in(world: ApiWorld, role: str, principal: str | None = None) -> TestClient:
-    client = browser(world)
-    answer = post_login(client, {"api_key": world.key(role, principal)})
-    assert answer.status_code == 303, answer.text
-    return client
 
 
 def session_rows(world: ApiWorld) -> list[str]:

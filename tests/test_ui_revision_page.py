@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fixtures import ApiWorld, post_login
-from fastapi.testclient import TestClient
+from api_fixtures import ApiWorld, signed_in
 
 from devskyy.model.plan import Revision
 from devskyy.runtime.reconciler import Reconciler
@@ -26,12 +25,6 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]
     w.close()
 
 
-def _operator(world: ApiWorld) -> TestClient:
-    client = TestClient(world.app, base_url="http://testserver", follow_redirects=False)
-    assert post_login(client, {"api_key": world.key("operator")}).status_code == 303
-    return client
-
-
 def test_the_page_shows_one_revision_read_alone(
     world: ApiWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -43,7 +36,7 @@ def test_the_page_shows_one_revision_read_alone(
         raise AssertionError("the revision page read every revision")
 
     monkeypatch.setattr(state, "revisions", every_revision)
-    client = _operator(world)
+    client = signed_in(world, "operator")
     for revision in revisions:
         page = client.get(f"/ui/revisions/{revision.number}")
         assert page.status_code == 200
@@ -68,7 +61,7 @@ def test_the_page_shows_one_revision_read_alone(
 
 
 def test_a_missing_revision_is_a_404(world: ApiWorld) -> None:
-    client = _operator(world)
+    client = signed_in(world, "operator")
     for number in (4, 999):
         page = client.get(f"/ui/revisions/{number}")
         assert page.status_code == 404
@@ -77,7 +70,7 @@ def test_a_missing_revision_is_a_404(world: ApiWorld) -> None:
 
 
 def test_no_page_about_revisions_names_a_server_path(world: ApiWorld) -> None:
-    client = _operator(world)
+    client = signed_in(world, "operator")
     for url in ("/ui/", "/ui/revisions", "/ui/revisions/1", "/ui/revisions/3"):
         page = client.get(url)
         assert page.status_code == 200, url
