@@ -224,13 +224,9 @@ class DagProgress:
         return Advance(tuple(ready), tuple(skipped))
 
     def _skip_reason(self, node: StepNode) -> str | None:
+        """Why a step whose needs are final is skipped (None: it is ready). ``advance``
+        decides the common case (every need succeeded, nothing failed) without it."""
         status = self._status
-        if node.trigger is Trigger.ALL_SUCCEEDED and all(
-            status[need] is StepStatus.SUCCEEDED for need in node.needs
-        ):  # the common case, decided without building lists
-            if self.fail_fast and self.failed_any and node.name not in self._relaunch:
-                return FAIL_FAST
-            return None
         outcomes = [(need, status[need]) for need in node.needs]
         failed = [n for n, s in outcomes if s is StepStatus.FAILED]
         if node.trigger is Trigger.ALWAYS:
