@@ -250,6 +250,20 @@ _STEP_FIELDS = (
 
 _STEP_COLUMNS = ("run_id", "name", *_STEP_FIELDS)
 _RAW_STEP_COLUMNS = ", ".join(_STEP_COLUMNS)
+# The stdlib driver's statements (SQLite), their column names fixed here.
+_RAW_INSERT_STEP = (
+    f"INSERT INTO run_steps (run_id, name, position, {', '.join(_STEP_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in range(3 + len(_STEP_FIELDS)))})"
+)
+_RAW_UPDATE_STEP = (
+    f"UPDATE run_steps SET {', '.join(f'{name} = ?' for name in _STEP_FIELDS)} "  # noqa: S608
+    "WHERE run_id = ? AND name = ?"
+)
+_RAW_INSERT_EVENT = (
+    "INSERT INTO run_step_events "
+    "(run_id, step, status, attempt, at, error, retry_at, started_at, worker) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _STEP_STATUS = {s.value: s for s in StepStatus}  # a dict lookup, not an Enum call per row
 
 
@@ -352,13 +366,6 @@ class SqlRunStore:
     def __init__(self, engine: Engine, *, sqlite_fast_path: bool = True) -> None:
         self._engine = engine
         self._raw = sqlite_fast_path and backend(engine) == "sqlite"
-        sets = ", ".join(f"{name} = ?" for name in _STEP_FIELDS)
-        self._raw_update_step = f"UPDATE run_steps SET {sets} WHERE run_id = ? AND name = ?"  # noqa: S608
-        self._raw_insert_event = (
-            "INSERT INTO run_step_events "
-            "(run_id, step, status, attempt, at, error, retry_at, started_at, worker) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        )
 
     @functools.cached_property
     def _sql(self) -> CoreRuns:
@@ -404,11 +411,6 @@ class SqlRunStore:
         row = {**row, "params": json.dumps(run.params)}
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        step_columns = ("run_id", "name", "position", *_STEP_FIELDS)
-        step_sql = (
-            f"INSERT INTO run_steps ({', '.join(step_columns)}) "  # noqa: S608 - fixed names
-            f"VALUES ({', '.join('?' for _ in step_columns)})"
-        )
         try:
             with raw_transaction(self._engine) as cursor:
                 cursor.execute(
@@ -416,7 +418,7 @@ class SqlRunStore:
                     list(row.values()),
                 )
                 cursor.executemany(
-                    step_sql,
+                    _RAW_INSERT_STEP,
                     [(run.id, s.name, i, *_raw_step_row(s)) for i, s in enumerate(run.steps)],
                 )
         except sqlite3.IntegrityError:
@@ -438,14 +440,14 @@ class SqlRunStore:
                     raise self._sql.refused(batch)
             if batch.steps:
                 cursor.executemany(
-                    self._raw_update_step,
+                    _RAW_UPDATE_STEP,
                     [(*_raw_step_row(s), batch.run_id, s.name) for s in batch.steps],
                 )
                 if cursor.rowcount != len(batch.steps):
                     self._sql.unknown_steps(batch)
             if batch.events:
                 cursor.executemany(
-                    self._raw_insert_event,
+                    _RAW_INSERT_EVENT,
                     [
                         (
                             batch.run_id,
