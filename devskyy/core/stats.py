@@ -267,7 +267,7 @@ class CallTracker:
 
     def snapshot(self) -> StatsSnapshot:
         durations = list(self._durations)
-        errors = sum(self._errors)
+        errors = self._window_errors  # kept as calls come and go (_append)
         calls = len(durations)
         return StatsSnapshot(
             total_calls=self.total_calls,
