@@ -15,6 +15,7 @@ from pathlib import Path
 
 from codecheck_helpers import call, write_tree
 
+from devskyy.agents.codecheck.fixing import LARGE_FILE_LINES
 from devskyy.agents.codecheck.ruff import ruff_bin
 from devskyy.agents.fixer import FixerAgent
 from devskyy.agents.scanner import ScannerAgent
@@ -78,3 +79,19 @@ def test_behaviour_changing_safe_fixes_are_reported_not_applied(
     fixed = (project / "m.py").read_text()
     assert '__slots__ = ("x", "y")' in fixed
     assert "super().__hash__(self)" in fixed
+
+
+def test_a_report_that_names_them_fixable_does_not_get_them_applied(
+    tmp_path: Path, scanner: ScannerAgent, fixer: FixerAgent
+) -> None:
+    # A report from a devskyy before BEHAVIOUR_CHANGING_FIXES called them fixable; in a
+    # large file the fixer hands such whole rules to ruff's --fix without checking first.
+    body = MODULE.removeprefix("import os\n\n\n")
+    large = "import os\n" + "x = 1\n" * LARGE_FILE_LINES + "\n\n" + body
+    project = write_tree(tmp_path / "slots", {"pyproject.toml": PYPROJECT, "m.py": large})
+    report = call(scanner, scan_type="quick", target_path=str(project))
+    for issue in report["issues"]:
+        issue["fixable"] = True
+    result = call(fixer, scan_results=report)
+    assert [f["rule"] for f in result["fixes_applied"]] == ["F401"]
+    assert (project / "m.py").read_text() == large.removeprefix("import os\n")

@@ -287,7 +287,11 @@ async def check_text(
 async def fix_text(
     text: str, filename: Path, settings: RuffSettings, select: Sequence[str], root: Path
 ) -> str:
-    """``text`` with ruff's safe fixes for the ``select``ed rules applied."""
+    """``text`` with ruff's safe fixes for the ``select``ed rules applied, never one of
+    ``BEHAVIOUR_CHANGING_FIXES`` (a report from an older devskyy may call them fixable)."""
+    select = [rule for rule in select if rule not in BEHAVIOUR_CHANGING_FIXES]
+    if not select:
+        return text
     argv = [ruff_bin(), "check", *settings.check_args(select), "--fix-only"]
     argv += ["--stdin-filename", str(filename), "-"]
     done = await run(argv, stdin=text, cwd=root)
