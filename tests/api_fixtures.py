@@ -109,6 +109,34 @@ spec:
       input: {{target_path: "${{{{ params.target_path }}}}", scan_type: quick}}
 """
 
+VERIFIER = """\
+---
+apiVersion: devskyy.dev/v1
+kind: Agent
+metadata: {{name: verifier}}
+spec:
+  module: devskyy.agents.verifier:VerifierAgent
+  capabilities: [verify]
+  retry: {{maxAttempts: 1}}
+  config: {{allowedRoots: ["{ws}"]}}
+"""
+"""The verifier confined to the workspace, as ``more_code``."""
+
+
+def _escaped(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")  # more_code is str.format()ed
+
+
+def scan_and_fix_code() -> str:
+    """``more_code`` for the shipped ``scan_and_fix``: its security agent confined to the
+    workspace, and the workflow (with ``VERIFIER`` and the scanner and fixer of
+    ``CODE_AGENTS``, every agent it names)."""
+    security = _escaped((ROOT / "manifests" / "agents" / "security.yaml").read_text())
+    security = security.replace('allowedRoots: ["."]', 'allowedRoots: ["{ws}"]')
+    assert "{ws}" in security, security
+    workflow = _escaped((ROOT / "manifests" / "workflows" / "scan_and_fix.yaml").read_text())
+    return f"---\n{security}---\n{workflow}"
+
 
 def write_tree(
     root: Path, workspace: Path, *, wait_for: str = "", code: bool = True, more_code: str = ""

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import logging
 import shlex
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import api_fixtures
 import pytest
-from api_fixtures import ApiWorld
+from api_fixtures import ApiWorld, scan_and_fix_code
 from click.testing import CliRunner
 from test_api_commands import VERIFY
 
@@ -47,13 +45,7 @@ NONE = (
 def _world(root: Path, allowed: tuple[str, ...]) -> ApiWorld:
     """The real scan_and_fix over ``root/workspace``: the fixtures' scanner, fixer and
     verifier (``test_api_commands``), and the shipped security agent confined there."""
-    extra = root / "manifests" / "flow"
-    extra.mkdir(parents=True)
-    text = (api_fixtures.ROOT / "manifests/agents/security.yaml").read_text()
-    ws = f'allowedRoots: ["{root / "workspace"}"]'
-    (extra / "security.yaml").write_text(text.replace('allowedRoots: ["."]', ws))
-    shutil.copy(api_fixtures.ROOT / "manifests/workflows/scan_and_fix.yaml", extra)
-    return ApiWorld(root, {"allowed_commands": allowed}, more_code=VERIFY)
+    return ApiWorld(root, {"allowed_commands": allowed}, more_code=VERIFY + scan_and_fix_code())
 
 
 @pytest.fixture

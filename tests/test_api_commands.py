@@ -13,20 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_fixtures import ApiWorld
+from api_fixtures import VERIFIER, ApiWorld
 
 from devskyy.adapters.run_store import SqlRunStore
 
-VERIFY = """\
----
-apiVersion: devskyy.dev/v1
-kind: Agent
-metadata: {{name: verifier}}
-spec:
-  module: devskyy.agents.verifier:VerifierAgent
-  capabilities: [verify]
-  retry: {{maxAttempts: 1}}
-  config: {{allowedRoots: ["{ws}"]}}
+VERIFY = (
+    VERIFIER
+    + """\
 ---
 apiVersion: devskyy.dev/v1
 kind: Workflow
@@ -56,6 +49,7 @@ spec:
       agent: verifier
       input: {{target_path: "{ws}", command: "true"}}
 """
+)
 
 
 @pytest.fixture

@@ -19,46 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fixtures import ApiWorld, signed_in
+from api_fixtures import VERIFIER, ApiWorld, scan_and_fix_code, signed_in
 
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.task_runs import SqlTaskRuns, TaskRun
 from devskyy.api.paths_out import MAX_SHOWN_DEPTH, OUTSIDE, ShownPaths
 
-ROOT = Path(__file__).resolve().parents[1]
-
-MORE_AGENTS = """\
----
-apiVersion: devskyy.dev/v1
-kind: Agent
-metadata: {{name: security}}
-spec:
-  module: devskyy.agents.security:SecurityAgent
-  capabilities: [security_scan]
-  retry: {{maxAttempts: 1}}
-  config: {{allowedRoots: ["{ws}"]}}
----
-apiVersion: devskyy.dev/v1
-kind: Agent
-metadata: {{name: verifier}}
-spec:
-  module: devskyy.agents.verifier:VerifierAgent
-  capabilities: [verify]
-  retry: {{maxAttempts: 1}}
-  config: {{allowedRoots: ["{ws}"]}}
----
-"""
-
-
-def _shipped_workflow() -> str:
-    text = (ROOT / "manifests" / "workflows" / "scan_and_fix.yaml").read_text()
-    return text.replace("{", "{{").replace("}", "}}")  # CODE_AGENTS is str.format()ed
-
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiWorld]:
     monkeypatch.setenv("DEVSKYY_ALLOWED_MODULES", "fake_workflow_agents")
-    w = ApiWorld(tmp_path, more_code=MORE_AGENTS + _shipped_workflow())
+    w = ApiWorld(tmp_path, more_code=VERIFIER + scan_and_fix_code())
     yield w
     w.close()
 
