@@ -22,12 +22,22 @@ if TYPE_CHECKING:
 def missing_sqlite_file(url: str) -> bool:
     """True for a SQLite URL whose file does not exist (yet).
 
-    The file is the one the driver opens (``adapters.db.sqlite_file``): a ``file:`` URI
+    The file is the one the driver opens (``adapters.store_url.sqlite_file``): a ``file:`` URI
     (``sqlite:///file:/srv/state.db?mode=ro&uri=true``, a read-only opening) names it
     after the scheme, and a query (``?timeout=5``) is not part of it.
     """
     path = sqlite_file(url)
     return path is not None and not path.exists()
+
+
+@contextmanager
+def _opened(url: str) -> Iterator[Engine]:
+    """The store at ``url``, disposed on the way out."""
+    engine = open_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -38,22 +48,12 @@ def read_engine(url: str) -> Iterator[Engine | None]:
         check_url(url)  # a bad option is an error even before the file exists
         yield None
         return
-    engine = open_engine(url)
-    try:
+    with _opened(url) as engine:
         yield engine
-    finally:
-        engine.dispose()
 
 
 @contextmanager
 def open_store(url: str, *, write: bool) -> Iterator[StateStore]:
     """The store at ``url``; with ``write=False`` a missing SQLite file reads as empty."""
-    if write:
-        engine = open_engine(url)
-        try:
-            yield SqlStateStore(engine)
-        finally:
-            engine.dispose()
-        return
-    with read_engine(url) as found:
-        yield MemoryStateStore() if found is None else SqlStateStore(found)
+    with _opened(url) if write else read_engine(url) as engine:
+        yield MemoryStateStore() if engine is None else SqlStateStore(engine)
