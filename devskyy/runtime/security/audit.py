@@ -52,7 +52,6 @@ from devskyy.core.audit import (
     chain,
     check_checkpoint,
     iso,
-    missing_revisions,
     revisions_problem,
     verify,
 )
@@ -242,11 +241,7 @@ class AuditWriter:
             if problem is not None:
                 first = min(len(records) + 1, checkpoint.seq)
                 return replace(report, ok=False, first_bad=first, problem=problem)
-        missing = missing_revisions(records, revisions)
-        problem = revisions_problem(missing, len(revisions), len(records))
-        if problem is not None:
-            return replace(report, ok=False, problem=problem)
-        return report
+        return _with_revisions(report, audited_revisions(records), revisions)
 
     def _verify_since(self) -> ChainReport:
         """``verify()`` resumed after the events this process already found intact."""
@@ -267,8 +262,11 @@ class AuditWriter:
         if mark is not None:
             audited |= mark.revisions
         self._verified = Verified(report.checked, report.head_hash, scan.digest, frozenset(audited))
-        missing = [n for n in revisions if n not in audited]
-        problem = revisions_problem(missing, len(revisions), report.checked)
-        if problem is not None:
-            return replace(report, ok=False, problem=problem)
-        return report
+        return _with_revisions(report, audited, revisions)
+
+
+def _with_revisions(report: ChainReport, audited: set[int], revisions: list[int]) -> ChainReport:
+    """``report`` (an intact chain), failed if a revision has no ``manifests.applied`` event."""
+    missing = [n for n in revisions if n not in audited]
+    problem = revisions_problem(missing, len(revisions), report.checked)
+    return report if problem is None else replace(report, ok=False, problem=problem)
