@@ -38,7 +38,7 @@ class ApiContext:
         system.orchestrator.call_observers.append(self.metrics.observe_call)
         # Answers show workspace paths relative and hide other server paths (paths_out).
         self.paths = ShownPaths.of(settings.workspace_roots)
-        self.runs = Runs(system, self.metrics.run_ended, self.paths)
+        self.runs = Runs(system, self.metrics.run_ended, paths=self.paths)
         self.guard = Guard(self)
         # The dashboard's memos: diffs of stored revisions (which never change) and the
         # last drift check (keyed by tree, revision and a 5 s slot).

@@ -66,10 +66,11 @@ class Runs:
         self,
         system: System,
         observe: RunObserver | None = None,
-        paths: ShownPaths | None = None,
+        *,
+        paths: ShownPaths,
     ) -> None:
         self.system = system
-        self.paths = paths or ShownPaths(())
+        self.paths = paths  # the app's (ApiContext.paths), roots resolved once
         self.tasks = SqlTaskRuns(system.engine)
         self.owner = process_owner()
         self._observe = observe or (lambda _kind, _status: None)
