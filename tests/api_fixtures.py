@@ -6,7 +6,9 @@ workflow (``fake_workflow_agents:StepAgent``, so ``DEVSKYY_ALLOWED_MODULES`` mus
 include ``fake_workflow_agents``) and a ``path_flow`` workflow whose ``target_path``
 feeds the scanner's (a path the API confines). ``ApiWorld`` opens the system over that tree and
 builds the app; ``key(role)`` mints a fresh key, ``blocked_key()`` one that threat
-detection has blocked.
+detection has blocked. ``VERIFIER`` and ``scan_and_fix_code()`` (as ``more_code``) add the
+shipped ``scan_and_fix`` and the agents it calls; ``browser(world)`` and
+``signed_in(world, role)`` are dashboard clients.
 """
 
 from __future__ import annotations
