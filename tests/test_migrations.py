@@ -3,6 +3,7 @@ the 0.1.0 store upgraded intact, and models that never drift from the migrations
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import stat
@@ -19,9 +20,11 @@ from sqlalchemy import create_engine, text
 
 from devskyy.adapters import store_schema
 from devskyy.adapters.db import metadata, open_engine, register_all_tables
+from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.store_schema import SchemaState
 from devskyy.cli import main
 from devskyy.errors import StateError
+from devskyy.model.runs import RunRecord, RunStatus, RunWrite, StepRecord, StepStatus
 
 DATA = Path(__file__).parent / "data"
 STORE_010 = DATA / "store-0.1.0.db"
@@ -285,3 +288,55 @@ def test_the_generator_writes_the_next_migration_from_the_models(
         'op.create_table(\n        "test_leases",' in text
         or "op.create_table('test_leases'" in text
     )
+
+
+def _plans(path: Path) -> dict[str, tuple[object, list[str]]]:
+    """Each run's stored plan, and the names of its step rows by position."""
+    with sqlite3.connect(path) as db:
+        return {
+            run_id: (
+                plan,
+                [
+                    r[0]
+                    for r in db.execute(
+                        "select name from run_steps where run_id = ? order by position", (run_id,)
+                    )
+                ],
+            )
+            for run_id, plan in db.execute("select id, step_names from runs")
+        }
+
+
+def test_0010_gives_old_runs_their_plan_and_writes_pending_rows_back_down(
+    old_store: Path,
+) -> None:
+    """The 0.1.0 runs get their plan from their step rows (by position), and read back
+    the same; downgrading writes the pending rows a run created at head does not have."""
+    url = f"sqlite:///{old_store}"
+    assert CliRunner().invoke(main, ["--state", url, "migrate"]).exit_code == 0
+    plans = _plans(old_store)
+    assert len(plans) == 2
+    for plan, rows in plans.values():
+        assert plan is not None
+        assert json.loads(str(plan)) == rows != []
+    engine = open_engine(url)
+    store = SqlRunStore(engine)
+    for run_id, (_, rows) in plans.items():
+        assert [s.name for s in store.get(run_id).steps] == rows
+    store.create(
+        RunRecord("new", "wf", {}, RunStatus.PENDING, 1.0, steps=(StepRecord("a"), StepRecord("b")))
+    )
+    store.write(RunWrite("new", steps=(StepRecord("b", StepStatus.RUNNING, 1, 2.0),)))
+    before = store.get("new")
+    with engine.begin() as conn:
+        command.downgrade(store_schema.alembic_config(conn), "0009")
+    engine.dispose()
+    with sqlite3.connect(old_store) as db:
+        rows = db.execute(
+            "select name, position, status from run_steps where run_id = 'new' order by position"
+        ).fetchall()
+    assert rows == [("a", 0, "pending"), ("b", 1, "running")]
+    assert CliRunner().invoke(main, ["--state", url, "migrate"]).exit_code == 0
+    engine = open_engine(url)
+    assert SqlRunStore(engine).get("new") == before
+    engine.dispose()

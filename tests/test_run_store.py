@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -227,3 +228,95 @@ def test_a_store_that_cannot_write_raises_state_error(tmp_path: Path) -> None:
         )
         assert store.events("r1") == []
         engine.dispose()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["sql", "sql-core"])
+def test_a_new_run_is_one_row_its_unchanged_steps_read_back_pending(
+    tmp_path: Path, fast: bool
+) -> None:
+    """Creating a run writes its row and plan alone; a step gets a row when it first
+    changes, placed by the plan; readers show the others pending, in plan order."""
+    engine = open_engine(f"sqlite:///{tmp_path / 'runs.db'}")
+    store = SqlRunStore(engine, sqlite_fast_path=fast)
+    store.create(new_run())
+
+    def rows() -> list[tuple[object, ...]]:
+        with engine.begin() as conn:
+            return [
+                tuple(r)
+                for r in conn.exec_driver_sql(
+                    "SELECT name, position, status FROM run_steps ORDER BY position"
+                )
+            ]
+
+    with engine.begin() as conn:
+        plan = conn.exec_driver_sql("SELECT step_names FROM runs").scalar_one()
+    assert (rows(), plan) == ([], '["scan", "fix", "report"]')
+    store.write(RunWrite("r1", steps=(StepRecord("report", S.RUNNING, 1, 5.0),)))
+    store.write(RunWrite("r1", steps=(StepRecord("report", S.SUCCEEDED, 1, 5.0, 6.0),)))
+    assert rows() == [("report", 2, "succeeded")]
+    assert store.get("r1").steps == (
+        StepRecord("scan"),
+        StepRecord("fix"),
+        StepRecord("report", S.SUCCEEDED, 1, 5.0, 6.0),
+    )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["sql", "sql-core"])
+def test_a_writer_that_did_not_create_the_run_reads_its_plan(tmp_path: Path, fast: bool) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    engine = open_engine(url)
+    SqlRunStore(engine).create(new_run())
+    other = SqlRunStore(engine, sqlite_fast_path=fast)  # a resumer: no plan in memory
+    with pytest.raises(StateError, match="run \"r1\" has no step 'ghost'"):
+        other.write(RunWrite("r1", steps=(StepRecord("fix", S.RUNNING), StepRecord("ghost"))))
+    with pytest.raises(NotFound, match='run "nope" not found'):
+        other.write(RunWrite("nope", steps=(StepRecord("fix", S.RUNNING),)))
+    other.write(RunWrite("r1", steps=(StepRecord("fix", S.RUNNING, 1),)))
+    assert [s.status for s in other.get("r1").steps] == [S.PENDING, S.RUNNING, S.PENDING]
+    with engine.begin() as conn:
+        placed = conn.exec_driver_sql("SELECT name, position FROM run_steps").all()
+    assert [tuple(r) for r in placed] == [("fix", 1)]
+    engine.dispose()
+
+
+def test_a_stored_plan_that_is_not_a_list_of_names_is_named(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'runs.db'}")
+    SqlRunStore(engine).create(new_run())
+    with engine.begin() as conn:
+        conn.exec_driver_sql("""UPDATE runs SET step_names = '{"scan": 1}'""")
+    message = (
+        "store row runs(id=r1) has a step_names that is not a list of names (restore from a backup)"
+    )
+    with pytest.raises(StateError) as read:
+        SqlRunStore(engine).get("r1")
+    assert str(read.value) == message
+    with pytest.raises(StateError) as written:
+        SqlRunStore(engine).write(RunWrite("r1", steps=(StepRecord("scan", S.RUNNING),)))
+    assert str(written.value) == message
+    engine.dispose()
+
+
+def test_a_created_step_that_is_more_than_pending_keeps_every_field(store: RunStore) -> None:
+    """Only a step equal to ``StepRecord(name)`` may go without a row: one that differs in
+    any single field reads back with it."""
+    changed: dict[str, object] = {
+        "status": S.SKIPPED,
+        "attempts": 2,
+        "started_at": 1.0,
+        "finished_at": 2.0,
+        "duration": 1.0,
+        "output": {"n": 1},
+        "error": "boom",
+        "error_type": "E",
+        "reason": "why",
+    }
+    assert set(changed) == {f.name for f in dataclasses.fields(StepRecord)} - {"name"}
+    steps = tuple(
+        dataclasses.replace(StepRecord(f"s{i}"), **{field: value})
+        for i, (field, value) in enumerate(changed.items())
+    )
+    run = dataclasses.replace(new_run(), steps=(StepRecord("plain"), *steps))
+    store.create(run)
+    assert store.get("r1").steps == run.steps

@@ -13,7 +13,9 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from test_run_store import (  # noqa: F401 - collected here, with this module's fixture
+    new_run,
     test_claim_of_an_unowned_run,
     test_claim_takes_over_only_from_the_expected_owner,
     test_create_then_get_round_trips,
@@ -28,6 +30,8 @@ from devskyy.adapters.clock import FakeClock
 from devskyy.adapters.db import metadata, open_engine
 from devskyy.adapters.run_sql import run_step_events_table, run_steps_table, runs_table
 from devskyy.adapters.run_store import RunStore, SqlRunStore
+from devskyy.errors import StateError
+from devskyy.model.runs import RunWrite, StepRecord, StepStatus
 from devskyy.runtime.workflows import WorkflowEngine
 
 pytestmark = pytest.mark.slow
@@ -72,3 +76,26 @@ def test_the_engine_records_a_run_on_postgres(store: RunStore) -> None:
     }
     assert store.get(record.id) == record
     assert [e.status.value for e in store.events(record.id)].count("retry_wait") == 1
+
+
+def test_a_step_gets_its_row_when_it_first_changes_on_postgres(
+    store: RunStore, server_url: str
+) -> None:
+    """The run's plan is its row's; another writer reads it once, the upsert places the
+    step's row, a step outside the plan is refused."""
+    store.create(new_run())
+    engine = open_engine(server_url)
+    other = SqlRunStore(engine)
+    with pytest.raises(StateError, match="run \"r1\" has no step 'ghost'"):
+        other.write(RunWrite("r1", steps=(StepRecord("ghost", StepStatus.RUNNING),)))
+    other.write(RunWrite("r1", steps=(StepRecord("fix", StepStatus.RUNNING, 1),)))
+    other.write(RunWrite("r1", steps=(StepRecord("fix", StepStatus.SUCCEEDED, 1),)))
+    assert [s.status for s in store.get("r1").steps] == [
+        StepStatus.PENDING,
+        StepStatus.SUCCEEDED,
+        StepStatus.PENDING,
+    ]
+    with engine.connect() as conn:
+        rows = conn.execute(select(run_steps_table.c.name, run_steps_table.c.position)).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("fix", 1)]

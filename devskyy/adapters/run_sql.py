@@ -21,13 +21,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    bindparam,
     func,
     insert,
     select,
     type_coerce,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from devskyy.adapters.db import metadata
@@ -44,6 +44,9 @@ from devskyy.adapters.run_store import (
     _run_from_row,
     _step_values,
     fenced,
+    plan_names,
+    recorded,
+    with_plan,
     write_error,
 )
 from devskyy.adapters.store_errors import corrupt_json, corrupt_row
@@ -65,6 +68,9 @@ runs_table = Table(
     Column("owner", String(255), nullable=True),
     Column("heartbeat_at", Double, nullable=True),
     Column("generation", Integer, nullable=False, server_default="0"),
+    # The run's plan: its step names in order (revision 0010); a step without a row in
+    # run_steps is pending.
+    Column("step_names", JSON(none_as_null=True), nullable=True),
 )
 
 run_steps_table = Table(
@@ -101,6 +107,11 @@ run_step_events_table = Table(
 )
 
 
+def _plan_of(row: Any) -> list[str] | None:
+    names = row["step_names"]
+    return None if names is None else plan_names(row["id"], names)
+
+
 def _refused(conn: Any, batch: RunWrite) -> NotFound | RunFenced:
     """Why a run's row did not take the write: no such run, or a newer generation."""
     row = conn.execute(select(runs_table.c.id).where(runs_table.c.id == batch.run_id))
@@ -109,30 +120,20 @@ def _refused(conn: Any, batch: RunWrite) -> NotFound | RunFenced:
     return fenced(batch.run_id, batch.generation)
 
 
-def _unknown_steps(conn: Any, batch: RunWrite) -> None:
-    rows = conn.execute(
-        select(run_steps_table.c.name).where(run_steps_table.c.run_id == batch.run_id)
-    )
-    known = {row[0] for row in rows}
-    if not known:
-        raise _missing(batch.run_id)
-    unknown = sorted({s.name for s in batch.steps} - known)
-    if unknown:
-        raise StateError(f'run "{batch.run_id}" has no step {unknown[0]!r}')
-
-
 class CoreRuns:
     """What ``SqlRunStore`` does through SQLAlchemy Core (see the module docstring)."""
 
     def __init__(self, engine: Engine, *, raw_reads: bool) -> None:
         self._engine = engine
         self._raw = raw_reads  # SQLite: read step rows through the stdlib driver
-        steps = run_steps_table
-        # Compiled once and cached by SQLAlchemy: the hot path of every step.
-        self._update_step = (
-            update(steps)
-            .where(steps.c.run_id == bindparam("k_run"), steps.c.name == bindparam("k_name"))
-            .values({name: bindparam(f"v_{name}") for name in _STEP_FIELDS})
+        # Compiled once and cached by SQLAlchemy: the hot path of every step. A step's row
+        # is inserted when it first changes, updated after (the same upsert on SQLite and
+        # PostgreSQL).
+        dialect = {"postgresql": postgresql, "sqlite": sqlite}[engine.dialect.name]
+        upsert = dialect.insert(run_steps_table)
+        self._upsert_step = upsert.on_conflict_do_update(
+            index_elements=["run_id", "name"],
+            set_={name: upsert.excluded[name] for name in _STEP_FIELDS},
         )
         self._insert_event = insert(run_step_events_table)
 
@@ -140,24 +141,43 @@ class CoreRuns:
         try:
             with self._engine.begin() as conn:
                 conn.execute(insert(runs_table), row)
-                if run.steps:
+                steps = recorded(run.steps)
+                if steps:
                     conn.execute(
-                        insert(run_steps_table),
+                        self._upsert_step,
                         [
                             {"run_id": run.id, "name": s.name, "position": i, **_step_values(s)}
-                            for i, s in enumerate(run.steps)
+                            for i, s in steps
                         ],
                     )
         except IntegrityError:
             raise StateError(f'run "{run.id}" already exists') from None
 
-    def write(self, batch: RunWrite) -> None:
+    def step_names(self, run_id: str) -> list[str] | None:
+        """A run's plan as stored (None: no such run); from its steps' rows for a run
+        stored without one."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(runs_table.c.step_names).where(runs_table.c.id == run_id)
+            ).first()
+            if row is None:
+                return None
+            if row[0] is not None:
+                return plan_names(run_id, row[0])
+            table = run_steps_table
+            rows = conn.execute(
+                select(table.c.name).where(table.c.run_id == run_id).order_by(table.c.position)
+            )
+            return [name for (name,) in rows]
+
+    def write(self, batch: RunWrite, plan: dict[str, int]) -> None:
+        """Apply ``batch``; ``plan`` places the steps' first rows (``StepPlans``)."""
         try:
-            self._write(batch)
+            self._write(batch, plan)
         except SQLAlchemyError as exc:
             raise write_error(self._engine, batch, exc) from exc
 
-    def _write(self, batch: RunWrite) -> None:
+    def _write(self, batch: RunWrite, plan: dict[str, int]) -> None:
         with self._engine.begin() as conn:
             values = {} if batch.patch is None else _patch_values(batch.patch)
             if values or batch.generation is not None:
@@ -172,19 +192,18 @@ class CoreRuns:
                 if result.rowcount == 0:
                     raise _refused(conn, batch)
             if batch.steps:
-                result = conn.execute(
-                    self._update_step,
+                conn.execute(
+                    self._upsert_step,
                     [
                         {
-                            "k_run": batch.run_id,
-                            "k_name": s.name,
-                            **{f"v_{k}": v for k, v in _step_values(s).items()},
+                            "run_id": batch.run_id,
+                            "name": s.name,
+                            "position": plan[s.name],
+                            **_step_values(s),
                         }
                         for s in batch.steps
                     ],
                 )
-                if result.rowcount != len(batch.steps):
-                    _unknown_steps(conn, batch)
             if batch.events:
                 conn.execute(
                     self._insert_event,
@@ -208,11 +227,6 @@ class CoreRuns:
         """Why a run's row did not take a write: no such run, or a newer generation."""
         with self._engine.connect() as conn:
             return _refused(conn, batch)
-
-    def unknown_steps(self, batch: RunWrite) -> None:
-        """Raise for a write naming a step the run does not have (or no such run)."""
-        with self._engine.connect() as conn:
-            _unknown_steps(conn, batch)
 
     def get(self, run_id: str) -> RunRecord:
         runs = self._load(select(runs_table).where(runs_table.c.id == run_id))
@@ -246,6 +260,7 @@ class CoreRuns:
     def _first_corrupt_row(self) -> StateError | None:
         checks = (
             (runs_table, ("id",), "params", RunStatus),
+            (runs_table, ("id",), "step_names", RunStatus),
             (run_steps_table, ("run_id", "name"), "output", StepStatus),
         )
         with self._engine.connect() as conn:
@@ -287,7 +302,7 @@ class CoreRuns:
                     .order_by(table.c.run_id, table.c.position)
                 )
                 _add_steps(step_rows, steps, _decoded)  # the JSON column decoded the output
-        return [_run_from_row(row, tuple(steps[row["id"]])) for row in rows]
+        return [_run_from_row(row, with_plan(_plan_of(row), steps[row["id"]])) for row in rows]
 
     def _raw_steps(self, conn: Any, ids: list[str], steps: dict[str, list[StepRecord]]) -> None:
         """The steps of runs ``ids`` through the stdlib driver (SQLite): a 1,000-step run

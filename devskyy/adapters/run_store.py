@@ -1,8 +1,11 @@
 """Durable workflow runs: the ``RunStore`` seam, its SQL store and its in-memory twin.
 
-Three tables on the shared metadata (declared in ``run_sql``): ``runs`` (one row per run),
-``run_steps`` (the latest state of each step) and ``run_step_events`` (every attempt
-start, end, retry and skip, in order: what ``DagProgress.restore`` rebuilds a run from).
+Three tables on the shared metadata (declared in ``run_sql``): ``runs`` (one row per run,
+with its plan: the names of its steps in order, ``step_names``), ``run_steps`` (the latest
+state of each step that has changed: a step gets its row when it first starts or is
+skipped, and readers show a step without one as pending) and ``run_step_events`` (every
+attempt start, end, retry and skip, in order: what ``DagProgress.restore`` rebuilds a run
+from). Creating a run writes its ``runs`` row alone, however many steps it has.
 The workflow engine writes through ``write(RunWrite)``: one transaction per batch, so a
 batch of finished steps costs one commit (see ``devskyy.runtime.workflows`` for when the
 engine commits). On SQLite, creating a run and writing its steps go straight through the
@@ -37,8 +40,9 @@ from devskyy.adapters.db import engine_url
 from devskyy.adapters.dbapi import raw_transaction
 from devskyy.adapters.processes import alive
 from devskyy.adapters.sqlite_engine import backend
-from devskyy.adapters.store_errors import store_error_message
+from devskyy.adapters.store_errors import corrupt_row, store_error_message
 from devskyy.errors import NotFound, StateError
+from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,
@@ -66,6 +70,7 @@ def fenced(run_id: str, generation: int) -> RunFenced:
 
 
 _ACTIVE = (RunStatus.RUNNING.value, RunStatus.PENDING.value)
+RESTORE = "restore from a backup"
 
 
 class RunStore(Protocol):
@@ -250,14 +255,13 @@ _STEP_FIELDS = (
 
 _STEP_COLUMNS = ("run_id", "name", *_STEP_FIELDS)
 _RAW_STEP_COLUMNS = ", ".join(_STEP_COLUMNS)
-# The stdlib driver's statements (SQLite), their column names fixed here.
-_RAW_INSERT_STEP = (
+# The stdlib driver's statements (SQLite), their column names fixed here. A step's row is
+# inserted when it first changes and updated after (an upsert, one statement per step).
+_RAW_UPSERT_STEP = (
     f"INSERT INTO run_steps (run_id, name, position, {', '.join(_STEP_FIELDS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' for _ in range(3 + len(_STEP_FIELDS)))})"
-)
-_RAW_UPDATE_STEP = (
-    f"UPDATE run_steps SET {', '.join(f'{name} = ?' for name in _STEP_FIELDS)} "  # noqa: S608
-    "WHERE run_id = ? AND name = ?"
+    f"VALUES ({', '.join('?' for _ in range(3 + len(_STEP_FIELDS)))}) "
+    "ON CONFLICT (run_id, name) DO UPDATE SET "
+    f"{', '.join(f'{name} = excluded.{name}' for name in _STEP_FIELDS)}"
 )
 _RAW_INSERT_EVENT = (
     "INSERT INTO run_step_events "
@@ -303,6 +307,82 @@ def _patch_values(patch: RunPatch) -> dict[str, Any]:
         if value is not None:
             values[name] = value.value if isinstance(value, RunStatus) else value
     return values
+
+
+def recorded(steps: Iterable[StepRecord]) -> list[tuple[int, StepRecord]]:
+    """The steps of a new run that need a row (with their positions): those that are not
+    simply pending (``StepRecord(name)``: a step without a row reads back as that)."""
+    return [(i, s) for i, s in enumerate(steps) if not _blank(s)]
+
+
+def _blank(s: StepRecord) -> bool:
+    """``s == StepRecord(s.name)``, field by field (a fifth of the cost; once per step)."""
+    return (
+        s.status is StepStatus.PENDING
+        and not s.attempts
+        and s.started_at is None
+        and s.finished_at is None
+        and s.duration is None
+        and s.output is None
+        and s.error is None
+        and s.error_type is None
+        and s.reason is None
+    )
+
+
+def with_plan(names: Sequence[str] | None, rows: list[StepRecord]) -> tuple[StepRecord, ...]:
+    """A run's steps in plan order: the recorded ones, the others pending. Without a plan
+    (``None``), the recorded steps in their order."""
+    if names is None:
+        return tuple(rows)
+    by_name = {s.name: s for s in rows}
+    return tuple([by_name.get(name) or StepRecord(name) for name in names])
+
+
+def plan_names(run_id: str, names: object) -> list[str]:
+    """A stored plan (``runs.step_names``) as the list of names it must be."""
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise corrupt_row(
+            "runs", {"id": run_id}, "has a step_names that is not a list of names", RESTORE
+        )
+    return names
+
+
+class StepPlans:
+    """The plans (step name -> position) of the runs a store wrote last, read once each.
+
+    A run's plan is fixed when it is created, so a writer looks it up once per run, not
+    once per write: it places a step's first row and refuses a step the run does not
+    have. At most ``keep`` plans are kept (the oldest go first).
+    """
+
+    def __init__(self, keep: int = 64) -> None:
+        self.keep = keep
+        self._plans: dict[str, dict[str, int]] = {}
+
+    def remember(self, run_id: str, names: Iterable[str]) -> dict[str, int]:
+        plan = {name: i for i, name in enumerate(names)}
+        self._plans.pop(run_id, None)
+        self._plans[run_id] = plan
+        while len(self._plans) > self.keep:
+            del self._plans[next(iter(self._plans))]
+        return plan
+
+    def positions(
+        self, batch: RunWrite, read: Callable[[str], Sequence[str] | None]
+    ) -> dict[str, int]:
+        """The plan of ``batch``'s run (``read`` gives its step names, None when there is
+        no such run): ``NotFound`` without the run, ``StateError`` for a step not in it."""
+        plan = self._plans.get(batch.run_id)
+        if plan is None:
+            names = read(batch.run_id)
+            if names is None:
+                raise _missing(batch.run_id)
+            plan = self.remember(batch.run_id, names)
+        for step in batch.steps:
+            if step.name not in plan:
+                raise StateError(f'run "{batch.run_id}" has no step {step.name!r}')
+        return plan
 
 
 def _run_from_row(row: Any, steps: tuple[StepRecord, ...]) -> RunRecord:
@@ -366,6 +446,7 @@ class SqlRunStore:
     def __init__(self, engine: Engine, *, sqlite_fast_path: bool = True) -> None:
         self._engine = engine
         self._raw = sqlite_fast_path and backend(engine) == "sqlite"
+        self._plans = StepPlans()
 
     @functools.cached_property
     def _sql(self) -> CoreRuns:
@@ -374,6 +455,7 @@ class SqlRunStore:
         return CoreRuns(self._engine, raw_reads=self._raw)
 
     def create(self, run: RunRecord) -> RunRecord:
+        names = [s.name for s in run.steps]
         row = {
             "id": run.id,
             "workflow": run.workflow,
@@ -386,29 +468,56 @@ class SqlRunStore:
             "owner": run.owner,
             "heartbeat_at": run.heartbeat_at,
             "generation": run.generation,
+            "step_names": names,
         }
         if self._raw:
             self._create_sqlite(run, row)
         else:
             self._sql.create(run, row)
+        self._plans.remember(run.id, names)
         failpoints.hit("run.created")
         return run
 
     def write(self, batch: RunWrite) -> None:
+        # Where a step's first row goes, and a refusal for a step the run does not have:
+        # the run's plan, read once per run (it never changes).
+        plan = self._plans.positions(batch, self._step_names) if batch.steps else {}
         if self._raw:
             try:
-                self._write_sqlite(batch)
+                self._write_sqlite(batch, plan)
             except sqlite3.Error as exc:
                 raise write_error(self._engine, batch, exc) from exc
         else:
-            self._sql.write(batch)
+            self._sql.write(batch, plan)
         for step in batch.steps:
             if step.status is StepStatus.SUCCEEDED:  # counted per step, not per write
                 failpoints.hit("run.step_recorded")
 
+    def _step_names(self, run_id: str) -> Sequence[str] | None:
+        """The run's plan as stored (None: no such run)."""
+        if not self._raw:
+            return self._sql.step_names(run_id)
+        raw = self._engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            found = cursor.execute("SELECT step_names FROM runs WHERE id = ?", (run_id,))
+            row = found.fetchone()
+            if row is None:
+                return None
+            if row[0] is not None:
+                return plan_names(run_id, bounded_loads(row[0]))
+            # No plan on the row (none is written without one): its steps' rows, in order.
+            found = cursor.execute(
+                "SELECT name FROM run_steps WHERE run_id = ? ORDER BY position", (run_id,)
+            )
+            return [name for (name,) in found.fetchall()]
+        finally:
+            raw.close()
+
     def _create_sqlite(self, run: RunRecord, row: dict[str, Any]) -> None:
-        """``create`` for SQLite through the stdlib driver (a 1,000-step run is one insert)."""
-        row = {**row, "params": json.dumps(run.params)}
+        """``create`` for SQLite through the stdlib driver: the run's row (and a row for
+        each step that is more than pending, which a new run does not have)."""
+        row = {**row, "params": json.dumps(run.params), "step_names": json.dumps(row["step_names"])}
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         try:
@@ -418,13 +527,13 @@ class SqlRunStore:
                     list(row.values()),
                 )
                 cursor.executemany(
-                    _RAW_INSERT_STEP,
-                    [(run.id, s.name, i, *_raw_step_row(s)) for i, s in enumerate(run.steps)],
+                    _RAW_UPSERT_STEP,
+                    [(run.id, s.name, i, *_raw_step_row(s)) for i, s in recorded(run.steps)],
                 )
         except sqlite3.IntegrityError:
             raise StateError(f'run "{run.id}" already exists') from None
 
-    def _write_sqlite(self, batch: RunWrite) -> None:
+    def _write_sqlite(self, batch: RunWrite, plan: dict[str, int]) -> None:
         """``write`` for SQLite through the stdlib driver: one transaction, executemany."""
         with raw_transaction(self._engine) as cursor:
             values = {} if batch.patch is None else _patch_values(batch.patch)
@@ -439,12 +548,11 @@ class SqlRunStore:
                 if cursor.rowcount == 0:
                     raise self._sql.refused(batch)
             if batch.steps:
+                run_id = batch.run_id
                 cursor.executemany(
-                    _RAW_UPDATE_STEP,
-                    [(*_raw_step_row(s), batch.run_id, s.name) for s in batch.steps],
+                    _RAW_UPSERT_STEP,
+                    [(run_id, s.name, plan[s.name], *_raw_step_row(s)) for s in batch.steps],
                 )
-                if cursor.rowcount != len(batch.steps):
-                    self._sql.unknown_steps(batch)
             if batch.events:
                 cursor.executemany(
                     _RAW_INSERT_EVENT,

@@ -74,7 +74,8 @@ def run_page(
             runs.c.error,
             runs.c.owner,
             runs.c.heartbeat_at,
-            counts.c.total,
+            # Every step of the plan counts; a step without a row is pending.
+            func.coalesce(func.json_array_length(runs.c.step_names), counts.c.total).label("total"),
             counts.c.done,
         )
         .select_from(runs.outerjoin(counts, counts.c.run_id == runs.c.id))
