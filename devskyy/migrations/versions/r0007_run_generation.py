@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_column("generation")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not a batch: a batch copies the table
+    # and drops the old one, and that DROP would cascade to every run's steps and events.
+    op.drop_column("runs", "generation")
