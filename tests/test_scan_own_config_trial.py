@@ -65,6 +65,44 @@ def test_a_project_that_ignores_c901_gets_no_complexity_findings(
     assert report["issues"] == []
 
 
+# PERF401 (a loop that builds a list) twice over.
+APPENDS = (
+    "def evens(xs):\n    out = []\n    for x in xs:\n        if x % 2 == 0:\n"
+    "            out.append(x)\n    return out\n"
+)
+
+
+def test_a_performance_scan_and_its_fix_keep_to_the_rules_the_project_ignores(
+    tmp_path: Path, scanner: ScannerAgent, fixer: FixerAgent
+) -> None:
+    """``--select PERF`` on ruff's command line turns a rule back on that the project's
+    ``ignore`` turns off: a performance scan narrows the project's own rules instead."""
+    files = {"m.py": APPENDS, "n.py": APPENDS.replace("evens", "odds")}
+    ignoring = write_tree(
+        tmp_path / "ignoring",
+        {
+            **files,
+            "pyproject.toml": '[tool.ruff.lint]\nselect = ["F", "PERF"]\nignore = ["PERF401"]\n',
+        },
+    )
+    report = call(scanner, scan_type="performance", target_path=str(ignoring))
+    assert report["issues"] == []
+    assert own_ruff(ignoring) == set()
+    result = call(fixer, scan_results=report, fix_type="performance")
+    assert result["fixes_applied"] == []
+    assert (ignoring / "m.py").read_text() == APPENDS
+    # The same project without the ignore: its PERF findings, and only those.
+    selecting = write_tree(
+        tmp_path / "selecting",
+        {**files, "pyproject.toml": '[tool.ruff.lint]\nselect = ["F", "PERF", "E"]\n'},
+    )
+    report = call(scanner, scan_type="performance", target_path=str(selecting))
+    assert sorted((i["file"], i["line"], i["rule"]) for i in report["issues"]) == [
+        ("m.py", 5, "PERF401"),
+        ("n.py", 5, "PERF401"),
+    ]
+
+
 def test_a_project_that_selects_c901_gets_ruffs_finding_once(
     tmp_path: Path, scanner: ScannerAgent
 ) -> None:

@@ -77,13 +77,32 @@ class RuffSettings:
         ]
 
     def check_args(self, select: Sequence[str] | None = None) -> list[str]:
-        """Options of ``ruff check``: the policy's rules, or exactly ``select``."""
+        """Options of ``ruff check`` that finds: the policy's rules, or ``select``.
+
+        Under the project's own configuration its rules apply and ``select`` only narrows
+        what is reported (``narrowed``): on the command line ``--select`` would turn
+        rules back on that the project's ``ignore`` turns off.
+        """
         args = [*self.common(), "--no-unsafe-fixes"]
-        if select is not None:
-            return [*args, "--select", ",".join(select)]
-        if self.config is None:
-            return [*args, "--select", ",".join(self.select)]
-        return args
+        if self.config is not None:
+            return args
+        return [*args, "--select", ",".join(self.select if select is None else select)]
+
+    def fix_args(self, select: Sequence[str]) -> list[str]:
+        """Options of ``ruff check --fix-only`` for exactly the ``select``ed rules (found
+        under ``check_args``, so enabled by the project when it has a configuration)."""
+        return [*self.common(), "--no-unsafe-fixes", "--select", ",".join(select)]
+
+    def narrowed(
+        self, found: list[dict[str, Any]], select: Sequence[str] | None
+    ) -> list[dict[str, Any]]:
+        """``found`` (ruff's diagnostics under ``check_args(select)``) limited to
+        ``select`` where the command line could not say it (see ``check_args``)."""
+        if self.config is None or select is None or "ALL" in select:
+            return found
+        # A file ruff could not read (E902) or parse is reported whatever the selection.
+        prefixes = (*select, "E902", SYNTAX_RULE)
+        return [d for d in found if str(d.get("code") or SYNTAX_RULE).startswith(prefixes)]
 
 
 @cache
@@ -149,12 +168,12 @@ def safe_fix(diag: dict[str, Any]) -> bool:
     )
 
 
-def parse_check_output(root: Path, stdout: str) -> list[Issue]:
-    """Issues from ``ruff check --output-format json``; an ``E902`` (the file could not
-    be read: it vanished or is unreadable) becomes a ``skipped`` finding."""
+def parse_check_output(root: Path, found: list[dict[str, Any]]) -> list[Issue]:
+    """Issues from ``ruff check --output-format json``'s diagnostics; an ``E902`` (the
+    file could not be read: it vanished or is unreadable) becomes a ``skipped`` finding."""
     issues = []
     names: dict[str, str] = {}
-    for item in json.loads(stdout or "[]"):
+    for item in found:
         if item.get("code") == "E902":
             rel = relative(root, Path(item["filename"]))
             issues.append(skipped_issue(rel, oserror_reason(str(item["message"]))))
@@ -174,7 +193,9 @@ async def lint(
         done = await run(argv, cwd=root)
         if done.returncode != 0:
             raise tool_error("ruff check", done)
-        issues += parse_check_output(root, done.stdout)
+        issues += parse_check_output(
+            root, settings.narrowed(json.loads(done.stdout or "[]"), select)
+        )
     return issues
 
 
@@ -281,7 +302,7 @@ async def check_text(
     if done.returncode != 0:
         raise tool_error("ruff check", done)
     result: list[dict[str, Any]] = json.loads(done.stdout or "[]")
-    return result
+    return settings.narrowed(result, select)
 
 
 async def fix_text(
@@ -292,7 +313,7 @@ async def fix_text(
     select = [rule for rule in select if rule not in BEHAVIOUR_CHANGING_FIXES]
     if not select:
         return text
-    argv = [ruff_bin(), "check", *settings.check_args(select), "--fix-only"]
+    argv = [ruff_bin(), "check", *settings.fix_args(select), "--fix-only"]
     argv += ["--stdin-filename", str(filename), "-"]
     done = await run(argv, stdin=text, cwd=root)
     if done.returncode != 0:
