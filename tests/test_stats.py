@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -98,3 +99,25 @@ def test_error_rate_baseline_is_the_window_before_its_recent_calls(
         kept = calls[-window:]
         before = kept[: max(0, len(kept) - span)]
         assert tracker._baseline() == (len(before), sum(before)), i
+
+
+@pytest.mark.parametrize("z_threshold", [3.0, 0.5, 0.0, -0.5])
+def test_latency_anomalies_are_the_calls_whose_zscore_passes_the_threshold(
+    z_threshold: float,
+) -> None:
+    """The tracker flags exactly the calls a plain z-score of the window before each call
+    flags, fast calls included when the threshold is below zero."""
+    rng = random.Random(7)
+    tracker = CallTracker(window=30, min_samples=10, z_threshold=z_threshold)
+    history: list[float] = []
+    flagged, expected = [], []
+    for i in range(300):
+        duration = rng.choice([1.0, 1.0, 1.1, 0.9, 5.0]) * (1 + rng.random() / 10)
+        window = history[-30:]
+        if len(window) >= 10 and zscore(duration, window) > z_threshold:
+            expected.append(i)
+        if tracker.record(duration, True, float(i)):
+            flagged.append(i)
+        history.append(duration)
+    assert flagged == expected
+    assert expected  # the sequence does have anomalies to find

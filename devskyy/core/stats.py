@@ -193,7 +193,9 @@ class CallTracker:
         enough = calls >= self.min_samples
 
         slow = False
-        if enough:
+        if enough and (duration > self._sum / calls or self.z_threshold < 0.0):
+            # A call no slower than the mean has a score of at most 0: never anomalous
+            # under a threshold of 0 or more (half the calls skip the rest).
             mean = self._sum / calls
             variance = self._sumsq / calls - mean * mean
             spread = math.sqrt(variance) if variance > 0.0 else 0.0
