@@ -16,7 +16,8 @@ result unless the agent set one.
 (the workflow's priority, the attempt number) and what the runner tells back (the worker
 that ran it, recorded with the attempt's event). It travels in a ``ContextVar`` because
 the Protocol's signature is the agent call's (name, inputs) and an orchestrator call
-outside a workflow has none. ``RunnerCounts`` are the per-runner attempt counters of
+outside a workflow has none; a runner with ``reads_notes = False`` (the local one) is
+given none. ``RunnerCounts`` are the per-runner attempt counters of
 ``/metrics``.
 """
 
@@ -117,6 +118,8 @@ class LocalStepRunner:
     name = "local"
     # Every result is checked and copied here (json_copy below): callers need not again.
     returns_json_copies = True
+    # Nothing here reads the engine's AttemptNote (no worker to name, no remote limit).
+    reads_notes = False
 
     def __init__(
         self, replicas: Callable[[str], list[Replica]], counts: RunnerCounts | None = None

@@ -120,8 +120,11 @@ class RunExecution:
         self.lost: RunnerLost | None = None
         self.inputs = StepInputs(workflow)
         # A runner whose results are already fresh JSON copies (the local one checks and
-        # copies them) need not have them copied again.
-        self.json_out: bool = getattr(engine.caller.runner, "returns_json_copies", False) is True
+        # copies them) need not have them copied again; one that says it reads no
+        # ``AttemptNote`` (the local one) is given none.
+        runner = engine.caller.runner
+        self.json_out: bool = getattr(runner, "returns_json_copies", False) is True
+        self.noted: bool = getattr(runner, "reads_notes", True) is not False
 
     # -- recording -------------------------------------------------------------------------
 
@@ -382,14 +385,19 @@ class RunExecution:
         )
         self.wakeup.set()
 
-    async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
+    def _attempt(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> Attempt:
+        """What each attempt of the step calls: the runner's own coroutine (no layer more
+        per step). A runner that reads notes is told of each attempt first, in the note
+        ``set_note`` gave the step's task (a ``RunnerLost`` it raises stops the run:
+        ``_on_retry``, or ``_run_step`` when not retried)."""
+        runner = self.engine.caller.runner
+        if not self.noted:
+            return lambda: runner.run_attempt(agent, dict(inputs))
         name = spec.name
         note = self.notes[name] = AttemptNote(self.priority, agent=self.policies.agent(agent))
-        runner = self.engine.caller.runner
+        set_note(note)
 
         def attempt() -> Awaitable[dict[str, Any]]:
-            # The runner's own coroutine is the attempt (no layer more per step); a
-            # RunnerLost it raises stops the run (``_on_retry``, or below when not retried).
             note.attempt = self.dag.attempts(name)
             note.worker = None
             # The limit the executor sets (the step's timeout, never past the deadline):
@@ -399,13 +407,16 @@ class RunExecution:
             )
             return runner.run_attempt(agent, dict(inputs))
 
+        return attempt
+
+    async def _run_step(self, spec: StepSpec, agent: str, inputs: dict[str, Any]) -> None:
+        name = spec.name
         try:
             # A resumed step gets a fresh retry budget: attempts count in this session.
             # The step's own task: the agent keys its side effects by run and step (issue
-            # 19.7) and the runner reads the note; both die with the task's context.
+            # 19.7) and a runner reads the note; both die with the task's context.
             enter_step(self.run.id, name)
-            set_note(note)
-            plan, call = self._plan(spec, agent, attempt)
+            plan, call = self._plan(spec, agent, self._attempt(spec, agent, inputs))
             done = await self.engine.executor.run(call, plan)
             if done.error is None:
                 output = self._output(spec, agent, done.result)
