@@ -348,3 +348,28 @@ def test_a_subclass_calling_super_is_counted_once(clock: FakeClock) -> None:
     agent = bound(Extended(), clock)
     assert run(agent.execute_core_function())["extended"] is True
     assert agent.metrics()["total_calls"] == 1
+
+
+def test_super_chains_count_once_and_another_instance_counts_for_itself(
+    clock: FakeClock,
+) -> None:
+    class Extended(SucceedAgent):
+        async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+            return {**await super().execute_core_function(**kwargs), "level": 2}
+
+    class Further(Extended):
+        def __init__(self, helper: SucceedAgent | None = None) -> None:
+            super().__init__()
+            self.helper = helper
+
+        async def execute_core_function(self, **kwargs: Any) -> dict[str, Any]:
+            if self.helper is not None:  # another agent of the same class, called inside
+                await self.helper.execute_core_function(**kwargs)
+            return {**await super().execute_core_function(**kwargs), "level": 3}
+
+    helper = bound(Further(), clock)
+    agent = bound(Further(helper), clock)
+    assert run(agent.execute_core_function())["level"] == 3
+    assert run(agent.execute_core_function())["level"] == 3
+    assert agent.metrics()["total_calls"] == 2
+    assert helper.metrics()["total_calls"] == 2

@@ -37,7 +37,6 @@ import abc
 import functools
 import random
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -61,9 +60,6 @@ R = TypeVar("R")
 A = TypeVar("A", bound="BaseAgent")
 
 _TRACKED = "__devskyy_tracked__"
-# The agents whose tracked call is running in this context: a tuple (one or two ids),
-# extended without building a set per call.
-_ACTIVE: ContextVar[tuple[int, ...]] = ContextVar("devskyy_tracked_agents", default=())
 
 
 @dataclass
@@ -95,15 +91,17 @@ class AgentStatus(StrEnum):
 def _tracked(
     fn: Callable[..., Awaitable[dict[str, Any]]],
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
-    """Wrap ``execute_core_function`` so that every call is measured and recorded."""
+    """Wrap ``execute_core_function`` so that every call is measured and recorded.
+
+    Only the wrapper of the method the agent's class resolves records: a subclass's
+    definition that calls ``super().execute_core_function`` reaches its parent's wrapper,
+    which then only calls through (one call, counted once).
+    """
 
     @functools.wraps(fn)
     async def wrapper(self: BaseAgent, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        active = _ACTIVE.get()
-        me = id(self)
-        if me in active:  # a subclass calling super(): the outer call is the one
+        if type(self).execute_core_function is not wrapper:  # reached through super()
             return await fn(self, *args, **kwargs)
-        token = _ACTIVE.set((*active, me))
         clock = self.context.clock
         started = clock.monotonic()
         ok = False
@@ -112,7 +110,6 @@ def _tracked(
             ok = True
             return result
         finally:
-            _ACTIVE.reset(token)
             self.record_call(clock.monotonic() - started, ok)
 
     setattr(wrapper, _TRACKED, True)
