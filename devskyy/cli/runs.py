@@ -213,8 +213,10 @@ class Progress:
             self._settle()
 
     def __call__(self, run: RunRecord, step: StepRecord) -> None:
+        # Twice per step of every run: the checks of _clear and _settle come first here.
         with self.lock:
-            self._clear()
+            if self.drawn:
+                self._clear()
             self.pending.append(step)  # its line is made when written (_flush)
             if self.live:  # the running steps' lines at the bottom: a terminal's alone
                 if step.status is not StepStatus.RUNNING:
@@ -223,7 +225,8 @@ class Progress:
                 elif step.name not in self.reported:
                     self.running[step.name] = f"attempt {step.attempts}"
                 self._draw()
-            self._settle()
+            if not self.queued:
+                self._settle()
 
     def _line(self, step: StepRecord) -> str:
         """The line of one step change."""
