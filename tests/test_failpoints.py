@@ -75,6 +75,10 @@ def test_an_unarmed_or_other_failpoint_does_nothing(monkeypatch: pytest.MonkeyPa
     try:
         failpoints.hit("apply.writing")  # not armed
         failpoints.hit("apply.committed")  # armed for the second hit only
+        assert [failpoints.armed(n) for n in ("apply.writing", "apply.committed")] == [
+            False,
+            True,
+        ]
     finally:
         monkeypatch.delenv(failpoints.ENV)
         failpoints.reload()

@@ -56,6 +56,15 @@ def reload() -> None:
     _hits.clear()
 
 
+def armed(name: str) -> bool:
+    """Whether failpoint ``name`` is armed (a caller that would ``hit`` it once per item
+    of a batch asks once per batch)."""
+    if _armed is None:
+        reload()
+    assert _armed is not None
+    return name in _armed
+
+
 def hit(name: str) -> None:
     """End the process as ``kill -9`` would if failpoint ``name`` is armed (else nothing)."""
     if _armed is None:

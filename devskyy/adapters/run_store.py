@@ -489,9 +489,10 @@ class SqlRunStore:
                 raise write_error(self._engine, batch, exc) from exc
         else:
             self._sql.write(batch, plan)
-        for step in batch.steps:
-            if step.status is StepStatus.SUCCEEDED:  # counted per step, not per write
-                failpoints.hit("run.step_recorded")
+        if failpoints.armed("run.step_recorded"):
+            for step in batch.steps:
+                if step.status is StepStatus.SUCCEEDED:  # counted per step, not per write
+                    failpoints.hit("run.step_recorded")
 
     def _step_names(self, run_id: str) -> Sequence[str] | None:
         """The run's plan as stored (None: no such run)."""
