@@ -139,7 +139,7 @@ class AttemptExecutor:
         every step of every run goes through it, and each coroutine layer costs.
         """
         gate = plan.gate
-        if gate is not None:
+        if gate is not None and not gate.try_acquire():
             await gate.acquire(plan.priority, plan.rank)
         try:
             clock = self.clock

@@ -43,13 +43,20 @@ class PriorityGate:
         finally:
             self.release()
 
-    async def acquire(self, priority: Priority, sub: int = 0) -> None:
-        """Take one slot (wait for it); ``release`` gives it back (the hot path's form)."""
+    def try_acquire(self) -> bool:
+        """Take a free slot without waiting, if there is one (the attempt executor's
+        form: no coroutine per attempt when a slot is free); ``release`` gives it back."""
         # Live waiters exist only while every slot is taken (a release hands its slot
         # straight to the best waiter), so a free slot means nobody is ahead of us.
         if self.running < self.limit:
             self.running += 1
             self.admitted += 1
+            return True
+        return False
+
+    async def acquire(self, priority: Priority, sub: int = 0) -> None:
+        """Take one slot (wait for it); ``release`` gives it back."""
+        if self.try_acquire():
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority.rank, sub, next(self._arrivals), future))
