@@ -15,6 +15,7 @@ from devskyy.adapters.clock import FakeClock
 from devskyy.errors import NotFound
 from devskyy.model.manifests import Agent, Workflow
 from devskyy.model.resources import ResourceSet
+from devskyy.runtime import manifests
 from devskyy.runtime.orchestrator import Orchestrator
 from devskyy.runtime.registry import AgentLoadError, Registry, module_allowed
 
@@ -390,3 +391,28 @@ def test_a_label_only_change_keeps_the_running_instances(clock: FakeClock) -> No
     summary = run(registry.discover_and_register_all_agents())
     assert summary["agents"] == {"a": "unchanged"}
     assert registry.get_agent("a") is running
+
+
+def test_installed_entry_points_are_read_only_for_a_module_no_other_prefix_allows(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading every installed distribution's entry points costs tens of milliseconds in
+    a large environment: an agent under ``devskyy.agents`` or an environment prefix loads
+    without it; a module registered only as an entry point loads after one read."""
+    reads: list[int] = []
+
+    def entry_points() -> list[str]:
+        reads.append(1)
+        return ["fake_workflow_agents"]
+
+    monkeypatch.setattr(manifests, "entry_point_modules", entry_points)
+    registry, _ = registry_for(clock)
+    assert registry.load_class("fake_agents:SucceedAgent").__name__ == "SucceedAgent"
+    assert registry.load_class("devskyy.agents.seo:SeoAgent").__name__ == "SeoAgent"
+    assert reads == []
+    assert registry.load_class("fake_workflow_agents:StepAgent").__name__ == "StepAgent"
+    assert registry.load_class("fake_workflow_agents:StepAgent").__name__ == "StepAgent"
+    assert reads == [1]
+    with pytest.raises(AgentLoadError, match="outside the allowed prefixes"):
+        registry.load_class("os.path:join")
+    assert reads == [1]
