@@ -38,6 +38,29 @@ def test_redact_keeps_shape_and_identity_when_nothing_is_found() -> None:
     assert found["a"][1] == {"deep": f"k={KEY}"}  # the input is not changed in place
 
 
+def test_redact_copies_from_the_first_change_keeping_order_and_the_rest() -> None:
+    """A key first, last or in the middle of a mapping or a sequence: the unchanged
+    entries before it are kept in order, and unchanged parts keep their identity."""
+    shared = {"same": [1, 2]}
+    cases = {
+        "first": {KEY: 1, "b": shared, "c": "x"},
+        "middle": {"a": shared, "b": f"k {KEY}", "c": 3},
+        "last": {"a": 1, "b": shared, "z": [0, ("t", KEY)]},
+    }
+    assert list(redact(cases["first"]).items()) == [
+        ("[redacted]", 1),
+        ("b", shared),
+        ("c", "x"),
+    ]
+    middle = redact(cases["middle"])
+    assert list(middle.items()) == [("a", shared), ("b", "k [redacted]"), ("c", 3)]
+    assert middle["a"] is shared
+    assert redact(cases["last"]) == {"a": 1, "b": shared, "z": [0, ("t", "[redacted]")]}
+    assert redact([shared, 2, KEY, shared])[3] is shared
+    assert redact(("a", KEY)) == ("a", "[redacted]")
+    assert redact([KEY]) == ["[redacted]"]
+
+
 def test_redact_is_bounded_in_depth() -> None:
     for depth in (MAX_REDACT_DEPTH + 50, 5000):  # 5000: past Python's recursion limit
         deep: object = KEY

@@ -175,17 +175,32 @@ def redact(value: Any, _depth: int = 0) -> Any:
     if _depth >= MAX_REDACT_DEPTH:
         return REDACTED if _holds_mark(value) else value
     if isinstance(value, dict):
-        changed = False
-        out: dict[Any, Any] = {}
+        # Copied only from the first change on: a value without a key (every step's
+        # output, as a rule) costs no new dict at any level.
+        out: dict[Any, Any] | None = None
         for k, v in value.items():
             nk = redact_text(k) if isinstance(k, str) else k
             nv = redact(v, _depth + 1)
-            changed = changed or nk is not k or nv is not v
+            if out is None:
+                if nk is k and nv is v:
+                    continue
+                out = {}
+                for done_key, done in value.items():
+                    if done_key is k:
+                        break
+                    out[done_key] = done
             out[nk] = nv
-        return out if changed else value
+        return value if out is None else out
     if isinstance(value, list | tuple):
-        items = [redact(v, _depth + 1) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
+        items = None
+        for i, v in enumerate(value):
+            nv = redact(v, _depth + 1)
+            if items is None:
+                if nv is v:
+                    continue
+                items = list(value[:i])
+            items.append(nv)
+        if items is None:
             return value
         return items if isinstance(value, list) else tuple(items)
     text = str(value)
