@@ -42,7 +42,6 @@ from devskyy.api.boundary import (
 from devskyy.api.context import ApiContext
 from devskyy.api.deps import ApiError, Caller
 from devskyy.api.openapi import document as api_document
-from devskyy.api.paths_out import ShownPaths
 from devskyy.api.permissions import SIGNED
 from devskyy.api.routers.gitops import PushWebhook
 from devskyy.api.settings import ApiSettings
@@ -65,17 +64,9 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 def _error(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """An error answer: no key and no absolute workspace path in it (``clean_answer``)."""
+    """An error answer: no key, and server paths shown as in every answer (``clean_answer``)."""
     ctx = getattr(request.app.state, "api", None)
-    roots = _roots(ctx.paths) if ctx is not None else ()
-    return _json(status, clean_answer(body, roots), headers)
-
-
-def _roots(paths: ShownPaths) -> tuple[str, ...]:
-    # The roots as configured and resolved, which ShownPaths.of found once for the app
-    # (no resolution per error); longest first, so that a root inside another is
-    # replaced whole.
-    return tuple(sorted({root for root, _ in paths.prefixes}, key=len, reverse=True))
+    return _json(status, clean_answer(body, ctx.paths if ctx is not None else None), headers)
 
 
 def _request_id(request: Request) -> str | None:

@@ -9,18 +9,19 @@
   is to look at a key (``POST /api/security/api-key/validate``). A key hidden by JSON
   escapes (``dsk\\u005f…``) is found too: the body is decoded and searched whenever it
   holds an escape.
-- **Answers.** ``clean_answer`` redacts keys and the server's absolute workspace paths
-  out of error bodies (an error never repeats a key, and never tells where on the server
-  a folder is).
+- **Answers.** ``clean_answer`` redacts keys out of error bodies and shows their server
+  paths as every other answer does (``api/paths_out.ShownPaths``: workspace-relative, in
+  the form a request takes, any other server path ``<server path>``): an error never
+  repeats a key, and never tells where on the server a folder is.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
+from devskyy.api.paths_out import ShownPaths
 from devskyy.core.jsonvalue import JsonLimitError, check_json_text
 from devskyy.core.keys import MARK, redact
 
@@ -68,11 +69,8 @@ def redact_query(query: bytes) -> bytes:
     return urlencode([(redact(k), redact(v)) for k, v in pairs]).encode("latin-1")
 
 
-def clean_answer(body: Any, roots: Iterable[str]) -> Any:
-    """An error body with keys redacted and workspace roots (their absolute texts, a root
-    inside another before it) shown as ``<workspace>``."""
-    text = json.dumps(body, default=str)
-    for shown in roots:
-        if len(shown) > 1 and shown in text:
-            text = text.replace(json.dumps(shown)[1:-1], "<workspace>")
-    return redact(json.loads(text))
+def clean_answer(body: Any, paths: ShownPaths | None) -> Any:
+    """An error body with keys redacted and its paths shown by ``paths`` (every string is
+    a message; None: the app has no workspace yet, only keys are redacted)."""
+    value = json.loads(json.dumps(body, default=str))  # JSON values only, as answered
+    return redact(value if paths is None else paths.shown(value, message=True))
