@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections import deque
 from dataclasses import dataclass, field
 from statistics import fmean, pstdev
@@ -251,7 +252,7 @@ class CallTracker:
         self._appends += 1
         if self._appends % window == 0:
             total = math.fsum(durations)
-            squares = math.fsum(d * d for d in durations)
+            squares = math.fsum(map(operator.mul, durations, durations))  # no generator
         else:
             total += duration
             squares += duration * duration
