@@ -212,43 +212,27 @@ class CallTracker:
         # The limit is never below the floored baseline, so a small EWMA cannot alarm.
         alarm = False
         if enough and ewma > self.min_error_rate:
-            reference, reference_errors = self._baseline()
-            observed = reference_errors / reference if reference else 0.0
-            base = min(max(observed, self.min_error_rate), 0.999)
-            limit = ewma_upper_limit(base, alpha, self.ewma_limit)
-            alarm = ewma > limit
-            if alarm and not self.error_rate_alarm:
-                sigma_rate = (limit - base) / self.ewma_limit
-                found = (
-                    *found,
-                    Anomaly("error_rate", now, ewma, limit, (ewma - base) / sigma_rate),
-                )
+            alarm, raised = self._error_rate(ewma, now)
+            if raised is not None:
+                found = (*found, raised)
         self.error_rate_alarm = alarm
 
         self.total_calls += 1
         if not ok:
             self.total_errors += 1
-        self._append(durations, duration, not ok)
-        self._since_slow = 0 if slow else self._since_slow + 1
-        if found:
-            self._anomalies.extend(found)
-            self.anomalies_detected += len(found)
-        return found
-
-    def _append(self, durations: deque[float], duration: float, error: bool) -> None:
-        """Slide the window, keeping running sums (recomputed exactly once per window)."""
+        # Slide the window (both deques hold the last ``window`` calls), keeping running
+        # sums; they are recomputed exactly once per window of calls.
         window = self.window
         total, squares = self._sum, self._sumsq
-        if len(durations) == window:
+        errors = self._errors
+        if calls == window:
             old = durations[0]
             total -= old
             squares -= old * old
-        durations.append(duration)
-        errors = self._errors
-        if len(errors) == window:
             self._window_errors -= errors[0]
-        errors.append(error)
-        self._window_errors += error
+        durations.append(duration)
+        errors.append(not ok)
+        self._window_errors += not ok
         self._appends += 1
         if self._appends % window == 0:
             total = math.fsum(durations)
@@ -257,6 +241,24 @@ class CallTracker:
             total += duration
             squares += duration * duration
         self._sum, self._sumsq = total, squares
+        self._since_slow = 0 if slow else self._since_slow + 1
+        if found:
+            self._anomalies.extend(found)
+            self.anomalies_detected += len(found)
+        return found
+
+    def _error_rate(self, ewma: float, now: float) -> tuple[bool, Anomaly | None]:
+        """Whether the EWMA is past its control limit, and the anomaly when the alarm
+        starts (``record`` asks only once the EWMA is above ``min_error_rate``)."""
+        reference, reference_errors = self._baseline()
+        observed = reference_errors / reference if reference else 0.0
+        base = min(max(observed, self.min_error_rate), 0.999)
+        limit = ewma_upper_limit(base, self.ewma_alpha, self.ewma_limit)
+        alarm = ewma > limit
+        if not alarm or self.error_rate_alarm:
+            return alarm, None
+        sigma_rate = (limit - base) / self.ewma_limit
+        return True, Anomaly("error_rate", now, ewma, limit, (ewma - base) / sigma_rate)
 
     def _baseline(self) -> tuple[int, int]:
         """The error baseline: the calls of the window before its most recent ``span``
@@ -270,7 +272,7 @@ class CallTracker:
 
     def snapshot(self) -> StatsSnapshot:
         durations = list(self._durations)
-        errors = self._window_errors  # kept as calls come and go (_append)
+        errors = self._window_errors  # kept as calls come and go (record)
         calls = len(durations)
         return StatsSnapshot(
             total_calls=self.total_calls,
