@@ -327,9 +327,7 @@ def test_errors_never_print_the_workspace_path(
             "/api/agents/scanner/scan", json={"target_path": "pkg/a.py"}, headers=H(w.key("admin"))
         )
         assert r.status_code == 400
-        assert r.json()["detail"] == {
-            "reason": "target_path 'pkg/a.py' is not a folder"
-        }
+        assert r.json()["detail"] == {"reason": "target_path 'pkg/a.py' is not a folder"}
         assert root not in r.text
     finally:
         w.close()
