@@ -17,6 +17,7 @@ from devskyy.adapters.run_store import (
     MemoryRunStore,
     RunStore,
     SqlRunStore,
+    StepPlans,
     owner_alive,
     process_owner,
 )
@@ -320,3 +321,21 @@ def test_a_created_step_that_is_more_than_pending_keeps_every_field(store: RunSt
     run = dataclasses.replace(new_run(), steps=(StepRecord("plain"), *steps))
     store.create(run)
     assert store.get("r1").steps == run.steps
+
+
+def test_a_store_keeps_the_plans_of_its_latest_runs_only() -> None:
+    plans = StepPlans(keep=2)
+    for run_id in ("a", "b", "c"):
+        plans.remember(run_id, ["x", "y"])
+    read: list[str] = []
+
+    def names(run_id: str) -> list[str]:
+        read.append(run_id)
+        return ["x", "y"]
+
+    for run_id in ("c", "b", "a"):
+        assert plans.positions(RunWrite(run_id, steps=(StepRecord("y"),)), names) == {
+            "x": 0,
+            "y": 1,
+        }
+    assert read == ["a"]  # "a" was the oldest of three when only two are kept

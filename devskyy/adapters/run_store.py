@@ -31,6 +31,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -358,14 +359,18 @@ class StepPlans:
 
     def __init__(self, keep: int = 64) -> None:
         self.keep = keep
-        self._plans: dict[str, dict[str, int]] = {}
+        # Each step of the upkeep is one C call (safe for the API's worker threads).
+        self._plans: OrderedDict[str, dict[str, int]] = OrderedDict()
 
     def remember(self, run_id: str, names: Iterable[str]) -> dict[str, int]:
         plan = {name: i for i, name in enumerate(names)}
-        self._plans.pop(run_id, None)
         self._plans[run_id] = plan
+        self._plans.move_to_end(run_id)
         while len(self._plans) > self.keep:
-            del self._plans[next(iter(self._plans))]
+            try:
+                self._plans.popitem(last=False)
+            except KeyError:  # another thread emptied it meanwhile
+                break
         return plan
 
     def positions(
