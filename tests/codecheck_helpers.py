@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,8 +31,9 @@ def copy_sample(dest_parent: Path) -> Path:
     return dest
 
 
-def make_agent(cls: type[A], tmp_path: Path, name: str, **config: Any) -> A:
-    """An initialized agent allowed to work under ``tmp_path``, with a fake clock."""
+def make_agent(cls: Callable[[], A], tmp_path: Path, name: str, **config: Any) -> A:
+    """An initialized agent allowed to work under ``tmp_path``, with a fake clock (``cls``:
+    an agent class that takes no arguments, as the built-in agents do)."""
     agent = cls()
     config.setdefault("allowedRoots", [str(tmp_path)])
     agent.bind(
