@@ -107,9 +107,8 @@ run_step_events_table = Table(
 )
 
 
-def _plan_of(row: Any) -> list[str] | None:
-    names = row["step_names"]
-    return None if names is None else plan_names(row["id"], names)
+def _plan_of(row: Any) -> list[str]:
+    return plan_names(row["id"], row["step_names"])
 
 
 def _refused(conn: Any, batch: RunWrite) -> NotFound | RunFenced:
@@ -154,21 +153,12 @@ class CoreRuns:
             raise StateError(f'run "{run.id}" already exists') from None
 
     def step_names(self, run_id: str) -> list[str] | None:
-        """A run's plan as stored (None: no such run); from its steps' rows for a run
-        stored without one."""
+        """A run's plan as stored (None: no such run)."""
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(runs_table.c.step_names).where(runs_table.c.id == run_id)
             ).first()
-            if row is None:
-                return None
-            if row[0] is not None:
-                return plan_names(run_id, row[0])
-            table = run_steps_table
-            rows = conn.execute(
-                select(table.c.name).where(table.c.run_id == run_id).order_by(table.c.position)
-            )
-            return [name for (name,) in rows]
+        return None if row is None else plan_names(run_id, row[0])
 
     def write(self, batch: RunWrite, plan: dict[str, int]) -> None:
         """Apply ``batch``; ``plan`` places the steps' first rows (``StepPlans``)."""

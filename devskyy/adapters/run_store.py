@@ -331,17 +331,15 @@ def _blank(s: StepRecord) -> bool:
     )
 
 
-def with_plan(names: Sequence[str] | None, rows: list[StepRecord]) -> tuple[StepRecord, ...]:
-    """A run's steps in plan order: the recorded ones, the others pending. Without a plan
-    (``None``), the recorded steps in their order."""
-    if names is None:
-        return tuple(rows)
+def with_plan(names: Sequence[str], rows: list[StepRecord]) -> tuple[StepRecord, ...]:
+    """A run's steps in plan order: the recorded ones, the others pending."""
     by_name = {s.name: s for s in rows}
     return tuple([by_name.get(name) or StepRecord(name) for name in names])
 
 
 def plan_names(run_id: str, names: object) -> list[str]:
-    """A stored plan (``runs.step_names``) as the list of names it must be."""
+    """A stored plan (``runs.step_names``) as the list of names it must be (every run has
+    one: its creation writes it, revision 0010 gave older runs theirs)."""
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
         raise corrupt_row(
             "runs", {"id": run_id}, "has a step_names that is not a list of names", RESTORE
@@ -503,22 +501,11 @@ class SqlRunStore:
         """The run's plan as stored (None: no such run)."""
         if not self._raw:
             return self._sql.step_names(run_id)
-        raw = self._engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            found = cursor.execute("SELECT step_names FROM runs WHERE id = ?", (run_id,))
-            row = found.fetchone()
-            if row is None:
-                return None
-            if row[0] is not None:
-                return plan_names(run_id, bounded_loads(row[0]))
-            # No plan on the row (none is written without one): its steps' rows, in order.
-            found = cursor.execute(
-                "SELECT name FROM run_steps WHERE run_id = ? ORDER BY position", (run_id,)
-            )
-            return [name for (name,) in found.fetchall()]
-        finally:
-            raw.close()
+        with raw_transaction(self._engine, begin=None) as cursor:
+            row = cursor.execute("SELECT step_names FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return plan_names(run_id, None if row[0] is None else bounded_loads(row[0]))
 
     def _create_sqlite(self, run: RunRecord, row: dict[str, Any]) -> None:
         """``create`` for SQLite through the stdlib driver: the run's row (and a row for

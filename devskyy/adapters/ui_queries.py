@@ -54,15 +54,7 @@ def run_page(
     if statuses:
         where.append(runs.c.status.in_(list(statuses)))
     done = func.sum(case((steps.c.status.in_(_TERMINAL_STEPS), 1), else_=0), type_=Integer)
-    counts = (
-        select(
-            steps.c.run_id,
-            func.count().label("total"),
-            done.label("done"),
-        )
-        .group_by(steps.c.run_id)
-        .subquery()
-    )
+    counts = select(steps.c.run_id, done.label("done")).group_by(steps.c.run_id).subquery()
     query = (
         select(
             runs.c.id,
@@ -75,7 +67,7 @@ def run_page(
             runs.c.owner,
             runs.c.heartbeat_at,
             # Every step of the plan counts; a step without a row is pending.
-            func.coalesce(func.json_array_length(runs.c.step_names), counts.c.total).label("total"),
+            func.json_array_length(runs.c.step_names).label("total"),
             counts.c.done,
         )
         .select_from(runs.outerjoin(counts, counts.c.run_id == runs.c.id))
