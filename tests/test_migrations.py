@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from devskyy.adapters import store_schema
 from devskyy.adapters.db import metadata, open_engine, register_all_tables
@@ -307,6 +307,27 @@ def _plans(path: Path) -> dict[str, tuple[object, list[str]]]:
         }
 
 
+def downgrade_a_new_run_to_0009(engine: Engine) -> tuple[RunRecord, list[tuple[object, ...]]]:
+    """A run created at head, one of its two steps changed, then the store downgraded to
+    0009: the run as read before, and its ``run_steps`` rows after (name, position,
+    status). Shared with the PostgreSQL test."""
+    store = SqlRunStore(engine)
+    store.create(
+        RunRecord("new", "wf", {}, RunStatus.PENDING, 1.0, steps=(StepRecord("a"), StepRecord("b")))
+    )
+    store.write(RunWrite("new", steps=(StepRecord("b", StepStatus.RUNNING, 1, 2.0),)))
+    before = store.get("new")
+    with engine.begin() as conn:
+        command.downgrade(store_schema.alembic_config(conn), "0009")
+        rows = conn.execute(
+            text(
+                "SELECT name, position, status FROM run_steps WHERE run_id = 'new' "
+                "ORDER BY position"
+            )
+        ).all()
+    return before, [tuple(r) for r in rows]
+
+
 def test_0010_gives_old_runs_their_plan_and_writes_pending_rows_back_down(
     old_store: Path,
 ) -> None:
@@ -323,19 +344,9 @@ def test_0010_gives_old_runs_their_plan_and_writes_pending_rows_back_down(
     store = SqlRunStore(engine)
     for run_id, (_, rows) in plans.items():
         assert [s.name for s in store.get(run_id).steps] == rows
-    store.create(
-        RunRecord("new", "wf", {}, RunStatus.PENDING, 1.0, steps=(StepRecord("a"), StepRecord("b")))
-    )
-    store.write(RunWrite("new", steps=(StepRecord("b", StepStatus.RUNNING, 1, 2.0),)))
-    before = store.get("new")
-    with engine.begin() as conn:
-        command.downgrade(store_schema.alembic_config(conn), "0009")
+    before, new_rows = downgrade_a_new_run_to_0009(engine)
     engine.dispose()
-    with sqlite3.connect(old_store) as db:
-        rows = db.execute(
-            "select name, position, status from run_steps where run_id = 'new' order by position"
-        ).fetchall()
-    assert rows == [("a", 0, "pending"), ("b", 1, "running")]
+    assert new_rows == [("a", 0, "pending"), ("b", 1, "running")]
     assert CliRunner().invoke(main, ["--state", url, "migrate"]).exit_code == 0
     engine = open_engine(url)
     assert SqlRunStore(engine).get("new") == before

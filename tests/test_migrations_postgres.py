@@ -19,13 +19,12 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from pg_server import fresh_database
 from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
-from test_migrations import STORE_010
+from test_migrations import STORE_010, downgrade_a_new_run_to_0009
 
 from devskyy.adapters import store_schema
 from devskyy.adapters.db import metadata, open_engine, register_all_tables
 from devskyy.adapters.run_store import SqlRunStore
 from devskyy.cli import main
-from devskyy.model.runs import RunRecord, RunStatus, RunWrite, StepRecord, StepStatus
 
 pytestmark = pytest.mark.slow
 
@@ -120,21 +119,8 @@ def test_0010_round_trips_a_run_down_and_up_on_postgres(pg_url: str) -> None:
     """Down to 0009 a run created at head gets its pending rows back; up again it reads
     the same."""
     engine = open_engine(pg_url)
-    store = SqlRunStore(engine)
-    store.create(
-        RunRecord("new", "wf", {}, RunStatus.PENDING, 1.0, steps=(StepRecord("a"), StepRecord("b")))
-    )
-    store.write(RunWrite("new", steps=(StepRecord("b", StepStatus.RUNNING, 1, 2.0),)))
-    before = store.get("new")
-    with engine.begin() as conn:
-        command.downgrade(store_schema.alembic_config(conn), "0009")
-        rows = conn.execute(
-            text(
-                "SELECT name, position, status FROM run_steps WHERE run_id = 'new' "
-                "ORDER BY position"
-            )
-        ).all()
-    assert [tuple(r) for r in rows] == [("a", 0, "pending"), ("b", 1, "running")]
+    before, rows = downgrade_a_new_run_to_0009(engine)
+    assert rows == [("a", 0, "pending"), ("b", 1, "running")]
     with engine.begin() as conn:
         command.upgrade(store_schema.alembic_config(conn), "head")
     assert SqlRunStore(engine).get("new") == before
