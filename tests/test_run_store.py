@@ -282,11 +282,12 @@ def test_a_writer_that_did_not_create_the_run_reads_its_plan(tmp_path: Path, fas
     engine.dispose()
 
 
-def test_a_stored_plan_that_is_not_a_list_of_names_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stored", ["""'{"scan": 1}'""", "NULL"])
+def test_a_stored_plan_that_is_not_a_list_of_names_is_named(tmp_path: Path, stored: str) -> None:
     engine = open_engine(f"sqlite:///{tmp_path / 'runs.db'}")
     SqlRunStore(engine).create(new_run())
     with engine.begin() as conn:
-        conn.exec_driver_sql("""UPDATE runs SET step_names = '{"scan": 1}'""")
+        conn.exec_driver_sql(f"UPDATE runs SET step_names = {stored}")
     message = (
         "store row runs(id=r1) has a step_names that is not a list of names (restore from a backup)"
     )
