@@ -59,3 +59,21 @@ def test_a_result_that_is_not_json_fails_the_attempt_and_is_counted() -> None:
     with pytest.raises(BrokenResult, match=r"^output of agent 'a' is not JSON: Object of type"):
         asyncio.run(runner.run_attempt("a", {}))
     assert runner.counts.snapshot() == {("local", "error"): 1}
+
+
+def test_a_cancelled_attempt_is_counted_as_cancelled() -> None:
+    class Hanging(Plain):
+        async def execute_core_function(self, **kwargs: Any) -> Any:
+            await asyncio.Event().wait()
+
+    runner = LocalStepRunner(lambda _name: [Replica(Hanging({}))])
+
+    async def cancel_it() -> None:
+        task = asyncio.create_task(runner.run_attempt("a", {}))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_it())
+    assert runner.counts.snapshot() == {("local", "cancelled"): 1}

@@ -74,13 +74,23 @@ class RunnerCounts:
     def add(self, runner: str, outcome: str) -> None:
         self.counts[(runner, outcome)] += 1
 
+    def ended(self, runner: str, error: BaseException | None) -> None:
+        """Count one attempt by how it ended: ``ok``, ``error`` (it raised), or
+        ``cancelled`` (anything else ended it, a cancellation above all)."""
+        if error is None:
+            outcome = "ok"
+        elif isinstance(error, Exception):
+            outcome = "error"
+        else:
+            outcome = "cancelled"
+        self.counts[(runner, outcome)] += 1
+
     def snapshot(self) -> dict[tuple[str, str], int]:
         return dict(self.counts)
 
     def counting(self, runner: str) -> _Counting:
-        """``with counts.counting(runner):`` around one attempt counts its outcome: ``ok``,
-        ``error`` (it raised), or ``cancelled`` (anything else ended it, a cancellation
-        above all). A plain context manager, not a coroutine: no layer more per attempt."""
+        """``with counts.counting(runner):`` around one attempt counts it (``ended``). A
+        plain context manager, not a coroutine: no layer more per attempt."""
         return _Counting(self, runner)
 
 
@@ -94,14 +104,8 @@ class _Counting:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        if kind is None:
-            outcome = "ok"
-        elif issubclass(kind, Exception):
-            outcome = "error"
-        else:
-            outcome = "cancelled"
-        self.counts.add(self.runner, outcome)
+    def __exit__(self, _kind: object, error: BaseException | None, _trace: object) -> None:
+        self.counts.ended(self.runner, error)
 
 
 class StepRunner(Protocol):
@@ -128,9 +132,8 @@ class LocalStepRunner:
         self.counts = counts or RunnerCounts()
 
     async def run_attempt(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        # The outcome is counted as ``RunnerCounts.counting`` does, written out: no
-        # context manager object per attempt on the per-step path.
-        counts = self.counts
+        # Counted by ``RunnerCounts.ended`` directly: no context manager object per
+        # attempt on the per-step path.
         try:
             replicas = self._replicas(name)
             if len(replicas) == 1:
@@ -144,13 +147,10 @@ class LocalStepRunner:
             finally:
                 replica.finished_one()
             output = self._checked(name, replica, result)
-        except Exception:
-            counts.add(self.name, "error")
+        except BaseException as exc:
+            self.counts.ended(self.name, exc)
             raise
-        except BaseException:
-            counts.add(self.name, "cancelled")
-            raise
-        counts.add(self.name, "ok")
+        self.counts.ended(self.name, None)
         return output
 
     @staticmethod
