@@ -139,3 +139,15 @@ def test_is_engine_and_backend_without_making_sqlalchemys_engine(
     assert is_engine(engine.sqlalchemy())
     assert not is_engine(at_head)
     assert not is_engine(object())
+
+
+def test_none_is_bound_as_null_through_the_registered_adapter() -> None:
+    """None takes the identity adapter (no failed lookups per NULL) and stays NULL, on
+    every connection of the process: the stdlib driver's and SQLAlchemy's alike."""
+    assert sqlite3.adapters[(type(None), sqlite3.PrepareProtocol)](None) is None
+    connection = sqlite3.connect(":memory:")
+    try:
+        row = connection.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone()
+    finally:
+        connection.close()
+    assert row == (1, "null")

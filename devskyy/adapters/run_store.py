@@ -289,7 +289,9 @@ def _step_values(step: StepRecord) -> dict[str, Any]:
 def _raw_step_row(step: StepRecord) -> tuple[Any, ...]:
     """A step's values in ``_STEP_FIELDS`` order, output as JSON text (the stdlib driver's row)."""
     return (
-        step.status,  # a StrEnum: bound as its text, without the slow .value property
+        # Its text as a plain str: the driver binds a str subclass (a StrEnum) through its
+        # adapter lookup, and the Enum's .value is a property (both slow, per row).
+        step.status._value_,
         step.attempts,
         step.started_at,
         step.finished_at,
@@ -553,7 +555,7 @@ class SqlRunStore:
                         (
                             batch.run_id,
                             e.step,
-                            e.status,  # a StrEnum: bound as its text
+                            e.status._value_,  # plain text (see _raw_step_row)
                             e.attempt,
                             e.at,
                             e.error,
