@@ -42,6 +42,7 @@ from devskyy.adapters.dbapi import raw_transaction
 from devskyy.adapters.processes import alive
 from devskyy.adapters.sqlite_engine import backend
 from devskyy.adapters.store_errors import corrupt_row, store_error_message
+from devskyy.core.jsontext import json_encoder
 from devskyy.errors import NotFound, StateError
 from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.runs import (
@@ -269,6 +270,8 @@ _RAW_INSERT_EVENT = (
     "(run_id, step, status, attempt, at, error, retry_at, started_at, worker) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# A step's output as stored: checked JSON (never circular), ``json.dumps``'s text.
+_output_text = json_encoder()
 _STEP_STATUS = {s.value: s for s in StepStatus}  # a dict lookup, not an Enum call per row
 
 
@@ -296,7 +299,7 @@ def _raw_step_row(step: StepRecord) -> tuple[Any, ...]:
         step.started_at,
         step.finished_at,
         step.duration,
-        None if step.output is None else json.dumps(step.output),
+        None if step.output is None else _output_text(step.output),
         step.error,
         step.error_type,
         step.reason,

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -50,6 +49,7 @@ from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.adapters.dbapi import raw_transaction
 from devskyy.adapters.state_sql import revisions_table
+from devskyy.core.jsontext import json_encoder
 from devskyy.errors import StateError
 from devskyy.model.jsonlimits import bounded_loads
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
@@ -259,33 +259,8 @@ _AUDIT_COLUMNS = (
 )
 
 
-_DETAILS_ENCODER = json.JSONEncoder(sort_keys=True)
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-# ``json.dumps(value, sort_keys=True)`` without building an encoder per call: without
-# the circular check's markers, json's C encoder can be built once and reused (details
-# are plain JSON values, never circular).
-_C_DETAILS: Callable[[Any, int], Sequence[str]] | None = (
-    None
-    if _c_make_encoder is None
-    else _c_make_encoder(
-        None,
-        _DETAILS_ENCODER.default,
-        json.encoder.encode_basestring_ascii,
-        None,
-        ": ",
-        ", ",
-        True,
-        False,
-        True,
-    )
-)
-
-
-def details_json(details: Any) -> str:
-    """The stored text of an event's details: ``json.dumps(details, sort_keys=True)``."""
-    if _C_DETAILS is None:  # pragma: no cover - CPython has the C encoder
-        return _DETAILS_ENCODER.encode(details)
-    return "".join(_C_DETAILS(details, 0))
+# The stored text of an event's details: ``json.dumps(details, sort_keys=True)``.
+details_json = json_encoder(sort_keys=True)
 
 
 def _insert_audit_rows(conn: Connection, records: list[AuditRecord]) -> None:

@@ -24,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from devskyy.core.jsontext import json_encoder
 from devskyy.core.keys import PREFIX, redact_text
 from devskyy.core.timefmt import rfc3339
 from devskyy.model.security import AuditEvent, AuditRecord
@@ -67,22 +68,8 @@ def iso(ts: float) -> str:
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 _text = json.encoder.encode_basestring_ascii
-_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
-# ``JSONEncoder.encode`` builds a new C encoder on every call (for the circular check's
-# markers); without markers one encoder can be reused and the text is the same.
-# Details are plain JSON values, never circular.
-_C_ENCODE: Callable[[Any, int], Sequence[str]] | None = (
-    None
-    if _c_make_encoder is None
-    else _c_make_encoder(None, _ENCODER.default, _text, None, ":", ",", True, False, True)
-)
-
-
-def _encode_details(value: Any) -> str:
-    """``_ENCODER.encode(value)`` for the details of an event (a dict)."""
-    if _C_ENCODE is None:  # pragma: no cover - CPython has the C encoder
-        return _ENCODER.encode(value)
-    return "".join(_C_ENCODE(value, 0))
+# ``_ENCODER.encode`` for the details of an event (plain JSON, never circular).
+_encode_details = json_encoder(sort_keys=True, separators=(",", ":"))
 
 
 def _event_payload(  # noqa: PLR0917 - the six fields of the canonical body
