@@ -34,6 +34,14 @@ from typing import NamedTuple
 from devskyy.model.manifests import Trigger, Workflow
 from devskyy.model.runs import StepEvent, StepStatus
 
+# Members as module constants: on Python 3.11 reading ``StepStatus.X`` goes through the
+# Enum metaclass's ``__getattr__`` hook (~70 ns a read, ~10x a global's), and the moves
+# below run several times per step of every run.
+PENDING, READY, RUNNING = StepStatus.PENDING, StepStatus.READY, StepStatus.RUNNING
+RETRY_WAIT, SUCCEEDED = StepStatus.RETRY_WAIT, StepStatus.SUCCEEDED
+FAILED, SKIPPED = StepStatus.FAILED, StepStatus.SKIPPED
+ALL_SUCCEEDED = Trigger.ALL_SUCCEEDED
+
 FAIL_FAST = "fail-fast: an earlier step failed"
 
 
@@ -98,7 +106,7 @@ class DagProgress:
                 self._dependents[need].append(node.name)
             self._waiting[node.name] = len(needs)
         _check_acyclic(self._order, self._nodes, self._dependents, self._waiting)
-        self._status = dict.fromkeys(self._order, StepStatus.PENDING)
+        self._status = dict.fromkeys(self._order, PENDING)
         self._attempts = dict.fromkeys(self._order, 0)
         self._retry_at: dict[str, float] = {}
         self._reason: dict[str, str] = {}
@@ -128,7 +136,7 @@ class DagProgress:
         for name, event in last.items():
             if event.status.terminal:
                 dag._status[name] = event.status
-                if event.status is StepStatus.SKIPPED and event.error:
+                if event.status is SKIPPED and event.error:
                     dag._reason[name] = event.error
             else:
                 dag._relaunch.add(name)
@@ -138,7 +146,7 @@ class DagProgress:
     def _recount(self) -> None:
         terminal = {n for n, s in self._status.items() if s.terminal}
         self._unfinished = len(self._order) - len(terminal)
-        self.failed_any = any(s is StepStatus.FAILED for s in self._status.values())
+        self.failed_any = any(s is FAILED for s in self._status.values())
         self._candidates = []
         for name in self._order:
             needs = set(self._nodes[name].needs)
@@ -177,7 +185,7 @@ class DagProgress:
 
     def in_flight(self) -> tuple[str, ...]:
         """Steps that are ready, running or waiting for a retry."""
-        busy = (StepStatus.READY, StepStatus.RUNNING, StepStatus.RETRY_WAIT)
+        busy = (READY, RUNNING, RETRY_WAIT)
         return tuple(n for n in self._order if self._status[n] in busy)
 
     @property
@@ -199,26 +207,25 @@ class DagProgress:
         ready: list[str] = []
         skipped: list[tuple[str, str]] = []
         status = self._status
-        succeeded = StepStatus.SUCCEEDED
         while self._candidates:
             batch, self._candidates = self._candidates, []
             for name in batch:
-                if status[name] is not StepStatus.PENDING:
+                if status[name] is not PENDING:
                     continue
                 node = self._nodes[name]
                 reason: str | None = None
-                if node.trigger is not Trigger.ALL_SUCCEEDED or self.failed_any:
+                if node.trigger is not ALL_SUCCEEDED or self.failed_any:
                     reason = self._skip_reason(node)
                 else:  # the common case: every need succeeded, nothing failed yet
                     for need in node.needs:
-                        if status[need] is not succeeded:
+                        if status[need] is not SUCCEEDED:
                             reason = self._skip_reason(node)
                             break
                 if reason is None:
-                    status[name] = StepStatus.READY
+                    status[name] = READY
                     ready.append(name)
                 else:
-                    self._finish(name, StepStatus.SKIPPED)
+                    self._finish(name, SKIPPED)
                     self._reason[name] = reason
                     skipped.append((name, reason))
         return Advance(tuple(ready), tuple(skipped))
@@ -228,14 +235,14 @@ class DagProgress:
         decides the common case (every need succeeded, nothing failed) without it."""
         status = self._status
         outcomes = [(need, status[need]) for need in node.needs]
-        failed = [n for n, s in outcomes if s is StepStatus.FAILED]
+        failed = [n for n, s in outcomes if s is FAILED]
         if node.trigger is Trigger.ALWAYS:
             return None
         if node.trigger is Trigger.ANY_FAILED:
             return None if failed else "none of its needs failed (trigger any_failed)"
         if failed:
             return f"needs failed: {', '.join(failed)}"
-        skipped = [n for n, s in outcomes if s is StepStatus.SKIPPED]
+        skipped = [n for n, s in outcomes if s is SKIPPED]
         if skipped:
             return f"needs skipped: {', '.join(skipped)}"
         if self.fail_fast and self.failed_any and node.name not in self._relaunch:
@@ -247,9 +254,9 @@ class DagProgress:
     def start(self, name: str) -> int:
         """A ready (or retry-waiting) step starts an attempt; returns the attempt number."""
         now = self._status.get(name)
-        if now is not StepStatus.READY and now is not StepStatus.RETRY_WAIT:
-            self._expect(name, StepStatus.READY, StepStatus.RETRY_WAIT)  # raises
-        self._status[name] = StepStatus.RUNNING
+        if now is not READY and now is not RETRY_WAIT:
+            self._expect(name, READY, RETRY_WAIT)  # raises
+        self._status[name] = RUNNING
         if self._retry_at:
             self._retry_at.pop(name, None)
         self._attempts[name] += 1
@@ -257,28 +264,28 @@ class DagProgress:
 
     def retry_wait(self, name: str, at: float) -> None:
         """The running attempt failed; the next one is due at ``at``."""
-        self._expect(name, StepStatus.RUNNING)
-        self._status[name] = StepStatus.RETRY_WAIT
+        self._expect(name, RUNNING)
+        self._status[name] = RETRY_WAIT
         self._retry_at[name] = at
 
     def succeed(self, name: str) -> None:
         """The running step succeeded."""
-        if self._status.get(name) is not StepStatus.RUNNING:
-            self._expect(name, StepStatus.RUNNING)  # raises
-        self._finish(name, StepStatus.SUCCEEDED)
+        if self._status.get(name) is not RUNNING:
+            self._expect(name, RUNNING)  # raises
+        self._finish(name, SUCCEEDED)
 
     def fail(self, name: str, reason: str | None = None) -> None:
         """The step failed for good (running, waiting for a retry, or never started)."""
-        self._expect(name, StepStatus.RUNNING, StepStatus.RETRY_WAIT, StepStatus.READY)
-        self._finish(name, StepStatus.FAILED)
+        self._expect(name, RUNNING, RETRY_WAIT, READY)
+        self._finish(name, FAILED)
         self.failed_any = True
         if reason:
             self._reason[name] = reason
 
     def skip(self, name: str, reason: str) -> None:
         """A ready step is skipped by the executor (its ``when`` is false)."""
-        self._expect(name, StepStatus.READY)
-        self._finish(name, StepStatus.SKIPPED)
+        self._expect(name, READY)
+        self._finish(name, SKIPPED)
         self._reason[name] = reason
 
     def _expect(self, name: str, *allowed: StepStatus) -> None:

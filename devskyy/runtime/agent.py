@@ -88,6 +88,12 @@ class AgentStatus(StrEnum):
     INITIALIZING = "initializing"
 
 
+# Read after every call (``_settle``): module constants, not ``AgentStatus.X`` through the
+# Enum metaclass's ``__getattr__`` hook (Python 3.11).
+_HEALTHY, _DEGRADED = AgentStatus.HEALTHY, AgentStatus.DEGRADED
+_SETTLING = (_HEALTHY, _DEGRADED)
+
+
 def _tracked(
     fn: Callable[..., Awaitable[dict[str, Any]]],
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -200,9 +206,8 @@ class BaseAgent(abc.ABC):
 
     def _settle(self) -> None:
         """DEGRADED while an anomaly alarm is on, HEALTHY otherwise (other states stay)."""
-        if self.status in (AgentStatus.HEALTHY, AgentStatus.DEGRADED):
-            degraded = self.tracker.degraded
-            self.status = AgentStatus.DEGRADED if degraded else AgentStatus.HEALTHY
+        if self.status in _SETTLING:
+            self.status = _DEGRADED if self.tracker.degraded else _HEALTHY
 
     def metrics(self) -> dict[str, object]:
         """Calls, errors, response times, success rate, anomalies and healing counters."""

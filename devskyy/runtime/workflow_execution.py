@@ -62,6 +62,8 @@ from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
 
 S = StepStatus
+# Read per step: module constants, not ``S.X`` through the Enum metaclass (core/dag.py).
+RUNNING, SUCCEEDED = S.RUNNING, S.SUCCEEDED
 DEADLINE_REASON = "the workflow timeout leaves no time to retry"
 # A status's text for the expressions' context (``steps.x.status``), without the enum's
 # ``.value`` property on the per-step path.
@@ -284,9 +286,9 @@ class RunExecution:
     def _attempt_started(self, name: str, attempt: int) -> None:
         now = self.clock.now()
         started = self.records[name].started_at or now
-        record = StepRecord(name, S.RUNNING, attempt, started)
+        record = StepRecord(name, RUNNING, attempt, started)
         self.attempt_began[name] = now
-        self._set(record, StepEvent(name, S.RUNNING, attempt, now))
+        self._set(record, StepEvent(name, RUNNING, attempt, now))
 
     def _plan(self, spec: StepSpec, agent: str, attempt: Attempt) -> tuple[Plan, Attempt]:
         """The step's one plan: the agent's (breaker, priority slot, timeout, metrics) with
@@ -451,7 +453,7 @@ class RunExecution:
     def _record_outcome(self, outcome: _Outcome) -> None:
         self.tasks.pop(outcome.name, None)
         if outcome.error is None:
-            self._finish_step(outcome.name, S.SUCCEEDED, output=outcome.output)
+            self._finish_step(outcome.name, SUCCEEDED, output=outcome.output)
         else:
             exc = outcome.error
             self._finish_step(
