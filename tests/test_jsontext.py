@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from devskyy.core.jsontext import json_encoder
+from devskyy.model.jsontext import json_encoder
 
 VALUES: list[Any] = [
     {"i": 5},

@@ -42,9 +42,9 @@ from devskyy.adapters.dbapi import raw_transaction
 from devskyy.adapters.processes import alive
 from devskyy.adapters.sqlite_engine import backend
 from devskyy.adapters.store_errors import corrupt_row, store_error_message
-from devskyy.core.jsontext import json_encoder
 from devskyy.errors import NotFound, StateError
 from devskyy.model.jsonlimits import bounded_loads
+from devskyy.model.jsontext import json_encoder
 from devskyy.model.runs import (
     RunPatch,
     RunRecord,

@@ -49,9 +49,9 @@ from devskyy.adapters import failpoints
 from devskyy.adapters.db import metadata
 from devskyy.adapters.dbapi import raw_transaction
 from devskyy.adapters.state_sql import revisions_table
-from devskyy.core.jsontext import json_encoder
 from devskyy.errors import StateError
 from devskyy.model.jsonlimits import bounded_loads
+from devskyy.model.jsontext import json_encoder
 from devskyy.model.security import ApiKeyRecord, AuditRecord, BlockRecord, Grant
 
 api_keys = Table(

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from devskyy.core.jsontext import json_encoder
 from devskyy.core.keys import PREFIX, redact_text
 from devskyy.core.timefmt import rfc3339
+from devskyy.model.jsontext import json_encoder
 from devskyy.model.security import AuditEvent, AuditRecord
 
 GENESIS = "0" * 64
