@@ -24,7 +24,14 @@ from devskyy.adapters.run_store import SqlRunStore
 from devskyy.adapters.store_schema import SchemaState
 from devskyy.cli import main
 from devskyy.errors import StateError
-from devskyy.model.runs import RunRecord, RunStatus, RunWrite, StepRecord, StepStatus
+from devskyy.model.runs import (
+    RunRecord,
+    RunStatus,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+)
 
 DATA = Path(__file__).parent / "data"
 STORE_010 = DATA / "store-0.1.0.db"
@@ -350,4 +357,54 @@ def test_0010_gives_old_runs_their_plan_and_writes_pending_rows_back_down(
     assert CliRunner().invoke(main, ["--state", url, "migrate"]).exit_code == 0
     engine = open_engine(url)
     assert SqlRunStore(engine).get("new") == before
+    engine.dispose()
+
+
+def downgrade_an_ended_step_to_0010(
+    engine: Engine,
+) -> tuple[list[StepEvent], list[tuple[object, ...]]]:
+    """A run at head whose step ``a`` ended with its row standing for its end event (and
+    ``b`` started earlier, an event row), then the store downgraded to 0010: the run's
+    event log as read before, and its event rows after (step, status, attempt, at,
+    started_at), in row order. Shared with the PostgreSQL test."""
+    store = SqlRunStore(engine)
+    store.create(
+        RunRecord(
+            "ended", "wf", {}, RunStatus.PENDING, 1.0, steps=(StepRecord("a"), StepRecord("b"))
+        )
+    )
+    store.write(
+        RunWrite(
+            "ended",
+            steps=(
+                StepRecord("a", StepStatus.SUCCEEDED, 1, 3.0, 4.0, 1.0, output={"n": 1}),
+                StepRecord("b", StepStatus.RUNNING, 1, 2.0),
+            ),
+            events=(StepEvent("b", StepStatus.RUNNING, 1, 2.0),),
+            row_events=frozenset({"a"}),
+        )
+    )
+    before = store.events("ended")
+    with engine.begin() as conn:
+        command.downgrade(store_schema.alembic_config(conn), "0010")
+        rows = conn.execute(
+            text(
+                "SELECT step, status, attempt, at, started_at FROM run_step_events "
+                "WHERE run_id = 'ended' ORDER BY id"
+            )
+        ).all()
+    return before, [tuple(r) for r in rows]
+
+
+def test_0011_writes_the_ends_that_rows_stood_for_back_as_event_rows_down(tmp_path: Path) -> None:
+    """Down to 0010 a step row's end event becomes an event row (older readers read only
+    those); up again the run's log reads the same."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = open_engine(url)
+    before, rows = downgrade_an_ended_step_to_0010(engine)
+    assert [(e.step, e.status.value) for e in before] == [("b", "running"), ("a", "succeeded")]
+    assert rows == [("b", "running", 1, 2.0, None), ("a", "succeeded", 1, 4.0, 3.0)]
+    with engine.begin() as conn:
+        command.upgrade(store_schema.alembic_config(conn), "head")
+    assert SqlRunStore(engine).events("ended") == before
     engine.dispose()

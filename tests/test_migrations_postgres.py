@@ -19,7 +19,11 @@ from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from pg_server import fresh_database
 from sqlalchemy import Engine, MetaData, create_engine, inspect, select, text
-from test_migrations import STORE_010, downgrade_a_new_run_to_0009
+from test_migrations import (
+    STORE_010,
+    downgrade_a_new_run_to_0009,
+    downgrade_an_ended_step_to_0010,
+)
 
 from devskyy.adapters import store_schema
 from devskyy.adapters.db import metadata, open_engine, register_all_tables
@@ -124,4 +128,16 @@ def test_0010_round_trips_a_run_down_and_up_on_postgres(pg_url: str) -> None:
     with engine.begin() as conn:
         command.upgrade(store_schema.alembic_config(conn), "head")
     assert SqlRunStore(engine).get("new") == before
+    engine.dispose()
+
+
+def test_0011_round_trips_an_ended_step_down_and_up_on_postgres(pg_url: str) -> None:
+    """Down to 0010 the end a step row stood for becomes an event row; up again the
+    run's log reads the same."""
+    engine = open_engine(pg_url)
+    before, rows = downgrade_an_ended_step_to_0010(engine)
+    assert rows == [("b", "running", 1, 2.0, None), ("a", "succeeded", 1, 4.0, 3.0)]
+    with engine.begin() as conn:
+        command.upgrade(store_schema.alembic_config(conn), "head")
+    assert SqlRunStore(engine).events("ended") == before
     engine.dispose()

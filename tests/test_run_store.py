@@ -340,3 +340,36 @@ def test_a_store_keeps_the_plans_of_its_latest_runs_only() -> None:
             "y": 1,
         }
     assert read == ["a"]  # "a" was the oldest of three when only two are kept
+
+
+def test_a_step_row_that_stands_for_its_end_event_reads_back_in_the_log(store: RunStore) -> None:
+    """``RunWrite.row_events``: no event row for those ends; the log has them back, by
+    time, each after its own step's stored events; a later write of the row unmarks it."""
+    store.create(new_run())
+    scan = StepRecord("scan", S.SUCCEEDED, 1, 101.0, 102.0, 1.0, output={"n": 1})
+    fix_running = StepRecord("fix", S.RUNNING, 1, 102.0)
+    store.write(
+        RunWrite(
+            "r1",
+            steps=(scan, fix_running),
+            events=(StepEvent("fix", S.RUNNING, 1, 102.0),),
+            row_events=frozenset({"scan"}),
+        )
+    )
+    fix = StepRecord("fix", S.FAILED, 1, 102.0, 103.0, 1.0, error="boom", error_type="E")
+    report = StepRecord("report", S.SKIPPED, finished_at=103.0, reason="needs failed: fix")
+    store.write(RunWrite("r1", steps=(fix, report), row_events=frozenset({"fix", "report"})))
+    assert store.get("r1").steps == (scan, fix, report)
+    assert store.events("r1") == [
+        StepEvent("scan", S.SUCCEEDED, 1, 102.0, started_at=101.0),  # ends before fix starts
+        StepEvent("fix", S.RUNNING, 1, 102.0),
+        StepEvent("fix", S.FAILED, 1, 103.0, error="boom", started_at=102.0),
+        StepEvent("report", S.SKIPPED, 0, 103.0, error="needs failed: fix"),
+    ]
+    # The same row written again without the mark: its end is the stored events' alone.
+    store.write(RunWrite("r1", steps=(report,)))
+    assert [(e.step, e.status) for e in store.events("r1")] == [
+        ("scan", S.SUCCEEDED),
+        ("fix", S.RUNNING),
+        ("fix", S.FAILED),
+    ]

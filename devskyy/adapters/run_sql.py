@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Double,
     Engine,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
     insert,
     select,
@@ -52,7 +54,15 @@ from devskyy.adapters.run_store import (
 from devskyy.adapters.store_errors import corrupt_json, corrupt_row
 from devskyy.errors import NotFound, StateError
 from devskyy.model.jsonlimits import bounded_loads
-from devskyy.model.runs import RunRecord, RunStatus, RunWrite, StepEvent, StepRecord, StepStatus
+from devskyy.model.runs import (
+    RunRecord,
+    RunStatus,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+    with_row_events,
+)
 
 runs_table = Table(
     "runs",
@@ -88,6 +98,8 @@ run_steps_table = Table(
     Column("error", Text, nullable=True),
     Column("error_type", String(255), nullable=True),
     Column("reason", Text, nullable=True),
+    # The row stands for the step's end event (revision 0011; ``model.runs.ended_by_row``).
+    Column("row_event", Boolean, nullable=False, server_default=false()),
 )
 
 run_step_events_table = Table(
@@ -105,6 +117,10 @@ run_step_events_table = Table(
     Column("worker", String(255), nullable=True),
     Index("ix_run_step_events_run", "run_id", "id"),
 )
+
+
+# What a step row that stands for its end event gives that event (``row_event``).
+_ROW_EVENT_COLUMNS = ("name", "status", "attempts", "started_at", "finished_at", "error", "reason")
 
 
 def _plan_of(row: Any) -> list[str]:
@@ -132,7 +148,7 @@ class CoreRuns:
         upsert = dialect.insert(run_steps_table)
         self._upsert_step = upsert.on_conflict_do_update(
             index_elements=["run_id", "name"],
-            set_={name: upsert.excluded[name] for name in _STEP_FIELDS},
+            set_={name: upsert.excluded[name] for name in (*_STEP_FIELDS, "row_event")},
         )
         self._insert_event = insert(run_step_events_table)
 
@@ -145,7 +161,13 @@ class CoreRuns:
                     conn.execute(
                         self._upsert_step,
                         [
-                            {"run_id": run.id, "name": s.name, "position": i, **_step_values(s)}
+                            {
+                                "run_id": run.id,
+                                "name": s.name,
+                                "position": i,
+                                **_step_values(s),
+                                "row_event": False,
+                            }
                             for i, s in steps
                         ],
                     )
@@ -190,6 +212,7 @@ class CoreRuns:
                             "name": s.name,
                             "position": plan[s.name],
                             **_step_values(s),
+                            "row_event": s.name in batch.row_events,
                         }
                         for s in batch.steps
                     ],
@@ -317,7 +340,7 @@ class CoreRuns:
             rows = conn.execute(
                 select(table).where(table.c.run_id == run_id).order_by(table.c.id)
             ).mappings()
-            return [
+            stored = [
                 StepEvent(
                     step=r["step"],
                     status=StepStatus(r["status"]),
@@ -330,6 +353,27 @@ class CoreRuns:
                 )
                 for r in rows
             ]
+            steps = run_steps_table
+            ended = conn.execute(
+                select(*(steps.c[name] for name in _ROW_EVENT_COLUMNS))
+                .where(steps.c.run_id == run_id, steps.c.row_event)
+                .order_by(steps.c.position)
+            )
+            return with_row_events(
+                stored,
+                [
+                    StepRecord(
+                        name,
+                        StepStatus(status),
+                        attempts,
+                        started_at,
+                        finished_at,
+                        error=error,
+                        reason=reason,
+                    )
+                    for name, status, attempts, started_at, finished_at, error, reason in ended
+                ],
+            )
 
     def claim(
         self, run_id: str, *, expected_owner: str | None, owner: str, now: float

@@ -5,7 +5,9 @@ with its plan: the names of its steps in order, ``step_names``), ``run_steps`` (
 state of each step that has changed: a step gets its row when it first starts or is
 skipped, and readers show a step without one as pending) and ``run_step_events`` (every
 attempt start, end, retry and skip, in order: what ``DagProgress.restore`` rebuilds a run
-from). Creating a run writes its ``runs`` row alone, however many steps it has.
+from). A step's end that its row states exactly is no event row: the row, marked
+``row_event``, stands for it and ``events`` puts it back (``model.runs.with_row_events``).
+Creating a run writes its ``runs`` row alone, however many steps it has.
 The workflow engine writes through ``write(RunWrite)``: one transaction per batch, so a
 batch of finished steps costs one commit (see ``devskyy.runtime.workflows`` for when the
 engine commits). On SQLite, creating a run and writing its steps go straight through the
@@ -53,6 +55,7 @@ from devskyy.model.runs import (
     StepEvent,
     StepRecord,
     StepStatus,
+    with_row_events,
 )
 
 if TYPE_CHECKING:
@@ -156,6 +159,7 @@ class MemoryRunStore:
         self._runs: dict[str, RunRecord] = {}
         self._steps: dict[str, dict[str, StepRecord]] = {}
         self._events: dict[str, list[StepEvent]] = {}
+        self._row_events: dict[str, set[str]] = {}  # steps whose record stands for their end
 
     def create(self, run: RunRecord) -> RunRecord:
         if run.id in self._runs:
@@ -163,6 +167,7 @@ class MemoryRunStore:
         self._runs[run.id] = replace(run, params=_json_copy(run.params), steps=())
         self._steps[run.id] = {s.name: s for s in run.steps}
         self._events[run.id] = []
+        self._row_events[run.id] = set()
         return run
 
     def write(self, batch: RunWrite) -> None:
@@ -181,6 +186,9 @@ class MemoryRunStore:
             output = _json_copy(step.output) if step.output is not None else None
             steps[step.name] = replace(step, output=output)
         self._events[batch.run_id].extend(batch.events)
+        ended = self._row_events[batch.run_id]
+        ended.difference_update(s.name for s in batch.steps)
+        ended.update(batch.row_events)
 
     def get(self, run_id: str) -> RunRecord:
         run = self._runs.get(run_id)
@@ -203,7 +211,9 @@ class MemoryRunStore:
     def events(self, run_id: str) -> list[StepEvent]:
         if run_id not in self._events:
             raise _missing(run_id)
-        return list(self._events[run_id])
+        ended = self._row_events[run_id]
+        rows = [s for name, s in self._steps[run_id].items() if name in ended]
+        return with_row_events(list(self._events[run_id]), rows)
 
     def claim(
         self, run_id: str, *, expected_owner: str | None, owner: str, now: float
@@ -259,11 +269,14 @@ _STEP_COLUMNS = ("run_id", "name", *_STEP_FIELDS)
 _RAW_STEP_COLUMNS = ", ".join(_STEP_COLUMNS)
 # The stdlib driver's statements (SQLite), their column names fixed here. A step's row is
 # inserted when it first changes and updated after (an upsert, one statement per step).
+# The row's last column, ``row_event``: whether it stands for the step's end event
+# (``RunWrite.row_events``).
+_WRITTEN_FIELDS = (*_STEP_FIELDS, "row_event")
 _RAW_UPSERT_STEP = (
-    f"INSERT INTO run_steps (run_id, name, position, {', '.join(_STEP_FIELDS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' for _ in range(3 + len(_STEP_FIELDS)))}) "
+    f"INSERT INTO run_steps (run_id, name, position, {', '.join(_WRITTEN_FIELDS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in range(3 + len(_WRITTEN_FIELDS)))}) "
     "ON CONFLICT (run_id, name) DO UPDATE SET "
-    f"{', '.join(f'{name} = excluded.{name}' for name in _STEP_FIELDS)}"
+    f"{', '.join(f'{name} = excluded.{name}' for name in _WRITTEN_FIELDS)}"
 )
 _RAW_INSERT_EVENT = (
     "INSERT INTO run_step_events "
@@ -526,7 +539,7 @@ class SqlRunStore:
                 )
                 cursor.executemany(
                     _RAW_UPSERT_STEP,
-                    [(run.id, s.name, i, *_raw_step_row(s)) for i, s in recorded(run.steps)],
+                    [(run.id, s.name, i, *_raw_step_row(s), 0) for i, s in recorded(run.steps)],
                 )
         except sqlite3.IntegrityError:
             raise StateError(f'run "{run.id}" already exists') from None
@@ -546,10 +559,19 @@ class SqlRunStore:
                 if cursor.rowcount == 0:
                     raise self._sql.refused(batch)
             if batch.steps:
-                run_id = batch.run_id
+                run_id, ended = batch.run_id, batch.row_events
                 cursor.executemany(
                     _RAW_UPSERT_STEP,
-                    [(run_id, s.name, plan[s.name], *_raw_step_row(s)) for s in batch.steps],
+                    [
+                        (
+                            run_id,
+                            s.name,
+                            plan[s.name],
+                            *_raw_step_row(s),
+                            1 if s.name in ended else 0,
+                        )
+                        for s in batch.steps
+                    ],
                 )
             if batch.events:
                 cursor.executemany(

@@ -9,6 +9,7 @@ the CLI and API read back. ``RunRecord.to_dict()`` is the one JSON shape of a ru
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -250,3 +251,68 @@ class RunWrite:
     events: tuple[StepEvent, ...] = ()
     generation: int | None = None
     """The owner generation the writer holds; the store refuses the write on another."""
+    row_events: frozenset[str] = frozenset()
+    """Steps of ``steps`` whose row stands for their end event (``ended_by_row``): that
+    event is not in ``events``; the store marks the rows and readers put the events back
+    (``with_row_events``)."""
+
+
+# A step's end event that its own record states exactly is not written as an event row:
+# the step's row stands for it (one row per step instead of two for every step that ends
+# in its first attempt, the common case). A step's row is final once the step is
+# (terminal steps never change again), so the event it stands for never changes either.
+
+
+def row_event(step: StepRecord) -> StepEvent:
+    """The end event a finished step's row stands for: its status, attempts, finish time,
+    error (or, without one, its reason) and start, on no named worker."""
+    assert step.finished_at is not None  # a step ends with a finish time
+    return StepEvent(
+        step.name,
+        step.status,
+        step.attempts,
+        step.finished_at,
+        step.error or step.reason,
+        None,
+        step.started_at,
+        None,
+    )
+
+
+def ended_by_row(step: StepRecord, event: StepEvent) -> bool:
+    """Whether ``event`` ends ``step`` and is exactly ``row_event(step)`` (so its row can
+    stand for it). Field by field, without building the event: called per step."""
+    return (
+        event.status is step.status
+        and event.status in _TERMINAL
+        and event.at == step.finished_at
+        and event.attempt == step.attempts
+        and event.started_at == step.started_at
+        and event.error == (step.error or step.reason)
+        and event.retry_at is None
+        and event.worker is None
+        and event.step == step.name
+    )
+
+
+def with_row_events(stored: list[StepEvent], rows: Iterable[StepRecord]) -> list[StepEvent]:
+    """A run's event log: the ``stored`` event rows (in their order) with the end events
+    that the step ``rows`` stand for, each placed by time: before the first stored event
+    that did not happen earlier (an end comes before what starts at the same instant: a
+    dependent starts when its needs end), never before a stored event of its own step (a
+    step's end is its last event). ``rows`` come in plan order."""
+    implied = sorted((row_event(s) for s in rows), key=lambda e: e.at)  # stable
+    if not implied:
+        return stored
+    own_last = {e.step: i for i, e in enumerate(stored)}
+    merged: list[StepEvent] = []
+    j = 0
+    for i, event in enumerate(stored):
+        while (
+            j < len(implied) and implied[j].at <= event.at and own_last.get(implied[j].step, -1) < i
+        ):
+            merged.append(implied[j])
+            j += 1
+        merged.append(event)
+    merged.extend(implied[j:])
+    return merged

@@ -6,7 +6,9 @@ commits everything noted since the last commit in one transaction (``RunStore.wr
 fenced by the run's owner generation), then tells the progress listener of each step
 change in order. A listener that raises becomes ``ProgressListenerError`` (the session
 fails the run with it). An attempt that started and ended within one batch is written as
-one event row (its end event carries ``started_at``).
+one event row (its end event carries ``started_at``), and a step's end event that its own
+record states exactly is no row at all: the step's row stands for it (``ended_by_row``,
+``RunWrite.row_events``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from typing import Any
 
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.run_store import RunStore
-from devskyy.model.runs import RunPatch, RunRecord, RunWrite, StepEvent, StepRecord, StepStatus
+from devskyy.model.runs import (
+    RunPatch,
+    RunRecord,
+    RunWrite,
+    StepEvent,
+    StepRecord,
+    StepStatus,
+    ended_by_row,
+)
 from devskyy.runtime.run_services import ProgressListener, ProgressListenerError
 
 RUNNING = StepStatus.RUNNING
@@ -35,6 +45,8 @@ class RunJournal:
         # Per step, where its running event waits in ``events`` (and its attempt).
         self.running: dict[str, tuple[int, int]] = {}
         self.patch: RunPatch | None = None
+        # Steps whose row stands for their end event in this batch (no event row).
+        self.row_events: set[str] = set()
         self.notices: list[StepRecord] = []
         self.flushed_at = clock.monotonic()
 
@@ -51,7 +63,11 @@ class RunJournal:
                     # The attempt started and ended within this batch: one row, the end
                     # event (it carries started_at).
                     events[started[0]] = None
-            events.append(event)
+                if ended_by_row(record, event):
+                    self.row_events.add(record.name)  # the step's row stands for it
+                    event = None
+            if event is not None:
+                events.append(event)
         if self.on_step is not None:
             self.notices.append(record)
 
@@ -84,12 +100,14 @@ class RunJournal:
             tuple(self.dirty.values()),
             tuple([e for e in self.events if e is not None]),
             run.generation,  # fenced: refused once another owner took the run
+            frozenset(self.row_events),
         )
         self.store.write(batch)
         self.flushed_at = self.clock.monotonic()
         self.dirty = {}
         self.events = []
         self.running = {}
+        self.row_events = set()
         self.patch = None
 
 
