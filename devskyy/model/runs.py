@@ -66,7 +66,8 @@ class StepEvent:
     ``retry_wait`` (the attempt failed, the next one is due at ``retry_at``),
     ``succeeded``, ``failed`` or ``skipped``. An event that ends an attempt carries the
     attempt's ``started_at``; the separate ``running`` event is only kept when the
-    attempt was still running at a commit (group commit compacts the log). ``worker``
+    attempt was still running at a commit (group commit compacts the log), and an end that
+    the step's record states exactly is stored as that record (``row_event``). ``worker``
     names where an ended attempt ran when a distributed runner ran it (address, host, pid).
     """
 
