@@ -314,6 +314,13 @@ def _plans(path: Path) -> dict[str, tuple[object, list[str]]]:
         }
 
 
+def _downgraded_rows(engine: Engine, revision: str, query: str) -> list[tuple[object, ...]]:
+    """Downgrade the store to ``revision``, then the rows of ``query`` (in one transaction)."""
+    with engine.begin() as conn:
+        command.downgrade(store_schema.alembic_config(conn), revision)
+        return [tuple(r) for r in conn.execute(text(query)).all()]
+
+
 def downgrade_a_new_run_to_0009(engine: Engine) -> tuple[RunRecord, list[tuple[object, ...]]]:
     """A run created at head, one of its two steps changed, then the store downgraded to
     0009: the run as read before, and its ``run_steps`` rows after (name, position,
@@ -324,15 +331,11 @@ def downgrade_a_new_run_to_0009(engine: Engine) -> tuple[RunRecord, list[tuple[o
     )
     store.write(RunWrite("new", steps=(StepRecord("b", StepStatus.RUNNING, 1, 2.0),)))
     before = store.get("new")
-    with engine.begin() as conn:
-        command.downgrade(store_schema.alembic_config(conn), "0009")
-        rows = conn.execute(
-            text(
-                "SELECT name, position, status FROM run_steps WHERE run_id = 'new' "
-                "ORDER BY position"
-            )
-        ).all()
-    return before, [tuple(r) for r in rows]
+    return before, _downgraded_rows(
+        engine,
+        "0009",
+        "SELECT name, position, status FROM run_steps WHERE run_id = 'new' ORDER BY position",
+    )
 
 
 def test_0010_gives_old_runs_their_plan_and_writes_pending_rows_back_down(
@@ -385,15 +388,12 @@ def downgrade_an_ended_step_to_0010(
         )
     )
     before = store.events("ended")
-    with engine.begin() as conn:
-        command.downgrade(store_schema.alembic_config(conn), "0010")
-        rows = conn.execute(
-            text(
-                "SELECT step, status, attempt, at, started_at FROM run_step_events "
-                "WHERE run_id = 'ended' ORDER BY id"
-            )
-        ).all()
-    return before, [tuple(r) for r in rows]
+    return before, _downgraded_rows(
+        engine,
+        "0010",
+        "SELECT step, status, attempt, at, started_at FROM run_step_events "
+        "WHERE run_id = 'ended' ORDER BY id",
+    )
 
 
 def test_0011_writes_the_ends_that_rows_stood_for_back_as_event_rows_down(tmp_path: Path) -> None:

@@ -32,15 +32,19 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from devskyy.model.manifests import Trigger, Workflow
-from devskyy.model.runs import StepEvent, StepStatus
+from devskyy.model.runs import (
+    FAILED,
+    PENDING,
+    READY,
+    RETRY_WAIT,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    StepEvent,
+    StepStatus,
+)
 
-# Members as module constants: on Python 3.11 reading ``StepStatus.X`` goes through the
-# Enum metaclass's ``__getattr__`` hook (~70 ns a read, ~10x a global's), and the moves
-# below run several times per step of every run.
-PENDING, READY, RUNNING = StepStatus.PENDING, StepStatus.READY, StepStatus.RUNNING
-RETRY_WAIT, SUCCEEDED = StepStatus.RETRY_WAIT, StepStatus.SUCCEEDED
-FAILED, SKIPPED = StepStatus.FAILED, StepStatus.SKIPPED
-ALL_SUCCEEDED = Trigger.ALL_SUCCEEDED
+ALL_SUCCEEDED = Trigger.ALL_SUCCEEDED  # a module constant, as the statuses (model.runs)
 
 FAIL_FAST = "fail-fast: an earlier step failed"
 

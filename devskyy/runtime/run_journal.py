@@ -19,17 +19,15 @@ from typing import Any
 from devskyy.adapters.clock import Clock
 from devskyy.adapters.run_store import RunStore
 from devskyy.model.runs import (
+    RUNNING,
     RunPatch,
     RunRecord,
     RunWrite,
     StepEvent,
     StepRecord,
-    StepStatus,
     ended_by_row,
 )
 from devskyy.runtime.run_services import ProgressListener, ProgressListenerError
-
-RUNNING = StepStatus.RUNNING
 
 
 class RunJournal:

@@ -40,6 +40,8 @@ from devskyy.core.expressions import ExpressionError, truthy
 from devskyy.errors import DevskyyError, NotFound, RunnerLost
 from devskyy.model.manifests import StepSpec, Workflow
 from devskyy.model.runs import (
+    RUNNING,
+    SUCCEEDED,
     RunPatch,
     RunRecord,
     RunStatus,
@@ -62,8 +64,6 @@ from devskyy.runtime.step_policies import StepPolicies
 from devskyy.runtime.step_runner import AttemptNote, set_note
 
 S = StepStatus
-# Read per step: module constants, not ``S.X`` through the Enum metaclass (core/dag.py).
-RUNNING, SUCCEEDED = S.RUNNING, S.SUCCEEDED
 DEADLINE_REASON = "the workflow timeout leaves no time to retry"
 # A status's text for the expressions' context (``steps.x.status``), without the enum's
 # ``.value`` property on the per-step path.
